@@ -1,0 +1,192 @@
+"""Subcommands of the streams package: ``broker``, ``topics``, ``replay``, ``tail``."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+import threading
+import time
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu) until Ctrl-C")
+    p.add_argument("--port", type=int, default=9092, help="loopback port (default 9092; 0 = any free port)")
+    p.add_argument("--no-topics", action="store_true", help="do not create the topic catalog")
+    p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("topics", help="list the topic catalog, or create it on the broker")
+    p.add_argument("--create", action="store_true", help="create missing topics on KAFKA_BOOTSTRAP / embedded broker")
+    p.set_defaults(func=cmd_topics)
+
+    p = sub.add_parser("replay", help="publish recorded sessions (JSONL) with their original timing")
+    p.add_argument("files", nargs="+", metavar="FILE", help="JSONL files or folders of them (see docs/replay-format.md)")
+    p.add_argument("--speed", type=_speed, default=1.0,
+                   help="times faster than real time, e.g. 60 (50 min in 50 s); 'max' = no pauses")
+    p.add_argument("--rebase-now", action="store_true",
+                   help="shift event times so the first event is now (keeps all spacing)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("tail", help="print events from a topic (ids and sizes only, never message text)")
+    p.add_argument("topic")
+    p.add_argument("--count", type=int, default=0, help="stop after this many events (0 = until --idle)")
+    p.add_argument("--idle", type=float, default=5.0, help="stop after this many seconds without an event")
+    p.set_defaults(func=cmd_tail)
+
+
+def _speed(value: str) -> float:
+    if value.lower() in ("max", "inf"):
+        return math.inf
+    try:
+        speed = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--speed must be a number or 'max', not {value!r}") from None
+    if not speed > 0 or math.isnan(speed):
+        raise argparse.ArgumentTypeError("--speed must be greater than 0")
+    return speed
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from .broker import EmbeddedBroker, clear_state, ensure_topics, running_embedded, write_state
+
+    existing = running_embedded()
+    if existing:
+        print(f"an embedded broker is already running at {existing}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with EmbeddedBroker(port=args.port) as broker:
+        write_state(broker)
+        try:
+            if not args.no_topics:
+                ensure_topics(broker.bootstrap)
+            print(f"broker ready at {broker.bootstrap} (export KAFKA_BOOTSTRAP={broker.bootstrap}); Ctrl-C stops it",
+                  flush=True)
+            while not stop.is_set() and broker.alive():
+                stop.wait(0.5)
+            if not broker.alive():
+                print("broker process exited", file=sys.stderr)
+                return 1
+        except KeyboardInterrupt:
+            pass
+        finally:
+            clear_state(broker)
+    print("broker stopped", file=sys.stderr)
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from .topics import all_topics
+
+    if args.create:
+        from .broker import ensure_topics, kafka_bootstrap
+
+        with kafka_bootstrap(announce=lambda m: print(m, file=sys.stderr)) as bootstrap:
+            created = ensure_topics(bootstrap)
+            print(f"created {len(created)} topic(s) on {bootstrap}")
+        return 0
+    print(f"{'topic':24} {'contract':15} {'partitions':>10} {'retention':>10}  text")
+    for t in all_topics():
+        days = t.retention_ms / 86_400_000
+        print(f"{t.name:24} {t.contract.__name__:15} {t.partition_count():>10} {days:>9.0f}d  "
+              f"{'yes' if t.carries_text else 'no'}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from .broker import ensure_topics, kafka_bootstrap
+    from .replay import iter_files, merge, publish, read_file, rebase
+
+    per_file = []
+    bad = []
+    for path in iter_files(args.files):
+        if not path.exists():
+            print(f"{path}: no such file", file=sys.stderr)
+            bad.append(path)
+            continue
+        events, errors = read_file(path)
+        per_file.append(events)
+        for e in errors:
+            print(f"rejected {e}", file=sys.stderr)
+        bad.extend(errors)
+    events = merge(per_file)
+    if args.rebase_now:
+        events = rebase(events, datetime.now(timezone.utc))
+    if not events:
+        print("nothing to replay", file=sys.stderr)
+        return 1
+    with kafka_bootstrap(announce=lambda m: print(m, file=sys.stderr)) as bootstrap:
+        ensure_topics(bootstrap)
+        stats = publish(events, bootstrap, speed=args.speed, progress=not args.no_progress)
+    print(
+        f"published {stats.turns} turns and {stats.session_events} session events "
+        f"of {stats.sessions} sessions in {stats.elapsed_s:.1f}s"
+        + (f"; {len(bad)} line(s) rejected" if bad else "")
+    )
+    return 1 if bad else 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .broker import kafka_bootstrap
+    from .codec import ContractError, decode
+    from .topics import spec
+
+    try:
+        topic = spec(args.topic)
+    except KeyError as err:
+        raise SystemExit(f"alliance-monitor: {err.args[0]}") from None
+
+    async def run(bootstrap: str) -> int:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            parts = consumer.partitions_for_topic(topic.name) or set()
+            tps = [TopicPartition(topic.name, p) for p in sorted(parts)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            seen = 0
+            last = time.monotonic()
+            while time.monotonic() - last < args.idle:
+                batch = await consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    for r in records:
+                        last = time.monotonic()
+                        seen += 1
+                        try:
+                            ev = decode(topic.contract, r.value)
+                            print(describe(ev), flush=True)
+                        except ContractError as err:
+                            print(f"invalid record at {r.topic}[{r.partition}]@{r.offset}: {err}", flush=True)
+                        if args.count and seen >= args.count:
+                            return 0
+            return 0
+        finally:
+            await consumer.stop()
+
+    with kafka_bootstrap(announce=lambda m: print(m, file=sys.stderr)) as bootstrap:
+        return asyncio.run(run(bootstrap))
+
+
+def describe(event) -> str:
+    """A one-line summary of an event that never includes message text."""
+    from .contracts import AllianceAlert, AllianceScore, ChatTurn, SessionEvent
+
+    if isinstance(event, ChatTurn):
+        return (f"{event.sent_at:%H:%M:%S} {event.session_id} #{event.turn_id} {event.speaker:9} "
+                f"{len(event.text)} chars")
+    if isinstance(event, SessionEvent):
+        return f"{event.at:%H:%M:%S} {event.session_id} {event.kind} (counselor {event.counselor_id})"
+    if isinstance(event, AllianceScore):
+        dims = " ".join(f"{d}={s.score:.2f}" for d, s in event.dimensions.items())
+        return f"{event.session_id} {event.phase}: {dims}"
+    if isinstance(event, AllianceAlert):
+        return f"{event.session_id} {event.phase} {event.severity} {event.dimension} {event.kind}: {event.message}"
+    return f"{type(event).__name__} {getattr(event, 'session_id', '')}"

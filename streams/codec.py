@@ -1,0 +1,150 @@
+"""orjson (de)serialisation of the contracts, and a Faust codec around it.
+
+Decoding never lets a raw pydantic traceback escape: a bad record becomes a
+:class:`ContractError` whose message names each offending field, e.g.
+``ChatTurn.text: must not be empty or only whitespace``. That message is what
+goes into the dead-letter record and the CLI's one-line error.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import ValidationError
+
+from .contracts import CONTRACTS, Contract, DeadLetter
+
+M = TypeVar("M", bound=Contract)
+
+
+class ContractError(ValueError):
+    """A record that does not satisfy its contract; ``str()`` names the fields."""
+
+    def __init__(self, model: str, problems: list[str]):
+        self.model = model
+        self.problems = problems
+        super().__init__("; ".join(problems) if problems else f"{model}: invalid")
+
+
+def _format_validation_error(model: type[Contract], err: ValidationError) -> ContractError:
+    problems = []
+    for e in err.errors(include_url=False):
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "__root__")
+        field = f"{model.__name__}.{loc}" if loc else model.__name__
+        msg = e.get("msg", "invalid")
+        if e.get("type") == "missing":
+            msg = "is required"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        elif e.get("type") == "extra_forbidden":
+            msg = "is not a field of this contract"
+        problems.append(f"{field}: {msg}")
+    return ContractError(model.__name__, problems)
+
+
+def encode(event: Contract) -> bytes:
+    """Serialise a contract to compact JSON bytes (UTC timestamps, ISO 8601)."""
+    return orjson.dumps(event.model_dump(mode="python"), option=orjson.OPT_UTC_Z)
+
+
+def validate(model: type[M], data: Any) -> M:
+    """Validate an already-parsed mapping, raising :class:`ContractError`."""
+    if not isinstance(data, dict):
+        raise ContractError(model.__name__, [f"{model.__name__}: expected a JSON object, got {type(data).__name__}"])
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise _format_validation_error(model, err) from None
+
+
+def decode(model: type[M], raw: bytes | str) -> M:
+    """Parse and validate bytes from a topic, raising :class:`ContractError`."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise ContractError(model.__name__, [f"{model.__name__}: not valid JSON ({err})"]) from None
+    return validate(model, data)
+
+
+def dead_letter(
+    source_topic: str,
+    reason: str,
+    raw: bytes | str | None,
+    *,
+    key: bytes | str | None = None,
+    partition: int | None = None,
+    offset: int | None = None,
+) -> DeadLetter:
+    """Wrap a rejected record so nothing about it is lost."""
+    if raw is None:
+        raw_b = b""
+    elif isinstance(raw, str):
+        raw_b = raw.encode("utf-8")
+    else:
+        raw_b = raw
+    try:
+        text, encoding = raw_b.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(raw_b).decode("ascii"), "base64"
+    if isinstance(key, bytes):
+        key = key.decode("utf-8", errors="replace")
+    return DeadLetter(
+        source_topic=source_topic,
+        reason=reason,
+        raw=text,
+        raw_encoding=encoding,  # type: ignore[arg-type]
+        key=key,
+        partition=partition,
+        offset=offset,
+    )
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """What a lenient Faust codec hands an agent instead of a bad record.
+
+    Faust drops records whose value fails to decode (logging only). Returning a
+    ``Rejected`` instead lets the agent route the raw bytes and the reason to
+    the ``.dlq`` topic and keep going, which is what DESIGN §4 asks for.
+    """
+
+    reason: str
+    raw: bytes
+
+
+def faust_codec(model: type[Contract], *, lenient: bool = True):
+    """A Faust ``Codec`` that yields ``model`` instances (or :class:`Rejected`)."""
+    from faust.serializers import codecs
+
+    class ContractCodec(codecs.Codec):
+        def _dumps(self, obj: Any) -> bytes:
+            if isinstance(obj, Contract):
+                return encode(obj)
+            if isinstance(obj, (bytes, bytearray)):
+                return bytes(obj)
+            return orjson.dumps(obj, option=orjson.OPT_UTC_Z)
+
+        def _loads(self, s: bytes) -> Any:
+            try:
+                return decode(model, s)
+            except ContractError as err:
+                if not lenient:
+                    raise
+                return Rejected(reason=str(err), raw=bytes(s))
+
+    return ContractCodec()
+
+
+def codec_name(model: type[Contract]) -> str:
+    return f"alliance.{model.__name__}"
+
+
+def register_faust_codecs() -> None:
+    """Register one codec per contract as ``alliance.<Model>`` (idempotent)."""
+    from faust.serializers import codecs
+
+    for model in CONTRACTS.values():
+        codecs.register(codec_name(model), faust_codec(model))

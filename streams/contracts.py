@@ -1,0 +1,283 @@
+"""Event contracts: the pydantic models that travel on every topic (DESIGN §4).
+
+Why strict models: the stream processor, the scoring worker, the gateway and the
+store are separate processes that only share Kafka. The contract is the one thing
+they agree on, so it rejects anything ambiguous at the edge (naive timestamps,
+unknown speakers, empty or huge texts, missing ids) with a message that names the
+field, instead of letting a bad value travel downstream.
+
+Serialisation lives in :mod:`streams.codec`; this module has no I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+#: Largest accepted chat message, in UTF-8 bytes. Longer texts are almost
+#: certainly pasted documents, not turns, and would blow up prompt sizes.
+MAX_TEXT_BYTES = 16 * 1024
+
+Speaker = Literal["counselor", "client"]
+Lang = Literal["en", "zh"]
+Phase = Literal["early", "middle", "late"]
+Dimension = Literal["goal", "approach", "bond"]
+PHASES: tuple[Phase, ...] = ("early", "middle", "late")
+DIMENSIONS: tuple[Dimension, ...] = ("goal", "approach", "bond")
+ITEM_IDS: tuple[str, ...] = tuple(f"Q{i}" for i in range(1, 13))
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc)
+
+
+def _check_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    size = len(value.encode("utf-8"))
+    if size > MAX_TEXT_BYTES:
+        raise ValueError(f"is {size} bytes, more than the {MAX_TEXT_BYTES}-byte limit")
+    return value
+
+
+#: An identifier: non-empty, no surrounding whitespace, bounded.
+Id = Annotated[
+    str, StringConstraints(strip_whitespace=False, min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")
+]
+#: A timezone-aware instant, normalised to UTC. Naive datetimes are rejected
+#: because event time drives the phase clock and a guessed zone shifts phases.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+Text = Annotated[str, AfterValidator(_check_text)]
+Score = Annotated[float, Field(ge=1.0, le=5.0)]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Contract(BaseModel):
+    """Base for every event: immutable, strict about unknown fields and types."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False, str_strip_whitespace=False)
+
+
+class ChatTurn(Contract):
+    """One chat message, as the chat platform publishes it to ``chat.turns``."""
+
+    session_id: Id
+    turn_id: Annotated[int, Field(ge=0, strict=True)]
+    speaker: Speaker
+    text: Text
+    sent_at: UtcDatetime
+    counselor_id: Id
+    lang: Lang = "en"
+
+
+class SessionEvent(Contract):
+    """Session lifecycle on ``chat.sessions``: ``started`` then ``ended``."""
+
+    session_id: Id
+    kind: Literal["started", "ended"]
+    at: UtcDatetime
+    counselor_id: Id
+    planned_minutes: Annotated[float, Field(gt=0, le=600)] = 50
+    group: Id | None = None
+    lang: Lang = "en"
+
+
+class TranscriptLine(Contract):
+    """A turn as it appears inside a score request (no ids the model needs)."""
+
+    turn_id: Annotated[int, Field(ge=0)]
+    speaker: Speaker
+    text: Text
+
+
+class ScoreRequest(Contract):
+    """Ask the scoring worker for one phase of one session (``alliance.requests``).
+
+    ``request_id`` is ``session_id:phase`` so a retried or replayed request is
+    recognisably the same request (idempotent downstream).
+    """
+
+    request_id: Id
+    session_id: Id
+    counselor_id: Id | None = None
+    phase: Phase
+    upto_turn_id: Annotated[int, Field(ge=-1)]
+    transcript: list[TranscriptLine]
+    lang: Lang = "en"
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _request_id_matches(self) -> "ScoreRequest":
+        expected = request_id_for(self.session_id, self.phase)
+        if self.request_id != expected:
+            raise ValueError(f"request_id must be {expected!r} (session_id:phase), got {self.request_id!r}")
+        return self
+
+
+def request_id_for(session_id: str, phase: str) -> str:
+    return f"{session_id}:{phase}"
+
+
+class Quote(Contract):
+    """A quotation the model gave as its reason; ``verified`` says it occurs in the chat."""
+
+    text: str
+    verified: bool
+
+
+class ItemScore(Contract):
+    """One WAI-SR item: the five option probabilities and their expected value."""
+
+    item_id: Annotated[str, Field(pattern=r"^Q([1-9]|1[0-2])$")]
+    dimension: Dimension
+    expected: Score
+    probs: Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]], Field(min_length=5, max_length=5)]
+    rationale: str | None = None
+    quotes: list[Quote] = Field(default_factory=list)
+
+    @field_validator("probs")
+    @classmethod
+    def _probs_sum_to_one(cls, probs: list[float]) -> list[float]:
+        total = sum(probs)
+        if abs(total - 1.0) > 1e-3:
+            raise ValueError(f"must sum to 1 (got {total:.4f})")
+        return probs
+
+
+class DimensionScore(Contract):
+    """Mean of a dimension's four items; ``spread`` is the mean per-item std dev."""
+
+    score: Score
+    spread: Annotated[float, Field(ge=0.0)] = 0.0
+
+
+class ModelIdentity(Contract):
+    """What produced a score. Validation records (DESIGN §8) key on all four fields."""
+
+    name: Id
+    revision: str = "local"
+    prompt_version: str = "v1"
+    readout: Literal["expected", "sampled"] = "expected"
+
+
+class AllianceScore(Contract):
+    """The scoring worker's answer for one request (``alliance.scores``)."""
+
+    request_id: Id
+    session_id: Id
+    counselor_id: Id | None = None
+    phase: Phase
+    upto_turn_id: Annotated[int, Field(ge=-1)]
+    items: Annotated[list[ItemScore], Field(min_length=1, max_length=12)]
+    dimensions: dict[Dimension, DimensionScore]
+    model: ModelIdentity
+    prompt_tokens: Annotated[int, Field(ge=0)] = 0
+    cached_tokens: Annotated[int, Field(ge=0)] = 0
+    latency_ms: Annotated[float, Field(ge=0)] = 0.0
+    scored_at: UtcDatetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "AllianceScore":
+        expected = request_id_for(self.session_id, self.phase)
+        if self.request_id != expected:
+            raise ValueError(f"request_id must be {expected!r} (session_id:phase), got {self.request_id!r}")
+        return self
+
+    def item(self, item_id: str) -> ItemScore | None:
+        return next((i for i in self.items if i.item_id == item_id), None)
+
+
+class ProcessSignal(Contract):
+    """Cheap per-turn process figures over rolling windows (DESIGN §6).
+
+    Every figure is optional: early in a session there is no baseline yet, and
+    "unknown" must not read as "fine" or "bad".
+    """
+
+    session_id: Id
+    counselor_id: Id | None = None
+    at: UtcDatetime
+    upto_turn_id: Annotated[int, Field(ge=-1)]
+    phase: Phase
+    elapsed_s: Annotated[float, Field(ge=0)] = 0.0
+    #: recent client reply length divided by the client's own baseline length.
+    client_length_ratio: float | None = None
+    #: median seconds the client took to answer a counselor turn, recent window.
+    client_latency_s: float | None = None
+    #: seconds since the client last wrote.
+    client_idle_s: float | None = None
+    #: consecutive counselor questions without a reflection in between.
+    question_streak: Annotated[int, Field(ge=0)] = 0
+    #: share of recent counselor turns that give directives / advice.
+    directive_density: float | None = None
+    #: share of recent client turns that are minimal ("ok", "idk", "嗯").
+    minimal_response_rate: float | None = None
+    #: names of the figures currently outside their normal band.
+    flags: list[str] = Field(default_factory=list)
+
+
+class Evidence(Contract):
+    """Why an alert fired: an item that moved, with the model's reason and quotes."""
+
+    item_id: str | None = None
+    dimension: str
+    previous: float | None = None
+    current: float | None = None
+    delta: float | None = None
+    rationale: str | None = None
+    quotes: list[Quote] = Field(default_factory=list)
+    note: str | None = None
+
+
+class AllianceAlert(Contract):
+    """A change the counselor or supervisor should know about (``alliance.alerts``)."""
+
+    alert_id: Id
+    session_id: Id
+    counselor_id: Id
+    dimension: Literal["goal", "approach", "bond", "process"]
+    kind: Literal["drop", "low", "recovered", "process"]
+    severity: Literal["info", "warning", "critical"]
+    previous: float | None = None
+    current: float | None = None
+    phase: Phase
+    evidence: list[Evidence] = Field(default_factory=list)
+    message: str = ""
+    model: str | None = None
+    #: False while the producing model has no passing validation record (DESIGN §8).
+    validated: bool = False
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+
+
+class DeadLetter(Contract):
+    """What went to a ``.dlq`` topic: where it came from, why, and the raw bytes."""
+
+    source_topic: str
+    reason: str
+    raw: str  # the original value; base64 when it was not valid UTF-8
+    raw_encoding: Literal["utf-8", "base64"] = "utf-8"
+    key: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    at: UtcDatetime = Field(default_factory=utcnow)
+
+
+#: Every contract by name, for codecs, the CLI and docs.
+CONTRACTS: dict[str, type[Contract]] = {
+    m.__name__: m
+    for m in (ChatTurn, SessionEvent, ScoreRequest, AllianceScore, ProcessSignal, AllianceAlert, DeadLetter)
+}

