@@ -40,7 +40,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="alliance-monitor", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="alliance-monitor",
+                     description="Real-time monitor of the client-perceived therapeutic alliance in text counseling.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

@@ -1,0 +1,103 @@
+"""Restart policy and health bookkeeping for supervised children (pure, no I/O).
+
+Why separate: the decisions "restart now, later, or give up" and "which part is
+unhealthy" are the part worth testing exhaustively; the subprocess handling in
+:mod:`alliance_monitor.up` is a thin shell that asks these questions.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class State(str, Enum):
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"  # running but failing its health probe
+    BACKOFF = "backoff"  # crashed, waiting to restart
+    FAILED = "failed"  # crashed too often; given up
+    STOPPED = "stopped"
+
+
+@dataclass
+class RestartPolicy:
+    """Exponential backoff, and give up after ``max_restarts`` within ``window_s``."""
+
+    initial_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+    max_restarts: int = 5
+    window_s: float = 300.0
+
+    def delay(self, recent_crashes: int) -> float:
+        if recent_crashes <= 0:
+            return 0.0
+        return min(self.max_delay_s, self.initial_delay_s * 2 ** (recent_crashes - 1))
+
+
+@dataclass
+class ChildHealth:
+    """The life of one child as the supervisor sees it."""
+
+    name: str
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    state: State = State.STOPPED
+    crashes: deque = field(default_factory=deque)  # monotonic times of recent crashes
+    restarts: int = 0
+    last_exit: int | None = None
+    restart_at: float | None = None
+    detail: str = ""
+
+    def started(self, now: float) -> None:
+        self.state = State.STARTING
+        self.restart_at = None
+        self.detail = ""
+
+    def probe(self, ok: bool, detail: str = "") -> bool:
+        """Record a health probe; return True when the state changed."""
+        if self.state not in (State.STARTING, State.HEALTHY, State.UNHEALTHY):
+            return False
+        new = State.HEALTHY if ok else (State.STARTING if self.state == State.STARTING else State.UNHEALTHY)
+        changed = new != self.state
+        self.state = new
+        self.detail = "" if ok else detail
+        return changed
+
+    def exited(self, code: int, now: float) -> State:
+        """A child exited unexpectedly: schedule a restart or give up."""
+        self.last_exit = code
+        while self.crashes and now - self.crashes[0] > self.policy.window_s:
+            self.crashes.popleft()
+        self.crashes.append(now)
+        if len(self.crashes) > self.policy.max_restarts:
+            self.state = State.FAILED
+            self.restart_at = None
+            self.detail = f"exited {len(self.crashes)} times in {self.policy.window_s:.0f}s (last code {code})"
+            return self.state
+        self.state = State.BACKOFF
+        self.restart_at = now + self.policy.delay(len(self.crashes))
+        self.detail = f"exited with code {code}"
+        return self.state
+
+    def due(self, now: float) -> bool:
+        return self.state == State.BACKOFF and self.restart_at is not None and now >= self.restart_at
+
+    def restarting(self) -> None:
+        self.restarts += 1
+
+
+def status_line(children: list[ChildHealth]) -> str:
+    """One line naming every part and its state, unhealthy ones first."""
+    order = {State.FAILED: 0, State.UNHEALTHY: 1, State.BACKOFF: 2, State.STARTING: 3, State.HEALTHY: 4,
+             State.STOPPED: 5}
+    parts = []
+    for c in sorted(children, key=lambda c: (order[c.state], c.name)):
+        extra = f" ({c.detail})" if c.detail else ""
+        restarts = f" restarts={c.restarts}" if c.restarts else ""
+        parts.append(f"{c.name}: {c.state.value}{restarts}{extra}")
+    return " | ".join(parts)
+
+
+def all_healthy(children: list[ChildHealth]) -> bool:
+    return all(c.state == State.HEALTHY for c in children)

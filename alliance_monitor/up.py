@@ -1,0 +1,239 @@
+"""``alliance-monitor up``: one process that owns the whole pipeline's children.
+
+It starts (or reuses) the broker, then the processor, the scoring worker, the
+sink and the gateway as child processes of the same console script, restarts a
+child that crashes (with backoff, see :mod:`alliance_monitor.supervision`),
+prints which part is unhealthy, and on Ctrl-C / SIGTERM stops every child, so
+nothing is left running. ``alliance-monitor demo`` (in :mod:`alliance_monitor.demo`)
+drives it with the sample sessions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .supervision import ChildHealth, RestartPolicy, State, all_healthy, status_line
+
+#: The parts, in start order. Each is ``alliance-monitor <argv...>``.
+PARTS = ("processor", "scorer", "sink", "gateway")
+
+
+@dataclass
+class ChildSpec:
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    #: extra health probe beyond "the process is running"; returns (ok, detail)
+    probe: Callable[[], tuple[bool, str]] | None = None
+    grace_s: float = 2.0  # running this long counts as started when there is no probe
+
+
+class Child:
+    """A supervised subprocess (thin shell over :class:`ChildHealth`)."""
+
+    def __init__(self, spec: ChildSpec, log_dir: Path, policy: RestartPolicy):
+        self.spec = spec
+        self.health = ChildHealth(spec.name, policy)
+        self.log_path = log_dir / f"{spec.name}.log"
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+
+    def start(self) -> None:
+        env = {**os.environ, **self.spec.env}
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "alliance_monitor.cli", *self.spec.argv],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True,  # Ctrl-C reaches only the supervisor, which stops us in order
+        )
+        log.close()
+        self.started_at = time.monotonic()
+        self.health.started(self.started_at)
+
+    def poll(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def check(self) -> bool:
+        """Probe health; True when the state changed."""
+        if self.proc is None or self.proc.poll() is not None:
+            return False
+        if self.spec.probe is not None:
+            ok, detail = self.spec.probe()
+        else:
+            ok, detail = time.monotonic() - self.started_at >= self.spec.grace_s, "starting"
+        return self.health.probe(ok, detail)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            if self.health.state != State.FAILED:  # keep the verdict for the caller
+                self.health.state = State.STOPPED
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(5)
+        self.health.state = State.STOPPED
+
+
+def http_probe(url: str) -> Callable[[], tuple[bool, str]]:
+    def probe() -> tuple[bool, str]:
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as resp:
+                return resp.status == 200, f"HTTP {resp.status}"
+        except Exception as err:  # noqa: BLE001 - any failure is "unhealthy"
+            return False, type(err).__name__
+    return probe
+
+
+class Supervisor:
+    """Owns the children: start in order, watch, restart, stop everything."""
+
+    def __init__(self, specs: list[ChildSpec], log_dir: Path, *, policy: RestartPolicy | None = None,
+                 say: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)):
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.children = [Child(s, log_dir, policy or RestartPolicy()) for s in specs]
+        self.say = say
+        self.stopping = threading.Event()
+        self._last_status = ""
+
+    def start(self) -> None:
+        for c in self.children:
+            c.start()
+            self.say(f"started {c.spec.name} (log: {c.log_path})")
+
+    def step(self) -> None:
+        """One supervision round: notice exits, restart due children, probe health."""
+        now = time.monotonic()
+        changed = False
+        for c in self.children:
+            code = c.poll()
+            if code is not None and c.health.state not in (State.BACKOFF, State.FAILED, State.STOPPED):
+                c.proc = None
+                state = c.health.exited(code, now)
+                changed = True
+                if state == State.FAILED:
+                    self.say(f"{c.spec.name} failed: {c.health.detail}; see {c.log_path}")
+                else:
+                    self.say(f"{c.spec.name} exited with code {code}; restarting in "
+                             f"{c.health.restart_at - now:.0f}s (see {c.log_path})")
+            if c.health.due(now):
+                c.health.restarting()
+                c.start()
+                self.say(f"restarted {c.spec.name} (restart #{c.health.restarts})")
+                changed = True
+            changed |= c.check()
+        status = status_line([c.health for c in self.children])
+        if changed and status != self._last_status:
+            self.say(f"status: {status}")
+            self._last_status = status
+
+    def healthy(self) -> bool:
+        return all_healthy([c.health for c in self.children])
+
+    def failed(self) -> list[str]:
+        return [c.spec.name for c in self.children if c.health.state == State.FAILED]
+
+    def wait_healthy(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            self.step()
+            if self.healthy():
+                return True
+            if self.failed():
+                return False
+            time.sleep(0.25)
+        return self.healthy()
+
+    def run(self, until: Callable[[], bool] = lambda: False) -> None:
+        while not self.stopping.is_set() and not until():
+            self.step()
+            self.stopping.wait(0.5)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for c in reversed(self.children):
+            c.stop()
+        self.say("all parts stopped")
+
+
+def default_specs(args: argparse.Namespace, bootstrap: str) -> list[ChildSpec]:
+    env = {"KAFKA_BOOTSTRAP": bootstrap}
+    if getattr(args, "db_url", None):
+        env["ALLIANCE_DB_URL"] = args.db_url
+    wanted = [p for p in PARTS if p not in set(args.without or [])]
+    specs: list[ChildSpec] = []
+    for part in wanted:
+        if part == "processor":
+            argv = ["process"]
+            if args.clock_rate:
+                argv += ["--clock-rate", str(args.clock_rate)]
+            specs.append(ChildSpec("processor", argv, env))
+        elif part == "scorer":
+            argv = ["score", "--engine", args.engine]
+            if args.model:
+                argv += ["--model", args.model]
+            specs.append(ChildSpec("scorer", argv, env, grace_s=5.0))
+        elif part == "sink":
+            specs.append(ChildSpec("sink", ["sink"], env))
+        elif part == "gateway":
+            specs.append(ChildSpec("gateway", ["gateway", "--host", args.host, "--port", str(args.port)], env,
+                                   probe=http_probe(f"http://{args.host}:{args.port}/healthz")))
+    return specs
+
+
+def add_up_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--without", action="append", choices=PARTS, help="leave a part out (repeatable)")
+    p.add_argument("--engine", choices=("vllm", "transformers"), default=os.environ.get("ALLIANCE_ENGINE", "vllm"),
+                   help="scoring engine (default vllm; transformers loads faster)")
+    p.add_argument("--model", help="model directory (default: the demo model from `models pull-demo`)")
+    p.add_argument("--db-url", help="store URL (default: SQLite file; ALLIANCE_DB_URL)")
+    p.add_argument("--host", default="127.0.0.1", help="gateway host")
+    p.add_argument("--port", type=int, default=int(os.environ.get("ALLIANCE_GATEWAY_PORT", "8765")),
+                   help="gateway port")
+    p.add_argument("--clock-rate", type=float, default=0.0,
+                   help="processor clock rate (event seconds per wall second; the replay speed)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("up", help="run the whole pipeline (broker, processor, scorer, sink, gateway) until Ctrl-C")
+    add_up_arguments(p)
+    p.set_defaults(func=cmd_up)
+    from . import demo
+
+    demo.register(sub)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from streams.broker import ensure_topics, kafka_bootstrap, state_dir
+
+    with kafka_bootstrap(announce=lambda m: print(m, file=sys.stderr)) as bootstrap:
+        ensure_topics(bootstrap)
+        sup = Supervisor(default_specs(args, bootstrap), state_dir() / "logs")
+        signal.signal(signal.SIGTERM, lambda *_: sup.stopping.set())
+        try:
+            sup.start()
+            sup.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sup.stop()
+    return 1 if sup.failed() else 0

@@ -1,0 +1,69 @@
+"""The supervisor with real child processes: restart on crash, stop leaves nothing running."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from alliance_monitor.supervision import RestartPolicy, State
+from alliance_monitor.up import ChildSpec, Supervisor
+
+pytestmark = pytest.mark.integration
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_crashing_child_is_restarted_and_then_marked_failed(tmp_path):
+    messages: list[str] = []
+    sup = Supervisor([ChildSpec("crasher", ["replay", str(tmp_path / "missing.jsonl")])], tmp_path / "logs",
+                     policy=RestartPolicy(initial_delay_s=0.1, max_delay_s=0.2, max_restarts=2, window_s=60),
+                     say=messages.append)
+    sup.start()
+    deadline = time.monotonic() + 60
+    while not sup.failed() and time.monotonic() < deadline:
+        sup.step()
+        time.sleep(0.05)
+    sup.stop()
+    assert sup.failed() == ["crasher"]
+    assert sup.children[0].health.restarts == 2
+    assert any("restarted crasher" in m for m in messages)
+    assert any("crasher failed" in m for m in messages)
+    assert "no such file" in (tmp_path / "logs" / "crasher.log").read_text()
+
+
+def test_stop_terminates_every_child_and_its_group(tmp_path):
+    env = {"ALLIANCE_STATE_DIR": str(tmp_path / "state"), "KAFKA_BOOTSTRAP": ""}
+    sup = Supervisor([ChildSpec("broker", ["broker", "--port", "0", "--no-topics"], env, grace_s=0.5)],
+                     tmp_path / "logs", say=lambda m: None)
+    sup.start()
+    assert sup.wait_healthy(30)
+    child = sup.children[0]
+    pid = child.proc.pid
+    # the broker child spawns the tansu binary in its own group; wait until it is up
+    deadline = time.monotonic() + 20
+    while "broker ready" not in (tmp_path / "logs" / "broker.log").read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    sup.stop()
+    assert child.health.state == State.STOPPED
+    assert not _alive(pid)
+    # no tansu process of this test is left behind
+    for proc in os.listdir("/proc"):
+        if proc.isdigit():
+            try:
+                with open(f"/proc/{proc}/cmdline", "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            assert not (b"tansu" in cmd and str(tmp_path).encode() in cmd)
