@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+# Gateway image: websockets server + the supervisor board / counselor pages.
+#
+# Build from the repository root:  docker build -f docker/gateway.Dockerfile .
+# ALLIANCE_GATEWAY_SECRET must be supplied at run time (never baked in); the
+# gateway refuses to start without a secret of at least 16 bytes.
+
+# ---- build
+FROM python:3.11-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY alliance_monitor ./alliance_monitor
+COPY streams ./streams
+COPY scoring ./scoring
+COPY gateway ./gateway
+COPY store ./store
+COPY migrations ./migrations
+# The gateway reads history from the store, hence the postgres extra.
+# DL3013 (pin versions) does not apply: "." is this project, its deps are ranged in pyproject.toml.
+# hadolint ignore=DL3013
+RUN pip install ".[postgres]"
+
+# ---- runtime
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/venv/bin:$PATH \
+    ALLIANCE_GATEWAY_PORT=8765 \
+    ALLIANCE_STATE_DIR=/home/alliance/state
+RUN groupadd --system --gid 10001 alliance \
+ && useradd --system --uid 10001 --gid alliance --home-dir /home/alliance --create-home alliance
+COPY --from=build /opt/venv /opt/venv
+USER 10001:10001
+WORKDIR /home/alliance
+RUN alliance-monitor gateway --help >/dev/null
+EXPOSE 8765
+# GET /healthz on the gateway's own port (slim has no curl: use the stdlib).
+# urlopen raises on a non-2xx answer or no answer, so the exit code is the verdict.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('ALLIANCE_GATEWAY_PORT', '8765'), timeout=4)"]
+ENTRYPOINT ["alliance-monitor"]
+# Bind all interfaces inside the container; publish/port-map outside.
+CMD ["gateway", "--host", "0.0.0.0", "--port", "8765"]

