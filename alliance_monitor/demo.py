@@ -1,85 +1,261 @@
-"""``alliance-monitor demo``: the sample sessions through the pipeline, on embedded defaults."""
+"""``alliance-monitor demo``: the sample sessions through the whole pipeline.
+
+On embedded defaults: the embedded broker, the processor, the CPU scoring worker
+with the demo model, the sink into a fresh SQLite file, and the gateway with the
+supervisor board. The samples are replayed at ``--speed`` with their event times
+moved to now (so the board's elapsed times are live); alerts are printed as they
+happen with their evidence; at the end the phase-wise summary is printed. Ctrl-C
+stops every part (see :mod:`alliance_monitor.up`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import secrets
+import signal
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="replay the sample sessions through the pipeline and print what happens")
-    p.add_argument("--speed", type=float, default=60.0, help="replay speed (default 60: 50 min in 50 s)")
-    p.add_argument("--samples", default=str(SAMPLES), help="folder or file of sessions to replay")
-    p.set_defaults(func=cmd_demo)
+    from .up import add_up_arguments
+
+    p = sub.add_parser("demo", help="the sample sessions through the whole pipeline, alerts printed as they happen")
+    add_up_arguments(p)
+    p.add_argument("--speed", type=float, default=30.0,
+                   help="replay speed (default 30: the ~1 h of samples in ~2 min)")
+    p.add_argument("--samples", default=str(SAMPLES), help="folder or files of sessions to replay")
+    p.add_argument("--out", default=None, help="folder for the report (default: <state dir>/demo-report)")
+    p.add_argument("--linger", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep the pipeline and board running after the summary until Ctrl-C "
+                        "(default: when run in a terminal)")
+    p.add_argument("--wait-scores", type=float, default=600.0,
+                   help="seconds to wait after the replay for the last phase scores (default 600)")
+    p.set_defaults(func=cmd_demo, speed_default=True)
 
 
-def _print_turns(bootstrap: str, stop: threading.Event, counts: dict) -> None:
-    from streams.cli import describe
-    from streams.codec import ContractError, decode
-    from streams.contracts import ChatTurn
+def say(msg: str) -> None:
+    print(msg, flush=True)
 
-    async def run() -> None:
+
+# --- what the terminal shows -------------------------------------------------------------
+
+
+def format_alert(alert) -> str:
+    """An alert with its evidence, as the demo prints it."""
+    arrow = ""
+    if alert.previous is not None and alert.current is not None:
+        arrow = f" {alert.previous:.2f} → {alert.current:.2f}"
+    elif alert.current is not None:
+        arrow = f" {alert.current:.2f}"
+    audience = "validated" if alert.validated else "UNVALIDATED model: supervisors only"
+    lines = [f"ALERT  {alert.severity.upper():8} {alert.session_id} (counselor {alert.counselor_id}), "
+             f"{alert.phase} phase: {alert.dimension} {alert.kind}{arrow}  [{audience}]"]
+    if alert.message:
+        lines.append(f"       {alert.message}")
+    for ev in alert.evidence[:3]:
+        moved = ""
+        if ev.previous is not None and ev.current is not None:
+            moved = f" {ev.previous:.2f}→{ev.current:.2f}"
+        head = f"       · {ev.item_id or ev.dimension}{moved}"
+        if ev.note:
+            head += f": {ev.note}"
+        lines.append(head)
+        quotes = [q.text for q in ev.quotes if q.verified][:2]
+        for q in quotes:
+            lines.append(f'           “{q[:120]}”')
+    return "\n".join(lines)
+
+
+def format_score(score) -> str:
+    dims = "  ".join(f"{d} {s.score:.2f}" for d, s in score.dimensions.items())
+    return (f"score  {score.session_id} {score.phase:6}: {dims}   "
+            f"({score.prompt_tokens} prompt tokens, {score.cached_tokens} cached, {score.latency_ms / 1000:.1f}s)")
+
+
+class EventPrinter:
+    """Follows alliance.scores and alliance.alerts from now on and prints them."""
+
+    def __init__(self, bootstrap: str):
+        self.bootstrap = bootstrap
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+        self.scores: dict[str, object] = {}
+        self.alerts: dict[str, object] = {}
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def start(self) -> "EventPrinter":
+        self.thread.start()
+        self.ready.wait(30)
+        return self
+
+    async def _run(self) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+        from streams.codec import ContractError, decode
+        from streams.contracts import AllianceAlert, AllianceScore
+
+        contracts = {"alliance.scores": AllianceScore, "alliance.alerts": AllianceAlert}
+        c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
         await c.start()
         try:
-            tps = [TopicPartition("chat.turns", p) for p in sorted(c.partitions_for_topic("chat.turns") or [])]
+            tps = [TopicPartition(t, p) for t in contracts for p in sorted(c.partitions_for_topic(t) or [])]
             c.assign(tps)
             await c.seek_to_end(*tps)
             for tp in tps:
                 await c.position(tp)
-            counts["ready"] = True
-            while not stop.is_set():
+            self.ready.set()
+            while not self.stop.is_set():
                 batch = await c.getmany(timeout_ms=200)
-                for recs in batch.values():
+                for tp, recs in batch.items():
                     for r in recs:
                         try:
-                            turn = decode(ChatTurn, r.value)
+                            ev = decode(contracts[tp.topic], r.value)
                         except ContractError:
                             continue
-                        counts["turns"] = counts.get("turns", 0) + 1
-                        print(f"consumed {describe(turn)}", flush=True)
+                        if tp.topic == "alliance.scores":
+                            if ev.request_id not in self.scores:
+                                say(format_score(ev))
+                            self.scores[ev.request_id] = ev
+                        else:
+                            if ev.alert_id not in self.alerts:
+                                say(format_alert(ev))
+                            self.alerts[ev.alert_id] = ev
         finally:
             await c.stop()
 
-    asyncio.run(run())
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+
+
+# --- the run -------------------------------------------------------------------------------
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from streams.broker import ensure_topics, kafka_bootstrap
-    from streams.replay import iter_files, merge, publish, read_file
+    from scoring.models import ModelError, pull_demo, resolve
+    from store.db import make_engine, upgrade
+    from store.report import build_report
+    from streams.broker import ensure_topics, kafka_bootstrap, state_dir
+    from streams.replay import iter_files, merge, publish, read_file, rebase
 
+    from .cli import CliError
+    from .up import Supervisor, default_specs
+
+    linger = sys.stdout.isatty() if args.linger is None else args.linger
+    run_dir = state_dir() / "demo"
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    # 1. sessions to replay
     files = list(iter_files([args.samples]))
-    per_file, bad = [], 0
+    per_file = []
     for f in files:
-        events, errors = read_file(f)
+        if not f.exists():
+            raise CliError(f"{f}: no such file")
+        events, bad = read_file(f)
+        if bad:
+            raise CliError(f"{bad[0]} (and {len(bad) - 1} more)" if len(bad) > 1 else str(bad[0]))
         per_file.append(events)
-        bad += len(errors)
     events = merge(per_file)
-    with kafka_bootstrap(announce=lambda m: print(m, file=sys.stderr)) as bootstrap:
-        ensure_topics(bootstrap)
-        stop = threading.Event()
-        counts: dict = {}
-        reader = threading.Thread(target=_print_turns, args=(bootstrap, stop, counts), daemon=True)
-        reader.start()
-        deadline = time.monotonic() + 30
-        while not counts.get("ready") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        print(f"replaying {len(files)} sample sessions at {args.speed:g}x", file=sys.stderr)
+    if not events:
+        raise CliError(f"no sessions found in {args.samples}")
+    sessions = sorted({e.session_id for e in events})
+
+    # 2. model, store, secret
+    if "scorer" not in (args.without or []) and not args.model:
         try:
-            stats = publish(events, bootstrap, speed=args.speed, progress=False)
-            deadline = time.monotonic() + 10
-            while counts.get("turns", 0) < stats.turns and time.monotonic() < deadline:
-                time.sleep(0.1)
+            resolve(None)
+        except ModelError:
+            say("demo model not found: converting it once (alliance-monitor models pull-demo)")
+            pull_demo(progress=True)
+    db_url = args.db_url or os.environ.get("ALLIANCE_DB_URL")
+    if not db_url:
+        db_path = run_dir / "alliance-demo.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        db_url = f"sqlite:///{db_path}"
+    upgrade(db_url)
+    args.db_url = db_url
+    os.environ.setdefault("ALLIANCE_GATEWAY_SECRET", secrets.token_urlsafe(32))
+    if not args.clock_rate:
+        args.clock_rate = args.speed
+
+    say("alliance-monitor demo — the model is the DEMO model (SmolLM2-135M): it is UNVALIDATED.")
+    say("Its scores carry little signal; its alerts go to supervisors only, marked 'unvalidated'.")
+
+    with kafka_bootstrap(announce=say) as bootstrap:
+        ensure_topics(bootstrap)
+        specs = default_specs(args, bootstrap)
+        for s in specs:
+            if s.name == "processor":
+                s.argv += ["--app-id", f"alliance-demo-{int(time.time())}"]
+        sup = Supervisor(specs, run_dir / "logs", say=say)
+        printer = None
+        stop_now = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop_now.set())
+        try:
+            sup.start()
+            say("waiting for every part to be healthy (the scorer loads its model: up to a few minutes)…")
+            if not sup.wait_healthy(600):
+                raise CliError(f"the pipeline did not become healthy; see the logs in {run_dir / 'logs'}")
+            _print_access(args)
+            printer = EventPrinter(bootstrap).start()
+            t0 = datetime.now(timezone.utc)
+            events = rebase(events, t0)
+            span = (events[-1].at - events[0].at).total_seconds()
+            say(f"replaying {len(sessions)} sample sessions ({len(events)} events, {span / 60:.0f} min of "
+                f"event time) at {args.speed:g}x: about {span / args.speed:.0f} s")
+            replay_done = threading.Event()
+            replay = threading.Thread(
+                target=lambda: (publish(events, bootstrap, speed=args.speed, progress=False), replay_done.set()),
+                daemon=True)
+            replay.start()
+            while not replay_done.is_set() and not stop_now.is_set():
+                sup.step()
+                time.sleep(0.5)
+            want = {f"{s}:{p}" for s in sessions for p in ("early", "middle", "late")}
+            say(f"replay finished; waiting for the remaining phase scores ({len(want - set(printer.scores))} left)…")
+            deadline = time.monotonic() + args.wait_scores
+            while not want <= set(printer.scores) and time.monotonic() < deadline and not stop_now.is_set():
+                sup.step()
+                time.sleep(0.5)
+            missing = sorted(want - set(printer.scores))
+            if missing:
+                say(f"still missing after {args.wait_scores:.0f}s: {', '.join(missing)}")
+            time.sleep(3)  # let the sink write the last events
+            out = Path(args.out) if args.out else run_dir / "report"
+            result = build_report(make_engine(db_url), out)
+            say("")
+            say(result.text)
+            say(f"plots and tables: {out}")
+            say(f"{len(printer.alerts)} alert(s), {len(printer.scores)} phase score(s) for {len(sessions)} sessions")
+            if linger and not stop_now.is_set():
+                say("the board stays up; Ctrl-C stops everything")
+                sup.run(until=stop_now.is_set)
+            return 0 if not missing else 1
+        except KeyboardInterrupt:
+            say("stopping…")
+            return 130
         finally:
-            stop.set()
-            reader.join(5)
-    print(f"published {stats.turns} turns of {stats.sessions} sessions; consumed {counts.get('turns', 0)}")
-    return 0 if counts.get("turns", 0) == stats.turns and not bad else 1
+            if printer:
+                printer.close()
+            sup.stop()
+
+
+def _print_access(args: argparse.Namespace) -> None:
+    from gateway.auth import issue_token, secret_from_env
+
+    secret = secret_from_env()
+    sup_token = issue_token(secret, role="supervisor", all_groups=True, name="demo supervisor")
+    counselor_token = issue_token(secret, role="counselor", counselor_id="c-ben")
+    base = f"http://{args.host}:{args.port}"
+    say(f"supervisor board:  {base}/board#token={sup_token}")
+    say(f"counselor panel (c-ben): {base}/counselor#token={counselor_token}")
+    say(f"supervisor token:  {sup_token}")

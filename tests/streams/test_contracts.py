@@ -11,6 +11,7 @@ from streams.codec import ContractError, decode, encode, validate
 from streams.contracts import (
     CONTRACTS,
     MAX_TEXT_BYTES,
+    AlertAck,
     AllianceAlert,
     AllianceScore,
     ChatTurn,
@@ -89,6 +90,8 @@ EXAMPLES = [
                            rationale="r", quotes=[Quote(text="ok", verified=True)])],
         model="smollm2-135m", created_at=T0,
     ),
+    AlertAck(alert_id="s-1:middle:bond:drop", session_id="s-1", by="supervisor g-north", role="supervisor",
+             note="calling the counselor", at=T0),
     DeadLetter(source_topic="chat.turns", reason="ChatTurn.text: must not be empty", raw='{"x":1}', key="s-1",
                partition=0, offset=12, at=T0),
 ]

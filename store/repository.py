@@ -1,0 +1,277 @@
+"""Reads from the store: history for the gateway, rows for analytics.
+
+One small class, :class:`StoreRepository`, with no Kafka or web imports. The
+gateway-facing reads mirror ``gateway.history.History`` (``since``,
+``session_timeline``, ``alerts``) over the ``events`` journal; the adapter that
+returns the gateway's own types is :mod:`store.history`. The domain reads
+(``phase_timeline``, ``alerts_with_acks``) return the rows behind a drill-down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable, Mapping
+
+from sqlalchemy import Engine, and_, func, not_, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from streams.contracts import DIMENSIONS, PHASES
+
+from .models import Alert, AlertAck, ChatSession, Event, Prediction, SinkStream
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    """A model identity as predictions are keyed (DESIGN §8 validation records use it too)."""
+
+    name: str
+    revision: str = "local"
+    prompt_version: str = "v1"
+    readout: str = "expected"
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.revision} prompt={self.prompt_version} readout={self.readout}"
+
+    @classmethod
+    def parse(cls, text: str) -> "ModelKey":
+        """``name[@revision][:prompt_version][/readout]``, e.g. ``smollm2@local:v1/expected``."""
+        rest, _, readout = text.partition("/")
+        rest, _, prompt = rest.partition(":")
+        name, _, revision = rest.partition("@")
+        if not name:
+            raise ValueError(f"not a model identity: {text!r} (expected name[@revision][:prompt][/readout])")
+        return cls(name, revision or "local", prompt or "v1", readout or "expected")
+
+    def matches(self, p: Prediction) -> bool:
+        return (p.model_name, p.model_revision, p.prompt_version, p.readout) == (
+            self.name, self.revision, self.prompt_version, self.readout)
+
+
+@dataclass(frozen=True)
+class JournalEvent:
+    """One journal row: ``id`` is ``<topic>:<partition>:<offset>`` (or ``store:<seq>``)."""
+
+    seq: int
+    kind: str
+    session_id: str
+    stream: str | None
+    offset: int | None
+    at: datetime
+    data: dict = field(compare=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.stream}:{self.offset}" if self.stream is not None else f"store:{self.seq}"
+
+
+@dataclass(frozen=True)
+class CursorGap:
+    """The store cannot answer "what came after this cursor"; take a fresh snapshot."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class PhasePoint:
+    """One phase of a session's timeline: dimension scores and item details."""
+
+    phase: str
+    model: ModelKey
+    upto_turn_id: int
+    scored_at: datetime
+    dimensions: dict[str, float | None]
+    items: list[dict]
+
+
+@dataclass(frozen=True)
+class AlertView:
+    alert: dict
+    acks: list[dict]
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """A prediction flattened for analytics (no text)."""
+
+    session_id: str
+    counselor_id: str | None
+    phase: str
+    dimensions: dict[str, float | None]
+    items: dict[str, float]
+    samples: dict[str, list[int]]
+    upto_turn_id: int
+    prompt_tokens: int
+    transcript_chars: int | None = None
+    client_turns: int | None = None
+    #: the scorer's own agreement across samples (sampled read-out), if it sent one.
+    consistency: dict | None = None
+
+
+def _journal(e: Event) -> JournalEvent:
+    return JournalEvent(e.seq, e.kind, e.session_id, e.stream, e.record_offset, e.at, e.data)
+
+
+class StoreRepository:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # -- the journal (gateway history) ----------------------------------------------------------
+    def since(self, cursor: Mapping[str, int], *, limit: int = 10_000) -> list[JournalEvent] | CursorGap:
+        """Journal events after ``cursor`` ({"topic:partition": last offset seen}), oldest first.
+
+        Streams the store never consumed (e.g. ``alliance.signals``) are ignored.
+        More than ``limit`` events is a gap too: a snapshot is cheaper than a replay.
+        """
+        with self._session() as s:
+            known = {r.stream: r for r in s.scalars(select(SinkStream))}
+            for stream, pos in known.items():
+                seen = cursor.get(stream, -1)
+                if seen + 1 < pos.first_offset:
+                    return CursorGap(f"the store has {stream} only from offset {pos.first_offset}")
+                if seen > pos.high_offset:
+                    return CursorGap(f"your position in {stream} ({seen}) is ahead of the store ({pos.high_offset})")
+            seen_streams = [st for st in cursor if st in known]
+            conds = [and_(Event.stream == st, Event.record_offset > cursor[st]) for st in seen_streams]
+            conds.append(and_(Event.stream.is_not(None), not_(Event.stream.in_(seen_streams))))
+            rows = s.scalars(select(Event).where(or_(*conds)).order_by(Event.seq).limit(limit + 1)).all()
+            if len(rows) > limit:
+                return CursorGap(f"more than {limit} events after your position")
+            return [_journal(e) for e in rows]
+
+    def events_after(self, seq: int, *, session_ids: Iterable[str] | None = None,
+                     limit: int = 1000) -> list[JournalEvent]:
+        """Journal events with ``seq`` greater than ``seq`` (a store-local resume position)."""
+        q = select(Event).where(Event.seq > seq)
+        if session_ids is not None:
+            q = q.where(Event.session_id.in_(list(session_ids)))
+        with self._session() as s:
+            return [_journal(e) for e in s.scalars(q.order_by(Event.seq).limit(limit))]
+
+    def session_events(self, session_id: str, kinds: Iterable[str] | None = None) -> list[JournalEvent]:
+        q = select(Event).where(Event.session_id == session_id)
+        if kinds is not None:
+            q = q.where(Event.kind.in_(list(kinds)))
+        with self._session() as s:
+            return [_journal(e) for e in s.scalars(q.order_by(Event.seq))]
+
+    def last_seq(self) -> int:
+        with self._session() as s:
+            return s.scalar(select(func.max(Event.seq))) or 0
+
+    # -- sessions, timelines, alerts ------------------------------------------------------------
+    def session(self, session_id: str) -> ChatSession | None:
+        with self._session() as s:
+            return s.get(ChatSession, session_id)
+
+    def sessions(self, *, counselor_id: str | None = None, group_id: str | None = None,
+                 limit: int = 1000) -> list[ChatSession]:
+        q = select(ChatSession)
+        if counselor_id is not None:
+            q = q.where(ChatSession.counselor_id == counselor_id)
+        if group_id is not None:
+            q = q.where(ChatSession.group_id == group_id)
+        with self._session() as s:
+            return list(s.scalars(q.order_by(ChatSession.started_at.desc()).limit(limit)))
+
+    def phase_timeline(self, session_id: str, model: ModelKey | None = None) -> list[PhasePoint]:
+        """Scores per phase (early → late) with items, rationales and quotes.
+
+        With several models in the store and no ``model`` given, the most recent
+        prediction per phase wins.
+        """
+        q = (select(Prediction).where(Prediction.session_id == session_id)
+             .options(selectinload(Prediction.items)).order_by(Prediction.scored_at))
+        with self._session() as s:
+            preds = [p for p in s.scalars(q) if model is None or model.matches(p)]
+        latest: dict[str, Prediction] = {}
+        for p in preds:
+            latest[p.phase] = p
+        out = []
+        for phase in PHASES:
+            p = latest.get(phase)
+            if p is None:
+                continue
+            out.append(PhasePoint(
+                phase=phase,
+                model=ModelKey(p.model_name, p.model_revision, p.prompt_version, p.readout),
+                upto_turn_id=p.upto_turn_id, scored_at=p.scored_at,
+                dimensions={d: getattr(p, d) for d in DIMENSIONS},
+                items=[dict(item_id=i.item_id, dimension=i.dimension, expected=i.expected, probs=i.probs,
+                            rationale=i.rationale, quotes=i.quotes or [], samples=i.samples)
+                       for i in p.items],
+            ))
+        return out
+
+    def alerts_with_acks(self, session_id: str) -> list[AlertView]:
+        with self._session() as s:
+            alerts = list(s.scalars(select(Alert).where(Alert.session_id == session_id)
+                                    .order_by(Alert.created_at, Alert.alert_id)))
+            acks = list(s.scalars(select(AlertAck).where(AlertAck.session_id == session_id)
+                                  .order_by(AlertAck.at, AlertAck.id)))
+        by_alert: dict[str, list[dict]] = {}
+        for a in acks:
+            by_alert.setdefault(a.alert_id, []).append(
+                dict(alert_id=a.alert_id, session_id=a.session_id, by=a.by, role=a.role, note=a.note, at=a.at))
+        cols = [c.key for c in Alert.__table__.columns]
+        return [AlertView({c: getattr(a, c) for c in cols}, by_alert.get(a.alert_id, [])) for a in alerts]
+
+    # -- analytics ------------------------------------------------------------------------------
+    def model_identities(self) -> list[tuple[ModelKey, int]]:
+        """Model identities in the store with their prediction counts, most used first."""
+        q = (select(Prediction.model_name, Prediction.model_revision, Prediction.prompt_version,
+                    Prediction.readout, func.count()).group_by(
+            Prediction.model_name, Prediction.model_revision, Prediction.prompt_version, Prediction.readout))
+        with self._session() as s:
+            rows = [(ModelKey(*r[:4]), int(r[4])) for r in s.execute(q)]
+        return sorted(rows, key=lambda kv: (-kv[1], str(kv[0])))
+
+    def predictions(self, model: ModelKey, *, phase: str | None = None) -> list[PredictionRecord]:
+        q = (select(Prediction).where(
+            Prediction.model_name == model.name, Prediction.model_revision == model.revision,
+            Prediction.prompt_version == model.prompt_version, Prediction.readout == model.readout)
+            .options(selectinload(Prediction.items)).order_by(Prediction.session_id, Prediction.id))
+        if phase is not None:
+            q = q.where(Prediction.phase == phase)
+        with self._session() as s:
+            preds = list(s.scalars(q))
+            counselors = dict(s.execute(select(ChatSession.session_id, ChatSession.counselor_id).where(
+                ChatSession.session_id.in_({p.session_id for p in preds}))).all()) if preds else {}
+        return [PredictionRecord(
+            session_id=p.session_id,
+            counselor_id=counselors.get(p.session_id) or p.counselor_id,
+            phase=p.phase,
+            dimensions={d: getattr(p, d) for d in DIMENSIONS},
+            items={i.item_id: i.expected for i in p.items},
+            samples={i.item_id: list(i.samples) for i in p.items if i.samples},
+            upto_turn_id=p.upto_turn_id, prompt_tokens=p.prompt_tokens,
+            transcript_chars=p.transcript_chars, client_turns=p.client_turns, consistency=p.consistency,
+        ) for p in preds]
+
+    def counts(self) -> dict[str, int]:
+        """Row counts per table (for `db current` and tests)."""
+        from .models import Base
+
+        with self._session() as s:
+            return {name: int(s.scalar(select(func.count()).select_from(t)) or 0)
+                    for name, t in Base.metadata.tables.items()}
+
+
+def pick_model(identities: list[tuple[ModelKey, int]], wanted: str | None) -> ModelKey:
+    """The model to analyse: the one asked for, else the one with the most predictions."""
+    if not identities:
+        raise LookupError("the store holds no predictions yet")
+    if wanted:
+        key = ModelKey.parse(wanted)
+        matches = [k for k, _ in identities if k == key] or [
+            k for k, _ in identities if k.name == key.name and ("@" not in wanted or k.revision == key.revision)]
+        if not matches:
+            names = ", ".join(str(k) for k, _ in identities)
+            raise LookupError(f"no predictions by model {wanted!r}; the store has: {names}")
+        return matches[0]
+    return identities[0][0]
+
+

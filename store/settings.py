@@ -1,0 +1,63 @@
+"""Where the store lives and what it keeps, from the environment.
+
+Why environment variables: the sink, the gateway and the CLI run as separate
+processes (often in containers) and must agree on one database without sharing
+a config file. Every setting has a safe default for a developer machine.
+
+* ``ALLIANCE_DB_URL`` — SQLAlchemy URL; default a SQLite file in the user data
+  dir (``$XDG_DATA_HOME/alliance-monitor/alliance.db``, i.e.
+  ``~/.local/share/alliance-monitor/alliance.db``).
+* ``ALLIANCE_STORE_TURNS`` — ``1`` to also keep chat turns (message text).
+  Off by default: transcripts are clinical data.
+* ``ALLIANCE_TURNS_RETENTION_DAYS`` — turns older than this are deleted by
+  ``alliance-monitor db purge`` and periodically by the sink (default 30).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_RETENTION_DAYS = 30.0
+
+
+def data_dir() -> Path:
+    """The per-user data directory (XDG), created on demand by callers."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "alliance-monitor"
+
+
+def default_db_url() -> str:
+    return f"sqlite:///{data_dir() / 'alliance.db'}"
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    db_url: str
+    store_turns: bool = False
+    turns_retention_days: float | None = DEFAULT_RETENTION_DAYS
+
+    @classmethod
+    def from_env(cls, db_url: str | None = None) -> "StoreSettings":
+        raw = os.environ.get("ALLIANCE_TURNS_RETENTION_DAYS", "").strip()
+        if raw.lower() in ("", "default"):
+            retention: float | None = DEFAULT_RETENTION_DAYS
+        elif raw.lower() in ("0", "none", "off", "forever"):
+            retention = None
+        else:
+            try:
+                retention = float(raw)
+            except ValueError:
+                raise ValueError(f"ALLIANCE_TURNS_RETENTION_DAYS must be a number of days, not {raw!r}") from None
+            if retention <= 0:
+                retention = None
+        return cls(
+            db_url=db_url or os.environ.get("ALLIANCE_DB_URL") or default_db_url(),
+            store_turns=_flag("ALLIANCE_STORE_TURNS"),
+            turns_retention_days=retention,
+        )

@@ -1,0 +1,277 @@
+"""The sink: Kafka → store, idempotent, and nothing lost while the database is down.
+
+Why its own aiokafka consumer and not a Faust agent: the one guarantee that
+matters here is "an offset is committed only after the rows are committed".
+Faust commits offsets on its own schedule once an agent has *processed* an
+event, which is before a retried DB write has succeeded; a plain consumer group
+with ``enable_auto_commit=False`` makes the order explicit:
+
+    poll a batch → decode (bad records → <topic>.dlq) → one DB transaction
+    → commit the batch's offsets
+
+While the database is unreachable the write is retried with capped exponential
+backoff and nothing is committed, so a crash or a rebalance re-delivers the
+batch and the idempotent upserts (store.writes) make the repeat harmless. The
+DB calls run in a worker thread, so the consumer keeps heartbeating meanwhile.
+(aiokafka groups work on Tansu; kafka-python groups do not — see DESIGN §12.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+
+from streams.codec import ContractError, dead_letter, decode, encode
+from streams.contracts import AlertAck, AllianceAlert, AllianceScore, ChatTurn, Contract, SessionEvent
+
+from .settings import StoreSettings
+from .writes import Origin, WriteResult, purge_turns, record_positions, write_events
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SinkTopics:
+    """Topic names the sink reads (tests use unique names on a shared broker)."""
+
+    sessions: str = "chat.sessions"
+    scores: str = "alliance.scores"
+    alerts: str = "alliance.alerts"
+    acks: str | None = "alliance.acks"
+    turns: str | None = None  # set when ALLIANCE_STORE_TURNS=1
+
+    def contracts(self) -> dict[str, type[Contract]]:
+        out: dict[str, type[Contract]] = {self.sessions: SessionEvent, self.scores: AllianceScore,
+                                          self.alerts: AllianceAlert}
+        if self.acks:
+            out[self.acks] = AlertAck
+        if self.turns:
+            out[self.turns] = ChatTurn
+        return out
+
+    @classmethod
+    def with_suffix(cls, suffix: str, *, turns: bool = False) -> "SinkTopics":
+        return cls(f"chat.sessions{suffix}", f"alliance.scores{suffix}", f"alliance.alerts{suffix}",
+                   f"alliance.acks{suffix}", f"chat.turns{suffix}" if turns else None)
+
+
+@dataclass
+class SinkStats:
+    consumed: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    commits: int = 0
+    db_retries: int = 0
+    commit_failures: int = 0
+    purged_turns: int = 0
+    written: WriteResult = field(default_factory=WriteResult)
+
+
+def is_transient(err: BaseException) -> bool:
+    """A database error worth retrying forever (connection lost, server down, locked)."""
+    if isinstance(err, (OperationalError, InterfaceError, DisconnectionError)):
+        return True
+    return isinstance(err, DBAPIError) and bool(err.connection_invalidated)
+
+
+@dataclass
+class Decoded:
+    events: list[Contract] = field(default_factory=list)
+    origins: list[Origin] = field(default_factory=list)
+    rejected: list[tuple[Origin, str, bytes | None, bytes | None]] = field(default_factory=list)
+
+
+def decode_batch(records: list, contracts: dict[str, type[Contract]]) -> Decoded:
+    """Pure: Kafka records → contracts, or rejections with a reason (never raises)."""
+    out = Decoded()
+    for r in records:
+        origin = Origin(r.topic, r.partition, r.offset)
+        model = contracts.get(r.topic)
+        if model is None:
+            out.rejected.append((origin, f"the store does not read topic {r.topic}", r.key, r.value))
+            continue
+        if r.value is None:
+            out.rejected.append((origin, "empty record (tombstone)", r.key, r.value))
+            continue
+        try:
+            out.events.append(decode(model, r.value))
+            out.origins.append(origin)
+        except ContractError as err:
+            out.rejected.append((origin, str(err), r.key, r.value))
+    return out
+
+
+class Sink:
+    """Consume the topics in ``topics`` and write them into the store at ``engine``."""
+
+    def __init__(self, bootstrap: str, engine: Engine, *, topics: SinkTopics | None = None,
+                 group_id: str = "alliance-store", settings: StoreSettings | None = None,
+                 batch_max: int = 500, retry_initial_s: float = 0.2, retry_max_s: float = 10.0,
+                 purge_every_s: float = 3600.0, sleep: Callable[[float], object] = asyncio.sleep):
+        self.bootstrap = bootstrap
+        self.engine = engine
+        self.settings = settings or StoreSettings.from_env(str(engine.url))
+        if topics is None:
+            topics = SinkTopics(turns="chat.turns" if self.settings.store_turns else None)
+        self.topics = topics
+        self.group_id = group_id
+        self.batch_max = batch_max
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self.purge_every_s = purge_every_s
+        self._sleep = sleep
+        self.stats = SinkStats()
+        self._consumer = None
+        self._producer = None
+        self._last_purge = 0.0
+
+    async def start(self) -> None:
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+        self._consumer = AIOKafkaConsumer(
+            *self.topics.contracts(), bootstrap_servers=self.bootstrap, group_id=self.group_id,
+            enable_auto_commit=False, auto_offset_reset="earliest", client_id="alliance-store-sink",
+            max_poll_records=self.batch_max,
+            # a long DB outage means a long gap between polls; stay in the group meanwhile
+            max_poll_interval_ms=30 * 60 * 1000,
+        )
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+                                          client_id="alliance-store-dlq")
+        await self._producer.start()
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        for client in (self._consumer, self._producer):
+            if client is not None:
+                try:
+                    await client.stop()
+                except Exception:  # noqa: BLE001 - best effort on shutdown
+                    log.debug("error stopping a kafka client", exc_info=True)
+        self._consumer = self._producer = None
+
+    async def run(self, stop: asyncio.Event | None = None) -> SinkStats:
+        """Poll, write, commit until ``stop`` is set."""
+        stop = stop or asyncio.Event()
+        await self.start()
+        try:
+            while not stop.is_set():
+                await self.step(timeout_ms=500)
+                await self._maybe_purge()
+        finally:
+            await self.stop()
+        return self.stats
+
+    async def step(self, timeout_ms: int = 500) -> int:
+        """One poll → write → commit cycle; returns how many records it handled."""
+        assert self._consumer is not None, "start() first"
+        batch = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_max)
+        records = [r for recs in batch.values() for r in recs]
+        if not records:
+            return 0
+        self.stats.consumed += len(records)
+        self.stats.batches += 1
+        decoded = decode_batch(records, self.topics.contracts())
+        await self._write_with_retry(decoded)
+        for origin, reason, key, value in decoded.rejected:
+            await self._dead_letter(origin, reason, key, value)
+        await self._commit(batch)
+        return len(records)
+
+    async def _write_with_retry(self, decoded: Decoded) -> None:
+        delay = self.retry_initial_s
+        while True:
+            try:
+                result = await asyncio.to_thread(self._write, decoded)
+                self.stats.written.merge(result)
+                return
+            except Exception as err:  # noqa: BLE001 - classified below
+                if not is_transient(err):
+                    # a record the database refuses (not an outage): find it, dead-letter it
+                    await self._write_one_by_one(decoded)
+                    return
+                self.stats.db_retries += 1
+                log.warning("store unavailable (%s); retrying in %.1fs, offsets not committed",
+                            type(err).__name__, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, self.retry_max_s)
+
+    def _write(self, decoded: Decoded) -> WriteResult:
+        with self.engine.begin() as conn:
+            result = write_events(conn, decoded.events, store_turns=bool(self.topics.turns),
+                                  origins=decoded.origins)
+            record_positions(conn, [o for o, *_ in decoded.rejected])
+        return result
+
+    async def _write_one_by_one(self, decoded: Decoded) -> None:
+        keep = Decoded(rejected=list(decoded.rejected))
+        for ev, origin in zip(decoded.events, decoded.origins):
+            single = Decoded(events=[ev], origins=[origin])
+            delay = self.retry_initial_s
+            while True:
+                try:
+                    self.stats.written.merge(await asyncio.to_thread(self._write, single))
+                    break
+                except Exception as err:  # noqa: BLE001
+                    if is_transient(err):
+                        self.stats.db_retries += 1
+                        await self._sleep(delay)
+                        delay = min(delay * 2, self.retry_max_s)
+                        continue
+                    log.error("store refused a record at %s:%s (%s)", origin.stream, origin.offset,
+                              type(err).__name__)
+                    keep.rejected.append((origin, f"store refused the record: {type(err).__name__}: "
+                                                  f"{str(err).splitlines()[0][:300]}", None, encode(ev)))
+                    break
+        decoded.rejected[:] = keep.rejected
+
+    async def _dead_letter(self, origin: Origin, reason: str, key: bytes | None, value: bytes | None) -> None:
+        """Send to ``<topic>.dlq``; retried while Kafka refuses (offsets wait, so nothing is lost)."""
+        from aiokafka.errors import KafkaError
+
+        dl = dead_letter(origin.topic, reason, value, key=key, partition=origin.partition, offset=origin.offset)
+        assert self._producer is not None
+        delay = self.retry_initial_s
+        while True:
+            try:
+                await self._producer.send_and_wait(f"{origin.topic}.dlq", encode(dl), key=key)
+                break
+            except KafkaError as err:
+                log.warning("dead-letter send failed (%s); retrying in %.1fs", type(err).__name__, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, self.retry_max_s)
+        self.stats.dead_lettered += 1
+
+    async def _commit(self, batch: dict) -> None:
+        from aiokafka.errors import CommitFailedError, IllegalStateError
+
+        offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
+        try:
+            await self._consumer.commit(offsets)  # type: ignore[union-attr]
+            self.stats.commits += 1
+        except (CommitFailedError, IllegalStateError) as err:
+            # the group rebalanced while we wrote: the new owner re-reads, the upserts absorb it
+            self.stats.commit_failures += 1
+            log.warning("offset commit failed after a rebalance (%s); records will be re-read", type(err).__name__)
+
+    async def _maybe_purge(self) -> None:
+        days = self.settings.turns_retention_days
+        if not self.topics.turns or days is None:
+            return
+        now = time.monotonic()
+        if self._last_purge and now - self._last_purge < self.purge_every_s:
+            return
+        self._last_purge = now
+        try:
+            self.stats.purged_turns += await asyncio.to_thread(self._purge, days)
+        except Exception as err:  # noqa: BLE001 - retention runs again next time
+            log.warning("turn retention purge failed (%s)", type(err).__name__)
+
+    def _purge(self, days: float) -> int:
+        with self.engine.begin() as conn:
+            return purge_turns(conn, days)

@@ -1,0 +1,283 @@
+"""Idempotent writes of contract events into the store (the sink's core).
+
+Every write is an ``INSERT … ON CONFLICT`` on the event's natural key, with the
+dialect's own upsert (SQLite and PostgreSQL both have it), so replaying the
+same events leaves exactly the same rows:
+
+* ``SessionEvent`` → ``sessions`` keyed by session_id; ``started`` sets the
+  session's fields, ``ended`` sets ``ended_at`` and only fills gaps, so the two
+  can arrive in any order.
+* ``AllianceScore`` → ``predictions`` keyed by request_id + model identity, and
+  its items; a *newer* score (later ``scored_at``) for the same key replaces the
+  older one, an older or identical one changes nothing.
+* ``AllianceAlert`` → ``alerts`` keyed by alert_id (alerts are immutable).
+* ``AlertAck`` → ``alert_acks`` keyed by (alert_id, by); the first ack time wins.
+* ``ChatTurn`` → ``turns`` keyed by (session_id, turn_id), only when enabled.
+
+Each stored change also appends to the ``events`` journal (kind + natural key
+unique), which is what "events after id N" reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, case, delete, func, not_, select
+
+from streams.contracts import (
+    AlertAck,
+    AllianceAlert,
+    AllianceScore,
+    ChatTurn,
+    Contract,
+    SessionEvent,
+)
+
+from .models import Alert, AlertAck as AckRow, ChatSession, Event, Prediction, PredictionItem, SinkStream, Turn
+
+
+class UnsupportedDatabase(RuntimeError):
+    pass
+
+
+def _insert(conn: Connection, model: type) -> Any:
+    name = conn.dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise UnsupportedDatabase(f"the store supports SQLite and PostgreSQL, not {name}")
+    return insert(model)
+
+
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _cached(conn: Connection, name: str, build) -> Any:
+    """Upsert statements are built once per dialect (building them costs more than running them)."""
+    key = (conn.dialect.name, name)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = build()
+    return stmt
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class WriteResult:
+    """What a batch did, by kind (for logs and tests; never message text)."""
+
+    written: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str, wrote: bool = True) -> None:
+        target = self.written if wrote else self.skipped
+        target[kind] = target.get(kind, 0) + 1
+
+    def merge(self, other: "WriteResult") -> None:
+        for k, v in other.written.items():
+            self.written[k] = self.written.get(k, 0) + v
+        for k, v in other.skipped.items():
+            self.skipped[k] = self.skipped.get(k, 0) + v
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an event came from: its Kafka record (the gateway's event id)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def stream(self) -> str:
+        return f"{self.topic}:{self.partition}"
+
+
+def _journal(conn: Connection, kind: str, ref: str, ev: Contract, at: datetime, origin: Origin | None) -> None:
+    stmt = _cached(conn, "journal",
+                   lambda: _insert(conn, Event).on_conflict_do_nothing(index_elements=["kind", "ref"]))
+    conn.execute(stmt, dict(
+        kind=kind, ref=ref, session_id=ev.session_id, at=at,  # type: ignore[attr-defined]
+        stream=origin.stream if origin else None, record_offset=origin.offset if origin else None,
+        data=ev.model_dump(mode="json"),
+    ))
+
+
+def record_positions(conn: Connection, origins: list[Origin]) -> None:
+    """Remember the first and highest offset stored per stream (see models.SinkStream)."""
+    spans: dict[str, tuple[int, int]] = {}
+    for o in origins:
+        lo, hi = spans.get(o.stream, (o.offset, o.offset))
+        spans[o.stream] = (min(lo, o.offset), max(hi, o.offset))
+    t = SinkStream.__table__
+    for stream, (lo, hi) in sorted(spans.items()):
+        stmt = _insert(conn, SinkStream).values(stream=stream, first_offset=lo, high_offset=hi)
+        ex = stmt.excluded
+        conn.execute(stmt.on_conflict_do_update(index_elements=["stream"], set_=dict(
+            first_offset=case((ex.first_offset < t.c.first_offset, ex.first_offset), else_=t.c.first_offset),
+            high_offset=case((ex.high_offset > t.c.high_offset, ex.high_offset), else_=t.c.high_offset),
+        )))
+
+
+def write_session_event(conn: Connection, ev: SessionEvent, origin: Origin | None = None) -> None:
+    t = ChatSession.__table__
+    values = dict(
+        session_id=ev.session_id, counselor_id=ev.counselor_id, group_id=ev.group, lang=ev.lang,
+        planned_minutes=ev.planned_minutes, updated_at=ev.at,
+        started_at=ev.at if ev.kind == "started" else None,
+        ended_at=ev.at if ev.kind == "ended" else None,
+    )
+    stmt = _insert(conn, ChatSession).values(**values)
+    ex = stmt.excluded
+    latest = case((ex.updated_at > t.c.updated_at, ex.updated_at), else_=t.c.updated_at)
+    if ev.kind == "started":  # the started event is authoritative for the session's fields
+        set_ = dict(counselor_id=ex.counselor_id, group_id=ex.group_id, lang=ex.lang,
+                    planned_minutes=ex.planned_minutes, started_at=ex.started_at, updated_at=latest)
+    else:  # ended: record the end, fill only what is missing
+        set_ = dict(ended_at=ex.ended_at, updated_at=latest,
+                    counselor_id=func.coalesce(t.c.counselor_id, ex.counselor_id),
+                    group_id=func.coalesce(t.c.group_id, ex.group_id),
+                    lang=func.coalesce(t.c.lang, ex.lang),
+                    planned_minutes=func.coalesce(t.c.planned_minutes, ex.planned_minutes))
+    conn.execute(stmt.on_conflict_do_update(index_elements=["session_id"], set_=set_))
+    _journal(conn, "session", f"{ev.session_id}:{ev.kind}", ev, ev.at, origin)
+
+
+def model_key(score: AllianceScore) -> dict[str, str]:
+    m = score.model
+    return dict(model_name=m.name, model_revision=m.revision, prompt_version=m.prompt_version, readout=m.readout)
+
+
+def write_score(conn: Connection, ev: AllianceScore, origin: Origin | None = None) -> bool:
+    """Upsert a prediction and its items; False if a newer version is already stored."""
+    t = Prediction.__table__
+    key = model_key(ev)
+    dims = {d: ev.dimensions.get(d) for d in ("goal", "approach", "bond")}
+    values = dict(
+        request_id=ev.request_id, session_id=ev.session_id, counselor_id=ev.counselor_id, phase=ev.phase,
+        upto_turn_id=ev.upto_turn_id, **key,
+        goal=dims["goal"].score if dims["goal"] else None,
+        approach=dims["approach"].score if dims["approach"] else None,
+        bond=dims["bond"].score if dims["bond"] else None,
+        goal_spread=dims["goal"].spread if dims["goal"] else None,
+        approach_spread=dims["approach"].spread if dims["approach"] else None,
+        bond_spread=dims["bond"].spread if dims["bond"] else None,
+        prompt_tokens=ev.prompt_tokens, cached_tokens=ev.cached_tokens, latency_ms=ev.latency_ms,
+        transcript_chars=getattr(ev, "transcript_chars", None), client_turns=getattr(ev, "client_turns", None),
+        consistency=getattr(ev, "consistency", None),
+        scored_at=ev.scored_at, stored_at=_now(),
+    )
+    def build_upsert():
+        stmt = _insert(conn, Prediction)
+        ex = stmt.excluded
+        updatable = {k: ex[k] for k in values if k not in ("stored_at", *key, "request_id")}
+        return stmt.on_conflict_do_update(index_elements=["request_id", *key], set_=updatable,
+                                          where=ex.scored_at > t.c.scored_at)
+
+    conn.execute(_cached(conn, "prediction", build_upsert), values)
+    lookup = _cached(conn, "prediction_id", lambda: select(t.c.id, t.c.scored_at).where(
+        t.c.request_id == bindparam("k_request_id"), *[t.c[k] == bindparam(f"k_{k}") for k in key]))
+    row = conn.execute(lookup, {"k_request_id": ev.request_id, **{f"k_{k}": v for k, v in key.items()}}).one()
+    if row.scored_at != ev.scored_at:
+        return False  # a newer prediction for this key is stored; keep it
+    it = PredictionItem.__table__
+    rows = [dict(
+        prediction_id=row.id, item_id=item.item_id, item_no=int(item.item_id[1:]),
+        dimension=item.dimension, expected=item.expected,
+        p1=item.probs[0], p2=item.probs[1], p3=item.probs[2], p4=item.probs[3], p5=item.probs[4],
+        rationale=item.rationale, quotes=[q.model_dump() for q in item.quotes],
+        samples=list(item.samples) if getattr(item, "samples", None) else None,
+    ) for item in ev.items]
+    def build_items():
+        istmt = _insert(conn, PredictionItem)
+        return istmt.on_conflict_do_update(
+            index_elements=["prediction_id", "item_id"],
+            set_={k: istmt.excluded[k] for k in rows[0] if k not in ("prediction_id", "item_id")})
+
+    conn.execute(_cached(conn, "items", build_items), rows)  # one executemany for all items
+    conn.execute(delete(it).where(it.c.prediction_id == row.id,
+                                  not_(it.c.item_id.in_([i.item_id for i in ev.items]))))
+    ref = "|".join([ev.request_id, *key.values(), ev.scored_at.isoformat()])
+    _journal(conn, "score", ref, ev, ev.scored_at, origin)
+    return True
+
+
+def write_alert(conn: Connection, ev: AllianceAlert, origin: Origin | None = None) -> None:
+    stmt = _insert(conn, Alert).values(
+        alert_id=ev.alert_id, session_id=ev.session_id, counselor_id=ev.counselor_id,
+        dimension=ev.dimension, kind=ev.kind, severity=ev.severity, previous=ev.previous,
+        current=ev.current, phase=ev.phase, evidence=[e.model_dump(mode="json") for e in ev.evidence],
+        message=ev.message, model=ev.model, validated=ev.validated, created_at=ev.created_at,
+        stored_at=_now(),
+    )
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=["alert_id"]))
+    _journal(conn, "alert", ev.alert_id, ev, ev.created_at, origin)
+
+
+def write_ack(conn: Connection, ev: AlertAck, origin: Origin | None = None) -> None:
+    stmt = _insert(conn, AckRow).values(
+        alert_id=ev.alert_id, session_id=ev.session_id, by=ev.by, role=ev.role, note=ev.note, at=ev.at,
+    )
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=["alert_id", "acked_by"]))
+    _journal(conn, "ack", f"{ev.alert_id}|{ev.by}", ev, ev.at, origin)
+
+
+def write_turn(conn: Connection, ev: ChatTurn) -> None:
+    stmt = _insert(conn, Turn).values(
+        session_id=ev.session_id, turn_id=ev.turn_id, speaker=ev.speaker, text=ev.text,
+        sent_at=ev.sent_at, counselor_id=ev.counselor_id, lang=ev.lang,
+    )
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=["session_id", "turn_id"]))
+
+
+def write_event(conn: Connection, ev: Contract, *, store_turns: bool = False,
+                origin: Origin | None = None) -> tuple[str, bool]:
+    """Write one event; returns (kind, whether anything was stored)."""
+    if isinstance(ev, SessionEvent):
+        write_session_event(conn, ev, origin)
+        return "session", True
+    if isinstance(ev, AllianceScore):
+        return "score", write_score(conn, ev, origin)
+    if isinstance(ev, AllianceAlert):
+        write_alert(conn, ev, origin)
+        return "alert", True
+    if isinstance(ev, AlertAck):
+        write_ack(conn, ev, origin)
+        return "ack", True
+    if isinstance(ev, ChatTurn):
+        if store_turns:
+            write_turn(conn, ev)
+            return "turn", True
+        return "turn", False
+    raise TypeError(f"the store does not keep {type(ev).__name__} events")
+
+
+def write_events(conn: Connection, events: list[Contract], *, store_turns: bool = False,
+                 origins: list[Origin] | None = None) -> WriteResult:
+    """Write a batch on one connection (the caller owns the transaction)."""
+    result = WriteResult()
+    for i, ev in enumerate(events):
+        kind, wrote = write_event(conn, ev, store_turns=store_turns, origin=origins[i] if origins else None)
+        result.add(kind, wrote)
+    if origins:
+        record_positions(conn, origins)
+    return result
+
+
+def purge_turns(conn: Connection, older_than_days: float, *, now: datetime | None = None) -> int:
+    """Delete stored chat turns sent more than ``older_than_days`` ago; returns the count."""
+    if older_than_days < 0:
+        raise ValueError("older_than_days must be >= 0")
+    cutoff = (now or _now()) - timedelta(days=older_than_days)
+    t = Turn.__table__
+    return conn.execute(delete(t).where(t.c.sent_at < cutoff)).rowcount or 0
+
+
+__all__ = ["Origin", "record_positions", "WriteResult", "write_event", "write_events", "purge_turns", "model_key", "UnsupportedDatabase"]

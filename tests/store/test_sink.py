@@ -1,0 +1,182 @@
+"""The sink through the real broker: idempotence, dead letters, and no loss while the DB is down."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+from sqlalchemy import create_engine, func, select, text
+
+from store.db import make_engine, upgrade
+from store.models import AlertAck, Alert, ChatSession, Prediction, PredictionItem
+from store.sink import Sink
+from tests.kafka_helpers import consume_all, produce
+
+from .factories import ack, alert, score, session_events
+from .sinkkit import RunningSink, make_topics, wait_for
+from .test_writes import snapshot
+
+pytestmark = pytest.mark.integration
+
+
+def events_for(sid: str) -> dict[str, list]:
+    a = alert(sid)
+    return {
+        "sessions": session_events(sid),
+        "scores": [score(sid, "early", 4.0), score(sid, "middle", 3.5), score(sid, "late", 3.0)],
+        "alerts": [a],
+        "acks": [ack(a)],
+    }
+
+
+def publish(bootstrap: str, topics, sids: list[str]) -> int:
+    n = 0
+    for sid in sids:
+        for kind, evs in events_for(sid).items():
+            produce(bootstrap, getattr(topics, kind), [(sid, e) for e in evs])
+            n += len(evs)
+    return n
+
+
+def count(engine, model) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def full(engine, n_sessions: int) -> bool:
+    return (count(engine, ChatSession) == n_sessions and count(engine, Prediction) == 3 * n_sessions
+            and count(engine, PredictionItem) == 36 * n_sessions and count(engine, Alert) == n_sessions
+            and count(engine, AlertAck) == n_sessions)
+
+
+async def test_same_events_twice_through_the_broker_give_the_same_rows(kafka_bootstrap, unique, sqlite_url):
+    topics = make_topics(kafka_bootstrap, f".sink{unique}")
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    sids = [f"s1-{unique}", f"s2-{unique}"]
+    n = publish(kafka_bootstrap, topics, sids)
+    produce(kafka_bootstrap, topics.scores, [(sids[0], b'{"session_id": "broken"')])  # malformed
+    sink = Sink(kafka_bootstrap, engine, topics=topics, group_id=f"store-{unique}")
+    async with RunningSink(sink):
+        await wait_for(lambda: full(engine, 2), what="first delivery to be stored")
+        first = snapshot(engine)
+        publish(kafka_bootstrap, topics, sids)  # the very same events, produced again
+        await wait_for(lambda: sink.stats.consumed >= 2 * n + 1 and sink.stats.commits >= 1,
+                       what="the duplicates to be consumed")
+        await asyncio.sleep(0.5)
+    second = snapshot(engine)
+    assert second["sink_streams"] != first["sink_streams"]  # the sink really read further...
+    second["sink_streams"] = first["sink_streams"]
+    assert second == first  # ...and every other row is exactly the same
+    assert sink.stats.dead_lettered == 1
+    dlq = await consume_all(kafka_bootstrap, topics.scores + ".dlq", expect=1, timeout=30)
+    dead = orjson.loads(dlq[0].value)
+    assert dead["source_topic"] == topics.scores and "not valid JSON" in dead["reason"]
+    assert dead["raw"] == '{"session_id": "broken"'
+    engine.dispose()
+
+
+async def test_no_loss_while_the_database_is_down(kafka_bootstrap, unique, pg_url, postgres_url):
+    """A real outage: the sink's PostgreSQL database refuses connections, then comes back.
+
+    While it is down the sink retries and commits nothing; it is even crashed and
+    replaced by a new instance. Once the database is back, every event is stored.
+    """
+    topics = make_topics(kafka_bootstrap, f".out{unique}")
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    dbname = engine.url.database
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+
+    def db_down() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS false'))
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = :d AND pid <> pg_backend_pid()"), {"d": dbname})
+
+    def db_up() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true'))
+
+    group = f"store-{unique}"
+    sink = Sink(kafka_bootstrap, engine, topics=topics, group_id=group, retry_initial_s=0.1, retry_max_s=0.5)
+    running = RunningSink(sink)
+    try:
+        async with running:
+            publish(kafka_bootstrap, topics, [f"a-{unique}"])
+            await wait_for(lambda: full(engine, 1), what="the first session to be stored")
+            commits_before = sink.stats.commits
+            await asyncio.to_thread(db_down)
+            publish(kafka_bootstrap, topics, [f"b-{unique}", f"c-{unique}"])
+            await wait_for(lambda: sink.stats.db_retries >= 3, what="the sink to notice the outage")
+            assert sink.stats.commits == commits_before  # nothing committed while the DB is down
+            await running.crash()  # and the sink dies mid-outage
+        await asyncio.to_thread(db_up)
+        replacement = Sink(kafka_bootstrap, make_engine(pg_url), topics=topics, group_id=group)
+        async with RunningSink(replacement):
+            await wait_for(lambda: full(engine, 3), timeout=90, what="all events after the outage")
+        assert replacement.stats.consumed >= 14  # it re-read the 2 × 7 events the crashed sink never committed
+    finally:
+        await asyncio.to_thread(db_up)
+        engine.dispose()
+        admin.dispose()
+
+
+async def test_a_record_the_database_refuses_is_dead_lettered_and_the_rest_stored(pg_url):
+    """Not an outage: PostgreSQL rejects one value (a 200-character model revision does not fit
+    VARCHAR(128)). The batch is retried record by record; only that record goes to the DLQ."""
+    from streams.contracts import ModelIdentity
+
+    from store.sink import Decoded
+    from store.writes import Origin
+
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    good = score("ok-1", "late", 3.0)
+    bad = score("bad-1", "late", 3.0).model_copy(update={"model": ModelIdentity(name="m", revision="r" * 200)})
+    sink = Sink("127.0.0.1:1", engine)  # never started: only the write path runs here
+    sent = []
+
+    async def collect(origin, reason, key, value):
+        sent.append((origin, reason, value))
+
+    sink._dead_letter = collect  # type: ignore[method-assign]
+    decoded = Decoded(events=[good, bad], origins=[Origin("alliance.scores", 0, 7), Origin("alliance.scores", 0, 8)])
+    await sink._write_with_retry(decoded)
+    for origin, reason, key, value in decoded.rejected:
+        await sink._dead_letter(origin, reason, key, value)
+    assert [o.offset for o, _, _ in sent] == [8]
+    assert "store refused the record" in sent[0][1] and b'"bad-1"' in sent[0][2]
+    with engine.connect() as conn:
+        assert conn.execute(select(Prediction.session_id)).scalars().all() == ["ok-1"]
+    assert sink.stats.db_retries == 0
+    engine.dispose()
+
+
+async def test_the_sink_applies_turn_retention_periodically(sqlite_url):
+    from datetime import datetime, timedelta, timezone
+
+    from streams.contracts import ChatTurn
+
+    from store.models import Turn
+    from store.settings import StoreSettings
+    from store.writes import write_events
+
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    now = datetime.now(timezone.utc)
+    with engine.begin() as conn:
+        write_events(conn, [ChatTurn(session_id="r", turn_id=i, speaker="client", text="x", counselor_id="c",
+                                     sent_at=now - timedelta(days=d)) for i, d in enumerate((3, 0))],
+                     store_turns=True)
+    settings = StoreSettings(db_url=sqlite_url, store_turns=True, turns_retention_days=1)
+    sink = Sink("127.0.0.1:1", engine, settings=settings, purge_every_s=3600)
+    assert sink.topics.turns == "chat.turns"  # turns are read only when enabled
+    await sink._maybe_purge()
+    await sink._maybe_purge()  # not due again for an hour
+    assert sink.stats.purged_turns == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(Turn.turn_id)).scalars().all() == [1]
+    assert Sink("127.0.0.1:1", engine, settings=StoreSettings(db_url=sqlite_url)).topics.turns is None
+    engine.dispose()

@@ -1,0 +1,9 @@
+"""Model validation (DESIGN §8, issue 8): honest statistics, the gate, calibration.
+
+Pure core, no I/O: :mod:`validation.stats` (correlations, partial correlation,
+bootstrap intervals, the length-only baseline), :mod:`validation.gate` (the
+pass/fail decision, the validation record, who may receive an alert) and
+:mod:`validation.calibration` (monotone maps from raw scores to the client
+scale). The shells — ``eval``/``calibrate``/``models status`` in the store, the
+processor and the gateway — call into these.
+"""

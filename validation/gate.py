@@ -1,0 +1,425 @@
+"""The validation gate (DESIGN §8): may this model's alerts reach a counselor?
+
+Why a gate: on public held-out data the demo model's scores are at chance, and
+what they do follow is transcript length — which itself correlates with how
+clients rate a session. Raw r therefore flatters a model. A counselor acting on
+such an alert would be acting on noise, so until a model has shown, on the
+site's own client ratings, that it reads the alliance *beyond length* better
+than counselors do (r ≈ .28), its alerts go to supervisors only, marked
+"unvalidated".
+
+A dimension passes only when all of these hold:
+
+1. at least ``min_n`` labelled sessions;
+2. the length-controlled (partial) r beats the cross-validated length-only
+   baseline's r on the same labels;
+3. it beats the published counselor–client agreement (``counselor_r``);
+4. the lower bound of its bootstrap interval is above zero.
+
+This module is pure: numbers in, verdicts out. ``evaluate*`` import numpy/scipy
+lazily so the shells that only route alerts (processor, gateway) need neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from streams.contracts import AllianceAlert, ModelIdentity
+
+#: Counselors' own ratings vs client WAI-SR (242 held-out sessions, DESIGN §2).
+PUBLISHED_COUNSELOR_R: dict[str, float] = {"goal": 0.290, "approach": 0.286, "bond": 0.261}
+#: The single reference the gate uses by default (the rounded published figure).
+DEFAULT_COUNSELOR_R = 0.28
+#: What the counselor panel shows instead of an unvalidated model's alerts.
+VALIDATION_MODE_NOTICE = ("This session is being monitored in validation mode: the model has not yet been "
+                          "validated on this site's client ratings, so its alerts go to supervisors only.")
+#: What a shell should log (at WARNING) when the gate is switched off.
+GATE_OFF_WARNING = ("validation gate DISABLED by setting: alerts from unvalidated models will reach counselors "
+                    "(DESIGN §8)")
+UNVALIDATED = "unvalidated"
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """Thresholds of the gate. ``counselor_r_by_dimension`` overrides ``counselor_r`` per dimension."""
+
+    counselor_r: float = DEFAULT_COUNSELOR_R
+    counselor_r_by_dimension: Mapping[str, float] = field(default_factory=dict)
+    min_n: int = 50
+    resamples: int = 2000
+    confidence: float = 0.95
+    seed: int = 0
+    folds: int = 5
+
+    def __post_init__(self) -> None:
+        if not -1.0 <= self.counselor_r <= 1.0:
+            raise ValueError(f"counselor_r must be a correlation in [-1, 1], got {self.counselor_r}")
+        if self.min_n < 10:
+            raise ValueError(f"min_n must be at least 10, got {self.min_n}")
+        if self.resamples < 100:
+            raise ValueError(f"resamples must be at least 100, got {self.resamples}")
+        if not 0.5 <= self.confidence < 1.0:
+            raise ValueError(f"confidence must be in [0.5, 1), got {self.confidence}")
+        if self.folds < 2:
+            raise ValueError(f"folds must be at least 2, got {self.folds}")
+
+    def reference_for(self, dimension: str) -> float:
+        return float(self.counselor_r_by_dimension.get(dimension, self.counselor_r))
+
+    @classmethod
+    def published_per_dimension(cls, **kw: Any) -> "GateSettings":
+        """Use the three published counselor figures instead of the rounded .28."""
+        return cls(counselor_r_by_dimension=dict(PUBLISHED_COUNSELOR_R), **kw)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["counselor_r_by_dimension"] = dict(self.counselor_r_by_dimension)
+        return d
+
+
+class DimensionVerdict(BaseModel):
+    """Every number behind one dimension's decision, and the decision in words."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dimension: str
+    n: int
+    r: float | None = None
+    r_p: float | None = None
+    r_ci: tuple[float, float] | None = None
+    partial_r: float | None = None
+    partial_p: float | None = None
+    partial_df: int | None = None
+    partial_ci: tuple[float, float] | None = None
+    confidence: float = 0.95
+    baseline_r: float | None = None
+    counselor_r: float
+    passed: bool
+    reason: str
+
+
+class ValidationRecord(BaseModel):
+    """One model identity's validation on one label set (written by ``eval``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: ModelIdentity
+    created_at: datetime
+    labels_n: int = Field(ge=0)
+    labels_source: str | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+    dimensions: dict[str, DimensionVerdict]
+    calibration: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> str:
+        """``name@revision:prompt_version/readout`` (the form ``ModelKey.parse`` reads)."""
+        return model_key(self.model)
+
+    def passes(self, dimension: str) -> bool:
+        verdict = self.dimensions.get(dimension)
+        return verdict is not None and verdict.passed
+
+    def passed_dimensions(self) -> list[str]:
+        return [d for d, v in self.dimensions.items() if v.passed]
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "ValidationRecord":
+        return cls.model_validate_json(text)
+
+    def status_row(self) -> dict[str, Any]:
+        """One line of ``alliance-monitor models status``: identity, date, size, pass/fail."""
+        row: dict[str, Any] = {"model": self.key, "date": self.created_at.date().isoformat(),
+                               "labels": self.labels_n}
+        for dim, v in self.dimensions.items():
+            row[dim] = "pass" if v.passed else "fail"
+        return row
+
+
+def model_key(model: ModelIdentity) -> str:
+    return f"{model.name}@{model.revision}:{model.prompt_version}/{model.readout}"
+
+
+def status_table(records: Iterable[ValidationRecord], dimensions: Sequence[str] = ("goal", "approach", "bond")) -> str:
+    """What ``alliance-monitor models status`` prints: one line per model identity."""
+    rows = [r.status_row() for r in records]
+    if not rows:
+        return "no validation records: every model is unvalidated (alerts go to supervisors only)"
+    width = max(len("model"), *(len(r["model"]) for r in rows))
+    head = f"{'model':<{width}}  {'date':<10}  {'labels':>6}  " + "  ".join(f"{d:<8}" for d in dimensions)
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['model']:<{width}}  {r['date']:<10}  {r['labels']:>6}  "
+                     + "  ".join(f"{r.get(d, '-'):<8}" for d in dimensions))
+    return "\n".join(lines)
+
+
+# --- the decision ------------------------------------------------------------------------
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None or v != v else f"{v:.3f}"
+
+
+def evaluate_dimension(dimension: str, predictions: Sequence[float], labels: Sequence[float],
+                       covariates: Any, settings: GateSettings | None = None) -> DimensionVerdict:
+    """Compute every figure for one dimension and decide pass/fail (see module doc)."""
+    from math import isnan
+
+    import numpy as np
+
+    from . import stats
+
+    settings = settings or GateSettings()
+    ref = settings.reference_for(dimension)
+    x, y = np.asarray(predictions, dtype=float), np.asarray(labels, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"{dimension}: predictions and labels must be 1-D of equal length, "
+                         f"got {x.shape} and {y.shape}")
+    c = np.asarray(covariates, dtype=float)
+    c = c[:, None] if c.ndim == 1 else c
+    n = int(x.size)
+    k = c.shape[1] if c.ndim == 2 else 0
+    if n < max(k + 3, settings.folds, 3):
+        return DimensionVerdict(dimension=dimension, n=n, counselor_r=ref, confidence=settings.confidence,
+                                passed=False, reason=f"fails: only {n} labelled sessions, too few to compute "
+                                                     f"anything (minimum {settings.min_n})")
+    if np.ptp(x) == 0.0 or np.ptp(y) == 0.0:
+        side = "predictions" if np.ptp(x) == 0.0 else "labels"
+        return DimensionVerdict(dimension=dimension, n=n, counselor_r=ref, confidence=settings.confidence,
+                                passed=False, reason=f"fails: the {side} are constant, so no correlation exists")
+
+    raw = stats.pearson(x, y)
+    part = stats.partial_correlation(x, y, c)
+    kw = dict(resamples=settings.resamples, confidence=settings.confidence, seed=settings.seed)
+    raw_ci = stats.bootstrap_interval(x, y, **kw)
+    part_ci = stats.bootstrap_interval(x, y, c, **kw)
+    base = stats.length_baseline(y, c, folds=settings.folds, seed=settings.seed)
+
+    failures: list[str] = []
+    if n < settings.min_n:
+        failures.append(f"only {n} labelled sessions (minimum {settings.min_n})")
+    pr = part.r
+    # NaN never passes; a NaN baseline (constant length) has nothing to beat.
+    beats_baseline = not isnan(pr) and (isnan(base.r) or pr > base.r)
+    if not beats_baseline:
+        failures.append(f"length-controlled r {_fmt(pr)} does not beat the length-only baseline "
+                        f"(r {_fmt(base.r)})")
+    if isnan(pr) or pr <= ref:
+        failures.append(f"length-controlled r {_fmt(pr)} does not beat the counselor reference (r {ref:.3f})")
+    if isnan(part_ci.low) or part_ci.low <= 0.0:
+        failures.append(f"the {settings.confidence:.0%} interval of the length-controlled r "
+                        f"({_fmt(part_ci.low)} to {_fmt(part_ci.high)}) does not lie above zero")
+    passed = not failures
+    if passed:
+        reason = (f"passes: length-controlled r {pr:.3f} ({settings.confidence:.0%} CI {part_ci.low:.3f} to "
+                  f"{part_ci.high:.3f}) beats the length-only baseline (r {_fmt(base.r)}) and the counselor "
+                  f"reference (r {ref:.3f}), n={n}")
+    else:
+        reason = "fails: " + "; ".join(failures) + f" (raw r {raw.r:.3f}, n={n})"
+
+    def _num(v: float) -> float | None:
+        return None if isnan(v) else float(v)
+
+    return DimensionVerdict(
+        dimension=dimension, n=n, r=_num(raw.r), r_p=_num(raw.p),
+        r_ci=(raw_ci.low, raw_ci.high) if raw_ci.resamples else None,
+        partial_r=_num(part.r), partial_p=_num(part.p), partial_df=part.df,
+        partial_ci=(part_ci.low, part_ci.high) if part_ci.resamples else None,
+        confidence=settings.confidence, baseline_r=_num(base.r), counselor_r=ref, passed=passed, reason=reason,
+    )
+
+
+def evaluate(model: ModelIdentity, predictions: Mapping[str, Sequence[float]],
+             labels: Mapping[str, Sequence[float]], covariates: Any, settings: GateSettings | None = None, *,
+             labels_source: str | None = None, calibration: Mapping[str, Any] | None = None,
+             created_at: datetime | None = None) -> ValidationRecord:
+    """Evaluate every dimension present in ``predictions`` and build the record.
+
+    ``predictions[dim][i]``, ``labels[dim][i]`` and ``covariates[i]`` all belong
+    to the same session ``i`` (the caller joins by session_id, or uses
+    :func:`evaluate_sessions`). ``covariates`` may also be a mapping per dimension
+    when the dimensions cover different sessions.
+    """
+    settings = settings or GateSettings()
+    verdicts: dict[str, DimensionVerdict] = {}
+    n = 0
+    for dim, preds in predictions.items():
+        if dim not in labels:
+            raise ValueError(f"no labels for dimension {dim!r}")
+        cov = covariates[dim] if isinstance(covariates, Mapping) else covariates
+        verdicts[dim] = evaluate_dimension(dim, preds, labels[dim], cov, settings)
+        n = max(n, len(preds))
+    return ValidationRecord(
+        model=model, created_at=created_at or datetime.now(timezone.utc), labels_n=n,
+        labels_source=labels_source, settings=settings.to_dict(), dimensions=verdicts,
+        calibration=dict(calibration) if calibration is not None else None,
+    )
+
+
+def join_sessions(predictions: Mapping[str, Mapping[str, float | None]],
+                  labels: Mapping[str, Mapping[str, float | None]],
+                  covariates: Mapping[str, Sequence[float]] | None,
+                  dimensions: Sequence[str] = ("goal", "approach", "bond"),
+                  ) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[list[float]]], dict[str, list[str]]]:
+    """Per dimension, the sessions that have a prediction, a label and covariates, in session-id order.
+
+    Inputs are keyed by session_id: ``predictions[sid][dim]`` (the model's
+    dimension score), ``labels[sid][dim]`` (the client's), ``covariates[sid]``
+    (characters, client turns), or ``covariates=None`` when none are needed
+    (calibration). A missing or None value drops the session from that dimension
+    only. Returns (predictions, labels, covariates, session ids), each per
+    dimension, ready for :func:`evaluate` / ``calibration.fit_calibration``.
+    """
+    preds_out: dict[str, list[float]] = {}
+    labels_out: dict[str, list[float]] = {}
+    cov_out: dict[str, list[list[float]]] = {}
+    sids_out: dict[str, list[str]] = {}
+    for dim in dimensions:
+        common = set(predictions) & set(labels)
+        if covariates is not None:
+            common &= {s for s, c in covariates.items() if c is not None and all(v is not None for v in c)}
+        sids = [s for s in sorted(common)
+                if predictions[s].get(dim) is not None and labels[s].get(dim) is not None]
+        preds_out[dim] = [float(predictions[s][dim]) for s in sids]
+        labels_out[dim] = [float(labels[s][dim]) for s in sids]
+        cov_out[dim] = [[float(v) for v in covariates[s]] for s in sids] if covariates is not None else []
+        sids_out[dim] = sids
+    return preds_out, labels_out, cov_out, sids_out
+
+
+def evaluate_sessions(model: ModelIdentity, predictions: Mapping[str, Mapping[str, float | None]],
+                      labels: Mapping[str, Mapping[str, float | None]], covariates: Mapping[str, Sequence[float]],
+                      settings: GateSettings | None = None, *, labels_source: str | None = None,
+                      calibration: Mapping[str, Any] | None = None, created_at: datetime | None = None,
+                      dimensions: Sequence[str] = ("goal", "approach", "bond")) -> ValidationRecord:
+    """:func:`join_sessions` then :func:`evaluate` — what ``eval`` calls with store rows and a label file."""
+    p, y, c, _ = join_sessions(predictions, labels, covariates, dimensions)
+    return evaluate(model, p, y, c, settings, labels_source=labels_source, calibration=calibration,
+                    created_at=created_at)
+
+
+def format_record(record: ValidationRecord) -> str:
+    """The gate section of ``eval``'s output: every figure per dimension, then the verdicts."""
+    first = next(iter(record.dimensions.values()), None)
+    conf = f"{first.confidence:.0%}" if first else "95%"
+    lines = [f"validation gate for {record.key}  (labels: {record.labels_n}"
+             + (f" from {record.labels_source}" if record.labels_source else "")
+             + f", {record.created_at.date().isoformat()})",
+             f"{'dimension':<10} {'n':>4} {'raw r':>6} {'partial r':>9} {conf + ' CI (partial)':>18} "
+             f"{'length r':>8} {'counselor':>9}  verdict"]
+    for dim, v in record.dimensions.items():
+        ci = f"[{v.partial_ci[0]:6.3f}, {v.partial_ci[1]:6.3f}]" if v.partial_ci else "n/a"
+        lines.append(f"{dim:<10} {v.n:>4} {_fmt(v.r):>6} {_fmt(v.partial_r):>9} {ci:>18} "
+                     f"{_fmt(v.baseline_r):>8} {v.counselor_r:9.3f}  {'PASS' if v.passed else 'fail'}")
+    lines.append("")
+    for dim, v in record.dimensions.items():
+        lines.append(f"  {dim}: {v.reason}")
+    passed = record.passed_dimensions()
+    lines.append("")
+    lines.append(f"alerts for {', '.join(passed)} may reach counselors" if passed else
+                 "no dimension passed: this model's alerts go to supervisors only, marked unvalidated")
+    return "\n".join(lines)
+
+
+# --- routing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who may receive one alert, and how it is marked."""
+
+    supervisors: bool
+    counselor: bool
+    validated: bool
+    mark: str | None  # "unvalidated" or None
+    reason: str
+
+
+def _get(alert: AllianceAlert | Mapping[str, Any], name: str) -> Any:
+    return alert.get(name) if isinstance(alert, Mapping) else getattr(alert, name)
+
+
+def record_matches(record: ValidationRecord | None, model: ModelIdentity | str | None) -> bool:
+    """Does this record speak for that model? Full identity when known, else the name."""
+    if record is None or model is None:
+        return False
+    if isinstance(model, ModelIdentity):
+        return record.model == model
+    return record.model.name == model
+
+
+def audience_for(alert: AllianceAlert | Mapping[str, Any], record: ValidationRecord | None,
+                 gate_enabled: bool = True, model: ModelIdentity | None = None) -> Audience:
+    """Supervisors always; the counselor only if the model passed for this alert's dimension.
+
+    ``model`` is the full identity of the scoring model (the processor has it
+    from the ``AllianceScore``); without it the alert's model *name* is matched,
+    which cannot tell revisions apart. Process alerts come from turn statistics,
+    not from the model, so the gate does not apply to them (as in
+    ``gateway.protocol.alert_is_gated``).
+    """
+    dimension, kind = _get(alert, "dimension"), _get(alert, "kind")
+    if kind == "process" or dimension == "process":
+        return Audience(True, True, True, None, "process alert: from turn statistics, not the model; not gated")
+    who = model if model is not None else _get(alert, "model")
+    shown = model_key(who) if isinstance(who, ModelIdentity) else (who or "unknown model")
+    if record is None:
+        validated, why = False, f"no validation record for {shown}"
+    elif not record_matches(record, who):
+        validated, why = False, f"the validation record is for {record.key}, not {shown}"
+    elif not record.passes(dimension):
+        verdict = record.dimensions.get(dimension)
+        detail = verdict.reason if verdict else f"{dimension} was not evaluated"
+        validated, why = False, (f"{shown} is not validated for {dimension} (record of "
+                                 f"{record.created_at.date().isoformat()}, n={record.labels_n}): {detail}")
+    else:
+        validated, why = True, (f"{shown} validated for {dimension} (record of "
+                                f"{record.created_at.date().isoformat()}, n={record.labels_n})")
+    mark = None if validated else UNVALIDATED
+    if validated:
+        return Audience(True, True, True, None, why)
+    if not gate_enabled:
+        return Audience(True, True, False, mark, why + "; gate disabled by setting, counselor receives it")
+    return Audience(True, False, False, mark, why + "; supervisors only")
+
+
+def apply_gate(alert: AllianceAlert, record: ValidationRecord | None, model: ModelIdentity,
+               gate_enabled: bool = True) -> AllianceAlert:
+    """The alert with ``validated`` set from the record (what the processor publishes).
+
+    Routing by audience stays in the gateway (``alert_is_gated``), which reads
+    exactly this flag; disabling the gate there is the gateway's own setting.
+    """
+    audience = audience_for(alert, record, gate_enabled, model=model)
+    return alert.model_copy(update={"validated": audience.validated})
+
+
+class RecordBook:
+    """The newest record per model identity — what the processor/gateway consult."""
+
+    def __init__(self, records: Iterable[ValidationRecord] = ()) -> None:
+        self._by_key: dict[str, ValidationRecord] = {}
+        for r in records:
+            self.add(r)
+
+    def add(self, record: ValidationRecord) -> None:
+        current = self._by_key.get(record.key)
+        if current is None or record.created_at >= current.created_at:
+            self._by_key[record.key] = record
+
+    def for_model(self, model: ModelIdentity) -> ValidationRecord | None:
+        return self._by_key.get(model_key(model))
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def __iter__(self):
+        return iter(sorted(self._by_key.values(), key=lambda r: r.key))
