@@ -148,6 +148,9 @@ class ItemScore(Contract):
     probs: Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]], Field(min_length=5, max_length=5)]
     rationale: str | None = None
     quotes: list[Quote] = Field(default_factory=list)
+    #: sampled read-out only: the parsed choice (1..5) of each sample, so the store
+    #: can report self-consistency (ICC, Fleiss' kappa) across samples.
+    samples: list[Annotated[int, Field(ge=1, le=5)]] | None = None
 
     @field_validator("probs")
     @classmethod
@@ -189,6 +192,13 @@ class AllianceScore(Contract):
     cached_tokens: Annotated[int, Field(ge=0)] = 0
     latency_ms: Annotated[float, Field(ge=0)] = 0.0
     scored_at: UtcDatetime = Field(default_factory=utcnow)
+    #: sampled read-out only: agreement across the n samples over the items
+    #: ("icc" = ICC(2,1), "fleiss_kappa", "samples"); None in expected mode or when undefined.
+    consistency: dict[str, float | None] | None = None
+    #: length of the scored transcript (counts only): the covariates the validation
+    #: gate controls for (DESIGN §8); see ``validation.stats.length_covariates``.
+    transcript_chars: Annotated[int, Field(ge=0)] | None = None
+    client_turns: Annotated[int, Field(ge=0)] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "AllianceScore":
@@ -263,6 +273,21 @@ class AllianceAlert(Contract):
     created_at: UtcDatetime = Field(default_factory=utcnow)
 
 
+class AlertAck(Contract):
+    """Someone acknowledged an alert ("someone is on it"), on ``alliance.acks``.
+
+    Acks travel through Kafka (not gateway memory) so every gateway replica and
+    the store see the same acks, with the same event ids.
+    """
+
+    alert_id: Id
+    session_id: Id
+    by: Id
+    role: Literal["counselor", "supervisor"]
+    note: Annotated[str, StringConstraints(max_length=280)] | None = None
+    at: UtcDatetime = Field(default_factory=utcnow)
+
+
 class DeadLetter(Contract):
     """What went to a ``.dlq`` topic: where it came from, why, and the raw bytes."""
 
@@ -279,5 +304,6 @@ class DeadLetter(Contract):
 #: Every contract by name, for codecs, the CLI and docs.
 CONTRACTS: dict[str, type[Contract]] = {
     m.__name__: m
-    for m in (ChatTurn, SessionEvent, ScoreRequest, AllianceScore, ProcessSignal, AllianceAlert, DeadLetter)
+    for m in (ChatTurn, SessionEvent, ScoreRequest, AllianceScore, ProcessSignal, AllianceAlert, AlertAck,
+              DeadLetter)
 }

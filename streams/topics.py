@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 from .contracts import (
+    AlertAck,
     AllianceAlert,
     AllianceScore,
     ChatTurn,
@@ -65,7 +66,9 @@ SCORES = TopicSpec("alliance.scores", AllianceScore, 30 * DAY_MS, True, "WAI-SR 
 SIGNALS = TopicSpec("alliance.signals", ProcessSignal, 1 * DAY_MS, False, "rolling process signals")
 ALERTS = TopicSpec("alliance.alerts", AllianceAlert, 30 * DAY_MS, True, "alerts for counselors and supervisors")
 
-TOPICS: tuple[TopicSpec, ...] = (CHAT_TURNS, CHAT_SESSIONS, SCORE_REQUESTS, SCORES, SIGNALS, ALERTS)
+ACKS = TopicSpec("alliance.acks", AlertAck, 30 * DAY_MS, False, "alert acknowledgements from the gateway")
+
+TOPICS: tuple[TopicSpec, ...] = (CHAT_TURNS, CHAT_SESSIONS, SCORE_REQUESTS, SCORES, SIGNALS, ALERTS, ACKS)
 BY_NAME: dict[str, TopicSpec] = {t.name: t for t in TOPICS}
 
 #: Dead-letter companions: same retention as their source (they hold its raw bytes).

@@ -1,0 +1,294 @@
+"""Gateway fan-out: connections held and broadcast latency at 100 / 1,000 / 5,000 clients.
+
+    python bench/gateway_fanout.py            # 100, 1000, 5000 clients, 20 broadcasts each
+    python bench/gateway_fanout.py --quick    # 100, 1000 clients, 8 broadcasts each
+
+Two servers run in a child process each (one core for the server, one for the
+clients, loopback only):
+
+* gateway  — the real :class:`gateway.server.Gateway` (auth, visibility, per-connection
+  queues and writer tasks, summaries); events are injected straight into the hub
+  (no Kafka: this measures the fan-out, not the broker).
+* baseline — a bare ``websockets`` server that sends the same frame to the same
+  clients with ``websockets.asyncio.server.broadcast`` (no auth, no queues, no
+  visibility): the floor the framework itself sets on this machine.
+
+Latency of one delivery = the client's receive time minus the server's inject
+time (CLOCK_MONOTONIC is system-wide on Linux, so two processes can compare it).
+Reported: p50 / p99 over all (client, broadcast) deliveries, the p50 of the time
+until the LAST client had a broadcast, and the ratio gateway / baseline.
+Bounded: every wait has a deadline; a run that misses one reports what it got.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import orjson  # noqa: E402
+
+SECRET = b"bench-secret-0123456789abcdef"
+GROUP = "bench"
+SESSION = "bench-session"
+
+
+def raise_fd_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+# --- servers (child process) --------------------------------------------------------
+
+
+def signal_payload(seq: int, sent_ns: int) -> dict:
+    return {"session_id": SESSION, "counselor_id": "bench-counselor", "at": "2026-01-01T00:00:00Z",
+            "upto_turn_id": seq, "phase": "middle", "elapsed_s": 600.0, "client_length_ratio": 0.8,
+            "client_latency_s": 12.0, "client_idle_s": 3.0, "question_streak": 1, "directive_density": 0.1,
+            "minimal_response_rate": 0.0, "flags": [], "seq": seq, "sent_ns": sent_ns}
+
+
+async def serve_gateway(max_queue: int) -> None:
+    from gateway.history import EventId, StoredEvent
+    from gateway.protocol import Policy
+    from gateway.server import Gateway, GatewayConfig
+
+    gw = Gateway(GatewayConfig(secret=SECRET, port=0, bootstrap=None, policy=Policy(max_queue=max_queue),
+                               heartbeat_s=3600))
+    await gw.start()
+    gw.apply(StoredEvent(EventId.of("chat.sessions", 0, 0), "session", SESSION,
+                         {"session_id": SESSION, "kind": "started", "at": "2026-01-01T00:00:00Z",
+                          "counselor_id": "bench-counselor", "group": GROUP, "planned_minutes": 50}))
+    offset = 0
+
+    def inject(seq: int) -> None:
+        nonlocal offset
+        offset += 1
+        gw.apply(StoredEvent(EventId.of("alliance.signals", 0, offset), "signal", SESSION,
+                             signal_payload(seq, time.monotonic_ns())))
+
+    await control_loop(gw.port, inject, lambda: len(gw.hub.connections))
+    await gw.stop()
+
+
+async def serve_baseline() -> None:
+    from websockets.asyncio.server import broadcast, serve
+
+    conns: set = set()
+
+    async def handler(ws) -> None:
+        await ws.recv()  # the hello (not checked: this is the floor, not a gateway)
+        await ws.send(orjson.dumps({"type": "welcome"}).decode())
+        await ws.send(orjson.dumps({"type": "snapshot", "sessions": []}).decode())
+        conns.add(ws)
+        try:
+            await ws.wait_closed()
+        finally:
+            conns.discard(ws)
+
+    server = await serve(handler, "127.0.0.1", 0, compression=None, max_queue=16, ping_interval=20)
+    port = server.sockets[0].getsockname()[1]
+    summary = {"session_id": SESSION, "risk": 0, "alerts": [], "scores": {}}  # similar frame size
+
+    def inject(seq: int) -> None:
+        frame = orjson.dumps({"type": "event", "id": f"alliance.signals:0:{seq}", "kind": "signal",
+                              "session_id": SESSION, "data": signal_payload(seq, time.monotonic_ns()),
+                              "summary": summary}).decode()
+        broadcast(conns, frame)
+
+    await control_loop(port, inject, lambda: len(conns))
+    server.close()
+    await server.wait_closed()
+
+
+async def control_loop(port: int, inject, count) -> None:
+    """Line protocol on stdin/stdout: 'count' | 'broadcast K INTERVAL' | 'quit'."""
+    print(f"port {port}", flush=True)
+    loop = asyncio.get_running_loop()
+    while True:
+        line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
+        if not line or line == "quit":
+            return
+        cmd, *args = line.split()
+        if cmd == "count":
+            print(f"count {count()}", flush=True)
+        elif cmd == "broadcast":
+            k, interval = int(args[0]), float(args[1])
+            for seq in range(k):
+                inject(seq)
+                await asyncio.sleep(interval)
+            print("done", flush=True)
+
+
+# --- clients (this process) ---------------------------------------------------------
+
+
+class Fleet:
+    def __init__(self, url: str, token: str | None):
+        self.url = url
+        self.token = token
+        self.conns: list = []
+        self.recv: list[dict[int, int]] = []  # per client: seq -> receive time
+        self.tasks: list[asyncio.Task] = []
+        self.failed = 0
+
+    async def connect(self, n: int, concurrency: int = 100, deadline_s: float = 120) -> None:
+        from websockets.asyncio.client import connect
+
+        sem = asyncio.Semaphore(concurrency)
+        deadline = time.monotonic() + deadline_s
+
+        async def one() -> None:
+            async with sem:
+                if time.monotonic() > deadline:
+                    self.failed += 1
+                    return
+                try:
+                    ws = await connect(self.url, compression=None, open_timeout=30, ping_interval=None,
+                                       max_queue=256)
+                    await ws.send(orjson.dumps({"type": "hello", "token": self.token}).decode())
+                    for _ in range(2):  # welcome + snapshot
+                        await asyncio.wait_for(ws.recv(), 30)
+                except Exception:
+                    self.failed += 1
+                    return
+                got: dict[int, int] = {}
+                self.conns.append(ws)
+                self.recv.append(got)
+                self.tasks.append(asyncio.create_task(self._read(ws, got)))
+
+        await asyncio.gather(*(one() for _ in range(n)))
+
+    @staticmethod
+    async def _read(ws, got: dict[int, int]) -> None:
+        try:
+            async for raw in ws:
+                now = time.monotonic_ns()
+                msg = orjson.loads(raw)
+                if msg.get("type") == "event":
+                    data = msg["data"]
+                    got[data["seq"]] = now - data["sent_ns"]
+        except Exception:
+            return
+
+    def open_count(self) -> int:
+        from websockets.protocol import State
+
+        return sum(1 for ws in self.conns if ws.state is State.OPEN)
+
+    async def close(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*(ws.close() for ws in self.conns), return_exceptions=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * (len(values) - 1) + 0.5))]
+
+
+async def run_one(kind: str, n: int, broadcasts: int, interval: float, max_queue: int) -> dict:
+    cmd = [sys.executable, __file__, "--serve", kind, "--max-queue", str(max_queue)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    loop = asyncio.get_running_loop()
+
+    async def ask(line: str | None, timeout: float = 300) -> str:
+        if line is not None:
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+        return (await asyncio.wait_for(loop.run_in_executor(None, proc.stdout.readline), timeout)).strip()
+
+    try:
+        port = int((await ask(None, 60)).split()[1])
+        from gateway.auth import issue_token
+
+        token = issue_token(SECRET, role="supervisor", groups=[GROUP])
+        fleet = Fleet(f"ws://127.0.0.1:{port}/ws", token)
+        t0 = time.monotonic()
+        await fleet.connect(n)
+        connect_s = time.monotonic() - t0
+        await asyncio.sleep(2.0)  # hold
+        server_count = int((await ask("count")).split()[1])
+        held = min(fleet.open_count(), server_count)
+        await ask(f"broadcast {broadcasts} {interval}", timeout=broadcasts * interval + 120)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(len(g) < broadcasts for g in fleet.recv):
+            await asyncio.sleep(0.2)
+        lat_ms = [v / 1e6 for g in fleet.recv for v in g.values()]
+        last_ms = []
+        for seq in range(broadcasts):
+            per = [g[seq] for g in fleet.recv if seq in g]
+            if per:
+                last_ms.append(max(per) / 1e6)
+        delivered = len(lat_ms)
+        await fleet.close()
+        return {"kind": kind, "clients": n, "held": held, "failed": fleet.failed, "connect_s": connect_s,
+                "delivered": delivered, "expected": n * broadcasts, "p50": pct(lat_ms, 0.5), "p99": pct(lat_ms, 0.99),
+                "last_p50": statistics.median(last_ms) if last_ms else float("nan")}
+    finally:
+        try:
+            proc.stdin.write("quit\n")
+            proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def bench(args) -> None:
+    from tqdm import tqdm
+
+    sizes = (100, 1000) if args.quick else (100, 1000, 5000)
+    broadcasts = 8 if args.quick else 20
+    rows = []
+    steps = [(n, kind) for n in sizes for kind in ("baseline", "gateway")]
+    for n, kind in tqdm(steps, desc="fan-out runs", unit="run"):
+        interval = 0.1 if n <= 100 else 0.25 if n <= 1000 else 1.0
+        rows.append(await run_one(kind, n, broadcasts, interval, args.max_queue))
+    print()
+    print(f"fd limit {raise_fd_limit()}, {broadcasts} broadcasts per run, frames ~1 KB, loopback, "
+          f"server and clients in separate processes on {os.cpu_count()} cores")
+    print(f"{'clients':>7} {'server':>8} {'held':>6} {'deliv.':>9} {'connect s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'last p50':>9} {'p50 ratio':>9}")
+    base = {r["clients"]: r for r in rows if r["kind"] == "baseline"}
+    for r in rows:
+        ratio = r["p50"] / base[r["clients"]]["p50"] if r["kind"] == "gateway" and base[r["clients"]]["p50"] else None
+        print(f"{r['clients']:>7} {r['kind']:>8} {r['held']:>6} {r['delivered']:>5}/{r['expected']:<5}"
+              f"{r['connect_s']:>7.1f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['last_p50']:>9.1f} "
+              f"{(f'{ratio:.2f}x' if ratio else ''):>9}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="100 and 1,000 clients only, fewer broadcasts")
+    p.add_argument("--max-queue", type=int, default=1000, help="gateway per-connection queue bound")
+    p.add_argument("--serve", choices=("gateway", "baseline"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    raise_fd_limit()
+    if args.serve == "gateway":
+        asyncio.run(serve_gateway(args.max_queue))
+    elif args.serve == "baseline":
+        asyncio.run(serve_baseline())
+    else:
+        asyncio.run(bench(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Kafka side of the gateway: read the live topics, publish acks. A thin shell.
+
+Why partition assignment and not a consumer group: every gateway replica must
+see *every* record (it fans out to its own browsers), so replicas must not share
+partitions the way a group would split them; and kafka-python groups do not work
+on Tansu anyway. Each replica assigns itself all partitions of the five topics and
+reads them from the beginning, which also rebuilds the live state after a restart.
+Event ids are ``topic:partition:offset`` (gateway/history.py), identical on every
+replica.
+
+A record that fails its contract is counted and logged by topic/partition/offset
+(never its text) and skipped: the gateway is a reader, the raw bytes stay in the
+topic, and dead-lettering them from N replicas would write N copies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+from streams.codec import ContractError, decode, encode
+from streams.contracts import AlertAck, AllianceAlert, AllianceScore, ProcessSignal, SessionEvent
+
+from .history import EventId, StoredEvent
+from .protocol import AckRequest
+
+log = logging.getLogger(__name__)
+
+#: topic → (event kind, contract)
+FEED_TOPICS: dict[str, tuple[str, type]] = {
+    "chat.sessions": ("session", SessionEvent),
+    "alliance.scores": ("score", AllianceScore),
+    "alliance.signals": ("signal", ProcessSignal),
+    "alliance.alerts": ("alert", AllianceAlert),
+    "alliance.acks": ("ack", AlertAck),
+}
+ACK_TOPIC = "alliance.acks"
+#: records applied between yields to the event loop; keep well below Policy.max_queue.
+YIELD_EVERY = 50
+
+
+def to_event(topic: str, partition: int, offset: int, raw: bytes) -> StoredEvent:
+    """Decode one record into a StoredEvent; raises ContractError on a bad record."""
+    kind, model = FEED_TOPICS[topic]
+    record = decode(model, raw)
+    return StoredEvent(EventId.of(topic, partition, offset), kind, record.session_id,  # type: ignore[arg-type]
+                       record.model_dump(mode="json"))
+
+
+class KafkaFeed:
+    """Consumes the feed topics into ``on_event``; calls ``on_ready`` once caught up."""
+
+    def __init__(self, bootstrap: str, *, topics: tuple[str, ...] = tuple(FEED_TOPICS)):
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.rejected = 0
+        self.consumed = 0
+        self._consumer = None
+        self._producer = None
+        self._end: dict = {}
+
+    async def start(self, mark_start: Callable[[str, int], None], timeout: float = 30.0) -> None:
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                    client_id="alliance-gateway", max_poll_records=500)
+        await consumer.start()
+        self._consumer = consumer
+        deadline = time.monotonic() + timeout
+        tps = []
+        for topic in self.topics:
+            parts = consumer.partitions_for_topic(topic)
+            while not parts:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"topic {topic} does not exist on {self.bootstrap}; run `alliance-monitor topics --create`")
+                await consumer._client.force_metadata_update()
+                parts = consumer.partitions_for_topic(topic)
+                if not parts:
+                    await asyncio.sleep(0.2)
+            tps += [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        begin = await consumer.beginning_offsets(tps)
+        self._end = await consumer.end_offsets(tps)
+        for tp in tps:
+            mark_start(f"{tp.topic}:{tp.partition}", begin[tp])
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", client_id="alliance-gateway")
+        await self._producer.start()
+
+    async def caught_up(self) -> bool:
+        for tp, end in self._end.items():
+            if await self._consumer.position(tp) < end:
+                return False
+        return True
+
+    async def run(self, on_event: Callable[[StoredEvent], None], on_ready: Callable[[], None]) -> None:
+        ready = False
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=200)
+            for tp, records in batch.items():
+                for r in records:
+                    try:
+                        event = to_event(tp.topic, tp.partition, r.offset, r.value)
+                    except (ContractError, KeyError) as err:
+                        self.rejected += 1
+                        log.warning("skipped bad record %s:%s:%s: %s", tp.topic, tp.partition, r.offset,
+                                    str(err)[:200] if isinstance(err, ContractError) else "unknown topic")
+                        continue
+                    self.consumed += 1
+                    on_event(event)
+                    if self.consumed % YIELD_EVERY == 0:
+                        # let the connections' writers drain between bursts, so a burst
+                        # of records never looks like a slow client (Policy.max_queue)
+                        await asyncio.sleep(0)
+                await asyncio.sleep(0)
+            if not ready and await self.caught_up():
+                ready = True
+                on_ready()
+
+    async def publish_ack(self, ack: AckRequest) -> None:
+        record = AlertAck(alert_id=ack.alert_id, session_id=ack.session_id, by=ack.by, role=ack.role,  # type: ignore[arg-type]
+                          note=ack.note)
+        await self._producer.send_and_wait(ACK_TOPIC, key=ack.session_id.encode(), value=encode(record))
+
+    async def stop(self) -> None:
+        for client in (self._producer, self._consumer):
+            if client is not None:
+                try:
+                    await client.stop()
+                except Exception:  # pragma: no cover - best effort at shutdown
+                    log.debug("error stopping kafka client", exc_info=True)
+        self._producer = self._consumer = None

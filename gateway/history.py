@@ -1,0 +1,184 @@
+"""Event ids, resume cursors and the history the gateway answers reconnects from.
+
+Why ids come from Kafka: an event's id is ``<topic>:<partition>:<offset>`` of the
+record it came from. Every gateway replica reads the same records, so the same
+event has the same id everywhere, and a restarted gateway that re-reads the
+topics hands out the ids it handed out before. A browser that reconnects to any
+replica can therefore say exactly what it has seen.
+
+One id is not a position: the gateway reads several topics and partitions, which
+have no common order. A client's position is a *cursor*: the highest offset it has
+seen per stream (``<topic>:<partition>``). The snapshot starts the cursor at the
+gateway's position; each event advances it; resuming replays the visible events
+beyond it.
+
+:class:`History` is the one interface behind which the gateway keeps events for
+reconnects and drill-downs. :class:`MemoryHistory` is bounded and in-process; the
+store (store/) can implement the same four reads over its database. No I/O here.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Literal, Mapping, Protocol, runtime_checkable
+
+Kind = Literal["session", "score", "signal", "alert", "ack"]
+#: Kinds a session's timeline keeps (signals are many and only the latest matters).
+TIMELINE_KINDS: frozenset[str] = frozenset({"session", "score", "alert", "ack"})
+
+Cursor = dict[str, int]
+
+
+@dataclass(frozen=True, order=True)
+class EventId:
+    """``<topic>:<partition>:<offset>``; ``stream`` is ``<topic>:<partition>``."""
+
+    stream: str
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.stream}:{self.offset}"
+
+    @classmethod
+    def of(cls, topic: str, partition: int, offset: int) -> "EventId":
+        return cls(f"{topic}:{partition}", offset)
+
+    @classmethod
+    def parse(cls, text: str) -> "EventId":
+        stream, sep, offset = str(text).rpartition(":")
+        if not sep or ":" not in stream or not offset.isdigit():
+            raise ValueError(f"not an event id (topic:partition:offset): {text!r}")
+        return cls(stream, int(offset))
+
+
+def parse_cursor(raw: object) -> Cursor:
+    """Validate a client's cursor ``{"<topic>:<partition>": offset}``; ValueError names the problem."""
+    if not isinstance(raw, dict):
+        raise ValueError("resume must be an object mapping '<topic>:<partition>' to the last offset seen")
+    if len(raw) > 10_000:
+        raise ValueError("resume cursor has too many streams")
+    out: Cursor = {}
+    for stream, offset in raw.items():
+        if not isinstance(stream, str) or ":" not in stream or len(stream) > 300:
+            raise ValueError(f"resume cursor key {str(stream)[:60]!r} is not '<topic>:<partition>'")
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < -1:
+            raise ValueError(f"resume cursor offset for {stream!r} must be an integer >= -1")
+        out[stream] = offset
+    return out
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One event as the gateway keeps it: its id, kind, session and JSON-ready payload."""
+
+    id: EventId
+    kind: Kind
+    session_id: str
+    data: dict = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """The history cannot say what the client missed; it needs a fresh snapshot."""
+
+    reason: str
+
+
+@runtime_checkable
+class History(Protocol):
+    """What the fan-out needs from a history. Keep it this small (docs/gateway.md)."""
+
+    def append(self, event: StoredEvent) -> None:
+        """Record an event (called once per consumed record, in consumption order)."""
+
+    def since(self, cursor: Mapping[str, int]) -> list[StoredEvent] | Gap:
+        """Events after ``cursor`` in consumption order, or a Gap if that is not knowable."""
+
+    def session_timeline(self, session_id: str) -> list[StoredEvent]:
+        """Session, score, alert and ack events of one session, oldest first."""
+
+    def alerts(self, session_id: str) -> list[StoredEvent]:
+        """Alert events of one session, oldest first."""
+
+
+class MemoryHistory:
+    """Bounded in-memory :class:`History`.
+
+    ``max_events`` bounds the replay log; ``max_sessions`` and ``per_session``
+    bound the timelines. When old events are evicted the history remembers, per
+    stream, the first offset it can still answer from, so a client behind that
+    point is told there is a gap instead of silently missing events.
+    """
+
+    def __init__(self, max_events: int = 50_000, max_sessions: int = 5_000, per_session: int = 200):
+        self.max_events = max_events
+        self.max_sessions = max_sessions
+        self.per_session = per_session
+        self._streams: dict[str, deque[tuple[int, StoredEvent]]] = {}
+        self._order: deque[str] = deque()  # stream of each retained event, oldest first
+        self._seq = 0
+        #: per stream: the lowest offset this history can answer from.
+        self.covered_from: dict[str, int] = {}
+        #: per stream: the highest offset appended (or start - 1).
+        self.high: dict[str, int] = {}
+        self._sessions: OrderedDict[str, deque[StoredEvent]] = OrderedDict()
+
+    # -- writing ----------------------------------------------------------------
+    def mark_start(self, stream: str, first_offset: int) -> None:
+        """The consumer starts reading ``stream`` at ``first_offset`` (nothing before is known)."""
+        if stream not in self._streams or not self._streams[stream]:
+            self.covered_from[stream] = first_offset
+            self.high[stream] = max(self.high.get(stream, -1), first_offset - 1)
+
+    def append(self, event: StoredEvent) -> None:
+        stream = event.id.stream
+        log = self._streams.setdefault(stream, deque())
+        if stream not in self.covered_from:
+            self.covered_from[stream] = event.id.offset
+        self._seq += 1
+        log.append((self._seq, event))
+        self._order.append(stream)
+        self.high[stream] = max(self.high.get(stream, -1), event.id.offset)
+        while len(self._order) > self.max_events:
+            old_stream = self._order.popleft()
+            _, old = self._streams[old_stream].popleft()
+            self.covered_from[old_stream] = old.id.offset + 1
+        if event.kind in TIMELINE_KINDS:
+            timeline = self._sessions.get(event.session_id)
+            if timeline is None:
+                timeline = self._sessions[event.session_id] = deque(maxlen=self.per_session)
+                while len(self._sessions) > self.max_sessions:
+                    self._sessions.popitem(last=False)
+            else:
+                self._sessions.move_to_end(event.session_id)
+            timeline.append(event)
+
+    # -- reading ----------------------------------------------------------------
+    def since(self, cursor: Mapping[str, int]) -> list[StoredEvent] | Gap:
+        for stream, start in self.covered_from.items():
+            seen = cursor.get(stream, -1)
+            if seen + 1 < start:
+                return Gap(f"events of {stream} after offset {seen} are no longer in this gateway's history")
+        for stream, seen in cursor.items():
+            if stream in self.high and seen > self.high[stream]:
+                return Gap(f"your position in {stream} ({seen}) is ahead of this gateway ({self.high[stream]}); "
+                           "the event log was reset or this replica is behind")
+        picked: list[tuple[int, StoredEvent]] = []
+        for stream, log in self._streams.items():
+            seen = cursor.get(stream, -1)
+            for seq, event in reversed(log):
+                if event.id.offset <= seen:
+                    break
+                picked.append((seq, event))
+        picked.sort(key=lambda p: p[0])
+        return [e for _, e in picked]
+
+    def session_timeline(self, session_id: str) -> list[StoredEvent]:
+        return list(self._sessions.get(session_id, ()))
+
+    def alerts(self, session_id: str) -> list[StoredEvent]:
+        return [e for e in self._sessions.get(session_id, ()) if e.kind == "alert"]
+
+    def __len__(self) -> int:
+        return len(self._order)

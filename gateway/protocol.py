@@ -1,0 +1,554 @@
+"""The gateway's protocol core: visibility, live state, snapshots, resume, acks, queues.
+
+Sans-I/O (in the spirit of python-websockets' own design): nothing here reads a
+socket, a topic or the clock. The shell (gateway/server.py) feeds consumed
+records into :meth:`Hub.apply`, client messages into :meth:`Hub.handle`, and
+drains each :class:`Connection`'s ``outbox``. Every decision — who may see what,
+what a snapshot contains, whether a reconnect can be served, when a slow client
+is cut off — is made here, where a test can check it in microseconds.
+
+Wire protocol (JSON text frames; docs/gateway.md has the full table):
+
+client → server: ``hello`` (first message: token, optional resume cursor),
+``subscribe``, ``timeline``, ``ack``, ``ping``.
+server → client: ``welcome``, ``snapshot``, ``resumed``, ``gap``, ``event``,
+``position``, ``timeline``, ``ack_sent``, ``error``, ``pong``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import orjson
+
+from .auth import TokenError, Viewer, verify_token
+from .history import Cursor, EventId, Gap, History, StoredEvent, parse_cursor
+
+# Close codes (4000-4999 are for applications, RFC 6455 §7.4.2).
+CLOSE_PROTOCOL = 4000  #: first message not a hello / not JSON
+CLOSE_UNAUTHORIZED = 4001  #: missing, bad or expired token
+CLOSE_TOKEN_EXPIRED = 4002  #: the token expired while connected
+CLOSE_TOO_SLOW = 4008  #: the send queue overflowed; reconnect and resume
+CLOSE_GOING_AWAY = 1001
+
+SEVERITY_WEIGHT = {"critical": 100.0, "warning": 30.0, "info": 5.0}
+WATCHED = ("goal", "bond")
+PHASE_ORDER = ("early", "middle", "late")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Settings of the fan-out (all have CLI flags)."""
+
+    #: messages waiting for one connection before it is cut off as too slow.
+    max_queue: int = 1000
+    #: DESIGN §8: alerts of an unvalidated model go to supervisors only.
+    unvalidated_to_counselors: bool = False
+    #: ended sessions stay on the board this long (seconds), then are pruned.
+    ended_keep_s: float = 600.0
+    #: sessions with no event for this long are pruned even without an ``ended``.
+    stale_after_s: float = 12 * 3600.0
+    #: alerts kept per session in the live state.
+    alerts_per_session: int = 50
+
+
+class ProtocolError(ValueError):
+    """A client message the gateway refuses; carries the close code to use."""
+
+    def __init__(self, code: int, reason: str):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode("utf-8")
+
+
+# --- visibility ------------------------------------------------------------------
+
+
+def sees_session(viewer: Viewer, counselor_id: str | None, group: str | None) -> bool:
+    """Counselor: own sessions only. Supervisor: sessions of their groups, or all."""
+    if viewer.role == "counselor":
+        return counselor_id is not None and counselor_id == viewer.counselor_id
+    if viewer.all_groups:
+        return True
+    return group is not None and group in viewer.groups
+
+
+def alert_is_gated(alert: dict, policy: Policy) -> bool:
+    """True if a counselor must not see this alert (DESIGN §8 validation gate).
+
+    Model alerts with ``validated=False`` are for supervisors only. Process alerts
+    come from cheap turn statistics, not from the model, so the gate does not apply.
+    """
+    if policy.unvalidated_to_counselors:
+        return False
+    return not alert.get("validated", False) and alert.get("kind") != "process"
+
+
+# --- live state --------------------------------------------------------------------
+
+
+@dataclass
+class SessionState:
+    """What the board shows about one session, rebuilt from the topics."""
+
+    session_id: str
+    counselor_id: str | None = None
+    group: str | None = None
+    started_at: str | None = None
+    planned_minutes: float | None = None
+    ended_at: str | None = None
+    lang: str | None = None
+    phase: str | None = None
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    model: str | None = None
+    signal: dict | None = None
+    alerts: OrderedDict[str, dict] = field(default_factory=OrderedDict)
+    acks: dict[str, list[dict]] = field(default_factory=dict)
+    last_seen: float = 0.0  # shell clock (seconds) of the last event, for pruning
+    ended_seen: float | None = None
+
+    # A counselor-facing and a supervisor-facing summary differ only in gated alerts.
+    def summary(self, policy: Policy, for_counselor: bool) -> dict:
+        alerts = []
+        for alert in self.alerts.values():
+            if for_counselor and alert_is_gated(alert, policy):
+                continue
+            alerts.append({**alert, "acks": self.acks.get(alert["alert_id"], [])})
+        current, change = self._current_and_change()
+        return {
+            "session_id": self.session_id,
+            "counselor_id": self.counselor_id,
+            "group": self.group,
+            "started_at": self.started_at,
+            "planned_minutes": self.planned_minutes,
+            "ended_at": self.ended_at,
+            "lang": self.lang,
+            "phase": self.phase,
+            "scores": self.scores,
+            "current": current,
+            "change": change,
+            "model": self.model,
+            "signal": self.signal,
+            "alerts": alerts,
+            "unacked": sum(1 for a in alerts if not a["acks"] and a.get("kind") != "recovered"),
+            "risk": round(risk_of(current, change, alerts, self.signal), 2),
+        }
+
+    def _current_and_change(self) -> tuple[dict[str, float], dict[str, float]]:
+        phases = [p for p in PHASE_ORDER if p in self.scores]
+        if not phases:
+            return {}, {}
+        current = self.scores[phases[-1]]
+        if len(phases) < 2:
+            return current, {}
+        previous = self.scores[phases[-2]]
+        return current, {d: round(current[d] - previous[d], 3) for d in current if d in previous}
+
+
+def risk_of(current: dict, change: dict, alerts: list[dict], signal: dict | None) -> float:
+    """How much a supervisor should look at this session now (sort key of the board).
+
+    Unacknowledged alerts dominate (by severity); then low or falling goal/bond;
+    then process flags. Acknowledged alerts count a tenth: someone is on it.
+    """
+    risk = 0.0
+    for alert in alerts:
+        if alert.get("kind") == "recovered":
+            continue
+        weight = SEVERITY_WEIGHT.get(alert.get("severity", "info"), 5.0)
+        risk += weight * (0.1 if alert.get("acks") else 1.0)
+    for dim in WATCHED:
+        if dim in current:
+            risk += max(0.0, 3.5 - current[dim]) * 10
+        if dim in change:
+            risk += max(0.0, -change[dim]) * 20
+    if signal:
+        risk += 3.0 * len(signal.get("flags") or ())
+    return risk
+
+
+# --- connections -------------------------------------------------------------------
+
+
+@dataclass
+class Connection:
+    """One authenticated client, as the core sees it: an outbox and a cursor.
+
+    ``outbox`` holds encoded frames the shell still has to send. The core never
+    lets it grow past ``Policy.max_queue``: at that point the connection is
+    marked for closing with CLOSE_TOO_SLOW and its outbox is cleared, so a slow
+    browser costs the others nothing and loses nothing (its cursor lets it resume).
+    """
+
+    id: int
+    viewer: Viewer
+    cursor: Cursor = field(default_factory=dict)
+    focus: set[str] | None = None
+    outbox: deque[str] = field(default_factory=deque)
+    #: frames queued at connect time (welcome, snapshot or missed events); sent
+    #: before ``outbox`` and not counted against ``max_queue``: a resume is a
+    #: bounded burst (the history is bounded) and must not cut the client off.
+    backlog: deque[str] = field(default_factory=deque)
+    close_code: int | None = None
+    close_reason: str = ""
+    sent_events: int = 0
+    wake: Callable[[], None] | None = None  # set by the shell
+
+    @property
+    def closing(self) -> bool:
+        return self.close_code is not None
+
+    def push(self, frame: str, max_queue: int) -> bool:
+        """Queue a frame; returns False (and marks the connection) on overflow."""
+        if self.closing:
+            return False
+        if len(self.outbox) >= max_queue:
+            pending = len(self.outbox)
+            self.outbox.clear()
+            self.backlog.clear()
+            self.close(CLOSE_TOO_SLOW, f"too slow: {pending} messages pending; reconnect and resume from your last id")
+            return False
+        self.outbox.append(frame)
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        if self.close_code is None:
+            self.close_code = code
+            self.close_reason = reason[:120]
+
+
+@dataclass(frozen=True)
+class Hello:
+    viewer: Viewer
+    resume: Cursor | None
+
+
+@dataclass(frozen=True)
+class AckRequest:
+    """Ask the shell to publish an ack (to Kafka); it comes back as an ``ack`` event."""
+
+    alert_id: str
+    session_id: str
+    by: str
+    role: str
+    note: str | None
+
+
+def parse_hello(raw: str | bytes, secret: bytes, now: float) -> Hello:
+    """Check the first message; raise ProtocolError with the close code and a clear reason."""
+    try:
+        msg = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ProtocolError(CLOSE_PROTOCOL, "first message must be JSON: {\"type\": \"hello\", \"token\": ...}") from None
+    if not isinstance(msg, dict) or msg.get("type") != "hello":
+        raise ProtocolError(CLOSE_PROTOCOL, "first message must be {\"type\": \"hello\", \"token\": ...}")
+    try:
+        viewer = verify_token(secret, msg.get("token"), now=now)
+    except TokenError as err:
+        raise ProtocolError(CLOSE_UNAUTHORIZED, str(err)) from None
+    resume = msg.get("resume")
+    if resume is not None:
+        try:
+            resume = parse_cursor(resume)
+        except ValueError as err:
+            raise ProtocolError(CLOSE_PROTOCOL, str(err)) from None
+    return Hello(viewer, resume)
+
+
+class Hub:
+    """Live state + fan-out for every connection of one gateway process."""
+
+    def __init__(self, history: History, policy: Policy | None = None):
+        self.history = history
+        self.policy = policy or Policy()
+        self.sessions: dict[str, SessionState] = {}
+        self.position: Cursor = {}
+        self.connections: dict[int, Connection] = {}
+        self._ids = itertools.count(1)
+        self.stats = {"events": 0, "duplicates": 0, "cut_slow": 0, "frames": 0, "resumed": 0, "gaps": 0}
+
+    # -- connections -----------------------------------------------------------------
+    def open(self, hello: Hello, server_time: float) -> Connection:
+        """Register a connection and queue its welcome and snapshot (or resume) in one step.
+
+        No await happens between building the snapshot and registering the
+        connection, so no event can fall between the two.
+        """
+        conn = Connection(id=next(self._ids), viewer=hello.viewer)
+        self.connections[conn.id] = conn
+        conn.backlog.append(dumps({"type": "welcome", "viewer": hello.viewer.as_dict(), "server_time": server_time,
+                                   "max_queue": self.policy.max_queue}))
+        if hello.resume is None:
+            self._push_snapshot(conn)
+            return conn
+        missed = self.history.since(hello.resume)
+        if isinstance(missed, Gap):
+            self.stats["gaps"] += 1
+            conn.backlog.append(dumps({"type": "gap", "reason": missed.reason}))
+            self._push_snapshot(conn)
+            return conn
+        self.stats["resumed"] += 1
+        conn.cursor = dict(hello.resume)
+        frames = [f for f in (self._frame_for(conn, e) for e in missed) if f is not None]
+        frames = [(e, f) for e, f in frames if e.id.offset > conn.cursor.get(e.id.stream, -1)]
+        conn.backlog.append(dumps({"type": "resumed", "missed": len(frames)}))
+        for event, frame in frames:
+            conn.backlog.append(frame)
+            conn.cursor[event.id.stream] = event.id.offset
+            conn.sent_events += 1
+        # everything up to the gateway's position has now been considered
+        for stream, offset in self.position.items():
+            conn.cursor[stream] = max(conn.cursor.get(stream, -1), offset)
+        conn.backlog.append(dumps({"type": "position", "cursor": conn.cursor}))
+        return conn
+
+    def _room(self) -> int:
+        # control frames at connect time may exceed a tiny max_queue; never cut a fresh client for them
+        return max(self.policy.max_queue, 4)
+
+    def close(self, conn: Connection) -> None:
+        self.connections.pop(conn.id, None)
+
+    def _push_snapshot(self, conn: Connection) -> None:
+        viewer = conn.viewer
+        counselor = viewer.role == "counselor"
+        sessions = [s.summary(self.policy, counselor) for s in self.sessions.values()
+                    if sees_session(viewer, s.counselor_id, s.group)]
+        sessions.sort(key=lambda s: -s["risk"])
+        conn.cursor = dict(self.position)
+        conn.backlog.append(dumps({"type": "snapshot", "sessions": sessions, "cursor": conn.cursor}))
+
+    # -- events ---------------------------------------------------------------------
+    def apply(self, event: StoredEvent, now: float) -> list[Connection]:
+        """Take one consumed event: update state and history, fan out; return touched connections."""
+        stream, offset = event.id.stream, event.id.offset
+        if offset <= self.position.get(stream, -1):
+            self.stats["duplicates"] += 1  # re-delivered record (at-least-once): already applied
+            return []
+        self.position[stream] = offset
+        self.stats["events"] += 1
+        self._update_state(event, now)
+        self.history.append(event)
+        touched = []
+        cache: dict[bool, str | None] = {}
+        for conn in list(self.connections.values()):
+            if conn.closing:
+                continue
+            counselor = conn.viewer.role == "counselor"
+            if counselor not in cache:
+                cache[counselor] = self._encode(event, conn.viewer)
+            frame = cache[counselor]
+            if frame is None or not self._visible(conn, event):
+                continue
+            if conn.focus is not None and event.session_id not in conn.focus:
+                conn.cursor[stream] = max(conn.cursor.get(stream, -1), offset)
+                continue
+            if self._deliver(conn, event, frame):
+                touched.append(conn)
+            elif conn.closing:
+                self.stats["cut_slow"] += 1
+                touched.append(conn)
+        return touched
+
+    def _deliver(self, conn: Connection, event: StoredEvent, frame: str) -> bool:
+        stream, offset = event.id.stream, event.id.offset
+        if offset <= conn.cursor.get(stream, -1):
+            return False  # the client has it already (e.g. from another replica)
+        if not conn.push(frame, self.policy.max_queue):
+            return False
+        conn.cursor[stream] = offset
+        conn.sent_events += 1
+        self.stats["frames"] += 1
+        return True
+
+    def _frame_for(self, conn: Connection, event: StoredEvent) -> tuple[StoredEvent, str] | None:
+        if not self._visible(conn, event):
+            return None
+        frame = self._encode(event, conn.viewer)
+        return None if frame is None else (event, frame)
+
+    def _visible(self, conn: Connection, event: StoredEvent) -> bool:
+        state = self.sessions.get(event.session_id)
+        counselor_id = state.counselor_id if state else event.data.get("counselor_id")
+        group = state.group if state else event.data.get("group")
+        if not sees_session(conn.viewer, counselor_id, group):
+            return False
+        if conn.viewer.role != "counselor":
+            return True
+        if event.kind == "alert":
+            return not alert_is_gated(event.data, self.policy)
+        if event.kind == "ack":
+            alert = state.alerts.get(event.data.get("alert_id", "")) if state else None
+            return alert is not None and not alert_is_gated(alert, self.policy)
+        return True
+
+    def _encode(self, event: StoredEvent, viewer: Viewer) -> str | None:
+        state = self.sessions.get(event.session_id)
+        summary = state.summary(self.policy, viewer.role == "counselor") if state else None
+        return dumps({"type": "event", "id": str(event.id), "kind": event.kind, "session_id": event.session_id,
+                      "data": event.data, "summary": summary})
+
+    def _update_state(self, event: StoredEvent, now: float) -> None:
+        data = event.data
+        state = self.sessions.get(event.session_id)
+        if state is None:
+            state = self.sessions[event.session_id] = SessionState(event.session_id)
+        state.last_seen = now
+        if data.get("counselor_id") and state.counselor_id is None:
+            state.counselor_id = data["counselor_id"]
+        if event.kind == "session":
+            state.counselor_id = data.get("counselor_id") or state.counselor_id
+            state.group = data.get("group") or state.group
+            state.lang = data.get("lang") or state.lang
+            if data.get("kind") == "started":
+                state.started_at = data.get("at")
+                state.planned_minutes = data.get("planned_minutes")
+                state.phase = state.phase or "early"
+            elif data.get("kind") == "ended":
+                state.ended_at = data.get("at")
+                state.ended_seen = now
+        elif event.kind == "score":
+            dims = data.get("dimensions") or {}
+            state.scores[data["phase"]] = {d: round(float(v["score"]), 3) for d, v in dims.items()}
+            state.model = (data.get("model") or {}).get("name")
+            state.phase = _later(state.phase, data.get("phase"))
+        elif event.kind == "signal":
+            state.signal = {k: v for k, v in data.items() if k not in ("session_id", "counselor_id")}
+            state.phase = _later(state.phase, data.get("phase"))
+        elif event.kind == "alert":
+            state.alerts[data["alert_id"]] = data
+            state.alerts.move_to_end(data["alert_id"])
+            while len(state.alerts) > self.policy.alerts_per_session:
+                state.alerts.popitem(last=False)
+        elif event.kind == "ack":
+            acks = state.acks.setdefault(data["alert_id"], [])
+            acks.append({"by": data.get("by"), "role": data.get("role"), "at": data.get("at"),
+                         "note": data.get("note"), "id": str(event.id)})
+
+    # -- client messages ------------------------------------------------------------
+    def handle(self, conn: Connection, raw: str | bytes) -> list[AckRequest]:
+        """A message from an authenticated client; replies go to its outbox."""
+        try:
+            msg = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            self._error(conn, "bad_message", "messages must be JSON objects")
+            return []
+        if not isinstance(msg, dict):
+            self._error(conn, "bad_message", "messages must be JSON objects")
+            return []
+        kind = msg.get("type")
+        if kind == "ping":
+            conn.push(dumps({"type": "pong", "ref": msg.get("ref")}), self._room())
+        elif kind == "subscribe":
+            self._subscribe(conn, msg.get("sessions"))
+        elif kind == "timeline":
+            self._timeline(conn, msg.get("session_id"))
+        elif kind == "ack":
+            return self._ack(conn, msg)
+        elif kind == "hello":
+            self._error(conn, "bad_message", "already authenticated")
+        else:
+            self._error(conn, "bad_message", f"unknown message type {str(kind)[:40]!r}")
+        return []
+
+    def _error(self, conn: Connection, code: str, message: str, **extra: Any) -> None:
+        conn.push(dumps({"type": "error", "code": code, "message": message, **extra}), self._room())
+
+    def can_see_session(self, viewer: Viewer, session_id: str) -> bool:
+        state = self.sessions.get(session_id)
+        return state is not None and sees_session(viewer, state.counselor_id, state.group)
+
+    def _subscribe(self, conn: Connection, sessions: object) -> None:
+        if sessions is None:
+            conn.focus = None
+            conn.push(dumps({"type": "subscribed", "sessions": None}), self._room())
+            return
+        if not isinstance(sessions, list) or not all(isinstance(s, str) for s in sessions) or len(sessions) > 1000:
+            self._error(conn, "bad_message", "subscribe takes {\"sessions\": [session ids] | null}")
+            return
+        refused = [s for s in sessions if not self.can_see_session(conn.viewer, s)]
+        if refused:
+            # Same answer for "someone else's" and "unknown": no probing for session ids.
+            self._error(conn, "forbidden", "not visible to you: " + ", ".join(refused[:10]), sessions=refused)
+            return
+        conn.focus = set(sessions)
+        conn.push(dumps({"type": "subscribed", "sessions": sorted(conn.focus)}), self._room())
+
+    def _timeline(self, conn: Connection, session_id: object) -> None:
+        if not isinstance(session_id, str) or not self.can_see_session(conn.viewer, session_id):
+            self._error(conn, "forbidden", f"not visible to you: {str(session_id)[:128]}")
+            return
+        events = []
+        for e in self.history.session_timeline(session_id):
+            if self._visible(conn, e):
+                events.append({"id": str(e.id), "kind": e.kind, "data": e.data})
+        conn.push(dumps({"type": "timeline", "session_id": session_id, "events": events}), self._room())
+
+    def _ack(self, conn: Connection, msg: dict) -> list[AckRequest]:
+        alert_id, note = msg.get("alert_id"), msg.get("note")
+        if note is not None and (not isinstance(note, str) or len(note) > 280):
+            self._error(conn, "bad_message", "note must be a string of at most 280 characters")
+            return []
+        for state in self.sessions.values():
+            alert = state.alerts.get(alert_id) if isinstance(alert_id, str) else None
+            if alert is None:
+                continue
+            event = StoredEvent(EventId("ack", 0), "alert", state.session_id, alert)
+            if not self._visible(conn, event):
+                break
+            conn.push(dumps({"type": "ack_sent", "alert_id": alert_id}), self._room())
+            if any(a.get("by") == conn.viewer.name for a in state.acks.get(alert_id, ())):
+                return []  # already acked by this person: no second record (bounds the acks topic)
+            return [AckRequest(alert_id, state.session_id, conn.viewer.name, conn.viewer.role, note or None)]
+        self._error(conn, "forbidden", f"no alert {str(alert_id)[:128]} visible to you")
+        return []
+
+    # -- housekeeping ---------------------------------------------------------------
+    def heartbeat(self) -> list[Connection]:
+        """Tell every client the gateway's position so its cursor stays current."""
+        touched = []
+        for conn in self.connections.values():
+            if conn.closing:
+                continue
+            for stream, offset in self.position.items():
+                conn.cursor[stream] = max(conn.cursor.get(stream, -1), offset)
+            if conn.push(dumps({"type": "position", "cursor": conn.cursor}), self.policy.max_queue) or conn.closing:
+                touched.append(conn)
+        return touched
+
+    def expire_tokens(self, now: float) -> list[Connection]:
+        touched = []
+        for conn in self.connections.values():
+            if not conn.closing and conn.viewer.expires_at and now >= conn.viewer.expires_at:
+                conn.outbox.clear()
+                conn.backlog.clear()
+                conn.close(CLOSE_TOKEN_EXPIRED, "token expired; get a new token and reconnect")
+                touched.append(conn)
+        return touched
+
+    def prune(self, now: float) -> list[str]:
+        """Forget ended and stale sessions (their history stays in History)."""
+        gone = [sid for sid, s in self.sessions.items()
+                if (s.ended_seen is not None and now - s.ended_seen > self.policy.ended_keep_s)
+                or now - s.last_seen > self.policy.stale_after_s]
+        for sid in gone:
+            del self.sessions[sid]
+        return gone
+
+    def visible_sessions(self, viewer: Viewer) -> Iterable[SessionState]:
+        return (s for s in self.sessions.values() if sees_session(viewer, s.counselor_id, s.group))
+
+
+def _later(a: str | None, b: str | None) -> str | None:
+    if b not in PHASE_ORDER:
+        return a
+    if a not in PHASE_ORDER:
+        return b
+    return b if PHASE_ORDER.index(b) > PHASE_ORDER.index(a) else a

@@ -1,0 +1,314 @@
+"""The gateway process: websockets server + Kafka feed around the protocol core.
+
+Thin shell by design: this module moves bytes (sockets, HTTP, Kafka) and asks
+:class:`gateway.protocol.Hub` for every decision. One writer task per connection
+drains that connection's outbox, so a browser whose socket is full only stalls
+its own writer; the fan-out itself never awaits. When the core marks a
+connection as too slow, the shell stops its writer and closes it with the code
+and reason the core chose.
+
+HTTP (same port, via websockets' ``process_request``): ``/healthz``, the pages
+``/``, ``/board``, ``/counselor`` and their static files under ``/static/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import logging
+import mimetypes
+import time
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from pathlib import Path
+
+import orjson
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from .history import History, MemoryHistory, StoredEvent
+from .protocol import (
+    CLOSE_GOING_AWAY,
+    CLOSE_PROTOCOL,
+    CLOSE_UNAUTHORIZED,
+    AckRequest,
+    Connection,
+    Hub,
+    Policy,
+    ProtocolError,
+    parse_hello,
+)
+
+log = logging.getLogger(__name__)
+
+PAGES_DIR = Path(__file__).resolve().parent / "pages"
+PAGE_ROUTES = {"/": "index.html", "/board": "board.html", "/counselor": "counselor.html"}
+CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; "
+       "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+
+
+@dataclass
+class GatewayConfig:
+    secret: bytes
+    host: str = "127.0.0.1"
+    port: int = 8765
+    bootstrap: str | None = None  # None: no Kafka feed (benchmarks inject events directly)
+    #: extra allowed Origins (the gateway's own origin is always allowed; so are
+    #: clients that send no Origin, i.e. non-browsers, which can forge it anyway).
+    origins: tuple[str, ...] = ()
+    max_message_bytes: int = 64 * 1024
+    policy: Policy = field(default_factory=Policy)
+    history_events: int = 50_000
+    hello_timeout_s: float = 10.0
+    ready_timeout_s: float = 60.0
+    heartbeat_s: float = 15.0
+
+
+class Gateway:
+    """Run with ``async with Gateway(config) as gw:`` (or start()/stop())."""
+
+    def __init__(self, config: GatewayConfig, history: History | None = None):
+        self.config = config
+        self.history = history if history is not None else MemoryHistory(max_events=config.history_events)
+        self.hub = Hub(self.history, config.policy)
+        self.ready = asyncio.Event()
+        self.feed = None
+        self._server = None
+        self._tasks: list[asyncio.Task] = []
+        self._links: dict[int, tuple[ServerConnection, asyncio.Task | None, asyncio.Event]] = {}
+        self._started = time.time()
+        self.port = config.port
+
+    # -- lifecycle ------------------------------------------------------------------
+    async def start(self) -> "Gateway":
+        if self.config.bootstrap:
+            from .feed import KafkaFeed
+
+            self.feed = KafkaFeed(self.config.bootstrap)
+            mark = getattr(self.history, "mark_start", None)
+            await self.feed.start(mark if mark else (lambda stream, offset: None))
+            self._tasks.append(asyncio.create_task(self.feed.run(self.apply, self.ready.set), name="gateway-feed"))
+        else:
+            self.ready.set()
+        self._server = await serve(
+            self._handle,
+            self.config.host,
+            self.config.port,
+            process_request=self._process_request,
+            max_size=self.config.max_message_bytes,
+            compression=None,  # per-connection deflate would re-compress every fanned-out frame
+            ping_interval=20,
+            ping_timeout=20,
+            close_timeout=10,
+            max_queue=16,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="gateway-housekeeping"))
+        log.info("gateway listening on %s:%s", self.config.host, self.port)
+        return self
+
+    async def stop(self) -> None:
+        for conn in list(self.hub.connections.values()):
+            conn.outbox.clear()
+            conn.backlog.clear()
+            conn.close(CLOSE_GOING_AWAY, "gateway shutting down; reconnect and resume")
+            self._kick(conn)
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 15)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.feed is not None:
+            await self.feed.stop()
+
+    async def __aenter__(self) -> "Gateway":
+        return await self.start()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    @property
+    def http_url(self) -> str:
+        host = "127.0.0.1" if self.config.host in ("0.0.0.0", "", "::") else self.config.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return "ws" + self.http_url[len("http"):] + "/ws"
+
+    # -- events in ---------------------------------------------------------------------
+    def apply(self, event: StoredEvent) -> None:
+        for conn in self.hub.apply(event, time.monotonic()):
+            self._kick(conn)
+
+    def _kick(self, conn: Connection) -> None:
+        link = self._links.get(conn.id)
+        if link is None:
+            return
+        ws, writer, wake = link
+        if conn.closing:
+            if writer is not None and not writer.done():
+                writer.cancel()
+            self._links[conn.id] = (ws, None, wake)
+            asyncio.create_task(self._close(ws, conn))
+        else:
+            wake.set()
+
+    async def _close(self, ws: ServerConnection, conn: Connection) -> None:
+        # flush what the core still wants sent before closing (e.g. a final notice)
+        with contextlib.suppress(ConnectionClosed, Exception):
+            await ws.close(conn.close_code or CLOSE_GOING_AWAY, conn.close_reason)
+
+    async def _housekeeping(self) -> None:
+        last_beat = time.monotonic()
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            for conn in self.hub.expire_tokens(time.time()):
+                self._kick(conn)
+            if now - last_beat >= self.config.heartbeat_s:
+                last_beat = now
+                for conn in self.hub.heartbeat():
+                    self._kick(conn)
+                self.hub.prune(now)
+
+    # -- websocket connections -----------------------------------------------------------
+    async def _handle(self, ws: ServerConnection) -> None:
+        try:
+            raw = await asyncio.wait_for(ws.recv(), self.config.hello_timeout_s)
+        except (asyncio.TimeoutError, TimeoutError):
+            await ws.close(CLOSE_UNAUTHORIZED, f"no hello with a token within {self.config.hello_timeout_s:g} s")
+            return
+        except ConnectionClosed:
+            return
+        try:
+            hello = parse_hello(raw, self.config.secret, time.time())
+        except ProtocolError as err:
+            await ws.close(err.code, err.reason)
+            return
+        if not self.ready.is_set():
+            try:
+                await asyncio.wait_for(self.ready.wait(), self.config.ready_timeout_s)
+            except (asyncio.TimeoutError, TimeoutError):
+                await ws.close(1013, "gateway is still catching up; try again shortly")
+                return
+        conn = self.hub.open(hello, time.time())
+        wake = asyncio.Event()
+        writer = asyncio.create_task(self._writer(ws, conn, wake))
+        self._links[conn.id] = (ws, writer, wake)
+        if conn.closing:
+            self._kick(conn)
+        try:
+            async for message in ws:
+                acks = self.hub.handle(conn, message)
+                for ack in acks:
+                    asyncio.create_task(self._publish_ack(conn, ack))
+                self._kick(conn)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.hub.close(conn)
+            link = self._links.pop(conn.id, None)
+            if link and link[1] is not None:
+                link[1].cancel()
+
+    async def _writer(self, ws: ServerConnection, conn: Connection, wake: asyncio.Event) -> None:
+        try:
+            while True:
+                while conn.backlog and not conn.closing:
+                    await ws.send(conn.backlog.popleft())
+                while conn.outbox and not conn.closing:
+                    await ws.send(conn.outbox.popleft())
+                if conn.closing:
+                    return
+                wake.clear()
+                await wake.wait()
+        except ConnectionClosed:
+            return
+
+    async def _publish_ack(self, conn: Connection, ack: AckRequest) -> None:
+        if self.feed is None:
+            return
+        try:
+            await self.feed.publish_ack(ack)
+        except Exception as err:  # the broker is down: tell the user, do not pretend
+            log.warning("ack for alert %s not published: %s", ack.alert_id, type(err).__name__)
+            conn.push(orjson.dumps({"type": "error", "code": "ack_failed", "alert_id": ack.alert_id,
+                                    "message": "acknowledgement not saved; try again"}).decode(),
+                      self.hub.policy.max_queue)
+            self._kick(conn)
+
+    # -- HTTP ----------------------------------------------------------------------------
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            origin = request.headers.get("Origin")
+            if origin is not None and not self._origin_ok(origin, request.headers.get("Host", "")):
+                return _response(http.HTTPStatus.FORBIDDEN, b"origin not allowed\n", "text/plain")
+            return None
+        if path == "/healthz":
+            return self._health()
+        name = PAGE_ROUTES.get(path)
+        if name is None and path.startswith("/static/"):
+            name = path[len("/static/"):]
+        return self._static(name)
+
+    def _origin_ok(self, origin: str, host: str) -> bool:
+        if origin in self.config.origins:
+            return True
+        return origin in (f"http://{host}", f"https://{host}")
+
+    def _health(self) -> Response:
+        ready = self.ready.is_set()
+        body = {
+            "status": "ok" if ready else "starting",
+            "ready": ready,
+            "connections": len(self.hub.connections),
+            "sessions": len(self.hub.sessions),
+            "history_events": len(self.history) if hasattr(self.history, "__len__") else None,
+            "kafka": self.config.bootstrap is not None,
+            "rejected_records": self.feed.rejected if self.feed else 0,
+            "uptime_s": round(time.time() - self._started, 1),
+            **self.hub.stats,
+        }
+        status = http.HTTPStatus.OK if ready else http.HTTPStatus.SERVICE_UNAVAILABLE
+        return _response(status, orjson.dumps(body), "application/json")
+
+    def _static(self, name: str | None) -> Response:
+        allowed = {p.name for p in PAGES_DIR.iterdir() if p.is_file()} if PAGES_DIR.is_dir() else set()
+        if not name or name not in allowed:  # a fixed list: no path traversal possible
+            return _response(http.HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+        ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        if ctype.startswith("text/") or ctype.endswith("javascript"):
+            ctype += "; charset=utf-8"
+        return _response(http.HTTPStatus.OK, (PAGES_DIR / name).read_bytes(), ctype)
+
+
+def _response(status: http.HTTPStatus, body: bytes, ctype: str) -> Response:
+    headers = Headers([
+        ("Date", formatdate(usegmt=True)),
+        ("Connection", "close"),
+        ("Content-Length", str(len(body))),
+        ("Content-Type", ctype),
+        ("Cache-Control", "no-store"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Content-Security-Policy", CSP),
+    ])
+    return Response(status.value, status.phrase, headers, body)
+
+
+async def run_gateway(config: GatewayConfig, stop: asyncio.Event) -> None:
+    """Serve until ``stop`` is set (the CLI sets it on SIGINT/SIGTERM)."""
+    async with Gateway(config) as gw:
+        print(f"gateway ready: board {gw.http_url}/board, counselor panel {gw.http_url}/counselor, "
+              f"health {gw.http_url}/healthz", flush=True)
+        await stop.wait()

@@ -1,0 +1,137 @@
+"""The supervisor board and the counselor panel in a real headless Chromium.
+
+Uses Debian's chromium (apt-get install chromium) driven by the PyPI
+``playwright`` package with ``executable_path``: no browser is downloaded.
+If the browser is missing the test FAILS (CI installs it), it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.gateway import events as ev
+from tests.gateway.conftest import counselor_token, publish, supervisor_token, until_known
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("headless Chromium not found: install Debian's browser with `apt-get install -y chromium` "
+                    "(or set CHROMIUM=/path/to/chromium)", pytrace=False)
+    return path
+
+
+@pytest.fixture
+async def browser_context():
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        pytest.fail("the playwright package is missing: pip install -e '.[test]'", pytrace=False)
+    exe = chromium_path()
+    with tempfile.TemporaryDirectory(prefix="am-chromium-") as profile:
+        async with async_playwright() as pw:
+            context = await pw.chromium.launch_persistent_context(
+                profile, executable_path=exe, headless=True, args=CHROMIUM_FLAGS,
+                viewport={"width": 1600, "height": 860}, device_scale_factor=1,
+            )
+            errors: list[str] = []
+            context.on("weberror", lambda e: errors.append(str(e.error)))
+            try:
+                yield context, errors
+            finally:
+                await context.close()
+
+
+async def test_board_shows_session_scores_alert_and_ack(make_gateway, kafka_bootstrap, unique, artifacts_dir: Path,
+                                                         browser_context):
+    context, errors = browser_context
+    gw = await make_gateway()
+    grp, cid, s = f"ward-{unique}", f"counselor-{unique}", f"session-{unique}"
+    other = f"calm-{unique}"
+    page = await context.new_page()
+    console: list[str] = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+    await page.goto(f"{gw.http_url}/board#token={supervisor_token(grp, name='Dr. Rivera')}")
+    await page.wait_for_selector(".status.live", timeout=20_000)
+    assert "token=" not in page.url  # the token is taken out of the address bar
+
+    # a session appears
+    await publish(kafka_bootstrap, "chat.sessions", ev.started(s, cid, grp, minutes_ago=24),
+                  ev.started(other, f"counselor-b-{unique}", grp, minutes_ago=9))
+    row = page.locator(f'tr[data-session="{s}"]')
+    await row.wait_for(timeout=20_000)
+    await until_known(gw, s, other)
+
+    # its scores update, with the change since the previous phase
+    await publish(kafka_bootstrap, "alliance.scores", ev.score(s, cid, "early", 4.1, 3.9, 4.0),
+                  ev.score(other, f"counselor-b-{unique}", "early", 4.2, 4.0, 4.4))
+    await page.wait_for_function(
+        "sid => document.querySelector(`tr[data-session=\"${sid}\"] td[data-dim=bond] .value`).textContent === '4.0'",
+        arg=s, timeout=20_000)
+    await publish(kafka_bootstrap, "alliance.signals", ev.signal(s, cid, "middle", flags=("client_withdrawal", "question_streak")))
+    await publish(kafka_bootstrap, "alliance.scores", ev.score(s, cid, "middle", 3.6, 3.5, 2.9))
+    bond = row.locator("td[data-dim=bond]")
+    await page.wait_for_function(
+        "sid => document.querySelector(`tr[data-session=\"${sid}\"] td[data-dim=bond] .value`).textContent === '2.9'",
+        arg=s, timeout=20_000)
+    assert "−1.1" in await bond.locator(".delta").inner_text()
+
+    # an alert arrives (from the demo model: unvalidated, and marked so)
+    alert_id = f"alert-{unique}"
+    await publish(kafka_bootstrap, "alliance.alerts", ev.alert(alert_id, s, cid, validated=False, severity="warning"))
+    badge = row.locator("td.alerts .badge")
+    await badge.first.wait_for(timeout=20_000)
+    assert "unvalidated" in (await badge.first.inner_text()).lower()
+    # the riskiest session is sorted first
+    first = page.locator("tbody#rows tr").first
+    assert await first.get_attribute("data-session") == s
+
+    # drill down: phase timeline with rationales and verified quotes only
+    await row.click()
+    drawer = page.locator("#drawer")
+    try:
+        await drawer.locator(".phase-block").nth(1).wait_for(timeout=20_000)
+    except Exception:
+        await page.screenshot(path=str(artifacts_dir / "gateway-board-failed.png"))
+        raise AssertionError(f"drawer never showed two phases; page errors: {errors + console}")
+    await drawer.locator("details").first.evaluate("d => d.open = true")
+    quotes = await drawer.locator("blockquote").all_inner_texts()
+    assert "we agreed to work on sleep" in quotes and "you don't get it" in quotes
+    assert not any("invented" in q or "made-up" in q for q in quotes)
+
+    # acknowledge it: the board shows who acked (the ack went through Kafka and back)
+    await drawer.locator(f'button[data-ack="{alert_id}"]').click()
+    await drawer.locator(".acked-by").wait_for(timeout=20_000)
+    assert "Dr. Rivera" in await drawer.locator(".acked-by").inner_text()
+    await page.wait_for_function(
+        "sid => document.querySelector(`tr[data-session=\"${sid}\"] td.alerts .badge .ackby`) !== null",
+        arg=s, timeout=20_000)
+    await drawer.locator("details").first.evaluate("d => d.open = false")
+    await page.screenshot(path=str(artifacts_dir / "gateway-board-drilldown.png"))
+    await page.keyboard.press("Escape")
+    await drawer.wait_for(state="hidden")
+    await page.screenshot(path=str(artifacts_dir / "gateway-board.png"))
+
+    # the counselor panel for the same session: validated alerts only, calm wording
+    await publish(kafka_bootstrap, "alliance.alerts", ev.alert(f"valid-{unique}", s, cid, validated=True))
+    panel = await context.new_page()
+    await panel.set_viewport_size({"width": 440, "height": 760})
+    await panel.goto(f"{gw.http_url}/counselor#token={counselor_token(cid)}")
+    await panel.locator(f'article[data-alert="valid-{unique}"]').wait_for(timeout=20_000)
+    assert await panel.locator(f'article[data-alert="{alert_id}"]').count() == 0  # unvalidated: supervisors only
+    assert (await panel.locator('.c-score[data-dim="bond"] .big').inner_text()) == "2.9"
+    assert "less understood" in await panel.locator(".c-alert .hint").first.inner_text()
+    await panel.screenshot(path=str(artifacts_dir / "gateway-counselor.png"))
+    assert not errors and not console, f"page errors: {errors + console}"

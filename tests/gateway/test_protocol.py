@@ -1,0 +1,256 @@
+"""The sans-I/O protocol core: visibility, snapshots, resume, slow clients, acks."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from gateway.auth import Viewer
+from gateway.history import EventId, MemoryHistory, StoredEvent
+from gateway.protocol import (
+    CLOSE_PROTOCOL,
+    CLOSE_TOKEN_EXPIRED,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNAUTHORIZED,
+    Hello,
+    Hub,
+    Policy,
+    ProtocolError,
+    parse_hello,
+)
+from tests.gateway import events as ev
+
+ALICE = Viewer("counselor", "alice", counselor_id="alice")
+BOB = Viewer("counselor", "bob", counselor_id="bob")
+WARD = Viewer("supervisor", "ward sup", groups=frozenset({"ward"}))
+ALL = Viewer("supervisor", "chief", all_groups=True)
+
+
+class Feed:
+    """Numbers events like a topic partition would (topic:0:offset)."""
+
+    def __init__(self, hub: Hub):
+        self.hub = hub
+        self.offsets: dict[str, int] = {}
+
+    def __call__(self, topic: str, kind: str, contract, partition: int = 0):
+        offset = self.offsets.get(topic, -1) + 1
+        self.offsets[topic] = offset
+        event = StoredEvent(EventId.of(topic, partition, offset), kind, contract.session_id,
+                            contract.model_dump(mode="json"))
+        return event, self.hub.apply(event, now=0.0)
+
+
+def frames(conn) -> list[dict]:
+    out = [orjson.loads(f) for f in list(conn.backlog) + list(conn.outbox)]
+    conn.backlog.clear()
+    conn.outbox.clear()
+    return out
+
+
+def ev_ids(msgs) -> list[str]:
+    return [m["id"] for m in msgs if m["type"] == "event"]
+
+
+@pytest.fixture
+def hub():
+    return Hub(MemoryHistory(), Policy(max_queue=50))
+
+
+@pytest.fixture
+def feed(hub):
+    f = Feed(hub)
+    f("chat.sessions", "session", ev.started("s-alice", "alice", "ward"))
+    f("chat.sessions", "session", ev.started("s-bob", "bob", "ward"))
+    f("chat.sessions", "session", ev.started("s-carol", "carol", "other"))
+    return f
+
+
+def test_snapshot_respects_visibility(hub, feed):
+    seen = {}
+    for viewer in (ALICE, BOB, WARD, ALL):
+        conn = hub.open(Hello(viewer, None), server_time=0)
+        msgs = frames(conn)
+        assert [m["type"] for m in msgs] == ["welcome", "snapshot"]
+        seen[viewer.name] = sorted(s["session_id"] for s in msgs[1]["sessions"])
+        assert msgs[1]["cursor"] == {"chat.sessions:0": 2}
+    assert seen == {"alice": ["s-alice"], "bob": ["s-bob"], "ward sup": ["s-alice", "s-bob"],
+                    "chief": ["s-alice", "s-bob", "s-carol"]}
+
+
+def test_live_events_go_only_to_viewers_who_may_see_them(hub, feed):
+    conns = {v.name: hub.open(Hello(v, None), 0) for v in (ALICE, BOB, WARD, ALL)}
+    for c in conns.values():
+        frames(c)
+    feed("alliance.scores", "score", ev.score("s-bob", "bob", "early", 3, 3, 3))
+    feed("alliance.scores", "score", ev.score("s-carol", "carol", "early", 3, 3, 3))
+    got = {name: [m["session_id"] for m in frames(c) if m["type"] == "event"] for name, c in conns.items()}
+    assert got == {"alice": [], "bob": ["s-bob"], "ward sup": ["s-bob"], "chief": ["s-bob", "s-carol"]}
+
+
+def test_counselor_cannot_subscribe_to_or_drill_into_another_counselors_session(hub, feed):
+    conn = hub.open(Hello(ALICE, None), 0)
+    frames(conn)
+    hub.handle(conn, orjson.dumps({"type": "subscribe", "sessions": ["s-bob"]}))
+    hub.handle(conn, orjson.dumps({"type": "timeline", "session_id": "s-bob"}))
+    hub.handle(conn, orjson.dumps({"type": "subscribe", "sessions": ["no-such-session"]}))
+    msgs = frames(conn)
+    assert [(m["type"], m["code"]) for m in msgs] == [("error", "forbidden")] * 3
+    assert conn.focus is None
+    feed("alliance.scores", "score", ev.score("s-bob", "bob", "early", 3, 3, 3))
+    assert frames(conn) == []
+
+
+def test_subscribe_narrows_to_chosen_visible_sessions(hub, feed):
+    conn = hub.open(Hello(WARD, None), 0)
+    frames(conn)
+    hub.handle(conn, orjson.dumps({"type": "subscribe", "sessions": ["s-alice"]}))
+    assert frames(conn)[0] == {"type": "subscribed", "sessions": ["s-alice"]}
+    feed("alliance.signals", "signal", ev.signal("s-bob", "bob"))
+    feed("alliance.signals", "signal", ev.signal("s-alice", "alice"))
+    assert [m["session_id"] for m in frames(conn)] == ["s-alice"]
+
+
+def test_unvalidated_model_alerts_are_for_supervisors_only(hub, feed):
+    alice, ward = hub.open(Hello(ALICE, None), 0), hub.open(Hello(WARD, None), 0)
+    frames(alice), frames(ward)
+    feed("alliance.alerts", "alert", ev.alert("u1", "s-alice", "alice", validated=False))
+    feed("alliance.alerts", "alert", ev.alert("p1", "s-alice", "alice", validated=False, kind="process",
+                                              dimension="process", severity="info"))
+    feed("alliance.alerts", "alert", ev.alert("v1", "s-alice", "alice", validated=True))
+    assert [m["data"]["alert_id"] for m in frames(ward)] == ["u1", "p1", "v1"]
+    msgs = frames(alice)
+    assert [m["data"]["alert_id"] for m in msgs] == ["p1", "v1"]
+    assert [a["alert_id"] for a in msgs[-1]["summary"]["alerts"]] == ["p1", "v1"]
+    # acks of a gated alert are not shown to the counselor either
+    feed("alliance.acks", "ack", _ack("u1", "s-alice"))
+    assert frames(alice) == [] and len(frames(ward)) == 1
+
+
+def test_demo_policy_can_show_unvalidated_alerts_to_counselors(feed):
+    hub = Hub(MemoryHistory(), Policy(unvalidated_to_counselors=True))
+    f = Feed(hub)
+    f("chat.sessions", "session", ev.started("s-alice", "alice", "ward"))
+    alice = hub.open(Hello(ALICE, None), 0)
+    frames(alice)
+    f("alliance.alerts", "alert", ev.alert("u1", "s-alice", "alice", validated=False))
+    assert [m["data"]["validated"] for m in frames(alice)] == [False]
+
+
+def test_slow_connection_is_cut_with_a_reason_and_others_are_untouched(feed):
+    hub = Hub(MemoryHistory(), Policy(max_queue=3))
+    f = Feed(hub)
+    f("chat.sessions", "session", ev.started("s", "alice", "ward"))
+    slow, fast = hub.open(Hello(WARD, None), 0), hub.open(Hello(WARD, None), 0)
+    frames(fast)
+    for i in range(5):
+        _, touched = f("alliance.signals", "signal", ev.signal("s", "alice", flags=(f"n{i}",)))
+        assert fast in touched
+        assert len(fast.outbox) == 1
+        fast.outbox.clear()  # the fast client keeps up
+    assert slow.close_code == CLOSE_TOO_SLOW and "resume" in slow.close_reason
+    assert not slow.outbox and not slow.backlog  # nothing more is queued for it
+    assert not fast.closing and hub.stats["cut_slow"] == 1
+
+
+def test_resume_delivers_exactly_the_missed_visible_events(hub, feed):
+    conn = hub.open(Hello(WARD, None), 0)
+    cursor = frames(conn)[1]["cursor"]
+    e1, _ = feed("alliance.scores", "score", ev.score("s-alice", "alice", "early", 4, 4, 4))
+    cursor["alliance.scores:0"] = e1.id.offset  # the client saw e1, then dropped
+    hub.close(conn)
+    e2, _ = feed("alliance.scores", "score", ev.score("s-alice", "alice", "middle", 3, 3, 3))
+    feed("alliance.scores", "score", ev.score("s-carol", "carol", "middle", 3, 3, 3))  # not in scope
+    e4, _ = feed("alliance.alerts", "alert", ev.alert("a1", "s-bob", "bob"))
+    again = hub.open(Hello(WARD, cursor), 0)
+    msgs = frames(again)
+    assert [m["type"] for m in msgs] == ["welcome", "resumed", "event", "event", "position"]
+    assert msgs[1]["missed"] == 2
+    assert ev_ids(msgs) == [str(e2.id), str(e4.id)]
+    assert msgs[-1]["cursor"]["alliance.scores:0"] == 2  # past the invisible one too
+    # a live duplicate of what it already has (e.g. from another replica) is not re-sent
+    hub.apply(e4, 0)
+    assert frames(again) == []
+
+
+def test_gap_is_reported_plainly_then_a_fresh_snapshot(feed):
+    hub = Hub(MemoryHistory(max_events=2), Policy())
+    f = Feed(hub)
+    for i in range(4):
+        f("chat.sessions", "session", ev.started(f"s{i}", "alice", "ward"))
+    conn = hub.open(Hello(ALICE, {"chat.sessions:0": 0}), 0)
+    msgs = frames(conn)
+    assert [m["type"] for m in msgs] == ["welcome", "gap", "snapshot"]
+    assert len(msgs[2]["sessions"]) == 4
+
+
+def test_ack_needs_a_visible_alert_and_comes_back_as_an_event(hub, feed):
+    feed("alliance.alerts", "alert", ev.alert("a1", "s-bob", "bob", validated=True))
+    alice, ward = hub.open(Hello(ALICE, None), 0), hub.open(Hello(WARD, None), 0)
+    frames(alice), frames(ward)
+    assert hub.handle(alice, orjson.dumps({"type": "ack", "alert_id": "a1"})) == []
+    assert frames(alice)[0]["code"] == "forbidden"
+    (req,) = hub.handle(ward, orjson.dumps({"type": "ack", "alert_id": "a1", "note": "on it"}))
+    assert (req.alert_id, req.session_id, req.by, req.role, req.note) == ("a1", "s-bob", "ward sup", "supervisor", "on it")
+    assert frames(ward) == [{"type": "ack_sent", "alert_id": "a1"}]
+    feed("alliance.acks", "ack", _ack("a1", "s-bob", by="ward sup"))
+    (msg,) = frames(ward)
+    assert msg["kind"] == "ack" and msg["summary"]["alerts"][0]["acks"][0]["by"] == "ward sup"
+    assert msg["summary"]["unacked"] == 0
+    # the same person acking again is answered but not published twice
+    assert hub.handle(ward, orjson.dumps({"type": "ack", "alert_id": "a1"})) == []
+    assert frames(ward) == [{"type": "ack_sent", "alert_id": "a1"}]
+
+
+def test_risk_puts_unacked_severe_alerts_and_falling_bond_first(hub, feed):
+    feed("alliance.scores", "score", ev.score("s-alice", "alice", "early", 4, 4, 4))
+    feed("alliance.scores", "score", ev.score("s-alice", "alice", "middle", 4, 4, 2.5))
+    feed("alliance.alerts", "alert", ev.alert("c1", "s-bob", "bob", severity="critical"))
+    snap = frames(hub.open(Hello(ALL, None), 0))[1]["sessions"]
+    assert [s["session_id"] for s in snap] == ["s-bob", "s-alice", "s-carol"]
+    assert snap[1]["change"]["bond"] == -1.5 and snap[1]["phase"] == "middle"
+
+
+def test_duplicate_records_are_applied_once(hub, feed):
+    conn = hub.open(Hello(ALL, None), 0)
+    frames(conn)
+    e, _ = feed("alliance.signals", "signal", ev.signal("s-alice", "alice"))
+    assert hub.apply(e, 0) == [] and hub.stats["duplicates"] == 1
+    assert len(frames(conn)) == 1
+
+
+def test_hello_parsing_gives_close_codes():
+    from gateway.auth import issue_token
+
+    secret = b"s" * 20
+    with pytest.raises(ProtocolError) as err:
+        parse_hello(b"{", secret, 0)
+    assert err.value.code == CLOSE_PROTOCOL
+    with pytest.raises(ProtocolError) as err:
+        parse_hello(orjson.dumps({"type": "hello"}), secret, 0)
+    assert (err.value.code, err.value.reason) == (CLOSE_UNAUTHORIZED, "missing token")
+    tok = issue_token(secret, role="counselor", counselor_id="c", now=0, ttl_s=10)
+    with pytest.raises(ProtocolError) as err:
+        parse_hello(orjson.dumps({"type": "hello", "token": tok, "resume": {"x": 1}}), secret, 1)
+    assert err.value.code == CLOSE_PROTOCOL and "resume cursor" in err.value.reason
+    assert parse_hello(orjson.dumps({"type": "hello", "token": tok}), secret, 1).viewer.counselor_id == "c"
+
+
+def test_tokens_expiring_while_connected_close_the_connection(hub, feed):
+    conn = hub.open(Hello(Viewer("counselor", "a", counselor_id="alice", expires_at=100.0), None), 0)
+    assert hub.expire_tokens(99.0) == []
+    assert hub.expire_tokens(100.0) == [conn] and conn.close_code == CLOSE_TOKEN_EXPIRED
+
+
+def test_prune_forgets_ended_sessions_after_a_while():
+    hub = Hub(MemoryHistory(), Policy(ended_keep_s=60))
+    f = Feed(hub)
+    f("chat.sessions", "session", ev.started("s", "alice", "ward"))
+    f("chat.sessions", "session", ev.ended("s", "alice", "ward"))
+    assert hub.prune(30) == [] and hub.prune(61) == ["s"]
+
+
+def _ack(alert_id: str, session_id: str, by: str = "someone"):
+    from streams.contracts import AlertAck
+
+    return AlertAck(alert_id=alert_id, session_id=session_id, by=by, role="supervisor")
