@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import signal
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -108,7 +111,15 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     bad = [o for o in args.origin if not o.startswith(("http://", "https://")) or o.endswith("/")]
     if bad:
         raise CliError(f"--origin must look like https://host[:port] (no path, no trailing slash), not {bad[0]!r}")
-    policy = Policy(max_queue=args.max_queue, unvalidated_to_counselors=args.unvalidated_to_counselors)
+    if args.unvalidated_to_counselors:
+        from validation.gate import GATE_OFF_WARNING
+
+        logging.getLogger("gateway").warning(GATE_OFF_WARNING)
+        print(f"WARNING: {GATE_OFF_WARNING}", file=sys.stderr, flush=True)
+    from store.validation_cli import load_record_book
+
+    policy = Policy(max_queue=args.max_queue, unvalidated_to_counselors=args.unvalidated_to_counselors,
+                    record_book=load_record_book(os.environ.get("ALLIANCE_DB_URL")))
 
     async def main(bootstrap: str) -> None:
         stop = asyncio.Event()
@@ -117,7 +128,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         config = GatewayConfig(secret=secret, host=args.host, port=args.port, bootstrap=bootstrap,
                                origins=tuple(args.origin), max_message_bytes=args.max_message_bytes,
-                               policy=policy, history_events=args.history)
+                               policy=policy, history_events=args.history,
+                               record_loader=lambda: load_record_book(os.environ.get("ALLIANCE_DB_URL")))
         try:
             await run_gateway(config, stop)
         except OSError as err:

@@ -53,6 +53,10 @@ class Policy:
     stale_after_s: float = 12 * 3600.0
     #: alerts kept per session in the live state.
     alerts_per_session: int = 50
+    #: validation records (validation.gate.RecordBook), reloaded by the shell; only
+    #: used to tell a counselor that their session is monitored in validation mode.
+    #: The gate itself is enforced upstream: the processor sets ``alert.validated``.
+    record_book: Any = field(default=None, compare=False)
 
 
 class ProtocolError(ValueError):
@@ -78,6 +82,19 @@ def sees_session(viewer: Viewer, counselor_id: str | None, group: str | None) ->
     if viewer.all_groups:
         return True
     return group is not None and group in viewer.groups
+
+
+def validated_dimensions(book: Any, model: dict | None) -> frozenset[str]:
+    """Dimensions for which ``model`` has a passing validation record (fails closed)."""
+    if book is None or not model:
+        return frozenset()
+    try:
+        from streams.contracts import ModelIdentity
+
+        record = book.for_model(ModelIdentity.model_validate(model))
+        return frozenset(d for d in ("goal", "approach", "bond") if record is not None and record.passes(d))
+    except Exception:  # noqa: BLE001 - a record we cannot read validates nothing
+        return frozenset()
 
 
 def alert_is_gated(alert: dict, policy: Policy) -> bool:
@@ -108,6 +125,7 @@ class SessionState:
     phase: str | None = None
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     model: str | None = None
+    model_identity: dict | None = None
     signal: dict | None = None
     alerts: OrderedDict[str, dict] = field(default_factory=OrderedDict)
     acks: dict[str, list[dict]] = field(default_factory=dict)
@@ -135,11 +153,21 @@ class SessionState:
             "current": current,
             "change": change,
             "model": self.model,
+            "validation": self.validation(policy),
             "signal": self.signal,
             "alerts": alerts,
             "unacked": sum(1 for a in alerts if not a["acks"] and a.get("kind") != "recovered"),
             "risk": round(risk_of(current, change, alerts, self.signal), 2),
         }
+
+    def validation(self, policy: Policy) -> dict | None:
+        """Which watched dimensions the scoring model is validated for; ``mode`` means
+        "validation mode": the counselor is told alerts go to supervisors for now."""
+        if self.model_identity is None:
+            return None
+        passed = validated_dimensions(policy.record_book, self.model_identity)
+        return {"passed": sorted(passed),
+                "mode": not policy.unvalidated_to_counselors and not set(WATCHED) <= passed}
 
     def _current_and_change(self) -> tuple[dict[str, float], dict[str, float]]:
         phases = [p for p in PHASE_ORDER if p in self.scores]
@@ -418,6 +446,7 @@ class Hub:
             dims = data.get("dimensions") or {}
             state.scores[data["phase"]] = {d: round(float(v["score"]), 3) for d, v in dims.items()}
             state.model = (data.get("model") or {}).get("name")
+            state.model_identity = data.get("model") or None
             state.phase = _later(state.phase, data.get("phase"))
         elif event.kind == "signal":
             state.signal = {k: v for k, v in data.items() if k not in ("session_id", "counselor_id")}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import http
 import logging
 import mimetypes
@@ -22,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
+from typing import Any, Callable
 
 import orjson
 from websockets.asyncio.server import ServerConnection, serve
@@ -65,6 +67,9 @@ class GatewayConfig:
     hello_timeout_s: float = 10.0
     ready_timeout_s: float = 60.0
     heartbeat_s: float = 15.0
+    #: reloads validation records (returns a RecordBook); None: keep the policy's book.
+    record_loader: Callable[[], Any] | None = None
+    record_reload_s: float = 60.0
 
 
 class Gateway:
@@ -168,10 +173,14 @@ class Gateway:
             await ws.close(conn.close_code or CLOSE_GOING_AWAY, conn.close_reason)
 
     async def _housekeeping(self) -> None:
-        last_beat = time.monotonic()
+        last_beat = last_records = time.monotonic()
         while True:
             await asyncio.sleep(1.0)
             now = time.monotonic()
+            if self.config.record_loader is not None and now - last_records >= self.config.record_reload_s:
+                last_records = now
+                book = await asyncio.to_thread(self.config.record_loader)
+                self.hub.policy = dataclasses.replace(self.hub.policy, record_book=book)
             for conn in self.hub.expire_tokens(time.time()):
                 self._kick(conn)
             if now - last_beat >= self.config.heartbeat_s:

@@ -1,4 +1,4 @@
-"""Subcommands of the store: ``db upgrade|downgrade|current|purge``, ``sink``, ``report``, ``eval``."""
+"""Subcommands of the store: ``db upgrade|downgrade|current|purge``, ``sink``, ``report``, ``eval``, ``calibrate``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import os
 import signal
 import sys
 from pathlib import Path
+
+from . import validation_cli
 
 
 def _cli_error(message: str):
@@ -85,7 +87,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="model identity name[@revision][:prompt][/readout] (default: most predictions)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
     _add_db(p)
+    validation_cli.add_gate_arguments(p)
     p.set_defaults(func=cmd_eval)
+    validation_cli.register(sub)  # calibrate
 
 
 def _url(args) -> str:
@@ -241,7 +245,8 @@ def cmd_eval(args) -> int:
         key = pick_model(identities, args.model)
     except LookupError as err:
         raise _cli_error(str(err).strip("'\"")) from None
-    res = evaluate(repo.predictions(key, phase=args.phase), labels, args.phase)
+    records = repo.predictions(key, phase=args.phase)
+    res = evaluate(records, labels, args.phase)
     if res.matched == 0:
         raise _cli_error(f"none of the {len(labels)} labelled sessions has a {args.phase}-phase prediction "
                          f"by {key}")
@@ -251,8 +256,13 @@ def cmd_eval(args) -> int:
         res.consistency = self_consistency(sampled_records)
         if not res.consistency:
             res.scorer_consistency = scorer_consistency(sampled_records)
+    res.item_partials = validation_cli.item_partials(records, labels, args.phase)
     print(format_result(res, str(key)))
+    gate_text, record = validation_cli.gate_section(repo, key, records, labels, args, str(args.labels))
+    print(gate_text)
     if args.json:
+        data = result_json(res, str(key))
+        data["validation"] = orjson.loads(record.to_json()) if record is not None else None
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_bytes(orjson.dumps(result_json(res, str(key)), option=orjson.OPT_INDENT_2))
+        args.json.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     return 0

@@ -134,6 +134,8 @@ class EvalResult:
     consistency: dict[str, Consistency] = field(default_factory=dict)
     #: mean of the scorer's own per-prediction agreement (when it sent no per-sample choices).
     scorer_consistency: dict[str, float] | None = None
+    #: per item, r controlling for transcript length (None: too few sessions with length stored).
+    item_partials: dict[str, Correlation | None] = field(default_factory=dict)
 
 
 def evaluate(records: list[PredictionRecord], labels: dict[str, Label], phase: str = "late") -> EvalResult:
@@ -219,10 +221,17 @@ def format_result(res: EvalResult, model: str) -> str:
         c = res.dimensions[d]
         ref = "  ".join(f"{_f(REFERENCE[n][d]):>{max(len(n), 6)}}" for n in refs)
         lines.append(f"{d:<10} {_f(c.r):>6} {_p(c.p):>6} {c.n:>4}  | {ref}")
-    lines += ["", "per item:"]
-    for i in ITEM_IDS:
+    if all(res.items[i].n == 0 for i in ITEM_IDS):
+        lines += ["", "per item: no item-level labels (the label file gives dimension scores only)"]
+    else:
+        lines += ["", "per item (partial r = controlling for transcript characters and client turns):"]
+    for i in (ITEM_IDS if any(res.items[i].n for i in ITEM_IDS) else ()):
         c = res.items[i]
-        lines.append(f"  {i:<4} r={_f(c.r):>6}  p={_p(c.p):>6}  n={c.n}")
+        line = f"  {i:<4} r={_f(c.r):>6}  p={_p(c.p):>6}  n={c.n:<4}"
+        pc = res.item_partials.get(i)
+        if pc is not None:
+            line += f"  partial r={_f(pc.r):>6}  p={_p(pc.p):>6}"
+        lines.append(line.rstrip())
     lines.append("")
     if res.consistency:
         any_c = next(iter(res.consistency.values()))
@@ -252,5 +261,8 @@ def result_json(res: EvalResult, model: str) -> dict:
         "consistency": {k: {"subjects": c.subjects, "samples": c.samples, "icc1": c.icc1, "icc2": c.icc2,
                             "kappa": c.kappa} for k, c in res.consistency.items()},
         "scorer_consistency": res.scorer_consistency,
+        "item_partials": {i: ({"r": None if math.isnan(c.r) else c.r, "p": None if math.isnan(c.p) else c.p,
+                               "n": c.n, "df": c.df} if c is not None else None)
+                          for i, c in res.item_partials.items()},
         "reference": REFERENCE,
     }

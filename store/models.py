@@ -260,4 +260,40 @@ class SinkStream(Base):
     high_offset: Mapped[int] = mapped_column(BigInteger)
 
 
-ALL_TABLES = ("sessions", "predictions", "prediction_items", "alerts", "alert_acks", "turns", "events", "sink_streams")
+class ValidationRecordRow(Base):
+    """One ``validation.gate.ValidationRecord``: a model identity's verdict on one label set.
+
+    Why both columns and JSON: the identity, date, label-set size and the
+    pass/fail per dimension are columns so ``models status`` and SQL can list
+    and filter them; ``record`` is the full record (every figure, the reasons,
+    the settings) exactly as ``ValidationRecord.to_json`` wrote it, and is what
+    the gate reads back. ``calibration`` is the fitted map (``calibrate``),
+    nullable. Rows are append-only history; the newest per identity counts
+    (``RecordBook``). ``(identity, created_at)`` is unique so writing the same
+    record twice adds nothing.
+    """
+
+    __tablename__ = "validation_records"
+    __table_args__ = (
+        UniqueConstraint("model_name", "model_revision", "prompt_version", "readout", "created_at",
+                         name="uq_validation_records_model_created"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(ID)
+    model_revision: Mapped[str] = mapped_column(String(128))
+    prompt_version: Mapped[str] = mapped_column(String(64))
+    readout: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    labels_n: Mapped[int] = mapped_column(Integer)
+    labels_source: Mapped[str | None] = mapped_column(String(500))
+    goal_passed: Mapped[bool | None] = mapped_column(Boolean)
+    approach_passed: Mapped[bool | None] = mapped_column(Boolean)
+    bond_passed: Mapped[bool | None] = mapped_column(Boolean)
+    record: Mapped[dict] = mapped_column(JsonDoc)
+    calibration: Mapped[dict | None] = mapped_column(JsonDoc)
+    stored_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+ALL_TABLES = ("sessions", "predictions", "prediction_items", "alerts", "alert_acks", "turns", "events", "sink_streams",
+              "validation_records")

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from sqlalchemy import Engine, and_, func, not_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from streams.contracts import DIMENSIONS, PHASES
 
-from .models import Alert, AlertAck, ChatSession, Event, Prediction, SinkStream
+from .models import Alert, AlertAck, ChatSession, Event, Prediction, SinkStream, ValidationRecordRow
+
+if TYPE_CHECKING:
+    from streams.contracts import ModelIdentity
+    from validation.gate import ValidationRecord
 
 
 @dataclass(frozen=True)
@@ -251,6 +255,50 @@ class StoreRepository:
             transcript_chars=p.transcript_chars, client_turns=p.client_turns, consistency=p.consistency,
         ) for p in preds]
 
+    # -- validation records (DESIGN §8) -----------------------------------------------------------
+    def add_validation_record(self, record: "ValidationRecord") -> bool:
+        """Store a record; False when the same identity already has a record with that timestamp."""
+        from .writes import _insert
+
+        with self.engine.begin() as conn:
+            stmt = _insert(conn, ValidationRecordRow).values(**_record_values(record))
+            res = conn.execute(stmt.on_conflict_do_nothing(index_elements=[
+                "model_name", "model_revision", "prompt_version", "readout", "created_at"]))
+            return bool(res.rowcount)
+
+    def validation_records(self, model: "ModelIdentity | ModelKey | None" = None) -> list["ValidationRecord"]:
+        """Every stored record (optionally of one identity), newest first."""
+        q = select(ValidationRecordRow)
+        if model is not None:
+            q = q.where(*_identity_filter(model))
+        with self._session() as s:
+            rows = list(s.scalars(q.order_by(ValidationRecordRow.created_at.desc(), ValidationRecordRow.id.desc())))
+        return [_record_from_row(r) for r in rows]
+
+    def latest_record(self, model: "ModelIdentity | ModelKey") -> "ValidationRecord | None":
+        """The newest record for exactly this identity (name, revision, prompt version, read-out)."""
+        q = (select(ValidationRecordRow).where(*_identity_filter(model))
+             .order_by(ValidationRecordRow.created_at.desc(), ValidationRecordRow.id.desc()).limit(1))
+        with self._session() as s:
+            row = s.scalars(q).first()
+        return _record_from_row(row) if row is not None else None
+
+    def set_calibration(self, model: "ModelIdentity | ModelKey", calibration: dict) -> "ValidationRecord":
+        """Attach a fitted calibration to the identity's newest record (column and record JSON).
+
+        Raises LookupError when the identity has no record yet.
+        """
+        with self._session() as s, s.begin():
+            row = s.scalars(select(ValidationRecordRow).where(*_identity_filter(model))
+                            .order_by(ValidationRecordRow.created_at.desc(), ValidationRecordRow.id.desc())
+                            .limit(1).with_for_update()).first()
+            if row is None:
+                raise LookupError(f"no validation record for {_identity_text(model)}")
+            row.calibration = dict(calibration)
+            row.record = {**row.record, "calibration": dict(calibration)}
+            s.flush()
+            return _record_from_row(row)
+
     def counts(self) -> dict[str, int]:
         """Row counts per table (for `db current` and tests)."""
         from .models import Base
@@ -258,6 +306,43 @@ class StoreRepository:
         with self._session() as s:
             return {name: int(s.scalar(select(func.count()).select_from(t)) or 0)
                     for name, t in Base.metadata.tables.items()}
+
+
+def _identity_text(model) -> str:
+    return f"{model.name}@{model.revision}:{model.prompt_version}/{model.readout}"
+
+
+def _identity_filter(model) -> list:
+    t = ValidationRecordRow
+    return [t.model_name == model.name, t.model_revision == model.revision,
+            t.prompt_version == model.prompt_version, t.readout == model.readout]
+
+
+def _record_values(record) -> dict:
+    import orjson
+
+    from .writes import _now
+
+    doc = orjson.loads(record.to_json())  # JSON-safe: NaN -> null, datetimes -> ISO strings
+    m = record.model
+    return dict(
+        model_name=m.name, model_revision=m.revision, prompt_version=m.prompt_version, readout=m.readout,
+        created_at=record.created_at, labels_n=record.labels_n, labels_source=record.labels_source,
+        goal_passed=record.dimensions["goal"].passed if "goal" in record.dimensions else None,
+        approach_passed=record.dimensions["approach"].passed if "approach" in record.dimensions else None,
+        bond_passed=record.dimensions["bond"].passed if "bond" in record.dimensions else None,
+        record=doc, calibration=doc.get("calibration"), stored_at=_now(),
+    )
+
+
+def _record_from_row(row) -> "ValidationRecord":
+    """The record as stored; the ``calibration`` column is authoritative (``calibrate`` updates it)."""
+    from validation.gate import ValidationRecord
+
+    rec = ValidationRecord.model_validate(row.record)
+    if rec.calibration != row.calibration:
+        rec = rec.model_copy(update={"calibration": row.calibration})
+    return rec
 
 
 def pick_model(identities: list[tuple[ModelKey, int]], wanted: str | None) -> ModelKey:

@@ -306,6 +306,19 @@ def evaluate_sessions(model: ModelIdentity, predictions: Mapping[str, Mapping[st
                     created_at=created_at)
 
 
+def _wrap_reason(dim: str, reason: str) -> str:
+    """A failing reason lists one failed condition per line (the stored reason stays one string)."""
+    head, _, rest = reason.partition(": ")
+    if head != "fails" or "; " not in rest:
+        return f"  {dim}: {reason}"
+    tail = ""
+    if rest.endswith(")") and " (raw r " in rest:
+        rest, _, tail = rest.rpartition(" (raw r ")
+        tail = f" (raw r {tail[:-1]})"
+    parts = rest.split("; ")
+    return "\n".join([f"  {dim}: fails{tail}:"] + [f"    - {p}" for p in parts])
+
+
 def format_record(record: ValidationRecord) -> str:
     """The gate section of ``eval``'s output: every figure per dimension, then the verdicts."""
     first = next(iter(record.dimensions.values()), None)
@@ -321,7 +334,7 @@ def format_record(record: ValidationRecord) -> str:
                      f"{_fmt(v.baseline_r):>8} {v.counselor_r:9.3f}  {'PASS' if v.passed else 'fail'}")
     lines.append("")
     for dim, v in record.dimensions.items():
-        lines.append(f"  {dim}: {v.reason}")
+        lines.append(_wrap_reason(dim, v.reason))
     passed = record.passed_dimensions()
     lines.append("")
     lines.append(f"alerts for {', '.join(passed)} may reach counselors" if passed else

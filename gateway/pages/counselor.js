@@ -92,6 +92,8 @@
           AM.el("div", { class: "muted small", text: describe(d, v, ch) }));
       })),
       AM.el("p", { class: "muted small", text: "Estimates of how the client may be experiencing the session (1–5), updated at each phase. Not a verdict." }),
+      s.validation && s.validation.mode ? AM.el("p", { class: "validation-mode", "data-validation-mode": "1",
+        text: "Validation mode: the model behind these estimates has not yet been checked against this site's client ratings, so its alerts go to your supervisor for now." }) : null,
       alerts.length ? alerts.map(alertCard) : AM.el("p", { class: "calm", text: "Nothing needs your attention right now." })].flat(2));
   }
 

@@ -254,3 +254,49 @@ def _ack(alert_id: str, session_id: str, by: str = "someone"):
     from streams.contracts import AlertAck
 
     return AlertAck(alert_id=alert_id, session_id=session_id, by=by, role="supervisor")
+
+
+# --- validation mode (DESIGN §8) ------------------------------------------------------------
+
+
+def _validated_book(*dimensions: str):
+    """A RecordBook whose record for the events' model passes exactly ``dimensions``."""
+    from streams.contracts import ModelIdentity
+    from validation import synthetic
+    from validation.gate import GateSettings, RecordBook, evaluate
+
+    model = ModelIdentity.model_validate(ev.score("x", "alice", "early", 4, 4, 4).model.model_dump())
+    book = RecordBook()
+    if dimensions:
+        ds = synthetic.signal_in(dimensions[0])
+        book.add(evaluate(model, ds.predictions, ds.labels, ds.covariates, GateSettings(resamples=300)))
+    return book
+
+
+@pytest.mark.parametrize("passing,mode", [((), True), (("bond",), True)])
+def test_counselor_summary_says_validation_mode_until_watched_dimensions_pass(passing, mode):
+    hub = Hub(MemoryHistory(), Policy(max_queue=50, record_book=_validated_book(*passing)))
+    feed = Feed(hub)
+    conn = hub.open(Hello(ALICE, None), server_time=0.0)
+    feed("chat.sessions", "session", ev.started("s1", "alice"))
+    frames(conn)
+    feed("alliance.scores", "score", ev.score("s1", "alice", "early", 4.0, 3.5, 3.0))
+    summary = [m for m in frames(conn) if m["type"] == "event"][-1]["summary"]
+    assert summary["validation"]["mode"] is mode
+    assert summary["validation"]["passed"] == sorted(passing)
+
+
+def test_validation_mode_is_off_when_goal_and_bond_pass_or_the_gate_is_off():
+    from validation.gate import RecordBook
+
+    book = _validated_book("bond")
+    record = next(iter(book))
+    both = record.model_copy(update={"dimensions": {**record.dimensions,
+                                                    "goal": record.dimensions["bond"].model_copy(
+                                                        update={"dimension": "goal"})}})
+    for policy in (Policy(record_book=RecordBook([both])), Policy(record_book=None, unvalidated_to_counselors=True)):
+        hub = Hub(MemoryHistory(), policy)
+        feed = Feed(hub)
+        feed("chat.sessions", "session", ev.started("s1", "alice"))
+        feed("alliance.scores", "score", ev.score("s1", "alice", "early", 4.0, 3.5, 3.0))
+        assert hub.sessions["s1"].summary(policy, True)["validation"]["mode"] is False

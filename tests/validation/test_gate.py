@@ -249,7 +249,8 @@ def test_format_record_shows_every_figure_and_the_verdict(bond_record):
     bond_line = next(line for line in text.splitlines() if line.startswith("bond "))
     assert f"{v.partial_r:.3f}" in bond_line and f"{v.baseline_r:.3f}" in bond_line and bond_line.endswith("PASS")
     assert "alerts for bond may reach counselors" in text
-    assert "goal: fails:" in text
+    assert "goal: fails (raw r " in text  # one failed condition per line beneath it
+    assert "    - length-controlled r" in text and "does not beat the length-only baseline" in text
     closed = format_record(_record(synthetic.length_only()))
     assert "go to supervisors only, marked unvalidated" in closed
 
