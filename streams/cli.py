@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--count", type=int, default=0, help="stop after this many events (0 = until --idle)")
     p.add_argument("--idle", type=float, default=5.0, help="stop after this many seconds without an event")
     p.set_defaults(func=cmd_tail)
+    __import__("streams.process_cli", fromlist=["register"]).register(sub)  # alliance-monitor process
 
 
 def _speed(value: str) -> float:

@@ -1,0 +1,245 @@
+"""Stream processor throughput and turn -> signal latency, against a raw-Kafka baseline in the same run.
+
+    python bench/stream_throughput.py            # N = 100, 1,000, 10,000 concurrent sessions
+    python bench/stream_throughput.py --quick    # N = 100, 1,000, shorter phases
+
+For each N: every session sends a ``started`` event, then turns at a realistic
+pace (one message every ``--turn-every`` seconds per session, both speakers,
+with jitter), for ``--seconds`` seconds, through ONE ``alliance-monitor process``
+worker (a real subprocess). Latency = wall time from producing a turn until
+its ProcessSignal is read back (``--signal-interval 0``: a signal per turn).
+Then a burst of ``--burst`` turns measures the sustained drain rate.
+
+The baseline is the same records, same pace, same broker, produced to a plain
+topic and read straight back (no processor): the ratio says what the processor
+costs on top of Kafka itself. Everything runs on this machine's cores (broker,
+worker and load generator share them), so absolute numbers are a floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import heapq
+import random
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from streams.broker import EmbeddedBroker, ensure_topics  # noqa: E402
+from streams.codec import encode  # noqa: E402
+from streams.contracts import ChatTurn, SessionEvent  # noqa: E402
+from streams.topics import CHAT_SESSIONS, CHAT_TURNS, SIGNALS, TopicSpec  # noqa: E402
+from tests.streams.worker_process import WorkerProcess  # noqa: E402
+
+RAW = TopicSpec("bench.raw", ChatTurn, 3600 * 1000, True, "benchmark baseline", partitions=CHAT_TURNS.partition_count())
+TEXTS = [
+    "I have been feeling stuck at work and cannot sleep.",
+    "It sounds like that has been exhausting. What helps?",
+    "ok",
+    "Talking to my sister sometimes, and walks.",
+    "What would you like to be different this week?",
+    "嗯，我最近压力很大",
+]
+
+
+@dataclass
+class Result:
+    label: str
+    n_sessions: int
+    offered: float
+    sent: int
+    received: int
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    burst_rate: float
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+class Collector:
+    """Reads a topic from its end; latency = now - the turn's sent_at carried in the record."""
+
+    def __init__(self, bootstrap: str, topic: str, prefix: str, signal: bool):
+        self.bootstrap, self.topic, self.prefix, self.signal = bootstrap, topic, prefix.encode(), signal
+        self.latencies: list[float] = []
+        self.count = 0
+        self.last_at = 0.0
+
+    async def start(self):
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        self.c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+        await self.c.start()
+        parts = self.c.partitions_for_topic(self.topic)
+        while not parts:
+            await self.c._client.force_metadata_update()
+            parts = self.c.partitions_for_topic(self.topic)
+        tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
+        self.c.assign(tps)
+        await self.c.seek_to_end(*tps)
+        for tp in tps:
+            await self.c.position(tp)
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self):
+        while True:
+            batch = await self.c.getmany(timeout_ms=100)
+            now = time.time()
+            for recs in batch.values():
+                for r in recs:
+                    if not (r.key or b"").startswith(self.prefix):
+                        continue
+                    data = orjson.loads(r.value)
+                    at = data["at"] if self.signal else data["sent_at"]
+                    sent = datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+                    self.latencies.append(now - sent)
+                    self.count += 1
+                    self.last_at = now
+
+    async def stop(self):
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+        await self.c.stop()
+
+
+async def drive(bootstrap: str, topic: str, sessions_topic: str | None, n: int, seconds: float, turn_every: float,
+                burst: int, signal: bool, label: str) -> Result:
+    from aiokafka import AIOKafkaProducer
+    from tqdm import tqdm
+
+    prefix = f"b{uuid.uuid4().hex[:6]}-"
+    sids = [f"{prefix}{i}" for i in range(n)]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+    await producer.start()
+    collector = Collector(bootstrap, SIGNALS.name if signal else topic, prefix, signal)
+    await collector.start()
+    turn_ids = dict.fromkeys(sids, 0)
+    rng = random.Random(7)
+
+    def turn(sid: str) -> ChatTurn:
+        tid = turn_ids[sid]
+        turn_ids[sid] = tid + 1
+        return ChatTurn(session_id=sid, turn_id=tid, speaker="counselor" if tid % 2 == 0 else "client",
+                        text=TEXTS[tid % len(TEXTS)], sent_at=datetime.now(timezone.utc), counselor_id="c-bench")
+
+    try:
+        if sessions_topic:
+            now = datetime.now(timezone.utc)
+            for sid in sids:
+                await producer.send(sessions_topic, key=sid.encode(), value=encode(SessionEvent(
+                    session_id=sid, kind="started", at=now, counselor_id="c-bench", planned_minutes=50)))
+            await producer.flush()
+        # paced phase: each session's next turn after turn_every seconds (+-50% jitter)
+        due = sorted((rng.uniform(0, turn_every), sid) for sid in sids)
+        heapq.heapify(due)
+        offered = n / turn_every
+        start = time.monotonic()
+        sent = 0
+        with tqdm(total=int(offered * seconds), desc=f"{label} N={n}", unit="turn", leave=False) as bar:
+            while True:
+                t, sid = due[0]
+                if t > seconds:
+                    break
+                wait = start + t - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                heapq.heapreplace(due, (t + turn_every * rng.uniform(0.5, 1.5), sid))
+                await producer.send(topic, key=sid.encode(), value=encode(turn(sid)))
+                sent += 1
+                bar.update(1)
+        await producer.flush()
+        deadline = time.monotonic() + 30
+        while collector.count < sent and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        paced_latencies = list(collector.latencies)
+        received = collector.count
+        # burst: as fast as we can produce, then wait for the last output
+        before = collector.count
+        t0 = time.time()
+        for i in range(burst):
+            sid = sids[i % n]
+            await producer.send(topic, key=sid.encode(), value=encode(turn(sid)))
+        await producer.flush()
+        deadline = time.monotonic() + 120
+        while collector.count - before < burst and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        got = collector.count - before
+        burst_rate = got / max(1e-9, collector.last_at - t0) if got else 0.0
+        lat_ms = [x * 1000 for x in paced_latencies]
+        return Result(label, n, offered, sent, received, received / seconds, pct(lat_ms, 0.5), pct(lat_ms, 0.99),
+                      burst_rate)
+    finally:
+        await collector.stop()
+        await producer.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="N = 100 and 1,000, 8-second phases")
+    ap.add_argument("--sessions", type=int, nargs="+", help="override the N values")
+    ap.add_argument("--seconds", type=float, help="length of each paced phase (default 15; quick 8)")
+    ap.add_argument("--turn-every", type=float, default=20.0,
+                    help="mean seconds between two messages of one session (default 20)")
+    ap.add_argument("--burst", type=int, default=None, help="turns in the drain burst (default 3000; quick 1000)")
+    ap.add_argument("--max-batch-bytes", type=int, default=1,
+                    help="the worker's producer batch size (1 = its default, needed on Tansu for exact recovery)")
+    args = ap.parse_args(argv)
+    ns = args.sessions or ([100, 1000] if args.quick else [100, 1000, 10000])
+    seconds = args.seconds or (8.0 if args.quick else 15.0)
+    burst = args.burst or (1000 if args.quick else 3000)
+
+    results: list[tuple[Result, Result]] = []
+    t_start = time.monotonic()
+    with EmbeddedBroker() as broker:
+        ensure_topics(broker.bootstrap)
+        ensure_topics(broker.bootstrap, [RAW])
+        worker = WorkerProcess(broker.bootstrap, f"bench-{uuid.uuid4().hex[:6]}", "--signal-interval", "0",
+                               "--no-process-alerts", "--max-batch-bytes", str(args.max_batch_bytes)).start(timeout=120)
+        try:
+            for n in ns:
+                base = asyncio.run(drive(broker.bootstrap, RAW.name, None, n, seconds, args.turn_every, burst,
+                                         False, "baseline"))
+                proc = asyncio.run(drive(broker.bootstrap, CHAT_TURNS.name, CHAT_SESSIONS.name, n, seconds,
+                                         args.turn_every, burst, True, "processor"))
+                results.append((base, proc))
+        finally:
+            code = worker.stop()
+    print()
+    print(f"stream processor benchmark: one worker, turn every {args.turn_every:g}s per session, "
+          f"{seconds:g}s paced + {burst}-turn burst per N (total {time.monotonic() - t_start:.0f}s)")
+    print(f"{'N':>6} {'path':10} {'offered/s':>9} {'sent':>6} {'recv':>6} {'turns/s':>8} "
+          f"{'p50 ms':>8} {'p99 ms':>8} {'burst/s':>8}")
+    for base, proc in results:
+        for r in (base, proc):
+            print(f"{r.n_sessions:>6} {r.label:10} {r.offered:>9.1f} {r.sent:>6} {r.received:>6} {r.rate:>8.1f} "
+                  f"{r.p50_ms:>8.1f} {r.p99_ms:>8.1f} {r.burst_rate:>8.0f}")
+        print(f"{'':>6} {'ratio':10} {'':>9} {'':>6} {'':>6} {proc.rate / base.rate if base.rate else 0:>8.2f} "
+              f"{proc.p50_ms / base.p50_ms if base.p50_ms else 0:>8.1f} "
+              f"{proc.p99_ms / base.p99_ms if base.p99_ms else 0:>8.1f} "
+              f"{proc.burst_rate / base.burst_rate if base.burst_rate else 0:>8.2f}")
+    print("ratio = processor / baseline (latency: how many times slower; rates: fraction of raw Kafka)")
+    if code != 0:
+        print(f"worker exited with {code}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

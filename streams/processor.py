@@ -1,0 +1,400 @@
+"""The stream processor: a thin Faust shell around :mod:`streams.session_state`.
+
+Agents (all keyed by ``session_id``, so co-partitioned with their tables):
+
+* ``sessions_agent`` reads ``chat.turns``, ``chat.sessions`` and a private tick
+  topic, and for each record loads the session state from the ``sessions``
+  table, lets the pure core decide, sends ScoreRequests / ProcessSignals /
+  process alerts, then stores the state (changelog-backed, so a restarted
+  worker recovers it). Turn texts live in the ``texts`` table, one key per turn.
+* ``alerts_agent`` reads ``alliance.scores``, applies :mod:`streams.alert_policy`
+  with its per-session state in the ``alert_state`` table, and sends alerts.
+
+Why a tick *topic* instead of changing state in the timer: Faust only allows a
+table change inside stream iteration (the changelog partition is the current
+event's partition). The timer therefore only *reads* the tables and, for a
+session that has something due (a phase boundary crossed by elapsed time, a
+coalesced signal, a closed session to forget), sends a tick record to the
+session's own partition; the agent handles it like any other event.
+
+Delivery: at-least-once (Tansu has no transactions). Outputs are sent before
+the state that records them, so a crash can repeat a ScoreRequest (same
+``request_id``; the scorer dedupes) but never lose one. Malformed records go
+to ``<topic>.dlq`` as DeadLetter and processing goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import orjson
+
+from validation.gate import apply_gate
+
+from . import session_state as core
+from .alert_policy import SettingsBook, on_score
+from .codec import ContractError, decode, dead_letter, encode
+from .contracts import AllianceScore, ChatTurn, SessionEvent
+from .topics import ALERTS, CHAT_SESSIONS, CHAT_TURNS, SCORE_REQUESTS, SCORES, SIGNALS, TopicSpec
+
+log = logging.getLogger(__name__)
+
+READY_LINE = "processor ready"
+
+
+@dataclass
+class ProcessorConfig:
+    bootstrap: str
+    app_id: str = "alliance-processor"
+    settings: core.ProcessorSettings = field(default_factory=core.ProcessorSettings)
+    alert_book: SettingsBook = field(default_factory=SettingsBook.builtin)
+    tick_interval_s: float = 0.25
+    #: Faust offset commit interval; short so a restarted worker repeats little.
+    commit_interval_s: float = 1.0
+    #: how long the group waits for a dead member (a killed worker) before rebalancing.
+    session_timeout_s: float = 10.0
+    #: consumer long-poll bound (Faust's own is 1500 ms; see shorten_fetch_wait).
+    fetch_max_wait_ms: int = 50
+    #: 1 = single-record batches, required on Tansu for exact changelog recovery;
+    #: on Apache Kafka a normal size (e.g. 1_000_000) is safe and faster.
+    producer_max_batch_size: int = 1
+    #: returns the validation records (validation.gate.RecordBook) that decide
+    #: ``alert.validated`` (DESIGN §8); None: no records, every model unvalidated.
+    record_loader: Callable[[], Any] | None = None
+    record_reload_s: float = 60.0
+
+    def tick_topic(self) -> TopicSpec:
+        return TopicSpec(
+            f"{self.app_id}-ticks", SessionEvent, 3600 * 1000, False, "internal timer ticks",
+            partitions=CHAT_TURNS.partition_count(),
+        )
+
+
+@dataclass
+class Counters:
+    turns: int = 0
+    session_events: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    requests: int = 0
+    signals: int = 0
+    alerts: int = 0
+    dead_letters: int = 0
+    scores: int = 0
+    ticks: int = 0
+
+    def line(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.__dict__.items())
+
+
+class Wakeups:
+    """When each local session next needs the timer: a heap with lazy deletion."""
+
+    def __init__(self) -> None:
+        self._at: dict[str, float] = {}
+        self._heap: list[tuple[float, str]] = []
+
+    def set(self, sid: str, at: float | None) -> None:
+        if at is None:
+            self._at.pop(sid, None)
+            return
+        if self._at.get(sid) != at:
+            self._at[sid] = at
+            heapq.heappush(self._heap, (at, sid))
+
+    def cancel(self, sid: str) -> None:
+        self._at.pop(sid, None)
+
+    def clear(self) -> None:
+        self._at.clear()
+        self._heap.clear()
+
+    def pop_due(self, now: float) -> list[str]:
+        due = []
+        while self._heap and self._heap[0][0] <= now:
+            at, sid = heapq.heappop(self._heap)
+            if self._at.get(sid) == at:
+                del self._at[sid]
+                due.append(sid)
+        return due
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+
+def _copy(state: Any) -> Any:
+    """A private copy of a table value (the store hands out its own object)."""
+    return orjson.loads(orjson.dumps(state)) if state is not None else None
+
+
+def shorten_fetch_wait(fetch_max_wait_ms: int) -> None:
+    """Make Faust's consumers long-poll for at most ``fetch_max_wait_ms``.
+
+    faust-streaming 0.15.3 hard-codes ``fetch_max_wait_ms=1500`` for its worker
+    consumer, and Tansu answers a fetch with no new data only when that wait has
+    run out (it is not woken by a produce): every quiet moment then costs up to
+    1.5 s of latency (see docs/findings.md). Idempotent.
+    """
+    from faust.transport.drivers import aiokafka as driver
+
+    thread = driver.AIOKafkaConsumerThread
+    original = getattr(thread, "_alliance_original_create_worker_consumer", thread._create_worker_consumer)
+
+    def create(self, transport):
+        consumer = original(self, transport)
+        consumer._fetch_max_wait_ms = fetch_max_wait_ms
+        return consumer
+
+    thread._alliance_original_create_worker_consumer = original
+    thread._create_worker_consumer = create
+
+
+def build_app(cfg: ProcessorConfig):
+    """Create the Faust app with its topics, tables, agents and timer."""
+    import faust
+
+    from .codec import register_faust_codecs
+
+    register_faust_codecs()
+    shorten_fetch_wait(cfg.fetch_max_wait_ms)
+    s = cfg.settings
+    partitions = CHAT_TURNS.partition_count()
+    app = faust.App(
+        cfg.app_id,
+        broker=f"kafka://{cfg.bootstrap}",
+        store="memory://",
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_partitions=partitions,
+        topic_replication_factor=1,
+        processing_guarantee="at_least_once",
+        table_standby_replicas=0,
+        web_enabled=False,
+        broker_commit_interval=cfg.commit_interval_s,
+        broker_session_timeout=cfg.session_timeout_s,
+        broker_heartbeat_interval=1.0,
+        broker_request_timeout=max(40.0, cfg.session_timeout_s + 10),
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        # One record per batch: Tansu answers ListOffsets(latest) with the *last
+        # batch's base offset* + 1, so Faust's changelog recovery stops short of
+        # multi-record batches and a restarted worker loses the newest state
+        # (docs/findings.md). Single-record batches make the end offset exact.
+        producer_max_batch_size=cfg.producer_max_batch_size,
+        autodiscover=False,
+    )
+    tick_spec = cfg.tick_topic()
+    inputs = app.topic(CHAT_TURNS.name, CHAT_SESSIONS.name, tick_spec.name, key_type=bytes, value_type=bytes,
+                       value_serializer="raw", key_serializer="raw")
+    scores_in = app.topic(SCORES.name, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
+    out = {
+        name: app.topic(name, value_serializer="raw", key_serializer="raw")
+        for name in (SCORE_REQUESTS.name, SIGNALS.name, ALERTS.name, tick_spec.name,
+                     CHAT_TURNS.dlq, CHAT_SESSIONS.dlq, SCORES.dlq)
+    }
+    def table(name: str):
+        return app.Table(name, default=None, partitions=partitions,
+                         schema=faust.Schema(key_serializer="json", value_serializer="json"))
+
+    sessions = table("sessions")
+    texts = table("texts")  # one key per turn: "session_id:turn_id" -> [speaker, text]
+    alert_state = table("alert_state")
+    counters = Counters()
+    wakeups = Wakeups()
+    ready = {"flag": False}
+    inflight: dict[str, float] = {}
+    app.alliance_counters = counters  # type: ignore[attr-defined]
+
+    async def send(topic: str, key: str, value: bytes, partition: int | None = None) -> None:
+        await out[topic].send(key=key.encode(), value=value, partition=partition)
+
+    async def to_dlq(source: str, reason: str, message) -> None:
+        counters.dead_letters += 1
+        letter = dead_letter(source, reason, message.value, key=message.key,
+                             partition=message.partition, offset=message.offset)
+        await send(f"{source}.dlq", letter.key or "", encode(letter))
+        log.warning("dead letter from %s[%s]@%s: %s", source, message.partition, message.offset, reason)
+
+    async def apply(outcome: core.Outcome, session_id: str, partition: int) -> None:
+        state = outcome.state
+        state["partition"] = partition
+        for due in outcome.requests:
+            request = core.build_request(state, due, lambda tid: _text(texts, session_id, tid), s.transcript_mode)
+            await send(SCORE_REQUESTS.name, session_id, encode(request))
+            counters.requests += 1
+            log.info("request %s: upto turn %s, %d lines, phase ended by %s", request.request_id,
+                     request.upto_turn_id, len(request.transcript), due.reason)
+            outcome.drop_turn_ids.extend(core.mark_emitted(state, due.phase, s))
+        if outcome.signal is not None:
+            await send(SIGNALS.name, session_id, encode(outcome.signal))
+            counters.signals += 1
+        for alert in outcome.alerts:
+            await send(ALERTS.name, session_id, encode(alert))
+            counters.alerts += 1
+        if outcome.forget:
+            sessions.pop(session_id, None)
+            wakeups.cancel(session_id)
+            return
+        sessions[session_id] = state
+        wakeups.set(session_id, core.next_wakeup(state, s))
+        for tid in outcome.drop_turn_ids:
+            texts.pop(f"{session_id}:{tid}", None)
+
+    @app.agent(inputs, name="sessions_agent")
+    async def sessions_agent(stream):
+        async for event in stream.events():
+            message = event.message
+            wall = time.time()
+            try:
+                if message.topic == tick_spec.name:
+                    counters.ticks += 1
+                    sid = (message.key or b"").decode("utf-8", "replace")
+                    inflight.pop(sid, None)
+                    state = _copy(sessions.get(sid))
+                    if state is not None:
+                        await apply(core.on_tick(state, wall, s), sid, message.partition)
+                    continue
+                if message.topic == CHAT_TURNS.name:
+                    try:
+                        turn = decode(ChatTurn, message.value)
+                    except ContractError as err:
+                        await to_dlq(CHAT_TURNS.name, str(err), message)
+                        continue
+                    counters.turns += 1
+                    state = _copy(sessions.get(turn.session_id))
+                    outcome = core.on_turn(state, turn, wall, s)
+                    if outcome.duplicate:
+                        counters.duplicates += 1
+                    elif outcome.ignored:
+                        counters.ignored += 1
+                    else:
+                        texts[f"{turn.session_id}:{turn.turn_id}"] = [turn.speaker, turn.text]
+                    if outcome.ignored:
+                        continue
+                    await apply(outcome, turn.session_id, message.partition)
+                elif message.topic == CHAT_SESSIONS.name:
+                    try:
+                        ev = decode(SessionEvent, message.value)
+                    except ContractError as err:
+                        await to_dlq(CHAT_SESSIONS.name, str(err), message)
+                        continue
+                    counters.session_events += 1
+                    outcome = core.on_session_event(_copy(sessions.get(ev.session_id)), ev, wall, s)
+                    if outcome.ignored:
+                        counters.ignored += 1
+                        continue
+                    await apply(outcome, ev.session_id, message.partition)
+            except Exception as err:  # never stop the stream on one bad record
+                log.exception("processing failed for %s[%s]@%s", message.topic, message.partition, message.offset)
+                if message.topic != tick_spec.name:
+                    await to_dlq(message.topic, f"processing error: {type(err).__name__}: {err}", message)
+
+    records: dict[str, Any] = {"book": cfg.record_loader() if cfg.record_loader else None}
+
+    if cfg.record_loader is not None:
+        @app.timer(interval=cfg.record_reload_s)
+        async def reload_records() -> None:
+            # a failed reload yields an empty book: the gate closes, it never opens by error
+            records["book"] = await asyncio.to_thread(cfg.record_loader)
+
+    @app.agent(scores_in, name="alerts_agent")
+    async def alerts_agent(stream):
+        async for event in stream.events():
+            message = event.message
+            try:
+                try:
+                    score = decode(AllianceScore, message.value)
+                except ContractError as err:
+                    await to_dlq(SCORES.name, str(err), message)
+                    continue
+                counters.scores += 1
+                previous = alert_state.get(score.session_id)
+                decision = on_score(_copy(previous), score, cfg.alert_book.for_model(score.model.name))
+                record = records["book"].for_model(score.model) if records["book"] is not None else None
+                for alert in decision.alerts:
+                    # the validation gate: only a passing record for this exact model identity
+                    # and dimension lets the alert reach a counselor (routing is the gateway's)
+                    alert = apply_gate(alert, record, score.model)
+                    await send(ALERTS.name, score.session_id, encode(alert))
+                    counters.alerts += 1
+                if decision.state != previous:
+                    alert_state[score.session_id] = decision.state
+            except Exception as err:
+                log.exception("alert policy failed for %s[%s]@%s", message.topic, message.partition, message.offset)
+                await to_dlq(SCORES.name, f"processing error: {type(err).__name__}: {err}", message)
+
+    @app.timer(interval=cfg.tick_interval_s)
+    async def tick() -> None:
+        if not ready["flag"] or app.rebalancing:
+            return
+        wall = time.time()
+        for sid in wakeups.pop_due(wall):
+            state = sessions.get(sid)
+            if state is None:
+                continue
+            if wall - inflight.get(sid, 0.0) < 1.0:
+                wakeups.set(sid, inflight[sid] + 1.0)
+                continue
+            if core.tick_needed(state, wall, s):
+                inflight[sid] = wall
+                wakeups.set(sid, wall + 2.0)  # safety net; handling the tick sets the real next wake-up
+                await send(tick_spec.name, sid, b"{}", partition=state.get("partition"))
+            else:
+                wakeups.set(sid, core.next_wakeup(state, s))
+
+    @app.on_rebalance_complete.connect
+    async def on_ready(sender, **kwargs) -> None:  # after table recovery
+        first = not ready["flag"]
+        inflight.clear()
+        wakeups.clear()
+        for sid, state in list(sessions.items()):  # after recovery: one full scan
+            if state is not None:
+                wakeups.set(sid, core.next_wakeup(state, s))
+        ready["flag"] = True
+        for sid, state in list(sessions.items()):
+            if state is not None:
+                log.debug("recovered %s: emitted %s, %d turns", sid, state["clock"]["emitted"], len(state["turns"]))
+        if first:
+            print(f"{READY_LINE}: app {cfg.app_id}, {len(sessions)} session(s) recovered", file=sys.stderr,
+                  flush=True)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender, revoked, **kwargs) -> None:
+        inflight.clear()
+        print(f"processor rebalance: {len(revoked)} partition(s) revoked", file=sys.stderr, flush=True)
+
+    return app
+
+
+def _text(texts, session_id: str, turn_id: int) -> tuple[str, str] | None:
+    value = texts.get(f"{session_id}:{turn_id}")
+    return (value[0], value[1]) if value else None
+
+
+def run_worker(cfg: ProcessorConfig, loglevel: str = "WARNING") -> int:
+    """Run one worker until SIGINT/SIGTERM; returns the exit code (no sys.exit)."""
+    import asyncio
+
+    import faust
+
+    from .broker import ensure_topics
+    from .topics import all_topics
+
+    ensure_topics(cfg.bootstrap, list(all_topics()) + [cfg.tick_topic()])
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    app = build_app(cfg)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False, override_logging=False)
+    code = 0
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    counters = app.alliance_counters  # type: ignore[attr-defined]
+    print(f"processor stopped: {counters.line()}", file=sys.stderr, flush=True)
+    return code

@@ -1,0 +1,308 @@
+"""One session's processing state and the decisions on each event. Pure: no I/O.
+
+This is everything the stream processor decides, written so it can be tested
+in milliseconds: the Faust shell (:mod:`streams.processor`) only loads the
+state dict from a table, calls :func:`on_turn` / :func:`on_session_event` /
+:func:`on_tick`, stores the new state, and sends what :class:`Outcome` lists.
+
+Why the transcript texts are *not* in this state: the state is rewritten to the
+changelog on every turn, so carrying the growing transcript would cost O(n²)
+bytes per session. The shell keeps each turn's text once, in its own table
+keyed ``session:turn_id``; here we keep only ``[turn_id, sent_at, speaker]``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Callable, Literal
+
+from . import signals as sig
+from .alert_policy import AlertSettings, on_signal_flags
+from .contracts import AllianceAlert, ChatTurn, ProcessSignal, ScoreRequest, SessionEvent, TranscriptLine, request_id_for
+from .phase_clock import ClockSettings, DuePhase, PhaseClock, SessionClock
+
+TranscriptMode = Literal["cumulative", "phase"]
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    clock: ClockSettings = field(default_factory=ClockSettings)
+    signals: sig.SignalSettings = field(default_factory=sig.SignalSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)  # for process alerts
+    #: event seconds per wall second while a session is silent (1 live; the replay speed when replaying).
+    clock_rate: float = 1.0
+    #: "cumulative" (default, DESIGN §5) or "phase" (only the turns of that phase).
+    transcript_mode: TranscriptMode = "cumulative"
+    #: at most one ProcessSignal per session per this many wall seconds (the rest are coalesced).
+    signal_min_interval_s: float = 1.0
+    #: a closed session's small record is forgotten this long (event time) after closing.
+    forget_after_s: float = 6 * 3600.0
+    #: raise ``process`` alerts from signal flags.
+    process_alerts: bool = True
+    #: wall seconds of transport jitter a phase also waits for (consumer fetch waits,
+    #: two topics read at different paces). At clock rate r it is worth r× as much
+    #: event time, so at 60× the lateness must be at least 2 s × 60 = 2 event minutes.
+    transport_grace_s: float = 2.0
+
+    @property
+    def effective_clock(self) -> ClockSettings:
+        """The clock settings with the lateness widened to cover transport jitter at this rate."""
+        lateness = max(self.clock.allowed_lateness_s, self.transport_grace_s * self.clock_rate)
+        return replace(self.clock, allowed_lateness_s=lateness)
+
+
+def ts(dt: datetime) -> float:
+    return dt.timestamp()
+
+
+def dt(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+def new_state(session_id: str) -> dict[str, Any]:
+    return {
+        "session_id": session_id,
+        "counselor_id": None,
+        "lang": "en",
+        "group": None,
+        "partition": None,
+        "clock": PhaseClock().to_dict(),
+        "sclock": SessionClock().to_dict(),
+        "signals": sig.SignalState().to_dict(),
+        "turns": [],  # sorted [turn_id, sent_at, speaker]
+        "last_signal_wall": None,
+        "pending_signal": False,
+        "alerts": None,  # process-alert policy state
+        "closed_at": None,
+    }
+
+
+@dataclass
+class Outcome:
+    """What one event (or timer tick) produced."""
+
+    state: dict[str, Any]
+    requests: list[DuePhase] = field(default_factory=list)
+    signal: ProcessSignal | None = None
+    alerts: list[AllianceAlert] = field(default_factory=list)
+    duplicate: bool = False
+    ignored: str | None = None  # why an event was not used (e.g. "session closed")
+    forget: bool = False  # the shell may delete this session's state
+    drop_turn_ids: list[int] = field(default_factory=list)  # texts no longer needed
+
+
+def _clock(state: dict[str, Any]) -> PhaseClock:
+    return PhaseClock.from_dict(state["clock"])
+
+
+def _due(state: dict[str, Any], clock: PhaseClock, wall: float, s: ProcessorSettings) -> list[DuePhase]:
+    sclock = SessionClock.from_dict(state["sclock"])
+    return clock.due(sclock.now(wall, s.clock_rate), s.effective_clock)
+
+
+def _finish(out: Outcome, clock: PhaseClock, wall: float, s: ProcessorSettings) -> Outcome:
+    """Collect due phases; a session that just emitted its last phase is closed."""
+    out.requests = _due(out.state, clock, wall, s)
+    out.state["clock"] = clock.to_dict()
+    return out
+
+
+def mark_emitted(state: dict[str, Any], phase: str, s: ProcessorSettings) -> list[int]:
+    """Record that ``phase``'s request went out; returns turn ids whose text can be dropped."""
+    clock = _clock(state)
+    clock.mark_emitted(phase)
+    state["clock"] = clock.to_dict()
+    if clock.closed and state["closed_at"] is None:
+        state["closed_at"] = clock.close_at(s.effective_clock) or clock.last_event_at
+        return [t[0] for t in state["turns"]]
+    return []
+
+
+def _begin(state: dict[str, Any] | None, session_id: str) -> tuple[Outcome, PhaseClock]:
+    """Load (or create) a session for an event; a closed session ignores it."""
+    out = Outcome(state or new_state(session_id))
+    clock = _clock(out.state)
+    if clock.closed:
+        out.ignored = "session closed"
+    return out, clock
+
+
+def on_turn(state: dict[str, Any] | None, turn: ChatTurn, wall: float, s: ProcessorSettings) -> Outcome:
+    out, clock = _begin(state, turn.session_id)
+    if out.ignored:
+        return out
+    state, at = out.state, ts(turn.sent_at)
+    ids = [t[0] for t in state["turns"]]
+    pos = bisect.bisect_left(ids, turn.turn_id)
+    if pos < len(ids) and ids[pos] == turn.turn_id:
+        out.duplicate = True
+        return _finish(out, clock, wall, s)
+    state["turns"].insert(pos, [turn.turn_id, at, turn.speaker])
+    state["counselor_id"] = state["counselor_id"] or turn.counselor_id
+    state["lang"] = turn.lang
+    clock.observe_turn(at, s.clock)
+    sclock = SessionClock.from_dict(state["sclock"])
+    sclock.observe(at, wall, s.clock_rate)
+    state["sclock"] = sclock.to_dict()
+
+    st = sig.SignalState.from_dict(state["signals"])
+    sig.update(st, sig.features(turn.turn_id, turn.speaker, turn.text, at), s.signals)
+    state["signals"] = st.to_dict()
+    figures = sig.compute(st, at, s.signals)
+    last = state["last_signal_wall"]
+    if last is None or wall - last >= s.signal_min_interval_s:
+        out.signal = _signal(state, clock, figures, at)
+        state["last_signal_wall"] = wall
+        state["pending_signal"] = False
+    else:
+        state["pending_signal"] = True
+    if s.process_alerts and figures.flags:
+        d = on_signal_flags(
+            state["alerts"], session_id=turn.session_id, counselor_id=state["counselor_id"],
+            phase=clock.phase_at(at), flags=figures.flags, figures=_figure_dict(figures),
+            settings=s.alerts, now=dt(at),
+        )
+        state["alerts"], out.alerts = d.state, d.alerts
+    elif s.process_alerts and state["alerts"]:
+        state["alerts"]["process"]["active"] = []
+    return _finish(out, clock, wall, s)
+
+
+def on_session_event(state: dict[str, Any] | None, ev: SessionEvent, wall: float, s: ProcessorSettings) -> Outcome:
+    out, clock = _begin(state, ev.session_id)
+    if out.ignored:
+        return out
+    state, at = out.state, ts(ev.at)
+    state["counselor_id"] = ev.counselor_id
+    state["lang"] = ev.lang
+    state["group"] = ev.group
+    if ev.kind == "started":
+        clock.observe_started(at, ev.planned_minutes)
+    else:
+        clock.observe_ended(at)
+    sclock = SessionClock.from_dict(state["sclock"])
+    if sclock.anchor_event is None:
+        # Only turns move the session clock forward. A session event travels on
+        # another topic and can overtake the turns before it; if ``ended`` moved
+        # the clock, the phases would be cut before their turns had arrived.
+        sclock.observe(at, wall, s.clock_rate)
+    state["sclock"] = sclock.to_dict()
+    return _finish(out, clock, wall, s)
+
+
+def on_tick(state: dict[str, Any], wall: float, s: ProcessorSettings) -> Outcome:
+    """Timer: phases due by elapsed time, a coalesced signal, forgetting closed sessions."""
+    out = Outcome(state)
+    clock = _clock(state)
+    if state["pending_signal"] and (state["last_signal_wall"] is None
+                                   or wall - state["last_signal_wall"] >= s.signal_min_interval_s):
+        st = sig.SignalState.from_dict(state["signals"])
+        last_at = max((t[1] for t in state["turns"]), default=clock.last_event_at or 0.0)
+        out.signal = _signal(state, clock, sig.compute(st, last_at, s.signals), last_at)
+        state["pending_signal"] = False
+        state["last_signal_wall"] = wall
+    if clock.closed:
+        now = SessionClock.from_dict(state["sclock"]).now(wall, s.clock_rate)
+        closed_at = state["closed_at"] or clock.last_event_at or now
+        out.forget = now - closed_at >= s.forget_after_s
+        return out
+    return _finish(out, clock, wall, s)
+
+
+def tick_needed(state: dict[str, Any], wall: float, s: ProcessorSettings) -> bool:
+    """Cheap read-only check for the timer: would :func:`on_tick` do anything now?"""
+    clock = _clock(state)
+    if state["pending_signal"] and (state["last_signal_wall"] is None
+                                   or wall - state["last_signal_wall"] >= s.signal_min_interval_s):
+        return True
+    if clock.closed:
+        now = SessionClock.from_dict(state["sclock"]).now(wall, s.clock_rate)
+        closed_at = state["closed_at"] or clock.last_event_at or now
+        return now - closed_at >= s.forget_after_s
+    return bool(_due(state, clock, wall, s))
+
+
+def next_wakeup(state: dict[str, Any], s: ProcessorSettings) -> float | None:
+    """Wall time at which :func:`tick_needed` may next become true (``None``: only an event can change it).
+
+    Lets the timer keep a heap of wake-up times instead of scanning every
+    session on every tick (10,000 sessions × 4 ticks/s was most of a core).
+    Errs early, never late: the timer re-checks with :func:`tick_needed`.
+    """
+    wakes: list[float] = []
+    if state["pending_signal"]:
+        wakes.append((state["last_signal_wall"] or 0.0) + s.signal_min_interval_s)
+    clock = _clock(state)
+    sclock = SessionClock.from_dict(state["sclock"])
+    if sclock.anchor_event is None or sclock.anchor_wall is None or clock.started_at is None:
+        return min(wakes) if wakes else None
+    cs = s.effective_clock
+    if clock.closed:
+        closed_at = state["closed_at"] or clock.last_event_at or sclock.anchor_event
+        target = closed_at + s.forget_after_s
+    else:
+        index = len(clock.emitted)
+        end = clock.boundary(index)
+        if clock.ended_at is not None:
+            end = min(end, clock.ended_at)
+        target = end + cs.allowed_lateness_s
+        idle = clock.close_at(cs) if clock.ended_at is None else None
+        if idle is not None:
+            target = min(target, idle)
+    wakes.append(sclock.anchor_wall + max(0.0, target - sclock.anchor_event) / s.clock_rate)
+    return min(wakes)
+
+
+def _figure_dict(f: sig.Figures) -> dict[str, float | int | None]:
+    return {
+        "client_length_ratio": f.client_length_ratio,
+        "client_latency_s": f.client_latency_s,
+        "client_idle_s": f.client_idle_s,
+        "question_streak": f.question_streak,
+        "directive_density": f.directive_density,
+        "minimal_response_rate": f.minimal_response_rate,
+    }
+
+
+def _signal(state: dict[str, Any], clock: PhaseClock, f: sig.Figures, at: float) -> ProcessSignal:
+    upto = state["turns"][-1][0] if state["turns"] else -1
+    elapsed = 0.0 if clock.started_at is None else max(0.0, at - clock.started_at)
+    return ProcessSignal(
+        session_id=state["session_id"], counselor_id=state["counselor_id"], at=dt(at), upto_turn_id=upto,
+        phase=clock.phase_at(at), elapsed_s=elapsed, flags=list(f.flags), **_figure_dict(f),  # type: ignore[arg-type]
+    )
+
+
+def transcript_cut(state: dict[str, Any], due: DuePhase, mode: TranscriptMode) -> list[int]:
+    """Turn ids (in turn order) that belong to ``due``'s request."""
+    if mode == "phase" and due.index > 0:
+        return [t[0] for t in state["turns"] if due.start_at <= t[1] < due.cut_at]
+    return [t[0] for t in state["turns"] if t[1] < due.cut_at]
+
+
+def build_request(
+    state: dict[str, Any],
+    due: DuePhase,
+    lookup: Callable[[int], tuple[str, str] | None],
+    mode: TranscriptMode = "cumulative",
+) -> ScoreRequest:
+    """The ScoreRequest for ``due``; ``lookup(turn_id)`` gives (speaker, text) from the text store."""
+    lines = []
+    for turn_id in transcript_cut(state, due, mode):
+        found = lookup(turn_id)
+        if found is None:
+            continue  # text already dropped (cannot happen before the session closes)
+        speaker, text = found
+        lines.append(TranscriptLine(turn_id=turn_id, speaker=speaker, text=text))  # type: ignore[arg-type]
+    upto = max((line.turn_id for line in lines), default=-1)
+    return ScoreRequest(
+        request_id=request_id_for(state["session_id"], due.phase),
+        session_id=state["session_id"],
+        counselor_id=state["counselor_id"],
+        phase=due.phase,  # type: ignore[arg-type]
+        upto_turn_id=upto,
+        transcript=lines,
+        lang=state["lang"],
+    )
