@@ -165,9 +165,15 @@ def build_app(cfg: ProcessorConfig):
     shorten_fetch_wait(cfg.fetch_max_wait_ms)
     s = cfg.settings
     partitions = CHAT_TURNS.partition_count()
+    from .broker import state_dir
+
+    datadir = state_dir() / "faust" / cfg.app_id
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         cfg.app_id,
         broker=f"kafka://{cfg.bootstrap}",
+        # Faust keeps a small data dir per app; never in the current directory
+        datadir=str(datadir),
         store="memory://",
         value_serializer="raw",
         key_serializer="raw",
