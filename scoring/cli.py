@@ -1,0 +1,235 @@
+"""Subcommands: ``score`` (the worker), ``score-file`` (offline), ``models pull-demo``.
+
+Model and engine errors are one line naming what to run; never a traceback.
+Nothing here prints transcript text, except ``score-file --rationale``, whose
+rationales quote the user's own file on the user's own terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from alliance_monitor.cli import CliError
+
+from .engines.base import EngineSettings
+
+
+def _positive_int(v: str) -> int:
+    n = int(v)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return n
+
+
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=("vllm", "transformers"),
+                   default=os.environ.get("ALLIANCE_ENGINE", "vllm"),
+                   help="inference engine (default: vllm, env ALLIANCE_ENGINE)")
+    p.add_argument("--model", default=None,
+                   help="local Hugging Face model directory (env ALLIANCE_MODEL; default: the demo model)")
+    p.add_argument("--max-model-len", type=_positive_int, default=None,
+                   help="context length (env ALLIANCE_MAX_MODEL_LEN, default 8192)")
+    p.add_argument("--readout", choices=("expected", "sampled"), default="expected",
+                   help="expected value of the option probabilities (default) or the published 3-sample protocol")
+    p.add_argument("--samples", type=_positive_int, default=3, help="samples per item in --readout sampled")
+    p.add_argument("--rationale-tokens", type=_positive_int, default=64, help="max new tokens per rationale")
+
+
+def _build(args, rationale: str):
+    from .engines import EngineError, load_engine
+    from .models import ModelError, resolve
+    from .scorer import Scorer, ScoringConfig
+
+    try:
+        ref = resolve(args.model)
+    except ModelError as err:
+        raise CliError(str(err)) from None
+    settings = EngineSettings() if args.max_model_len is None else EngineSettings(max_model_len=args.max_model_len)
+    try:
+        engine = load_engine(args.engine, ref, settings)
+    except EngineError as err:
+        raise CliError(str(err)) from None
+    config = ScoringConfig(readout=args.readout, rationale=rationale, samples=args.samples,
+                           rationale_tokens=args.rationale_tokens)
+    return engine, Scorer(engine, config)
+
+
+# --------------------------------------------------------------------------- score (worker)
+
+def _cmd_score(args) -> int:
+    from streams.broker import ensure_topics, kafka_bootstrap
+
+    from .worker import WorkerConfig, run_worker
+
+    cfg = WorkerConfig(group_id=args.group, concurrency=args.concurrency, timeout_s=args.timeout,
+                       retries=args.retries, max_records=args.max_records)
+
+    async def main(bootstrap: str) -> int:
+        engine, scorer = _build(args, args.rationale)
+        if not args.no_calibration:
+            cfg.calibration = _load_calibration(scorer.identity, args.records_db)
+
+        def outcome(record, out) -> None:
+            if out.score is not None:
+                s = out.score
+                print(f"scored {s.request_id} in {s.latency_ms:.0f} ms "
+                      f"({s.prompt_tokens} prompt tokens, {s.cached_tokens} cached)", flush=True)
+            else:
+                print(f"dead-lettered partition {record.partition} offset {record.offset}: "
+                      f"{(out.dlq_reason or '').split(':')[0]}", flush=True)
+
+        try:
+            stats = await run_worker(
+                bootstrap, scorer, cfg,
+                on_ready=lambda: print(f"scoring worker ready: engine={engine.kind} model={engine.model_name} "
+                                       f"group={cfg.group_id} bootstrap={bootstrap}", file=sys.stderr, flush=True),
+                on_outcome=outcome)
+        finally:
+            await engine.aclose()
+        print(f"done: {stats.scored} scored, {stats.dead_lettered} dead-lettered, {stats.retries} retries",
+              file=sys.stderr)
+        return 0
+
+    if args.bootstrap:
+        ensure_topics(args.bootstrap)
+        return asyncio.run(main(args.bootstrap))
+    with kafka_bootstrap(announce=lambda m: print(m, file=sys.stderr)) as bootstrap:
+        ensure_topics(bootstrap)
+        return asyncio.run(main(bootstrap))
+
+
+def _load_calibration(identity, records_db: str | None):
+    """The calibration stored with this model identity's validation record, if any."""
+    from store.validation_cli import load_record_book
+    from validation.calibration import Calibration
+
+    record = load_record_book(records_db or os.environ.get("ALLIANCE_DB_URL")).for_model(identity)
+    if record is None or not record.calibration:
+        return None
+    try:
+        cal = Calibration.from_dict(record.calibration)
+    except (ValueError, TypeError, KeyError) as err:
+        print(f"calibration of {identity.name} is unreadable ({err}); publishing raw scores", file=sys.stderr)
+        return None
+    print(f"applying the {cal.method} calibration stored for {identity.name} ({cal.n} labelled sessions)",
+          file=sys.stderr, flush=True)
+    return cal
+
+
+# --------------------------------------------------------------------------- score-file
+
+def format_score(score, *, with_rationale: bool) -> str:
+    from .instrument import BY_ID
+
+    lines = [f"session {score.session_id}  phase {score.phase}  model {score.model.name} "
+             f"({score.model.readout}, {score.model.prompt_version})", ""]
+    lines.append(f"{'dimension':<10} {'score':>5}  {'spread':>6}")
+    for dim, d in score.dimensions.items():
+        lines.append(f"{dim:<10} {d.score:>5.2f}  {d.spread:>6.2f}")
+    lines += ["", f"{'item':<4} {'dim':<9} {'score':>5}  {'p1':>4} {'p2':>4} {'p3':>4} {'p4':>4} {'p5':>4}  wording"]
+    for it in score.items:
+        probs = " ".join(f"{p:4.2f}" for p in it.probs)
+        lines.append(f"{it.item_id:<4} {it.dimension:<9} {it.expected:>5.2f}  {probs}  {BY_ID[it.item_id].wording('en')}")
+        if with_rationale and it.rationale:
+            lines.append(f"     reason: {it.rationale}")
+            for q in it.quotes:
+                lines.append(f"     quote {'ok ' if q.verified else 'NOT IN TRANSCRIPT'}: {q.text}")
+    if score.consistency:
+        c = score.consistency
+        fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+        lines += ["", f"self-consistency over {int(c.get('samples') or 0)} samples: ICC(2,1) {fmt(c.get('icc'))}, "
+                      f"Fleiss' kappa {fmt(c.get('fleiss_kappa'))}, parsed {fmt(c.get('parsed_share'))}"]
+    lines += ["", f"{score.prompt_tokens} prompt tokens ({score.cached_tokens} from the prefix cache), "
+                  f"{score.latency_ms / 1000:.1f} s"]
+    return "\n".join(lines)
+
+
+def _cmd_score_file(args) -> int:
+    from .transcripts import TranscriptError, load
+
+    try:
+        tr = load(args.transcript, session=args.session, lang=args.lang)
+    except TranscriptError as err:
+        raise CliError(str(err)) from None
+
+    async def main() -> int:
+        engine, scorer = _build(args, args.rationale)
+        try:
+            score = await scorer.score(session_id=tr.session_id, phase=args.phase, turns=tr.turns, lang=tr.lang,
+                                       counselor_id=tr.counselor_id)
+        except ValueError as err:
+            raise CliError(str(err)) from None
+        finally:
+            await engine.aclose()
+        if args.json:
+            from streams.codec import encode
+
+            print(encode(score).decode())
+        else:
+            print(format_score(score, with_rationale=args.rationale != "none"))
+        return 0
+
+    return asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- models
+
+def _cmd_pull_demo(args) -> int:
+    from .models import ModelError, pull_demo
+
+    try:
+        ref = pull_demo(force=args.force, progress=not args.no_progress)
+    except ModelError as err:
+        raise CliError(str(err)) from None
+    print(f"demo model ready: {ref.name} ({ref.revision}) at {ref.path}")
+    print("note: a 135M-parameter toy; its alliance scores carry little signal. "
+          "Use --model / ALLIANCE_MODEL for a real model.")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="scoring worker: alliance.requests -> alliance.scores")
+    _add_engine_args(p)
+    p.add_argument("--bootstrap", default=None, help="Kafka bootstrap (default: KAFKA_BOOTSTRAP or the embedded broker)")
+    p.add_argument("--group", default="alliance-scorer", help="consumer group id")
+    p.add_argument("--concurrency", type=_positive_int, default=4, help="requests scored at once")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds per request before it counts as failed")
+    p.add_argument("--retries", type=int, default=2, help="retries before a request goes to the DLQ")
+    p.add_argument("--rationale", choices=("all", "alerts", "none"), default="alerts",
+                   help="rationales for all items, the watched (goal, bond) items, or none")
+    p.add_argument("--max-records", type=_positive_int, default=None, help="stop after N records (testing)")
+    p.add_argument("--records-db", metavar="URL",
+                   help="store holding the model's validation record and calibration (default: ALLIANCE_DB_URL, "
+                        "else the SQLite store)")
+    p.add_argument("--no-calibration", action="store_true",
+                   help="publish raw scores even when a calibration is stored for this model")
+    p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("score-file", help="score a transcript file offline and print the WAI-SR table")
+    p.add_argument("transcript", help="text file ('Counselor: ...' / 'Client: ...' lines) or replay .jsonl")
+    _add_engine_args(p)
+    p.add_argument("--lang", choices=("en", "zh"), default=None, help="language (default: detected)")
+    p.add_argument("--session", default=None, help="session id in a .jsonl file (default: the first)")
+    p.add_argument("--phase", choices=("early", "middle", "late"), default="late",
+                   help="phase label for the result (the whole file is scored)")
+    p.add_argument("--rationale", choices=("all", "alerts", "none"), default="none",
+                   help="generate rationales (slower; printed with their quotes)")
+    p.add_argument("--json", action="store_true", help="print the AllianceScore as JSON")
+    p.set_defaults(func=_cmd_score_file)
+
+    models = sub.add_parser("models", help="scoring models (pull-demo, status)")
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION", parser_class=sub._parser_class)
+    p = msub.add_parser("pull-demo", help="install and convert the demo model (SmolLM2-135M-Instruct, a toy)")
+    p.add_argument("--force", action="store_true", help="convert again even if present")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_pull_demo)
+    try:  # `models status` (validation records) belongs to the store; optional if it is absent
+        from store.validation_cli import register_models_status
+    except ImportError:
+        pass
+    else:
+        register_models_status(msub)
+    models.set_defaults(func=lambda a: (models.print_help(), 2)[1])

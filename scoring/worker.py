@@ -1,0 +1,182 @@
+"""The scoring worker: ``alliance.requests`` → engine → ``alliance.scores`` (at-least-once).
+
+Delivery: an aiokafka consumer GROUP (kafka-python groups do not work on Tansu),
+auto-commit off. A batch of up to ``concurrency`` requests is scored concurrently
+(the engine batches across sessions), every score is produced and acknowledged
+by the broker, and only then are the batch's offsets committed. A crash before
+the commit re-delivers the batch: the requests are scored again, and because
+``request_id`` is ``session_id:phase`` the duplicates are recognisable downstream.
+Nothing is lost.
+
+Failures: a record that is not a valid ScoreRequest goes to the DLQ at once (it
+will never parse). A request whose scoring fails or times out is retried
+``retries`` times, then dead-lettered with the error; the stream goes on.
+Logs carry ids, counts and timings, never transcript text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from streams.codec import ContractError, dead_letter, decode, encode
+from streams.contracts import AllianceScore, ScoreRequest
+from streams.topics import SCORE_REQUESTS, SCORES
+
+from .scorer import Scorer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    group_id: str = "alliance-scorer"
+    #: requests scored at once (one batch); more = bigger engine batches, more memory.
+    concurrency: int = 4
+    #: seconds for one request (all 12 items); a timeout counts as a failed attempt.
+    timeout_s: float = 300.0
+    #: extra attempts after the first before dead-lettering.
+    retries: int = 2
+    retry_backoff_s: float = 0.5
+    requests_topic: str = SCORE_REQUESTS.name
+    scores_topic: str = SCORES.name
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    #: stop after this many records (tests, benchmarks); None = run forever.
+    max_records: int | None = None
+    #: maps raw dimension scores to the client scale (validation.calibration.Calibration),
+    #: from the model's validation record; None = publish raw scores.
+    calibration: object | None = None
+
+
+@dataclass
+class WorkerStats:
+    scored: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    batches: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one record: a score to produce, or a dead letter."""
+
+    score: AllianceScore | None = None
+    dlq_reason: str | None = None
+
+
+async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, stats: WorkerStats) -> Outcome:
+    """Score with a timeout and retries; never raises for a scoring failure."""
+    last = ""
+    for attempt in range(cfg.retries + 1):
+        try:
+            score = await asyncio.wait_for(
+                scorer.score(session_id=req.session_id, phase=req.phase, turns=req.transcript, lang=req.lang,
+                             upto_turn_id=req.upto_turn_id, counselor_id=req.counselor_id),
+                timeout=cfg.timeout_s,
+            )
+            if cfg.calibration is not None:
+                from validation.calibration import calibrate_score
+
+                score = calibrate_score(score, cfg.calibration)
+            return Outcome(score=score)
+        except asyncio.TimeoutError:
+            last = f"timed out after {cfg.timeout_s:g} s"
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # noqa: BLE001 - any scoring failure is retried, then dead-lettered
+            last = f"{type(err).__name__}: {err}"
+        log.warning("request %s attempt %d/%d failed: %s", req.request_id, attempt + 1, cfg.retries + 1,
+                    last.split(":")[0])
+        if attempt < cfg.retries:
+            stats.retries += 1
+            await asyncio.sleep(cfg.retry_backoff_s * (attempt + 1))
+    return Outcome(dlq_reason=f"scoring failed after {cfg.retries + 1} attempt(s): {last}")
+
+
+async def handle_record(scorer: Scorer, record, cfg: WorkerConfig, stats: WorkerStats) -> Outcome:
+    try:
+        req = decode(ScoreRequest, record.value)
+    except ContractError as err:
+        return Outcome(dlq_reason=f"invalid ScoreRequest: {err}")
+    return await score_request(scorer, req, cfg, stats)
+
+
+async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = None, *,
+                     stop: asyncio.Event | None = None,
+                     on_ready: Callable[[], None] | None = None,
+                     on_outcome: Callable[[object, Outcome], None] | None = None) -> WorkerStats:
+    """Consume, score, produce, then commit, until ``stop`` is set or ``max_records`` are done."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka.errors import CommitFailedError, KafkaError
+
+    cfg = cfg or WorkerConfig()
+    stop = stop or asyncio.Event()
+    stats = WorkerStats()
+    consumer = AIOKafkaConsumer(
+        cfg.requests_topic,
+        bootstrap_servers=bootstrap,
+        group_id=cfg.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=cfg.session_timeout_ms,
+        heartbeat_interval_ms=cfg.heartbeat_interval_ms,
+        # scoring a batch can take minutes on a CPU; the group must not evict us meanwhile
+        max_poll_interval_ms=max(300_000, int(cfg.timeout_s * (cfg.retries + 1) * 1000) + 60_000),
+        client_id="alliance-scorer",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", client_id="alliance-scorer",
+                                max_request_size=4 * 1024 * 1024)
+    await producer.start()
+    await consumer.start()
+    done = 0
+    try:
+        if on_ready:
+            on_ready()
+        while not stop.is_set():
+            if cfg.max_records is not None and done >= cfg.max_records:
+                break
+            batch = await consumer.getmany(timeout_ms=500, max_records=cfg.concurrency)
+            records = [r for recs in batch.values() for r in recs]
+            if not records:
+                continue
+            stats.batches += 1
+            outcomes = await asyncio.gather(*(handle_record(scorer, r, cfg, stats) for r in records))
+            sends = []
+            for record, outcome in zip(records, outcomes):
+                if outcome.score is not None:
+                    sends.append(await producer.send(cfg.scores_topic, key=outcome.score.session_id.encode(),
+                                                     value=encode(outcome.score)))
+                    stats.scored += 1
+                    stats.latencies_ms.append(outcome.score.latency_ms)
+                    log.info("scored %s in %.0f ms (%d prompt tokens, %d cached)", outcome.score.request_id,
+                             outcome.score.latency_ms, outcome.score.prompt_tokens, outcome.score.cached_tokens)
+                else:
+                    dl = dead_letter(cfg.requests_topic, outcome.dlq_reason or "unknown", record.value,
+                                     key=record.key, partition=record.partition, offset=record.offset)
+                    sends.append(await producer.send(f"{cfg.requests_topic}.dlq", key=record.key, value=encode(dl)))
+                    stats.dead_lettered += 1
+                    log.warning("dead-lettered offset %d of partition %d: %s", record.offset, record.partition,
+                                (outcome.dlq_reason or "").split(":")[0])
+                if on_outcome:
+                    on_outcome(record, outcome)
+            for fut in sends:
+                await fut  # the broker has every score / dead letter before we commit
+            offsets: dict = {}
+            for r in records:
+                tp = TopicPartition(r.topic, r.partition)
+                offsets[tp] = max(offsets.get(tp, -1), r.offset + 1)
+            try:
+                await consumer.commit(offsets)
+            except (CommitFailedError, KafkaError) as err:
+                # rebalanced meanwhile: the batch will be re-delivered and re-scored (idempotent ids)
+                log.warning("commit failed (%s); the batch will be scored again", type(err).__name__)
+            done += len(records)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return stats

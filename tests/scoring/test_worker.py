@@ -1,0 +1,138 @@
+"""The scoring worker end to end through the real embedded broker, with real engines.
+
+In-process with vLLM (the production engine), and as real subprocesses with the
+transformers engine (loads in seconds) to show a SIGKILLed worker loses nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import orjson
+import pytest
+
+from scoring.scorer import Scorer, ScoringConfig
+from scoring.worker import WorkerConfig, run_worker
+from streams.codec import decode
+from streams.contracts import AllianceScore, DeadLetter, ScoreRequest, TranscriptLine
+from tests.kafka_helpers import consume_all_sync, produce
+
+from .helpers import EN_SESSION, ZH_SESSION
+
+pytestmark = [pytest.mark.model, pytest.mark.integration]
+
+
+def _request(session_id: str, phase: str, turns, lang="en") -> ScoreRequest:
+    lines = [TranscriptLine(turn_id=i, speaker=t.speaker, text=t.text) for i, t in enumerate(turns)]
+    return ScoreRequest(request_id=f"{session_id}:{phase}", session_id=session_id, phase=phase,
+                        upto_turn_id=len(lines) - 1, transcript=lines, lang=lang, counselor_id="c-1")
+
+
+def _keys(prefix: str):
+    return lambda r: r.key is not None and r.key.decode().startswith(prefix)
+
+
+def test_worker_scores_requests_and_dead_letters_poison(kafka_bootstrap, vllm_engine, engine_loop, unique):
+    sid = f"w-{unique}"
+    good = [_request(f"{sid}-a", "early", EN_SESSION[:6]), _request(f"{sid}-b", "early", ZH_SESSION, "zh"),
+            _request(f"{sid}-a", "middle", EN_SESSION)]
+    empty = _request(f"{sid}-c", "late", [])  # valid contract, but nothing to score: fails every attempt
+    produce(kafka_bootstrap, "alliance.requests",
+            [(r.session_id, r) for r in good] + [(f"{sid}-p", b"{not json"), (empty.session_id, empty)])
+    cfg = WorkerConfig(group_id=f"g-{unique}", concurrency=4, timeout_s=120, retries=1, retry_backoff_s=0.1,
+                       max_records=5)
+    scorer = Scorer(vllm_engine, ScoringConfig(rationale="alerts", rationale_tokens=16))
+    stats = engine_loop.run(run_worker(kafka_bootstrap, scorer, cfg), timeout=900)
+    assert (stats.scored, stats.dead_lettered, stats.retries) == (3, 2, 1)
+
+    scores = [decode(AllianceScore, r.value)
+              for r in consume_all_sync(kafka_bootstrap, "alliance.scores", expect=3, where=_keys(sid))]
+    assert sorted(s.request_id for s in scores) == sorted(r.request_id for r in good)
+    for s in scores:
+        assert s.model.name == vllm_engine.model_name and len(s.items) == 12 and set(s.dimensions) == {
+            "goal", "approach", "bond"}
+        assert s.counselor_id == "c-1"
+    middle = next(s for s in scores if s.phase == "middle")
+    assert middle.cached_tokens > 0  # the early phase of the same session was scored first
+    dead = [decode(DeadLetter, r.value)
+            for r in consume_all_sync(kafka_bootstrap, "alliance.requests.dlq", expect=2, where=_keys(sid))]
+    reasons = sorted(d.reason for d in dead)
+    assert reasons[0].startswith("invalid ScoreRequest") and "not valid JSON" in reasons[0]
+    assert reasons[1].startswith("scoring failed after 2 attempt(s): ValueError: the transcript is empty")
+    assert any(d.raw == "{not json" for d in dead)
+
+
+class WorkerProcess:
+    """``alliance-monitor score`` as a real subprocess (stdout: ids and timings only)."""
+
+    def __init__(self, bootstrap: str, group: str, model_cache: str):
+        self.cmd = [sys.executable, "-m", "alliance_monitor.cli", "score", "--engine", "transformers",
+                    "--bootstrap", bootstrap, "--group", group, "--concurrency", "1", "--rationale", "none",
+                    "--max-model-len", "1024", "--retries", "0"]
+        self.env = dict(os.environ, ALLIANCE_MODEL_CACHE=model_cache, PYTHONUNBUFFERED="1")
+        self.env.pop("ALLIANCE_MODEL", None)
+        self.lines: list[str] = []
+        self.ready = threading.Event()
+
+    def start(self) -> "WorkerProcess":
+        self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, text=True, errors="replace")
+        threading.Thread(target=self._read, daemon=True).start()
+        return self
+
+    def _read(self) -> None:
+        t0 = time.monotonic()
+        for line in self.proc.stdout:
+            self.lines.append(f"[{time.monotonic() - t0:6.1f}s] {line.rstrip()}")
+            if "scoring worker ready" in line:
+                self.ready.set()
+
+    def wait_for(self, text: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in ln for ln in self.lines):
+                return True
+            if self.proc.poll() is not None:
+                return False
+            time.sleep(0.2)
+        return False
+
+    def kill(self, sig=signal.SIGKILL) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(30)
+
+
+def test_killed_worker_loses_no_request(kafka_bootstrap, demo_model, unique):
+    sid = f"k-{unique}"
+    reqs = [_request(f"{sid}-{i}", "early", EN_SESSION[:4]) for i in range(3)]
+    produce(kafka_bootstrap, "alliance.requests", [(r.session_id, r) for r in reqs])
+    group, cache = f"g-{unique}", str(demo_model.path.parent)
+    first = WorkerProcess(kafka_bootstrap, group, cache).start()
+    try:
+        assert first.wait_for("scored ", 240), "\n".join(first.lines[-20:])
+        first.kill(signal.SIGKILL)  # mid-stream: at most the first batch was committed
+    finally:
+        first.kill()
+    second = WorkerProcess(kafka_bootstrap, group, cache).start()
+    try:
+        records = consume_all_sync(kafka_bootstrap, "alliance.scores", expect=len(reqs), timeout=300,
+                                   where=_keys(sid))
+        # keep reading until every request id has a score (duplicates from re-delivery are fine)
+        deadline = time.monotonic() + 300
+        got = {orjson.loads(r.value)["request_id"] for r in records}
+        while got != {r.request_id for r in reqs} and time.monotonic() < deadline:
+            time.sleep(2)
+            got = {orjson.loads(r.value)["request_id"]
+                   for r in consume_all_sync(kafka_bootstrap, "alliance.scores", idle=1, where=_keys(sid))}
+        assert got == {r.request_id for r in reqs}, "\n".join(second.lines[-20:])
+    finally:
+        second.kill(signal.SIGTERM)
+        print("\n".join(["first:", *first.lines, "second:", *second.lines]))
+    assert not any("Traceback" in ln for ln in first.lines + second.lines if "scored" not in ln)
+    assert not any("sleeping badly" in ln for ln in first.lines + second.lines)  # no message text in logs
