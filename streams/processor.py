@@ -30,7 +30,7 @@ import heapq
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import orjson
@@ -356,7 +356,10 @@ def build_app(cfg: ProcessorConfig):
 
     @app.on_rebalance_complete.connect
     async def on_ready(sender, **kwargs) -> None:  # after table recovery
+        nonlocal s
         first = not ready["flag"]
+        # from now on this worker watches these sessions; the time nobody did is not silence
+        s = replace(s, observed_since=time.time())
         inflight.clear()
         wakeups.clear()
         for sid, state in list(sessions.items()):  # after recovery: one full scan

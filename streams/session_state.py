@@ -45,6 +45,11 @@ class ProcessorSettings:
     #: two topics read at different paces). At clock rate r it is worth r× as much
     #: event time, so at 60× the lateness must be at least 2 s × 60 = 2 event minutes.
     transport_grace_s: float = 2.0
+    #: wall time at which this worker took the sessions over (after a restart or a
+    #: rebalance). Time before it, when no worker was reading, is not silence any
+    #: worker observed: the turns of that time may still be waiting in Kafka. So a
+    #: silent session's estimated event time counts wall time only from here on.
+    observed_since: float | None = None
 
     @property
     def effective_clock(self) -> ClockSettings:
@@ -97,8 +102,16 @@ def _clock(state: dict[str, Any]) -> PhaseClock:
     return PhaseClock.from_dict(state["clock"])
 
 
-def _due(state: dict[str, Any], clock: PhaseClock, wall: float, s: ProcessorSettings) -> list[DuePhase]:
+def _observed_clock(state: dict[str, Any], s: ProcessorSettings) -> SessionClock:
+    """The session clock as this worker may use it for timers (see ``observed_since``)."""
     sclock = SessionClock.from_dict(state["sclock"])
+    if s.observed_since is not None and sclock.anchor_wall is not None and sclock.anchor_wall < s.observed_since:
+        sclock.anchor_wall = s.observed_since
+    return sclock
+
+
+def _due(state: dict[str, Any], clock: PhaseClock, wall: float, s: ProcessorSettings) -> list[DuePhase]:
+    sclock = _observed_clock(state, s)
     return clock.due(sclock.now(wall, s.clock_rate), s.effective_clock)
 
 
@@ -204,7 +217,7 @@ def on_tick(state: dict[str, Any], wall: float, s: ProcessorSettings) -> Outcome
         state["pending_signal"] = False
         state["last_signal_wall"] = wall
     if clock.closed:
-        now = SessionClock.from_dict(state["sclock"]).now(wall, s.clock_rate)
+        now = _observed_clock(state, s).now(wall, s.clock_rate)
         closed_at = state["closed_at"] or clock.last_event_at or now
         out.forget = now - closed_at >= s.forget_after_s
         return out
@@ -218,7 +231,7 @@ def tick_needed(state: dict[str, Any], wall: float, s: ProcessorSettings) -> boo
                                    or wall - state["last_signal_wall"] >= s.signal_min_interval_s):
         return True
     if clock.closed:
-        now = SessionClock.from_dict(state["sclock"]).now(wall, s.clock_rate)
+        now = _observed_clock(state, s).now(wall, s.clock_rate)
         closed_at = state["closed_at"] or clock.last_event_at or now
         return now - closed_at >= s.forget_after_s
     return bool(_due(state, clock, wall, s))
@@ -235,7 +248,7 @@ def next_wakeup(state: dict[str, Any], s: ProcessorSettings) -> float | None:
     if state["pending_signal"]:
         wakes.append((state["last_signal_wall"] or 0.0) + s.signal_min_interval_s)
     clock = _clock(state)
-    sclock = SessionClock.from_dict(state["sclock"])
+    sclock = _observed_clock(state, s)
     if sclock.anchor_event is None or sclock.anchor_wall is None or clock.started_at is None:
         return min(wakes) if wakes else None
     cs = s.effective_clock

@@ -87,7 +87,7 @@ class Pipeline:
 
     workdir: Path
     db_url: str
-    engine: str = "transformers"
+    engine: str = "vllm"
     clock_rate: float = 40.0
     extra_env: dict = field(default_factory=dict)
 

@@ -144,7 +144,7 @@ def pg_database(postgres_url):
     admin.dispose()
 
 
-def make_pipeline(tmp_path, db_url: str, engine: str = "transformers") -> Pipeline:
+def make_pipeline(tmp_path, db_url: str, engine: str = "vllm") -> Pipeline:
     p = Pipeline(tmp_path / "run", db_url=db_url, engine=engine, clock_rate=SPEED)
     p.start()
     p.wait_gateway()
@@ -201,7 +201,7 @@ def test_replayed_session_reaches_every_part_with_vllm(tmp_path):
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory, postgres_url):
-    """One undisturbed run (transformers engine, PostgreSQL store) to compare the fault runs with."""
+    """One undisturbed run (vLLM engine, PostgreSQL store) to compare the fault runs with."""
     tmp = tmp_path_factory.mktemp("baseline")
     admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     name = f"alliance_e2e_base_{uuid.uuid4().hex[:8]}"

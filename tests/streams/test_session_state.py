@@ -252,3 +252,40 @@ def test_next_wakeup_lets_a_timer_skip_idle_sessions_without_missing_anything():
     forget = core.next_wakeup(h.state, s)
     assert forget > wall + s.forget_after_s / 60.0 - 10
     assert not core.tick_needed(h.state, forget - 1, s) and core.tick_needed(h.state, forget + 0.01, s)
+
+
+def test_time_no_worker_was_watching_is_not_silence():
+    """A worker that takes over after a crash must not cut phases by the downtime.
+
+    The turns of the downtime are still waiting in Kafka: counting that wall time as
+    silence would emit the middle phase before those turns are read (a shorter cut
+    than an undisturbed run).
+    """
+    from dataclasses import replace
+
+    st, turns, end = session("s1", planned_minutes=3, turns=18)
+    first, rest = turns[:5], turns[5:]
+    h = Harness()
+    h.event(st, 1000.0)
+    for t in first:
+        h.turn(t, wall_of(st.at, t.sent_at))
+    crashed_at = wall_of(st.at, first[-1].sent_at)
+    takeover = crashed_at + 30.0  # 30 wall s = 30 event minutes at 60x: every boundary "passed"
+
+    import copy
+
+    blind = Harness(S)
+    blind.state = copy.deepcopy(h.state)
+    assert blind.tick(takeover + 0.1).requests, "without observed_since the downtime looks like silence"
+
+    h.s = replace(S, observed_since=takeover)
+    h.tick(takeover + 0.1)
+    assert [r.phase for r in h.requests] == ["early"] or h.requests == [], h.cuts()
+    for t in rest:  # the backlog is read right after the takeover
+        h.turn(t, takeover + 0.2)
+    h.event(end, takeover + 0.3)
+    wall = takeover + 0.3
+    while len(h.requests) < 3:
+        wall += 0.25
+        h.tick(wall)
+    assert h.cuts() == expected_cuts(st.at, turns, 3.0, end.at)
