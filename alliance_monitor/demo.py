@@ -187,8 +187,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.clock_rate:
         args.clock_rate = args.speed
 
-    say("alliance-monitor demo — the model is the DEMO model (SmolLM2-135M): it is UNVALIDATED.")
-    say("Its scores carry little signal; its alerts go to supervisors only, marked 'unvalidated'.")
+    from .up import gate_status
+
+    say("alliance-monitor demo — the model is the DEMO model (SmolLM2-135M), a toy whose scores carry little "
+        "signal.")
+    say(gate_status(args.model, db_url))
 
     with kafka_bootstrap(announce=say) as bootstrap:
         ensure_topics(bootstrap)

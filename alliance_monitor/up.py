@@ -200,6 +200,27 @@ def default_specs(args: argparse.Namespace, bootstrap: str) -> list[ChildSpec]:
     return specs
 
 
+def gate_status(model: str | None, db_url: str | None) -> str:
+    """One line: is the scoring model validated (DESIGN §8), i.e. may its alerts reach counselors?"""
+    try:
+        from scoring.models import resolve
+        from scoring.prompts import PROMPT_VERSION
+        from store.validation_cli import load_record_book
+        from streams.contracts import ModelIdentity
+
+        ref = resolve(model)
+        identity = ModelIdentity(name=ref.name, revision=ref.revision, prompt_version=PROMPT_VERSION)
+        record = load_record_book(db_url).for_model(identity)
+    except Exception as err:  # noqa: BLE001 - a status line must never stop the pipeline
+        return f"validation gate: could not check the model ({type(err).__name__}); its alerts count as unvalidated"
+    passed = [d for d in ("goal", "approach", "bond") if record is not None and record.passes(d)]
+    if not passed:
+        return (f"validation gate: model {identity.name} is UNVALIDATED — its alerts go to supervisors only, "
+                f"marked 'unvalidated' (validate with `alliance-monitor eval --labels FILE`)")
+    return f"validation gate: model {identity.name} is validated for {', '.join(passed)} (record of " \
+           f"{record.created_at:%Y-%m-%d}, {record.labels_n} labelled sessions)"
+
+
 def add_up_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--without", action="append", choices=PARTS, help="leave a part out (repeatable)")
     p.add_argument("--engine", choices=("vllm", "transformers"), default=os.environ.get("ALLIANCE_ENGINE", "vllm"),
@@ -229,6 +250,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         ensure_topics(bootstrap)
         sup = Supervisor(default_specs(args, bootstrap), state_dir() / "logs")
         signal.signal(signal.SIGTERM, lambda *_: sup.stopping.set())
+        if "scorer" not in (args.without or []):
+            sup.say(gate_status(args.model, args.db_url or os.environ.get("ALLIANCE_DB_URL")))
         try:
             sup.start()
             sup.run()

@@ -159,33 +159,21 @@ def icc(ratings: Sequence[Sequence[float]], kind: IccKind = "ICC1") -> float:
 
     ICC1: one-way random (raters interchangeable — right for repeated samples of
     one model); ICC2: two-way random, absolute agreement; ICC3: two-way mixed,
-    consistency. Rows with a missing rating are dropped.
+    consistency. Rows with a missing rating are dropped. The arithmetic is the
+    scorer's (:func:`scoring.metrics.icc`), so eval and the worker agree exactly.
     """
+    from scoring.metrics import icc as _icc
+
+    forms = {"ICC1": "1,1", "ICC2": "2,1", "ICC3": "3,1"}
+    if kind not in forms:
+        raise ValueError(f"unknown ICC kind {kind!r}; use ICC1, ICC2 or ICC3")
     m = np.asarray(ratings, dtype=float)
     if m.ndim != 2:
         raise ValueError("ratings must be a 2-D table: subjects × raters")
     m = m[~np.isnan(m).any(axis=1)]
-    n, k = m.shape
-    if n < 2 or k < 2:
+    if m.shape[0] < 2 or m.shape[1] < 2:
         return NAN
-    grand = m.mean()
-    ss_rows = k * float(((m.mean(axis=1) - grand) ** 2).sum())
-    ss_cols = n * float(((m.mean(axis=0) - grand) ** 2).sum())
-    ss_total = float(((m - grand) ** 2).sum())
-    ss_err = ss_total - ss_rows - ss_cols
-    msr = ss_rows / (n - 1)
-    msc = ss_cols / (k - 1)
-    mse = ss_err / ((n - 1) * (k - 1))
-    msw = (ss_cols + ss_err) / (n * (k - 1))
-    if kind == "ICC1":
-        num, den = msr - msw, msr + (k - 1) * msw
-    elif kind == "ICC2":
-        num, den = msr - mse, msr + (k - 1) * mse + k * (msc - mse) / n
-    elif kind == "ICC3":
-        num, den = msr - mse, msr + (k - 1) * mse
-    else:
-        raise ValueError(f"unknown ICC kind {kind!r}; use ICC1, ICC2 or ICC3")
-    return NAN if den == 0 else float(num / den)
+    return float(_icc(m.tolist(), forms[kind]))
 
 
 def category_counts(ratings: Sequence[Sequence[int]], categories: Sequence[int] = (1, 2, 3, 4, 5)) -> np.ndarray:
@@ -201,19 +189,18 @@ def category_counts(ratings: Sequence[Sequence[int]], categories: Sequence[int] 
 
 
 def fleiss_kappa(counts: Sequence[Sequence[float]]) -> float:
-    """Fleiss' kappa from a subjects × categories table of rater counts (same raters per subject)."""
+    """Fleiss' kappa from a subjects × categories table of rater counts (same raters per subject).
+
+    The arithmetic is the scorer's (:func:`scoring.metrics.fleiss_kappa_counts`).
+    """
+    from scoring.metrics import fleiss_kappa_counts
+
     m = np.asarray(counts, dtype=float)
     if m.ndim != 2 or m.shape[0] == 0:
         return NAN
     raters = m.sum(axis=1)
     if not np.allclose(raters, raters[0]):
         raise ValueError("every subject needs the same number of ratings for Fleiss' kappa")
-    n_r = raters[0]
-    if n_r < 2:
+    if raters[0] < 2:
         return NAN
-    p_j = m.sum(axis=0) / m.sum()
-    p_i = ((m * m).sum(axis=1) - n_r) / (n_r * (n_r - 1))
-    p_bar, p_e = float(p_i.mean()), float((p_j ** 2).sum())
-    if p_e == 1.0:
-        return NAN  # everyone always chose one category: agreement is undefined
-    return (p_bar - p_e) / (1.0 - p_e)
+    return float(fleiss_kappa_counts(m.tolist()))
