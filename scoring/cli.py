@@ -8,6 +8,7 @@ rationales quote the user's own file on the user's own terminal.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import asyncio
 import os
 import sys
@@ -68,9 +69,10 @@ def _cmd_score(args) -> int:
                        retries=args.retries, max_records=args.max_records)
 
     async def main(bootstrap: str) -> int:
+        nonlocal cfg
         engine, scorer = _build(args, args.rationale)
         if not args.no_calibration:
-            cfg.calibration = _load_calibration(scorer.identity, args.records_db)
+            cfg = dataclasses.replace(cfg, calibration=_load_calibration(scorer.identity, args.records_db))
 
         def outcome(record, out) -> None:
             if out.score is not None:

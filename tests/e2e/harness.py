@@ -250,16 +250,29 @@ class Viewer:
                 pass
             await asyncio.sleep(0.3)
 
-    def alert_ids(self, session_id: str) -> set[str]:
-        """Alerts seen live or in a snapshot, for one session."""
-        ids = {m["data"]["alert_id"] for m in self.messages
-               if m.get("type") == "event" and m.get("kind") == "alert" and m.get("session_id") == session_id}
+    def alerts(self, session_id: str) -> dict[str, dict]:
+        """Alerts seen live, in a snapshot, or in a session summary (what the board shows), by id.
+
+        Topics have no common order: an alert can reach the gateway before its
+        session's ``started`` names the group, so a group supervisor first sees it
+        in the summary that comes with ``started`` rather than as a live event.
+        """
+        out: dict[str, dict] = {}
         for m in self.messages:
-            if m.get("type") == "snapshot":
+            if m.get("type") == "event" and m.get("session_id") == session_id:
+                if m.get("kind") == "alert":
+                    out[m["data"]["alert_id"]] = m["data"]
+                for a in (m.get("summary") or {}).get("alerts", []):
+                    out.setdefault(a["alert_id"], a)
+            elif m.get("type") == "snapshot":
                 for s in m.get("sessions", []):
                     if s.get("session_id") == session_id:
-                        ids |= {a["alert_id"] for a in s.get("alerts", []) if "alert_id" in a}
-        return ids
+                        for a in s.get("alerts", []):
+                            out.setdefault(a["alert_id"], a)
+        return out
+
+    def alert_ids(self, session_id: str) -> set[str]:
+        return set(self.alerts(session_id))
 
     def events(self, session_id: str, kind: str) -> list[dict]:
         return [m for m in self.messages

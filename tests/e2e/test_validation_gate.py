@@ -43,7 +43,7 @@ def _feed_bond_drop(pipeline: Pipeline, session_id: str) -> None:
 
 
 def _alerts(viewer: Viewer, session_id: str) -> list[dict]:
-    return [m["data"] for m in viewer.events(session_id, "alert")]
+    return list(viewer.alerts(session_id).values())
 
 
 def test_unvalidated_alerts_reach_supervisors_only_until_a_passing_record(tmp_path):
