@@ -134,7 +134,9 @@ class SignalSettings:
     slow_reply_factor: float = 2.5  # recent latency above 2.5× the baseline latency
     slow_reply_min_s: float = 60.0  # ... and above a minute
     idle_s: float = 180.0  # "are you still online?"
-    question_streak: int = 3
+    #: consecutive counselor questions with no reflection; 3 is ordinary exploring (the
+    #: steady sample reaches it), a rushing counselor reaches 7-8 (the rupture sample).
+    question_streak: int = 4
     directive_density: float = 0.5
     minimal_rate: float = 0.5
     min_window: int = 3  # turns needed before a rate is reported

@@ -207,14 +207,14 @@ def test_signal_fields_and_process_alert():
     h.event(st, 100.0)
     base = st.at
     rows = [("counselor", "How are you?"), ("client", "ok"), ("counselor", "What happened?"), ("client", "idk"),
-            ("counselor", "Anything else?"), ("client", "嗯")]
+            ("counselor", "Anything else?"), ("counselor", "Did you sleep?"), ("client", "嗯")]
     for i, (speaker, text) in enumerate(rows):
         t = turns_from(st, i, speaker, text, base + timedelta(seconds=5 * (i + 1)))
         h.turn(t, 100.0 + 5 * (i + 1) / 60)  # wall time consistent with the 60x clock
     sig = h.signals[-1]
-    assert sig.session_id == "s1" and sig.upto_turn_id == 5 and sig.phase == "early"
+    assert sig.session_id == "s1" and sig.upto_turn_id == 6 and sig.phase == "early"
     assert sig.minimal_response_rate == 1.0 and "minimal_responses" in sig.flags
-    assert sig.elapsed_s == 30
+    assert sig.elapsed_s == 35
     assert {a.alert_id for a in h.alerts} == {"s1:early:process:rushing", "s1:early:process:minimal_responses"}
     assert all(a.kind == "process" and a.severity == "info" for a in h.alerts)
 

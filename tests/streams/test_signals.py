@@ -118,7 +118,10 @@ def test_question_streak_resets_on_reflection():
     feed(st, [("counselor", "Why?", 0), ("client", LONG, 5), ("counselor", "When?", 10),
               ("counselor", "How often?", 15)])
     assert sig.compute(st, T0 + 15).question_streak == 3
-    assert "rushing" in sig.compute(st, T0 + 15).flags
+    assert "rushing" not in sig.compute(st, T0 + 15).flags  # three questions is ordinary exploring
+    feed(st, [("counselor", "And at night?", 17)])
+    assert sig.compute(st, T0 + 17).question_streak == 4
+    assert "rushing" in sig.compute(st, T0 + 17).flags
     feed(st, [("counselor", "It sounds like this has been exhausting.", 20)])
     assert sig.compute(st, T0 + 20).question_streak == 0
 
