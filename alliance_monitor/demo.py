@@ -55,9 +55,14 @@ def format_alert(alert) -> str:
         arrow = f" {alert.previous:.2f} → {alert.current:.2f}"
     elif alert.current is not None:
         arrow = f" {alert.current:.2f}"
-    audience = "validated" if alert.validated else "UNVALIDATED model: supervisors only"
+    if alert.dimension == "process":  # from turn statistics, not the model: not gated
+        what = f"process signal {alert.alert_id.rsplit(':', 1)[-1].replace('_', ' ')}"
+        audience = "counselor and supervisor"
+    else:
+        what = f"{alert.dimension} {alert.kind}"
+        audience = "validated" if alert.validated else "UNVALIDATED model: supervisors only"
     lines = [f"ALERT  {alert.severity.upper():8} {alert.session_id} (counselor {alert.counselor_id}), "
-             f"{alert.phase} phase: {alert.dimension} {alert.kind}{arrow}  [{audience}]"]
+             f"{alert.phase} phase: {what}{arrow}  [{audience}]"]
     if alert.message:
         lines.append(f"       {alert.message}")
     for ev in alert.evidence[:3]:

@@ -58,7 +58,10 @@
   function elapsedSeconds(s) {
     if (!s.started_at) return null;
     const end = s.ended_at ? Date.parse(s.ended_at) : client.now();
-    return Math.max(0, (end - Date.parse(s.started_at)) / 1000);
+    const wall = Math.max(0, (end - Date.parse(s.started_at)) / 1000);
+    // the processor's own event-time figure; ahead of the wall clock when a session is replayed fast
+    const seen = s.signal && typeof s.signal.elapsed_s === "number" ? s.signal.elapsed_s : 0;
+    return Math.max(wall, seen);
   }
 
   function sorted() {
@@ -92,11 +95,11 @@
   function alertBadge(a) {
     const acked = a.acks && a.acks.length;
     return AM.el("span", {
-      class: `badge sev-${a.severity}${acked ? " acked" : ""}${a.validated ? "" : " unvalidated"}`,
+      class: `badge sev-${a.severity}${acked ? " acked" : ""}${AM.showUnvalidated(a) ? " unvalidated" : ""}`,
       title: a.message || "",
     },
-      `${a.dimension} ${a.kind}`,
-      a.validated ? null : AM.el("em", { class: "unval", text: "unvalidated" }),
+      AM.alertLabel(a),
+      AM.showUnvalidated(a) ? AM.el("em", { class: "unval", text: "unvalidated" }) : null,
       acked ? AM.el("span", { class: "ackby", text: `✓ ${a.acks.map((x) => x.by).join(", ")}` }) : null);
   }
 
@@ -169,8 +172,8 @@
     const acks = a.acks || [];
     return AM.el("div", { class: `alert-card sev-${a.severity}`, "data-alert": a.alert_id },
       AM.el("div", { class: "alert-head" },
-        AM.el("span", { class: `badge sev-${a.severity}`, text: `${a.severity} · ${a.dimension} ${a.kind}` }),
-        a.validated ? null : AM.el("span", { class: "badge unvalidated-tag", title: "the model has no passing validation record; counselors do not see this alert", text: "unvalidated" }),
+        AM.el("span", { class: `badge sev-${a.severity}`, text: `${a.severity} · ${AM.alertLabel(a)}` }),
+        !AM.showUnvalidated(a) ? null : AM.el("span", { class: "badge unvalidated-tag", title: "the model has no passing validation record; counselors do not see this alert", text: "unvalidated" }),
         AM.el("span", { class: "muted", text: ` ${a.phase} phase` })),
       AM.el("p", { text: a.message || "" }),
       evidenceList(a.evidence),

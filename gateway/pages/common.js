@@ -161,3 +161,14 @@ AM.tokenBox = function (container, onToken, reason) {
     )
   );
 };
+
+/** Process-signal alerts come from turn statistics, not the model: never "unvalidated". */
+AM.isModelAlert = (a) => a.dimension !== "process";
+AM.showUnvalidated = (a) => AM.isModelAlert(a) && !a.validated;
+
+/** "bond drop", or for a process alert the signal that fired ("rushing", "withdrawal"). */
+AM.alertLabel = (a) => {
+  if (AM.isModelAlert(a)) return `${a.dimension} ${a.kind}`;
+  const flag = String(a.alert_id || "").split(":").pop();
+  return (flag && flag !== "process" ? flag : "process signal").replace(/_/g, " ");
+};

@@ -61,7 +61,7 @@
       AM.el("header", {},
         AM.el("span", { class: "tone", text: a.kind === "recovered" ? "Improved" : TONE[a.severity] || "Note" }),
         AM.el("span", { class: "muted", text: ` · ${WORD[a.dimension] || "Chat rhythm"}` }),
-        a.validated ? null : AM.el("span", { class: "badge unvalidated-tag", text: "unvalidated" })),
+        AM.showUnvalidated(a) ? AM.el("span", { class: "badge unvalidated-tag", text: "unvalidated" }) : null),
       AM.el("p", { class: "what", text: a.message || "" }),
       a.kind === "recovered" ? null : AM.el("p", { class: "hint", text: HINT[a.dimension] || HINT.process }),
       quotes.length ? AM.el("div", { class: "quotes" }, AM.el("span", { class: "muted", text: "From the chat:" }),

@@ -1,0 +1,18 @@
+"""What the demo prints for an alert: the signal or dimension, and who may see it."""
+
+from alliance_monitor.demo import format_alert
+from tests.gateway import events as ev
+
+
+def test_model_alert_says_unvalidated_and_shows_verified_quotes_only():
+    text = format_alert(ev.alert("s1:middle:bond:drop", "s1", "c1", validated=False))
+    assert "bond drop 4.00 → 3.10" in text and "UNVALIDATED model: supervisors only" in text
+    assert "you don't get it" in text and "made-up words" not in text
+
+
+def test_process_alert_is_named_by_its_signal_and_not_gated():
+    alert = ev.alert("s1:early:process:question_streak", "s1", "c1", dimension="process", kind="process",
+                     severity="info", phase="early", validated=False)
+    text = format_alert(alert)
+    assert "process signal question streak" in text
+    assert "UNVALIDATED" not in text
