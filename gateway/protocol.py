@@ -126,6 +126,9 @@ class SessionState:
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     model: str | None = None
     model_identity: dict | None = None
+    #: (record book, its verdict for model_identity): summaries are built for every
+    #: event, records and the model change rarely, so the lookup is done once per pair.
+    _validated: tuple[Any, frozenset[str]] | None = field(default=None, repr=False, compare=False)
     signal: dict | None = None
     alerts: OrderedDict[str, dict] = field(default_factory=OrderedDict)
     acks: dict[str, list[dict]] = field(default_factory=dict)
@@ -165,7 +168,9 @@ class SessionState:
         "validation mode": the counselor is told alerts go to supervisors for now."""
         if self.model_identity is None:
             return None
-        passed = validated_dimensions(policy.record_book, self.model_identity)
+        if self._validated is None or self._validated[0] is not policy.record_book:
+            self._validated = (policy.record_book, validated_dimensions(policy.record_book, self.model_identity))
+        passed = self._validated[1]
         return {"passed": sorted(passed),
                 "mode": not policy.unvalidated_to_counselors and not set(WATCHED) <= passed}
 
@@ -446,7 +451,9 @@ class Hub:
             dims = data.get("dimensions") or {}
             state.scores[data["phase"]] = {d: round(float(v["score"]), 3) for d, v in dims.items()}
             state.model = (data.get("model") or {}).get("name")
-            state.model_identity = data.get("model") or None
+            if (data.get("model") or None) != state.model_identity:
+                state.model_identity = data.get("model") or None
+                state._validated = None
             state.phase = _later(state.phase, data.get("phase"))
         elif event.kind == "signal":
             state.signal = {k: v for k, v in data.items() if k not in ("session_id", "counselor_id")}
