@@ -1,8 +1,10 @@
-"""``alliance-monitor`` entry point: subcommands registered by each package.
+"""``alliance-monitor`` entry point: the one CLI layer of the project.
 
-Each package exposes ``<package>.cli.register(subparsers)``; every subcommand
-sets ``func(args) -> int``. Expected failures raise :class:`CliError` (or one of
-the known error types below) and are printed as one line, never a traceback.
+Each module in ``alliance_monitor/commands/`` exposes ``register(subparsers)``;
+every subcommand sets ``func(args) -> int``. Expected failures raise
+:class:`CliError` or a package's base error (``StreamsError``, ``ScoringError``,
+``GatewayError``, ``StoreError``, ``GateError``; see :mod:`alliance_monitor.errors`)
+and are printed as one line with exit 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -11,31 +13,38 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
 
 from . import __version__
+from .errors import CliError, known_errors
 
-#: Modules that contribute subcommands, in help order. A module that cannot be
-#: imported (an optional extra not installed) does not break the others.
+__all__ = ["COMMAND_MODULES", "CliError", "build_parser", "main"]
+
+#: Modules of alliance_monitor/commands/ that contribute subcommands, in help order.
+#: A module that cannot be imported (an optional extra not installed) does not break the others.
 COMMAND_MODULES = (
-    "streams.cli",
-    "scoring.cli",
-    "gateway.cli",
-    "store.cli",
-    "alliance_monitor.up",
+    "broker",      # broker, topics, replay, tail
+    "process",     # process
+    "score",       # score, score-file
+    "models",      # models pull-demo, models status
+    "gateway",     # gateway, token issue
+    "db",          # db upgrade|downgrade|current|purge
+    "sink",        # sink
+    "report",      # report
+    "eval",        # eval
+    "calibrate",   # calibrate
+    "up",          # up
+    "demo",        # demo
 )
 
-
-class CliError(Exception):
-    """An expected failure: printed as ``alliance-monitor: <message>``, exit 2."""
-
-    def __init__(self, message: str, code: int = 2):
-        super().__init__(message)
-        self.code = code
+#: argparse says "argument --port: must be ..."; the user reads "--port must be ...".
+_TYPE_MESSAGE = re.compile(r"^argument ([^:]+): (?=must )")
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not a usage dump
+        message = _TYPE_MESSAGE.sub(r"\1 ", message)
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
@@ -46,24 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
+        qualified = f"{__package__}.commands.{name}"
         try:
-            module = importlib.import_module(name)
+            module = importlib.import_module(qualified)
         except ModuleNotFoundError as err:
-            if err.name and (err.name == name or name.startswith(err.name + ".")):
-                continue  # that package does not exist yet / is not installed
+            if err.name and (err.name == qualified or qualified.startswith(err.name + ".")):
+                continue  # that module does not exist / its package is not installed
             raise
         module.register(sub)
     return parser
-
-
-def _known_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [CliError, FileNotFoundError, PermissionError]
-    for mod, attr in (("streams.broker", "BrokerError"), ("streams.codec", "ContractError")):
-        try:
-            errors.append(getattr(importlib.import_module(mod), attr))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(errors)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("alliance-monitor: interrupted", file=sys.stderr)
         return 130
-    except _known_errors() as err:
+    except known_errors() as err:
         print(f"alliance-monitor: {err}", file=sys.stderr)
-        return getattr(err, "code", 2) if isinstance(getattr(err, "code", None), int) else 2
+        return err.code if isinstance(err, CliError) else 2
 
 
 if __name__ == "__main__":

@@ -21,24 +21,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    from .up import add_up_arguments
-
-    p = sub.add_parser("demo", help="the sample sessions through the whole pipeline, alerts printed as they happen")
-    add_up_arguments(p)
-    p.add_argument("--speed", type=float, default=30.0,
-                   help="replay speed (default 30: the ~1 h of samples in ~2 min)")
-    p.add_argument("--samples", default=str(SAMPLES), help="folder or files of sessions to replay")
-    p.add_argument("--out", default=None, help="folder for the report (default: <state dir>/demo-report)")
-    p.add_argument("--linger", action=argparse.BooleanOptionalAction, default=None,
-                   help="keep the pipeline and board running after the summary until Ctrl-C "
-                        "(default: when run in a terminal)")
-    p.add_argument("--wait-scores", type=float, default=600.0,
-                   help="seconds to wait after the replay for the last phase scores (default 600)")
-    p.set_defaults(func=cmd_demo, speed_default=True)
 
 
 def say(msg: str) -> None:
@@ -144,15 +126,16 @@ class EventPrinter:
 # --- the run -------------------------------------------------------------------------------
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def run_demo(args: argparse.Namespace) -> int:
+    """The whole demo (arguments: ``alliance-monitor demo --help``); returns the exit code."""
     from scoring.models import ModelError, pull_demo, resolve
     from store.db import make_engine, upgrade
     from store.report import build_report
     from streams.broker import ensure_topics, kafka_bootstrap, state_dir
     from streams.replay import iter_files, merge, publish, read_file, rebase
 
-    from .cli import CliError
-    from .up import Supervisor, default_specs
+    from .errors import CliError
+    from .up import Supervisor, default_specs, gate_status
 
     linger = sys.stdout.isatty() if args.linger is None else args.linger
     run_dir = state_dir() / "demo"
@@ -191,8 +174,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("ALLIANCE_GATEWAY_SECRET", secrets.token_urlsafe(32))
     if not args.clock_rate:
         args.clock_rate = args.speed
-
-    from .up import gate_status
 
     say("alliance-monitor demo — the model is the DEMO model (SmolLM2-135M), a toy whose scores carry little "
         "signal.")

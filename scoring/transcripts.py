@@ -20,6 +20,7 @@ from pathlib import Path
 
 from streams.contracts import Lang
 
+from .errors import ScoringError
 from .prompts import Line
 
 _LABELS = {
@@ -30,7 +31,7 @@ _LINE = re.compile(r"^\s*(counselor|counsellor|therapist|client|咨询师|来访
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-class TranscriptError(ValueError):
+class TranscriptError(ScoringError, ValueError):
     """The file is not a transcript; the message names the line."""
 
 

@@ -16,11 +16,10 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
+from .errors import StoreError
 from .settings import StoreSettings
 
-
-class StoreError(RuntimeError):
-    """The store cannot be used as asked (missing schema, bad URL...): one-line message."""
+__all__ = ["StoreError"]  # re-exported: callers catch it from here too
 
 
 def safe_url(url: str) -> str:

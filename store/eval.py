@@ -27,6 +27,7 @@ import orjson
 
 from streams.contracts import DIMENSIONS, ITEM_IDS
 
+from .errors import StoreError
 from .metrics import Correlation, category_counts, fleiss_kappa, icc, pearson
 from .repository import PredictionRecord
 
@@ -43,7 +44,7 @@ REFERENCE: dict[str, dict[str, float]] = {
 }
 
 
-class LabelError(ValueError):
+class LabelError(StoreError, ValueError):
     """The label file is malformed; the message names the line and field."""
 
 

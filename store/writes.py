@@ -35,11 +35,12 @@ from streams.contracts import (
     SessionEvent,
 )
 
+from .errors import StoreError
 from .models import Alert, AlertAck as AckRow, ChatSession, Event, Prediction, PredictionItem, SinkStream, Turn
 
 
-class UnsupportedDatabase(RuntimeError):
-    pass
+class UnsupportedDatabase(StoreError):
+    """The database dialect has no upsert this module knows."""
 
 
 def _insert(conn: Connection, model: type) -> Any:

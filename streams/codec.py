@@ -16,11 +16,12 @@ import orjson
 from pydantic import ValidationError
 
 from .contracts import CONTRACTS, Contract, DeadLetter
+from .errors import StreamsError
 
 M = TypeVar("M", bound=Contract)
 
 
-class ContractError(ValueError):
+class ContractError(StreamsError, ValueError):
     """A record that does not satisfy its contract; ``str()`` names the fields."""
 
     def __init__(self, model: str, problems: list[str]):

@@ -29,6 +29,7 @@ from typing import Literal, Mapping, Sequence, Union
 
 import numpy as np
 
+from .errors import GateError
 from .stats import fold_ids
 
 Method = Literal["linear", "isotonic"]
@@ -41,11 +42,11 @@ FORMAT_VERSION = 1
 def _xy(x, y) -> tuple[np.ndarray, np.ndarray]:
     xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if xa.ndim != 1 or xa.shape != ya.shape:
-        raise ValueError(f"raw scores and labels must be 1-D of equal length, got {xa.shape} and {ya.shape}")
+        raise GateError(f"raw scores and labels must be 1-D of equal length, got {xa.shape} and {ya.shape}")
     if xa.size < 2:
-        raise ValueError(f"need at least 2 labelled sessions to calibrate, got {xa.size}")
+        raise GateError(f"need at least 2 labelled sessions to calibrate, got {xa.size}")
     if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ya))):
-        raise ValueError("raw scores or labels contain NaN or infinite values")
+        raise GateError("raw scores or labels contain NaN or infinite values")
     return xa, ya
 
 
@@ -125,7 +126,7 @@ def fit_map(x, y, method: str = DEFAULT_METHOD) -> MonotoneMap:
         return LinearMap.fit(x, y)
     if method == "isotonic":
         return IsotonicMap.fit(x, y)
-    raise ValueError(f"unknown calibration method {method!r} (choose from {', '.join(METHODS)})")
+    raise GateError(f"unknown calibration method {method!r} (choose from {', '.join(METHODS)})")
 
 
 def map_from_dict(data: Mapping) -> MonotoneMap:
@@ -133,16 +134,16 @@ def map_from_dict(data: Mapping) -> MonotoneMap:
     if method == "linear":
         slope = float(data["slope"])
         if slope < 0:
-            raise ValueError(f"linear calibration slope must be >= 0, got {slope}")
+            raise GateError(f"linear calibration slope must be >= 0, got {slope}")
         return LinearMap(intercept=float(data["intercept"]), slope=slope)
     if method == "isotonic":
         xs, ys = [float(v) for v in data["x"]], [float(v) for v in data["y"]]
         if len(xs) != len(ys) or not xs:
-            raise ValueError("isotonic calibration needs equally many, at least one, x and y knots")
+            raise GateError("isotonic calibration needs equally many, at least one, x and y knots")
         if any(b < a for a, b in zip(xs, xs[1:])) or any(b < a for a, b in zip(ys, ys[1:])):
-            raise ValueError("isotonic calibration knots must be non-decreasing")
+            raise GateError("isotonic calibration knots must be non-decreasing")
         return IsotonicMap(knots_x=tuple(xs), knots_y=tuple(ys))
-    raise ValueError(f"unknown calibration method {method!r} (choose from {', '.join(METHODS)})")
+    raise GateError(f"unknown calibration method {method!r} (choose from {', '.join(METHODS)})")
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,7 @@ class Calibration:
     def from_dict(cls, data: Mapping) -> "Calibration":
         version = data.get("version")
         if version != FORMAT_VERSION:
-            raise ValueError(f"unsupported calibration format version {version!r} (expected {FORMAT_VERSION})")
+            raise GateError(f"unsupported calibration format version {version!r} (expected {FORMAT_VERSION})")
         maps = {str(d): map_from_dict(m) for d, m in data.get("dimensions", {}).items()}
         return cls(maps=maps, method=str(data.get("method", DEFAULT_METHOD)), n=int(data.get("n", 0)))
 
@@ -230,13 +231,13 @@ def fit_calibration(predictions: Mapping[str, Sequence[float]], labels: Mapping[
                     method: str = DEFAULT_METHOD, *, folds: int = 5, seed: int = 0) -> CalibrationResult:
     """Per dimension: cross-validated check, then the final map fitted on every label."""
     if method not in METHODS:
-        raise ValueError(f"unknown calibration method {method!r} (choose from {', '.join(METHODS)})")
+        raise GateError(f"unknown calibration method {method!r} (choose from {', '.join(METHODS)})")
     maps: dict[str, MonotoneMap] = {}
     checks: dict[str, CalibrationCheck] = {}
     n = 0
     for dim, raw in predictions.items():
         if dim not in labels:
-            raise ValueError(f"no labels for dimension {dim!r}")
+            raise GateError(f"no labels for dimension {dim!r}")
         checks[dim] = cross_validate(raw, labels[dim], method, folds=folds, seed=seed)
         maps[dim] = fit_map(raw, labels[dim], method)
         n = max(n, len(raw))

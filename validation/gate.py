@@ -30,6 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from streams.contracts import AllianceAlert, ModelIdentity
 
+from .errors import GateError
+
 #: Counselors' own ratings vs client WAI-SR (242 held-out sessions, DESIGN §2).
 PUBLISHED_COUNSELOR_R: dict[str, float] = {"goal": 0.290, "approach": 0.286, "bond": 0.261}
 #: The single reference the gate uses by default (the rounded published figure).
@@ -57,15 +59,15 @@ class GateSettings:
 
     def __post_init__(self) -> None:
         if not -1.0 <= self.counselor_r <= 1.0:
-            raise ValueError(f"counselor_r must be a correlation in [-1, 1], got {self.counselor_r}")
+            raise GateError(f"counselor_r must be a correlation in [-1, 1], got {self.counselor_r}")
         if self.min_n < 10:
-            raise ValueError(f"min_n must be at least 10, got {self.min_n}")
+            raise GateError(f"min_n must be at least 10, got {self.min_n}")
         if self.resamples < 100:
-            raise ValueError(f"resamples must be at least 100, got {self.resamples}")
+            raise GateError(f"resamples must be at least 100, got {self.resamples}")
         if not 0.5 <= self.confidence < 1.0:
-            raise ValueError(f"confidence must be in [0.5, 1), got {self.confidence}")
+            raise GateError(f"confidence must be in [0.5, 1), got {self.confidence}")
         if self.folds < 2:
-            raise ValueError(f"folds must be at least 2, got {self.folds}")
+            raise GateError(f"folds must be at least 2, got {self.folds}")
 
     def reference_for(self, dimension: str) -> float:
         return float(self.counselor_r_by_dimension.get(dimension, self.counselor_r))
@@ -181,7 +183,7 @@ def evaluate_dimension(dimension: str, predictions: Sequence[float], labels: Seq
     ref = settings.reference_for(dimension)
     x, y = np.asarray(predictions, dtype=float), np.asarray(labels, dtype=float)
     if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"{dimension}: predictions and labels must be 1-D of equal length, "
+        raise GateError(f"{dimension}: predictions and labels must be 1-D of equal length, "
                          f"got {x.shape} and {y.shape}")
     c = np.asarray(covariates, dtype=float)
     c = c[:, None] if c.ndim == 1 else c
@@ -253,7 +255,7 @@ def evaluate(model: ModelIdentity, predictions: Mapping[str, Sequence[float]],
     n = 0
     for dim, preds in predictions.items():
         if dim not in labels:
-            raise ValueError(f"no labels for dimension {dim!r}")
+            raise GateError(f"no labels for dimension {dim!r}")
         cov = covariates[dim] if isinstance(covariates, Mapping) else covariates
         verdicts[dim] = evaluate_dimension(dim, preds, labels[dim], cov, settings)
         n = max(n, len(preds))

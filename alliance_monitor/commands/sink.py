@@ -1,0 +1,49 @@
+"""``sink``: write the pipeline's topics into the store until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+from ..errors import CliError
+from .common import add_db_argument, store_engine, store_url
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sink", help="write chat.sessions, alliance.scores/alerts/acks into the store")
+    p.add_argument("--group", default="alliance-store", help="consumer group id (default alliance-store)")
+    p.add_argument("--upgrade", action="store_true",
+                   help="run the migrations first (automatic for a SQLite store; a deploy step for PostgreSQL)")
+    add_db_argument(p)
+    p.set_defaults(func=cmd_sink)
+
+
+def cmd_sink(args) -> int:
+    from store.db import upgrade
+    from store.sink import Sink
+    from streams.broker import running_embedded
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP") or running_embedded()
+    if not bootstrap:
+        raise CliError("no broker: set KAFKA_BOOTSTRAP or start `alliance-monitor broker`")
+    url = store_url(args)
+    if args.upgrade or url.startswith("sqlite"):  # one local file, one writer: safe to migrate here
+        upgrade(url)
+    engine = store_engine(args)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        sink = Sink(bootstrap, engine, group_id=args.group)
+        print(f"sink: {', '.join(sink.topics.contracts())} → store (Ctrl-C to stop)", file=sys.stderr)
+        stats = await sink.run(stop)
+        print(f"sink stopped: {stats.consumed} records, {stats.commits} commits, "
+              f"{stats.dead_lettered} dead-lettered, {stats.db_retries} DB retries", file=sys.stderr)
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,51 @@
+"""``up``: run the whole pipeline (broker, processor, scorer, sink, gateway) until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+
+from ..argtypes import non_negative_float, port
+from ..up import PARTS
+from .common import announce
+
+
+def add_up_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--without", action="append", choices=PARTS, help="leave a part out (repeatable)")
+    p.add_argument("--engine", choices=("vllm", "transformers"), default=os.environ.get("ALLIANCE_ENGINE", "vllm"),
+                   help="scoring engine (default vllm; transformers loads faster)")
+    p.add_argument("--model", help="model directory (default: the demo model from `models pull-demo`)")
+    p.add_argument("--db-url", help="store URL (default: SQLite file; ALLIANCE_DB_URL)")
+    p.add_argument("--host", default="127.0.0.1", help="gateway host")
+    p.add_argument("--port", type=port, default=int(os.environ.get("ALLIANCE_GATEWAY_PORT", "8765")),
+                   help="gateway port")
+    p.add_argument("--clock-rate", type=non_negative_float, default=0.0,
+                   help="processor clock rate (event seconds per wall second; the replay speed)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("up", help="run the whole pipeline (broker, processor, scorer, sink, gateway) until Ctrl-C")
+    add_up_arguments(p)
+    p.set_defaults(func=cmd_up)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from streams.broker import ensure_topics, kafka_bootstrap, state_dir
+
+    from ..up import Supervisor, default_specs, gate_status
+
+    with kafka_bootstrap(announce=announce) as bootstrap:
+        ensure_topics(bootstrap)
+        sup = Supervisor(default_specs(args, bootstrap), state_dir() / "logs")
+        signal.signal(signal.SIGTERM, lambda *_: sup.stopping.set())
+        if "scorer" not in (args.without or []):
+            sup.say(gate_status(args.model, args.db_url or os.environ.get("ALLIANCE_DB_URL")))
+        try:
+            sup.start()
+            sup.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sup.stop()
+    return 1 if sup.failed() else 0

@@ -1,0 +1,5 @@
+"""Errors of the gateway package; the CLI prints any :class:`GatewayError` as one line (exit 2)."""
+
+
+class GatewayError(Exception):
+    """Base of every expected failure in ``gateway`` (tokens, client protocol, history)."""

@@ -1,0 +1,5 @@
+"""Errors of the store package; the CLI prints any :class:`StoreError` as one line (exit 2)."""
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used as asked (missing schema, bad URL, bad label file...): one-line message."""

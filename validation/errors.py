@@ -1,0 +1,5 @@
+"""Errors of the validation package; the CLI prints any :class:`GateError` as one line (exit 2)."""
+
+
+class GateError(ValueError):
+    """Base of every expected failure in ``validation`` (bad gate or calibration settings)."""
