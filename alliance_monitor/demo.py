@@ -21,6 +21,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from validation.gate import GATE_PROCESS, GATE_VALIDATED, gate_label
+
 
 
 def say(msg: str) -> None:
@@ -37,12 +39,13 @@ def format_alert(alert) -> str:
         arrow = f" {alert.previous:.2f} → {alert.current:.2f}"
     elif alert.current is not None:
         arrow = f" {alert.current:.2f}"
-    if alert.dimension == "process":  # from turn statistics, not the model: not gated
-        what = f"process signal {alert.alert_id.rsplit(':', 1)[-1].replace('_', ' ')}"
+    gate = gate_label(alert)  # the routing decision of validation/gate.py
+    if gate == GATE_PROCESS:  # from turn statistics, not the model: not gated
+        what = f"process signal {(alert.signal or '').replace('_', ' ')}".rstrip()
         audience = "counselor and supervisor"
     else:
         what = f"{alert.dimension} {alert.kind}"
-        audience = "validated" if alert.validated else "UNVALIDATED model: supervisors only"
+        audience = "validated" if gate == GATE_VALIDATED else "UNVALIDATED model: supervisors only"
     lines = [f"ALERT  {alert.severity.upper():8} {alert.session_id} (counselor {alert.counselor_id}), "
              f"{alert.phase} phase: {what}{arrow}  [{audience}]"]
     if alert.message:
@@ -88,8 +91,9 @@ class EventPrinter:
 
         from streams.codec import ContractError, decode
         from streams.contracts import AllianceAlert, AllianceScore
+        from streams.topics import ALERTS, SCORES
 
-        contracts = {"alliance.scores": AllianceScore, "alliance.alerts": AllianceAlert}
+        contracts = {SCORES.name: AllianceScore, ALERTS.name: AllianceAlert}
         c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
         await c.start()
         try:
@@ -107,7 +111,7 @@ class EventPrinter:
                             ev = decode(contracts[tp.topic], r.value)
                         except ContractError:
                             continue
-                        if tp.topic == "alliance.scores":
+                        if tp.topic == SCORES.name:
                             if ev.request_id not in self.scores:
                                 say(format_score(ev))
                             self.scores[ev.request_id] = ev

@@ -214,7 +214,7 @@ def gate_status(model: str | None, db_url: str | None) -> str:
         record = load_record_book(db_url).for_model(identity)
     except Exception as err:  # noqa: BLE001 - a status line must never stop the pipeline
         return f"validation gate: could not check the model ({type(err).__name__}); its alerts count as unvalidated"
-    passed = [d for d in ("goal", "approach", "bond") if record is not None and record.passes(d)]
+    passed = record.passed_dimensions() if record is not None else []
     if not passed:
         return (f"validation gate: model {identity.name} is UNVALIDATED — its alerts go to supervisors only, "
                 f"marked 'unvalidated' (validate with `alliance-monitor eval --labels FILE`)")

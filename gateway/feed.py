@@ -22,6 +22,7 @@ from typing import Callable
 
 from streams.codec import ContractError, decode, encode
 from streams.contracts import AlertAck, AllianceAlert, AllianceScore, ProcessSignal, SessionEvent
+from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, SCORES, SIGNALS
 
 from .history import EventId, StoredEvent
 from .protocol import AckRequest
@@ -30,13 +31,13 @@ log = logging.getLogger(__name__)
 
 #: topic → (event kind, contract)
 FEED_TOPICS: dict[str, tuple[str, type]] = {
-    "chat.sessions": ("session", SessionEvent),
-    "alliance.scores": ("score", AllianceScore),
-    "alliance.signals": ("signal", ProcessSignal),
-    "alliance.alerts": ("alert", AllianceAlert),
-    "alliance.acks": ("ack", AlertAck),
+    CHAT_SESSIONS.name: ("session", SessionEvent),
+    SCORES.name: ("score", AllianceScore),
+    SIGNALS.name: ("signal", ProcessSignal),
+    ALERTS.name: ("alert", AllianceAlert),
+    ACKS.name: ("ack", AlertAck),
 }
-ACK_TOPIC = "alliance.acks"
+ACK_TOPIC = ACKS.name
 #: records applied between yields to the event loop; keep well below Policy.max_queue.
 YIELD_EVERY = 50
 

@@ -24,8 +24,11 @@ from typing import Any, Callable, Iterable
 
 import orjson
 
-from .errors import GatewayError
+from streams.contracts import WATCHED_DIMENSIONS
+from validation.gate import RecordBook, gate_label, reaches_counselor, validated_dimensions
+
 from .auth import TokenError, Viewer, verify_token
+from .errors import GatewayError
 from .history import Cursor, EventId, Gap, History, StoredEvent, parse_cursor
 
 # Close codes (4000-4999 are for applications, RFC 6455 §7.4.2).
@@ -36,7 +39,6 @@ CLOSE_TOO_SLOW = 4008  #: the send queue overflowed; reconnect and resume
 CLOSE_GOING_AWAY = 1001
 
 SEVERITY_WEIGHT = {"critical": 100.0, "warning": 30.0, "info": 5.0}
-WATCHED = ("goal", "bond")
 PHASE_ORDER = ("early", "middle", "late")
 
 
@@ -46,7 +48,7 @@ class Policy:
 
     #: messages waiting for one connection before it is cut off as too slow.
     max_queue: int = 1000
-    #: DESIGN §8: alerts of an unvalidated model go to supervisors only.
+    #: the validation gate (docs/validation.md): alerts of an unvalidated model go to supervisors only.
     unvalidated_to_counselors: bool = False
     #: ended sessions stay on the board this long (seconds), then are pruned.
     ended_keep_s: float = 600.0
@@ -57,7 +59,7 @@ class Policy:
     #: validation records (validation.gate.RecordBook), reloaded by the shell; only
     #: used to tell a counselor that their session is monitored in validation mode.
     #: The gate itself is enforced upstream: the processor sets ``alert.validated``.
-    record_book: Any = field(default=None, compare=False)
+    record_book: RecordBook | None = field(default=None, compare=False)
 
 
 class ProtocolError(GatewayError, ValueError):
@@ -85,28 +87,15 @@ def sees_session(viewer: Viewer, counselor_id: str | None, group: str | None) ->
     return group is not None and group in viewer.groups
 
 
-def validated_dimensions(book: Any, model: dict | None) -> frozenset[str]:
-    """Dimensions for which ``model`` has a passing validation record (fails closed)."""
-    if book is None or not model:
-        return frozenset()
-    try:
-        from streams.contracts import ModelIdentity
-
-        record = book.for_model(ModelIdentity.model_validate(model))
-        return frozenset(d for d in ("goal", "approach", "bond") if record is not None and record.passes(d))
-    except Exception:  # noqa: BLE001 - a record we cannot read validates nothing
-        return frozenset()
-
-
 def alert_is_gated(alert: dict, policy: Policy) -> bool:
-    """True if a counselor must not see this alert (DESIGN §8 validation gate).
+    """True if a counselor must not see this alert: the decision is :func:`validation.gate.reaches_counselor`."""
+    return not reaches_counselor(alert, gate_enabled=not policy.unvalidated_to_counselors)
 
-    Model alerts with ``validated=False`` are for supervisors only. Process alerts
-    come from cheap turn statistics, not from the model, so the gate does not apply.
-    """
-    if policy.unvalidated_to_counselors:
-        return False
-    return not alert.get("validated", False) and alert.get("kind") != "process"
+
+def alert_view(alert: dict) -> dict:
+    """An alert as the pages get it: with ``gate`` (process / validated / unvalidated) from the gate module,
+    so no page re-derives the routing."""
+    return alert if "gate" in alert else {**alert, "gate": gate_label(alert)}
 
 
 # --- live state --------------------------------------------------------------------
@@ -129,7 +118,7 @@ class SessionState:
     model_identity: dict | None = None
     #: (record book, its verdict for model_identity): summaries are built for every
     #: event, records and the model change rarely, so the lookup is done once per pair.
-    _validated: tuple[Any, frozenset[str]] | None = field(default=None, repr=False, compare=False)
+    _validated: tuple[RecordBook | None, frozenset[str]] | None = field(default=None, repr=False, compare=False)
     signal: dict | None = None
     alerts: OrderedDict[str, dict] = field(default_factory=OrderedDict)
     acks: dict[str, list[dict]] = field(default_factory=dict)
@@ -173,7 +162,7 @@ class SessionState:
             self._validated = (policy.record_book, validated_dimensions(policy.record_book, self.model_identity))
         passed = self._validated[1]
         return {"passed": sorted(passed),
-                "mode": not policy.unvalidated_to_counselors and not set(WATCHED) <= passed}
+                "mode": not policy.unvalidated_to_counselors and not set(WATCHED_DIMENSIONS) <= passed}
 
     def _current_and_change(self) -> tuple[dict[str, float], dict[str, float]]:
         phases = [p for p in PHASE_ORDER if p in self.scores]
@@ -198,7 +187,7 @@ def risk_of(current: dict, change: dict, alerts: list[dict], signal: dict | None
             continue
         weight = SEVERITY_WEIGHT.get(alert.get("severity", "info"), 5.0)
         risk += weight * (0.1 if alert.get("acks") else 1.0)
-    for dim in WATCHED:
+    for dim in WATCHED_DIMENSIONS:
         if dim in current:
             risk += max(0.0, 3.5 - current[dim]) * 10
         if dim in change:
@@ -426,8 +415,9 @@ class Hub:
     def _encode(self, event: StoredEvent, viewer: Viewer) -> str | None:
         state = self.sessions.get(event.session_id)
         summary = state.summary(self.policy, viewer.role == "counselor") if state else None
+        data = alert_view(event.data) if event.kind == "alert" else event.data
         return dumps({"type": "event", "id": str(event.id), "kind": event.kind, "session_id": event.session_id,
-                      "data": event.data, "summary": summary})
+                      "data": data, "summary": summary})
 
     def _update_state(self, event: StoredEvent, now: float) -> None:
         data = event.data
@@ -460,7 +450,7 @@ class Hub:
             state.signal = {k: v for k, v in data.items() if k not in ("session_id", "counselor_id")}
             state.phase = _later(state.phase, data.get("phase"))
         elif event.kind == "alert":
-            state.alerts[data["alert_id"]] = data
+            state.alerts[data["alert_id"]] = alert_view(data)
             state.alerts.move_to_end(data["alert_id"])
             while len(state.alerts) > self.policy.alerts_per_session:
                 state.alerts.popitem(last=False)
@@ -525,7 +515,7 @@ class Hub:
         events = []
         for e in self.history.session_timeline(session_id):
             if self._visible(conn, e):
-                events.append({"id": str(e.id), "kind": e.kind, "data": e.data})
+                events.append({"id": str(e.id), "kind": e.kind, "data": alert_view(e.data) if e.kind == "alert" else e.data})
         conn.push(dumps({"type": "timeline", "session_id": session_id, "events": events}), self._room())
 
     def _ack(self, conn: Connection, msg: dict) -> list[AckRequest]:

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import orjson
 from websockets.asyncio.server import ServerConnection, serve
@@ -43,6 +43,9 @@ from .protocol import (
     ProtocolError,
     parse_hello,
 )
+
+if TYPE_CHECKING:
+    from validation.gate import RecordBook
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +71,7 @@ class GatewayConfig:
     ready_timeout_s: float = 60.0
     heartbeat_s: float = 15.0
     #: reloads validation records (returns a RecordBook); None: keep the policy's book.
-    record_loader: Callable[[], Any] | None = None
+    record_loader: "Callable[[], RecordBook] | None" = None
     record_reload_s: float = 60.0
 
 

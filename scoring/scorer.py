@@ -15,18 +15,16 @@ from dataclasses import dataclass
 from statistics import fmean
 from typing import Literal, Sequence
 
-from streams.contracts import AllianceScore, ItemScore, Lang, ModelIdentity, request_id_for
+from streams.contracts import WATCHED_DIMENSIONS, AllianceScore, ItemScore, Lang, ModelIdentity, request_id_for
+from validation.stats import category_counts, finite_or_none, fleiss_kappa, icc
 
 from . import readout
 from .engines.base import Completion, Engine
 from .instrument import ITEMS, Item, items_of
-from .metrics import finite_or_none, fleiss_kappa, icc
 from .prompts import PROMPT_VERSION, TurnLike, render_item
 
 Readout = Literal["expected", "sampled"]
 RationaleMode = Literal["all", "alerts", "none"]
-#: Dimensions whose drop raises an alert (DESIGN §8): "alerts" rationales cover their items.
-WATCHED_DIMENSIONS = ("goal", "bond")
 
 
 @dataclass(frozen=True)
@@ -40,11 +38,13 @@ class ScoringConfig:
     top_p: float = 0.8
     seed: int | None = None
 
-    def rationale_items(self) -> set[str]:
+    def rationale_items(self, watched: Sequence[str] | None = None) -> set[str]:
+        """Items that get a rationale; in "alerts" mode the items of the watched dimensions
+        (the request's ``watched``, else the contract default the alert policy also uses)."""
         if self.rationale == "all":
             return {i.item_id for i in ITEMS}
         if self.rationale == "alerts":
-            return {i.item_id for i in items_of(WATCHED_DIMENSIONS)}
+            return {i.item_id for i in items_of(watched or WATCHED_DIMENSIONS)}
         return set()
 
 
@@ -94,7 +94,8 @@ class Scorer:
                              prompt_version=PROMPT_VERSION, readout=self.config.readout)
 
     async def score(self, *, session_id: str, phase: str, turns: Sequence[TurnLike], lang: Lang = "en",
-                    upto_turn_id: int | None = None, counselor_id: str | None = None) -> AllianceScore:
+                    upto_turn_id: int | None = None, counselor_id: str | None = None,
+                    watched: Sequence[str] | None = None) -> AllianceScore:
         if not turns:
             raise ValueError("the transcript is empty: nothing to score")
         cfg = self.config
@@ -107,7 +108,7 @@ class Scorer:
                                                                  omitted=omitted))
                    for item in ITEMS}
         usage = _Usage()
-        want = cfg.rationale_items()
+        want = cfg.rationale_items(watched)
 
         async def one(item: Item) -> tuple[ItemScore, list[int | None]]:
             ids = prompts[item.item_id]
@@ -191,5 +192,5 @@ class Scorer:
         }
         if len(complete) >= 2:
             out["icc"] = finite_or_none(icc([[float(c) for c in row] for row in complete]))  # type: ignore[misc]
-            out["fleiss_kappa"] = finite_or_none(fleiss_kappa(complete))  # type: ignore[arg-type]
+            out["fleiss_kappa"] = finite_or_none(fleiss_kappa(category_counts(complete)))  # type: ignore[arg-type]
         return out

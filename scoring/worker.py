@@ -24,7 +24,7 @@ from typing import Callable
 
 from streams.codec import ContractError, dead_letter, decode, encode
 from streams.contracts import AllianceScore, ScoreRequest
-from streams.topics import SCORE_REQUESTS, SCORES
+from streams.topics import SCORE_REQUESTS, SCORES, dlq_name
 
 from .scorer import Scorer
 
@@ -76,7 +76,7 @@ async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, st
         try:
             score = await asyncio.wait_for(
                 scorer.score(session_id=req.session_id, phase=req.phase, turns=req.transcript, lang=req.lang,
-                             upto_turn_id=req.upto_turn_id, counselor_id=req.counselor_id),
+                             upto_turn_id=req.upto_turn_id, counselor_id=req.counselor_id, watched=req.watched),
                 timeout=cfg.timeout_s,
             )
             if cfg.calibration is not None:
@@ -158,7 +158,7 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
                 else:
                     dl = dead_letter(cfg.requests_topic, outcome.dlq_reason or "unknown", record.value,
                                      key=record.key, partition=record.partition, offset=record.offset)
-                    sends.append(await producer.send(f"{cfg.requests_topic}.dlq", key=record.key, value=encode(dl)))
+                    sends.append(await producer.send(dlq_name(cfg.requests_topic), key=record.key, value=encode(dl)))
                     stats.dead_lettered += 1
                     log.warning("dead-lettered offset %d of partition %d: %s", record.offset, record.partition,
                                 (outcome.dlq_reason or "").split(":")[0])

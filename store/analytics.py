@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Iterable, Literal
 
 from streams.contracts import DIMENSIONS, PHASES
+from validation.stats import MeanCI, TTest, holm, mean_ci, welch_t
 
-from .metrics import MeanCI, TTest, holm, mean_ci, welch_t
 from .repository import PredictionRecord
 
 Change = Literal["declined", "stayed", "improved"]

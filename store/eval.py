@@ -25,15 +25,14 @@ from pathlib import Path
 
 import orjson
 
-from streams.contracts import DIMENSIONS, ITEM_IDS
+from streams.contracts import DIMENSION_ITEMS, DIMENSIONS, ITEM_DIMENSION, ITEM_IDS
+from validation.stats import Correlation, category_counts, correlation_or_nan, fleiss_kappa, icc
 
 from .errors import StoreError
-from .metrics import Correlation, category_counts, fleiss_kappa, icc, pearson
 from .repository import PredictionRecord
 
-DIM_ITEMS: dict[str, tuple[str, ...]] = {
-    "goal": ("Q1", "Q2", "Q3", "Q4"), "approach": ("Q5", "Q6", "Q7", "Q8"), "bond": ("Q9", "Q10", "Q11", "Q12"),
-}
+#: The item -> dimension map, from the contracts (kept under this name for callers).
+DIM_ITEMS = DIMENSION_ITEMS
 
 #: Published Pearson r against client-rated WAI-SR (242 held-out sessions; DESIGN §2).
 REFERENCE: dict[str, dict[str, float]] = {
@@ -143,9 +142,9 @@ def evaluate(records: list[PredictionRecord], labels: dict[str, Label], phase: s
     """Pearson r per dimension and per item between predictions at ``phase`` and the labels."""
     preds = {r.session_id: r for r in records if r.phase == phase}
     sids = sorted(set(preds) & set(labels))
-    dims = {d: pearson([preds[s].dimensions.get(d) for s in sids], [labels[s].dimensions.get(d) for s in sids])
+    dims = {d: correlation_or_nan([preds[s].dimensions.get(d) for s in sids], [labels[s].dimensions.get(d) for s in sids])
             for d in DIMENSIONS}
-    items = {i: pearson([preds[s].items.get(i) for s in sids], [labels[s].items.get(i) for s in sids])
+    items = {i: correlation_or_nan([preds[s].items.get(i) for s in sids], [labels[s].items.get(i) for s in sids])
              for i in ITEM_IDS}
     return EvalResult(phase, len(labels), len(sids), dims, items)
 
@@ -161,7 +160,7 @@ def self_consistency(records: list[PredictionRecord], phase: str | None = None) 
         if phase is not None and r.phase != phase:
             continue
         for item_id, samples in r.samples.items():
-            dim = next(d for d, ids in DIM_ITEMS.items() if item_id in ids)
+            dim = ITEM_DIMENSION[item_id]
             rows[dim].append(list(samples))
     all_rows = [row for d in DIMENSIONS for row in rows[d]]
     if not all_rows:
@@ -175,7 +174,7 @@ def self_consistency(records: list[PredictionRecord], phase: str | None = None) 
         use = [r for r in subset if len(r) == k]
         if not use:
             continue
-        out[name] = Consistency(len(use), k, icc(use, "ICC1"), icc(use, "ICC2"), fleiss_kappa(category_counts(use)))
+        out[name] = Consistency(len(use), k, icc(use, "1,1"), icc(use, "2,1"), fleiss_kappa(category_counts(use)))
     return out
 
 

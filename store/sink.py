@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 
 from streams.codec import ContractError, dead_letter, decode, encode
 from streams.contracts import AlertAck, AllianceAlert, AllianceScore, ChatTurn, Contract, SessionEvent
+from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, CHAT_TURNS, SCORES, dlq_name
 
 from .settings import StoreSettings
 from .writes import Origin, WriteResult, purge_turns, record_positions, write_events
@@ -40,10 +41,10 @@ log = logging.getLogger(__name__)
 class SinkTopics:
     """Topic names the sink reads (tests use unique names on a shared broker)."""
 
-    sessions: str = "chat.sessions"
-    scores: str = "alliance.scores"
-    alerts: str = "alliance.alerts"
-    acks: str | None = "alliance.acks"
+    sessions: str = CHAT_SESSIONS.name
+    scores: str = SCORES.name
+    alerts: str = ALERTS.name
+    acks: str | None = ACKS.name
     turns: str | None = None  # set when ALLIANCE_STORE_TURNS=1
 
     def contracts(self) -> dict[str, type[Contract]]:
@@ -57,8 +58,8 @@ class SinkTopics:
 
     @classmethod
     def with_suffix(cls, suffix: str, *, turns: bool = False) -> "SinkTopics":
-        return cls(f"chat.sessions{suffix}", f"alliance.scores{suffix}", f"alliance.alerts{suffix}",
-                   f"alliance.acks{suffix}", f"chat.turns{suffix}" if turns else None)
+        return cls(f"{CHAT_SESSIONS.name}{suffix}", f"{SCORES.name}{suffix}", f"{ALERTS.name}{suffix}",
+                   f"{ACKS.name}{suffix}", f"{CHAT_TURNS.name}{suffix}" if turns else None)
 
 
 @dataclass
@@ -118,7 +119,7 @@ class Sink:
         self.engine = engine
         self.settings = settings or StoreSettings.from_env(str(engine.url))
         if topics is None:
-            topics = SinkTopics(turns="chat.turns" if self.settings.store_turns else None)
+            topics = SinkTopics(turns=CHAT_TURNS.name if self.settings.store_turns else None)
         self.topics = topics
         self.group_id = group_id
         self.batch_max = batch_max
@@ -239,7 +240,7 @@ class Sink:
         delay = self.retry_initial_s
         while True:
             try:
-                await self._producer.send_and_wait(f"{origin.topic}.dlq", encode(dl), key=key)
+                await self._producer.send_and_wait(dlq_name(origin.topic), encode(dl), key=key)
                 break
             except KafkaError as err:
                 log.warning("dead-letter send failed (%s); retrying in %.1fs", type(err).__name__, delay)

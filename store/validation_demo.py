@@ -18,7 +18,8 @@ from pathlib import Path
 
 import orjson
 
-from streams.contracts import (AllianceScore, DimensionScore, ItemScore, ModelIdentity, request_id_for)
+from streams.contracts import (DIMENSION_ITEMS, AllianceScore, DimensionScore, ItemScore, ModelIdentity,
+                               request_id_for)
 from validation import synthetic
 
 FIXTURES = {
@@ -26,7 +27,6 @@ FIXTURES = {
     "signal_in_bond": lambda: synthetic.signal_in("bond"),
     "misscaled": synthetic.misscaled,
 }
-DIM_ITEMS = {"goal": range(1, 5), "approach": range(5, 9), "bond": range(9, 13)}
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 
@@ -44,9 +44,9 @@ def scores_for(ds: synthetic.LabelledSet, model: ModelIdentity) -> list[Alliance
     out = []
     for i, sid in enumerate(ds.session_ids):
         items, dims = [], {}
-        for dim, qs in DIM_ITEMS.items():
+        for dim, qs in DIMENSION_ITEMS.items():
             level = float(ds.predictions[dim][i])
-            items += [ItemScore(item_id=f"Q{q}", dimension=dim, expected=level, probs=_probs(level)) for q in qs]
+            items += [ItemScore(item_id=q, dimension=dim, expected=level, probs=_probs(level)) for q in qs]
             dims[dim] = DimensionScore(score=level)
         out.append(AllianceScore(
             request_id=request_id_for(sid, "late"), session_id=sid, phase="late", upto_turn_id=50, items=items,

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, delete, func, not_, select
 
 from streams.contracts import (
+    DIMENSIONS,
     AlertAck,
     AllianceAlert,
     AllianceScore,
@@ -160,7 +161,7 @@ def write_score(conn: Connection, ev: AllianceScore, origin: Origin | None = Non
     """Upsert a prediction and its items; False if a newer version is already stored."""
     t = Prediction.__table__
     key = model_key(ev)
-    dims = {d: ev.dimensions.get(d) for d in ("goal", "approach", "bond")}
+    dims = {d: ev.dimensions.get(d) for d in DIMENSIONS}
     values = dict(
         request_id=ev.request_id, session_id=ev.session_id, counselor_id=ev.counselor_id, phase=ev.phase,
         upto_turn_id=ev.upto_turn_id, **key,

@@ -40,7 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .contracts import PHASES, AllianceAlert, AllianceScore, Evidence
+from .contracts import DIMENSIONS, PHASES, WATCHED_DIMENSIONS, AllianceAlert, AllianceScore, Evidence
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
@@ -49,7 +49,7 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 class AlertSettings:
     """Thresholds on the WAI-SR 1–5 scale (dimension score = mean of 4 items)."""
 
-    watched: tuple[str, ...] = ("goal", "bond")
+    watched: tuple[str, ...] = WATCHED_DIMENSIONS
     drop_fire: float = 0.5  # δ: fire when a dimension falls this much from the previous phase
     drop_critical: float = 1.0
     drop_clear: float = 0.2  # recovered when back within this of the level before the drop
@@ -66,7 +66,7 @@ class AlertSettings:
             raise ValueError("need low_critical <= low_fire < low_clear (hysteresis)")
         if not 0 <= self.drop_clear < self.drop_fire <= self.drop_critical:
             raise ValueError("need 0 <= drop_clear < drop_fire <= drop_critical (hysteresis)")
-        unknown = set(self.watched) - {"goal", "approach", "bond"}
+        unknown = set(self.watched) - set(DIMENSIONS)
         if unknown:
             raise ValueError(f"unknown watched dimension(s): {sorted(unknown)}")
 
@@ -101,6 +101,12 @@ class SettingsBook:
             if name and fnmatch.fnmatch(name.lower(), pattern.lower()):
                 return settings
         return self.default
+
+    def watched(self) -> tuple[str, ...]:
+        """Every dimension some model's settings watch, in contract order: what a score request
+        asks rationales for (the model is known only once the score is back)."""
+        wanted = set(self.default.watched).union(*(s.watched for _, s in self.per_model))
+        return tuple(d for d in DIMENSIONS if d in wanted)
 
     @classmethod
     def builtin(cls) -> "SettingsBook":
@@ -324,7 +330,7 @@ def on_signal_flags(
         alerts.append(AllianceAlert(
             alert_id=aid, session_id=session_id, counselor_id=counselor_id, dimension="process", kind="process",
             severity="info", phase=phase, message=f"process signal: {flag.replace('_', ' ')}",  # type: ignore[arg-type]
-            evidence=[Evidence(dimension="process", note=f"{flag}: {shown}")], validated=False,
+            evidence=[Evidence(dimension="process", note=f"{flag}: {shown}")], validated=False, signal=flag,
             **({"created_at": now} if now is not None else {}),
         ))
     ps["active"] = sorted(flags)

@@ -36,6 +36,15 @@ Dimension = Literal["goal", "approach", "bond"]
 PHASES: tuple[Phase, ...] = ("early", "middle", "late")
 DIMENSIONS: tuple[Dimension, ...] = ("goal", "approach", "bond")
 ITEM_IDS: tuple[str, ...] = tuple(f"Q{i}" for i in range(1, 13))
+#: The WAI-SR item -> dimension map (goal Q1-4, approach Q5-8, bond Q9-12): the one definition.
+DIMENSION_ITEMS: dict[Dimension, tuple[str, ...]] = {
+    "goal": ("Q1", "Q2", "Q3", "Q4"), "approach": ("Q5", "Q6", "Q7", "Q8"), "bond": ("Q9", "Q10", "Q11", "Q12"),
+}
+ITEM_DIMENSION: dict[str, Dimension] = {item: dim for dim, items in DIMENSION_ITEMS.items() for item in items}
+#: Dimensions watched by default: the alert policy raises drop/low alerts on them, the scorer
+#: writes "alerts" rationales for their items, the gateway asks validation for them. A
+#: processor with other ``watched`` settings names its choice in ``ScoreRequest.watched``.
+WATCHED_DIMENSIONS: tuple[Dimension, ...] = ("goal", "bond")
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -119,6 +128,9 @@ class ScoreRequest(Contract):
     transcript: list[TranscriptLine]
     lang: Lang = "en"
     created_at: UtcDatetime = Field(default_factory=utcnow)
+    #: the dimensions the processor's alert policy watches; the scorer writes "alerts"
+    #: rationales for their items. None (older producers): ``WATCHED_DIMENSIONS``.
+    watched: list[Dimension] | None = None
 
     @model_validator(mode="after")
     def _request_id_matches(self) -> "ScoreRequest":
@@ -268,9 +280,11 @@ class AllianceAlert(Contract):
     evidence: list[Evidence] = Field(default_factory=list)
     message: str = ""
     model: str | None = None
-    #: False while the producing model has no passing validation record (DESIGN §8).
+    #: False while the producing model has no passing validation record (docs/validation.md).
     validated: bool = False
     created_at: UtcDatetime = Field(default_factory=utcnow)
+    #: process alerts only: the signal flag that fired (e.g. "rushing"); None for model alerts.
+    signal: str | None = None
 
 
 class AlertAck(Contract):

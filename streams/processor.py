@@ -35,13 +35,13 @@ from typing import Any, Callable
 
 import orjson
 
-from validation.gate import apply_gate
+from validation.gate import RecordBook, apply_gate
 
 from . import session_state as core
 from .alert_policy import SettingsBook, on_score
 from .codec import ContractError, decode, dead_letter, encode
 from .contracts import AllianceScore, ChatTurn, SessionEvent
-from .topics import ALERTS, CHAT_SESSIONS, CHAT_TURNS, SCORE_REQUESTS, SCORES, SIGNALS, TopicSpec
+from .topics import ALERTS, CHAT_SESSIONS, CHAT_TURNS, SCORE_REQUESTS, SCORES, SIGNALS, TopicSpec, dlq_name
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class ProcessorConfig:
     producer_max_batch_size: int = 1
     #: returns the validation records (validation.gate.RecordBook) that decide
     #: ``alert.validated`` (DESIGN §8); None: no records, every model unvalidated.
-    record_loader: Callable[[], Any] | None = None
+    record_loader: Callable[[], RecordBook] | None = None
     record_reload_s: float = 60.0
 
     def tick_topic(self) -> TopicSpec:
@@ -224,14 +224,15 @@ def build_app(cfg: ProcessorConfig):
         counters.dead_letters += 1
         letter = dead_letter(source, reason, message.value, key=message.key,
                              partition=message.partition, offset=message.offset)
-        await send(f"{source}.dlq", letter.key or "", encode(letter))
+        await send(dlq_name(source), letter.key or "", encode(letter))
         log.warning("dead letter from %s[%s]@%s: %s", source, message.partition, message.offset, reason)
 
     async def apply(outcome: core.Outcome, session_id: str, partition: int) -> None:
         state = outcome.state
         state["partition"] = partition
         for due in outcome.requests:
-            request = core.build_request(state, due, lambda tid: _text(texts, session_id, tid), s.transcript_mode)
+            request = core.build_request(state, due, lambda tid: _text(texts, session_id, tid), s.transcript_mode,
+                                         s.watched)
             await send(SCORE_REQUESTS.name, session_id, encode(request))
             counters.requests += 1
             log.info("request %s: upto turn %s, %d lines, phase ended by %s", request.request_id,

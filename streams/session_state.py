@@ -16,11 +16,12 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Sequence
 
 from . import signals as sig
 from .alert_policy import AlertSettings, on_signal_flags
-from .contracts import AllianceAlert, ChatTurn, ProcessSignal, ScoreRequest, SessionEvent, TranscriptLine, request_id_for
+from .contracts import (WATCHED_DIMENSIONS, AllianceAlert, ChatTurn, ProcessSignal, ScoreRequest, SessionEvent,
+                        TranscriptLine, request_id_for)
 from .phase_clock import ClockSettings, DuePhase, PhaseClock, SessionClock
 
 TranscriptMode = Literal["cumulative", "phase"]
@@ -41,6 +42,9 @@ class ProcessorSettings:
     forget_after_s: float = 6 * 3600.0
     #: raise ``process`` alerts from signal flags.
     process_alerts: bool = True
+    #: dimensions the alert policy watches (``SettingsBook.watched()``); every ScoreRequest
+    #: carries them so the scorer writes rationales for exactly those items.
+    watched: tuple[str, ...] = WATCHED_DIMENSIONS
     #: wall seconds of transport jitter a phase also waits for (consumer fetch waits,
     #: two topics read at different paces). At clock rate r it is worth r× as much
     #: event time, so at 60× the lateness must be at least 2 s × 60 = 2 event minutes.
@@ -300,6 +304,7 @@ def build_request(
     due: DuePhase,
     lookup: Callable[[int], tuple[str, str] | None],
     mode: TranscriptMode = "cumulative",
+    watched: Sequence[str] = WATCHED_DIMENSIONS,
 ) -> ScoreRequest:
     """The ScoreRequest for ``due``; ``lookup(turn_id)`` gives (speaker, text) from the text store."""
     lines = []
@@ -318,4 +323,5 @@ def build_request(
         upto_turn_id=upto,
         transcript=lines,
         lang=state["lang"],
+        watched=list(watched),  # type: ignore[arg-type]
     )

@@ -25,6 +25,11 @@ from .contracts import (
 DAY_MS = 24 * 3600 * 1000
 
 
+def dlq_name(topic: str) -> str:
+    """The dead-letter topic of ``topic`` (also for test topics with a suffix)."""
+    return f"{topic}.dlq"
+
+
 def default_partitions() -> int:
     """Partitions per topic; ``ALLIANCE_PARTITIONS`` overrides (production: more)."""
     return int(os.environ.get("ALLIANCE_PARTITIONS", "4"))
@@ -43,7 +48,7 @@ class TopicSpec:
 
     @property
     def dlq(self) -> str:
-        return f"{self.name}.dlq"
+        return dlq_name(self.name)
 
     def topic_configs(self) -> dict[str, str]:
         cfg = {

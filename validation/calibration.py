@@ -23,14 +23,15 @@ to plain dicts so they can be stored with the validation record.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Literal, Mapping, Sequence, Union
 
 import numpy as np
 
+from streams.contracts import DIMENSION_ITEMS
+
 from .errors import GateError
-from .stats import fold_ids
+from .stats import fold_ids, pearson_r
 
 Method = Literal["linear", "isotonic"]
 METHODS: tuple[str, ...] = ("linear", "isotonic")
@@ -77,21 +78,10 @@ class LinearMap:
 
 
 def pava(y, weights=None) -> np.ndarray:
-    """Pool adjacent violators: the non-decreasing sequence closest to ``y`` (weighted L2)."""
-    ya = np.asarray(y, dtype=float)
-    w = np.ones_like(ya) if weights is None else np.asarray(weights, dtype=float)
-    means: list[float] = []
-    wts: list[float] = []
-    sizes: list[int] = []
-    for v, wi in zip(ya, w):
-        means.append(float(v)); wts.append(float(wi)); sizes.append(1)
-        while len(means) > 1 and means[-2] > means[-1]:
-            m2, w2, s2 = means.pop(), wts.pop(), sizes.pop()
-            total = wts[-1] + w2
-            means[-1] = (means[-1] * wts[-1] + m2 * w2) / total
-            wts[-1] = total
-            sizes[-1] += s2
-    return np.repeat(np.array(means), sizes)
+    """The non-decreasing sequence closest to ``y`` (weighted L2): scipy's pool-adjacent-violators."""
+    from scipy.optimize import isotonic_regression
+
+    return np.asarray(isotonic_regression(np.asarray(y, dtype=float), weights=weights, increasing=True).x)
 
 
 @dataclass(frozen=True)
@@ -169,12 +159,6 @@ class CalibrationCheck:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def _r(a: np.ndarray, b: np.ndarray) -> float:
-    da, db = a - a.mean(), b - b.mean()
-    denom = math.sqrt(float(da @ da) * float(db @ db))
-    return float(da @ db) / denom if denom > 0 else float("nan")
-
-
 def cross_validate(x, y, method: str = DEFAULT_METHOD, *, folds: int = 5, seed: int = 0) -> CalibrationCheck:
     """Fit on k−1 folds, apply to the held-out fold; compare with the raw scores there."""
     xa, ya = _xy(x, y)
@@ -188,7 +172,7 @@ def cross_validate(x, y, method: str = DEFAULT_METHOD, *, folds: int = 5, seed: 
         method=method, n=int(xa.size), folds=folds,
         mae_before=float(np.mean(np.abs(err_b))), mae_after=float(np.mean(np.abs(err_a))),
         rmse_before=float(np.sqrt(np.mean(err_b ** 2))), rmse_after=float(np.sqrt(np.mean(err_a ** 2))),
-        r_before=_r(xa, ya), r_after=_r(out, ya),
+        r_before=pearson_r(xa, ya), r_after=pearson_r(out, ya),
     )
 
 
@@ -242,12 +226,6 @@ def fit_calibration(predictions: Mapping[str, Sequence[float]], labels: Mapping[
         maps[dim] = fit_map(raw, labels[dim], method)
         n = max(n, len(raw))
     return CalibrationResult(Calibration(maps=maps, method=method, n=n), checks)
-
-
-#: WAI-SR items per dimension (DESIGN §2).
-DIMENSION_ITEMS: dict[str, tuple[str, ...]] = {
-    "goal": ("Q1", "Q2", "Q3", "Q4"), "approach": ("Q5", "Q6", "Q7", "Q8"), "bond": ("Q9", "Q10", "Q11", "Q12"),
-}
 
 
 def raw_dimensions(items: Mapping[str, float]) -> dict[str, float | None]:

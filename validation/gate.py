@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streams.contracts import AllianceAlert, ModelIdentity
+from streams.contracts import DIMENSIONS, AllianceAlert, ModelIdentity
 
 from .errors import GateError
 
@@ -149,7 +149,7 @@ def model_key(model: ModelIdentity) -> str:
     return f"{model.name}@{model.revision}:{model.prompt_version}/{model.readout}"
 
 
-def status_table(records: Iterable[ValidationRecord], dimensions: Sequence[str] = ("goal", "approach", "bond")) -> str:
+def status_table(records: Iterable[ValidationRecord], dimensions: Sequence[str] = DIMENSIONS) -> str:
     """What ``alliance-monitor models status`` prints: one line per model identity."""
     rows = [r.status_row() for r in records]
     if not rows:
@@ -269,7 +269,7 @@ def evaluate(model: ModelIdentity, predictions: Mapping[str, Sequence[float]],
 def join_sessions(predictions: Mapping[str, Mapping[str, float | None]],
                   labels: Mapping[str, Mapping[str, float | None]],
                   covariates: Mapping[str, Sequence[float]] | None,
-                  dimensions: Sequence[str] = ("goal", "approach", "bond"),
+                  dimensions: Sequence[str] = DIMENSIONS,
                   ) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[list[float]]], dict[str, list[str]]]:
     """Per dimension, the sessions that have a prediction, a label and covariates, in session-id order.
 
@@ -301,7 +301,7 @@ def evaluate_sessions(model: ModelIdentity, predictions: Mapping[str, Mapping[st
                       labels: Mapping[str, Mapping[str, float | None]], covariates: Mapping[str, Sequence[float]],
                       settings: GateSettings | None = None, *, labels_source: str | None = None,
                       calibration: Mapping[str, Any] | None = None, created_at: datetime | None = None,
-                      dimensions: Sequence[str] = ("goal", "approach", "bond")) -> ValidationRecord:
+                      dimensions: Sequence[str] = DIMENSIONS) -> ValidationRecord:
     """:func:`join_sessions` then :func:`evaluate` — what ``eval`` calls with store rows and a label file."""
     p, y, c, _ = join_sessions(predictions, labels, covariates, dimensions)
     return evaluate(model, p, y, c, settings, labels_source=labels_source, calibration=calibration,
@@ -359,7 +359,33 @@ class Audience:
 
 
 def _get(alert: AllianceAlert | Mapping[str, Any], name: str) -> Any:
-    return alert.get(name) if isinstance(alert, Mapping) else getattr(alert, name)
+    return alert.get(name) if isinstance(alert, Mapping) else getattr(alert, name, None)
+
+
+# --- routing: the one place that decides who sees an alert ------------------------------------
+
+#: The gate's verdict on a published alert, as the gateway tells the pages (event field ``gate``):
+#: ``process`` (from turn statistics, not the model: never gated), ``validated`` (the model passed
+#: for this dimension), ``unvalidated`` (supervisors only, unless the gate is disabled by setting).
+GATE_PROCESS, GATE_VALIDATED, GATE_UNVALIDATED = "process", "validated", UNVALIDATED
+
+
+def is_process_alert(alert: AllianceAlert | Mapping[str, Any]) -> bool:
+    """Process alerts come from cheap turn statistics, not from the model, so the gate does not apply."""
+    return _get(alert, "kind") == "process" or _get(alert, "dimension") == "process"
+
+
+def gate_label(alert: AllianceAlert | Mapping[str, Any]) -> str:
+    """``process``, ``validated`` or ``unvalidated`` for an alert the processor published (reads its flag)."""
+    if is_process_alert(alert):
+        return GATE_PROCESS
+    return GATE_VALIDATED if _get(alert, "validated") else GATE_UNVALIDATED
+
+
+def reaches_counselor(alert: AllianceAlert | Mapping[str, Any], gate_enabled: bool = True) -> bool:
+    """May a counselor see this published alert? Everything but an unvalidated model alert, unless
+    the gate is disabled by setting (demo only)."""
+    return not gate_enabled or gate_label(alert) != GATE_UNVALIDATED
 
 
 def record_matches(record: ValidationRecord | None, model: ModelIdentity | str | None) -> bool:
@@ -378,11 +404,10 @@ def audience_for(alert: AllianceAlert | Mapping[str, Any], record: ValidationRec
     ``model`` is the full identity of the scoring model (the processor has it
     from the ``AllianceScore``); without it the alert's model *name* is matched,
     which cannot tell revisions apart. Process alerts come from turn statistics,
-    not from the model, so the gate does not apply to them (as in
-    ``gateway.protocol.alert_is_gated``).
+    not from the model, so the gate does not apply to them.
     """
-    dimension, kind = _get(alert, "dimension"), _get(alert, "kind")
-    if kind == "process" or dimension == "process":
+    dimension = _get(alert, "dimension")
+    if is_process_alert(alert):
         return Audience(True, True, True, None, "process alert: from turn statistics, not the model; not gated")
     who = model if model is not None else _get(alert, "model")
     shown = model_key(who) if isinstance(who, ModelIdentity) else (who or "unknown model")
@@ -406,15 +431,26 @@ def audience_for(alert: AllianceAlert | Mapping[str, Any], record: ValidationRec
     return Audience(True, False, False, mark, why + "; supervisors only")
 
 
-def apply_gate(alert: AllianceAlert, record: ValidationRecord | None, model: ModelIdentity,
-               gate_enabled: bool = True) -> AllianceAlert:
+def apply_gate(alert: AllianceAlert, record: ValidationRecord | None, model: ModelIdentity) -> AllianceAlert:
     """The alert with ``validated`` set from the record (what the processor publishes).
 
-    Routing by audience stays in the gateway (``alert_is_gated``), which reads
-    exactly this flag; disabling the gate there is the gateway's own setting.
+    Whether the flag lets a counselor see the alert is :func:`reaches_counselor`,
+    which the gateway calls with its own ``gate_enabled`` setting.
     """
-    audience = audience_for(alert, record, gate_enabled, model=model)
+    audience = audience_for(alert, record, model=model)
     return alert.model_copy(update={"validated": audience.validated})
+
+
+def validated_dimensions(book: "RecordBook | None", model: ModelIdentity | Mapping[str, Any] | None) -> frozenset[str]:
+    """Dimensions for which ``model`` has a passing validation record; empty on any doubt (fails closed)."""
+    if book is None or not model:
+        return frozenset()
+    try:
+        identity = model if isinstance(model, ModelIdentity) else ModelIdentity.model_validate(model)
+        record = book.for_model(identity)
+    except Exception:  # noqa: BLE001 - a record we cannot read validates nothing
+        return frozenset()
+    return frozenset(record.passed_dimensions()) if record is not None else frozenset()
 
 
 class RecordBook:

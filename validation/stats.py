@@ -1,4 +1,5 @@
-"""Statistics behind the validation gate (DESIGN §8). numpy/scipy only, no I/O.
+"""The project's one statistics module: the validation gate's figures, ``eval``, ``report``
+and the scorer's self-consistency all come from here. numpy/scipy only, no I/O.
 
 Why these and not just Pearson r: a model that only tracks how long the chat was
 can reach a respectable raw r with client ratings, because longer, more engaged
@@ -10,15 +11,23 @@ the same labels, so "beats length" is measured, not assumed.
 Conventions: ``x`` are model predictions, ``y`` client labels (one value per
 session), ``covariates`` an ``(n, k)`` array (one row per session). Intervals
 resample *sessions* (rows), the unit the labels were collected on.
+
+Two flavours of correlation: :func:`pearson` / :func:`partial_correlation` are
+strict (the gate: bad input raises); :func:`correlation_or_nan` is for reports
+(``eval``): missing values drop their pair and an undefined figure is NaN with
+its n, never an exception.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, Sequence
 
 import numpy as np
 from scipy import stats as _sps
+
+NAN = float("nan")
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,10 @@ class Correlation:
     p: float
     n: int
     df: int
+
+    def ok(self) -> bool:
+        """Is the coefficient defined (not NaN)?"""
+        return not math.isnan(self.r)
 
 
 @dataclass(frozen=True)
@@ -68,13 +81,19 @@ def _pair(x, y) -> tuple[np.ndarray, np.ndarray]:
     return xa, ya
 
 
-def _r(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson r; NaN when either side is constant (no correlation is defined)."""
+def _r(x: np.ndarray, y: np.ndarray, tiny: float = 0.0) -> float:
+    """Pearson r; NaN when either side is (numerically) constant: no correlation is defined."""
     dx, dy = x - x.mean(), y - y.mean()
     denom = math.sqrt(float(dx @ dx) * float(dy @ dy))
-    if denom == 0.0:
+    if denom <= tiny:
         return float("nan")
     return max(-1.0, min(1.0, float(dx @ dy) / denom))
+
+
+def pearson_r(x, y) -> float:
+    """Just Pearson r of two equal-length vectors; NaN when a side is constant."""
+    xa, ya = _pair(x, y)
+    return _r(xa, ya)
 
 
 def _p_value(r: float, df: int) -> float:
@@ -110,7 +129,7 @@ def _partial_r(x: np.ndarray, y: np.ndarray, design: np.ndarray) -> float:
     """Partial r via residualisation; ``design`` already holds the intercept column."""
     beta, *_ = np.linalg.lstsq(design, np.column_stack([x, y]), rcond=None)
     res = np.column_stack([x, y]) - design @ beta
-    return _r(res[:, 0], res[:, 1])
+    return _r(res[:, 0], res[:, 1], tiny=1e-12)  # residuals of a constant are rounding noise
 
 
 def partial_correlation(x, y, covariates) -> Correlation:
@@ -256,3 +275,176 @@ def length_covariates(transcript) -> tuple[float, float]:
         chars += len(text)
         client_turns += speaker == "client"
     return float(chars), float(client_turns)
+
+
+# --- reports: lenient figures (eval, report) ------------------------------------------------
+
+
+def _finite_rows(*columns) -> np.ndarray:
+    """Columns side by side as floats (None -> NaN), keeping only rows without a missing value."""
+    data = np.array([[NAN if v is None else v for v in row] for row in zip(*columns)], dtype=float)
+    if data.size == 0:
+        return data.reshape(0, len(columns))
+    return data[~np.isnan(data).any(axis=1)]
+
+
+def correlation_or_nan(x: Sequence[float | None], y: Sequence[float | None], covariates=None) -> Correlation:
+    """Pearson r (or partial r given ``covariates``, an ``(n, k)`` table) for a report.
+
+    Pairs with a missing value (None/NaN) are dropped; too few sessions or a
+    constant side give NaN with the n that was left, never an exception.
+    """
+    if len(x) != len(y):
+        raise ValueError(f"x and y differ in length ({len(x)} vs {len(y)})")
+    cov = np.empty((len(x), 0)) if covariates is None else np.asarray(
+        [[NAN if v is None else v for v in row] for row in covariates], dtype=float).reshape(len(x), -1)
+    data = _finite_rows(x, y, *cov.T)
+    n, k = data.shape[0], cov.shape[1]
+    df = n - 2 - k
+    if df < 1:
+        return Correlation(NAN, NAN, n, max(df, 0))
+    if k == 0:
+        r = _r(data[:, 0], data[:, 1])
+    else:
+        r = _partial_r(data[:, 0], data[:, 1], np.column_stack([np.ones(n), data[:, 2:]]))
+    return Correlation(r, _p_value(r, df), n, df)
+
+
+@dataclass(frozen=True)
+class MeanCI:
+    mean: float
+    low: float
+    high: float
+    n: int
+    sd: float
+
+
+def mean_ci(values: Sequence[float | None], level: float = 0.95) -> MeanCI:
+    """Mean with its t interval (scipy); missing values dropped, NaN bounds below two values."""
+    a = np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+    n = a.size
+    if n == 0:
+        return MeanCI(NAN, NAN, NAN, 0, NAN)
+    mean = float(a.mean())
+    if n < 2:
+        return MeanCI(mean, NAN, NAN, 1, NAN)
+    sd = float(a.std(ddof=1))
+    if sd == 0.0:  # no spread: the interval is the mean itself (scipy would say NaN)
+        return MeanCI(mean, mean, mean, n, sd)
+    low, high = _sps.t.interval(level, n - 1, loc=mean, scale=sd / math.sqrt(n))
+    return MeanCI(mean, float(low), float(high), n, sd)
+
+
+@dataclass(frozen=True)
+class TTest:
+    t: float
+    df: float
+    p: float
+    diff: float  # mean(a) - mean(b)
+
+
+def welch_t(a: Sequence[float | None], b: Sequence[float | None]) -> TTest:
+    """Welch's unequal-variance t test, two-sided (``scipy.stats.ttest_ind(equal_var=False)``).
+
+    Missing values are dropped; fewer than two values on a side, or no variance
+    at all, give NaN figures (with the difference of means when there is one).
+    """
+    x = np.asarray([v for v in a if v is not None and not math.isnan(v)], dtype=float)
+    y = np.asarray([v for v in b if v is not None and not math.isnan(v)], dtype=float)
+    if x.size < 2 or y.size < 2:
+        return TTest(NAN, NAN, NAN, NAN if not x.size or not y.size else float(x.mean() - y.mean()))
+    diff = float(x.mean() - y.mean())
+    if x.var(ddof=1) + y.var(ddof=1) == 0.0:
+        return TTest(NAN, NAN, NAN, diff)
+    res = _sps.ttest_ind(x, y, equal_var=False)
+    return TTest(float(res.statistic), float(res.df), float(res.pvalue), diff)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (NaNs stay NaN and are not counted)."""
+    idx = [i for i, p in enumerate(pvalues) if not math.isnan(p)]
+    m = len(idx)
+    out = [NAN] * len(pvalues)
+    running = 0.0
+    for rank, i in enumerate(sorted(idx, key=lambda i: pvalues[i])):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        out[i] = running
+    return out
+
+
+# --- agreement between raters (the sampled read-out's self-consistency) ---------------------
+
+IccForm = Literal["1,1", "2,1", "3,1"]
+
+
+def icc(ratings: Sequence[Sequence[float]], form: IccForm = "2,1") -> float:
+    """Single-rater intraclass correlation (Shrout & Fleiss 1979) of an n subjects x k raters table.
+
+    ``form``: "1,1" one-way random (raters interchangeable); "2,1" two-way random,
+    absolute agreement (the default: samples are interchangeable raters and their
+    level matters); "3,1" two-way mixed, consistency. Rows with a missing rating
+    are dropped; fewer than two subjects or no variance give NaN.
+    """
+    if form not in ("1,1", "2,1", "3,1"):
+        raise ValueError(f"icc: unknown form {form!r} (use '1,1', '2,1' or '3,1')")
+    rows = [list(r) for r in ratings]
+    if rows and (len(rows[0]) < 2 or any(len(r) != len(rows[0]) for r in rows)):
+        raise ValueError("icc: every subject needs the same number (>= 2) of ratings")
+    m = np.asarray(rows, dtype=float)
+    if m.ndim != 2:
+        return NAN
+    m = m[~np.isnan(m).any(axis=1)]
+    n, k = m.shape
+    if n < 2:
+        return NAN
+    grand = m.mean()
+    ss_rows = k * float(np.sum((m.mean(axis=1) - grand) ** 2))
+    ss_cols = n * float(np.sum((m.mean(axis=0) - grand) ** 2))
+    ss_err = float(np.sum((m - grand) ** 2)) - ss_rows - ss_cols
+    ms_rows, ms_cols = ss_rows / (n - 1), ss_cols / (k - 1)
+    ms_err = ss_err / ((n - 1) * (k - 1))
+    ms_within = (ss_cols + ss_err) / (n * (k - 1))
+    if form == "1,1":
+        num, den = ms_rows - ms_within, ms_rows + (k - 1) * ms_within
+    elif form == "2,1":
+        num, den = ms_rows - ms_err, ms_rows + (k - 1) * ms_err + k * (ms_cols - ms_err) / n
+    else:
+        num, den = ms_rows - ms_err, ms_rows + (k - 1) * ms_err
+    return NAN if abs(den) < 1e-12 else float(num / den)
+
+
+def category_counts(ratings: Sequence[Sequence[int]], categories: Sequence[int] = (1, 2, 3, 4, 5)) -> np.ndarray:
+    """Subjects x categories count table from per-subject lists of categorical ratings."""
+    index = {c: j for j, c in enumerate(categories)}
+    out = np.zeros((len(ratings), len(categories)), dtype=float)
+    for i, row in enumerate(ratings):
+        for v in row:
+            if v not in index:
+                raise ValueError(f"rating {v!r} is not one of the categories {list(categories)}")
+            out[i, index[v]] += 1
+    return out
+
+
+def fleiss_kappa(counts: Sequence[Sequence[float]]) -> float:
+    """Fleiss' kappa from a subjects x categories table of rater counts (same raters per subject).
+
+    NaN when undefined (no subjects, fewer than two raters, everyone always in one category).
+    """
+    m = np.asarray(counts, dtype=float)
+    if m.ndim != 2 or m.shape[0] == 0:
+        return NAN
+    raters = m.sum(axis=1)
+    if not np.allclose(raters, raters[0]):
+        raise ValueError("every subject needs the same number of ratings for Fleiss' kappa")
+    r = float(raters[0])
+    if r < 2:
+        return NAN
+    p_j = m.sum(axis=0) / (m.shape[0] * r)
+    p_bar = float(np.mean((np.sum(m * m, axis=1) - r) / (r * (r - 1))))
+    p_e = float(np.sum(p_j * p_j))
+    return NAN if abs(1 - p_e) < 1e-12 else (p_bar - p_e) / (1 - p_e)
+
+
+def finite_or_none(x: float) -> float | None:
+    """For JSON: NaN/inf become None."""
+    return x if math.isfinite(x) else None

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DIMENSIONS = ("goal", "approach", "bond")
+from streams.contracts import DIMENSIONS
+
 N_SESSIONS = 242
 #: How strongly the synthetic client ratings follow transcript length (latent scale).
 LABEL_LENGTH_LOADING = 0.45

@@ -66,6 +66,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         transcript_mode=args.transcript,
         signal_min_interval_s=args.signal_interval,
         process_alerts=not args.no_process_alerts,
+        watched=book.watched(),
         transport_grace_s=args.grace,
     )
     with kafka_bootstrap(announce=announce) as bootstrap:

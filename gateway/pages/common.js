@@ -162,13 +162,13 @@ AM.tokenBox = function (container, onToken, reason) {
   );
 };
 
-/** Process-signal alerts come from turn statistics, not the model: never "unvalidated". */
-AM.isModelAlert = (a) => a.dimension !== "process";
-AM.showUnvalidated = (a) => AM.isModelAlert(a) && !a.validated;
+/** The gateway tells each alert's routing in `gate` (validation/gate.py decides):
+ * "process" (turn statistics, never gated), "validated" or "unvalidated". */
+AM.isModelAlert = (a) => a.gate !== "process";
+AM.showUnvalidated = (a) => a.gate === "unvalidated";
 
 /** "bond drop", or for a process alert the signal that fired ("rushing", "withdrawal"). */
 AM.alertLabel = (a) => {
   if (AM.isModelAlert(a)) return `${a.dimension} ${a.kind}`;
-  const flag = String(a.alert_id || "").split(":").pop();
-  return (flag && flag !== "process" ? flag : "process signal").replace(/_/g, " ");
+  return (a.signal || "process signal").replace(/_/g, " ");
 };

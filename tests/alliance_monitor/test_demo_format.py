@@ -1,6 +1,7 @@
 """What the demo prints for an alert: the signal or dimension, and who may see it."""
 
 from alliance_monitor.demo import format_alert
+from streams.alert_policy import AlertSettings, on_signal_flags
 from tests.gateway import events as ev
 
 
@@ -10,9 +11,16 @@ def test_model_alert_says_unvalidated_and_shows_verified_quotes_only():
     assert "you don't get it" in text and "made-up words" not in text
 
 
+def test_validated_model_alert_says_validated():
+    text = format_alert(ev.alert("s1:middle:bond:drop", "s1", "c1", validated=True))
+    assert "[validated]" in text and "UNVALIDATED" not in text
+
+
 def test_process_alert_is_named_by_its_signal_and_not_gated():
-    alert = ev.alert("s1:early:process:question_streak", "s1", "c1", dimension="process", kind="process",
-                     severity="info", phase="early", validated=False)
+    # a process alert as the alert policy really raises it, from the signal flag "rushing"
+    decision = on_signal_flags(None, session_id="s1", counselor_id="c1", phase="early", flags=["rushing"],
+                               figures={"question_streak": 4}, settings=AlertSettings())
+    (alert,) = decision.alerts
     text = format_alert(alert)
-    assert "process signal question streak" in text
+    assert "process signal rushing" in text and "[counselor and supervisor]" in text
     assert "UNVALIDATED" not in text

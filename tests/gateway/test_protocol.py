@@ -300,3 +300,21 @@ def test_validation_mode_is_off_when_goal_and_bond_pass_or_the_gate_is_off():
         feed("chat.sessions", "session", ev.started("s1", "alice"))
         feed("alliance.scores", "score", ev.score("s1", "alice", "early", 4.0, 3.5, 3.0))
         assert hub.sessions["s1"].summary(policy, True)["validation"]["mode"] is False
+
+
+def test_alert_events_carry_the_gate_decision_and_the_signal(hub):
+    """The pages read ``gate`` (and ``signal``) from the event; they never parse alert ids."""
+    from streams.alert_policy import AlertSettings, on_signal_flags
+
+    feed = Feed(hub)
+    feed("chat.sessions", "session", ev.started("s1", "alice"))
+    (process,) = on_signal_flags(None, session_id="s1", counselor_id="alice", phase="early", flags=["rushing"],
+                                 figures={}, settings=AlertSettings()).alerts
+    feed("alliance.alerts", "alert", process)
+    feed("alliance.alerts", "alert", ev.alert("s1:middle:bond:drop", "s1", "alice", validated=False))
+    alerts = hub.sessions["s1"].summary(hub.policy, for_counselor=False)["alerts"]
+    by_id = {a["alert_id"]: a for a in alerts}
+    assert by_id[process.alert_id]["gate"] == "process" and by_id[process.alert_id]["signal"] == "rushing"
+    assert by_id["s1:middle:bond:drop"]["gate"] == "unvalidated"
+    assert [a["alert_id"] for a in hub.sessions["s1"].summary(hub.policy, for_counselor=True)["alerts"]] == \
+        [process.alert_id]

@@ -26,7 +26,8 @@ class Harness:
     def _apply(self, out):
         self.state = out.state
         for due in out.requests:
-            self.requests.append(core.build_request(self.state, due, self.texts.get, self.s.transcript_mode))
+            self.requests.append(core.build_request(self.state, due, self.texts.get, self.s.transcript_mode,
+                                                    self.s.watched))
             for tid in core.mark_emitted(self.state, due.phase, self.s):
                 self.texts.pop(tid, None)
         if out.signal:

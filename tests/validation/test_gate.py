@@ -263,3 +263,13 @@ def test_routing_needs_neither_numpy_nor_scipy():
     code = "import sys, validation.gate; print('numpy' in sys.modules or 'scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_gate_label_is_the_routing_the_pages_show(bond_record):
+    from validation.gate import GATE_PROCESS, GATE_UNVALIDATED, GATE_VALIDATED, gate_label, reaches_counselor
+
+    passed, failed = apply_gate(_alert("bond"), bond_record, MODEL), apply_gate(_alert("goal"), bond_record, MODEL)
+    process = _alert("process", kind="process", model=None)
+    assert [gate_label(a) for a in (passed, failed, process)] == [GATE_VALIDATED, GATE_UNVALIDATED, GATE_PROCESS]
+    assert [reaches_counselor(a) for a in (passed, failed, process)] == [True, False, True]
+    assert reaches_counselor(failed, gate_enabled=False)  # the demo-only setting

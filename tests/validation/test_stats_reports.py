@@ -1,4 +1,4 @@
-"""Pure metrics against scipy and against published, hand-computed values."""
+"""The lenient report figures (eval, report) against scipy and against published, hand-computed values."""
 
 from __future__ import annotations
 
@@ -8,21 +8,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from store.metrics import (
-    category_counts,
-    fleiss_kappa,
-    holm,
-    icc,
-    mean_ci,
-    partial_pearson,
-    pearson,
-    welch_t,
-)
+from validation.stats import category_counts, correlation_or_nan, fleiss_kappa, holm, icc, mean_ci, welch_t
 
 
 def test_pearson_hand_computed():
     # dx = -2..2, dy = -2,0,1,0,1: sum dxdy = 6, sxx = 10, syy = 6 -> r = 6/sqrt(60)
-    c = pearson([1, 2, 3, 4, 5], [2, 4, 5, 4, 5])
+    c = correlation_or_nan([1, 2, 3, 4, 5], [2, 4, 5, 4, 5])
     assert c.r == pytest.approx(6 / math.sqrt(60)) and c.n == 5 and c.df == 3
     t = c.r * math.sqrt(3 / (1 - c.r ** 2))
     assert c.p == pytest.approx(2 * stats.t.sf(t, 3))
@@ -33,16 +24,16 @@ def test_pearson_matches_scipy_and_drops_missing_pairs():
     x = rng.normal(size=40)
     y = 0.4 * x + rng.normal(size=40)
     ref = stats.pearsonr(x, y)
-    c = pearson(list(x) + [None, 1.0], list(y) + [2.0, float("nan")])
+    c = correlation_or_nan(list(x) + [None, 1.0], list(y) + [2.0, float("nan")])
     assert c.n == 40
     assert c.r == pytest.approx(ref.statistic, abs=1e-12) and c.p == pytest.approx(ref.pvalue, rel=1e-9)
 
 
 def test_pearson_degenerate_input_is_nan_not_an_error():
-    assert math.isnan(pearson([1, 2], [3, 4]).r)
-    assert math.isnan(pearson([3, 3, 3, 3], [1, 2, 3, 4]).r)
+    assert math.isnan(correlation_or_nan([1, 2], [3, 4]).r)
+    assert math.isnan(correlation_or_nan([3, 3, 3, 3], [1, 2, 3, 4]).r)
     with pytest.raises(ValueError):
-        pearson([1, 2, 3], [1, 2])
+        correlation_or_nan([1, 2, 3], [1, 2])
 
 
 def test_partial_correlation_matches_the_first_order_formula():
@@ -52,7 +43,7 @@ def test_partial_correlation_matches_the_first_order_formula():
     y = z + 0.5 * x + rng.normal(size=60)
     rxy, rxz, ryz = (stats.pearsonr(a, b).statistic for a, b in ((x, y), (x, z), (y, z)))
     expected = (rxy - rxz * ryz) / math.sqrt((1 - rxz ** 2) * (1 - ryz ** 2))
-    c = partial_pearson(x, y, [z])
+    c = correlation_or_nan(x, y, np.column_stack([z]))
     assert c.r == pytest.approx(expected, abs=1e-10) and c.df == 57
     t = expected * math.sqrt(57 / (1 - expected ** 2))
     assert c.p == pytest.approx(2 * stats.t.sf(abs(t), 57), rel=1e-8)
@@ -87,12 +78,12 @@ SHROUT_FLEISS = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5,
 
 def test_icc_reproduces_shrout_and_fleiss_1979():
     """Table 4 of Shrout & Fleiss (1979): ICC(1,1)=.17, ICC(2,1)=.29, ICC(3,1)=.71."""
-    assert icc(SHROUT_FLEISS, "ICC1") == pytest.approx(0.1657, abs=5e-4)
-    assert icc(SHROUT_FLEISS, "ICC2") == pytest.approx(0.2898, abs=5e-4)
-    assert icc(SHROUT_FLEISS, "ICC3") == pytest.approx(0.7148, abs=5e-4)
+    assert icc(SHROUT_FLEISS, "1,1") == pytest.approx(0.1657, abs=5e-4)
+    assert icc(SHROUT_FLEISS, "2,1") == pytest.approx(0.2898, abs=5e-4)
+    assert icc(SHROUT_FLEISS, "3,1") == pytest.approx(0.7148, abs=5e-4)
     assert icc([[3, 3, 3], [1, 1, 1], [5, 5, 5]]) == pytest.approx(1.0)  # perfect agreement
     with pytest.raises(ValueError):
-        icc(SHROUT_FLEISS, "ICC9")  # type: ignore[arg-type]
+        icc(SHROUT_FLEISS, "9,9")  # type: ignore[arg-type]
 
 
 FLEISS_EXAMPLE = [  # Fleiss (1971) as worked on Wikipedia: 10 subjects, 14 raters, 5 categories
@@ -115,3 +106,8 @@ def test_fleiss_kappa_hand_computed_small_case():
     # 2 subjects x 2 raters: [1,1] and [1,2]. P_i = 1, 0 -> P-bar .5; p_1 = 3/4, p_2 = 1/4 -> P_e = 10/16
     counts = category_counts([[1, 1], [1, 2]])
     assert fleiss_kappa(counts) == pytest.approx((0.5 - 10 / 16) / (1 - 10 / 16))
+
+
+def test_mean_ci_of_identical_values_is_the_value():
+    m = mean_ci([3.0, 3.0, 3.0])
+    assert (m.mean, m.low, m.high, m.sd) == (3.0, 3.0, 3.0, 0.0)
