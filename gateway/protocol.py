@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import orjson
 
@@ -568,9 +568,6 @@ class Hub:
         for sid in gone:
             del self.sessions[sid]
         return gone
-
-    def visible_sessions(self, viewer: Viewer) -> Iterable[SessionState]:
-        return (s for s in self.sessions.values() if sees_session(viewer, s.counselor_id, s.group))
 
 
 def _later(a: str | None, b: str | None) -> str | None:

@@ -34,7 +34,6 @@ from websockets.http11 import Request, Response
 from .history import History, MemoryHistory, StoredEvent
 from .protocol import (
     CLOSE_GOING_AWAY,
-    CLOSE_PROTOCOL,
     CLOSE_UNAUTHORIZED,
     AckRequest,
     Connection,

@@ -10,7 +10,7 @@ from n sampled answers and average.
 
 Quotes in a rationale are checked against the transcript. A quote that does not
 occur there is kept with ``verified=False`` so a reader sees the model made it up;
-:func:`evidence_quotes` never passes it on as evidence.
+the alert policy never passes it on as evidence.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import math
 import re
 import unicodedata
 from statistics import fmean
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from streams.contracts import DIMENSIONS, DimensionScore, ItemScore, Quote
 
@@ -169,11 +169,6 @@ def verify_quote(quote: str, transcript_texts: Sequence[str]) -> bool:
 
 def quotes_for(rationale: str | None, transcript_texts: Sequence[str]) -> list[Quote]:
     return [Quote(text=q, verified=verify_quote(q, transcript_texts)) for q in extract_quotes(rationale)]
-
-
-def evidence_quotes(quotes: Iterable[Quote]) -> list[Quote]:
-    """Only verified quotes may be shown as evidence (a fabricated quote never is)."""
-    return [q for q in quotes if q.verified]
 
 
 # --------------------------------------------------------------------------- scores

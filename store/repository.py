@@ -9,16 +9,16 @@ returns the gateway's own types is :mod:`store.history`. The domain reads
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, and_, func, not_, or_, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from streams.contracts import DIMENSIONS, PHASES
 
-from .models import Alert, AlertAck, ChatSession, Event, Prediction, SinkStream, ValidationRecordRow
+from .models import Alert, AlertAck, ChatSession, Prediction, ValidationRecordRow
 
 if TYPE_CHECKING:
     from streams.contracts import ModelIdentity
@@ -50,30 +50,6 @@ class ModelKey:
     def matches(self, p: Prediction) -> bool:
         return (p.model_name, p.model_revision, p.prompt_version, p.readout) == (
             self.name, self.revision, self.prompt_version, self.readout)
-
-
-@dataclass(frozen=True)
-class JournalEvent:
-    """One journal row: ``id`` is ``<topic>:<partition>:<offset>`` (or ``store:<seq>``)."""
-
-    seq: int
-    kind: str
-    session_id: str
-    stream: str | None
-    offset: int | None
-    at: datetime
-    data: dict = field(compare=False)
-
-    @property
-    def id(self) -> str:
-        return f"{self.stream}:{self.offset}" if self.stream is not None else f"store:{self.seq}"
-
-
-@dataclass(frozen=True)
-class CursorGap:
-    """The store cannot answer "what came after this cursor"; take a fresh snapshot."""
-
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -112,59 +88,12 @@ class PredictionRecord:
     consistency: dict | None = None
 
 
-def _journal(e: Event) -> JournalEvent:
-    return JournalEvent(e.seq, e.kind, e.session_id, e.stream, e.record_offset, e.at, e.data)
-
-
 class StoreRepository:
     def __init__(self, engine: Engine):
         self.engine = engine
 
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
-
-    # -- the journal (gateway history) ----------------------------------------------------------
-    def since(self, cursor: Mapping[str, int], *, limit: int = 10_000) -> list[JournalEvent] | CursorGap:
-        """Journal events after ``cursor`` ({"topic:partition": last offset seen}), oldest first.
-
-        Streams the store never consumed (e.g. ``alliance.signals``) are ignored.
-        More than ``limit`` events is a gap too: a snapshot is cheaper than a replay.
-        """
-        with self._session() as s:
-            known = {r.stream: r for r in s.scalars(select(SinkStream))}
-            for stream, pos in known.items():
-                seen = cursor.get(stream, -1)
-                if seen + 1 < pos.first_offset:
-                    return CursorGap(f"the store has {stream} only from offset {pos.first_offset}")
-                if seen > pos.high_offset:
-                    return CursorGap(f"your position in {stream} ({seen}) is ahead of the store ({pos.high_offset})")
-            seen_streams = [st for st in cursor if st in known]
-            conds = [and_(Event.stream == st, Event.record_offset > cursor[st]) for st in seen_streams]
-            conds.append(and_(Event.stream.is_not(None), not_(Event.stream.in_(seen_streams))))
-            rows = s.scalars(select(Event).where(or_(*conds)).order_by(Event.seq).limit(limit + 1)).all()
-            if len(rows) > limit:
-                return CursorGap(f"more than {limit} events after your position")
-            return [_journal(e) for e in rows]
-
-    def events_after(self, seq: int, *, session_ids: Iterable[str] | None = None,
-                     limit: int = 1000) -> list[JournalEvent]:
-        """Journal events with ``seq`` greater than ``seq`` (a store-local resume position)."""
-        q = select(Event).where(Event.seq > seq)
-        if session_ids is not None:
-            q = q.where(Event.session_id.in_(list(session_ids)))
-        with self._session() as s:
-            return [_journal(e) for e in s.scalars(q.order_by(Event.seq).limit(limit))]
-
-    def session_events(self, session_id: str, kinds: Iterable[str] | None = None) -> list[JournalEvent]:
-        q = select(Event).where(Event.session_id == session_id)
-        if kinds is not None:
-            q = q.where(Event.kind.in_(list(kinds)))
-        with self._session() as s:
-            return [_journal(e) for e in s.scalars(q.order_by(Event.seq))]
-
-    def last_seq(self) -> int:
-        with self._session() as s:
-            return s.scalar(select(func.max(Event.seq))) or 0
 
     # -- sessions, timelines, alerts ------------------------------------------------------------
     def session(self, session_id: str) -> ChatSession | None:

@@ -19,7 +19,8 @@ session's own partition; the agent handles it like any other event.
 
 Delivery: at-least-once (Tansu has no transactions). Outputs are sent before
 the state that records them, so a crash can repeat a ScoreRequest (same
-``request_id``; the scorer dedupes) but never lose one. Malformed records go
+``request_id``: the scorer scores it again; the store's upsert, the alert policy
+and the gateway treat the repeat as the same score) but never lose one. Malformed records go
 to ``<topic>.dlq`` as DeadLetter and processing goes on.
 """
 

@@ -137,17 +137,6 @@ def read_file(path: str | Path) -> tuple[list[ReplayEvent], list[BadLine]]:
     return events, bad
 
 
-def read_header(path: str | Path) -> list[str]:
-    """The ``#`` comment lines at the top of a file (sample files describe themselves there)."""
-    lines = []
-    with Path(path).open(encoding="utf-8") as f:
-        for line in f:
-            if not line.startswith("#"):
-                break
-            lines.append(line[1:].strip())
-    return lines
-
-
 def merge(streams: Iterable[list[ReplayEvent]]) -> list[ReplayEvent]:
     """All events in event-time order; within a file, file order breaks ties."""
     keyed = [sorted(s, key=lambda e: (e.at, e.order)) for s in streams]

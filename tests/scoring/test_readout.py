@@ -90,7 +90,6 @@ def test_fabricated_quote_is_flagged_and_never_evidence():
     quotes = readout.quotes_for(text, TRANSCRIPT)
     assert quotes == [Quote(text="you are doing great, I really like you", verified=False),
                       Quote(text="six hours of sleep", verified=True)]
-    assert readout.evidence_quotes(quotes) == [Quote(text="six hours of sleep", verified=True)]
     item = readout.item_score(BY_ID["Q9"], [0, 0, 1, 0, 0], rationale=text, transcript_texts=TRANSCRIPT)
     assert [q.verified for q in item.quotes] == [False, True]
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from store.history import StoreHistory
-from store.repository import CursorGap, ModelKey, StoreRepository, pick_model
+from store.repository import ModelKey, StoreRepository, pick_model
 from store.writes import Origin, write_events
 
 from .factories import ack, alert, score, session_events
@@ -37,39 +36,6 @@ def test_phase_timeline_and_alerts_with_acks(engine):
     assert [v.alert["alert_id"] for v in views] == [a.alert_id]
     assert [x["by"] for x in views[0].acks] == ["sup-1"]
     assert repo.phase_timeline("nope") == [] and repo.alerts_with_acks("nope") == []
-
-
-def test_since_cursor_resumes_and_detects_gaps(engine):
-    fill(engine)
-    repo = StoreRepository(engine)
-    everything = repo.since({})
-    assert [e.id for e in everything][:3] == ["chat.sessions:0:0", "chat.sessions:0:1", "alliance.scores:0:0"]
-    assert len(everything) == 7
-    after = repo.since({"chat.sessions:0": 1, "alliance.scores:0": 1, "alliance.alerts:0": 0,
-                        "alliance.signals:0": 99})  # signals are not stored: ignored
-    assert [e.id for e in after] == ["alliance.scores:0:2", "alliance.acks:0:0"]
-    assert isinstance(repo.since({"alliance.scores:0": 7}), CursorGap)  # ahead of the store
-    assert isinstance(repo.since({}, limit=3), CursorGap)  # too much to replay
-    assert [e.kind for e in repo.events_after(repo.last_seq() - 2)] == ["alert", "ack"]
-
-
-def test_store_history_implements_the_gateway_protocol(engine):
-    history_mod = pytest.importorskip("gateway.history")
-    a = fill(engine)
-    h = StoreHistory(engine)
-    assert isinstance(h, history_mod.History)
-    tl = h.session_timeline("s-h")
-    assert [e.kind for e in tl] == ["session", "session", "score", "score", "score", "alert", "ack"]
-    assert str(tl[0].id) == "chat.sessions:0:0" and tl[5].data["alert_id"] == a.alert_id
-    assert [e.data["alert_id"] for e in h.alerts("s-h")] == [a.alert_id]
-    assert isinstance(h.since({"alliance.scores:0": 50}), history_mod.Gap)
-    # append writes through the same idempotent path
-    a2 = alert("s-h", n=2)
-    ev = history_mod.StoredEvent(history_mod.EventId.of("alliance.alerts", 0, 1), "alert", "s-h",
-                                 a2.model_dump(mode="json"))
-    h.append(ev)
-    h.append(ev)
-    assert [str(e.id) for e in h.alerts("s-h")] == ["alliance.alerts:0:0", "alliance.alerts:0:1"]
 
 
 def test_pick_model():

@@ -13,7 +13,7 @@ import pytest
 
 from streams.codec import decode
 from streams.contracts import ChatTurn, SessionEvent
-from streams.replay import merge, publish, read_file, read_header, rebase, schedule
+from streams.replay import merge, publish, read_file, rebase, schedule
 from tests.kafka_helpers import consume_all_sync
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -37,6 +37,16 @@ def write_jsonl(path: Path, rows: list, header: list[str] = ()) -> Path:
     return path
 
 
+def header_of(path) -> list[str]:
+    """The ``#`` comment lines at the top of a replay file (the replay skips them)."""
+    lines = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line[1:].strip())
+    return lines
+
+
 # --- parsing -----------------------------------------------------------------
 
 
@@ -48,7 +58,7 @@ def test_turn_per_line_file(tmp_path):
     assert not bad
     assert [type(e.event).__name__ for e in events] == ["SessionEvent", "ChatTurn", "ChatTurn", "SessionEvent"]
     assert [e.topic for e in events] == ["chat.sessions", "chat.turns", "chat.turns", "chat.sessions"]
-    assert read_header(f) == ["title: test", "course: none"]
+    assert header_of(f) == ["title: test", "course: none"]
 
 
 def test_session_per_line_file(tmp_path):
@@ -125,7 +135,7 @@ def test_samples_are_valid_and_described(samples_dir):
     for f in files:
         events, bad = read_file(f)
         assert not bad, [str(b) for b in bad]
-        header = " ".join(read_header(f))
+        header = " ".join(header_of(f))
         assert "course:" in header
         turns = [e.event for e in events if isinstance(e.event, ChatTurn)]
         assert [t.turn_id for t in turns] == list(range(len(turns)))
