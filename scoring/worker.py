@@ -21,6 +21,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_incrementing
+
 from streams.codec import ContractError, dead_letter, decode, encode
 from streams.contracts import AllianceScore, ScoreRequest
 from streams.topics import SCORE_REQUESTS, SCORES, dlq_name
@@ -69,32 +71,40 @@ class Outcome:
 
 
 async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, stats: WorkerStats) -> Outcome:
-    """Score with a timeout and retries; never raises for a scoring failure."""
-    last = ""
-    for attempt in range(cfg.retries + 1):
-        try:
-            score = await asyncio.wait_for(
-                scorer.score(session_id=req.session_id, phase=req.phase, turns=req.transcript, lang=req.lang,
-                             upto_turn_id=req.upto_turn_id, counselor_id=req.counselor_id, watched=req.watched),
-                timeout=cfg.timeout_s,
-            )
-            if cfg.calibration is not None:
-                from validation.calibration import calibrate_score
+    """Score with a timeout and retries (tenacity, linear backoff); never raises for a scoring failure."""
 
-                score = calibrate_score(score, cfg.calibration)
-            return Outcome(score=score)
-        except asyncio.TimeoutError:
-            last = f"timed out after {cfg.timeout_s:g} s"
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:  # noqa: BLE001 - any scoring failure is retried, then dead-lettered
-            last = f"{type(err).__name__}: {err}"
-        log.warning("request %s attempt %d/%d failed: %s", req.request_id, attempt + 1, cfg.retries + 1,
-                    last.split(":")[0])
-        if attempt < cfg.retries:
-            stats.retries += 1
-            await asyncio.sleep(cfg.retry_backoff_s * (attempt + 1))
-    return Outcome(dlq_reason=f"scoring failed after {cfg.retries + 1} attempt(s): {last}")
+    def why(err: BaseException | None) -> str:
+        if isinstance(err, asyncio.TimeoutError):
+            return f"timed out after {cfg.timeout_s:g} s"
+        return f"{type(err).__name__}: {err}"
+
+    def failed(state: RetryCallState) -> None:  # after every failed attempt: never the transcript, only the kind
+        log.warning("request %s attempt %d/%d failed: %s", req.request_id, state.attempt_number, cfg.retries + 1,
+                    why(state.outcome.exception() if state.outcome else None).split(":")[0])
+
+    def retrying(_: RetryCallState) -> None:
+        stats.retries += 1
+
+    try:
+        async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(cfg.retries + 1),
+                wait=wait_incrementing(start=cfg.retry_backoff_s, increment=cfg.retry_backoff_s),
+                retry=retry_if_exception_type(Exception),  # not CancelledError: a stop is not a failure
+                after=failed, before_sleep=retrying, reraise=True):
+            with attempt:
+                score = await asyncio.wait_for(
+                    scorer.score(session_id=req.session_id, phase=req.phase, turns=req.transcript, lang=req.lang,
+                                 upto_turn_id=req.upto_turn_id, counselor_id=req.counselor_id,
+                                 watched=req.watched),
+                    timeout=cfg.timeout_s,
+                )
+                if cfg.calibration is not None:
+                    from validation.calibration import calibrate_score
+
+                    score = calibrate_score(score, cfg.calibration)
+    except Exception as err:  # noqa: BLE001 - any scoring failure is retried, then dead-lettered
+        return Outcome(dlq_reason=f"scoring failed after {cfg.retries + 1} attempt(s): {why(err)}")
+    return Outcome(score=score)
 
 
 async def handle_record(scorer: Scorer, record, cfg: WorkerConfig, stats: WorkerStats) -> Outcome:

