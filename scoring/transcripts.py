@@ -8,7 +8,7 @@ Two formats:
   continues the previous turn. Blank lines and lines starting with ``#`` are skipped.
   The language is Chinese when most letters are CJK (``--lang`` overrides).
 * **Replay JSON Lines** (``.jsonl``): the format of ``alliance-monitor replay``
-  (see streams/replay.py). Its turns are grouped by session; ``--session`` picks one
+  (see streams/replay_format.py). Its turns are grouped by session; ``--session`` picks one
   (default: the first in the file).
 """
 
@@ -70,7 +70,7 @@ def parse_text(text: str, *, source: str = "<text>", lang: Lang | None = None) -
 
 def parse_jsonl(path: Path, *, session: str | None = None, lang: Lang | None = None) -> Transcript:
     from streams.contracts import ChatTurn
-    from streams.replay import read_file
+    from streams.replay_format import read_file
 
     events, bad = read_file(path)
     if bad and not events:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -51,19 +52,21 @@ def test_stop_terminates_every_child_and_its_group(tmp_path):
     assert sup.wait_healthy(30)
     child = sup.children[0]
     pid = child.proc.pid
-    # the broker child spawns the tansu binary in its own group; wait until it is up
+    # the broker child spawns the tansu binary in its own process group; wait until it is up
+    # and take the tansu pid from the state file the broker command writes
+    state = tmp_path / "state" / "broker.json"
     deadline = time.monotonic() + 20
     while "broker ready" not in (tmp_path / "logs" / "broker.log").read_text() and time.monotonic() < deadline:
         time.sleep(0.1)
+    tansu_pid = int(json.loads(state.read_text())["pid"])
+    assert tansu_pid != pid and _alive(tansu_pid)
+    with open(f"/proc/{tansu_pid}/cmdline", "rb") as f:
+        assert b"tansu" in f.read()
     sup.stop()
     assert child.health.state == State.STOPPED
     assert not _alive(pid)
-    # no tansu process of this test is left behind
-    for proc in os.listdir("/proc"):
-        if proc.isdigit():
-            try:
-                with open(f"/proc/{proc}/cmdline", "rb") as f:
-                    cmd = f.read()
-            except OSError:
-                continue
-            assert not (b"tansu" in cmd and str(tmp_path).encode() in cmd)
+    # the grandchild went with it: no tansu process of this test is left behind
+    deadline = time.monotonic() + 10
+    while _alive(tansu_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(tansu_pid)
