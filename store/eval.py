@@ -23,8 +23,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
+from streams.codec import json_lines
 from streams.contracts import DIMENSION_ITEMS, DIMENSIONS, ITEM_DIMENSION, ITEM_IDS
 from validation.stats import Correlation, category_counts, correlation_or_nan, fleiss_kappa, icc
 
@@ -94,20 +93,13 @@ def read_labels(path: str | Path) -> dict[str, Label]:
     if not path.is_file():
         raise LabelError(f"label file not found: {path}")
     out: dict[str, Label] = {}
-    with path.open("rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            line = raw.strip()
-            if not line or line.startswith(b"#"):
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                data = orjson.loads(line)
-            except orjson.JSONDecodeError as err:
-                raise LabelError(f"{where}: not valid JSON ({err.msg})") from None
-            label = parse_label(data, where)
-            if label.session_id in out:
-                raise LabelError(f"{where}: session {label.session_id} is labelled twice")
-            out[label.session_id] = label
+    for line in json_lines(path):
+        if line.error is not None:
+            raise LabelError(f"{line.source}: {line.error}")
+        label = parse_label(line.data, line.source)
+        if label.session_id in out:
+            raise LabelError(f"{line.source}: session {label.session_id} is labelled twice")
+        out[label.session_id] = label
     if not out:
         raise LabelError(f"{path}: no labels")
     return out

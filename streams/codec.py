@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, Iterator, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -149,3 +150,27 @@ def register_faust_codecs() -> None:
 
     for model in CONTRACTS.values():
         codecs.register(codec_name(model), faust_codec(model))
+
+
+@dataclass(frozen=True)
+class JsonLine:
+    """One line of a JSON Lines file: where it is, and its value or why it is not JSON."""
+
+    source: str  # "file:line"
+    lineno: int
+    data: Any = None
+    error: str | None = None  # "not valid JSON (...)"
+
+
+def json_lines(path: str | Path) -> Iterator[JsonLine]:
+    """The lines of a JSON Lines file (replay files, label files); blank and ``#`` lines skipped."""
+    path = Path(path)
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            line = raw.strip()
+            if not line or line.startswith(b"#"):
+                continue
+            try:
+                yield JsonLine(f"{path}:{lineno}", lineno, orjson.loads(line))
+            except orjson.JSONDecodeError as err:
+                yield JsonLine(f"{path}:{lineno}", lineno, error=f"not valid JSON ({err.msg})")

@@ -134,14 +134,19 @@ class ScoreRequest(Contract):
 
     @model_validator(mode="after")
     def _request_id_matches(self) -> "ScoreRequest":
-        expected = request_id_for(self.session_id, self.phase)
-        if self.request_id != expected:
-            raise ValueError(f"request_id must be {expected!r} (session_id:phase), got {self.request_id!r}")
-        return self
+        return _check_request_id(self)
 
 
 def request_id_for(session_id: str, phase: str) -> str:
     return f"{session_id}:{phase}"
+
+
+def _check_request_id(event):
+    """A request and its score are named ``session_id:phase``: a repeat is recognisably the same."""
+    expected = request_id_for(event.session_id, event.phase)
+    if event.request_id != expected:
+        raise ValueError(f"request_id must be {expected!r} (session_id:phase), got {event.request_id!r}")
+    return event
 
 
 class Quote(Contract):
@@ -214,10 +219,7 @@ class AllianceScore(Contract):
 
     @model_validator(mode="after")
     def _consistent(self) -> "AllianceScore":
-        expected = request_id_for(self.session_id, self.phase)
-        if self.request_id != expected:
-            raise ValueError(f"request_id must be {expected!r} (session_id:phase), got {self.request_id!r}")
-        return self
+        return _check_request_id(self)
 
     def item(self, item_id: str) -> ItemScore | None:
         return next((i for i in self.items if i.item_id == item_id), None)

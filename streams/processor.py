@@ -40,7 +40,7 @@ from validation.gate import RecordBook, apply_gate
 
 from . import session_state as core
 from .alert_policy import SettingsBook, on_score
-from .codec import ContractError, decode, dead_letter, encode
+from .codec import M, ContractError, decode, dead_letter, encode
 from .contracts import AllianceScore, ChatTurn, SessionEvent
 from .topics import ALERTS, CHAT_SESSIONS, CHAT_TURNS, SCORE_REQUESTS, SCORES, SIGNALS, TopicSpec, dlq_name
 
@@ -228,6 +228,14 @@ def build_app(cfg: ProcessorConfig):
         await send(dlq_name(source), letter.key or "", encode(letter))
         log.warning("dead letter from %s[%s]@%s: %s", source, message.partition, message.offset, reason)
 
+    async def decoded(contract: type[M], source: str, message) -> M | None:
+        """The record as ``contract``, or None once it is dead-lettered (the stream goes on)."""
+        try:
+            return decode(contract, message.value)
+        except ContractError as err:
+            await to_dlq(source, str(err), message)
+            return None
+
     async def apply(outcome: core.Outcome, session_id: str, partition: int) -> None:
         state = outcome.state
         state["partition"] = partition
@@ -269,10 +277,7 @@ def build_app(cfg: ProcessorConfig):
                         await apply(core.on_tick(state, wall, s), sid, message.partition)
                     continue
                 if message.topic == CHAT_TURNS.name:
-                    try:
-                        turn = decode(ChatTurn, message.value)
-                    except ContractError as err:
-                        await to_dlq(CHAT_TURNS.name, str(err), message)
+                    if (turn := await decoded(ChatTurn, CHAT_TURNS.name, message)) is None:
                         continue
                     counters.turns += 1
                     state = _copy(sessions.get(turn.session_id))
@@ -287,10 +292,7 @@ def build_app(cfg: ProcessorConfig):
                         continue
                     await apply(outcome, turn.session_id, message.partition)
                 elif message.topic == CHAT_SESSIONS.name:
-                    try:
-                        ev = decode(SessionEvent, message.value)
-                    except ContractError as err:
-                        await to_dlq(CHAT_SESSIONS.name, str(err), message)
+                    if (ev := await decoded(SessionEvent, CHAT_SESSIONS.name, message)) is None:
                         continue
                     counters.session_events += 1
                     outcome = core.on_session_event(_copy(sessions.get(ev.session_id)), ev, wall, s)
@@ -316,10 +318,7 @@ def build_app(cfg: ProcessorConfig):
         async for event in stream.events():
             message = event.message
             try:
-                try:
-                    score = decode(AllianceScore, message.value)
-                except ContractError as err:
-                    await to_dlq(SCORES.name, str(err), message)
+                if (score := await decoded(AllianceScore, SCORES.name, message)) is None:
                     continue
                 counters.scores += 1
                 previous = alert_state.get(score.session_id)

@@ -24,9 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import orjson
-
-from .codec import ContractError, validate
+from .codec import ContractError, json_lines, validate
 from .contracts import ChatTurn, Contract, SessionEvent
 from .topics import CHAT_SESSIONS, CHAT_TURNS
 
@@ -117,21 +115,14 @@ def read_file(path: str | Path) -> tuple[list[ReplayEvent], list[BadLine]]:
     path = Path(path)
     events: list[ReplayEvent] = []
     bad: list[BadLine] = []
-    with path.open("rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            stripped = raw.strip()
-            if not stripped or stripped.startswith(b"#"):
-                continue
-            source = f"{path}:{lineno}"
-            try:
-                data = orjson.loads(stripped)
-            except orjson.JSONDecodeError as err:
-                bad.append(BadLine(source, f"not valid JSON ({err.msg})"))
-                continue
-            try:
-                events.extend(parse_line(data, source, lineno * 100_000))
-            except ContractError as err:
-                bad.append(BadLine(source, str(err)))
+    for line in json_lines(path):
+        if line.error is not None:
+            bad.append(BadLine(line.source, line.error))
+            continue
+        try:
+            events.extend(parse_line(line.data, line.source, line.lineno * 100_000))
+        except ContractError as err:
+            bad.append(BadLine(line.source, str(err)))
     return events, bad
 
 
