@@ -202,7 +202,7 @@ def default_specs(args: argparse.Namespace, bootstrap: str) -> list[ChildSpec]:
 
 
 def gate_status(model: str | None, db_url: str | None) -> str:
-    """One line: is the scoring model validated (DESIGN §8), i.e. may its alerts reach counselors?"""
+    """One line: is the scoring model validated (docs/validation.md), i.e. may its alerts reach counselors?"""
     try:
         from scoring.models import resolve
         from scoring.prompts import PROMPT_VERSION

@@ -28,7 +28,7 @@ PHASES = ("early", "middle", "late")
 
 
 def load_session(path: Path):
-    """Cumulative transcripts at the three phase boundaries (DESIGN §5), by event time."""
+    """Cumulative transcripts at the three phase boundaries (docs/streams.md#phases-and-the-clock), by event time."""
     from streams.contracts import ChatTurn, SessionEvent
     from streams.replay import read_file
 

@@ -1,1 +1,1 @@
-"""The gateway: websocket fan-out of live sessions to the supervisor board and counselor panel (DESIGN §9)."""
+"""The gateway: websocket fan-out of live sessions to the supervisor board and counselor panel (docs/gateway.md)."""

@@ -1,4 +1,4 @@
-"""Scoring: WAI-SR client-alliance predictions from a chat transcript (DESIGN §2, §7).
+"""Scoring: WAI-SR client-alliance predictions from a chat transcript (docs/scoring.md).
 
 Pure core (instrument, prompts, read-out, metrics) plus thin shells (engines,
 models, worker, CLI). Importing this package loads no model and no torch.

@@ -125,7 +125,7 @@ def convert_gguf(gguf: Path, out: Path, *, progress: bool = True, dtype: str = "
 
     transformers 5 loads GGUF weights but keeps a GGUF quantization config that
     refuses ``save_pretrained``; so a fresh model is built from the config without
-    it, the dequantised state dict is loaded into it, then saved (DESIGN §12).
+    it, the dequantised state dict is loaded into it, then saved (docs/scoring.md#models).
     """
     import shutil
 

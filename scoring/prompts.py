@@ -1,9 +1,9 @@
-"""The published WAI-SR prompt (DESIGN §2) in English and Chinese, laid out for prefix caching.
+"""The published WAI-SR prompt (docs/scoring.md#the-prompt) in English and Chinese, laid out for prefix caching.
 
 Layout: instructions, then the transcript, then the item. Everything up to the
 ``Question:`` line is identical for the 12 items of a phase, and a later phase's
 cumulative transcript starts with the earlier phase's transcript, so the engine's
-automatic prefix cache reuses that work (DESIGN §7). The answer position is the
+automatic prefix cache reuses that work (docs/scoring.md). The answer position is the
 first token of the assistant turn: the prompt asks for the choice on the first
 line, so that token is where the option labels "1".."5" are read.
 

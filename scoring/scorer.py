@@ -136,7 +136,7 @@ class Scorer:
             cached_tokens=usage.cached_tokens,
             latency_ms=(time.perf_counter() - start) * 1000,
             consistency=consistency,
-            # counts only: the covariates the validation gate controls for (DESIGN §8)
+            # counts only: the covariates the validation gate controls for (docs/validation.md)
             transcript_chars=sum(len(t.text) for t in turns),
             client_turns=sum(1 for t in turns if t.speaker == "client"),
         )

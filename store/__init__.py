@@ -1,4 +1,4 @@
-"""The store: what lasts after a session (DESIGN §10).
+"""The store: what lasts after a session (docs/store.md).
 
 SQLAlchemy 2 models, Alembic migrations (``migrations/``), an idempotent sink
 from Kafka, history reads for the gateway, and the research CLI (``report``,

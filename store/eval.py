@@ -33,7 +33,7 @@ from .repository import PredictionRecord
 #: The item -> dimension map, from the contracts (kept under this name for callers).
 DIM_ITEMS = DIMENSION_ITEMS
 
-#: Published Pearson r against client-rated WAI-SR (242 held-out sessions; DESIGN §2).
+#: Published Pearson r against client-rated WAI-SR (242 held-out sessions; docs/architecture.md#background-the-client-rated-alliance).
 REFERENCE: dict[str, dict[str, float]] = {
     "counselors": {"goal": 0.290, "approach": 0.286, "bond": 0.261},
     "zero-shot Llama-3-8B": {"goal": 0.288, "approach": 0.302, "bond": 0.334},
@@ -207,7 +207,7 @@ def format_result(res: EvalResult, model: str) -> str:
              f"with a prediction: {res.matched}", ""]
     refs = list(REFERENCE)
     head = f"{'dimension':<10} {'r':>6} {'p':>6} {'n':>4}  | " + "  ".join(f"{n:>{max(len(n), 6)}}" for n in refs)
-    lines += ["Pearson r vs client-rated WAI-SR, beside the published reference numbers (DESIGN §2):", head,
+    lines += ["Pearson r vs client-rated WAI-SR, beside the published reference numbers:", head,
               "-" * len(head)]
     for d in DIMENSIONS:
         c = res.dimensions[d]

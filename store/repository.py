@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ModelKey:
-    """A model identity as predictions are keyed (DESIGN §8 validation records use it too)."""
+    """A model identity as predictions are keyed (validation records use it too, docs/validation.md)."""
 
     name: str
     revision: str = "local"
@@ -184,7 +184,7 @@ class StoreRepository:
             transcript_chars=p.transcript_chars, client_turns=p.client_turns, consistency=p.consistency,
         ) for p in preds]
 
-    # -- validation records (DESIGN §8) -----------------------------------------------------------
+    # -- validation records (docs/validation.md) -----------------------------------------------------------
     def add_validation_record(self, record: "ValidationRecord") -> bool:
         """Store a record; False when the same identity already has a record with that timestamp."""
         from .writes import _insert

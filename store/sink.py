@@ -13,7 +13,7 @@ While the database is unreachable the write is retried with capped exponential
 backoff and nothing is committed, so a crash or a rebalance re-delivers the
 batch and the idempotent upserts (store.writes) make the repeat harmless. The
 DB calls run in a worker thread, so the consumer keeps heartbeating meanwhile.
-(aiokafka groups work on Tansu; kafka-python groups do not — see DESIGN §12.)
+(aiokafka groups work on Tansu; kafka-python groups do not — see docs/findings.md.)
 """
 
 from __future__ import annotations

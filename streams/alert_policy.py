@@ -1,4 +1,4 @@
-"""Alert policy (DESIGN §8): when a phase score should warn someone. Pure: no I/O.
+"""Alert policy (docs/streams.md#alerts-from-scores): when a phase score should warn someone. Pure: no I/O.
 
 Why this shape:
 
@@ -110,7 +110,7 @@ class SettingsBook:
 
     @classmethod
     def builtin(cls) -> "SettingsBook":
-        """Defaults, plus the embedded demo model whose scale is compressed (DESIGN §7)."""
+        """Defaults, plus the embedded demo model whose scale is compressed (docs/scoring.md#models)."""
         base = AlertSettings()
         return cls(base, (("*smollm2*", base.compressed(0.3)),))
 

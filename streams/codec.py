@@ -110,7 +110,7 @@ class Rejected:
 
     Faust drops records whose value fails to decode (logging only). Returning a
     ``Rejected`` instead lets the agent route the raw bytes and the reason to
-    the ``.dlq`` topic and keep going, which is what DESIGN §4 asks for.
+    the ``.dlq`` topic and keep going, as docs/architecture.md#the-contracts describes.
     """
 
     reason: str

@@ -1,4 +1,4 @@
-"""Event contracts: the pydantic models that travel on every topic (DESIGN §4).
+"""Event contracts: the pydantic models that travel on every topic (docs/architecture.md#the-contracts).
 
 Why strict models: the stream processor, the scoring worker, the gateway and the
 store are separate processes that only share Kafka. The contract is the one thing
@@ -186,7 +186,7 @@ class DimensionScore(Contract):
 
 
 class ModelIdentity(Contract):
-    """What produced a score. Validation records (DESIGN §8) key on all four fields."""
+    """What produced a score. Validation records (docs/validation.md) key on all four fields."""
 
     name: Id
     revision: str = "local"
@@ -213,7 +213,7 @@ class AllianceScore(Contract):
     #: ("icc" = ICC(2,1), "fleiss_kappa", "samples"); None in expected mode or when undefined.
     consistency: dict[str, float | None] | None = None
     #: length of the scored transcript (counts only): the covariates the validation
-    #: gate controls for (DESIGN §8); see ``validation.stats.length_covariates``.
+    #: gate controls for (docs/validation.md); see ``validation.stats.length_covariates``.
     transcript_chars: Annotated[int, Field(ge=0)] | None = None
     client_turns: Annotated[int, Field(ge=0)] | None = None
 
@@ -226,7 +226,7 @@ class AllianceScore(Contract):
 
 
 class ProcessSignal(Contract):
-    """Cheap per-turn process figures over rolling windows (DESIGN §6).
+    """Cheap per-turn process figures over rolling windows (docs/streams.md#process-signals).
 
     Every figure is optional: early in a session there is no baseline yet, and
     "unknown" must not read as "fine" or "bad".

@@ -1,4 +1,4 @@
-"""Per-session phase clock on event time (DESIGN §5). Pure: no Faust, no Kafka.
+"""Per-session phase clock on event time (docs/streams.md#phases-and-the-clock). Pure: no Faust, no Kafka.
 
 Why event time: a replay at 60× must cross the same boundaries, with the same
 transcript cuts, as the live session did. Wall time only enters through

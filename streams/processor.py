@@ -66,7 +66,7 @@ class ProcessorConfig:
     #: on Apache Kafka a normal size (e.g. 1_000_000) is safe and faster.
     producer_max_batch_size: int = 1
     #: returns the validation records (validation.gate.RecordBook) that decide
-    #: ``alert.validated`` (DESIGN §8); None: no records, every model unvalidated.
+    #: ``alert.validated`` (docs/validation.md); None: no records, every model unvalidated.
     record_loader: Callable[[], RecordBook] | None = None
     record_reload_s: float = 60.0
 

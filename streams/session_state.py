@@ -34,7 +34,7 @@ class ProcessorSettings:
     alerts: AlertSettings = field(default_factory=AlertSettings)  # for process alerts
     #: event seconds per wall second while a session is silent (1 live; the replay speed when replaying).
     clock_rate: float = 1.0
-    #: "cumulative" (default, DESIGN §5) or "phase" (only the turns of that phase).
+    #: "cumulative" (default, docs/streams.md#phases-and-the-clock) or "phase" (only the turns of that phase).
     transcript_mode: TranscriptMode = "cumulative"
     #: at most one ProcessSignal per session per this many wall seconds (the rest are coalesced).
     signal_min_interval_s: float = 1.0

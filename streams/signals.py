@@ -1,4 +1,4 @@
-"""Rolling-window process signals (DESIGN §6). Pure: no Faust, no Kafka.
+"""Rolling-window process signals (docs/streams.md#process-signals). Pure: no Faust, no Kafka.
 
 Cheap figures computed on every turn that feed the live board between LLM
 predictions. Every figure compares the client with *this client's own

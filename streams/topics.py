@@ -1,6 +1,6 @@
 """The topic catalog: every topic the system uses, in one place.
 
-Every topic is keyed by ``session_id`` (DESIGN §3), so one session's events
+Every topic is keyed by ``session_id`` (docs/architecture.md#data-flow), so one session's events
 stay ordered on one partition. Retention is short on purpose for topics that
 carry message text: transcripts are clinical data.
 """

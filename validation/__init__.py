@@ -1,4 +1,4 @@
-"""Model validation (DESIGN §8, issue 8): honest statistics, the gate, calibration.
+"""Model validation (docs/validation.md): honest statistics, the gate, calibration.
 
 Pure core, no I/O: :mod:`validation.stats` (correlations, partial correlation,
 bootstrap intervals, the length-only baseline), :mod:`validation.gate` (the

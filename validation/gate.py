@@ -1,4 +1,4 @@
-"""The validation gate (DESIGN §8): may this model's alerts reach a counselor?
+"""The validation gate (docs/validation.md): may this model's alerts reach a counselor?
 
 Why a gate: on public held-out data the demo model's scores are at chance, and
 what they do follow is transcript length — which itself correlates with how
@@ -32,7 +32,7 @@ from streams.contracts import DIMENSIONS, AllianceAlert, ModelIdentity
 
 from .errors import GateError
 
-#: Counselors' own ratings vs client WAI-SR (242 held-out sessions, DESIGN §2).
+#: Counselors' own ratings vs client WAI-SR (242 held-out sessions; docs/architecture.md#background-the-client-rated-alliance).
 PUBLISHED_COUNSELOR_R: dict[str, float] = {"goal": 0.290, "approach": 0.286, "bond": 0.261}
 #: The single reference the gate uses by default (the rounded published figure).
 DEFAULT_COUNSELOR_R = 0.28
@@ -41,7 +41,7 @@ VALIDATION_MODE_NOTICE = ("This session is being monitored in validation mode: t
                           "validated on this site's client ratings, so its alerts go to supervisors only.")
 #: What a shell should log (at WARNING) when the gate is switched off.
 GATE_OFF_WARNING = ("validation gate DISABLED by setting: alerts from unvalidated models will reach counselors "
-                    "(DESIGN §8)")
+                    "(docs/validation.md)")
 UNVALIDATED = "unvalidated"
 
 

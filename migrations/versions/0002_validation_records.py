@@ -1,4 +1,4 @@
-"""validation records: one row per model identity x label set (DESIGN §8, issue 8)
+"""validation records: one row per model identity x label set (docs/validation.md)
 
 Written out in full (no imports from store.models) so this revision keeps
 creating exactly this table however the models change later.

@@ -1,4 +1,4 @@
-"""The validation gate through the running processor and gateway (DESIGN §8).
+"""The validation gate through the running processor and gateway (docs/validation.md).
 
 Scores go into ``alliance.scores`` (the test plays the scoring worker's part);
 the real ``alliance-monitor process`` applies the alert policy and the gate with

@@ -256,7 +256,7 @@ def _ack(alert_id: str, session_id: str, by: str = "someone"):
     return AlertAck(alert_id=alert_id, session_id=session_id, by=by, role="supervisor")
 
 
-# --- validation mode (DESIGN §8) ------------------------------------------------------------
+# --- validation mode (docs/validation.md) ------------------------------------------------------------
 
 
 def _validated_book(*dimensions: str):
