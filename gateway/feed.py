@@ -24,6 +24,7 @@ from streams.codec import ContractError, decode, encode
 from streams.contracts import AlertAck, AllianceAlert, AllianceScore, ProcessSignal, SessionEvent
 from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, SCORES, SIGNALS
 
+from .errors import GatewayError
 from .history import EventId, StoredEvent
 from .protocol import AckRequest
 
@@ -75,7 +76,7 @@ class KafkaFeed:
             parts = consumer.partitions_for_topic(topic)
             while not parts:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"topic {topic} does not exist on {self.bootstrap}; run `alliance-monitor topics --create`")
+                    raise GatewayError(f"topic {topic} does not exist on {self.bootstrap}; run `alliance-monitor topics --create`")
                 await consumer._client.force_metadata_update()
                 parts = consumer.partitions_for_topic(topic)
                 if not parts:

@@ -13,9 +13,10 @@ import dataclasses
 import os
 import sys
 
-from ..argtypes import positive_float, positive_int, int_at_least
+from ..argtypes import int_at_least, positive_float, positive_int
 from ..errors import CliError
 from .common import announce
+
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=("vllm", "transformers"),
@@ -48,9 +49,8 @@ def _build(args, rationale: str):
 # --------------------------------------------------------------------------- score (worker)
 
 def _cmd_score(args) -> int:
-    from streams.broker import ensure_topics, kafka_bootstrap
-
     from scoring.worker import WorkerConfig, run_worker
+    from streams.broker import ensure_topics, kafka_bootstrap
 
     cfg = WorkerConfig(group_id=args.group, concurrency=args.concurrency, timeout_s=args.timeout,
                        retries=args.retries, max_records=args.max_records)
