@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_db_purge)
     db.set_defaults(func=lambda args: (db.print_help(), 2)[1])
 
-    p = sub.add_parser("sink", help="write chat.sessions, alliance.scores/alerts/acks into the store")
+    p = sub.add_parser("sink", help="write chat.sessions, alliance.scores/alerts/acks and chat.ratings into the store")
     p.add_argument("--group", default="alliance-store", help="consumer group id (default alliance-store)")
     p.add_argument("--upgrade", action="store_true",
                    help="run the migrations first (automatic for a SQLite store; a deploy step for PostgreSQL)")

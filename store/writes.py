@@ -13,6 +13,9 @@ same events leaves exactly the same rows:
 * ``AllianceAlert`` → ``alerts`` keyed by alert_id (alerts are immutable).
 * ``AlertAck`` → ``alert_acks`` keyed by (alert_id, by); the first ack time wins.
 * ``ChatTurn`` → ``turns`` keyed by (session_id, turn_id), only when enabled.
+* ``ClientRating`` → ``ratings`` keyed by rating_id; a new rating of the same
+  session and instrument is the next revision (store.ratings). Not journalled:
+  the journal feeds browsers, and a client's answers never reach one.
 
 Each stored change also appends to the ``events`` journal (kind + natural key
 unique), which is what "events after id N" reads.
@@ -31,6 +34,7 @@ from streams.contracts import (
     AllianceAlert,
     AllianceScore,
     ChatTurn,
+    ClientRating,
     Contract,
     SessionEvent,
 )
@@ -251,6 +255,10 @@ def write_event(conn: Connection, ev: Contract, *, store_turns: bool = False,
     if isinstance(ev, AlertAck):
         write_ack(conn, ev, origin)
         return "ack", True
+    if isinstance(ev, ClientRating):
+        from .ratings import write_rating
+
+        return "rating", write_rating(conn, ev)
     if isinstance(ev, ChatTurn):
         if store_turns:
             write_turn(conn, ev)
