@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "gateway.cli",
     "store.cli",
     "alliance_monitor.up",
+    "alliance_monitor.commands.survey",
 )
 
 
@@ -87,4 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the imported module's main, so `python -m alliance_monitor.cli` and command modules
+    # share one CliError class (otherwise __main__.CliError is not the one they raise)
+    from alliance_monitor.cli import main as _main
+
+    sys.exit(_main())

@@ -1,0 +1,1 @@
+"""Subcommand modules of the ``alliance-monitor`` CLI: each exposes ``register(subparsers)``."""
