@@ -153,10 +153,11 @@ function renderForm(form) {
       }));
     const parts = [el("legend", { id: legendId }, el("span", { class: "no", text: `${i + 1}.` }), item.text), options];
     if (item.low || item.high) {
-      parts.push(el("div", { class: "anchors", "aria-hidden": "true" },
+      parts.push(el("div", { class: "anchors", id: `a-${item.id}` },
         el("span", { text: `0 = ${item.low}` }), el("span", { text: `10 = ${item.high}` })));
     }
-    return el("fieldset", { class: "item", "data-item": item.id, "aria-describedby": null }, parts);
+    return el("fieldset", { class: "item", "data-item": item.id,
+                            "aria-describedby": item.low || item.high ? `a-${item.id}` : null }, parts);
   });
   const formEl = el("form", { id: "form", novalidate: true, onsubmit: onSubmit },
     items,
