@@ -81,7 +81,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("eval", help="Pearson r of predictions vs client-rated WAI-SR labels; self-consistency")
-    p.add_argument("--labels", required=True, type=Path, metavar="FILE", help="JSONL labels (see docs/store.md)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--labels", type=Path, metavar="FILE", help="JSONL labels (see docs/store.md)")
+    src.add_argument("--from-store", action="store_true",
+                     help="the latest WAI-SR rating of each session from the store's ratings (chat.ratings)")
     p.add_argument("--phase", choices=("early", "middle", "late"), default="late",
                    help="which phase's prediction to compare (default late = whole session)")
     p.add_argument("--model", help="model identity name[@revision][:prompt][/readout] (default: most predictions)")
@@ -234,11 +237,25 @@ def cmd_eval(args) -> int:
                        self_consistency)
     from .repository import ModelKey, StoreRepository, pick_model
 
-    try:
-        labels = read_labels(args.labels)
-    except LabelError as err:
-        raise _cli_error(str(err)) from None
-    engine = _engine(args)
+    if args.from_store:
+        from .ratings import STORE_LABELS_SOURCE, wai_labels
+
+        engine = _engine(args)
+        try:
+            labels = wai_labels(engine)
+        except LabelError as err:
+            raise _cli_error(str(err)) from None
+        if not labels:
+            raise _cli_error("no WAI-SR ratings in the store yet (collect them with `alliance-monitor survey link` "
+                             "or publish ClientRating records to chat.ratings; docs/ratings.md)")
+        source = STORE_LABELS_SOURCE
+    else:
+        try:
+            labels = read_labels(args.labels)
+        except LabelError as err:
+            raise _cli_error(str(err)) from None
+        engine = _engine(args)
+        source = str(args.labels)
     repo = StoreRepository(engine)
     identities = repo.model_identities()
     try:
@@ -258,7 +275,7 @@ def cmd_eval(args) -> int:
             res.scorer_consistency = scorer_consistency(sampled_records)
     res.item_partials = validation_cli.item_partials(records, labels, args.phase)
     print(format_result(res, str(key)))
-    gate_text, record = validation_cli.gate_section(repo, key, records, labels, args, str(args.labels))
+    gate_text, record = validation_cli.gate_section(repo, key, records, labels, args, source)
     print(gate_text)
     if args.json:
         data = result_json(res, str(key))

@@ -91,6 +91,10 @@ def ratings(engine: Engine, *, session_id: str | None = None, instrument: str | 
     return list(latest.values())
 
 
+#: ``labels_source`` of a validation record made by ``eval --from-store``.
+STORE_LABELS_SOURCE = "store: latest WAI-SR rating per session (chat.ratings)"
+
+
 def wai_labels(engine: Engine) -> dict:
     """The latest WAI-SR rating of every session as ``store.eval.Label``s (what ``eval --from-store`` reads)."""
     from .eval import parse_label

@@ -103,3 +103,18 @@ async def test_ratings_through_the_real_sink_garbage_to_dlq_stream_goes_on(kafka
 
         assert conn.execute(select(func.count()).select_from(Event).where(Event.kind == "rating")).scalar_one() == 0
     engine.dispose()
+
+
+def test_0003_adds_the_ratings_table_and_downgrades_to_0002(db_url):
+    from store import db
+
+    db.upgrade(db_url, "0002")
+    engine = db.make_engine(db_url)
+    try:
+        assert "ratings" not in db.table_names(engine)
+        db.upgrade(db_url, "0003")
+        assert db.current_revision(engine) == "0003" and "ratings" in db.table_names(engine)
+        db.downgrade(db_url, "0002")
+        assert "ratings" not in db.table_names(engine) and "validation_records" in db.table_names(engine)
+    finally:
+        engine.dispose()
