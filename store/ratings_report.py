@@ -89,10 +89,11 @@ def _plot(path: Path, rates: list[ResponseRate], dists: list[Distribution]) -> P
     left.set_title("Response rate per counselor")
     wai = next((d for d in dists if d.instrument == "wai-sr"), None)
     if wai is not None:
-        bins = [1 + 0.25 * i for i in range(18)]
+        bins = [0.875 + 0.25 * i for i in range(18)]  # one bin per possible mean of four 1-5 answers
         colors = {"goal": "#1f77b4", "approach": "#ff7f0e", "bond": "#2ca02c"}
-        for dim in DIMENSIONS:
-            right.hist(wai.dimension_means[dim], bins=bins, alpha=0.5, label=dim, color=colors[dim])
+        right.hist([wai.dimension_means[d] for d in DIMENSIONS], bins=bins, label=list(DIMENSIONS),
+                   color=[colors[d] for d in DIMENSIONS])
+        right.set_xticks([1, 2, 3, 4, 5])
         right.legend(fontsize=8)
         right.set_xlabel("client-rated WAI-SR dimension (mean of 4 items, 1–5)")
         right.set_ylabel("sessions")

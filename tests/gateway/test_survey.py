@@ -164,3 +164,58 @@ def _get(url: str) -> bytes:
 
     with urllib.request.urlopen(url, timeout=10) as r:
         return r.read()
+
+
+@pytest.mark.integration
+async def test_publish_links_for_ended_sessions_through_the_broker(kafka_bootstrap, unique):
+    from datetime import datetime, timezone
+
+    from gateway.survey_publisher import LinkPublisher
+    from streams.contracts import SurveyLink
+
+    sessions = dataclasses.replace(spec("chat.sessions"), name=f"chat.sessions.pl{unique}", partitions=2)
+    links = dataclasses.replace(spec("chat.survey_links"), name=f"chat.survey_links.pl{unique}", partitions=2)
+    ensure_topics(kafka_bootstrap, [sessions, links])
+    now = datetime.now(timezone.utc)
+    started = SessionEvent(session_id=f"a-{unique}", kind="started", at=now, counselor_id="c-1", lang="zh")
+    ended = started.model_copy(update={"kind": "ended"})
+    old_end = SessionEvent(session_id=f"old-{unique}", kind="ended", at=datetime(2020, 1, 1, tzinfo=timezone.utc),
+                           counselor_id="c-1")
+    from tests.kafka_helpers import produce
+
+    produce(kafka_bootstrap, sessions.name, [(e.session_id, e) for e in (started, ended, old_end)]
+            + [(f"a-{unique}", b"garbage")])
+    pub = LinkPublisher(kafka_bootstrap, KEY, "https://gw.example.org", sessions_topic=sessions.name,
+                        links_topic=links.name, group_id=f"links-{unique}")
+    stop = asyncio.Event()
+    task = asyncio.create_task(pub.run(stop))
+    recs = await consume_all(kafka_bootstrap, links.name, expect=1, timeout=60)
+    stop.set()
+    stats = await asyncio.wait_for(task, 30)
+    link = decode(SurveyLink, recs[0].value)
+    assert link.session_id == f"a-{unique}" and link.lang == "zh" and link.url.startswith("https://gw.example.org/survey#t=")
+    claims = verify_link(KEY, link.url.split("#t=")[1])
+    assert claims.session_id == f"a-{unique}" and claims.link_id == link.link_id
+    assert (stats.ended, stats.published, stats.skipped_expired, stats.skipped_bad) == (2, 1, 1, 1)
+
+
+def test_survey_link_command_prints_a_url_the_gateway_accepts(capsys, monkeypatch):
+    from alliance_monitor.cli import main
+
+    monkeypatch.setenv("ALLIANCE_GATEWAY_SECRET", SECRET.decode())
+    monkeypatch.delenv("ALLIANCE_SURVEY_SECRET", raising=False)
+    assert main(["survey", "link", "--session", "s-42", "--lang", "zh", "--instrument", "srs", "--ttl", "2h",
+                 "--base-url", "https://gw.example.org/"]) == 0
+    url = capsys.readouterr().out.strip()
+    assert url.startswith("https://gw.example.org/survey#t=")
+    claims = verify_link(KEY, url.split("#t=")[1])
+    assert (claims.session_id, claims.lang, claims.instrument) == ("s-42", "zh", "srs")
+    assert 7100 < claims.expires_at - claims.issued_at <= 7200
+    for bad in (["--ttl", "8d"], ["--session", " x "]):
+        args = ["survey", "link", "--session", "s", "--lang", "en", *bad]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("alliance-monitor: ") and len(err.splitlines()) == 1
+    monkeypatch.delenv("ALLIANCE_GATEWAY_SECRET")
+    assert main(["survey", "link", "--session", "s", "--lang", "en"]) == 2
+    assert "ALLIANCE_GATEWAY_SECRET" in capsys.readouterr().err
