@@ -197,6 +197,8 @@ def default_specs(args: argparse.Namespace, bootstrap: str) -> list[ChildSpec]:
         elif part == "gateway":
             specs.append(ChildSpec("gateway", ["gateway", "--host", args.host, "--port", str(args.port)], env,
                                    probe=http_probe(f"http://{args.host}:{args.port}/healthz")))
+    if getattr(args, "survey_links", None):  # docs/ratings.md: a survey link per ended session
+        specs.append(ChildSpec("survey-links", ["survey", "publish-links", "--base-url", args.survey_links], env))
     return specs
 
 
@@ -216,7 +218,7 @@ def gate_status(model: str | None, db_url: str | None) -> str:
     passed = [d for d in ("goal", "approach", "bond") if record is not None and record.passes(d)]
     if not passed:
         return (f"validation gate: model {identity.name} is UNVALIDATED — its alerts go to supervisors only, "
-                f"marked 'unvalidated' (validate with `alliance-monitor eval --labels FILE`)")
+                f"marked 'unvalidated' (validate with `alliance-monitor eval --from-store` or `--labels FILE`)")
     return f"validation gate: model {identity.name} is validated for {', '.join(passed)} (record of " \
            f"{record.created_at:%Y-%m-%d}, {record.labels_n} labelled sessions)"
 
@@ -232,6 +234,11 @@ def add_up_arguments(p: argparse.ArgumentParser) -> None:
                    help="gateway port")
     p.add_argument("--clock-rate", type=float, default=0.0,
                    help="processor clock rate (event seconds per wall second; the replay speed)")
+    from .commands.survey import _base_url
+
+    p.add_argument("--survey-links", metavar="BASE_URL", type=_base_url,
+                   help="also publish a client survey link per ended session to chat.survey_links, for the "
+                        "gateway at BASE_URL as clients reach it (docs/ratings.md)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -349,6 +349,9 @@ class ClientRating(Contract):
         problems = check_answers(self.instrument, self.answers)
         if problems:
             raise ValueError("answers: " + "; ".join(problems))
+        if self.instrument_version != INSTRUMENT_VERSIONS[self.instrument]:
+            raise ValueError(f"instrument_version {self.instrument_version!r} is not a known version of "
+                             f"{self.instrument} (known: {INSTRUMENT_VERSIONS[self.instrument]!r})")
         if self.source == "survey" and self.link_id is None:
             raise ValueError("link_id is required when source is 'survey'")
         return self

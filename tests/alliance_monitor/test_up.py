@@ -67,3 +67,16 @@ def test_stop_terminates_every_child_and_its_group(tmp_path):
             except OSError:
                 continue
             assert not (b"tansu" in cmd and str(tmp_path).encode() in cmd)
+
+
+def test_up_can_publish_survey_links_as_one_more_part():
+    import argparse
+
+    from alliance_monitor.up import add_up_arguments, default_specs
+
+    p = argparse.ArgumentParser()
+    add_up_arguments(p)
+    args = p.parse_args(["--without", "scorer", "--survey-links", "https://monitor.example.org/"])
+    specs = {s.name: s for s in default_specs(args, "127.0.0.1:9")}
+    assert specs["survey-links"].argv == ["survey", "publish-links", "--base-url", "https://monitor.example.org"]
+    assert "survey-links" not in {s.name for s in default_specs(p.parse_args([]), "127.0.0.1:9")}

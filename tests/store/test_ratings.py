@@ -88,11 +88,16 @@ async def test_ratings_through_the_real_sink_garbage_to_dlq_stream_goes_on(kafka
     sink = Sink(kafka_bootstrap, engine, topics=topics, group_id=f"store-{unique}")
     async with RunningSink(sink):
         await wait_for(lambda: n_ratings(engine) == 2 and sink.stats.dead_lettered == 3, what="ratings stored")
-        # the stream goes on after the garbage
-        produce(kafka_bootstrap, topics.ratings, [(sid, client_rating(sid, 1, instrument="srs"))])
-        await wait_for(lambda: n_ratings(engine) == 3, what="the rating after the garbage")
-    dlq = await consume_all(kafka_bootstrap, topics.ratings + ".dlq", expect=3)
+        # the stream goes on after the garbage; a second rating from one survey link is refused by the store
+        link_a = client_rating(sid, 5, instrument="srs", source="survey", link_id=f"L-{unique}", rating_id="a")
+        link_b = client_rating(sid, 0, instrument="srs", source="survey", link_id=f"L-{unique}", rating_id="b")
+        produce(kafka_bootstrap, topics.ratings, [(sid, link_a), (sid, link_b)])
+        await wait_for(lambda: n_ratings(engine) == 3 and sink.stats.dead_lettered == 4,
+                       what="the rating after the garbage")
+    dlq = await consume_all(kafka_bootstrap, topics.ratings + ".dlq", expect=4)
     reasons = [orjson.loads(r.value)["reason"] for r in dlq]
+    assert any(r.startswith("store refused the record: IntegrityError") for r in reasons)
+    assert ratings(engine, session_id=sid, instrument="srs")[0].answers["overall"] == 5  # the first one kept
     assert any("not valid JSON" in r for r in reasons)
     assert any("Q7=9 is outside 1..5" in r for r in reasons)
     assert any("missing Q1" in r for r in reasons)

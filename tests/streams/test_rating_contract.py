@@ -57,6 +57,7 @@ def test_the_session_form_has_four_0_to_10_items():
     (dict(session_id=" "), "ClientRating.session_id"),
     (dict(lang="fr"), "ClientRating.lang"),
     (dict(extra=1), "ClientRating.extra: is not a field"),
+    (dict(instrument_version="2"), "instrument_version '2' is not a known version of wai-sr"),
 ])
 def test_bad_ratings_are_refused_naming_the_field(over, needle):
     with pytest.raises(ContractError) as err:
