@@ -159,7 +159,11 @@ function renderForm(form) {
     return el("fieldset", { class: "item", "data-item": item.id,
                             "aria-describedby": item.low || item.high ? `a-${item.id}` : null }, parts);
   });
-  const formEl = el("form", { id: "form", novalidate: true, onsubmit: onSubmit },
+  const onchange = (event) => {  // an answered question is no longer marked missing
+    const fs = event.target.closest("fieldset");
+    if (fs) fs.classList.remove("missing");
+  };
+  const formEl = el("form", { id: "form", novalidate: true, onsubmit: onSubmit, onchange },
     items,
     el("p", { id: "form-error", class: "form-error", role: "alert", hidden: true }),
     el("div", { class: "actions" }, el("button", { type: "submit", id: "send", text: t.submit })));

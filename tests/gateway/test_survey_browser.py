@@ -25,8 +25,10 @@ KEY = survey_key(SECRET, env={})
 PHONE = {"width": 390, "height": 844}
 
 
-async def answer_by_keyboard(page, n_items: int, steps: list[int]) -> None:
-    """Tab into each radio group, Space picks its first option, ArrowRight moves the choice on."""
+async def answer_by_keyboard(page, n_items: int, steps: list[int], shot=None) -> None:
+    """Tab into each radio group, Space picks its first option, ArrowRight moves the choice on.
+
+    ``shot(page)`` is awaited once, with the focus inside the second question."""
     await page.locator("h1").click()  # start the tab order at the top of the page
     for i in range(n_items):
         await page.keyboard.press("Tab")
@@ -36,6 +38,8 @@ async def answer_by_keyboard(page, n_items: int, steps: list[int]) -> None:
         await page.keyboard.press("Space")
         for _ in range(steps[i % len(steps)]):
             await page.keyboard.press("ArrowRight")
+        if i == 1 and shot is not None:
+            await shot(page)
     await page.keyboard.press("Tab")
     assert await page.evaluate("document.activeElement.id") == "send"
     await page.keyboard.press("Enter")
@@ -88,7 +92,15 @@ async def test_survey_answered_by_keyboard_arrives_in_the_store(make_gateway, ka
         assert await page.evaluate("document.activeElement.name") == "item-Q1"
 
         steps = [3, 1, 4, 0]  # answers 4, 2, 5, 1, ...
-        await answer_by_keyboard(page, 12, steps)
+        async def focus_shot(p):
+            # the focused option is visibly outlined (keyboard users must see where they are)
+            outline = await p.evaluate("getComputedStyle(document.activeElement.nextElementSibling).outlineStyle")
+            assert outline == "solid"
+            # answered questions are no longer marked missing; unanswered ones still are
+            assert await p.locator("fieldset.item.missing").count() == 10
+            await p.screenshot(path=str(artifacts_dir / f"survey-{lang}-keyboard.png"))
+
+        await answer_by_keyboard(page, 12, steps, shot=focus_shot)
         await page.wait_for_selector('#message[data-kind="ok"]', timeout=20_000)
         thanks = await page.locator("#message").inner_text()
         assert ("Thank you" in thanks) if lang == "en" else ("谢谢你" in thanks)

@@ -34,12 +34,12 @@ def item_answers(dims: dict[str, float]) -> dict[str, int]:
     return out
 
 
-def rated_store(tmp_path, ds, *, every: int = 1, revise: bool = True):
+def rated_store(tmp_path, ds, *, every: int = 1, revise: bool = True, url: str | None = None):
     """A store with the fixture's late predictions, and each session's rating in the ratings table.
 
     Every session first gets a misleading rating, then the real one as revision 2: evaluation
     must read the latest. Also writes the same answers as an `eval --labels` file."""
-    url = f"sqlite:///{tmp_path / 'rated.db'}"
+    url = url or f"sqlite:///{tmp_path / 'rated.db'}"
     write_labelled_set(ds, url, tmp_path / "unused.jsonl")
     engine = make_engine(url)
     lines, events = [], []
@@ -56,8 +56,8 @@ def rated_store(tmp_path, ds, *, every: int = 1, revise: bool = True):
     return url, labels, engine
 
 
-def test_eval_from_store_writes_the_record_eval_labels_writes(tmp_path, capsys):
-    url, labels, engine = rated_store(tmp_path, synthetic.signal_in("bond"))
+def test_eval_from_store_writes_the_record_eval_labels_writes(tmp_path, capsys, db_url):
+    url, labels, engine = rated_store(tmp_path, synthetic.signal_in("bond"), url=db_url)
     assert main(["eval", "--from-store", "--db", url, *FAST]) == 0
     out = capsys.readouterr().out
     assert "validation record written for demo-model@local:v1/expected" in out
@@ -70,6 +70,7 @@ def test_eval_from_store_writes_the_record_eval_labels_writes(tmp_path, capsys):
     capsys.readouterr()
     from_file = repo.latest_record(DEMO)
     assert from_file.created_at > from_store.created_at and from_file.labels_source == str(labels)
+    engine.dispose()
     for dim in synthetic.DIMENSIONS:  # same labels, same code path: the same figures
         a, b = from_store.dimensions[dim], from_file.dimensions[dim]
         assert (a.n, a.r, a.partial_r, a.partial_ci, a.baseline_r, a.passed) == \
