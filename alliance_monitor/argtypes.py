@@ -96,6 +96,13 @@ def duration(value: str) -> float:
     return seconds
 
 
+def base_url(value: str) -> str:
+    """An http(s) base URL without query or fragment (where clients reach the gateway); no trailing slash."""
+    if not value.startswith(("http://", "https://")) or "#" in value or "?" in value:
+        raise argparse.ArgumentTypeError(f"must look like https://host[:port][/path], not {value!r}")
+    return value.rstrip("/")
+
+
 def speed(value: str) -> float:
     """A replay speed: times faster than real time (> 0), or 'max' / 'inf' for no pauses."""
     if value.strip().lower() in ("max", "inf"):

@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "calibrate",   # calibrate
     "up",          # up
     "demo",        # demo
+    "survey",      # survey link, survey publish-links
 )
 
 #: argparse says "argument --port: must be ..."; the user reads "--port must be ...".
@@ -87,4 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the imported module's main, so `python -m alliance_monitor.cli` and command modules
+    # share one CliError class (otherwise __main__.CliError is not the one they raise)
+    from alliance_monitor.cli import main as _main
+
+    sys.exit(_main())

@@ -198,6 +198,8 @@ def default_specs(args: argparse.Namespace, bootstrap: str) -> list[ChildSpec]:
         elif part == "gateway":
             specs.append(ChildSpec("gateway", ["gateway", "--host", args.host, "--port", str(args.port)], env,
                                    probe=http_probe(f"http://{args.host}:{args.port}/healthz")))
+    if getattr(args, "survey_links", None):  # docs/ratings.md: a survey link per ended session
+        specs.append(ChildSpec("survey-links", ["survey", "publish-links", "--base-url", args.survey_links], env))
     return specs
 
 
@@ -217,6 +219,6 @@ def gate_status(model: str | None, db_url: str | None) -> str:
     passed = record.passed_dimensions() if record is not None else []
     if not passed:
         return (f"validation gate: model {identity.name} is UNVALIDATED — its alerts go to supervisors only, "
-                f"marked 'unvalidated' (validate with `alliance-monitor eval --labels FILE`)")
+                f"marked 'unvalidated' (validate with `alliance-monitor eval --from-store` or `--labels FILE`)")
     return f"validation gate: model {identity.name} is validated for {', '.join(passed)} (record of " \
            f"{record.created_at:%Y-%m-%d}, {record.labels_n} labelled sessions)"

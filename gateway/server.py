@@ -8,7 +8,10 @@ connection as too slow, the shell stops its writer and closes it with the code
 and reason the core chose.
 
 HTTP (same port, via websockets' ``process_request``): ``/healthz``, the pages
-``/``, ``/board``, ``/counselor`` and their static files under ``/static/``.
+``/``, ``/board``, ``/counselor``, ``/survey`` and their static files under
+``/static/``. The client survey page talks to ``/survey/ws`` (gateway/survey.py
+decides, gateway/survey_feed.py reads and writes ``chat.ratings``); it never
+joins the hub, so no rating reaches a board or panel connection.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from streams.topics import RATINGS
+
 from .history import History, MemoryHistory, StoredEvent
 from .protocol import (
     CLOSE_GOING_AWAY,
@@ -49,7 +54,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
-PAGE_ROUTES = {"/": "index.html", "/board": "board.html", "/counselor": "counselor.html"}
+PAGE_ROUTES = {"/": "index.html", "/board": "board.html", "/counselor": "counselor.html", "/survey": "survey.html"}
+SURVEY_WS_PATH = "/survey/ws"
+#: messages one survey connection may send (open, submit, a few retries).
+SURVEY_MAX_MESSAGES = 20
 CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; "
        "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
@@ -72,6 +80,10 @@ class GatewayConfig:
     #: reloads validation records (returns a RecordBook); None: keep the policy's book.
     record_loader: "Callable[[], RecordBook] | None" = None
     record_reload_s: float = 60.0
+    #: topic the survey page publishes ratings to and learns used links from.
+    ratings_topic: str = RATINGS.name
+    #: key for survey links; None: ``gateway.survey.survey_key(secret)``.
+    survey_key: bytes | None = None
 
 
 class Gateway:
@@ -88,6 +100,10 @@ class Gateway:
         self._links: dict[int, tuple[ServerConnection, asyncio.Task | None, asyncio.Event]] = {}
         self._started = time.time()
         self.port = config.port
+        from .survey import SurveyDesk, survey_key
+
+        self.survey = SurveyDesk(config.survey_key or survey_key(config.secret))
+        self.survey_feed = None
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> "Gateway":
@@ -98,6 +114,11 @@ class Gateway:
             mark = getattr(self.history, "mark_start", None)
             await self.feed.start(mark if mark else (lambda stream, offset: None))
             self._tasks.append(asyncio.create_task(self.feed.run(self.apply, self.ready.set), name="gateway-feed"))
+            from .survey_feed import SurveyFeed
+
+            self.survey_feed = SurveyFeed(self.config.bootstrap, self.survey, topic=self.config.ratings_topic)
+            await self.survey_feed.start()
+            self._tasks.append(asyncio.create_task(self.survey_feed.run(), name="gateway-survey-feed"))
         else:
             self.ready.set()
         self._server = await serve(
@@ -135,6 +156,8 @@ class Gateway:
         self._tasks.clear()
         if self.feed is not None:
             await self.feed.stop()
+        if self.survey_feed is not None:
+            await self.survey_feed.stop()
 
     async def __aenter__(self) -> "Gateway":
         return await self.start()
@@ -193,6 +216,9 @@ class Gateway:
 
     # -- websocket connections -----------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:
+        if ws.request is not None and ws.request.path.split("?", 1)[0] == SURVEY_WS_PATH:
+            await self._survey(ws)
+            return
         try:
             raw = await asyncio.wait_for(ws.recv(), self.config.hello_timeout_s)
         except (asyncio.TimeoutError, TimeoutError):
@@ -257,6 +283,55 @@ class Gateway:
                       self.hub.policy.max_queue)
             self._kick(conn)
 
+    # -- the client survey ------------------------------------------------------------------
+    async def _survey(self, ws: ServerConnection) -> None:
+        """Serve one survey page: ``open`` → form or refusal; ``submit`` → thanks or refusal.
+
+        Never logs a token or an answer; a client's answers go to ``chat.ratings`` only.
+        """
+        from .survey import refusal
+
+        try:
+            for _ in range(SURVEY_MAX_MESSAGES):
+                raw = await asyncio.wait_for(ws.recv(), 15 * 60)
+                try:
+                    msg = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    msg = None
+                if not isinstance(msg, dict) or msg.get("type") not in ("open", "submit"):
+                    await ws.send(orjson.dumps({"type": "error", "code": "protocol",
+                                                "message": "expected {type: open|submit, token}"}).decode())
+                    continue
+                feed = self.survey_feed
+                if feed is None:
+                    reply = refusal("unavailable", "the survey service is not connected; try again later")
+                else:
+                    try:
+                        await asyncio.wait_for(feed.ready.wait(), self.config.ready_timeout_s)
+                    except (asyncio.TimeoutError, TimeoutError):
+                        reply = refusal("unavailable", "the survey service is starting; try again shortly")
+                    else:
+                        reply = await self._survey_reply(msg)
+                await ws.send(orjson.dumps(reply).decode())
+        except (ConnectionClosed, asyncio.TimeoutError, TimeoutError):
+            return
+
+    async def _survey_reply(self, msg: dict) -> dict:
+        now = time.time()
+        if msg["type"] == "open":
+            return self.survey.open(msg.get("token"), now)
+        reply, rating = self.survey.submit(msg.get("token"), msg.get("answers"), now)
+        if rating is None:
+            return reply
+        try:
+            await self.survey_feed.publish(rating)  # type: ignore[union-attr]
+        except Exception as err:  # noqa: BLE001 - the broker is down: say so, let the client retry
+            self.survey.release(rating.link_id or "")
+            log.warning("survey rating not published: %s", type(err).__name__)
+            return {"type": "error", "code": "not_saved", "message": "your answers could not be saved; try again"}
+        self.survey.mark_used(rating.link_id or "")
+        return reply
+
     # -- HTTP ----------------------------------------------------------------------------
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
@@ -287,6 +362,7 @@ class Gateway:
             "history_events": len(self.history) if hasattr(self.history, "__len__") else None,
             "kafka": self.config.bootstrap is not None,
             "rejected_records": self.feed.rejected if self.feed else 0,
+            "survey": dict(self.survey.stats, used_links=len(self.survey.used)),
             "uptime_s": round(time.time() - self._started, 1),
             **self.hub.stats,
         }

@@ -84,3 +84,68 @@ def items_of(dimensions: tuple[str, ...] | list[str] | set[str]) -> tuple[Item, 
     if unknown:
         raise ValueError(f"unknown dimension(s): {', '.join(sorted(unknown))}; known: {', '.join(DIMENSIONS)}")
     return tuple(i for i in ITEMS if i.dimension in dimensions)
+
+
+# --- the forms as a client answers them (the survey page reads these) -----------------------
+
+#: The WAI-SR answer anchors, 1..5, as the survey page labels its options.
+OPTION_NAMES: dict[Lang, tuple[str, ...]] = {
+    "en": ("Seldom", "Sometimes", "Fairly often", "Very often", "Always"),
+    "zh": ("很少", "有时", "相当频繁", "非常频繁", "总是"),
+}
+
+
+@dataclass(frozen=True)
+class ScaleItem:
+    """One item of the short session-rating form: a question and its two end labels (0 and 10)."""
+
+    item_id: str
+    text: dict[Lang, str]
+    low: dict[Lang, str]
+    high: dict[Lang, str]
+
+
+#: The project's own short session-rating form (instrument ``srs``: four 0-10 scales, in the
+#: style of brief session-rating scales; the wording is ours). Ids are ``SRS_ITEM_IDS``.
+SESSION_FORM_ITEMS: tuple[ScaleItem, ...] = (
+    ScaleItem("relationship",
+              {"en": "How did you and your counselor get along today?",
+               "zh": "今天你和咨询师相处得怎么样？"},
+              {"en": "I did not feel heard or respected", "zh": "我没有感到被倾听或被尊重"},
+              {"en": "I felt heard, understood and respected", "zh": "我感到被倾听、被理解、被尊重"}),
+    ScaleItem("goals",
+              {"en": "Did today's conversation stay with what you wanted to talk about and work on?",
+               "zh": "今天的谈话是否围绕你想谈、想解决的事情？"},
+              {"en": "We did not talk about what I wanted", "zh": "没有谈到我想谈的"},
+              {"en": "We worked on what I wanted", "zh": "我们谈的正是我想谈的"}),
+    ScaleItem("approach",
+              {"en": "How well did the counselor's way of working suit you?",
+               "zh": "咨询师的工作方式适合你吗？"},
+              {"en": "It did not suit me", "zh": "不适合我"},
+              {"en": "It suited me well", "zh": "很适合我"}),
+    ScaleItem("overall",
+              {"en": "Overall, how was today's session for you?",
+               "zh": "总体来说，今天的咨询对你来说怎么样？"},
+              {"en": "Something important was missing", "zh": "缺少了一些重要的东西"},
+              {"en": "It was a good session for me", "zh": "对我来说是一次很好的咨询"}),
+)
+
+
+def survey_form(instrument: str, lang: Lang) -> dict:
+    """The items of ``instrument`` in ``lang``, as the survey page renders them (JSON-ready).
+
+    Why here: the page must show exactly the wording the instrument defines, from one source.
+    """
+    from streams.contracts import INSTRUMENT_ITEMS, SRS_ITEM_IDS
+
+    ids, low, high = INSTRUMENT_ITEMS[instrument]
+    if instrument == "wai-sr":
+        options = [{"value": v, "label": f"{v} · {name}"} for v, name in zip(OPTION_VALUES, OPTION_NAMES[lang])]
+        items = [{"id": i.item_id, "text": i.wording(lang), "options": options} for i in ITEMS]
+    else:
+        assert tuple(i.item_id for i in SESSION_FORM_ITEMS) == SRS_ITEM_IDS
+        items = [{"id": i.item_id, "text": i.text[lang], "low": i.low[lang], "high": i.high[lang],
+                  "options": [{"value": v, "label": str(v)} for v in range(low, high + 1)]}
+                 for i in SESSION_FORM_ITEMS]
+    assert [i["id"] for i in items] == list(ids)
+    return {"instrument": instrument, "lang": lang, "items": items}

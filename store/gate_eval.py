@@ -267,7 +267,29 @@ def format_status(records: list["ValidationRecord"], *, history: bool = False) -
             c = r.calibration or {}
             lines.append(f"calibrated: {r.key}  {c.get('method', '?')} (n={c.get('n', '?')}"
                          + (f", fitted {str(c['fitted_at'])[:10]}" if c.get("fitted_at") else "") + ")")
+    for r in shown:
+        lines += ["", *dimension_details(r)]
     if shown:
         lines += ["", "pass = alerts for that dimension may reach counselors; fail, or a model identity not listed: "
                       "supervisors only, marked unvalidated"]
     return "\n".join(lines)
+
+
+def dimension_details(record: "ValidationRecord") -> list[str]:
+    """Per dimension: n, r, length-controlled r with its interval, verdict, and what a failing one needs."""
+    from validation.power import needed_for_verdict
+
+    def f(x: float | None) -> str:
+        return "n/a" if x is None or x != x else f"{x:.3f}"
+
+    lines = [f"{record.key}  (labels: {record.labels_source or 'unknown source'})",
+             f"  {'dimension':<10} {'n':>4} {'r':>6} {'partial r':>9} {'95% CI (partial)':>18}  {'verdict':<7}  "
+             "rated sessions still needed"]
+    for dim, v in record.dimensions.items():
+        ci = f"[{v.partial_ci[0]:6.3f}, {v.partial_ci[1]:6.3f}]" if v.partial_ci else "n/a"
+        need = needed_for_verdict(v, record.settings)
+        more = "-" if need is None else (need.reason if need.more is None else
+                                          f"{need.more} more ({need.total} in all)")
+        lines.append(f"  {dim:<10} {v.n:>4} {f(v.r):>6} {f(v.partial_r):>9} {ci:>18}  "
+                     f"{'pass' if v.passed else 'fail':<7}  {more}")
+    return lines

@@ -295,5 +295,33 @@ class ValidationRecordRow(Base):
     stored_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class Rating(Base):
+    """A ``ClientRating`` from ``chat.ratings``: a client's own answers (clinical; no message text).
+
+    ``rating_id`` is unique (a replayed rating adds nothing). A second rating of the
+    same session and instrument is stored as the next ``revision``; the latest
+    revision is the one evaluation reads. ``link_id`` is unique: a survey link
+    gives one rating, even if two gateways both accepted a submission.
+    """
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        UniqueConstraint("session_id", "instrument", "revision", name="uq_ratings_session_instrument_revision"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    rating_id: Mapped[str] = mapped_column(ID, unique=True)
+    session_id: Mapped[str] = mapped_column(ID, index=True)
+    instrument: Mapped[str] = mapped_column(String(16))
+    instrument_version: Mapped[str] = mapped_column(String(128))
+    revision: Mapped[int] = mapped_column(Integer)
+    answers: Mapped[dict] = mapped_column(JsonDoc)
+    lang: Mapped[str] = mapped_column(String(8))
+    source: Mapped[str] = mapped_column(String(16))
+    link_id: Mapped[str | None] = mapped_column(ID, unique=True)
+    submitted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    stored_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 ALL_TABLES = ("sessions", "predictions", "prediction_items", "alerts", "alert_acks", "turns", "events", "sink_streams",
-              "validation_records")
+              "validation_records", "ratings")

@@ -29,8 +29,8 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
 from streams.codec import ContractError, dead_letter, decode, encode
-from streams.contracts import AlertAck, AllianceAlert, AllianceScore, ChatTurn, Contract, SessionEvent
-from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, CHAT_TURNS, SCORES, dlq_name
+from streams.contracts import AlertAck, AllianceAlert, AllianceScore, ChatTurn, ClientRating, Contract, SessionEvent
+from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, CHAT_TURNS, RATINGS, SCORES, dlq_name
 
 from .settings import StoreSettings
 from .writes import Origin, WriteResult, purge_turns, record_positions, write_events
@@ -47,6 +47,7 @@ class SinkTopics:
     alerts: str = ALERTS.name
     acks: str | None = ACKS.name
     turns: str | None = None  # set when ALLIANCE_STORE_TURNS=1
+    ratings: str | None = RATINGS.name
 
     def contracts(self) -> dict[str, type[Contract]]:
         out: dict[str, type[Contract]] = {self.sessions: SessionEvent, self.scores: AllianceScore,
@@ -55,12 +56,15 @@ class SinkTopics:
             out[self.acks] = AlertAck
         if self.turns:
             out[self.turns] = ChatTurn
+        if self.ratings:
+            out[self.ratings] = ClientRating
         return out
 
     @classmethod
     def with_suffix(cls, suffix: str, *, turns: bool = False) -> "SinkTopics":
         return cls(f"{CHAT_SESSIONS.name}{suffix}", f"{SCORES.name}{suffix}", f"{ALERTS.name}{suffix}",
-                   f"{ACKS.name}{suffix}", f"{CHAT_TURNS.name}{suffix}" if turns else None)
+                   f"{ACKS.name}{suffix}", f"{CHAT_TURNS.name}{suffix}" if turns else None,
+                   f"{RATINGS.name}{suffix}")
 
 
 @dataclass

@@ -13,6 +13,9 @@ same events leaves exactly the same rows:
 * ``AllianceAlert`` → ``alerts`` keyed by alert_id (alerts are immutable).
 * ``AlertAck`` → ``alert_acks`` keyed by (alert_id, by); the first ack time wins.
 * ``ChatTurn`` → ``turns`` keyed by (session_id, turn_id), only when enabled.
+* ``ClientRating`` → ``ratings`` keyed by rating_id; a new rating of the same
+  session and instrument is the next revision (why: store/ratings.py). Not journalled:
+  the journal feeds browsers, and a client's answers never reach one.
 
 Each stored change also appends to the ``events`` journal (kind + natural key
 unique), which is what "events after id N" reads.
@@ -32,12 +35,14 @@ from streams.contracts import (
     AllianceAlert,
     AllianceScore,
     ChatTurn,
+    ClientRating,
     Contract,
     SessionEvent,
 )
 
 from .errors import StoreError
-from .models import Alert, AlertAck as AckRow, ChatSession, Event, Prediction, PredictionItem, SinkStream, Turn
+from .models import (Alert, AlertAck as AckRow, ChatSession, Event, Prediction, PredictionItem, Rating, SinkStream,
+                     Turn)
 
 
 class UnsupportedDatabase(StoreError):
@@ -239,6 +244,27 @@ def write_turn(conn: Connection, ev: ChatTurn) -> None:
     conn.execute(stmt.on_conflict_do_nothing(index_elements=["session_id", "turn_id"]))
 
 
+def write_rating(conn: Connection, ev: ClientRating) -> bool:
+    """Store a rating as the next revision of its session + instrument; False if already stored.
+
+    Ratings of one session share a partition (keyed by session id) and the sink
+    writes a partition in order, so "next revision" is well defined; the unique
+    (session, instrument, revision) constraint catches anything else.
+    """
+    t = Rating.__table__  # why revisions, not upserts: store/ratings.py
+    if conn.execute(select(t.c.id).where(t.c.rating_id == ev.rating_id)).first() is not None:
+        return False
+    last = conn.execute(select(func.max(t.c.revision)).where(
+        t.c.session_id == ev.session_id, t.c.instrument == ev.instrument)).scalar()
+    conn.execute(t.insert().values(
+        rating_id=ev.rating_id, session_id=ev.session_id, instrument=ev.instrument,
+        instrument_version=ev.instrument_version, revision=(last or 0) + 1, answers=dict(ev.answers),
+        lang=ev.lang, source=ev.source, link_id=ev.link_id, submitted_at=ev.submitted_at,
+        stored_at=datetime.now(timezone.utc),
+    ))
+    return True
+
+
 def write_event(conn: Connection, ev: Contract, *, store_turns: bool = False,
                 origin: Origin | None = None) -> tuple[str, bool]:
     """Write one event; returns (kind, whether anything was stored)."""
@@ -253,6 +279,8 @@ def write_event(conn: Connection, ev: Contract, *, store_turns: bool = False,
     if isinstance(ev, AlertAck):
         write_ack(conn, ev, origin)
         return "ack", True
+    if isinstance(ev, ClientRating):
+        return "rating", write_rating(conn, ev)
     if isinstance(ev, ChatTurn):
         if store_turns:
             write_turn(conn, ev)

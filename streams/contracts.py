@@ -46,6 +46,18 @@ ITEM_DIMENSION: dict[str, Dimension] = {item: dim for dim, items in DIMENSION_IT
 #: processor with other ``watched`` settings names its choice in ``ScoreRequest.watched``.
 WATCHED_DIMENSIONS: tuple[Dimension, ...] = ("goal", "bond")
 
+#: Client-rating instruments: ``wai-sr`` (the 12 WAI-SR items, answers 1-5) and ``srs``
+#: (this project's own short 4-item session-rating form, answers 0-10; see docs/ratings.md).
+Instrument = Literal["wai-sr", "srs"]
+SRS_ITEM_IDS: tuple[str, ...] = ("relationship", "goals", "approach", "overall")
+#: instrument -> (item ids in form order, lowest answer, highest answer)
+INSTRUMENT_ITEMS: dict[str, tuple[tuple[str, ...], int, int]] = {
+    "wai-sr": (ITEM_IDS, 1, 5),
+    "srs": (SRS_ITEM_IDS, 0, 10),
+}
+#: Current version of each instrument's form; a rating names the version it answered.
+INSTRUMENT_VERSIONS: dict[str, str] = {"wai-sr": "1", "srs": "1"}
+
 
 def _to_utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
@@ -304,6 +316,72 @@ class AlertAck(Contract):
     at: UtcDatetime = Field(default_factory=utcnow)
 
 
+def check_answers(instrument: str, answers: dict[str, int]) -> list[str]:
+    """Problems with a set of answers for ``instrument`` (empty: complete and in range)."""
+    spec = INSTRUMENT_ITEMS.get(instrument)
+    if spec is None:
+        return [f"unknown instrument {instrument!r}; known: {', '.join(INSTRUMENT_ITEMS)}"]
+    ids, low, high = spec
+    problems = []
+    unknown = [k for k in answers if k not in ids]
+    if unknown:
+        problems.append(f"not items of {instrument}: {', '.join(map(str, unknown))} (items: {', '.join(ids)})")
+    missing = [i for i in ids if i not in answers]
+    if missing:
+        problems.append(f"missing {', '.join(missing)} ({instrument} needs all {len(ids)} items)")
+    for item in ids:
+        value = answers.get(item)
+        if value is not None and not low <= value <= high:
+            problems.append(f"{item}={value} is outside {low}..{high}")
+    return problems
+
+
+class ClientRating(Contract):
+    """A client's own post-session answers (``chat.ratings``): the labels models are validated on.
+
+    No message text, but clinical: the client's view of their counselor. A second
+    rating of the same session and instrument is a *revision* (the store numbers
+    them; the latest counts); the same ``rating_id`` again is the same rating.
+    """
+
+    rating_id: Id
+    session_id: Id
+    instrument: Instrument
+    instrument_version: Id = "1"
+    #: item id -> answer (WAI-SR: Q1..Q12, 1-5; srs: relationship/goals/approach/overall, 0-10)
+    answers: dict[str, Annotated[int, Field(strict=True)]]
+    lang: Lang = "en"
+    submitted_at: UtcDatetime
+    source: Literal["platform", "survey"]
+    #: the survey link this came from (survey ratings): each link is used once.
+    link_id: Id | None = None
+
+    @model_validator(mode="after")
+    def _answers_complete(self) -> "ClientRating":
+        problems = check_answers(self.instrument, self.answers)
+        if problems:
+            raise ValueError("answers: " + "; ".join(problems))
+        if self.instrument_version != INSTRUMENT_VERSIONS[self.instrument]:
+            raise ValueError(f"instrument_version {self.instrument_version!r} is not a known version of "
+                             f"{self.instrument} (known: {INSTRUMENT_VERSIONS[self.instrument]!r})")
+        if self.source == "survey" and self.link_id is None:
+            raise ValueError("link_id is required when source is 'survey'")
+        return self
+
+
+class SurveyLink(Contract):
+    """A survey link minted when a session ended (``chat.survey_links``), for the chat
+    platform to deliver to the client. The URL is a bearer credential for one rating."""
+
+    link_id: Id
+    session_id: Id
+    url: Annotated[str, StringConstraints(min_length=8, max_length=4096)]
+    instrument: Instrument = "wai-sr"
+    lang: Lang = "en"
+    expires_at: UtcDatetime
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+
+
 class DeadLetter(Contract):
     """What went to a ``.dlq`` topic: where it came from, why, and the raw bytes."""
 
@@ -321,5 +399,5 @@ class DeadLetter(Contract):
 CONTRACTS: dict[str, type[Contract]] = {
     m.__name__: m
     for m in (ChatTurn, SessionEvent, ScoreRequest, AllianceScore, ProcessSignal, AllianceAlert, AlertAck,
-              DeadLetter)
+              ClientRating, SurveyLink, DeadLetter)
 }

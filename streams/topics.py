@@ -15,11 +15,13 @@ from .contracts import (
     AllianceAlert,
     AllianceScore,
     ChatTurn,
+    ClientRating,
     Contract,
     DeadLetter,
     ProcessSignal,
     ScoreRequest,
     SessionEvent,
+    SurveyLink,
 )
 
 DAY_MS = 24 * 3600 * 1000
@@ -73,7 +75,16 @@ ALERTS = TopicSpec("alliance.alerts", AllianceAlert, 30 * DAY_MS, True, "alerts 
 
 ACKS = TopicSpec("alliance.acks", AlertAck, 30 * DAY_MS, False, "alert acknowledgements from the gateway")
 
-TOPICS: tuple[TopicSpec, ...] = (CHAT_TURNS, CHAT_SESSIONS, SCORE_REQUESTS, SCORES, SIGNALS, ALERTS, ACKS)
+#: No message text, but clinical: each record is a client's own answers about their counselor.
+#: Same retention as chat.sessions; only the sink and the survey service read it, never a browser.
+RATINGS = TopicSpec("chat.ratings", ClientRating, 30 * DAY_MS, False,
+                    "client ratings (WAI-SR / session form): no message text, but clinical")
+#: Each record is a bearer link to one survey; links live at most 7 days, so does the topic.
+SURVEY_LINKS = TopicSpec("chat.survey_links", SurveyLink, 7 * DAY_MS, False,
+                         "survey links for the chat platform to deliver to clients")
+
+TOPICS: tuple[TopicSpec, ...] = (CHAT_TURNS, CHAT_SESSIONS, SCORE_REQUESTS, SCORES, SIGNALS, ALERTS, ACKS, RATINGS,
+                                 SURVEY_LINKS)
 BY_NAME: dict[str, TopicSpec] = {t.name: t for t in TOPICS}
 
 #: Dead-letter companions: same retention as their source (they hold its raw bytes).

@@ -445,6 +445,20 @@ def fleiss_kappa(counts: Sequence[Sequence[float]]) -> float:
     return NAN if abs(1 - p_e) < 1e-12 else (p_bar - p_e) / (1 - p_e)
 
 
+def sessions_for_interval_above_zero(r: float, *, covariates: int = 2, confidence: float = 0.95,
+                                     power: float = 0.80) -> int:
+    """Sessions for the ``confidence`` interval of a (partial) r to exclude zero with probability ``power``.
+
+    Fisher's z: ``n >= ((z_(1+c)/2 + z_power) / atanh(r))**2 + 3 + covariates`` (validation/power.py says why).
+    """
+    if not 0.0 < r < 1.0:
+        raise ValueError(f"r must be in (0, 1), got {r}")
+    if not 0.5 <= confidence < 1.0 or not 0.0 < power < 1.0:
+        raise ValueError("confidence must be in [0.5, 1) and power in (0, 1)")
+    z = _sps.norm.ppf((1.0 + confidence) / 2.0) + _sps.norm.ppf(power)
+    return math.ceil((z / math.atanh(r)) ** 2 + 3 + covariates)
+
+
 def finite_or_none(x: float) -> float | None:
     """For JSON: NaN/inf become None."""
     return x if math.isfinite(x) else None

@@ -37,7 +37,10 @@ def gate_settings(args: argparse.Namespace):
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="Pearson r of predictions vs client-rated WAI-SR labels; self-consistency")
-    p.add_argument("--labels", required=True, type=Path, metavar="FILE", help="JSONL labels (see docs/store.md)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--labels", type=Path, metavar="FILE", help="JSONL labels (see docs/store.md)")
+    src.add_argument("--from-store", action="store_true",
+                     help="the latest WAI-SR rating of each session from the store's ratings (chat.ratings)")
     p.add_argument("--phase", choices=("early", "middle", "late"), default="late",
                    help="which phase's prediction to compare (default late = whole session)")
     p.add_argument("--model", help="model identity name[@revision][:prompt][/readout] (default: most predictions)")
@@ -54,9 +57,20 @@ def cmd_eval(args) -> int:
     from store.gate_eval import gate_section, item_partials
     from store.repository import ModelKey, StoreRepository, pick_model
 
-    labels = read_labels(args.labels)
     settings = gate_settings(args)
-    engine = store_engine(args)
+    if args.from_store:
+        from store.ratings import STORE_LABELS_SOURCE, wai_labels
+
+        engine = store_engine(args)
+        labels = wai_labels(engine)  # a bad stored answer is a LabelError (StoreError): one line
+        if not labels:
+            raise CliError("no WAI-SR ratings in the store yet (collect them with `alliance-monitor survey link` "
+                           "or publish ClientRating records to chat.ratings; docs/ratings.md)")
+        source = STORE_LABELS_SOURCE
+    else:
+        labels = read_labels(args.labels)
+        engine = store_engine(args)
+        source = str(args.labels)
     repo = StoreRepository(engine)
     identities = repo.model_identities()
     try:
@@ -77,7 +91,7 @@ def cmd_eval(args) -> int:
     res.item_partials = item_partials(records, labels, args.phase)
     print(format_result(res, str(key)))
     gate_text, record = gate_section(repo, key, records, labels, settings, phase=args.phase,
-                                     labels_source=str(args.labels), write_record=not args.no_record)
+                                     labels_source=source, write_record=not args.no_record)
     print(gate_text)
     if args.json:
         data = result_json(res, str(key))

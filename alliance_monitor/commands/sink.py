@@ -13,7 +13,7 @@ from .common import add_db_argument, store_engine, store_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sink", help="write chat.sessions, alliance.scores/alerts/acks into the store")
+    p = sub.add_parser("sink", help="write chat.sessions, alliance.scores/alerts/acks and chat.ratings into the store")
     p.add_argument("--group", default="alliance-store", help="consumer group id (default alliance-store)")
     p.add_argument("--upgrade", action="store_true",
                    help="run the migrations first (automatic for a SQLite store; a deploy step for PostgreSQL)")

@@ -6,7 +6,7 @@ import argparse
 import os
 import signal
 
-from ..argtypes import non_negative_float, port
+from ..argtypes import base_url, non_negative_float, port
 from ..up import PARTS
 from .common import announce
 
@@ -22,6 +22,9 @@ def add_up_arguments(p: argparse.ArgumentParser) -> None:
                    help="gateway port")
     p.add_argument("--clock-rate", type=non_negative_float, default=0.0,
                    help="processor clock rate (event seconds per wall second; the replay speed)")
+    p.add_argument("--survey-links", metavar="BASE_URL", type=base_url,
+                   help="also publish a client survey link per ended session to chat.survey_links, for the "
+                        "gateway at BASE_URL as clients reach it (docs/ratings.md)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -70,3 +70,17 @@ def test_stop_terminates_every_child_and_its_group(tmp_path):
     while _alive(tansu_pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(tansu_pid)
+
+
+def test_up_can_publish_survey_links_as_one_more_part():
+    import argparse
+
+    from alliance_monitor.commands.up import add_up_arguments
+    from alliance_monitor.up import default_specs
+
+    p = argparse.ArgumentParser()
+    add_up_arguments(p)
+    args = p.parse_args(["--without", "scorer", "--survey-links", "https://monitor.example.org/"])
+    specs = {s.name: s for s in default_specs(args, "127.0.0.1:9")}
+    assert specs["survey-links"].argv == ["survey", "publish-links", "--base-url", "https://monitor.example.org"]
+    assert "survey-links" not in {s.name for s in default_specs(p.parse_args([]), "127.0.0.1:9")}

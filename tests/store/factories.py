@@ -83,3 +83,16 @@ def alert(sid: str, n: int = 1, counselor: str = "c-1", phase: str = "middle") -
 def ack(a: AllianceAlert, by: str = "sup-1", minutes: int = 35) -> AlertAck:
     return AlertAck(alert_id=a.alert_id, session_id=a.session_id, by=by, role="supervisor",
                     at=T0 + timedelta(minutes=minutes))
+
+
+def client_rating(sid: str, answers: dict[str, int] | int = 4, *, rating_id: str | None = None,
+                  instrument: str = "wai-sr", minutes: int = 55, source: str = "platform",
+                  link_id: str | None = None, start: datetime = T0):
+    """A ClientRating of ``sid`` (one answer for every item, or a dict)."""
+    from streams.contracts import INSTRUMENT_ITEMS, ClientRating
+
+    if not isinstance(answers, dict):
+        answers = {i: int(answers) for i in INSTRUMENT_ITEMS[instrument][0]}
+    return ClientRating(rating_id=rating_id or f"{sid}:{instrument}:{minutes}", session_id=sid,
+                        instrument=instrument, answers=answers, lang="en",
+                        submitted_at=start + timedelta(minutes=minutes), source=source, link_id=link_id)

@@ -15,6 +15,7 @@ from streams.contracts import (
     AllianceAlert,
     AllianceScore,
     ChatTurn,
+    ClientRating,
     DeadLetter,
     DimensionScore,
     Evidence,
@@ -24,6 +25,7 @@ from streams.contracts import (
     Quote,
     ScoreRequest,
     SessionEvent,
+    SurveyLink,
     TranscriptLine,
 )
 
@@ -92,6 +94,10 @@ EXAMPLES = [
     ),
     AlertAck(alert_id="s-1:middle:bond:drop", session_id="s-1", by="supervisor g-north", role="supervisor",
              note="calling the counselor", at=T0),
+    ClientRating(rating_id="survey:abc", session_id="s-1", instrument="wai-sr", answers={f"Q{i}": 4 for i in range(1, 13)},
+                 lang="en", submitted_at=T0, source="survey", link_id="abc"),
+    SurveyLink(link_id="abc", session_id="s-1", url="https://gw.example.org/survey#t=x.y", lang="zh",
+               expires_at=T0 + timedelta(hours=72), created_at=T0),
     DeadLetter(source_topic="chat.turns", reason="ChatTurn.text: must not be empty", raw='{"x":1}', key="s-1",
                partition=0, offset=12, at=T0),
 ]
