@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "gateway.cli",
     "store.cli",
     "alliance_monitor.up",
+    "alliance_monitor.commands.score_corpus",
 )
 
 
