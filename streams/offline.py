@@ -21,7 +21,7 @@ the first text; a turn after the session closed is ignored).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 from .contracts import ChatTurn, ScoreRequest, SessionEvent
@@ -63,6 +63,8 @@ def plan_session(session_id: str, events: Iterable[ChatTurn | SessionEvent],
     replayed (event time, then file order): :func:`streams.replay.merge` order.
     """
     s = settings or ProcessorSettings()
+    # the simulated wall clock IS event time (rate 1); keep the live lateness window
+    s = replace(s, clock_rate=1.0, transport_grace_s=s.transport_grace_s * s.clock_rate, observed_since=None)
     plan = SessionPlan(session_id)
     texts: dict[int, tuple[str, str]] = {}
     state: dict[str, Any] | None = None
