@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streams.contracts import AllianceAlert, ModelIdentity
+from streams.contracts import DIMENSIONS, AllianceAlert, ModelIdentity
 
 #: Counselors' own ratings vs client WAI-SR (242 held-out sessions, DESIGN §2).
 PUBLISHED_COUNSELOR_R: dict[str, float] = {"goal": 0.290, "approach": 0.286, "bond": 0.261}
@@ -402,6 +402,28 @@ def audience_for(alert: AllianceAlert | Mapping[str, Any], record: ValidationRec
     if not gate_enabled:
         return Audience(True, True, False, mark, why + "; gate disabled by setting, counselor receives it")
     return Audience(True, False, False, mark, why + "; supervisors only")
+
+
+def counselor_may_see(dimension: str, record: ValidationRecord | None, model: ModelIdentity | str | None,
+                      gate_enabled: bool = True) -> bool:
+    """May a counselor see this model's output for ``dimension`` — its alerts, scores, item detail, rationales?
+
+    Only when this model's own record passes for that dimension (or the gate is
+    switched off). Everything a counselor could read about a dimension is held
+    to the same bar as its alerts: a number on the panel invites action as much
+    as an alert does. Fails closed: no record, another model's record, or a
+    failing dimension all withhold.
+    """
+    if not gate_enabled:
+        return True
+    return record_matches(record, model) and record is not None and record.passes(dimension)
+
+
+def withheld_from_counselors(record: ValidationRecord | None, model: ModelIdentity | str | None,
+                             gate_enabled: bool = True,
+                             dimensions: Sequence[str] = DIMENSIONS) -> frozenset[str]:
+    """The dimensions whose model output counselors must not see (supervisors see it, marked unvalidated)."""
+    return frozenset(d for d in dimensions if not counselor_may_see(d, record, model, gate_enabled))
 
 
 def apply_gate(alert: AllianceAlert, record: ValidationRecord | None, model: ModelIdentity,
