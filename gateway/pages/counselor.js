@@ -71,10 +71,11 @@
       a.acks && a.acks.length ? AM.el("p", { class: "muted", text: `Seen by ${a.acks.map((x) => x.by).join(", ")}` }) : null);
   }
 
-  function validationText(withheld) {
-    const names = withheld.map((d) => WORD[d].toLowerCase());
-    const what = names.length ? `its estimates of ${names.join(", ")} and its alerts` : "its alerts";
-    return `Validation mode: the model behind these estimates has not yet been checked against this site's client ratings, so ${what} go to your supervisor for now.`;
+  function validationText(withheld, alertsHeld) {
+    const names = ["goal", "approach", "bond"].filter((d) => withheld.includes(d)).map((d) => WORD[d].toLowerCase());
+    const list = names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}` : names[0];
+    const parts = [names.length ? `its estimates of ${list}` : null, alertsHeld ? "its alerts" : null].filter(Boolean);
+    return `Validation mode: the model behind these estimates has not yet been checked against this site's client ratings, so ${parts.join(", and ")} go to your supervisor for now.`;
   }
 
   function render() {
@@ -109,7 +110,7 @@
       })),
       AM.el("p", { class: "muted small", text: "Estimates of how the client may be experiencing the session (1–5), updated at each phase. Not a verdict." }),
       s.validation && (s.validation.mode || withheld.length) ? AM.el("p", { class: "validation-mode", "data-validation-mode": "1",
-        text: validationText(withheld) }) : null,
+        text: validationText(withheld, s.validation.mode) }) : null,
       alerts.length ? alerts.map(alertCard) : AM.el("p", { class: "calm", text: "Nothing needs your attention right now." })].flat(2));
   }
 
