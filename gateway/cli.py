@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--history", type=_positive, default=50_000,
                    help="events kept in memory for reconnects (default 50000)")
     p.add_argument("--unvalidated-to-counselors", action="store_true",
-                   help="DEMO ONLY: also show alerts of unvalidated models to counselors (DESIGN §8)")
+                   help="DEMO ONLY: also show alerts and scores of unvalidated models to counselors")
+    p.add_argument("--records-reload", type=_seconds, default=60.0, metavar="SECONDS",
+                   help="re-read the validation records from the store this often (default 60)")
     p.set_defaults(func=cmd_gateway)
 
     t = sub.add_parser("token", help="access tokens for the gateway")
@@ -65,6 +67,16 @@ def _positive(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return n
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {value!r}") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return seconds
 
 
 def _duration(value: str) -> float:
@@ -129,7 +141,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         config = GatewayConfig(secret=secret, host=args.host, port=args.port, bootstrap=bootstrap,
                                origins=tuple(args.origin), max_message_bytes=args.max_message_bytes,
                                policy=policy, history_events=args.history,
-                               record_loader=lambda: load_record_book(os.environ.get("ALLIANCE_DB_URL")))
+                               record_loader=lambda: load_record_book(os.environ.get("ALLIANCE_DB_URL")),
+                               record_reload_s=args.records_reload)
         try:
             await run_gateway(config, stop)
         except OSError as err:

@@ -47,7 +47,8 @@ class Policy:
 
     #: messages waiting for one connection before it is cut off as too slow.
     max_queue: int = 1000
-    #: DESIGN §8: alerts of an unvalidated model go to supervisors only.
+    #: False (the gate): alerts, scores, item detail and rationales of a dimension the
+    #: model is not validated for go to supervisors only.
     unvalidated_to_counselors: bool = False
     #: ended sessions stay on the board this long (seconds), then are pruned.
     ended_keep_s: float = 600.0
@@ -55,9 +56,9 @@ class Policy:
     stale_after_s: float = 12 * 3600.0
     #: alerts kept per session in the live state.
     alerts_per_session: int = 50
-    #: validation records (validation.gate.RecordBook), reloaded by the shell; only
-    #: used to tell a counselor that their session is monitored in validation mode.
-    #: The gate itself is enforced upstream: the processor sets ``alert.validated``.
+    #: validation records (validation.gate.RecordBook), reloaded by the shell. They
+    #: decide which dimensions' scores a counselor receives (validation.gate.
+    #: withheld_from_counselors); alerts carry the processor's ``alert.validated``.
     record_book: Any = field(default=None, compare=False)
 
 
