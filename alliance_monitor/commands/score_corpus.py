@@ -78,6 +78,9 @@ def cmd_score_corpus(args) -> int:
     for sid, sources in corpus.held_back.items():
         print(f"held back session {sid}: bad line(s) at {', '.join(sources)}; fix them and run again",
               file=sys.stderr)
+    if not corpus.plans:
+        print(f"done: nothing to score, {len(corpus.held_back)} session(s) held back, {len(corpus.bad)} bad line(s)")
+        return 1 if corpus.bad else 0
     try:
         ref = resolve(args.model)
     except ModelError as err:
