@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from store.db import make_engine
 from store.models import Event, Prediction, PredictionItem
 from streams.codec import encode
-from streams.replay import ReplayEvent, merge, publish, read_file, rebase
+from streams.replay import merge, publish, read_file, rebase
 from tests.e2e.harness import Pipeline, now_utc, session_events, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
