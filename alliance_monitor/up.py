@@ -218,7 +218,7 @@ def gate_status(model: str | None, db_url: str | None) -> str:
         return f"validation gate: could not check the model ({type(err).__name__}); its alerts count as unvalidated"
     passed = record.passed_dimensions() if record is not None else []
     if not passed:
-        return (f"validation gate: model {identity.name} is UNVALIDATED — its alerts go to supervisors only, "
-                f"marked 'unvalidated' (validate with `alliance-monitor eval --from-store` or `--labels FILE`)")
+        return (f"validation gate: model {identity.name} is UNVALIDATED — its alerts and scores go to supervisors "
+                f"only, marked 'unvalidated' (validate with `alliance-monitor eval --from-store` or `--labels FILE`)")
     return f"validation gate: model {identity.name} is validated for {', '.join(passed)} (record of " \
            f"{record.created_at:%Y-%m-%d}, {record.labels_n} labelled sessions)"

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import orjson
 
 from streams.contracts import WATCHED_DIMENSIONS
-from validation.gate import RecordBook, gate_label, reaches_counselor, validated_dimensions
+from validation.gate import RecordBook, gate_label, reaches_counselor, unvalidated_dimensions, validated_dimensions
 
 from .auth import TokenError, Viewer, verify_token
 from .errors import GatewayError
@@ -48,7 +48,8 @@ class Policy:
 
     #: messages waiting for one connection before it is cut off as too slow.
     max_queue: int = 1000
-    #: the validation gate (docs/validation.md): alerts of an unvalidated model go to supervisors only.
+    #: the validation gate (docs/validation.md). False: alerts, scores, item detail and
+    #: rationales of a dimension the model is not validated for go to supervisors only.
     unvalidated_to_counselors: bool = False
     #: ended sessions stay on the board this long (seconds), then are pruned.
     ended_keep_s: float = 600.0
@@ -56,9 +57,9 @@ class Policy:
     stale_after_s: float = 12 * 3600.0
     #: alerts kept per session in the live state.
     alerts_per_session: int = 50
-    #: validation records (validation.gate.RecordBook), reloaded by the shell; only
-    #: used to tell a counselor that their session is monitored in validation mode.
-    #: The gate itself is enforced upstream: the processor sets ``alert.validated``.
+    #: validation records (validation.gate.RecordBook), reloaded by the shell. They
+    #: decide which dimensions' scores a counselor receives (validation.gate.
+    #: withheld_from_counselors); alerts carry the processor's ``alert.validated``.
     record_book: RecordBook | None = field(default=None, compare=False)
 
 
@@ -85,6 +86,22 @@ def sees_session(viewer: Viewer, counselor_id: str | None, group: str | None) ->
     if viewer.all_groups:
         return True
     return group is not None and group in viewer.groups
+
+
+def counselor_score(data: dict, withheld: frozenset[str]) -> dict:
+    """A score event as a counselor may receive it: nothing of a withheld dimension.
+
+    Its dimension score, its items (expected value, probabilities, rationale,
+    quotes) and the cross-item self-consistency are removed; ``withheld`` names
+    what was taken out so the panel can say "validation mode" instead.
+    """
+    if not withheld:
+        return data
+    out = {k: v for k, v in data.items() if k != "consistency"}
+    out["dimensions"] = {d: v for d, v in (data.get("dimensions") or {}).items() if d not in withheld}
+    out["items"] = [i for i in data.get("items") or () if i.get("dimension") not in withheld]
+    out["withheld"] = sorted(withheld)
+    return out
 
 
 def alert_is_gated(alert: dict, policy: Policy) -> bool:
@@ -116,23 +133,26 @@ class SessionState:
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     model: str | None = None
     model_identity: dict | None = None
-    #: (record book, its verdict for model_identity): summaries are built for every
+    #: (record book, passed, unvalidated) for model_identity: summaries are built for every
     #: event, records and the model change rarely, so the lookup is done once per pair.
-    _validated: tuple[RecordBook | None, frozenset[str]] | None = field(default=None, repr=False, compare=False)
+    _validated: tuple[RecordBook | None, frozenset[str], frozenset[str]] | None = field(default=None, repr=False,
+                                                                                       compare=False)
     signal: dict | None = None
     alerts: OrderedDict[str, dict] = field(default_factory=OrderedDict)
     acks: dict[str, list[dict]] = field(default_factory=dict)
     last_seen: float = 0.0  # shell clock (seconds) of the last event, for pruning
     ended_seen: float | None = None
 
-    # A counselor-facing and a supervisor-facing summary differ only in gated alerts.
+    # A counselor-facing summary leaves out gated alerts and the scores of withheld dimensions.
     def summary(self, policy: Policy, for_counselor: bool) -> dict:
         alerts = []
         for alert in self.alerts.values():
             if for_counselor and alert_is_gated(alert, policy):
                 continue
             alerts.append({**alert, "acks": self.acks.get(alert["alert_id"], [])})
-        current, change = self._current_and_change()
+        withheld = self.withheld(policy) if for_counselor else frozenset()
+        scores = {p: {d: v for d, v in dims.items() if d not in withheld} for p, dims in self.scores.items()}
+        current, change = _current_and_change(scores)
         return {
             "session_id": self.session_id,
             "counselor_id": self.counselor_id,
@@ -142,37 +162,54 @@ class SessionState:
             "ended_at": self.ended_at,
             "lang": self.lang,
             "phase": self.phase,
-            "scores": self.scores,
+            "scores": scores,
             "current": current,
             "change": change,
             "model": self.model,
-            "validation": self.validation(policy),
+            "validation": self.validation(policy, for_counselor),
             "signal": self.signal,
             "alerts": alerts,
             "unacked": sum(1 for a in alerts if not a["acks"] and a.get("kind") != "recovered"),
             "risk": round(risk_of(current, change, alerts, self.signal), 2),
         }
 
-    def validation(self, policy: Policy) -> dict | None:
-        """Which watched dimensions the scoring model is validated for; ``mode`` means
-        "validation mode": the counselor is told alerts go to supervisors for now."""
+    def _verdicts(self, policy: Policy) -> tuple[frozenset[str], frozenset[str]]:
+        """(passed, unvalidated) dimensions of the current model, looked up once per (book, model)."""
+        if self._validated is None or self._validated[0] is not policy.record_book:
+            self._validated = (policy.record_book, validated_dimensions(policy.record_book, self.model_identity),
+                               unvalidated_dimensions(policy.record_book, self.model_identity))
+        return self._validated[1], self._validated[2]
+
+    def withheld(self, policy: Policy) -> frozenset[str]:
+        """Dimensions whose scores, items and rationales a counselor must not see."""
+        if policy.unvalidated_to_counselors or self.model_identity is None:
+            return frozenset()
+        return self._verdicts(policy)[1]
+
+    def validation(self, policy: Policy, for_counselor: bool = False) -> dict | None:
+        """Which dimensions the scoring model is validated for. ``mode`` ("validation
+        mode") tells the counselor that alerts go to supervisors for now;
+        ``unvalidated`` marks dimensions on the board; ``withheld`` lists what this
+        viewer does not receive (a counselor: the unvalidated dimensions)."""
         if self.model_identity is None:
             return None
-        if self._validated is None or self._validated[0] is not policy.record_book:
-            self._validated = (policy.record_book, validated_dimensions(policy.record_book, self.model_identity))
-        passed = self._validated[1]
+        passed, unvalidated = self._verdicts(policy)
+        gate_on = not policy.unvalidated_to_counselors
         return {"passed": sorted(passed),
-                "mode": not policy.unvalidated_to_counselors and not set(WATCHED_DIMENSIONS) <= passed}
+                "mode": gate_on and not set(WATCHED_DIMENSIONS) <= passed,
+                "unvalidated": sorted(unvalidated),
+                "withheld": sorted(unvalidated) if for_counselor and gate_on else []}
 
-    def _current_and_change(self) -> tuple[dict[str, float], dict[str, float]]:
-        phases = [p for p in PHASE_ORDER if p in self.scores]
-        if not phases:
-            return {}, {}
-        current = self.scores[phases[-1]]
-        if len(phases) < 2:
-            return current, {}
-        previous = self.scores[phases[-2]]
-        return current, {d: round(current[d] - previous[d], 3) for d in current if d in previous}
+
+def _current_and_change(scores: dict[str, dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    phases = [p for p in PHASE_ORDER if p in scores]
+    if not phases:
+        return {}, {}
+    current = scores[phases[-1]]
+    if len(phases) < 2:
+        return current, {}
+    previous = scores[phases[-2]]
+    return current, {d: round(current[d] - previous[d], 3) for d in current if d in previous}
 
 
 def risk_of(current: dict, change: dict, alerts: list[dict], signal: dict | None) -> float:
@@ -414,10 +451,24 @@ class Hub:
 
     def _encode(self, event: StoredEvent, viewer: Viewer) -> str | None:
         state = self.sessions.get(event.session_id)
-        summary = state.summary(self.policy, viewer.role == "counselor") if state else None
-        data = alert_view(event.data) if event.kind == "alert" else event.data
+        counselor = viewer.role == "counselor"
+        summary = state.summary(self.policy, counselor) if state else None
         return dumps({"type": "event", "id": str(event.id), "kind": event.kind, "session_id": event.session_id,
-                      "data": data, "summary": summary})
+                      "data": self._data_for(event, counselor), "summary": summary})
+
+    def _data_for(self, event: StoredEvent, counselor: bool) -> dict:
+        """The event's payload as this audience may see it: alerts with their ``gate`` label, scores gated."""
+        if event.kind == "alert":
+            return alert_view(event.data)
+        if not counselor or event.kind != "score" or self.policy.unvalidated_to_counselors:
+            return event.data
+        state = self.sessions.get(event.session_id)
+        model = event.data.get("model") or None
+        if state is not None and state.model_identity == model:
+            withheld = state.withheld(self.policy)
+        else:  # an older score of another model (resume, timeline): decide for its own model
+            withheld = unvalidated_dimensions(self.policy.record_book, model)
+        return counselor_score(event.data, withheld)
 
     def _update_state(self, event: StoredEvent, now: float) -> None:
         data = event.data
@@ -515,7 +566,8 @@ class Hub:
         events = []
         for e in self.history.session_timeline(session_id):
             if self._visible(conn, e):
-                events.append({"id": str(e.id), "kind": e.kind, "data": alert_view(e.data) if e.kind == "alert" else e.data})
+                events.append({"id": str(e.id), "kind": e.kind,
+                               "data": self._data_for(e, conn.viewer.role == "counselor")})
         conn.push(dumps({"type": "timeline", "session_id": session_id, "events": events}), self._room())
 
     def _ack(self, conn: Connection, msg: dict) -> list[AckRequest]:

@@ -289,3 +289,18 @@ def pick_model(identities: list[tuple[ModelKey, int]], wanted: str | None) -> Mo
     return identities[0][0]
 
 
+def stored_request_ids(db: Engine, identity: "ModelIdentity", request_ids: list[str]) -> set[str]:
+    """Which of ``request_ids`` already have a prediction by exactly this model identity
+    (``score-corpus`` skips them, so a rerun continues where Ctrl-C stopped)."""
+    wanted = list(dict.fromkeys(request_ids))
+    found: set[str] = set()
+    t = Prediction.__table__
+    with db.connect() as conn:
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            rows = conn.execute(select(t.c.request_id).where(
+                t.c.request_id.in_(chunk), t.c.model_name == identity.name,
+                t.c.model_revision == identity.revision, t.c.prompt_version == identity.prompt_version,
+                t.c.readout == identity.readout))
+            found.update(r[0] for r in rows)
+    return found

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, delete, func, not_, select
+from sqlalchemy import Connection, Engine, bindparam, case, delete, func, not_, select
 
 from streams.contracts import (
     DIMENSIONS,
@@ -299,6 +299,12 @@ def write_events(conn: Connection, events: list[Contract], *, store_turns: bool 
     if origins:
         record_positions(conn, origins)
     return result
+
+
+def write_in_one_transaction(db: Engine, events: list[Contract]) -> WriteResult:
+    """Write ``events`` in one transaction of their own (``score-corpus`` commits one session at a time)."""
+    with db.begin() as conn:
+        return write_events(conn, events)
 
 
 def purge_turns(conn: Connection, older_than_days: float, *, now: datetime | None = None) -> int:

@@ -20,7 +20,7 @@ PACKAGES = ("alliance_monitor", "streams", "scoring", "gateway", "store", "valid
 CONTRACTS = {"streams.contracts", "streams.codec", "streams.topics", "streams.errors", "streams.replay_format"}
 #: Decisions without I/O: time and every input are passed in, an outcome comes back.
 CORES = {
-    "streams.phase_clock", "streams.signals", "streams.alert_policy", "streams.session_state",
+    "streams.phase_clock", "streams.signals", "streams.alert_policy", "streams.session_state", "streams.offline",
     "scoring.instrument", "scoring.prompts", "scoring.readout", "scoring.errors",
     "gateway.protocol", "gateway.auth", "gateway.history", "gateway.errors",
     "store.errors",

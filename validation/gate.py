@@ -431,6 +431,28 @@ def audience_for(alert: AllianceAlert | Mapping[str, Any], record: ValidationRec
     return Audience(True, False, False, mark, why + "; supervisors only")
 
 
+def counselor_may_see(dimension: str, record: ValidationRecord | None, model: ModelIdentity | str | None,
+                      gate_enabled: bool = True) -> bool:
+    """May a counselor see this model's output for ``dimension`` — its alerts, scores, item detail, rationales?
+
+    Only when this model's own record passes for that dimension (or the gate is
+    switched off). Everything a counselor could read about a dimension is held
+    to the same bar as its alerts: a number on the panel invites action as much
+    as an alert does. Fails closed: no record, another model's record, or a
+    failing dimension all withhold.
+    """
+    if not gate_enabled:
+        return True
+    return record_matches(record, model) and record is not None and record.passes(dimension)
+
+
+def withheld_from_counselors(record: ValidationRecord | None, model: ModelIdentity | str | None,
+                             gate_enabled: bool = True,
+                             dimensions: Sequence[str] = DIMENSIONS) -> frozenset[str]:
+    """The dimensions whose model output counselors must not see (supervisors see it, marked unvalidated)."""
+    return frozenset(d for d in dimensions if not counselor_may_see(d, record, model, gate_enabled))
+
+
 def apply_gate(alert: AllianceAlert, record: ValidationRecord | None, model: ModelIdentity) -> AllianceAlert:
     """The alert with ``validated`` set from the record (what the processor publishes).
 
@@ -451,6 +473,18 @@ def validated_dimensions(book: "RecordBook | None", model: ModelIdentity | Mappi
     except Exception:  # noqa: BLE001 - a record we cannot read validates nothing
         return frozenset()
     return frozenset(record.passed_dimensions()) if record is not None else frozenset()
+
+
+def unvalidated_dimensions(book: "RecordBook | None",
+                           model: ModelIdentity | Mapping[str, Any] | None) -> frozenset[str]:
+    """Dimensions of ``model``'s output counselors must not see (:func:`withheld_from_counselors`);
+    every dimension on any doubt (fails closed). Supervisors still see them, marked unvalidated."""
+    try:
+        identity = model if isinstance(model, ModelIdentity) or model is None else ModelIdentity.model_validate(model)
+        record = book.for_model(identity) if book is not None and identity is not None else None
+        return withheld_from_counselors(record, identity)
+    except Exception:  # noqa: BLE001 - a record we cannot read validates nothing
+        return frozenset(DIMENSIONS)
 
 
 class RecordBook:

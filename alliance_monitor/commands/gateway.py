@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from ..argtypes import duration, port, positive_int
+from ..argtypes import duration, port, positive_float, positive_int
 from ..errors import CliError
 
 
@@ -27,7 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--history", type=positive_int, default=50_000,
                    help="events kept in memory for reconnects (default 50000)")
     p.add_argument("--unvalidated-to-counselors", action="store_true",
-                   help="DEMO ONLY: also show alerts of unvalidated models to counselors (docs/validation.md)")
+                   help="DEMO ONLY: also show alerts and scores of unvalidated models to counselors "
+                        "(docs/validation.md)")
+    p.add_argument("--records-reload", type=positive_float, default=60.0, metavar="SECONDS",
+                   help="re-read the validation records from the store this often (default 60)")
     p.set_defaults(func=cmd_gateway)
 
     t = sub.add_parser("token", help="access tokens for the gateway")
@@ -85,7 +88,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         config = GatewayConfig(secret=secret, host=args.host, port=args.port, bootstrap=bootstrap,
                                origins=tuple(args.origin), max_message_bytes=args.max_message_bytes,
                                policy=policy, history_events=args.history,
-                               record_loader=lambda: load_record_book(os.environ.get("ALLIANCE_DB_URL")))
+                               record_loader=lambda: load_record_book(os.environ.get("ALLIANCE_DB_URL")),
+                               record_reload_s=args.records_reload)
         try:
             await run_gateway(config, stop)
         except OSError as err:

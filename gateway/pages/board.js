@@ -73,12 +73,20 @@
     return list;
   }
 
+  function unvalidated(s, dim) {
+    return !!(s.validation && (s.validation.unvalidated || []).includes(dim));
+  }
+
   function scoreCell(s, dim) {
     const v = s.current ? s.current[dim] : undefined;
     const d = s.change ? s.change[dim] : undefined;
     const trend = typeof d === "number" ? (d <= -0.3 ? "down" : d >= 0.3 ? "up" : "flat") : "none";
-    return AM.el("td", { class: `score ${AM.level(v)}`, "data-dim": dim },
+    const unval = unvalidated(s, dim);
+    return AM.el("td", { class: `score ${AM.level(v)}${unval ? " unvalidated" : ""}`, "data-dim": dim,
+      "data-unvalidated": unval ? "1" : null,
+      title: unval ? "unvalidated: counselors do not see this dimension's scores" : null },
       AM.el("span", { class: "value", text: AM.fmtScore(v) }),
+      unval && typeof v === "number" ? AM.el("em", { class: "unval", text: "unvalidated" }) : null,
       typeof d === "number" ? AM.el("span", { class: `delta ${trend}`, title: "change since the previous phase",
         text: `${trend === "down" ? "▼" : trend === "up" ? "▲" : "▸"} ${AM.fmtDelta(d)}` }) : null);
   }
@@ -191,7 +199,9 @@
         AM.el("span", { class: "muted", text: ` · up to turn ${score.upto_turn_id} · ${score.model ? score.model.name : ""}` })),
       AM.el("div", { class: "dims" }, DIMS.map((d) => {
         const v = score.dimensions && score.dimensions[d] ? score.dimensions[d].score : undefined;
-        return AM.el("div", { class: `dim ${AM.level(v)}` }, AM.el("span", { text: d }), AM.el("b", { text: AM.fmtScore(v) }));
+        const unval = unvalidated(summary, d);
+        return AM.el("div", { class: `dim ${AM.level(v)}${unval ? " unvalidated" : ""}` }, AM.el("span", { text: d }),
+          AM.el("b", { text: AM.fmtScore(v) }), unval ? AM.el("em", { class: "unval", text: "unvalidated" }) : null);
       })),
       AM.el("details", {},
         AM.el("summary", { text: "Item rationales with quotes" }),

@@ -1,6 +1,8 @@
 /* Counselor panel: the current session's three scores and its alerts, worded
  * for someone in the middle of a chat — short, concrete, calm. The gateway only
- * sends this counselor's own sessions (and, by default, only validated alerts). */
+ * sends this counselor's own sessions and, by default, only validated model
+ * output: a dimension the model is not validated for arrives without a number
+ * (summary.validation.withheld) and is shown as "validation mode". */
 "use strict";
 
 (function () {
@@ -69,6 +71,13 @@
       a.acks && a.acks.length ? AM.el("p", { class: "muted", text: `Seen by ${a.acks.map((x) => x.by).join(", ")}` }) : null);
   }
 
+  function validationText(withheld, alertsHeld) {
+    const names = ["goal", "approach", "bond"].filter((d) => withheld.includes(d)).map((d) => WORD[d].toLowerCase());
+    const list = names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}` : names[0];
+    const parts = [names.length ? `its estimates of ${list}` : null, alertsHeld ? "its alerts" : null].filter(Boolean);
+    return `Validation mode: the model behind these estimates has not yet been checked against this site's client ratings, so ${parts.join(", and ")} go to your supervisor for now.`;
+  }
+
   function render() {
     const s = current();
     const main = $("main");
@@ -77,12 +86,20 @@
       return;
     }
     const alerts = (s.alerts || []).slice().reverse().slice(0, 4);
+    const withheld = (s.validation && s.validation.withheld) || [];
     main.replaceChildren(...[
       AM.el("div", { class: "c-head" },
         AM.el("div", {}, AM.el("b", { text: s.session_id }), AM.el("span", { class: "muted", text: ` · ${s.ended_at ? "ended" : (s.phase || "early") + " phase"}` })),
         sessions.size > 1 ? AM.el("select", { "aria-label": "session", onchange: (e) => { chosen = e.target.value; render(); } },
           [...sessions.keys()].map((id) => AM.el("option", { value: id, selected: id === s.session_id, text: id }))) : null),
       AM.el("div", { class: "c-scores" }, ["goal", "approach", "bond"].map((d) => {
+        if (withheld.includes(d)) {
+          // the gateway sends no number for a dimension the model is not validated for
+          return AM.el("div", { class: "c-score withheld", "data-dim": d, "data-withheld": "1" },
+            AM.el("div", { class: "label", text: WORD[d] }),
+            AM.el("div", { class: "big validating", text: "validation mode" }),
+            AM.el("div", { class: "muted small", text: "no estimate shown until the model is checked on this site's client ratings" }));
+        }
         const v = s.current ? s.current[d] : undefined;
         const ch = s.change ? s.change[d] : undefined;
         return AM.el("div", { class: `c-score ${AM.level(v)}`, "data-dim": d },
@@ -92,8 +109,8 @@
           AM.el("div", { class: "muted small", text: describe(d, v, ch) }));
       })),
       AM.el("p", { class: "muted small", text: "Estimates of how the client may be experiencing the session (1–5), updated at each phase. Not a verdict." }),
-      s.validation && s.validation.mode ? AM.el("p", { class: "validation-mode", "data-validation-mode": "1",
-        text: "Validation mode: the model behind these estimates has not yet been checked against this site's client ratings, so its alerts go to your supervisor for now." }) : null,
+      s.validation && (s.validation.mode || withheld.length) ? AM.el("p", { class: "validation-mode", "data-validation-mode": "1",
+        text: validationText(withheld, s.validation.mode) }) : null,
       alerts.length ? alerts.map(alertCard) : AM.el("p", { class: "calm", text: "Nothing needs your attention right now." })].flat(2));
   }
 

@@ -3,10 +3,12 @@
 Scores go into ``alliance.scores`` (the test plays the scoring worker's part);
 the real ``alliance-monitor process`` applies the alert policy and the gate with
 the validation records it reads from the store; the real gateway routes the
-alerts; real websocket clients watch. First the model has no record: its bond
-alert reaches the supervisor marked unvalidated and never the counselor. Then a
-passing record for that exact model identity is written to the store: the same
-alert, for a second session, reaches the counselor.
+alerts and scores with the records it reads too; real websocket clients watch.
+First the model has no record: its bond alert reaches the supervisor marked
+unvalidated and never the counselor, and the counselor receives no score of any
+dimension. Then a record that passes bond for that exact model identity is
+written to the store: the same alert, for a second session, reaches the
+counselor, and so do its bond scores — but still no goal or approach number.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def test_unvalidated_alerts_reach_supervisors_only_until_a_passing_record(tmp_pa
     upgrade(db_url)
     pipeline = Pipeline(tmp_path / "run", db_url=db_url)
     pipeline.specs["processor"].argv += ["--records-reload", "1"]
+    pipeline.specs["gateway"].argv += ["--records-reload", "1"]
     pipeline.start("processor", "gateway")
     pipeline.wait_gateway()
     secret = SECRET.encode()
@@ -70,6 +73,16 @@ def test_unvalidated_alerts_reach_supervisors_only_until_a_passing_record(tmp_pa
         assert _alerts(counselor, first) == [], "an unvalidated model's alert reached the counselor"
         summary = counselor.events(first, "score")[-1]["summary"]
         assert summary["validation"]["mode"] is True
+        # ...and neither do its scores, item detail or rationales, of any dimension
+        wait_until(lambda: len(counselor.events(first, "score")) == 2, timeout=30, what="both scores (counselor)")
+        for e in counselor.events(first, "score"):
+            assert e["data"]["dimensions"] == {} and e["data"]["items"] == [], "an unvalidated score reached the counselor"
+            assert e["summary"]["current"] == {} and e["summary"]["scores"] in ({}, {"early": {}}, {"early": {}, "middle": {}})
+        assert summary["validation"]["withheld"] == ["approach", "bond", "goal"]
+        sup_scores = wait_until(lambda: (lambda e: e if len(e) == 2 else None)(supervisor.events(first, "score")),
+                                timeout=30, what="both scores (supervisor)")
+        assert set(sup_scores[-1]["data"]["dimensions"]) == {"goal", "approach", "bond"}
+        assert sup_scores[-1]["summary"]["validation"]["unvalidated"] == ["approach", "bond", "goal"]
 
         # 2. a passing record for this exact model identity (bond signal beyond length)
         ds = synthetic.signal_in("bond")
@@ -77,7 +90,7 @@ def test_unvalidated_alerts_reach_supervisors_only_until_a_passing_record(tmp_pa
                           labels_source="site-ratings.jsonl")
         assert record.passes("bond")
         assert StoreRepository(make_engine(db_url)).add_validation_record(record)
-        time.sleep(3)  # the processor re-reads records every second here
+        time.sleep(3)  # the processor and the gateway re-read records every second here
 
         second = f"gate-b-{uuid.uuid4().hex[:6]}"
         _feed_bond_drop(pipeline, second)
@@ -86,6 +99,14 @@ def test_unvalidated_alerts_reach_supervisors_only_until_a_passing_record(tmp_pa
         assert [(a["dimension"], a["kind"], a["validated"]) for a in got] == [("bond", "drop", True)]
         seen = wait_until(lambda: _alerts(supervisor, second), timeout=60, what="the bond alert (supervisor)")
         assert [a["validated"] for a in seen] == [True]
+        # the next scores reach the counselor for bond, the validated dimension, and only for bond
+        scores = wait_until(lambda: (lambda e: e if len(e) == 2 else None)(counselor.events(second, "score")),
+                            timeout=30, what="both scores (counselor)")
+        for e in scores:
+            assert set(e["data"]["dimensions"]) == {"bond"}
+            assert {i["dimension"] for i in e["data"]["items"]} == {"bond"}
+        assert scores[-1]["summary"]["current"] == {"bond": 2.9}
+        assert scores[-1]["summary"]["validation"]["withheld"] == ["approach", "goal"]
     finally:
         supervisor.close()
         counselor.close()

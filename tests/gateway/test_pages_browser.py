@@ -131,7 +131,49 @@ async def test_board_shows_session_scores_alert_and_ack(make_gateway, kafka_boot
     await panel.goto(f"{gw.http_url}/counselor#token={counselor_token(cid)}")
     await panel.locator(f'article[data-alert="valid-{unique}"]').wait_for(timeout=20_000)
     assert await panel.locator(f'article[data-alert="{alert_id}"]').count() == 0  # unvalidated: supervisors only
-    assert (await panel.locator('.c-score[data-dim="bond"] .big').inner_text()) == "2.9"
+    # no validation record for this model: no number on the panel, "validation mode" instead
+    for dim in ("goal", "approach", "bond"):
+        assert (await panel.locator(f'.c-score[data-dim="{dim}"] .big').inner_text()) == "validation mode"
     assert "less understood" in await panel.locator(".c-alert .hint").first.inner_text()
     await panel.screenshot(path=str(artifacts_dir / "gateway-counselor.png"))
     assert not errors and not console, f"page errors: {errors + console}"
+
+
+async def test_counselor_panel_shows_validation_mode_for_unvalidated_dimensions(make_gateway, kafka_bootstrap, unique,
+                                                                               artifacts_dir: Path, browser_context):
+    """A record that passes bond only: the panel shows bond's number, goal and approach in validation mode."""
+    from gateway.protocol import Policy
+    from tests.gateway.test_protocol_gate import _bond_record
+    from validation.gate import RecordBook
+
+    context, errors = browser_context
+    gw = await make_gateway(Policy(record_book=RecordBook([_bond_record()])))
+    grp, cid, s = f"ward-{unique}", f"counselor-{unique}", f"session-{unique}"
+    await publish(kafka_bootstrap, "chat.sessions", ev.started(s, cid, grp, minutes_ago=20))
+    await until_known(gw, s)
+    await publish(kafka_bootstrap, "alliance.scores", ev.score(s, cid, "early", 4.1, 3.9, 4.0),
+                  ev.score(s, cid, "middle", 3.6, 3.5, 2.9))
+    panel = await context.new_page()
+    await panel.set_viewport_size({"width": 440, "height": 760})
+    await panel.goto(f"{gw.http_url}/counselor#token={counselor_token(cid)}")
+    await panel.wait_for_function(
+        "() => { const b = document.querySelector('.c-score[data-dim=bond] .big'); return b && b.textContent === '2.9'; }",
+        timeout=20_000)
+    for dim in ("goal", "approach"):
+        card = panel.locator(f'.c-score[data-dim="{dim}"]')
+        assert await card.get_attribute("data-withheld") == "1"
+        assert (await card.locator(".big").inner_text()) == "validation mode"
+        assert not any(ch.isdigit() for ch in await card.inner_text())
+    note = await panel.locator("[data-validation-mode]").inner_text()
+    assert "its estimates of goals and way of working, and its alerts go to your supervisor" in note
+    await panel.screenshot(path=str(artifacts_dir / "gateway-counselor-validation-mode.png"))
+
+    board = await context.new_page()
+    await board.goto(f"{gw.http_url}/board#token={supervisor_token(grp)}")
+    row = board.locator(f'tr[data-session="{s}"]')
+    await row.wait_for(timeout=20_000)
+    assert (await row.locator("td[data-dim=goal] .value").inner_text()) == "3.6"  # supervisors see it, marked
+    assert await row.locator("td[data-dim=goal]").get_attribute("data-unvalidated") == "1"
+    assert await row.locator("td[data-dim=bond]").get_attribute("data-unvalidated") is None
+    await board.screenshot(path=str(artifacts_dir / "gateway-board-unvalidated-dimensions.png"))
+    assert not errors, f"page errors: {errors}"

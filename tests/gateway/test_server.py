@@ -140,12 +140,14 @@ async def test_counselor_sees_only_own_sessions_supervisor_sees_scope(gateway, k
     sup1_msgs += await collect_until(sup1, lambda ms: any(m.get("type") == "pong" for m in ms))
     assert {m["session_id"] for m in events_of(sup1_msgs)} & mine == {a, b}
 
-    # A fresh counselor connection's snapshot: only her own session, with its score.
+    # A fresh counselor connection's snapshot: only her own session; no validation record,
+    # so the gate withholds its scores (tests/gateway/test_server_gate.py has the validated case).
     alice2 = await open_client(gateway, counselor_token(ca))
     await recv_json(alice2)
     snap = await recv_json(alice2)
     assert [s["session_id"] for s in snap["sessions"] if s["session_id"] in mine] == [a]
-    assert snap["sessions"][0]["current"] == {"goal": 4.0, "approach": 4.0, "bond": 4.0}
+    assert snap["sessions"][0]["current"] == {}
+    assert snap["sessions"][0]["validation"]["withheld"] == ["approach", "bond", "goal"]
     for ws in (alice, alice2, sup1, sup_all):
         await ws.close()
 
