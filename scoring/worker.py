@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from streams.codec import ContractError, dead_letter, decode, encode
+from streams.codec import ContractError, dead_letter, decode, encode, safe_reason
 from streams.contracts import AllianceScore, ScoreRequest
 from streams.topics import SCORE_REQUESTS, SCORES
 
@@ -89,7 +89,7 @@ async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, st
         except asyncio.CancelledError:
             raise
         except Exception as err:  # noqa: BLE001 - any scoring failure is retried, then dead-lettered
-            last = f"{type(err).__name__}: {err}"
+            last = safe_reason(err)  # never str(err): it may quote the transcript
         log.warning("request %s attempt %d/%d failed: %s", req.request_id, attempt + 1, cfg.retries + 1,
                     last.split(":")[0])
         if attempt < cfg.retries:

@@ -58,7 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = dbsub.add_parser("current", help="show the database, its revision and row counts")
     _add_db(p)
     p.set_defaults(func=cmd_db_current)
-    p = dbsub.add_parser("purge", help="delete stored chat turns older than DAYS (retention)")
+    p = dbsub.add_parser("purge", help="remove chat text older than DAYS: turns, quotes, rationales, evidence, "
+                                       "journal (retention)")
     p.add_argument("--older-than", type=_non_negative, metavar="DAYS",
                    help="default: ALLIANCE_TURNS_RETENTION_DAYS (30)")
     _add_db(p)
@@ -167,8 +168,8 @@ def cmd_db_current(args) -> int:
 
 
 def cmd_db_purge(args) -> int:
+    from .retention import purge_text
     from .settings import StoreSettings
-    from .writes import purge_turns
 
     days = args.older_than
     if days is None:
@@ -177,8 +178,8 @@ def cmd_db_purge(args) -> int:
             raise _cli_error("no retention set: give --older-than DAYS or ALLIANCE_TURNS_RETENTION_DAYS")
     engine = _engine(args)
     with engine.begin() as conn:
-        n = purge_turns(conn, days)
-    print(f"deleted {n} chat turns older than {days:g} days")
+        res = purge_text(conn, days)
+    print(f"older than {days:g} days: {res.line()}")
     return 0
 
 

@@ -31,7 +31,8 @@ from streams.codec import ContractError, dead_letter, decode, encode
 from streams.contracts import AlertAck, AllianceAlert, AllianceScore, ChatTurn, Contract, SessionEvent
 
 from .settings import StoreSettings
-from .writes import Origin, WriteResult, purge_turns, record_positions, write_events
+from .retention import purge_text
+from .writes import Origin, WriteResult, record_positions, write_events
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ class SinkStats:
     db_retries: int = 0
     commit_failures: int = 0
     purged_turns: int = 0
+    #: rows whose quotes / rationales / notes the retention purge removed
+    purged_text: int = 0
     written: WriteResult = field(default_factory=WriteResult)
 
 
@@ -260,8 +263,10 @@ class Sink:
             log.warning("offset commit failed after a rebalance (%s); records will be re-read", type(err).__name__)
 
     async def _maybe_purge(self) -> None:
+        # quotes and rationales arrive with every score and alert: retention runs
+        # whether or not turns are stored (store/retention.py)
         days = self.settings.turns_retention_days
-        if not self.topics.turns or days is None:
+        if days is None:
             return
         now = time.monotonic()
         if self._last_purge and now - self._last_purge < self.purge_every_s:
@@ -270,8 +275,10 @@ class Sink:
         try:
             self.stats.purged_turns += await asyncio.to_thread(self._purge, days)
         except Exception as err:  # noqa: BLE001 - retention runs again next time
-            log.warning("turn retention purge failed (%s)", type(err).__name__)
+            log.warning("text retention purge failed (%s)", type(err).__name__)
 
     def _purge(self, days: float) -> int:
         with self.engine.begin() as conn:
-            return purge_turns(conn, days)
+            res = purge_text(conn, days)
+        self.stats.purged_text += res.total - res.turns
+        return res.turns
