@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the gateway's own origin is always allowed")
     p.add_argument("--max-queue", type=_positive, default=1000,
                    help="messages pending per connection before a slow client is cut off (default 1000)")
+    p.add_argument("--max-resume", type=_positive, default=5000,
+                   help="most missed events a reconnect replays; further behind gets a fresh snapshot "
+                        "(default 5000)")
     p.add_argument("--max-message-bytes", type=_positive, default=64 * 1024,
                    help="largest message a client may send (default 65536)")
     p.add_argument("--history", type=_positive, default=50_000,
@@ -118,7 +121,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         print(f"WARNING: {GATE_OFF_WARNING}", file=sys.stderr, flush=True)
     from store.validation_cli import load_record_book
 
-    policy = Policy(max_queue=args.max_queue, unvalidated_to_counselors=args.unvalidated_to_counselors,
+    policy = Policy(max_queue=args.max_queue, max_resume=int(args.max_resume), unvalidated_to_counselors=args.unvalidated_to_counselors,
                     record_book=load_record_book(os.environ.get("ALLIANCE_DB_URL")))
 
     async def main(bootstrap: str) -> None:

@@ -45,6 +45,10 @@ class Policy:
 
     #: messages waiting for one connection before it is cut off as too slow.
     max_queue: int = 1000
+    #: most missed events a resume replays; a cursor further behind gets a gap and a
+    #: fresh snapshot instead. Cheap to hold (references into the history, encoded
+    #: one at a time as they are sent), so it can exceed ``max_queue``.
+    max_resume: int = 5000
     #: DESIGN §8: alerts of an unvalidated model go to supervisors only.
     unvalidated_to_counselors: bool = False
     #: ended sessions stay on the board this long (seconds), then are pruned.
@@ -225,10 +229,12 @@ class Connection:
     cursor: Cursor = field(default_factory=dict)
     focus: set[str] | None = None
     outbox: deque[str] = field(default_factory=deque)
-    #: frames queued at connect time (welcome, snapshot or missed events); sent
-    #: before ``outbox`` and not counted against ``max_queue``: a resume is a
-    #: bounded burst (the history is bounded) and must not cut the client off.
-    backlog: deque[str] = field(default_factory=deque)
+    #: frames queued at connect time (welcome, snapshot, missed events); sent before
+    #: ``outbox``. Missed events are kept as :class:`StoredEvent` references (shared
+    #: with the history) and encoded one at a time by :meth:`Hub.render` as the
+    #: writer sends them, so a resume costs no memory or time up front; their number
+    #: is bounded by ``Policy.max_resume``.
+    backlog: deque[str | StoredEvent] = field(default_factory=deque)
     close_code: int | None = None
     close_reason: str = ""
     sent_events: int = 0
@@ -327,13 +333,23 @@ class Hub:
             conn.backlog.append(dumps({"type": "gap", "reason": missed.reason}))
             self._push_snapshot(conn)
             return conn
+        limit = self.policy.max_resume
+        picked: list[StoredEvent] = []
+        for event in missed:  # visibility only (cheap); encoding happens in render()
+            if event.id.offset <= hello.resume.get(event.id.stream, -1) or not self._visible(conn, event):
+                continue
+            picked.append(event)
+            if len(picked) > limit:
+                self.stats["gaps"] += 1
+                conn.backlog.append(dumps({"type": "gap", "reason": f"more than {limit} events since your cursor; "
+                                                                   "here is a fresh snapshot"}))
+                self._push_snapshot(conn)
+                return conn
         self.stats["resumed"] += 1
         conn.cursor = dict(hello.resume)
-        frames = [f for f in (self._frame_for(conn, e) for e in missed) if f is not None]
-        frames = [(e, f) for e, f in frames if e.id.offset > conn.cursor.get(e.id.stream, -1)]
-        conn.backlog.append(dumps({"type": "resumed", "missed": len(frames)}))
-        for event, frame in frames:
-            conn.backlog.append(frame)
+        conn.backlog.append(dumps({"type": "resumed", "missed": len(picked)}))
+        for event in picked:
+            conn.backlog.append(event)
             conn.cursor[event.id.stream] = event.id.offset
             conn.sent_events += 1
         # everything up to the gateway's position has now been considered
@@ -341,6 +357,12 @@ class Hub:
             conn.cursor[stream] = max(conn.cursor.get(stream, -1), offset)
         conn.backlog.append(dumps({"type": "position", "cursor": conn.cursor}))
         return conn
+
+    def render(self, conn: Connection, item: str | StoredEvent) -> str:
+        """The frame for a backlog item: control frames are ready, missed events are encoded now."""
+        if isinstance(item, str):
+            return item
+        return self._encode(item, conn.viewer) or ""
 
     def _room(self) -> int:
         # control frames at connect time may exceed a tiny max_queue; never cut a fresh client for them
@@ -400,12 +422,6 @@ class Hub:
         conn.sent_events += 1
         self.stats["frames"] += 1
         return True
-
-    def _frame_for(self, conn: Connection, event: StoredEvent) -> tuple[StoredEvent, str] | None:
-        if not self._visible(conn, event):
-            return None
-        frame = self._encode(event, conn.viewer)
-        return None if frame is None else (event, frame)
 
     def _visible(self, conn: Connection, event: StoredEvent) -> bool:
         state = self.sessions.get(event.session_id)

@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 PAGE_ROUTES = {"/": "index.html", "/board": "board.html", "/counselor": "counselor.html"}
+#: backlog frames a writer sends before yielding to the event loop.
+RESUME_PAGE = 10
 CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; "
        "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
@@ -232,8 +234,14 @@ class Gateway:
     async def _writer(self, ws: ServerConnection, conn: Connection, wake: asyncio.Event) -> None:
         try:
             while True:
+                sent = 0
                 while conn.backlog and not conn.closing:
-                    await ws.send(conn.backlog.popleft())
+                    frame = self.hub.render(conn, conn.backlog.popleft())  # a missed event is encoded only now
+                    if frame:
+                        await ws.send(frame)
+                    sent += 1
+                    if sent % RESUME_PAGE == 0:
+                        await asyncio.sleep(0)  # a send into a free buffer does not yield; let others run
                 while conn.outbox and not conn.closing:
                     await ws.send(conn.outbox.popleft())
                 if conn.closing:

@@ -41,8 +41,9 @@ class Feed:
         return event, self.hub.apply(event, now=0.0)
 
 
-def frames(conn) -> list[dict]:
-    out = [orjson.loads(f) for f in list(conn.backlog) + list(conn.outbox)]
+def frames(conn, hub: Hub | None = None) -> list[dict]:
+    """What the shell would send: missed events in the backlog are encoded by ``hub.render``."""
+    out = [orjson.loads(hub.render(conn, f) if hub else f) for f in list(conn.backlog) + list(conn.outbox)]
     conn.backlog.clear()
     conn.outbox.clear()
     return out
@@ -163,7 +164,7 @@ def test_resume_delivers_exactly_the_missed_visible_events(hub, feed):
     feed("alliance.scores", "score", ev.score("s-carol", "carol", "middle", 3, 3, 3))  # not in scope
     e4, _ = feed("alliance.alerts", "alert", ev.alert("a1", "s-bob", "bob"))
     again = hub.open(Hello(WARD, cursor), 0)
-    msgs = frames(again)
+    msgs = frames(again, hub)
     assert [m["type"] for m in msgs] == ["welcome", "resumed", "event", "event", "position"]
     assert msgs[1]["missed"] == 2
     assert ev_ids(msgs) == [str(e2.id), str(e4.id)]
@@ -300,3 +301,49 @@ def test_validation_mode_is_off_when_goal_and_bond_pass_or_the_gate_is_off():
         feed("chat.sessions", "session", ev.started("s1", "alice"))
         feed("alliance.scores", "score", ev.score("s1", "alice", "early", 4.0, 3.5, 3.0))
         assert hub.sessions["s1"].summary(policy, True)["validation"]["mode"] is False
+
+
+def _busy_history(n: int, max_resume: int = 100) -> tuple[Hub, Feed]:
+    hub = Hub(MemoryHistory(max_events=100_000), Policy(max_queue=50, max_resume=max_resume))
+    f = Feed(hub)
+    f("chat.sessions", "session", ev.started("s-alice", "alice", "ward"))
+    f("chat.sessions", "session", ev.started("s-bob", "bob", "ward"))
+    for i in range(n):
+        f("alliance.scores", "score", ev.score("s-bob" if i % 2 else "s-alice", "x", "early", 3, 3, 3))
+    return hub, f
+
+
+def test_resume_from_nothing_is_bounded_a_gap_and_a_snapshot_not_the_whole_history():
+    """``resume: {}`` from a supervisor used to encode the entire history into the backlog at once."""
+    hub, _ = _busy_history(2_000)
+    conn = hub.open(Hello(ALL, {}), 0)
+    assert len(conn.backlog) <= 3  # welcome, gap, snapshot
+    msgs = frames(conn, hub)
+    assert [m["type"] for m in msgs] == ["welcome", "gap", "snapshot"]
+    assert "more than 100 events" in msgs[1]["reason"]
+    assert sum(len(orjson.dumps(m)) for m in msgs) < 50_000
+
+
+def test_a_resume_within_the_budget_is_queued_as_references_and_encoded_when_sent():
+    hub, f = _busy_history(10)
+    conn = hub.open(Hello(ALL, {"chat.sessions:0": 1, "alliance.scores:0": 4}), 0)
+    lazy = [item for item in conn.backlog if not isinstance(item, str)]
+    assert len(lazy) == 5  # scores 5..9, not yet encoded
+    msgs = frames(conn, hub)
+    assert [m["type"] for m in msgs] == ["welcome", "resumed"] + ["event"] * 5 + ["position"]
+    assert ev_ids(msgs) == [f"alliance.scores:0:{i}" for i in range(5, 10)]
+
+
+def test_a_counselor_with_a_forged_cursor_sees_nothing_of_other_counselors():
+    hub, _ = _busy_history(300)  # half of them Bob's: more than the budget, but none visible to Alice
+    conn = hub.open(Hello(ALICE, {"chat.sessions:0": -1, "alliance.scores:0": -1}), 0)
+    msgs = frames(conn, hub)
+    assert msgs[1]["type"] == "gap"  # Alice's own 150 missed scores exceed the budget of 100
+    assert {s["session_id"] for s in msgs[2]["sessions"]} == {"s-alice"}
+    hub2, _ = _busy_history(60)
+    conn = hub2.open(Hello(ALICE, {}), 0)
+    msgs = frames(conn, hub2)
+    assert msgs[1] == {"type": "resumed", "missed": 31}
+    events = [m for m in msgs if m["type"] == "event"]
+    assert {m["session_id"] for m in events} == {"s-alice"}
+    assert all(m["summary"]["session_id"] == "s-alice" for m in events)
