@@ -11,6 +11,7 @@ Serialisation lives in :mod:`streams.codec`; this module has no I/O.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
@@ -28,6 +29,8 @@ from pydantic import (
 #: Largest accepted chat message, in UTF-8 bytes. Longer texts are almost
 #: certainly pasted documents, not turns, and would blow up prompt sizes.
 MAX_TEXT_BYTES = 16 * 1024
+#: Longest identifier (session, counselor, request, alert ids); the store's id columns are this wide.
+MAX_ID_CHARS = 128
 
 Speaker = Literal["counselor", "client"]
 Lang = Literal["en", "zh"]
@@ -53,7 +56,7 @@ def _check_text(value: str) -> str:
 
 #: An identifier: non-empty, no surrounding whitespace, bounded.
 Id = Annotated[
-    str, StringConstraints(strip_whitespace=False, min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")
+    str, StringConstraints(strip_whitespace=False, min_length=1, max_length=MAX_ID_CHARS, pattern=r"^\S(.*\S)?$")
 ]
 #: A timezone-aware instant, normalised to UTC. Naive datetimes are rejected
 #: because event time drives the phase clock and a guessed zone shifts phases.
@@ -128,8 +131,26 @@ class ScoreRequest(Contract):
         return self
 
 
+def derived_id(*parts: str) -> str:
+    """``parts`` joined by ``:``, always at most :data:`MAX_ID_CHARS` long.
+
+    Why: request and alert ids are built from the session id, which may itself be
+    :data:`MAX_ID_CHARS` long. When the plain join does not fit, the session part is
+    cut and followed by ``~`` and a digest of the whole join, so the id stays
+    deterministic (a replay derives the same id: idempotence downstream), unique,
+    and still starts with a readable prefix of the session id.
+    """
+    joined = ":".join(parts)
+    if len(joined) <= MAX_ID_CHARS:
+        return joined
+    digest = hashlib.sha256(joined.encode("utf-8")).hexdigest()[:20]
+    tail = "".join(f":{p}" for p in parts[1:])
+    head = parts[0][: max(1, MAX_ID_CHARS - len(tail) - len(digest) - 1)].rstrip()
+    return f"{head}~{digest}{tail}"[:MAX_ID_CHARS]
+
+
 def request_id_for(session_id: str, phase: str) -> str:
-    return f"{session_id}:{phase}"
+    return derived_id(session_id, phase)
 
 
 class Quote(Contract):

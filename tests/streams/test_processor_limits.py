@@ -1,0 +1,59 @@
+"""Hostile sizes and times through the real processor (``alliance-monitor process`` subprocess).
+
+Each case is a session that used to break the processor: a 128-character session id
+(derived ids too long: every later turn dead-lettered), a session longer than the
+producer's request limit (its score requests could never be sent), a turn dated in
+the year 9999 (every phase cut at once). The next good session must still work.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from streams.codec import decode, encode
+from streams.contracts import MAX_ID_CHARS, AllianceAlert, DeadLetter, ScoreRequest
+from streams.replay import publish
+from streams.topics import ALERTS, CHAT_TURNS, SCORE_REQUESTS, SCORES
+from tests.kafka_helpers import consume_all_sync, produce
+from tests.store.factories import score
+from tests.streams.session_factory import expected_cuts, session
+from tests.streams.test_processor import cuts, events_of, keyed, requests_for
+from tests.streams.worker_process import WorkerProcess
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def worker(kafka_bootstrap):
+    w = WorkerProcess(kafka_bootstrap, f"it-limits-{uuid.uuid4().hex[:6]}", "--clock-rate", "60", "--lateness", "5",
+                      "--signal-interval", "0").start()
+    yield w
+    assert w.stop() == 0, "\n".join(w.lines[-20:])
+
+
+def dead_letters(bootstrap: str, topic: str, sid: str) -> list[DeadLetter]:
+    recs = consume_all_sync(bootstrap, f"{topic}.dlq", idle=2.0, timeout=20, where=keyed(sid))
+    return [decode(DeadLetter, r.value) for r in recs]
+
+
+def test_a_session_id_of_the_maximum_length_is_processed_completely(worker, kafka_bootstrap, unique):
+    sid = f"long-{unique}-" + "x" * (MAX_ID_CHARS - len(f"long-{unique}-"))
+    assert len(sid) == MAX_ID_CHARS
+    started, turns, ended = session(sid, planned_minutes=3, turns=18)
+    publish(events_of(started, turns, ended), kafka_bootstrap, speed=60, progress=False)
+    got = requests_for(kafka_bootstrap, sid)
+    assert [r.phase for r in got] == ["early", "middle", "late"]
+    assert cuts(got) == expected_cuts(started.at, turns, 3)  # every turn made it into the cuts
+    assert all(len(r.request_id) <= MAX_ID_CHARS for r in got)
+    assert len({r.request_id for r in got}) == 3
+    assert dead_letters(kafka_bootstrap, CHAT_TURNS.name, sid) == []
+    # the alert path derives ids from the session id too: a bond drop must give an alert
+    produce(kafka_bootstrap, SCORES.name, [(sid, score(sid, "early", 4.5, counselor="c-test")),
+                                           (sid, score(sid, "middle", 2.0, counselor="c-test"))])
+    alerts = [decode(AllianceAlert, r.value)
+              for r in consume_all_sync(kafka_bootstrap, ALERTS.name, idle=3.0, timeout=30, where=keyed(sid))]
+    model_alerts = [a for a in alerts if a.dimension != "process"]
+    assert model_alerts and all(len(a.alert_id) <= MAX_ID_CHARS for a in alerts)
+    assert dead_letters(kafka_bootstrap, SCORES.name, sid) == []
