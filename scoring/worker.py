@@ -76,7 +76,8 @@ async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, st
         try:
             score = await asyncio.wait_for(
                 scorer.score(session_id=req.session_id, phase=req.phase, turns=req.transcript, lang=req.lang,
-                             upto_turn_id=req.upto_turn_id, counselor_id=req.counselor_id),
+                             upto_turn_id=req.upto_turn_id, counselor_id=req.counselor_id,
+                             trimmed_turns=req.trimmed_turns),
                 timeout=cfg.timeout_s,
             )
             if cfg.calibration is not None:

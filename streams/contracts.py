@@ -29,6 +29,11 @@ from pydantic import (
 #: Largest accepted chat message, in UTF-8 bytes. Longer texts are almost
 #: certainly pasted documents, not turns, and would blow up prompt sizes.
 MAX_TEXT_BYTES = 16 * 1024
+#: Largest encoded ScoreRequest the processor sends. Kafka producers refuse records
+#: over ``max.request.size`` (1 MiB by default); a cumulative transcript of a long
+#: session exceeds that, so the processor drops the oldest turns to stay below this
+#: and counts them in ``ScoreRequest.trimmed_turns``.
+MAX_REQUEST_BYTES = 900 * 1024
 #: Longest identifier (session, counselor, request, alert ids); the store's id columns are this wide.
 MAX_ID_CHARS = 128
 
@@ -122,6 +127,9 @@ class ScoreRequest(Contract):
     transcript: list[TranscriptLine]
     lang: Lang = "en"
     created_at: UtcDatetime = Field(default_factory=utcnow)
+    #: oldest turns of the cut left out to keep the request under MAX_REQUEST_BYTES
+    #: (the scorer tells the model "[n earlier turns omitted]").
+    trimmed_turns: Annotated[int, Field(ge=0)] = 0
 
     @model_validator(mode="after")
     def _request_id_matches(self) -> "ScoreRequest":

@@ -18,9 +18,20 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Literal
 
+import orjson
+
 from . import signals as sig
 from .alert_policy import AlertSettings, on_signal_flags
-from .contracts import AllianceAlert, ChatTurn, ProcessSignal, ScoreRequest, SessionEvent, TranscriptLine, request_id_for
+from .contracts import (
+    MAX_REQUEST_BYTES,
+    AllianceAlert,
+    ChatTurn,
+    ProcessSignal,
+    ScoreRequest,
+    SessionEvent,
+    TranscriptLine,
+    request_id_for,
+)
 from .phase_clock import ClockSettings, DuePhase, PhaseClock, SessionClock
 
 TranscriptMode = Literal["cumulative", "phase"]
@@ -295,13 +306,26 @@ def transcript_cut(state: dict[str, Any], due: DuePhase, mode: TranscriptMode) -
     return [t[0] for t in state["turns"] if t[1] < due.cut_at]
 
 
+def _line_bytes(line: TranscriptLine) -> int:
+    """Encoded size of one transcript line as it travels (JSON escaping included)."""
+    return len(orjson.dumps(line.model_dump(mode="json"))) + 1  # + the list's comma
+
+
 def build_request(
     state: dict[str, Any],
     due: DuePhase,
     lookup: Callable[[int], tuple[str, str] | None],
     mode: TranscriptMode = "cumulative",
+    max_bytes: int = MAX_REQUEST_BYTES,
 ) -> ScoreRequest:
-    """The ScoreRequest for ``due``; ``lookup(turn_id)`` gives (speaker, text) from the text store."""
+    """The ScoreRequest for ``due``; ``lookup(turn_id)`` gives (speaker, text) from the text store.
+
+    A request over ``max_bytes`` could never be produced (the broker's record limit),
+    and the session would be stuck at that phase. So the oldest turns are dropped
+    until it fits — the newest are the most telling, and the scorer trims from the
+    front too when a transcript exceeds the model's context — and their number is
+    recorded in ``trimmed_turns``.
+    """
     lines = []
     for turn_id in transcript_cut(state, due, mode):
         found = lookup(turn_id)
@@ -310,7 +334,7 @@ def build_request(
         speaker, text = found
         lines.append(TranscriptLine(turn_id=turn_id, speaker=speaker, text=text))  # type: ignore[arg-type]
     upto = max((line.turn_id for line in lines), default=-1)
-    return ScoreRequest(
+    request = ScoreRequest(
         request_id=request_id_for(state["session_id"], due.phase),
         session_id=state["session_id"],
         counselor_id=state["counselor_id"],
@@ -319,3 +343,12 @@ def build_request(
         transcript=lines,
         lang=state["lang"],
     )
+    envelope = len(orjson.dumps(request.model_copy(update={"transcript": []}).model_dump(mode="json"))) + 32
+    sizes = [_line_bytes(line) for line in lines]
+    total, trimmed = envelope + sum(sizes), 0
+    while total > max_bytes and trimmed < len(lines) - 1:  # the newest turn always stays (a text is <= 16 KiB)
+        total -= sizes[trimmed]
+        trimmed += 1
+    if trimmed:
+        request = request.model_copy(update={"transcript": lines[trimmed:], "trimmed_turns": trimmed})
+    return request

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from streams.codec import decode, encode
-from streams.contracts import MAX_ID_CHARS, AllianceAlert, DeadLetter, ScoreRequest
+from streams.contracts import MAX_ID_CHARS, MAX_REQUEST_BYTES, AllianceAlert, DeadLetter
 from streams.replay import publish
 from streams.topics import ALERTS, CHAT_TURNS, SCORE_REQUESTS, SCORES
 from tests.kafka_helpers import consume_all_sync, produce
@@ -57,3 +57,23 @@ def test_a_session_id_of_the_maximum_length_is_processed_completely(worker, kafk
     model_alerts = [a for a in alerts if a.dimension != "process"]
     assert model_alerts and all(len(a.alert_id) <= MAX_ID_CHARS for a in alerts)
     assert dead_letters(kafka_bootstrap, SCORES.name, sid) == []
+
+
+def test_a_session_longer_than_the_producer_limit_gets_trimmed_requests(worker, kafka_bootstrap, unique):
+    """100 turns of ~15 KB: the late phase's cumulative transcript (~1.5 MB) is over the 1 MiB producer limit."""
+    sid = f"huge-{unique}"
+    started, turns, ended = session(sid, planned_minutes=3, turns=100)
+    turns = [t.model_copy(update={"text": f"{t.turn_id} " + "word " * 3000}) for t in turns]
+    publish(events_of(started, turns, ended), kafka_bootstrap, speed=60, progress=False)
+    got = requests_for(kafka_bootstrap, sid, timeout=60)
+    assert [r.phase for r in got] == ["early", "middle", "late"]
+    for r in got:
+        size = len(encode(r))
+        assert size <= MAX_REQUEST_BYTES, f"{r.phase}: {size} bytes"
+        cut = expected_cuts(started.at, turns, 3)[r.phase]
+        # the newest turns are kept; what was left out is counted, never silently lost
+        assert [line.turn_id for line in r.transcript] == cut[r.trimmed_turns:]
+        assert r.upto_turn_id == cut[-1]
+    assert got[2].trimmed_turns > 0
+    assert dead_letters(kafka_bootstrap, CHAT_TURNS.name, sid) == []
+    assert dead_letters(kafka_bootstrap, SCORE_REQUESTS.name, sid) == []
