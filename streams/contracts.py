@@ -12,7 +12,7 @@ Serialisation lives in :mod:`streams.codec`; this module has no I/O.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -50,6 +50,20 @@ def _to_utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+#: Event times from the chat platform must lie in [EARLIEST_EVENT_AT, now + MAX_FUTURE_S]:
+#: one turn dated 9999 would move its session's clock past every phase boundary.
+EARLIEST_EVENT_AT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+MAX_FUTURE_S = 24 * 3600
+
+
+def _plausible_time(value: datetime) -> datetime:
+    if value < EARLIEST_EVENT_AT:
+        raise ValueError(f"{value.isoformat()} is before {EARLIEST_EVENT_AT.date()}")
+    if value > datetime.now(timezone.utc) + timedelta(seconds=MAX_FUTURE_S):
+        raise ValueError(f"{value.isoformat()} is more than {MAX_FUTURE_S // 3600} h in the future")
+    return value
+
+
 def _check_text(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty or only whitespace")
@@ -66,6 +80,8 @@ Id = Annotated[
 #: A timezone-aware instant, normalised to UTC. Naive datetimes are rejected
 #: because event time drives the phase clock and a guessed zone shifts phases.
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+#: An event time from the chat platform (turns, session events): UTC and plausible.
+EventTime = Annotated[AwareDatetime, AfterValidator(_to_utc), AfterValidator(_plausible_time)]
 Text = Annotated[str, AfterValidator(_check_text)]
 Score = Annotated[float, Field(ge=1.0, le=5.0)]
 
@@ -87,7 +103,7 @@ class ChatTurn(Contract):
     turn_id: Annotated[int, Field(ge=0, strict=True)]
     speaker: Speaker
     text: Text
-    sent_at: UtcDatetime
+    sent_at: EventTime
     counselor_id: Id
     lang: Lang = "en"
 
@@ -97,7 +113,7 @@ class SessionEvent(Contract):
 
     session_id: Id
     kind: Literal["started", "ended"]
-    at: UtcDatetime
+    at: EventTime
     counselor_id: Id
     planned_minutes: Annotated[float, Field(gt=0, le=600)] = 50
     group: Id | None = None

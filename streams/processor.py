@@ -282,6 +282,9 @@ def build_app(cfg: ProcessorConfig):
                     counters.turns += 1
                     state = _copy(sessions.get(turn.session_id))
                     outcome = core.on_turn(state, turn, wall, s)
+                    if outcome.rejected:
+                        await to_dlq(CHAT_TURNS.name, outcome.rejected, message)
+                        continue
                     if outcome.duplicate:
                         counters.duplicates += 1
                     elif outcome.ignored:

@@ -105,6 +105,7 @@ class Outcome:
     alerts: list[AllianceAlert] = field(default_factory=list)
     duplicate: bool = False
     ignored: str | None = None  # why an event was not used (e.g. "session closed")
+    rejected: str | None = None  # why an event must go to the DLQ (e.g. dated far past the session)
     forget: bool = False  # the shell may delete this session's state
     drop_turn_ids: list[int] = field(default_factory=list)  # texts no longer needed
 
@@ -163,6 +164,10 @@ def on_turn(state: dict[str, Any] | None, turn: ChatTurn, wall: float, s: Proces
     if pos < len(ids) and ids[pos] == turn.turn_id:
         out.duplicate = True
         return _finish(out, clock, wall, s)
+    too_late = _beyond_session(clock, at, s)
+    if too_late is not None:
+        out.rejected = too_late
+        return out
     state["turns"].insert(pos, [turn.turn_id, at, turn.speaker])
     state["counselor_id"] = state["counselor_id"] or turn.counselor_id
     state["lang"] = turn.lang
@@ -192,6 +197,23 @@ def on_turn(state: dict[str, Any] | None, turn: ChatTurn, wall: float, s: Proces
     elif s.process_alerts and state["alerts"]:
         state["alerts"]["process"]["active"] = []
     return _finish(out, clock, wall, s)
+
+
+def _beyond_session(clock: PhaseClock, at: float, s: ProcessorSettings) -> str | None:
+    """Why a turn at ``at`` cannot belong to this session, or None.
+
+    A turn later than both the session's latest event and its planned end by more
+    than the idle timeout would have found the session closed had it arrived in
+    time; accepting it would instead move the clock past every boundary at once.
+    """
+    if clock.started_at is None:
+        return None
+    latest = max(clock.last_event_at or clock.started_at, clock.started_at + clock.planned_s)
+    lead = at - latest
+    if lead > s.clock.idle_timeout_s:
+        return (f"ChatTurn.sent_at is {lead:.0f} s after the session's latest event and planned end "
+                f"(more than the {s.clock.idle_timeout_s:g} s idle timeout)")
+    return None
 
 
 def on_session_event(state: dict[str, Any] | None, ev: SessionEvent, wall: float, s: ProcessorSettings) -> Outcome:

@@ -8,8 +8,11 @@ the year 9999 (every phase cut at once). The next good session must still work.
 
 from __future__ import annotations
 
+import time
 import uuid
+from datetime import timedelta
 
+import orjson
 import pytest
 
 from streams.codec import decode, encode
@@ -77,3 +80,23 @@ def test_a_session_longer_than_the_producer_limit_gets_trimmed_requests(worker, 
     assert got[2].trimmed_turns > 0
     assert dead_letters(kafka_bootstrap, CHAT_TURNS.name, sid) == []
     assert dead_letters(kafka_bootstrap, SCORE_REQUESTS.name, sid) == []
+
+
+def test_turns_dated_far_ahead_are_dead_lettered_and_the_phases_keep_their_cuts(worker, kafka_bootstrap, unique):
+    """One turn dated 9999 used to move the session clock and cut all three phases at once."""
+    sid = f"future-{unique}"
+    started, turns, ended = session(sid, planned_minutes=3, turns=18)
+    produce(kafka_bootstrap, "chat.sessions", [(sid, started)])
+    produce(kafka_bootstrap, CHAT_TURNS.name, [(sid, t) for t in turns[:4]])
+    bogus = [turns[4].model_dump(mode="json") | {"turn_id": 90, "sent_at": "9999-12-31T00:00:00Z"},
+             turns[4].model_dump(mode="json") | {"turn_id": 91, "sent_at": (started.at + timedelta(hours=12)).isoformat()}]
+    produce(kafka_bootstrap, CHAT_TURNS.name, [(sid, orjson.dumps(b)) for b in bogus])
+    time.sleep(2.0)  # let the processor see them before the rest of the session
+    publish(events_of(started, turns[4:], ended)[1:], kafka_bootstrap, speed=60, progress=False)
+    got = requests_for(kafka_bootstrap, sid)
+    assert cuts(got) == expected_cuts(started.at, turns, 3)  # as if the bogus turns had never come
+    letters = dead_letters(kafka_bootstrap, CHAT_TURNS.name, sid)
+    assert len(letters) == 2
+    reasons = " | ".join(sorted(d.reason for d in letters))
+    assert "ChatTurn.sent_at" in reasons and "future" in reasons  # 9999: refused by the contract
+    assert "after the session" in reasons  # +12 h: refused against the session's own clock
