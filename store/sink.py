@@ -76,11 +76,37 @@ class SinkStats:
     written: WriteResult = field(default_factory=WriteResult)
 
 
+#: PostgreSQL SQLSTATEs that say "the database cannot take writes right now", not
+#: "this record is bad": every record would fail the same way, so dead-lettering
+#: them would empty the stream into the DLQ. Classes 08 (connection), 53
+#: (insufficient resources), 57P (operator intervention), 58 (system error) and:
+TRANSIENT_SQLSTATES = frozenset({
+    "25006",  # read_only_sql_transaction: a replica promoted or a primary demoted (failover)
+    "42501",  # insufficient_privilege: a grant revoked or not yet applied (an operator fixes it)
+    "40001",  # serialization_failure
+    "40P01",  # deadlock_detected
+    "55P03",  # lock_not_available
+    "55006",  # object_in_use
+})
+TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57P", "58")
+
+
+def sqlstate(err: BaseException) -> str | None:
+    """The SQLSTATE of a DBAPI error (psycopg2 ``pgcode``, psycopg 3 ``sqlstate``), if any."""
+    orig = getattr(err, "orig", None)
+    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    return code if isinstance(code, str) else None
+
+
 def is_transient(err: BaseException) -> bool:
-    """A database error worth retrying forever (connection lost, server down, locked)."""
+    """A database error worth retrying forever: connection lost, server down, locked,
+    read-only after a failover, permission denied — the database, not the record."""
     if isinstance(err, (OperationalError, InterfaceError, DisconnectionError)):
         return True
-    return isinstance(err, DBAPIError) and bool(err.connection_invalidated)
+    if isinstance(err, DBAPIError) and bool(err.connection_invalidated):
+        return True
+    code = sqlstate(err)
+    return code is not None and (code in TRANSIENT_SQLSTATES or code.startswith(TRANSIENT_SQLSTATE_CLASSES))
 
 
 @dataclass
@@ -199,8 +225,8 @@ class Sink:
                     await self._write_one_by_one(decoded)
                     return
                 self.stats.db_retries += 1
-                log.warning("store unavailable (%s); retrying in %.1fs, offsets not committed",
-                            type(err).__name__, delay)
+                log.warning("store unavailable (%s%s); retrying in %.1fs, offsets not committed",
+                            type(err).__name__, f" SQLSTATE {sqlstate(err)}" if sqlstate(err) else "", delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, self.retry_max_s)
 
