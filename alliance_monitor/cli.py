@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "gateway.cli",
     "store.cli",
     "alliance_monitor.up",
+    "alliance_monitor.commands.dlq",
 )
 
 
@@ -87,4 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # `python -m alliance_monitor.cli`: make `from alliance_monitor.cli import CliError` (in the
+    # command modules) name this module's class, or their one-line errors become tracebacks
+    sys.modules.setdefault("alliance_monitor.cli", sys.modules[__name__])
     sys.exit(main())
