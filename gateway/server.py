@@ -87,6 +87,7 @@ class Gateway:
         self._tasks: list[asyncio.Task] = []
         self._links: dict[int, tuple[ServerConnection, asyncio.Task | None, asyncio.Event]] = {}
         self._started = time.time()
+        self._feed_task: asyncio.Task | None = None
         self.port = config.port
 
     # -- lifecycle ------------------------------------------------------------------
@@ -97,7 +98,9 @@ class Gateway:
             self.feed = KafkaFeed(self.config.bootstrap)
             mark = getattr(self.history, "mark_start", None)
             await self.feed.start(mark if mark else (lambda stream, offset: None))
-            self._tasks.append(asyncio.create_task(self.feed.run(self.apply, self.ready.set), name="gateway-feed"))
+            self._feed_task = asyncio.create_task(self.feed.run(self.apply, self.ready.set), name="gateway-feed")
+            self._feed_task.add_done_callback(self._feed_ended)
+            self._tasks.append(self._feed_task)
         else:
             self.ready.set()
         self._server = await serve(
@@ -150,6 +153,24 @@ class Gateway:
     @property
     def url(self) -> str:
         return "ws" + self.http_url[len("http"):] + "/ws"
+
+    def _feed_ended(self, task: asyncio.Task) -> None:
+        if not task.cancelled():  # cancelled = stop(); anything else means the board is now frozen
+            err = task.exception()
+            log.error("gateway Kafka feed stopped (%s); /healthz reports 503 until restarted",
+                      type(err).__name__ if err else "returned")
+
+    def feed_state(self) -> str:
+        """``running``, ``none`` (no Kafka configured) or why the feed task ended."""
+        task = self._feed_task
+        if task is None:
+            return "none"
+        if not task.done():
+            return "running"
+        if task.cancelled():
+            return "cancelled"
+        err = task.exception()
+        return f"died: {type(err).__name__}" if err else "returned"
 
     # -- events in ---------------------------------------------------------------------
     def apply(self, event: StoredEvent) -> None:
@@ -285,9 +306,12 @@ class Gateway:
 
     def _health(self) -> Response:
         ready = self.ready.is_set()
+        feed = self.feed_state()
+        feed_ok = feed in ("running", "none")
         body = {
-            "status": "ok" if ready else "starting",
+            "status": ("ok" if ready else "starting") if feed_ok else "feed stopped",
             "ready": ready,
+            "feed": feed,
             "connections": len(self.hub.connections),
             "sessions": len(self.hub.sessions),
             "history_events": len(self.history) if hasattr(self.history, "__len__") else None,
@@ -296,7 +320,7 @@ class Gateway:
             "uptime_s": round(time.time() - self._started, 1),
             **self.hub.stats,
         }
-        status = http.HTTPStatus.OK if ready else http.HTTPStatus.SERVICE_UNAVAILABLE
+        status = http.HTTPStatus.OK if ready and feed_ok else http.HTTPStatus.SERVICE_UNAVAILABLE
         return _response(status, orjson.dumps(body), "application/json")
 
     def _static(self, name: str | None) -> Response:

@@ -361,6 +361,19 @@ async def test_health_and_pages_are_served(gateway):
         assert status == 404, path
 
 
+async def test_health_is_not_ok_once_the_kafka_feed_has_died(make_gateway):
+    """A gateway whose feed task died serves a frozen board: its health must say so."""
+    gw = await make_gateway()
+    assert (await asyncio.to_thread(_get, gw.port, "/healthz"))[0] == 200
+    await gw.feed._consumer.stop()  # fault injection: the consumer goes away under the feed task
+    feed_task = next(t for t in gw._tasks if t.get_name() == "gateway-feed")
+    await asyncio.wait([feed_task], timeout=30)
+    assert feed_task.done()
+    status, _, body = await asyncio.to_thread(_get, gw.port, "/healthz")
+    health = orjson.loads(body)
+    assert status == 503 and health["status"] == "feed stopped" and health["feed"] != "running"
+
+
 async def test_restarted_gateway_resumes_clients_without_missing_an_alert(make_gateway, kafka_bootstrap, unique):
     """Ids are Kafka positions: a new gateway process hands out the same ids."""
     grp, cid, s = f"g-{unique}", f"c-{unique}", f"s-{unique}"
