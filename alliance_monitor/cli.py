@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "store.cli",
     "alliance_monitor.up",
     "alliance_monitor.commands.dlq",
+    "alliance_monitor.commands.token_revoke",  # after gateway.cli: adds `token revoke`
 )
 
 

@@ -258,9 +258,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _print_access(args: argparse.Namespace) -> None:
-    from gateway.auth import issue_token, secret_from_env
+    from gateway.auth import issue_token, keyring_from_env
 
-    secret = secret_from_env()
+    secret = keyring_from_env()
     sup_token = issue_token(secret, role="supervisor", all_groups=True, name="demo supervisor")
     counselor_token = issue_token(secret, role="counselor", counselor_id="c-ben")
     base = f"http://{args.host}:{args.port}"

@@ -32,14 +32,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = sub.add_parser("token", help="access tokens for the gateway")
     tsub = t.add_subparsers(dest="token_command", metavar="ACTION")
-    i = tsub.add_parser("issue", help="print a signed token (needs ALLIANCE_GATEWAY_SECRET)")
+    i = tsub.add_parser("issue", help="print a signed token (needs ALLIANCE_GATEWAY_SECRET or ALLIANCE_GATEWAY_KEYS)")
     i.add_argument("--role", required=True, choices=("counselor", "supervisor"))
     i.add_argument("--counselor-id", help="counselor tokens: whose sessions")
     i.add_argument("--group", action="append", default=[], help="supervisor tokens: a group in scope (repeatable)")
     i.add_argument("--all", dest="all_groups", action="store_true", help="supervisor tokens: every group")
     i.add_argument("--name", help="name shown on acknowledgements (default: counselor id / supervisor scope)")
-    i.add_argument("--ttl", type=_duration, default=12 * 3600.0,
-                   help="lifetime, e.g. 3600, 90m, 12h, 7d (default 12h, at most 7d)")
+    i.add_argument("--ttl", type=_duration, default=8 * 3600.0,
+                   help="lifetime, e.g. 3600, 90m, 8h (default 8h, at most 24h)")
     i.set_defaults(func=cmd_token_issue)
     t.set_defaults(func=lambda args: _no_action())
 
@@ -87,15 +87,17 @@ def _duration(value: str) -> float:
 def cmd_token_issue(args: argparse.Namespace) -> int:
     from alliance_monitor.cli import CliError
 
-    from .auth import TokenError, issue_token, secret_from_env
+    from .auth import TokenError, issue_token, keyring_from_env, token_id
 
     try:
-        secret = secret_from_env()
+        secret = keyring_from_env()
         token = issue_token(secret, role=args.role, counselor_id=args.counselor_id, groups=args.group,
                             all_groups=args.all_groups, name=args.name, ttl_s=args.ttl)
     except TokenError as err:
         raise CliError(str(err)) from None
     print(token)
+    print(f"token id {token_id(token)} (key {secret.signing_kid}); revoke with `alliance-monitor token revoke ID`",
+          file=sys.stderr)
     return 0
 
 
@@ -103,12 +105,12 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     from alliance_monitor.cli import CliError
     from streams.broker import ensure_topics, kafka_bootstrap
 
-    from .auth import TokenError, secret_from_env
+    from .auth import REVOKED_ENV, TokenError, keyring_from_env
     from .protocol import Policy
     from .server import GatewayConfig, run_gateway
 
     try:
-        secret = secret_from_env()
+        secret = keyring_from_env()
     except TokenError as err:
         raise CliError(str(err)) from None
     bad = [o for o in args.origin if not o.startswith(("http://", "https://")) or o.endswith("/")]
@@ -132,6 +134,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         config = GatewayConfig(secret=secret, host=args.host, port=args.port, bootstrap=bootstrap,
                                origins=tuple(args.origin), max_message_bytes=args.max_message_bytes,
                                policy=policy, history_events=args.history,
+                               revoked_file=os.environ.get(REVOKED_ENV) or None,
                                record_loader=lambda: load_record_book(os.environ.get("ALLIANCE_DB_URL")))
         try:
             await run_gateway(config, stop)

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable
 
 import orjson
 
-from .auth import TokenError, Viewer, verify_token
+from .auth import KeyRing, TokenError, Viewer, verify_token
 from .history import Cursor, EventId, Gap, History, StoredEvent, parse_cursor
 
 # Close codes (4000-4999 are for applications, RFC 6455 §7.4.2).
@@ -280,7 +280,7 @@ class AckRequest:
     note: str | None
 
 
-def parse_hello(raw: str | bytes, secret: bytes, now: float) -> Hello:
+def parse_hello(raw: str | bytes, secret: "bytes | KeyRing", now: float) -> Hello:
     """Check the first message; raise ProtocolError with the close code and a clear reason."""
     try:
         msg = orjson.loads(raw)
@@ -582,6 +582,17 @@ class Hub:
                 conn.outbox.clear()
                 conn.backlog.clear()
                 conn.close(CLOSE_TOKEN_EXPIRED, "token expired; get a new token and reconnect")
+                touched.append(conn)
+        return touched
+
+    def revoke(self, token_ids: frozenset[str]) -> list[Connection]:
+        """Close every connection whose token was revoked since it connected."""
+        touched = []
+        for conn in self.connections.values():
+            if not conn.closing and conn.viewer.token_id and conn.viewer.token_id in token_ids:
+                conn.outbox.clear()
+                conn.backlog.clear()
+                conn.close(CLOSE_UNAUTHORIZED, "token revoked")
                 touched.append(conn)
         return touched
 

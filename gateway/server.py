@@ -31,6 +31,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from .auth import KeyRing, read_revoked
 from .history import History, MemoryHistory, StoredEvent
 from .protocol import (
     CLOSE_GOING_AWAY,
@@ -56,7 +57,8 @@ CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; s
 
 @dataclass
 class GatewayConfig:
-    secret: bytes
+    #: the token keys (gateway.auth.KeyRing), or one secret (a ring with the key id "default")
+    secret: "bytes | KeyRing"
     host: str = "127.0.0.1"
     port: int = 8765
     bootstrap: str | None = None  # None: no Kafka feed (benchmarks inject events directly)
@@ -72,6 +74,9 @@ class GatewayConfig:
     #: reloads validation records (returns a RecordBook); None: keep the policy's book.
     record_loader: Callable[[], Any] | None = None
     record_reload_s: float = 60.0
+    #: file of revoked token ids (one jti per line), re-read every ``revoked_reload_s``
+    revoked_file: str | None = None
+    revoked_reload_s: float = 10.0
 
 
 class Gateway:
@@ -81,6 +86,9 @@ class Gateway:
         self.config = config
         self.history = history if history is not None else MemoryHistory(max_events=config.history_events)
         self.hub = Hub(self.history, config.policy)
+        self.keys = config.secret if isinstance(config.secret, KeyRing) else KeyRing.single(config.secret)
+        if config.revoked_file:
+            self.keys = self.keys.with_revoked(self.keys.revoked | read_revoked(config.revoked_file))
         self.ready = asyncio.Event()
         self.feed = None
         self._server = None
@@ -196,10 +204,13 @@ class Gateway:
             await ws.close(conn.close_code or CLOSE_GOING_AWAY, conn.close_reason)
 
     async def _housekeeping(self) -> None:
-        last_beat = last_records = time.monotonic()
+        last_beat = last_records = last_revoked = time.monotonic()
         while True:
             await asyncio.sleep(1.0)
             now = time.monotonic()
+            if self.config.revoked_file and now - last_revoked >= self.config.revoked_reload_s:
+                last_revoked = now
+                await self.reload_revoked()
             if self.config.record_loader is not None and now - last_records >= self.config.record_reload_s:
                 last_records = now
                 book = await asyncio.to_thread(self.config.record_loader)
@@ -212,6 +223,15 @@ class Gateway:
                     self._kick(conn)
                 self.hub.prune(now)
 
+    async def reload_revoked(self) -> int:
+        """Re-read the revocation file; close connections of newly revoked tokens. Returns how many."""
+        revoked = await asyncio.to_thread(read_revoked, self.config.revoked_file)
+        self.keys = self.keys.with_revoked(revoked)
+        closed = self.hub.revoke(revoked)
+        for conn in closed:
+            self._kick(conn)
+        return len(closed)
+
     # -- websocket connections -----------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:
         try:
@@ -222,7 +242,7 @@ class Gateway:
         except ConnectionClosed:
             return
         try:
-            hello = parse_hello(raw, self.config.secret, time.time())
+            hello = parse_hello(raw, self.keys, time.time())
         except ProtocolError as err:
             await ws.close(err.code, err.reason)
             return

@@ -49,8 +49,8 @@ async def test_missing_token_is_refused(gateway):
 
 async def test_bad_signature_is_refused(gateway):
     good = counselor_token("c-x")
-    body, sig = good.split(".")
-    forged = body + "." + ("A" if sig[0] != "A" else "B") + sig[1:]
+    header, body, sig = good.split(".")
+    forged = f"{header}.{body}." + ("A" if sig[0] != "A" else "B") + sig[1:]
     ws = await open_client(gateway, forged)
     assert await closed_with(ws) == (CLOSE_UNAUTHORIZED, "bad token signature")
 
@@ -60,6 +60,29 @@ async def test_token_signed_with_another_secret_is_refused(gateway):
 
     ws = await open_client(gateway, issue_token(b"some-other-secret-xxxxxxxx", role="supervisor", all_groups=True))
     assert await closed_with(ws) == (CLOSE_UNAUTHORIZED, "bad token signature")
+
+
+@pytest.mark.parametrize("token", ["tökén.ü.ß", "\u200b\x00garbage", "a.b.c", "e30.e30.e30"])
+async def test_garbage_and_non_ascii_tokens_get_the_normal_unauthorized_close(gateway, token):
+    """A non-ASCII token used to crash the handler: close 1011 and a traceback in the log."""
+    ws = await open_client(gateway, token)
+    code, reason = await closed_with(ws)
+    assert code == CLOSE_UNAUTHORIZED and reason.startswith(("malformed token", "unsupported token algorithm"))
+
+
+async def test_a_revoked_token_is_refused_and_its_open_connection_closed(make_gateway, tmp_path):
+    from gateway.auth import token_id
+
+    revoked = tmp_path / "revoked.txt"
+    gw = await make_gateway(revoked_file=str(revoked))
+    tok = counselor_token("c-rev")
+    ws = await open_client(gw, tok)
+    assert (await recv_json(ws))["type"] == "welcome"
+    revoked.write_text(token_id(tok) + "\n", encoding="utf-8")  # what `token revoke` writes
+    assert await gw.reload_revoked() == 1  # (the housekeeping loop does this every few seconds)
+    assert await closed_with(ws) == (CLOSE_UNAUTHORIZED, "token revoked")
+    again = await open_client(gw, tok)
+    assert await closed_with(again) == (CLOSE_UNAUTHORIZED, "token revoked")
 
 
 async def test_expired_token_is_refused(gateway):
