@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict, deque
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -381,15 +382,19 @@ class Hub:
         conn.backlog.append(dumps({"type": "snapshot", "sessions": sessions, "cursor": conn.cursor}))
 
     # -- events ---------------------------------------------------------------------
-    def apply(self, event: StoredEvent, now: float) -> list[Connection]:
-        """Take one consumed event: update state and history, fan out; return touched connections."""
+    def apply(self, event: StoredEvent, now: float, wall: float | None = None) -> list[Connection]:
+        """Take one consumed event: update state and history, fan out; return touched connections.
+
+        ``now`` is the shell's (monotonic) clock; ``wall`` the wall clock in epoch
+        seconds, used to date the event by its own time (see :func:`event_age`).
+        """
         stream, offset = event.id.stream, event.id.offset
         if offset <= self.position.get(stream, -1):
             self.stats["duplicates"] += 1  # re-delivered record (at-least-once): already applied
             return []
         self.position[stream] = offset
         self.stats["events"] += 1
-        self._update_state(event, now)
+        self._update_state(event, now - event_age(event, wall))
         self.history.append(event)
         touched = []
         cache: dict[bool, str | None] = {}
@@ -444,12 +449,13 @@ class Hub:
         return dumps({"type": "event", "id": str(event.id), "kind": event.kind, "session_id": event.session_id,
                       "data": event.data, "summary": summary})
 
-    def _update_state(self, event: StoredEvent, now: float) -> None:
+    def _update_state(self, event: StoredEvent, seen: float) -> None:
+        """``seen``: when the event happened, on the shell's clock (not when it was consumed)."""
         data = event.data
         state = self.sessions.get(event.session_id)
         if state is None:
-            state = self.sessions[event.session_id] = SessionState(event.session_id)
-        state.last_seen = now
+            state = self.sessions[event.session_id] = SessionState(event.session_id, last_seen=seen)
+        state.last_seen = max(state.last_seen, seen)
         if data.get("counselor_id") and state.counselor_id is None:
             state.counselor_id = data["counselor_id"]
         if event.kind == "session":
@@ -462,7 +468,7 @@ class Hub:
                 state.phase = state.phase or "early"
             elif data.get("kind") == "ended":
                 state.ended_at = data.get("at")
-                state.ended_seen = now
+                state.ended_seen = seen
         elif event.kind == "score":
             dims = data.get("dimensions") or {}
             state.scores[data["phase"]] = {d: round(float(v["score"]), 3) for d, v in dims.items()}
@@ -607,6 +613,34 @@ class Hub:
 
     def visible_sessions(self, viewer: Viewer) -> Iterable[SessionState]:
         return (s for s in self.sessions.values() if sees_session(viewer, s.counselor_id, s.group))
+
+
+#: the time field of each event kind's payload
+_TIME_FIELDS = ("at", "scored_at", "created_at")
+_MAX_AGE_S = 366 * 86400.0
+
+
+def event_age(event: StoredEvent, wall: float | None) -> float:
+    """Seconds between the event's own time and ``wall`` (0 when unknown or in the future).
+
+    Why: a restarted gateway re-reads 30 days of records within seconds. Dating a
+    session by *consume* time made every session of the last month look active for
+    another ``stale_after_s``; dating it by event time lets :meth:`Hub.prune` drop
+    the dead ones at once.
+    """
+    if wall is None:
+        return 0.0
+    for name in _TIME_FIELDS:
+        raw = event.data.get(name)
+        if isinstance(raw, str):
+            try:
+                at = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=timezone.utc)
+            return min(max(0.0, wall - at.timestamp()), _MAX_AGE_S)
+    return 0.0
 
 
 def _later(a: str | None, b: str | None) -> str | None:

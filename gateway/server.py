@@ -106,7 +106,7 @@ class Gateway:
             self.feed = KafkaFeed(self.config.bootstrap)
             mark = getattr(self.history, "mark_start", None)
             await self.feed.start(mark if mark else (lambda stream, offset: None))
-            self._feed_task = asyncio.create_task(self.feed.run(self.apply, self.ready.set), name="gateway-feed")
+            self._feed_task = asyncio.create_task(self.feed.run(self.apply, self._caught_up), name="gateway-feed")
             self._feed_task.add_done_callback(self._feed_ended)
             self._tasks.append(self._feed_task)
         else:
@@ -162,6 +162,12 @@ class Gateway:
     def url(self) -> str:
         return "ws" + self.http_url[len("http"):] + "/ws"
 
+    def _caught_up(self) -> None:
+        # sessions re-read from weeks of history that ended or went quiet long ago go now,
+        # before the first snapshot, not at the first heartbeat
+        self.hub.prune(time.monotonic())
+        self.ready.set()
+
     def _feed_ended(self, task: asyncio.Task) -> None:
         if not task.cancelled():  # cancelled = stop(); anything else means the board is now frozen
             err = task.exception()
@@ -182,7 +188,7 @@ class Gateway:
 
     # -- events in ---------------------------------------------------------------------
     def apply(self, event: StoredEvent) -> None:
-        for conn in self.hub.apply(event, time.monotonic()):
+        for conn in self.hub.apply(event, time.monotonic(), time.time()):
             self._kick(conn)
 
     def _kick(self, conn: Connection) -> None:

@@ -347,3 +347,29 @@ def test_a_counselor_with_a_forged_cursor_sees_nothing_of_other_counselors():
     events = [m for m in msgs if m["type"] == "event"]
     assert {m["session_id"] for m in events} == {"s-alice"}
     assert all(m["summary"]["session_id"] == "s-alice" for m in events)
+
+
+def test_a_restarted_gateway_dates_sessions_by_their_events_not_by_when_it_read_them():
+    """On restart the gateway re-reads weeks of records in seconds; sessions whose last event is old
+    must not show as live for another 12 h because they were *consumed* just now."""
+    from datetime import datetime, timedelta, timezone
+
+    hub = Hub(MemoryHistory(), Policy(stale_after_s=12 * 3600, ended_keep_s=600))
+    f = Feed(hub)
+    wall = datetime.now(timezone.utc)
+    now = 1000.0  # the shell's monotonic clock
+
+    def apply(topic, kind, contract):
+        f.offsets[topic] = f.offsets.get(topic, -1) + 1
+        event = StoredEvent(EventId.of(topic, 0, f.offsets[topic]), kind, contract.session_id,
+                            contract.model_dump(mode="json"))
+        hub.apply(event, now=now, wall=wall.timestamp())
+
+    old = ev.started("s-dead", "alice", "ward").model_copy(update={"at": wall - timedelta(days=2)})
+    ended = ev.ended("s-over", "alice", "ward").model_copy(update={"at": wall - timedelta(hours=1)})
+    live = ev.started("s-live", "alice", "ward").model_copy(update={"at": wall - timedelta(minutes=5)})
+    for e in (old, ev.started("s-over", "alice", "ward"), ended, live):
+        apply("chat.sessions", "session", e)
+    assert set(hub.sessions) == {"s-dead", "s-over", "s-live"}
+    assert sorted(hub.prune(now)) == ["s-dead", "s-over"]  # at once, not 12 h / 10 min from now
+    assert set(hub.sessions) == {"s-live"}
