@@ -33,6 +33,7 @@ CLOSE_PROTOCOL = 4000  #: first message not a hello / not JSON
 CLOSE_UNAUTHORIZED = 4001  #: missing, bad or expired token
 CLOSE_TOKEN_EXPIRED = 4002  #: the token expired while connected
 CLOSE_TOO_SLOW = 4008  #: the send queue overflowed; reconnect and resume
+CLOSE_RATE_LIMITED = 4029  #: too many messages, or too many connections for one token
 CLOSE_GOING_AWAY = 1001
 
 SEVERITY_WEIGHT = {"critical": 100.0, "warning": 30.0, "info": 5.0}
@@ -58,6 +59,13 @@ class Policy:
     stale_after_s: float = 12 * 3600.0
     #: alerts kept per session in the live state.
     alerts_per_session: int = 50
+    #: client messages per second per connection (token bucket), and the burst allowed;
+    #: past the limit a message is answered ``rate_limited``, and a client that goes
+    #: on for another burst is closed (4029): timelines and acks cost the gateway work.
+    msg_rate: float = 5.0
+    msg_burst: int = 30
+    #: open connections one token may hold (a leaked token cannot exhaust the gateway).
+    max_connections_per_token: int = 20
     #: validation records (validation.gate.RecordBook), reloaded by the shell; only
     #: used to tell a counselor that their session is monitored in validation mode.
     #: The gate itself is enforced upstream: the processor sets ``alert.validated``.
@@ -240,6 +248,10 @@ class Connection:
     close_reason: str = ""
     sent_events: int = 0
     wake: Callable[[], None] | None = None  # set by the shell
+    #: token bucket for client messages: tokens left, when it was last refilled, refusals so far
+    tokens: float | None = None
+    refilled_at: float = 0.0
+    refused: int = 0
 
     @property
     def closing(self) -> bool:
@@ -322,6 +334,12 @@ class Hub:
         connection, so no event can fall between the two.
         """
         conn = Connection(id=next(self._ids), viewer=hello.viewer)
+        tid = hello.viewer.token_id
+        if tid and sum(1 for c in self.connections.values()
+                       if c.viewer.token_id == tid and not c.closing) >= self.policy.max_connections_per_token:
+            conn.close(CLOSE_RATE_LIMITED, f"too many connections for this token "
+                                           f"(at most {self.policy.max_connections_per_token})")
+            return conn
         self.connections[conn.id] = conn
         conn.backlog.append(dumps({"type": "welcome", "viewer": hello.viewer.as_dict(), "server_time": server_time,
                                    "max_queue": self.policy.max_queue}))
@@ -491,8 +509,32 @@ class Hub:
                          "note": data.get("note"), "id": str(event.id)})
 
     # -- client messages ------------------------------------------------------------
-    def handle(self, conn: Connection, raw: str | bytes) -> list[AckRequest]:
-        """A message from an authenticated client; replies go to its outbox."""
+    def _allowed(self, conn: Connection, now: float) -> bool:
+        """Token bucket: ``msg_rate`` per second, bursts of ``msg_burst``."""
+        p = self.policy
+        if conn.tokens is None:
+            conn.tokens, conn.refilled_at = float(p.msg_burst), now
+        conn.tokens = min(float(p.msg_burst), conn.tokens + max(0.0, now - conn.refilled_at) * p.msg_rate)
+        conn.refilled_at = now
+        if conn.tokens >= 1.0:
+            conn.tokens -= 1.0
+            return True
+        conn.refused += 1
+        if conn.refused > p.msg_burst:
+            conn.outbox.clear()
+            conn.backlog.clear()
+            conn.close(CLOSE_RATE_LIMITED, f"too many messages (more than {p.msg_rate:g}/s); slow down and reconnect")
+        else:
+            self._error(conn, "rate_limited", f"more than {p.msg_rate:g} messages per second; this one was ignored")
+        return False
+
+    def handle(self, conn: Connection, raw: str | bytes, now: float | None = None) -> list[AckRequest]:
+        """A message from an authenticated client; replies go to its outbox.
+
+        ``now`` (the shell's clock) enables the per-connection rate limit.
+        """
+        if conn.closing or (now is not None and not self._allowed(conn, now)):
+            return []
         try:
             msg = orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -266,7 +266,7 @@ class Gateway:
             self._kick(conn)
         try:
             async for message in ws:
-                acks = self.hub.handle(conn, message)
+                acks = self.hub.handle(conn, message, time.monotonic())
                 for ack in acks:
                     asyncio.create_task(self._publish_ack(conn, ack))
                 self._kick(conn)

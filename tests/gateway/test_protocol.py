@@ -9,6 +9,7 @@ from gateway.auth import Viewer
 from gateway.history import EventId, MemoryHistory, StoredEvent
 from gateway.protocol import (
     CLOSE_PROTOCOL,
+    CLOSE_RATE_LIMITED,
     CLOSE_TOKEN_EXPIRED,
     CLOSE_TOO_SLOW,
     CLOSE_UNAUTHORIZED,
@@ -373,3 +374,39 @@ def test_a_restarted_gateway_dates_sessions_by_their_events_not_by_when_it_read_
     assert set(hub.sessions) == {"s-dead", "s-over", "s-live"}
     assert sorted(hub.prune(now)) == ["s-dead", "s-over"]  # at once, not 12 h / 10 min from now
     assert set(hub.sessions) == {"s-live"}
+
+
+def test_a_flooding_client_is_rate_limited_then_closed_and_others_are_unaffected(hub, feed):
+    flood, calm = hub.open(Hello(WARD, None), 0), hub.open(Hello(WARD, None), 0)
+    frames(flood), frames(calm)
+    burst = hub.policy.msg_burst
+    for i in range(burst):  # a burst is fine
+        hub.handle(flood, orjson.dumps({"type": "timeline", "session_id": "s-alice"}), now=100.0)
+    assert not flood.closing and all(m["type"] == "timeline" for m in frames(flood))
+    hub.handle(flood, orjson.dumps({"type": "ping"}), now=100.0)
+    (msg,) = frames(flood)
+    assert msg["type"] == "error" and msg["code"] == "rate_limited"
+    for i in range(burst):  # keeps going: cut off
+        hub.handle(flood, orjson.dumps({"type": "ping"}), now=100.0)
+    assert flood.close_code == CLOSE_RATE_LIMITED
+    hub.handle(calm, orjson.dumps({"type": "ping", "ref": 1}), now=100.0)
+    assert frames(calm) == [{"type": "pong", "ref": 1}]
+    # tokens refill with time
+    again = hub.open(Hello(WARD, None), 0)
+    frames(again)
+    for t in range(3 * burst):
+        hub.handle(again, orjson.dumps({"type": "ping"}), now=200.0 + t / hub.policy.msg_rate)
+        assert [m["type"] for m in frames(again)] == ["pong"]
+    assert not again.closing
+
+
+def test_connections_per_token_are_capped():
+    from dataclasses import replace
+
+    hub = Hub(MemoryHistory(), Policy(max_connections_per_token=2))
+    viewer = replace(WARD, token_id="t-1")
+    a, b, c = (hub.open(Hello(viewer, None), 0) for _ in range(3))
+    assert not a.closing and not b.closing
+    assert c.close_code == CLOSE_RATE_LIMITED and "connections" in c.close_reason
+    hub.close(a)
+    assert not hub.open(Hello(viewer, None), 0).closing  # a slot is free again
