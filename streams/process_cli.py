@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "of event time (default 2)")
     p.add_argument("--idle-timeout", type=_positive, default=30.0,
                    help="minutes without any event after which a session that never ended is closed (default 30)")
+    p.add_argument("--forget-after", type=_positive, default=6 * 3600.0, metavar="SECONDS",
+                   help="event-time seconds after a session closed when its state is deleted (default 21600)")
     p.add_argument("--signal-interval", type=_non_negative, default=1.0,
                    help="at most one process signal per session per this many wall seconds (default 1)")
     p.add_argument("--alert-settings", metavar="JSON",
@@ -82,6 +84,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         signal_min_interval_s=args.signal_interval,
         process_alerts=not args.no_process_alerts,
         transport_grace_s=args.grace,
+        forget_after_s=args.forget_after,
     )
     with kafka_bootstrap(announce=lambda m: print(m, file=sys.stderr)) as bootstrap:
         if args.max_batch_bytes < 1:

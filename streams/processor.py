@@ -252,6 +252,9 @@ def build_app(cfg: ProcessorConfig):
             counters.alerts += 1
         if outcome.forget:
             sessions.pop(session_id, None)
+            # the alert policy's memory of the session goes with it (same key, same
+            # partition: the tables are co-partitioned), or it would be kept forever
+            alert_state.pop(session_id, None)
             wakeups.cancel(session_id)
             return
         sessions[session_id] = state
