@@ -72,10 +72,10 @@ def format_alert(alert) -> str:
         head = f"       · {ev.item_id or ev.dimension}{moved}"
         if ev.note:
             head += f": {ev.note}"
+        verified = sum(1 for q in ev.quotes if q.verified)
+        if verified:  # chat text: shown on the board to a token with this session in scope, never on stdout
+            head += f"  [{verified} verified quote{'s' if verified != 1 else ''} (on the board)]"
         lines.append(head)
-        quotes = [q.text for q in ev.quotes if q.verified][:2]
-        for q in quotes:
-            lines.append(f'           “{q[:120]}”')
     return "\n".join(lines)
 
 

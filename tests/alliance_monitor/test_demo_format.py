@@ -4,10 +4,12 @@ from alliance_monitor.demo import format_alert
 from tests.gateway import events as ev
 
 
-def test_model_alert_says_unvalidated_and_shows_verified_quotes_only():
+def test_model_alert_says_unvalidated_and_counts_quotes_without_printing_them():
+    """Quotes are chat text: shown only on the board, to someone whose token has the session in scope."""
     text = format_alert(ev.alert("s1:middle:bond:drop", "s1", "c1", validated=False))
     assert "bond drop 4.00 → 3.10" in text and "UNVALIDATED model: supervisors only" in text
-    assert "you don't get it" in text and "made-up words" not in text
+    assert "you don't get it" not in text and "made-up words" not in text
+    assert "1 verified quote (on the board)" in text
 
 
 def test_process_alert_is_named_by_its_signal_and_not_gated():
