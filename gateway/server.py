@@ -51,7 +51,7 @@ PAGES_DIR = Path(__file__).resolve().parent / "pages"
 PAGE_ROUTES = {"/": "index.html", "/board": "board.html", "/counselor": "counselor.html"}
 #: backlog frames a writer sends before yielding to the event loop.
 RESUME_PAGE = 10
-CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; "
+CSP = ("default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; "
        "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 
@@ -319,7 +319,7 @@ class Gateway:
                 return _response(http.HTTPStatus.FORBIDDEN, b"origin not allowed\n", "text/plain")
             return None
         if path == "/healthz":
-            return self._health()
+            return self._health(_is_loopback(connection))
         name = PAGE_ROUTES.get(path)
         if name is None and path.startswith("/static/"):
             name = path[len("/static/"):]
@@ -330,10 +330,16 @@ class Gateway:
             return True
         return origin in (f"http://{host}", f"https://{host}")
 
-    def _health(self) -> Response:
+    def _health(self, detailed: bool = True) -> Response:
+        """Status for probes. Counts (connections, sessions, events) only for local callers:
+        unauthenticated, they would tell anyone how busy the whole organisation is."""
         ready = self.ready.is_set()
         feed = self.feed_state()
         feed_ok = feed in ("running", "none")
+        status = http.HTTPStatus.OK if ready and feed_ok else http.HTTPStatus.SERVICE_UNAVAILABLE
+        if not detailed:
+            brief = {"status": ("ok" if ready else "starting") if feed_ok else "feed stopped", "ready": ready}
+            return _response(status, orjson.dumps(brief), "application/json")
         body = {
             "status": ("ok" if ready else "starting") if feed_ok else "feed stopped",
             "ready": ready,
@@ -346,7 +352,6 @@ class Gateway:
             "uptime_s": round(time.time() - self._started, 1),
             **self.hub.stats,
         }
-        status = http.HTTPStatus.OK if ready and feed_ok else http.HTTPStatus.SERVICE_UNAVAILABLE
         return _response(status, orjson.dumps(body), "application/json")
 
     def _static(self, name: str | None) -> Response:
@@ -357,6 +362,16 @@ class Gateway:
         if ctype.startswith("text/") or ctype.endswith("javascript"):
             ctype += "; charset=utf-8"
         return _response(http.HTTPStatus.OK, (PAGES_DIR / name).read_bytes(), ctype)
+
+
+def _is_loopback(connection: ServerConnection) -> bool:
+    import ipaddress
+
+    try:
+        host = connection.remote_address[0]
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except (TypeError, ValueError, IndexError, AttributeError):
+        return False
 
 
 def _response(status: http.HTTPStatus, body: bytes, ctype: str) -> Response:

@@ -397,6 +397,38 @@ async def test_health_is_not_ok_once_the_kafka_feed_has_died(make_gateway):
     assert status == 503 and health["status"] == "feed stopped" and health["feed"] != "running"
 
 
+def _own_non_loopback_address() -> str | None:
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("10.255.255.255", 1))  # no packet is sent: this only picks the outgoing interface
+        addr = s.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return None if addr.startswith("127.") else addr
+
+
+async def test_health_gives_counts_to_local_callers_only(make_gateway):
+    addr = _own_non_loopback_address()
+    if addr is None:
+        pytest.skip("this machine has no non-loopback address to call from")
+    gw = await make_gateway(host="0.0.0.0")
+    local = orjson.loads((await asyncio.to_thread(_get, gw.port, "/healthz"))[2])
+    assert "sessions" in local and "connections" in local
+
+    def get_remote() -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection(addr, gw.port, timeout=10)
+        conn.request("GET", "/healthz")
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+
+    status, body = await asyncio.to_thread(get_remote)
+    assert status == 200 and orjson.loads(body) == {"status": "ok", "ready": True}
+
+
 async def test_restarted_gateway_resumes_clients_without_missing_an_alert(make_gateway, kafka_bootstrap, unique):
     """Ids are Kafka positions: a new gateway process hands out the same ids."""
     grp, cid, s = f"g-{unique}", f"c-{unique}", f"s-{unique}"
