@@ -28,7 +28,7 @@ COMMAND_MODULES = (
     "process",     # process
     "score",       # score, score-file
     "models",      # models pull-demo, models status
-    "gateway",     # gateway, token issue
+    "gateway",     # gateway, token issue|revoke
     "db",          # db upgrade|downgrade|current|purge
     "sink",        # sink
     "report",      # report
@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "demo",        # demo
     "survey",      # survey link, survey publish-links
     "score_corpus",  # score-corpus
+    "dlq",         # dlq redrive
 )
 
 #: argparse says "argument --port: must be ..."; the user reads "--port must be ...".

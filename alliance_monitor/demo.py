@@ -57,10 +57,10 @@ def format_alert(alert) -> str:
         head = f"       · {ev.item_id or ev.dimension}{moved}"
         if ev.note:
             head += f": {ev.note}"
+        verified = sum(1 for q in ev.quotes if q.verified)
+        if verified:  # chat text: shown on the board to a token with this session in scope, never on stdout
+            head += f"  [{verified} verified quote{'s' if verified != 1 else ''} (on the board)]"
         lines.append(head)
-        quotes = [q.text for q in ev.quotes if q.verified][:2]
-        for q in quotes:
-            lines.append(f'           “{q[:120]}”')
     return "\n".join(lines)
 
 
@@ -243,9 +243,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _print_access(args: argparse.Namespace) -> None:
-    from gateway.auth import issue_token, secret_from_env
+    from gateway.auth import issue_token, keyring_from_env
 
-    secret = secret_from_env()
+    secret = keyring_from_env()
     sup_token = issue_token(secret, role="supervisor", all_groups=True, name="demo supervisor")
     counselor_token = issue_token(secret, role="counselor", counselor_id="c-ben")
     base = f"http://{args.host}:{args.port}"

@@ -17,18 +17,26 @@ class State(str, Enum):
     HEALTHY = "healthy"
     UNHEALTHY = "unhealthy"  # running but failing its health probe
     BACKOFF = "backoff"  # crashed, waiting to restart
-    FAILED = "failed"  # crashed too often; given up
+    FAILED = "failed"  # crashed too often; retried only every ``retry_failed_s``
     STOPPED = "stopped"
 
 
 @dataclass
 class RestartPolicy:
-    """Exponential backoff, and give up after ``max_restarts`` within ``window_s``."""
+    """Exponential backoff; after ``max_restarts`` within ``window_s`` the part is *failed*.
+
+    A failed part is not given up for good: a burst of crashes is usually a
+    dependency that is briefly gone (a one-minute Kafka outage crashes every part
+    several times), and a part left dead while ``up`` keeps running is an outage
+    nobody notices. It is reported failed (unhealthy) and retried every
+    ``retry_failed_s``; ``None`` gives up (for callers that want a verdict).
+    """
 
     initial_delay_s: float = 1.0
     max_delay_s: float = 30.0
     max_restarts: int = 5
     window_s: float = 300.0
+    retry_failed_s: float | None = 60.0
 
     def delay(self, recent_crashes: int) -> float:
         if recent_crashes <= 0:
@@ -72,8 +80,11 @@ class ChildHealth:
         self.crashes.append(now)
         if len(self.crashes) > self.policy.max_restarts:
             self.state = State.FAILED
-            self.restart_at = None
+            retry = self.policy.retry_failed_s
+            self.restart_at = None if retry is None else now + retry
             self.detail = f"exited {len(self.crashes)} times in {self.policy.window_s:.0f}s (last code {code})"
+            if retry is not None:
+                self.detail += f"; retrying every {retry:g}s"
             return self.state
         self.state = State.BACKOFF
         self.restart_at = now + self.policy.delay(len(self.crashes))
@@ -81,7 +92,8 @@ class ChildHealth:
         return self.state
 
     def due(self, now: float) -> bool:
-        return self.state == State.BACKOFF and self.restart_at is not None and now >= self.restart_at
+        return (self.state in (State.BACKOFF, State.FAILED) and self.restart_at is not None
+                and now >= self.restart_at)
 
     def restarting(self) -> None:
         self.restarts += 1

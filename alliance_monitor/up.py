@@ -36,6 +36,10 @@ class ChildSpec:
     env: dict[str, str] = field(default_factory=dict)
     #: extra health probe beyond "the process is running"; returns (ok, detail)
     probe: Callable[[], tuple[bool, str]] | None = None
+    #: readiness probe for parts without HTTP: healthy once this run has written
+    #: this line to its log (e.g. the processor after joining the group and
+    #: recovering its tables, the scorer after loading the model)
+    ready_line: str | None = None
     grace_s: float = 2.0  # running this long counts as started when there is no probe
 
 
@@ -48,10 +52,14 @@ class Child:
         self.log_path = log_dir / f"{spec.name}.log"
         self.proc: subprocess.Popen | None = None
         self.started_at = 0.0
+        self._log_from = 0  # where this run's output starts in the log
+        self._ready = False
 
     def start(self) -> None:
         env = {**os.environ, **self.spec.env}
         log = open(self.log_path, "ab")
+        self._log_from = log.tell()
+        self._ready = False
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "alliance_monitor.cli", *self.spec.argv],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
@@ -70,9 +78,21 @@ class Child:
             return False
         if self.spec.probe is not None:
             ok, detail = self.spec.probe()
+        elif self.spec.ready_line is not None:
+            ok, detail = self._ready_probe(), f"not ready yet (no {self.spec.ready_line!r} in its log)"
         else:
             ok, detail = time.monotonic() - self.started_at >= self.spec.grace_s, "starting"
         return self.health.probe(ok, detail)
+
+    def _ready_probe(self) -> bool:
+        if not self._ready:
+            try:
+                with open(self.log_path, "rb") as f:
+                    f.seek(self._log_from)
+                    self._ready = self.spec.ready_line.encode() in f.read()  # type: ignore[union-attr]
+            except OSError:
+                return False
+        return self._ready
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.proc = self.proc, None
@@ -187,14 +207,14 @@ def default_specs(args: argparse.Namespace, bootstrap: str) -> list[ChildSpec]:
             argv = ["process"]
             if args.clock_rate:
                 argv += ["--clock-rate", str(args.clock_rate)]
-            specs.append(ChildSpec("processor", argv, env))
+            specs.append(ChildSpec("processor", argv, env, ready_line="processor ready"))
         elif part == "scorer":
             argv = ["score", "--engine", args.engine]
             if args.model:
                 argv += ["--model", args.model]
-            specs.append(ChildSpec("scorer", argv, env, grace_s=5.0))
+            specs.append(ChildSpec("scorer", argv, env, ready_line="scoring worker ready"))
         elif part == "sink":
-            specs.append(ChildSpec("sink", ["sink"], env))
+            specs.append(ChildSpec("sink", ["sink"], env, ready_line="→ store (Ctrl-C to stop)"))
         elif part == "gateway":
             specs.append(ChildSpec("gateway", ["gateway", "--host", args.host, "--port", str(args.port)], env,
                                    probe=http_probe(f"http://{args.host}:{args.port}/healthz")))

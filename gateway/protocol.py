@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict, deque
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -27,7 +28,7 @@ import orjson
 from streams.contracts import WATCHED_DIMENSIONS
 from validation.gate import RecordBook, gate_label, reaches_counselor, unvalidated_dimensions, validated_dimensions
 
-from .auth import TokenError, Viewer, verify_token
+from .auth import KeyRing, TokenError, Viewer, verify_token
 from .errors import GatewayError
 from .history import Cursor, EventId, Gap, History, StoredEvent, parse_cursor
 
@@ -36,6 +37,7 @@ CLOSE_PROTOCOL = 4000  #: first message not a hello / not JSON
 CLOSE_UNAUTHORIZED = 4001  #: missing, bad or expired token
 CLOSE_TOKEN_EXPIRED = 4002  #: the token expired while connected
 CLOSE_TOO_SLOW = 4008  #: the send queue overflowed; reconnect and resume
+CLOSE_RATE_LIMITED = 4029  #: too many messages, or too many connections for one token
 CLOSE_GOING_AWAY = 1001
 
 SEVERITY_WEIGHT = {"critical": 100.0, "warning": 30.0, "info": 5.0}
@@ -48,6 +50,10 @@ class Policy:
 
     #: messages waiting for one connection before it is cut off as too slow.
     max_queue: int = 1000
+    #: most missed events a resume replays; a cursor further behind gets a gap and a
+    #: fresh snapshot instead. Cheap to hold (references into the history, encoded
+    #: one at a time as they are sent), so it can exceed ``max_queue``.
+    max_resume: int = 5000
     #: the validation gate (docs/validation.md). False: alerts, scores, item detail and
     #: rationales of a dimension the model is not validated for go to supervisors only.
     unvalidated_to_counselors: bool = False
@@ -57,6 +63,13 @@ class Policy:
     stale_after_s: float = 12 * 3600.0
     #: alerts kept per session in the live state.
     alerts_per_session: int = 50
+    #: client messages per second per connection (token bucket), and the burst allowed;
+    #: past the limit a message is answered ``rate_limited``, and a client that goes
+    #: on for another burst is closed (4029): timelines and acks cost the gateway work.
+    msg_rate: float = 5.0
+    msg_burst: int = 30
+    #: open connections one token may hold (a leaked token cannot exhaust the gateway).
+    max_connections_per_token: int = 20
     #: validation records (validation.gate.RecordBook), reloaded by the shell. They
     #: decide which dimensions' scores a counselor receives (validation.gate.
     #: withheld_from_counselors); alerts carry the processor's ``alert.validated``.
@@ -252,14 +265,20 @@ class Connection:
     cursor: Cursor = field(default_factory=dict)
     focus: set[str] | None = None
     outbox: deque[str] = field(default_factory=deque)
-    #: frames queued at connect time (welcome, snapshot or missed events); sent
-    #: before ``outbox`` and not counted against ``max_queue``: a resume is a
-    #: bounded burst (the history is bounded) and must not cut the client off.
-    backlog: deque[str] = field(default_factory=deque)
+    #: frames queued at connect time (welcome, snapshot, missed events); sent before
+    #: ``outbox``. Missed events are kept as :class:`StoredEvent` references (shared
+    #: with the history) and encoded one at a time by :meth:`Hub.render` as the
+    #: writer sends them, so a resume costs no memory or time up front; their number
+    #: is bounded by ``Policy.max_resume``.
+    backlog: deque[str | StoredEvent] = field(default_factory=deque)
     close_code: int | None = None
     close_reason: str = ""
     sent_events: int = 0
     wake: Callable[[], None] | None = None  # set by the shell
+    #: token bucket for client messages: tokens left, when it was last refilled, refusals so far
+    tokens: float | None = None
+    refilled_at: float = 0.0
+    refused: int = 0
 
     @property
     def closing(self) -> bool:
@@ -301,7 +320,7 @@ class AckRequest:
     note: str | None
 
 
-def parse_hello(raw: str | bytes, secret: bytes, now: float) -> Hello:
+def parse_hello(raw: str | bytes, secret: "bytes | KeyRing", now: float) -> Hello:
     """Check the first message; raise ProtocolError with the close code and a clear reason."""
     try:
         msg = orjson.loads(raw)
@@ -342,6 +361,12 @@ class Hub:
         connection, so no event can fall between the two.
         """
         conn = Connection(id=next(self._ids), viewer=hello.viewer)
+        tid = hello.viewer.token_id
+        if tid and sum(1 for c in self.connections.values()
+                       if c.viewer.token_id == tid and not c.closing) >= self.policy.max_connections_per_token:
+            conn.close(CLOSE_RATE_LIMITED, f"too many connections for this token "
+                                           f"(at most {self.policy.max_connections_per_token})")
+            return conn
         self.connections[conn.id] = conn
         conn.backlog.append(dumps({"type": "welcome", "viewer": hello.viewer.as_dict(), "server_time": server_time,
                                    "max_queue": self.policy.max_queue}))
@@ -354,13 +379,23 @@ class Hub:
             conn.backlog.append(dumps({"type": "gap", "reason": missed.reason}))
             self._push_snapshot(conn)
             return conn
+        limit = self.policy.max_resume
+        picked: list[StoredEvent] = []
+        for event in missed:  # visibility only (cheap); encoding happens in render()
+            if event.id.offset <= hello.resume.get(event.id.stream, -1) or not self._visible(conn, event):
+                continue
+            picked.append(event)
+            if len(picked) > limit:
+                self.stats["gaps"] += 1
+                conn.backlog.append(dumps({"type": "gap", "reason": f"more than {limit} events since your cursor; "
+                                                                   "here is a fresh snapshot"}))
+                self._push_snapshot(conn)
+                return conn
         self.stats["resumed"] += 1
         conn.cursor = dict(hello.resume)
-        frames = [f for f in (self._frame_for(conn, e) for e in missed) if f is not None]
-        frames = [(e, f) for e, f in frames if e.id.offset > conn.cursor.get(e.id.stream, -1)]
-        conn.backlog.append(dumps({"type": "resumed", "missed": len(frames)}))
-        for event, frame in frames:
-            conn.backlog.append(frame)
+        conn.backlog.append(dumps({"type": "resumed", "missed": len(picked)}))
+        for event in picked:
+            conn.backlog.append(event)
             conn.cursor[event.id.stream] = event.id.offset
             conn.sent_events += 1
         # everything up to the gateway's position has now been considered
@@ -368,6 +403,12 @@ class Hub:
             conn.cursor[stream] = max(conn.cursor.get(stream, -1), offset)
         conn.backlog.append(dumps({"type": "position", "cursor": conn.cursor}))
         return conn
+
+    def render(self, conn: Connection, item: str | StoredEvent) -> str:
+        """The frame for a backlog item: control frames are ready, missed events are encoded now."""
+        if isinstance(item, str):
+            return item
+        return self._encode(item, conn.viewer) or ""
 
     def _room(self) -> int:
         # control frames at connect time may exceed a tiny max_queue; never cut a fresh client for them
@@ -386,15 +427,19 @@ class Hub:
         conn.backlog.append(dumps({"type": "snapshot", "sessions": sessions, "cursor": conn.cursor}))
 
     # -- events ---------------------------------------------------------------------
-    def apply(self, event: StoredEvent, now: float) -> list[Connection]:
-        """Take one consumed event: update state and history, fan out; return touched connections."""
+    def apply(self, event: StoredEvent, now: float, wall: float | None = None) -> list[Connection]:
+        """Take one consumed event: update state and history, fan out; return touched connections.
+
+        ``now`` is the shell's (monotonic) clock; ``wall`` the wall clock in epoch
+        seconds, used to date the event by its own time (see :func:`event_age`).
+        """
         stream, offset = event.id.stream, event.id.offset
         if offset <= self.position.get(stream, -1):
             self.stats["duplicates"] += 1  # re-delivered record (at-least-once): already applied
             return []
         self.position[stream] = offset
         self.stats["events"] += 1
-        self._update_state(event, now)
+        self._update_state(event, now - event_age(event, wall))
         self.history.append(event)
         touched = []
         cache: dict[bool, str | None] = {}
@@ -427,12 +472,6 @@ class Hub:
         conn.sent_events += 1
         self.stats["frames"] += 1
         return True
-
-    def _frame_for(self, conn: Connection, event: StoredEvent) -> tuple[StoredEvent, str] | None:
-        if not self._visible(conn, event):
-            return None
-        frame = self._encode(event, conn.viewer)
-        return None if frame is None else (event, frame)
 
     def _visible(self, conn: Connection, event: StoredEvent) -> bool:
         state = self.sessions.get(event.session_id)
@@ -470,12 +509,13 @@ class Hub:
             withheld = unvalidated_dimensions(self.policy.record_book, model)
         return counselor_score(event.data, withheld)
 
-    def _update_state(self, event: StoredEvent, now: float) -> None:
+    def _update_state(self, event: StoredEvent, seen: float) -> None:
+        """``seen``: when the event happened, on the shell's clock (not when it was consumed)."""
         data = event.data
         state = self.sessions.get(event.session_id)
         if state is None:
-            state = self.sessions[event.session_id] = SessionState(event.session_id)
-        state.last_seen = now
+            state = self.sessions[event.session_id] = SessionState(event.session_id, last_seen=seen)
+        state.last_seen = max(state.last_seen, seen)
         if data.get("counselor_id") and state.counselor_id is None:
             state.counselor_id = data["counselor_id"]
         if event.kind == "session":
@@ -488,7 +528,7 @@ class Hub:
                 state.phase = state.phase or "early"
             elif data.get("kind") == "ended":
                 state.ended_at = data.get("at")
-                state.ended_seen = now
+                state.ended_seen = seen
         elif event.kind == "score":
             dims = data.get("dimensions") or {}
             state.scores[data["phase"]] = {d: round(float(v["score"]), 3) for d, v in dims.items()}
@@ -511,8 +551,32 @@ class Hub:
                          "note": data.get("note"), "id": str(event.id)})
 
     # -- client messages ------------------------------------------------------------
-    def handle(self, conn: Connection, raw: str | bytes) -> list[AckRequest]:
-        """A message from an authenticated client; replies go to its outbox."""
+    def _allowed(self, conn: Connection, now: float) -> bool:
+        """Token bucket: ``msg_rate`` per second, bursts of ``msg_burst``."""
+        p = self.policy
+        if conn.tokens is None:
+            conn.tokens, conn.refilled_at = float(p.msg_burst), now
+        conn.tokens = min(float(p.msg_burst), conn.tokens + max(0.0, now - conn.refilled_at) * p.msg_rate)
+        conn.refilled_at = now
+        if conn.tokens >= 1.0:
+            conn.tokens -= 1.0
+            return True
+        conn.refused += 1
+        if conn.refused > p.msg_burst:
+            conn.outbox.clear()
+            conn.backlog.clear()
+            conn.close(CLOSE_RATE_LIMITED, f"too many messages (more than {p.msg_rate:g}/s); slow down and reconnect")
+        else:
+            self._error(conn, "rate_limited", f"more than {p.msg_rate:g} messages per second; this one was ignored")
+        return False
+
+    def handle(self, conn: Connection, raw: str | bytes, now: float | None = None) -> list[AckRequest]:
+        """A message from an authenticated client; replies go to its outbox.
+
+        ``now`` (the shell's clock) enables the per-connection rate limit.
+        """
+        if conn.closing or (now is not None and not self._allowed(conn, now)):
+            return []
         try:
             msg = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -612,6 +676,17 @@ class Hub:
                 touched.append(conn)
         return touched
 
+    def revoke(self, token_ids: frozenset[str]) -> list[Connection]:
+        """Close every connection whose token was revoked since it connected."""
+        touched = []
+        for conn in self.connections.values():
+            if not conn.closing and conn.viewer.token_id and conn.viewer.token_id in token_ids:
+                conn.outbox.clear()
+                conn.backlog.clear()
+                conn.close(CLOSE_UNAUTHORIZED, "token revoked")
+                touched.append(conn)
+        return touched
+
     def prune(self, now: float) -> list[str]:
         """Forget ended and stale sessions (their history stays in History)."""
         gone = [sid for sid, s in self.sessions.items()
@@ -620,6 +695,34 @@ class Hub:
         for sid in gone:
             del self.sessions[sid]
         return gone
+
+
+#: the time field of each event kind's payload
+_TIME_FIELDS = ("at", "scored_at", "created_at")
+_MAX_AGE_S = 366 * 86400.0
+
+
+def event_age(event: StoredEvent, wall: float | None) -> float:
+    """Seconds between the event's own time and ``wall`` (0 when unknown or in the future).
+
+    Why: a restarted gateway re-reads 30 days of records within seconds. Dating a
+    session by *consume* time made every session of the last month look active for
+    another ``stale_after_s``; dating it by event time lets :meth:`Hub.prune` drop
+    the dead ones at once.
+    """
+    if wall is None:
+        return 0.0
+    for name in _TIME_FIELDS:
+        raw = event.data.get(name)
+        if isinstance(raw, str):
+            try:
+                at = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=timezone.utc)
+            return min(max(0.0, wall - at.timestamp()), _MAX_AGE_S)
+    return 0.0
 
 
 def _later(a: str | None, b: str | None) -> str | None:

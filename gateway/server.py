@@ -36,6 +36,7 @@ from websockets.http11 import Request, Response
 
 from streams.topics import RATINGS
 
+from .auth import KeyRing, read_revoked
 from .history import History, MemoryHistory, StoredEvent
 from .protocol import (
     CLOSE_GOING_AWAY,
@@ -58,13 +59,16 @@ PAGE_ROUTES = {"/": "index.html", "/board": "board.html", "/counselor": "counsel
 SURVEY_WS_PATH = "/survey/ws"
 #: messages one survey connection may send (open, submit, a few retries).
 SURVEY_MAX_MESSAGES = 20
-CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; "
+#: backlog frames a writer sends before yielding to the event loop.
+RESUME_PAGE = 10
+CSP = ("default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; "
        "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 
 @dataclass
 class GatewayConfig:
-    secret: bytes
+    #: the token keys (gateway.auth.KeyRing), or one secret (a ring with the key id "default")
+    secret: "bytes | KeyRing"
     host: str = "127.0.0.1"
     port: int = 8765
     bootstrap: str | None = None  # None: no Kafka feed (benchmarks inject events directly)
@@ -84,6 +88,9 @@ class GatewayConfig:
     ratings_topic: str = RATINGS.name
     #: key for survey links; None: ``gateway.survey.survey_key(secret)``.
     survey_key: bytes | None = None
+    #: file of revoked token ids (one jti per line), re-read every ``revoked_reload_s``
+    revoked_file: str | None = None
+    revoked_reload_s: float = 10.0
 
 
 class Gateway:
@@ -93,16 +100,20 @@ class Gateway:
         self.config = config
         self.history = history if history is not None else MemoryHistory(max_events=config.history_events)
         self.hub = Hub(self.history, config.policy)
+        self.keys = config.secret if isinstance(config.secret, KeyRing) else KeyRing.single(config.secret)
+        if config.revoked_file:
+            self.keys = self.keys.with_revoked(self.keys.revoked | read_revoked(config.revoked_file))
         self.ready = asyncio.Event()
         self.feed = None
         self._server = None
         self._tasks: list[asyncio.Task] = []
         self._links: dict[int, tuple[ServerConnection, asyncio.Task | None, asyncio.Event]] = {}
         self._started = time.time()
+        self._feed_task: asyncio.Task | None = None
         self.port = config.port
         from .survey import SurveyDesk, survey_key
 
-        self.survey = SurveyDesk(config.survey_key or survey_key(config.secret))
+        self.survey = SurveyDesk(config.survey_key or survey_key(self.keys))
         self.survey_feed = None
 
     # -- lifecycle ------------------------------------------------------------------
@@ -113,7 +124,9 @@ class Gateway:
             self.feed = KafkaFeed(self.config.bootstrap)
             mark = getattr(self.history, "mark_start", None)
             await self.feed.start(mark if mark else (lambda stream, offset: None))
-            self._tasks.append(asyncio.create_task(self.feed.run(self.apply, self.ready.set), name="gateway-feed"))
+            self._feed_task = asyncio.create_task(self.feed.run(self.apply, self._caught_up), name="gateway-feed")
+            self._feed_task.add_done_callback(self._feed_ended)
+            self._tasks.append(self._feed_task)
             from .survey_feed import SurveyFeed
 
             self.survey_feed = SurveyFeed(self.config.bootstrap, self.survey, topic=self.config.ratings_topic)
@@ -174,9 +187,33 @@ class Gateway:
     def url(self) -> str:
         return "ws" + self.http_url[len("http"):] + "/ws"
 
+    def _caught_up(self) -> None:
+        # sessions re-read from weeks of history that ended or went quiet long ago go now,
+        # before the first snapshot, not at the first heartbeat
+        self.hub.prune(time.monotonic())
+        self.ready.set()
+
+    def _feed_ended(self, task: asyncio.Task) -> None:
+        if not task.cancelled():  # cancelled = stop(); anything else means the board is now frozen
+            err = task.exception()
+            log.error("gateway Kafka feed stopped (%s); /healthz reports 503 until restarted",
+                      type(err).__name__ if err else "returned")
+
+    def feed_state(self) -> str:
+        """``running``, ``none`` (no Kafka configured) or why the feed task ended."""
+        task = self._feed_task
+        if task is None:
+            return "none"
+        if not task.done():
+            return "running"
+        if task.cancelled():
+            return "cancelled"
+        err = task.exception()
+        return f"died: {type(err).__name__}" if err else "returned"
+
     # -- events in ---------------------------------------------------------------------
     def apply(self, event: StoredEvent) -> None:
-        for conn in self.hub.apply(event, time.monotonic()):
+        for conn in self.hub.apply(event, time.monotonic(), time.time()):
             self._kick(conn)
 
     def _kick(self, conn: Connection) -> None:
@@ -198,10 +235,13 @@ class Gateway:
             await ws.close(conn.close_code or CLOSE_GOING_AWAY, conn.close_reason)
 
     async def _housekeeping(self) -> None:
-        last_beat = last_records = time.monotonic()
+        last_beat = last_records = last_revoked = time.monotonic()
         while True:
             await asyncio.sleep(1.0)
             now = time.monotonic()
+            if self.config.revoked_file and now - last_revoked >= self.config.revoked_reload_s:
+                last_revoked = now
+                await self.reload_revoked()
             if self.config.record_loader is not None and now - last_records >= self.config.record_reload_s:
                 last_records = now
                 book = await asyncio.to_thread(self.config.record_loader)
@@ -213,6 +253,15 @@ class Gateway:
                 for conn in self.hub.heartbeat():
                     self._kick(conn)
                 self.hub.prune(now)
+
+    async def reload_revoked(self) -> int:
+        """Re-read the revocation file; close connections of newly revoked tokens. Returns how many."""
+        revoked = await asyncio.to_thread(read_revoked, self.config.revoked_file)
+        self.keys = self.keys.with_revoked(revoked)
+        closed = self.hub.revoke(revoked)
+        for conn in closed:
+            self._kick(conn)
+        return len(closed)
 
     # -- websocket connections -----------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:
@@ -227,7 +276,7 @@ class Gateway:
         except ConnectionClosed:
             return
         try:
-            hello = parse_hello(raw, self.config.secret, time.time())
+            hello = parse_hello(raw, self.keys, time.time())
         except ProtocolError as err:
             await ws.close(err.code, err.reason)
             return
@@ -245,7 +294,7 @@ class Gateway:
             self._kick(conn)
         try:
             async for message in ws:
-                acks = self.hub.handle(conn, message)
+                acks = self.hub.handle(conn, message, time.monotonic())
                 for ack in acks:
                     asyncio.create_task(self._publish_ack(conn, ack))
                 self._kick(conn)
@@ -260,8 +309,14 @@ class Gateway:
     async def _writer(self, ws: ServerConnection, conn: Connection, wake: asyncio.Event) -> None:
         try:
             while True:
+                sent = 0
                 while conn.backlog and not conn.closing:
-                    await ws.send(conn.backlog.popleft())
+                    frame = self.hub.render(conn, conn.backlog.popleft())  # a missed event is encoded only now
+                    if frame:
+                        await ws.send(frame)
+                    sent += 1
+                    if sent % RESUME_PAGE == 0:
+                        await asyncio.sleep(0)  # a send into a free buffer does not yield; let others run
                 while conn.outbox and not conn.closing:
                     await ws.send(conn.outbox.popleft())
                 if conn.closing:
@@ -341,7 +396,7 @@ class Gateway:
                 return _response(http.HTTPStatus.FORBIDDEN, b"origin not allowed\n", "text/plain")
             return None
         if path == "/healthz":
-            return self._health()
+            return self._health(_is_loopback(connection))
         name = PAGE_ROUTES.get(path)
         if name is None and path.startswith("/static/"):
             name = path[len("/static/"):]
@@ -352,11 +407,20 @@ class Gateway:
             return True
         return origin in (f"http://{host}", f"https://{host}")
 
-    def _health(self) -> Response:
+    def _health(self, detailed: bool = True) -> Response:
+        """Status for probes. Counts (connections, sessions, events) only for local callers:
+        unauthenticated, they would tell anyone how busy the whole organisation is."""
         ready = self.ready.is_set()
+        feed = self.feed_state()
+        feed_ok = feed in ("running", "none")
+        status = http.HTTPStatus.OK if ready and feed_ok else http.HTTPStatus.SERVICE_UNAVAILABLE
+        if not detailed:
+            brief = {"status": ("ok" if ready else "starting") if feed_ok else "feed stopped", "ready": ready}
+            return _response(status, orjson.dumps(brief), "application/json")
         body = {
-            "status": "ok" if ready else "starting",
+            "status": ("ok" if ready else "starting") if feed_ok else "feed stopped",
             "ready": ready,
+            "feed": feed,
             "connections": len(self.hub.connections),
             "sessions": len(self.hub.sessions),
             "history_events": len(self.history) if hasattr(self.history, "__len__") else None,
@@ -366,7 +430,6 @@ class Gateway:
             "uptime_s": round(time.time() - self._started, 1),
             **self.hub.stats,
         }
-        status = http.HTTPStatus.OK if ready else http.HTTPStatus.SERVICE_UNAVAILABLE
         return _response(status, orjson.dumps(body), "application/json")
 
     def _static(self, name: str | None) -> Response:
@@ -377,6 +440,16 @@ class Gateway:
         if ctype.startswith("text/") or ctype.endswith("javascript"):
             ctype += "; charset=utf-8"
         return _response(http.HTTPStatus.OK, (PAGES_DIR / name).read_bytes(), ctype)
+
+
+def _is_loopback(connection: ServerConnection) -> bool:
+    import ipaddress
+
+    try:
+        host = connection.remote_address[0]
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except (TypeError, ValueError, IndexError, AttributeError):
+        return False
 
 
 def _response(status: http.HTTPStatus, body: bytes, ctype: str) -> Response:

@@ -1,11 +1,12 @@
 """Survey links and the survey desk: the pure core behind the client survey page.
 
-A survey link is ``<base>/survey#t=<token>``. The token is signed like the
-gateway's access tokens (gateway/auth.py: ``<base64url(claims)>.<base64url(hmac)>``)
-but with a *different key*, derived from the gateway secret for this one
-purpose (or ``ALLIANCE_SURVEY_SECRET`` when set), and it carries the claim
-``pur: "survey"``. So a gateway token is never a survey link and a survey link
-never opens the board: each fails the other's signature check.
+A survey link is ``<base>/survey#t=<token>``. The token is
+``<base64url(claims)>.<base64url(HMAC-SHA256)>``, signed with a key of its own,
+derived from the gateway's signing secret for this one purpose (or
+``ALLIANCE_SURVEY_SECRET`` when set), and it carries the claim ``pur: "survey"``.
+Gateway access tokens are JWTs (gateway/auth.py) under other keys, so a gateway
+token is never a survey link and a survey link never opens the board: each fails
+the other's format and signature check.
 
 Claims: ``v``, ``pur``, ``lid`` (random link id: one rating per link), ``sid``
 (the session rated), ``lang`` (en | zh), ``ins`` (wai-sr | srs), ``iat``, ``exp``.
@@ -21,6 +22,7 @@ clock and the used set come from the shell (gateway/survey_feed.py).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -35,7 +37,7 @@ import orjson
 from streams.codec import ContractError, validate
 from streams.contracts import INSTRUMENT_ITEMS, INSTRUMENT_VERSIONS, ClientRating
 
-from .auth import MIN_SECRET_BYTES, _b64, _sign, _unb64
+from .auth import MIN_SECRET_BYTES, KeyRing
 from .errors import GatewayError
 
 SURVEY_SECRET_ENV = "ALLIANCE_SURVEY_SECRET"
@@ -48,6 +50,18 @@ LANGS = ("en", "zh")
 INSTRUMENTS = tuple(INSTRUMENT_ITEMS)
 
 Refusal = Literal["invalid", "expired", "used", "unavailable"]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(key: bytes, body: str) -> str:
+    return _b64(hmac.new(key, body.encode("ascii"), hashlib.sha256).digest())
 
 
 class LinkError(GatewayError, ValueError):
@@ -68,12 +82,14 @@ class SurveyClaims:
     expires_at: int
 
 
-def survey_key(gateway_secret: bytes, env: dict | None = None) -> bytes:
+def survey_key(gateway_secret: "bytes | KeyRing", env: dict | None = None) -> bytes:
     """The key survey links are signed with: ``ALLIANCE_SURVEY_SECRET``, else derived from the gateway secret.
 
     Derivation (HMAC of a fixed label) gives links a key of their own without a
     second secret to distribute; knowing a link's key reveals nothing of the
-    gateway's.
+    gateway's. With several token keys (a :class:`~gateway.auth.KeyRing`), the
+    secret of the *signing* key is used: rotating that key also invalidates open
+    survey links, so a deployment that rotates keys sets ``ALLIANCE_SURVEY_SECRET``.
     """
     own = (env if env is not None else os.environ).get(SURVEY_SECRET_ENV, "")
     if own:
@@ -81,6 +97,8 @@ def survey_key(gateway_secret: bytes, env: dict | None = None) -> bytes:
         if len(raw) < MIN_SECRET_BYTES:
             raise LinkError("invalid", f"{SURVEY_SECRET_ENV} is {len(raw)} bytes; use at least {MIN_SECRET_BYTES}")
         return raw
+    if isinstance(gateway_secret, KeyRing):
+        gateway_secret = gateway_secret.keys[gateway_secret.signing_kid]
     return hmac.new(gateway_secret, b"alliance-monitor survey links v1", hashlib.sha256).digest()
 
 

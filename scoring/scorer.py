@@ -10,6 +10,7 @@ are served from it instead of all twelve recomputing it side by side.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from statistics import fmean
@@ -22,6 +23,8 @@ from . import readout
 from .engines.base import Completion, Engine
 from .instrument import ITEMS, Item, items_of
 from .prompts import PROMPT_VERSION, TurnLike, render_item
+
+log = logging.getLogger(__name__)
 
 Readout = Literal["expected", "sampled"]
 RationaleMode = Literal["all", "alerts", "none"]
@@ -62,7 +65,7 @@ def _encode(engine: Engine, text: str) -> list[int]:
     return list(engine.tokenizer.encode(text, add_special_tokens=False))
 
 
-def fit_transcript(engine: Engine, turns: Sequence[TurnLike], lang: Lang, reserve: int) -> int:
+def fit_transcript(engine: Engine, turns: Sequence[TurnLike], lang: Lang, reserve: int, already: int = 0) -> int:
     """How many of the oldest turns to omit so the longest item prompt fits the context.
 
     Usually 0. Dropping from the front keeps the latest (most telling) turns, at
@@ -72,7 +75,8 @@ def fit_transcript(engine: Engine, turns: Sequence[TurnLike], lang: Lang, reserv
     budget = engine.max_model_len - reserve
     omitted, step = 0, max(1, len(turns) // 10)
     while True:
-        n = len(_encode(engine, render_item(engine.tokenizer, turns[omitted:], longest, lang, omitted=omitted)))
+        n = len(_encode(engine, render_item(engine.tokenizer, turns[omitted:], longest, lang,
+                                            omitted=omitted + already)))
         if n <= budget:
             return omitted
         if omitted >= len(turns):
@@ -95,17 +99,22 @@ class Scorer:
 
     async def score(self, *, session_id: str, phase: str, turns: Sequence[TurnLike], lang: Lang = "en",
                     upto_turn_id: int | None = None, counselor_id: str | None = None,
-                    watched: Sequence[str] | None = None) -> AllianceScore:
+                    watched: Sequence[str] | None = None, trimmed_turns: int = 0) -> AllianceScore:
+        """Score one phase. ``trimmed_turns``: oldest turns the processor already left out
+        (ScoreRequest size cap); the prompt says how many earlier turns are omitted in all."""
         if not turns:
             raise ValueError("the transcript is empty: nothing to score")
         cfg = self.config
         start = time.perf_counter()
         reserve = cfg.rationale_tokens + 8
-        omitted = fit_transcript(self.engine, turns, lang, reserve)
+        omitted = fit_transcript(self.engine, turns, lang, reserve, already=trimmed_turns)
         kept = list(turns[omitted:])
         texts = [t.text for t in turns]
+        if omitted + trimmed_turns:
+            log.info("%s:%s: %d earlier turns omitted (%d by the processor's size cap, %d for the context)",
+                     session_id[:40], phase, omitted + trimmed_turns, trimmed_turns, omitted)
         prompts = {item.item_id: _encode(self.engine, render_item(self.engine.tokenizer, kept, item, lang,
-                                                                 omitted=omitted))
+                                                                 omitted=omitted + trimmed_turns))
                    for item in ITEMS}
         usage = _Usage()
         want = cfg.rationale_items(watched)

@@ -23,7 +23,7 @@ from typing import Callable
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
-from streams.codec import ContractError, dead_letter, decode, encode
+from streams.codec import ContractError, dead_letter, decode, encode, safe_reason
 from streams.contracts import AllianceScore, ScoreRequest
 from streams.topics import SCORE_REQUESTS, SCORES, dlq_name
 
@@ -76,7 +76,7 @@ async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, st
     def why(err: BaseException | None) -> str:
         if isinstance(err, asyncio.TimeoutError):
             return f"timed out after {cfg.timeout_s:g} s"
-        return f"{type(err).__name__}: {err}"
+        return safe_reason(err)  # never str(err): it may quote the transcript
 
     def failed(state: RetryCallState) -> None:  # after every failed attempt: never the transcript, only the kind
         log.warning("request %s attempt %d/%d failed: %s", req.request_id, state.attempt_number, cfg.retries + 1,
@@ -95,7 +95,7 @@ async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, st
                 score = await asyncio.wait_for(
                     scorer.score(session_id=req.session_id, phase=req.phase, turns=req.transcript, lang=req.lang,
                                  upto_turn_id=req.upto_turn_id, counselor_id=req.counselor_id,
-                                 watched=req.watched),
+                                 watched=req.watched, trimmed_turns=req.trimmed_turns),
                     timeout=cfg.timeout_s,
                 )
                 if cfg.calibration is not None:

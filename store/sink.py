@@ -33,7 +33,8 @@ from streams.contracts import AlertAck, AllianceAlert, AllianceScore, ChatTurn, 
 from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, CHAT_TURNS, RATINGS, SCORES, dlq_name
 
 from .settings import StoreSettings
-from .writes import Origin, WriteResult, purge_turns, record_positions, write_events
+from .retention import purge_text
+from .writes import Origin, WriteResult, record_positions, write_events
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +77,42 @@ class SinkStats:
     db_retries: int = 0
     commit_failures: int = 0
     purged_turns: int = 0
+    #: rows whose quotes / rationales / notes the retention purge removed
+    purged_text: int = 0
     written: WriteResult = field(default_factory=WriteResult)
 
 
+#: PostgreSQL SQLSTATEs that say "the database cannot take writes right now", not
+#: "this record is bad": every record would fail the same way, so dead-lettering
+#: them would empty the stream into the DLQ. Classes 08 (connection), 53
+#: (insufficient resources), 57P (operator intervention), 58 (system error) and:
+TRANSIENT_SQLSTATES = frozenset({
+    "25006",  # read_only_sql_transaction: a replica promoted or a primary demoted (failover)
+    "42501",  # insufficient_privilege: a grant revoked or not yet applied (an operator fixes it)
+    "40001",  # serialization_failure
+    "40P01",  # deadlock_detected
+    "55P03",  # lock_not_available
+    "55006",  # object_in_use
+})
+TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57P", "58")
+
+
+def sqlstate(err: BaseException) -> str | None:
+    """The SQLSTATE of a DBAPI error (psycopg2 ``pgcode``, psycopg 3 ``sqlstate``), if any."""
+    orig = getattr(err, "orig", None)
+    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    return code if isinstance(code, str) else None
+
+
 def is_transient(err: BaseException) -> bool:
-    """A database error worth retrying forever (connection lost, server down, locked)."""
+    """A database error worth retrying forever: connection lost, server down, locked,
+    read-only after a failover, permission denied — the database, not the record."""
     if isinstance(err, (OperationalError, InterfaceError, DisconnectionError)):
         return True
-    return isinstance(err, DBAPIError) and bool(err.connection_invalidated)
+    if isinstance(err, DBAPIError) and bool(err.connection_invalidated):
+        return True
+    code = sqlstate(err)
+    return code is not None and (code in TRANSIENT_SQLSTATES or code.startswith(TRANSIENT_SQLSTATE_CLASSES))
 
 
 @dataclass
@@ -198,8 +227,9 @@ class Sink:
     def _db_retry(self, state: RetryCallState) -> None:
         self.stats.db_retries += 1
         err = state.outcome.exception() if state.outcome else None
-        log.warning("store unavailable (%s); retrying in %.1fs, offsets not committed",
-                    type(err).__name__, state.upcoming_sleep)
+        state_code = sqlstate(err) if err is not None else None
+        log.warning("store unavailable (%s%s); retrying in %.1fs, offsets not committed",
+                    type(err).__name__, f" SQLSTATE {state_code}" if state_code else "", state.upcoming_sleep)
 
     async def _write_with_retry(self, decoded: Decoded) -> None:
         try:
@@ -260,8 +290,10 @@ class Sink:
             log.warning("offset commit failed after a rebalance (%s); records will be re-read", type(err).__name__)
 
     async def _maybe_purge(self) -> None:
+        # quotes and rationales arrive with every score and alert: retention runs
+        # whether or not turns are stored (store/retention.py)
         days = self.settings.turns_retention_days
-        if not self.topics.turns or days is None:
+        if days is None:
             return
         now = time.monotonic()
         if self._last_purge and now - self._last_purge < self.purge_every_s:
@@ -270,8 +302,10 @@ class Sink:
         try:
             self.stats.purged_turns += await asyncio.to_thread(self._purge, days)
         except Exception as err:  # noqa: BLE001 - retention runs again next time
-            log.warning("turn retention purge failed (%s)", type(err).__name__)
+            log.warning("text retention purge failed (%s)", type(err).__name__)
 
     def _purge(self, days: float) -> int:
         with self.engine.begin() as conn:
-            return purge_turns(conn, days)
+            res = purge_text(conn, days)
+        self.stats.purged_text += res.total - res.turns
+        return res.turns

@@ -40,7 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .contracts import DIMENSIONS, PHASES, WATCHED_DIMENSIONS, AllianceAlert, AllianceScore, Evidence
+from .contracts import DIMENSIONS, PHASES, WATCHED_DIMENSIONS, AllianceAlert, AllianceScore, Evidence, derived_id
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
@@ -148,7 +148,8 @@ def _dim_state() -> dict[str, Any]:
 
 
 def alert_id(session_id: str, phase: str, dimension: str, kind: str) -> str:
-    return f"{session_id}:{phase}:{dimension}:{kind}"
+    """Deterministic (a replayed score gives the same alert id) and never longer than an Id."""
+    return derived_id(session_id, phase, dimension, kind)
 
 
 def _dimension_level(score: AllianceScore, dim: str) -> float | None:

@@ -47,6 +47,33 @@ def _format_validation_error(model: type[Contract], err: ValidationError) -> Con
     return ContractError(model.__name__, problems)
 
 
+def safe_reason(err: BaseException) -> str:
+    """Why something failed, fit for a log line or a dead letter: never a field's value.
+
+    ``str()`` of a pydantic ``ValidationError`` quotes the offending input (a chat
+    message, a quote); a stray exception may carry anything. This names the
+    fields and problems of a validation error, and otherwise only the exception
+    type and where it was raised.
+    """
+    if isinstance(err, ContractError):
+        return str(err)
+    if isinstance(err, ValidationError):
+        title = err.title or "model"
+        model = CONTRACTS.get(title)
+        if model is not None:
+            return str(_format_validation_error(model, err))
+        return "; ".join(f"{title}.{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+                         for e in err.errors(include_url=False, include_input=False))
+    where = ""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None:
+        code = tb.tb_frame.f_code
+        where = f" in {code.co_name} ({code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno})"
+    return f"{type(err).__name__}{where}"
+
+
 def encode(event: Contract) -> bytes:
     """Serialise a contract to compact JSON bytes (UTC timestamps, ISO 8601)."""
     return orjson.dumps(event.model_dump(mode="python"), option=orjson.OPT_UTC_Z)

@@ -11,7 +11,8 @@ Serialisation lives in :mod:`streams.codec`; this module has no I/O.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import hashlib
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -28,6 +29,13 @@ from pydantic import (
 #: Largest accepted chat message, in UTF-8 bytes. Longer texts are almost
 #: certainly pasted documents, not turns, and would blow up prompt sizes.
 MAX_TEXT_BYTES = 16 * 1024
+#: Largest encoded ScoreRequest the processor sends. Kafka producers refuse records
+#: over ``max.request.size`` (1 MiB by default); a cumulative transcript of a long
+#: session exceeds that, so the processor drops the oldest turns to stay below this
+#: and counts them in ``ScoreRequest.trimmed_turns``.
+MAX_REQUEST_BYTES = 900 * 1024
+#: Longest identifier (session, counselor, request, alert ids); the store's id columns are this wide.
+MAX_ID_CHARS = 128
 
 Speaker = Literal["counselor", "client"]
 Lang = Literal["en", "zh"]
@@ -63,6 +71,20 @@ def _to_utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+#: Event times from the chat platform must lie in [EARLIEST_EVENT_AT, now + MAX_FUTURE_S]:
+#: one turn dated 9999 would move its session's clock past every phase boundary.
+EARLIEST_EVENT_AT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+MAX_FUTURE_S = 24 * 3600
+
+
+def _plausible_time(value: datetime) -> datetime:
+    if value < EARLIEST_EVENT_AT:
+        raise ValueError(f"{value.isoformat()} is before {EARLIEST_EVENT_AT.date()}")
+    if value > datetime.now(timezone.utc) + timedelta(seconds=MAX_FUTURE_S):
+        raise ValueError(f"{value.isoformat()} is more than {MAX_FUTURE_S // 3600} h in the future")
+    return value
+
+
 def _check_text(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty or only whitespace")
@@ -74,11 +96,13 @@ def _check_text(value: str) -> str:
 
 #: An identifier: non-empty, no surrounding whitespace, bounded.
 Id = Annotated[
-    str, StringConstraints(strip_whitespace=False, min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")
+    str, StringConstraints(strip_whitespace=False, min_length=1, max_length=MAX_ID_CHARS, pattern=r"^\S(.*\S)?$")
 ]
 #: A timezone-aware instant, normalised to UTC. Naive datetimes are rejected
 #: because event time drives the phase clock and a guessed zone shifts phases.
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+#: An event time from the chat platform (turns, session events): UTC and plausible.
+EventTime = Annotated[AwareDatetime, AfterValidator(_to_utc), AfterValidator(_plausible_time)]
 Text = Annotated[str, AfterValidator(_check_text)]
 Score = Annotated[float, Field(ge=1.0, le=5.0)]
 
@@ -100,7 +124,7 @@ class ChatTurn(Contract):
     turn_id: Annotated[int, Field(ge=0, strict=True)]
     speaker: Speaker
     text: Text
-    sent_at: UtcDatetime
+    sent_at: EventTime
     counselor_id: Id
     lang: Lang = "en"
 
@@ -110,7 +134,7 @@ class SessionEvent(Contract):
 
     session_id: Id
     kind: Literal["started", "ended"]
-    at: UtcDatetime
+    at: EventTime
     counselor_id: Id
     planned_minutes: Annotated[float, Field(gt=0, le=600)] = 50
     group: Id | None = None
@@ -143,14 +167,35 @@ class ScoreRequest(Contract):
     #: the dimensions the processor's alert policy watches; the scorer writes "alerts"
     #: rationales for their items. None (older producers): ``WATCHED_DIMENSIONS``.
     watched: list[Dimension] | None = None
+    #: oldest turns of the cut left out to keep the request under MAX_REQUEST_BYTES
+    #: (the scorer tells the model "[n earlier turns omitted]").
+    trimmed_turns: Annotated[int, Field(ge=0)] = 0
 
     @model_validator(mode="after")
     def _request_id_matches(self) -> "ScoreRequest":
         return _check_request_id(self)
 
 
+def derived_id(*parts: str) -> str:
+    """``parts`` joined by ``:``, always at most :data:`MAX_ID_CHARS` long.
+
+    Why: request and alert ids are built from the session id, which may itself be
+    :data:`MAX_ID_CHARS` long. When the plain join does not fit, the session part is
+    cut and followed by ``~`` and a digest of the whole join, so the id stays
+    deterministic (a replay derives the same id: idempotence downstream), unique,
+    and still starts with a readable prefix of the session id.
+    """
+    joined = ":".join(parts)
+    if len(joined) <= MAX_ID_CHARS:
+        return joined
+    digest = hashlib.sha256(joined.encode("utf-8")).hexdigest()[:20]
+    tail = "".join(f":{p}" for p in parts[1:])
+    head = parts[0][: max(1, MAX_ID_CHARS - len(tail) - len(digest) - 1)].rstrip()
+    return f"{head}~{digest}{tail}"[:MAX_ID_CHARS]
+
+
 def request_id_for(session_id: str, phase: str) -> str:
-    return f"{session_id}:{phase}"
+    return derived_id(session_id, phase)
 
 
 def _check_request_id(event):

@@ -40,7 +40,7 @@ from validation.gate import RecordBook, apply_gate
 
 from . import session_state as core
 from .alert_policy import SettingsBook, on_score
-from .codec import M, ContractError, decode, dead_letter, encode
+from .codec import M, ContractError, decode, dead_letter, encode, safe_reason
 from .contracts import AllianceScore, ChatTurn, SessionEvent
 from .topics import ALERTS, CHAT_SESSIONS, CHAT_TURNS, SCORE_REQUESTS, SCORES, SIGNALS, TopicSpec, dlq_name
 
@@ -129,6 +129,11 @@ class Wakeups:
         return len(self._at)
 
 
+def texts_changelog_configs() -> dict[str, str]:
+    """Topic configs of the ``texts`` changelog: the retention of ``chat.turns``, the topic its texts came from."""
+    return {"retention.ms": str(CHAT_TURNS.retention_ms), "cleanup.policy": "compact,delete"}
+
+
 def _copy(state: Any) -> Any:
     """A private copy of a table value (the store hands out its own object)."""
     return orjson.loads(orjson.dumps(state)) if state is not None else None
@@ -205,12 +210,14 @@ def build_app(cfg: ProcessorConfig):
         for name in (SCORE_REQUESTS.name, SIGNALS.name, ALERTS.name, tick_spec.name,
                      CHAT_TURNS.dlq, CHAT_SESSIONS.dlq, SCORES.dlq)
     }
-    def table(name: str):
+    def table(name: str, **extra):
         return app.Table(name, default=None, partitions=partitions,
-                         schema=faust.Schema(key_serializer="json", value_serializer="json"))
+                         schema=faust.Schema(key_serializer="json", value_serializer="json"), **extra)
 
     sessions = table("sessions")
-    texts = table("texts")  # one key per turn: "session_id:turn_id" -> [speaker, text]
+    # one key per turn: "session_id:turn_id" -> [speaker, text]. Its changelog holds
+    # chat text, so it keeps it no longer than chat.turns does (compact *and* delete).
+    texts = table("texts", extra_topic_configs=texts_changelog_configs())
     alert_state = table("alert_state")
     counters = Counters()
     wakeups = Wakeups()
@@ -255,6 +262,9 @@ def build_app(cfg: ProcessorConfig):
             counters.alerts += 1
         if outcome.forget:
             sessions.pop(session_id, None)
+            # the alert policy's memory of the session goes with it (same key, same
+            # partition: the tables are co-partitioned), or it would be kept forever
+            alert_state.pop(session_id, None)
             wakeups.cancel(session_id)
             return
         sessions[session_id] = state
@@ -282,6 +292,9 @@ def build_app(cfg: ProcessorConfig):
                     counters.turns += 1
                     state = _copy(sessions.get(turn.session_id))
                     outcome = core.on_turn(state, turn, wall, s)
+                    if outcome.rejected:
+                        await to_dlq(CHAT_TURNS.name, outcome.rejected, message)
+                        continue
                     if outcome.duplicate:
                         counters.duplicates += 1
                     elif outcome.ignored:
@@ -301,9 +314,11 @@ def build_app(cfg: ProcessorConfig):
                         continue
                     await apply(outcome, ev.session_id, message.partition)
             except Exception as err:  # never stop the stream on one bad record
-                log.exception("processing failed for %s[%s]@%s", message.topic, message.partition, message.offset)
+                # no log.exception: a traceback's last line quotes values, i.e. chat text
+                log.error("processing failed for %s[%s]@%s: %s", message.topic, message.partition, message.offset,
+                          safe_reason(err))
                 if message.topic != tick_spec.name:
-                    await to_dlq(message.topic, f"processing error: {type(err).__name__}: {err}", message)
+                    await to_dlq(message.topic, f"processing error: {safe_reason(err)}", message)
 
     records: dict[str, Any] = {"book": cfg.record_loader() if cfg.record_loader else None}
 
@@ -333,8 +348,9 @@ def build_app(cfg: ProcessorConfig):
                 if decision.state != previous:
                     alert_state[score.session_id] = decision.state
             except Exception as err:
-                log.exception("alert policy failed for %s[%s]@%s", message.topic, message.partition, message.offset)
-                await to_dlq(SCORES.name, f"processing error: {type(err).__name__}: {err}", message)
+                log.error("alert policy failed for %s[%s]@%s: %s", message.topic, message.partition, message.offset,
+                          safe_reason(err))
+                await to_dlq(SCORES.name, f"processing error: {safe_reason(err)}", message)
 
     @app.timer(interval=cfg.tick_interval_s)
     async def tick() -> None:

@@ -18,10 +18,21 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Literal, Sequence
 
+import orjson
+
 from . import signals as sig
 from .alert_policy import AlertSettings, on_signal_flags
-from .contracts import (WATCHED_DIMENSIONS, AllianceAlert, ChatTurn, ProcessSignal, ScoreRequest, SessionEvent,
-                        TranscriptLine, request_id_for)
+from .contracts import (
+    MAX_REQUEST_BYTES,
+    WATCHED_DIMENSIONS,
+    AllianceAlert,
+    ChatTurn,
+    ProcessSignal,
+    ScoreRequest,
+    SessionEvent,
+    TranscriptLine,
+    request_id_for,
+)
 from .phase_clock import ClockSettings, DuePhase, PhaseClock, SessionClock
 
 TranscriptMode = Literal["cumulative", "phase"]
@@ -98,6 +109,7 @@ class Outcome:
     alerts: list[AllianceAlert] = field(default_factory=list)
     duplicate: bool = False
     ignored: str | None = None  # why an event was not used (e.g. "session closed")
+    rejected: str | None = None  # why an event must go to the DLQ (e.g. dated far past the session)
     forget: bool = False  # the shell may delete this session's state
     drop_turn_ids: list[int] = field(default_factory=list)  # texts no longer needed
 
@@ -156,6 +168,10 @@ def on_turn(state: dict[str, Any] | None, turn: ChatTurn, wall: float, s: Proces
     if pos < len(ids) and ids[pos] == turn.turn_id:
         out.duplicate = True
         return _finish(out, clock, wall, s)
+    too_late = _beyond_session(clock, at, s)
+    if too_late is not None:
+        out.rejected = too_late
+        return out
     state["turns"].insert(pos, [turn.turn_id, at, turn.speaker])
     state["counselor_id"] = state["counselor_id"] or turn.counselor_id
     state["lang"] = turn.lang
@@ -185,6 +201,23 @@ def on_turn(state: dict[str, Any] | None, turn: ChatTurn, wall: float, s: Proces
     elif s.process_alerts and state["alerts"]:
         state["alerts"]["process"]["active"] = []
     return _finish(out, clock, wall, s)
+
+
+def _beyond_session(clock: PhaseClock, at: float, s: ProcessorSettings) -> str | None:
+    """Why a turn at ``at`` cannot belong to this session, or None.
+
+    A turn later than both the session's latest event and its planned end by more
+    than the idle timeout would have found the session closed had it arrived in
+    time; accepting it would instead move the clock past every boundary at once.
+    """
+    if clock.started_at is None:
+        return None
+    latest = max(clock.last_event_at or clock.started_at, clock.started_at + clock.planned_s)
+    lead = at - latest
+    if lead > s.clock.idle_timeout_s:
+        return (f"ChatTurn.sent_at is {lead:.0f} s after the session's latest event and planned end "
+                f"(more than the {s.clock.idle_timeout_s:g} s idle timeout)")
+    return None
 
 
 def on_session_event(state: dict[str, Any] | None, ev: SessionEvent, wall: float, s: ProcessorSettings) -> Outcome:
@@ -299,14 +332,27 @@ def transcript_cut(state: dict[str, Any], due: DuePhase, mode: TranscriptMode) -
     return [t[0] for t in state["turns"] if t[1] < due.cut_at]
 
 
+def _line_bytes(line: TranscriptLine) -> int:
+    """Encoded size of one transcript line as it travels (JSON escaping included)."""
+    return len(orjson.dumps(line.model_dump(mode="json"))) + 1  # + the list's comma
+
+
 def build_request(
     state: dict[str, Any],
     due: DuePhase,
     lookup: Callable[[int], tuple[str, str] | None],
     mode: TranscriptMode = "cumulative",
     watched: Sequence[str] = WATCHED_DIMENSIONS,
+    max_bytes: int = MAX_REQUEST_BYTES,
 ) -> ScoreRequest:
-    """The ScoreRequest for ``due``; ``lookup(turn_id)`` gives (speaker, text) from the text store."""
+    """The ScoreRequest for ``due``; ``lookup(turn_id)`` gives (speaker, text) from the text store.
+
+    A request over ``max_bytes`` could never be produced (the broker's record limit),
+    and the session would be stuck at that phase. So the oldest turns are dropped
+    until it fits — the newest are the most telling, and the scorer trims from the
+    front too when a transcript exceeds the model's context — and their number is
+    recorded in ``trimmed_turns``.
+    """
     lines = []
     for turn_id in transcript_cut(state, due, mode):
         found = lookup(turn_id)
@@ -315,7 +361,7 @@ def build_request(
         speaker, text = found
         lines.append(TranscriptLine(turn_id=turn_id, speaker=speaker, text=text))  # type: ignore[arg-type]
     upto = max((line.turn_id for line in lines), default=-1)
-    return ScoreRequest(
+    request = ScoreRequest(
         request_id=request_id_for(state["session_id"], due.phase),
         session_id=state["session_id"],
         counselor_id=state["counselor_id"],
@@ -325,3 +371,12 @@ def build_request(
         lang=state["lang"],
         watched=list(watched),  # type: ignore[arg-type]
     )
+    envelope = len(orjson.dumps(request.model_copy(update={"transcript": []}).model_dump(mode="json"))) + 32
+    sizes = [_line_bytes(line) for line in lines]
+    total, trimmed = envelope + sum(sizes), 0
+    while total > max_bytes and trimmed < len(lines) - 1:  # the newest turn always stays (a text is <= 16 KiB)
+        total -= sizes[trimmed]
+        trimmed += 1
+    if trimmed:
+        request = request.model_copy(update={"transcript": lines[trimmed:], "trimmed_turns": trimmed})
+    return request

@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = dbsub.add_parser("current", help="show the database, its revision and row counts")
     add_db_argument(p)
     p.set_defaults(func=cmd_db_current)
-    p = dbsub.add_parser("purge", help="delete stored chat turns older than DAYS (retention)")
+    p = dbsub.add_parser("purge", help="remove chat text older than DAYS: turns, quotes, rationales, evidence, "
+                                       "journal (retention)")
     p.add_argument("--older-than", type=days, metavar="DAYS",
                    help="default: ALLIANCE_TURNS_RETENTION_DAYS (30)")
     add_db_argument(p)
@@ -78,8 +79,8 @@ def cmd_db_current(args) -> int:
 
 
 def cmd_db_purge(args) -> int:
+    from store.retention import purge_text
     from store.settings import StoreSettings
-    from store.writes import purge_turns
 
     older_than = args.older_than
     if older_than is None:
@@ -88,6 +89,6 @@ def cmd_db_purge(args) -> int:
             raise CliError("no retention set: give --older-than DAYS or ALLIANCE_TURNS_RETENTION_DAYS")
     engine = store_engine(args)
     with engine.begin() as conn:
-        n = purge_turns(conn, older_than)
-    print(f"deleted {n} chat turns older than {older_than:g} days")
+        res = purge_text(conn, older_than)
+    print(f"older than {older_than:g} days: {res.line()}")
     return 0

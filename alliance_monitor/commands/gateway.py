@@ -1,4 +1,4 @@
-"""``gateway`` (serve the pages and websockets) and ``token issue``: the gateway package's commands."""
+"""``gateway`` (serve the pages and websockets), ``token issue`` and ``token revoke``: the gateway package's commands."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
+from datetime import datetime, timezone
+from pathlib import Path
 
 from ..argtypes import duration, port, positive_float, positive_int
 from ..errors import CliError
@@ -22,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the gateway's own origin is always allowed")
     p.add_argument("--max-queue", type=positive_int, default=1000,
                    help="messages pending per connection before a slow client is cut off (default 1000)")
+    p.add_argument("--max-resume", type=positive_int, default=5000,
+                   help="most missed events a reconnect replays; further behind gets a fresh snapshot "
+                        "(default 5000)")
     p.add_argument("--max-message-bytes", type=positive_int, default=64 * 1024,
                    help="largest message a client may send (default 65536)")
     p.add_argument("--history", type=positive_int, default=50_000,
@@ -35,40 +41,75 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = sub.add_parser("token", help="access tokens for the gateway")
     tsub = t.add_subparsers(dest="token_command", metavar="ACTION")
-    i = tsub.add_parser("issue", help="print a signed token (needs ALLIANCE_GATEWAY_SECRET)")
+    i = tsub.add_parser("issue", help="print a signed token (needs ALLIANCE_GATEWAY_SECRET or ALLIANCE_GATEWAY_KEYS)")
     i.add_argument("--role", required=True, choices=("counselor", "supervisor"))
     i.add_argument("--counselor-id", help="counselor tokens: whose sessions")
     i.add_argument("--group", action="append", default=[], help="supervisor tokens: a group in scope (repeatable)")
     i.add_argument("--all", dest="all_groups", action="store_true", help="supervisor tokens: every group")
     i.add_argument("--name", help="name shown on acknowledgements (default: counselor id / supervisor scope)")
-    i.add_argument("--ttl", type=duration, default=12 * 3600.0,
-                   help="lifetime, e.g. 3600, 90m, 12h, 7d (default 12h, at most 7d)")
+    i.add_argument("--ttl", type=duration, default=8 * 3600.0,
+                   help="lifetime, e.g. 3600, 90m, 8h (default 8h, at most 24h)")
     i.set_defaults(func=cmd_token_issue)
+    r = tsub.add_parser("revoke", help="revoke a token (by the token or its id): the gateway refuses it and "
+                                       "closes its connections")
+    r.add_argument("token", metavar="TOKEN|ID", help="the token itself, or the id `token issue` printed")
+    r.add_argument("--file", type=Path, help="revocation file (default: ALLIANCE_GATEWAY_REVOKED)")
+    r.add_argument("--note", default="", help="why (kept as a comment in the file)")
+    r.set_defaults(func=cmd_token_revoke)
     t.set_defaults(func=lambda args: _no_action())
 
 
 def _no_action() -> int:
-    raise CliError("token needs an action: alliance-monitor token issue --role ...")
+    raise CliError("token needs an action: alliance-monitor token issue --role ... | token revoke TOKEN|ID")
 
 
 def cmd_token_issue(args: argparse.Namespace) -> int:
-    from gateway.auth import issue_token, secret_from_env
+    from gateway.auth import issue_token, keyring_from_env, token_id
 
-    secret = secret_from_env()
+    secret = keyring_from_env()  # a TokenError is a GatewayError: one line, exit 2
     token = issue_token(secret, role=args.role, counselor_id=args.counselor_id, groups=args.group,
                         all_groups=args.all_groups, name=args.name, ttl_s=args.ttl)
     print(token)
+    print(f"token id {token_id(token)} (key {secret.signing_kid}); revoke with `alliance-monitor token revoke ID`",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    """Append the token's id (jti) to the revocation file the gateway re-reads every few seconds."""
+    from gateway.auth import REVOKED_ENV, TokenError, read_revoked, token_id
+
+    path = args.file or (Path(os.environ[REVOKED_ENV]) if os.environ.get(REVOKED_ENV) else None)
+    if path is None:
+        raise CliError(f"no revocation file: give --file or set {REVOKED_ENV} (the gateway reads the same file)")
+    value = args.token.strip()
+    if re.fullmatch(r"[0-9a-f]{32}", value):
+        jti = value
+    else:
+        try:
+            jti = token_id(value)
+        except TokenError as err:
+            raise CliError(f"not a token id nor a token: {err}") from None
+    if jti in read_revoked(path):
+        print(f"token {jti} was already revoked ({path})")
+        return 0
+    note = re.sub(r"[\r\n#]", " ", args.note).strip()
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(f"{jti}  # revoked {stamp}{' ' + note if note else ''}\n")
+    print(f"revoked token {jti} ({path}); gateways reading this file refuse it within seconds")
     return 0
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    from gateway.auth import secret_from_env
+    from gateway.auth import REVOKED_ENV, keyring_from_env
     from gateway.protocol import Policy
     from gateway.server import GatewayConfig, run_gateway
     from store.records import load_record_book
     from streams.broker import ensure_topics, kafka_bootstrap
 
-    secret = secret_from_env()
+    secret = keyring_from_env()  # a TokenError is a GatewayError: one line, exit 2
     bad = [o for o in args.origin if not o.startswith(("http://", "https://")) or o.endswith("/")]
     if bad:
         raise CliError(f"--origin must look like https://host[:port] (no path, no trailing slash), not {bad[0]!r}")
@@ -77,7 +118,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
         logging.getLogger("gateway").warning(GATE_OFF_WARNING)
         print(f"WARNING: {GATE_OFF_WARNING}", file=sys.stderr, flush=True)
-    policy = Policy(max_queue=args.max_queue, unvalidated_to_counselors=args.unvalidated_to_counselors,
+    policy = Policy(max_queue=args.max_queue, max_resume=args.max_resume,
+                    unvalidated_to_counselors=args.unvalidated_to_counselors,
                     record_book=load_record_book(os.environ.get("ALLIANCE_DB_URL")))
 
     async def main(bootstrap: str) -> None:
@@ -88,6 +130,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         config = GatewayConfig(secret=secret, host=args.host, port=args.port, bootstrap=bootstrap,
                                origins=tuple(args.origin), max_message_bytes=args.max_message_bytes,
                                policy=policy, history_events=args.history,
+                               revoked_file=os.environ.get(REVOKED_ENV) or None,
                                record_loader=lambda: load_record_book(os.environ.get("ALLIANCE_DB_URL")),
                                record_reload_s=args.records_reload)
         try:

@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "of event time (default 2)")
     p.add_argument("--idle-timeout", type=positive_float, default=30.0,
                    help="minutes without any event after which a session that never ended is closed (default 30)")
+    p.add_argument("--forget-after", type=positive_float, default=6 * 3600.0, metavar="SECONDS",
+                   help="event-time seconds after a session closed when its state is deleted (default 21600)")
     p.add_argument("--signal-interval", type=non_negative_float, default=1.0,
                    help="at most one process signal per session per this many wall seconds (default 1)")
     p.add_argument("--alert-settings", metavar="JSON",
@@ -68,6 +70,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         process_alerts=not args.no_process_alerts,
         watched=book.watched(),
         transport_grace_s=args.grace,
+        forget_after_s=args.forget_after,
     )
     with kafka_bootstrap(announce=announce) as bootstrap:
         records_db = args.records_db or os.environ.get("ALLIANCE_DB_URL")

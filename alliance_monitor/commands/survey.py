@@ -43,10 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _key() -> bytes:
-    from gateway.auth import secret_from_env
+    from gateway.auth import keyring_from_env
     from gateway.survey import survey_key
 
-    return survey_key(secret_from_env())  # TokenError / LinkError are GatewayErrors: one line, exit 2
+    return survey_key(keyring_from_env())  # TokenError / LinkError are GatewayErrors: one line, exit 2
 
 
 def cmd_link(args: argparse.Namespace) -> int:

@@ -5,10 +5,12 @@ from streams.alert_policy import AlertSettings, on_signal_flags
 from tests.gateway import events as ev
 
 
-def test_model_alert_says_unvalidated_and_shows_verified_quotes_only():
+def test_model_alert_says_unvalidated_and_counts_quotes_without_printing_them():
+    """Quotes are chat text: shown only on the board, to someone whose token has the session in scope."""
     text = format_alert(ev.alert("s1:middle:bond:drop", "s1", "c1", validated=False))
     assert "bond drop 4.00 → 3.10" in text and "UNVALIDATED model: supervisors only" in text
-    assert "you don't get it" in text and "made-up words" not in text
+    assert "you don't get it" not in text and "made-up words" not in text
+    assert "1 verified quote (on the board)" in text
 
 
 def test_validated_model_alert_says_validated():

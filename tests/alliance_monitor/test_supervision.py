@@ -8,8 +8,8 @@ def test_backoff_doubles_and_caps():
     assert [p.delay(n) for n in range(0, 7)] == [0, 1, 2, 4, 8, 10, 10]
 
 
-def test_crash_schedules_restart_then_gives_up():
-    h = ChildHealth("scorer", RestartPolicy(initial_delay_s=1, max_restarts=2, window_s=60))
+def test_crash_schedules_restart_then_gives_up_when_asked_to():
+    h = ChildHealth("scorer", RestartPolicy(initial_delay_s=1, max_restarts=2, window_s=60, retry_failed_s=None))
     h.started(0)
     assert h.exited(1, now=10) == State.BACKOFF and h.restart_at == 11
     assert not h.due(10.5) and h.due(11)
@@ -18,6 +18,24 @@ def test_crash_schedules_restart_then_gives_up():
     assert h.exited(1, now=12) == State.BACKOFF and h.restart_at == 14
     assert h.exited(1, now=15) == State.FAILED
     assert "3 times" in h.detail and not h.due(1000)
+
+
+def test_a_failed_part_is_still_retried_and_recovers():
+    """Ten crashes in a row (a dependency is down): reported failed, retried every minute, never abandoned."""
+    h = ChildHealth("processor", RestartPolicy(initial_delay_s=1, max_restarts=5, window_s=300))
+    now = 0.0
+    for _ in range(10):
+        h.started(now)
+        last_exit = now + 1
+        h.exited(1, now=last_exit)
+        assert h.restart_at is not None
+        now = h.restart_at
+        assert h.due(now)
+        h.restarting()
+    assert h.state == State.FAILED and "retrying every 60s" in h.detail
+    assert h.restart_at == last_exit + 60  # a minute between attempts once failed
+    h.started(now)
+    assert h.probe(True) and h.state == State.HEALTHY and h.restarts == 10
 
 
 def test_old_crashes_leave_the_window():

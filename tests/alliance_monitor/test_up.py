@@ -70,6 +70,15 @@ def test_stop_terminates_every_child_and_its_group(tmp_path):
     while _alive(tansu_pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(tansu_pid)
+    # nor any other tansu process started for this test
+    for proc in os.listdir("/proc"):
+        if proc.isdigit():
+            try:
+                with open(f"/proc/{proc}/cmdline", "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            assert not (b"tansu" in cmd and str(tmp_path).encode() in cmd)
 
 
 def test_up_can_publish_survey_links_as_one_more_part():
@@ -84,3 +93,61 @@ def test_up_can_publish_survey_links_as_one_more_part():
     specs = {s.name: s for s in default_specs(args, "127.0.0.1:9")}
     assert specs["survey-links"].argv == ["survey", "publish-links", "--base-url", "https://monitor.example.org"]
     assert "survey-links" not in {s.name for s in default_specs(p.parse_args([]), "127.0.0.1:9")}
+
+
+def test_a_part_that_failed_repeatedly_recovers_when_its_dependency_returns(tmp_path):
+    """A short outage (here: the broker's port is taken) makes a part crash again and again.
+    The supervisor reports it failed but keeps retrying, and it is healthy once the port is free."""
+    import socket
+
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    env = {"ALLIANCE_STATE_DIR": str(tmp_path / "state"), "KAFKA_BOOTSTRAP": ""}
+    messages: list[str] = []
+    sup = Supervisor([ChildSpec("broker", ["broker", "--port", str(port), "--no-topics"], env, grace_s=5.0)],
+                     tmp_path / "logs", say=messages.append,
+                     policy=RestartPolicy(initial_delay_s=0.1, max_delay_s=0.2, max_restarts=2, window_s=600,
+                                          retry_failed_s=0.5))
+    child = sup.children[0]
+    sup.start()
+    try:
+        deadline = time.monotonic() + 120
+        seen_failed = False
+        while time.monotonic() < deadline and len(child.health.crashes) < 4:
+            sup.step()
+            seen_failed |= child.health.state == State.FAILED
+            time.sleep(0.05)
+        assert len(child.health.crashes) >= 4 and seen_failed  # over the limit: reported failed...
+        blocker.close()  # ...the dependency comes back
+        while time.monotonic() < deadline and child.health.state != State.HEALTHY:
+            sup.step()
+            time.sleep(0.05)
+        assert child.health.state == State.HEALTHY, child.health.detail  # ...and it was still being retried
+        assert any("retrying every" in m for m in messages)
+    finally:
+        blocker.close()
+        sup.stop()
+
+
+def test_a_part_without_http_is_healthy_only_once_its_log_says_ready(tmp_path):
+    env = {"ALLIANCE_STATE_DIR": str(tmp_path / "state"), "KAFKA_BOOTSTRAP": ""}
+    argv = ["broker", "--port", "0", "--no-topics"]
+    sup = Supervisor([ChildSpec("ready", argv, env, ready_line="broker ready"),
+                      ChildSpec("never", argv, {**env, "ALLIANCE_STATE_DIR": str(tmp_path / "state2")},
+                                ready_line="a line this part never prints")],
+                     tmp_path / "logs", say=lambda m: None)
+    sup.start()
+    try:
+        ready, never = sup.children
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and ready.health.state != State.HEALTHY:
+            sup.step()
+            time.sleep(0.1)
+        assert ready.health.state == State.HEALTHY
+        assert never.proc.poll() is None and never.health.state == State.STARTING  # running is not ready
+        assert "not ready yet" in never.health.detail
+    finally:
+        sup.stop()

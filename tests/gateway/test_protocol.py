@@ -9,6 +9,7 @@ from gateway.auth import Viewer
 from gateway.history import EventId, MemoryHistory, StoredEvent
 from gateway.protocol import (
     CLOSE_PROTOCOL,
+    CLOSE_RATE_LIMITED,
     CLOSE_TOKEN_EXPIRED,
     CLOSE_TOO_SLOW,
     CLOSE_UNAUTHORIZED,
@@ -41,8 +42,9 @@ class Feed:
         return event, self.hub.apply(event, now=0.0)
 
 
-def frames(conn) -> list[dict]:
-    out = [orjson.loads(f) for f in list(conn.backlog) + list(conn.outbox)]
+def frames(conn, hub: Hub | None = None) -> list[dict]:
+    """What the shell would send: missed events in the backlog are encoded by ``hub.render``."""
+    out = [orjson.loads(hub.render(conn, f) if hub else f) for f in list(conn.backlog) + list(conn.outbox)]
     conn.backlog.clear()
     conn.outbox.clear()
     return out
@@ -163,7 +165,7 @@ def test_resume_delivers_exactly_the_missed_visible_events(hub, feed):
     feed("alliance.scores", "score", ev.score("s-carol", "carol", "middle", 3, 3, 3))  # not in scope
     e4, _ = feed("alliance.alerts", "alert", ev.alert("a1", "s-bob", "bob"))
     again = hub.open(Hello(WARD, cursor), 0)
-    msgs = frames(again)
+    msgs = frames(again, hub)
     assert [m["type"] for m in msgs] == ["welcome", "resumed", "event", "event", "position"]
     assert msgs[1]["missed"] == 2
     assert ev_ids(msgs) == [str(e2.id), str(e4.id)]
@@ -318,3 +320,111 @@ def test_alert_events_carry_the_gate_decision_and_the_signal(hub):
     assert by_id["s1:middle:bond:drop"]["gate"] == "unvalidated"
     assert [a["alert_id"] for a in hub.sessions["s1"].summary(hub.policy, for_counselor=True)["alerts"]] == \
         [process.alert_id]
+
+
+def _busy_history(n: int, max_resume: int = 100) -> tuple[Hub, Feed]:
+    hub = Hub(MemoryHistory(max_events=100_000), Policy(max_queue=50, max_resume=max_resume))
+    f = Feed(hub)
+    f("chat.sessions", "session", ev.started("s-alice", "alice", "ward"))
+    f("chat.sessions", "session", ev.started("s-bob", "bob", "ward"))
+    for i in range(n):
+        f("alliance.scores", "score", ev.score("s-bob" if i % 2 else "s-alice", "x", "early", 3, 3, 3))
+    return hub, f
+
+
+def test_resume_from_nothing_is_bounded_a_gap_and_a_snapshot_not_the_whole_history():
+    """``resume: {}`` from a supervisor used to encode the entire history into the backlog at once."""
+    hub, _ = _busy_history(2_000)
+    conn = hub.open(Hello(ALL, {}), 0)
+    assert len(conn.backlog) <= 3  # welcome, gap, snapshot
+    msgs = frames(conn, hub)
+    assert [m["type"] for m in msgs] == ["welcome", "gap", "snapshot"]
+    assert "more than 100 events" in msgs[1]["reason"]
+    assert sum(len(orjson.dumps(m)) for m in msgs) < 50_000
+
+
+def test_a_resume_within_the_budget_is_queued_as_references_and_encoded_when_sent():
+    hub, f = _busy_history(10)
+    conn = hub.open(Hello(ALL, {"chat.sessions:0": 1, "alliance.scores:0": 4}), 0)
+    lazy = [item for item in conn.backlog if not isinstance(item, str)]
+    assert len(lazy) == 5  # scores 5..9, not yet encoded
+    msgs = frames(conn, hub)
+    assert [m["type"] for m in msgs] == ["welcome", "resumed"] + ["event"] * 5 + ["position"]
+    assert ev_ids(msgs) == [f"alliance.scores:0:{i}" for i in range(5, 10)]
+
+
+def test_a_counselor_with_a_forged_cursor_sees_nothing_of_other_counselors():
+    hub, _ = _busy_history(300)  # half of them Bob's: more than the budget, but none visible to Alice
+    conn = hub.open(Hello(ALICE, {"chat.sessions:0": -1, "alliance.scores:0": -1}), 0)
+    msgs = frames(conn, hub)
+    assert msgs[1]["type"] == "gap"  # Alice's own 150 missed scores exceed the budget of 100
+    assert {s["session_id"] for s in msgs[2]["sessions"]} == {"s-alice"}
+    hub2, _ = _busy_history(60)
+    conn = hub2.open(Hello(ALICE, {}), 0)
+    msgs = frames(conn, hub2)
+    assert msgs[1] == {"type": "resumed", "missed": 31}
+    events = [m for m in msgs if m["type"] == "event"]
+    assert {m["session_id"] for m in events} == {"s-alice"}
+    assert all(m["summary"]["session_id"] == "s-alice" for m in events)
+
+
+def test_a_restarted_gateway_dates_sessions_by_their_events_not_by_when_it_read_them():
+    """On restart the gateway re-reads weeks of records in seconds; sessions whose last event is old
+    must not show as live for another 12 h because they were *consumed* just now."""
+    from datetime import datetime, timedelta, timezone
+
+    hub = Hub(MemoryHistory(), Policy(stale_after_s=12 * 3600, ended_keep_s=600))
+    f = Feed(hub)
+    wall = datetime.now(timezone.utc)
+    now = 1000.0  # the shell's monotonic clock
+
+    def apply(topic, kind, contract):
+        f.offsets[topic] = f.offsets.get(topic, -1) + 1
+        event = StoredEvent(EventId.of(topic, 0, f.offsets[topic]), kind, contract.session_id,
+                            contract.model_dump(mode="json"))
+        hub.apply(event, now=now, wall=wall.timestamp())
+
+    old = ev.started("s-dead", "alice", "ward").model_copy(update={"at": wall - timedelta(days=2)})
+    ended = ev.ended("s-over", "alice", "ward").model_copy(update={"at": wall - timedelta(hours=1)})
+    live = ev.started("s-live", "alice", "ward").model_copy(update={"at": wall - timedelta(minutes=5)})
+    for e in (old, ev.started("s-over", "alice", "ward"), ended, live):
+        apply("chat.sessions", "session", e)
+    assert set(hub.sessions) == {"s-dead", "s-over", "s-live"}
+    assert sorted(hub.prune(now)) == ["s-dead", "s-over"]  # at once, not 12 h / 10 min from now
+    assert set(hub.sessions) == {"s-live"}
+
+
+def test_a_flooding_client_is_rate_limited_then_closed_and_others_are_unaffected(hub, feed):
+    flood, calm = hub.open(Hello(WARD, None), 0), hub.open(Hello(WARD, None), 0)
+    frames(flood), frames(calm)
+    burst = hub.policy.msg_burst
+    for i in range(burst):  # a burst is fine
+        hub.handle(flood, orjson.dumps({"type": "timeline", "session_id": "s-alice"}), now=100.0)
+    assert not flood.closing and all(m["type"] == "timeline" for m in frames(flood))
+    hub.handle(flood, orjson.dumps({"type": "ping"}), now=100.0)
+    (msg,) = frames(flood)
+    assert msg["type"] == "error" and msg["code"] == "rate_limited"
+    for i in range(burst):  # keeps going: cut off
+        hub.handle(flood, orjson.dumps({"type": "ping"}), now=100.0)
+    assert flood.close_code == CLOSE_RATE_LIMITED
+    hub.handle(calm, orjson.dumps({"type": "ping", "ref": 1}), now=100.0)
+    assert frames(calm) == [{"type": "pong", "ref": 1}]
+    # tokens refill with time
+    again = hub.open(Hello(WARD, None), 0)
+    frames(again)
+    for t in range(3 * burst):
+        hub.handle(again, orjson.dumps({"type": "ping"}), now=200.0 + t / hub.policy.msg_rate)
+        assert [m["type"] for m in frames(again)] == ["pong"]
+    assert not again.closing
+
+
+def test_connections_per_token_are_capped():
+    from dataclasses import replace
+
+    hub = Hub(MemoryHistory(), Policy(max_connections_per_token=2))
+    viewer = replace(WARD, token_id="t-1")
+    a, b, c = (hub.open(Hello(viewer, None), 0) for _ in range(3))
+    assert not a.closing and not b.closing
+    assert c.close_code == CLOSE_RATE_LIMITED and "connections" in c.close_reason
+    hub.close(a)
+    assert not hub.open(Hello(viewer, None), 0).closing  # a slot is free again

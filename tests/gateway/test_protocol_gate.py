@@ -92,7 +92,7 @@ def test_live_events_and_summaries(gated):
     feed("chat.sessions", "session", ev.started("s1", "alice", "ward"))
     feed("alliance.scores", "score", _score_with_rationales("s1", "early", 4.0, 3.5, 2.5))
     feed("alliance.scores", "score", _score_with_rationales("s1", "middle", 3.0, 3.0, 2.0))
-    mine = frames(counselor)
+    mine = frames(counselor, hub)
     assert not _leaks(mine, {"goal", "approach"}), _leaks(mine, {"goal", "approach"})
     last = [m for m in mine if m["type"] == "event"][-1]
     assert set(last["data"]["dimensions"]) == {"bond"}
@@ -101,7 +101,7 @@ def test_live_events_and_summaries(gated):
     assert last["summary"]["current"] == {"bond": 2.0} and last["summary"]["change"] == {"bond": -0.5}
     assert last["summary"]["validation"]["withheld"] == ["approach", "goal"]
 
-    theirs = [m for m in frames(supervisor) if m["type"] == "event"]
+    theirs = [m for m in frames(supervisor, hub) if m["type"] == "event"]
     assert set(theirs[-1]["data"]["dimensions"]) == {"goal", "approach", "bond"}
     assert len(theirs[-1]["data"]["items"]) == 12
     assert theirs[-1]["summary"]["current"] == {"goal": 3.0, "approach": 3.0, "bond": 2.0}
@@ -114,14 +114,14 @@ def test_snapshot_resume_and_timeline(gated):
     feed("chat.sessions", "session", ev.started("s1", "alice", "ward"))
     feed("alliance.scores", "score", _score_with_rationales("s1", "early", 4.0, 3.5, 2.5))
     first = hub.open(Hello(ALICE, None), server_time=0.0)
-    snapshot = frames(first)
+    snapshot = frames(first, hub)
     cursor = [m for m in snapshot if m["type"] == "snapshot"][0]["cursor"]
     feed("alliance.scores", "score", _score_with_rationales("s1", "middle", 3.0, 3.0, 2.0))
     resumed = hub.open(Hello(ALICE, cursor), server_time=1.0)
-    missed = frames(resumed)
+    missed = frames(resumed, hub)
     assert any(m["type"] == "resumed" and m["missed"] == 1 for m in missed)
     hub.handle(resumed, orjson.dumps({"type": "timeline", "session_id": "s1"}))
-    timeline = [m for m in frames(resumed) if m["type"] == "timeline"][0]
+    timeline = [m for m in frames(resumed, hub) if m["type"] == "timeline"][0]
     assert [e["kind"] for e in timeline["events"]] == ["session", "score", "score"]
     for path, msgs in (("snapshot", snapshot), ("resume", missed), ("timeline", [timeline])):
         assert not _leaks(msgs, {"goal", "approach"}), (path, _leaks(msgs, {"goal", "approach"}))
@@ -129,7 +129,7 @@ def test_snapshot_resume_and_timeline(gated):
     # and the same paths for a supervisor carry everything
     sup = hub.open(Hello(WARD, None), server_time=2.0)
     hub.handle(sup, orjson.dumps({"type": "timeline", "session_id": "s1"}))
-    got = frames(sup)
+    got = frames(sup, hub)
     assert got[1]["sessions"][0]["current"] == {"goal": 3.0, "approach": 3.0, "bond": 2.0}
     assert _leaks(got, {"goal", "approach"})  # the detector does see them when present
 
@@ -142,7 +142,7 @@ def test_no_record_withholds_every_dimension_and_the_setting_turns_the_gate_off(
         conn = hub.open(Hello(ALICE, None), server_time=0.0)
         feed("chat.sessions", "session", ev.started("s1", "alice", "ward"))
         feed("alliance.scores", "score", _score_with_rationales("s1", "early", 4.0, 3.5, 2.5))
-        last = [m for m in frames(conn) if m["type"] == "event"][-1]
+        last = [m for m in frames(conn, hub) if m["type"] == "event"][-1]
         assert last["summary"]["current"] == current
         assert len(last["data"]["items"]) == (12 if current else 0)
 
@@ -153,8 +153,8 @@ def test_a_record_that_becomes_passing_opens_the_next_scores(gated):
     conn = hub.open(Hello(ALICE, None), server_time=0.0)
     feed("chat.sessions", "session", ev.started("s1", "alice", "ward"))
     feed("alliance.scores", "score", _score_with_rationales("s1", "early", 4.0, 3.5, 2.5))
-    assert [m for m in frames(conn) if m["type"] == "event"][-1]["summary"]["current"] == {}
+    assert [m for m in frames(conn, hub) if m["type"] == "event"][-1]["summary"]["current"] == {}
     hub.policy = Policy(max_queue=500, record_book=RecordBook([_bond_record()]))  # the shell reloaded records
     feed("alliance.scores", "score", _score_with_rationales("s1", "middle", 3.0, 3.0, 2.0))
-    last = [m for m in frames(conn) if m["type"] == "event"][-1]
+    last = [m for m in frames(conn, hub) if m["type"] == "event"][-1]
     assert set(last["data"]["dimensions"]) == {"bond"} and last["summary"]["current"] == {"bond": 2.0}

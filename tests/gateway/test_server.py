@@ -49,8 +49,8 @@ async def test_missing_token_is_refused(gateway):
 
 async def test_bad_signature_is_refused(gateway):
     good = counselor_token("c-x")
-    body, sig = good.split(".")
-    forged = body + "." + ("A" if sig[0] != "A" else "B") + sig[1:]
+    header, body, sig = good.split(".")
+    forged = f"{header}.{body}." + ("A" if sig[0] != "A" else "B") + sig[1:]
     ws = await open_client(gateway, forged)
     assert await closed_with(ws) == (CLOSE_UNAUTHORIZED, "bad token signature")
 
@@ -60,6 +60,29 @@ async def test_token_signed_with_another_secret_is_refused(gateway):
 
     ws = await open_client(gateway, issue_token(b"some-other-secret-xxxxxxxx", role="supervisor", all_groups=True))
     assert await closed_with(ws) == (CLOSE_UNAUTHORIZED, "bad token signature")
+
+
+@pytest.mark.parametrize("token", ["tökén.ü.ß", "\u200b\x00garbage", "a.b.c", "e30.e30.e30"])
+async def test_garbage_and_non_ascii_tokens_get_the_normal_unauthorized_close(gateway, token):
+    """A non-ASCII token used to crash the handler: close 1011 and a traceback in the log."""
+    ws = await open_client(gateway, token)
+    code, reason = await closed_with(ws)
+    assert code == CLOSE_UNAUTHORIZED and reason.startswith(("malformed token", "unsupported token algorithm"))
+
+
+async def test_a_revoked_token_is_refused_and_its_open_connection_closed(make_gateway, tmp_path):
+    from gateway.auth import token_id
+
+    revoked = tmp_path / "revoked.txt"
+    gw = await make_gateway(revoked_file=str(revoked))
+    tok = counselor_token("c-rev")
+    ws = await open_client(gw, tok)
+    assert (await recv_json(ws))["type"] == "welcome"
+    revoked.write_text(token_id(tok) + "\n", encoding="utf-8")  # what `token revoke` writes
+    assert await gw.reload_revoked() == 1  # (the housekeeping loop does this every few seconds)
+    assert await closed_with(ws) == (CLOSE_UNAUTHORIZED, "token revoked")
+    again = await open_client(gw, tok)
+    assert await closed_with(again) == (CLOSE_UNAUTHORIZED, "token revoked")
 
 
 async def test_expired_token_is_refused(gateway):
@@ -361,6 +384,51 @@ async def test_health_and_pages_are_served(gateway):
     for path in ("/static/../server.py", "/static/", "/nope"):
         status, _, _ = await asyncio.to_thread(_get, gateway.port, path)
         assert status == 404, path
+
+
+async def test_health_is_not_ok_once_the_kafka_feed_has_died(make_gateway):
+    """A gateway whose feed task died serves a frozen board: its health must say so."""
+    gw = await make_gateway()
+    assert (await asyncio.to_thread(_get, gw.port, "/healthz"))[0] == 200
+    await gw.feed._consumer.stop()  # fault injection: the consumer goes away under the feed task
+    feed_task = next(t for t in gw._tasks if t.get_name() == "gateway-feed")
+    await asyncio.wait([feed_task], timeout=30)
+    assert feed_task.done()
+    status, _, body = await asyncio.to_thread(_get, gw.port, "/healthz")
+    health = orjson.loads(body)
+    assert status == 503 and health["status"] == "feed stopped" and health["feed"] != "running"
+
+
+def _own_non_loopback_address() -> str | None:
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("10.255.255.255", 1))  # no packet is sent: this only picks the outgoing interface
+        addr = s.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return None if addr.startswith("127.") else addr
+
+
+async def test_health_gives_counts_to_local_callers_only(make_gateway):
+    addr = _own_non_loopback_address()
+    if addr is None:
+        pytest.skip("this machine has no non-loopback address to call from")
+    gw = await make_gateway(host="0.0.0.0")
+    local = orjson.loads((await asyncio.to_thread(_get, gw.port, "/healthz"))[2])
+    assert "sessions" in local and "connections" in local
+
+    def get_remote() -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection(addr, gw.port, timeout=10)
+        conn.request("GET", "/healthz")
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+
+    status, body = await asyncio.to_thread(get_remote)
+    assert status == 200 and orjson.loads(body) == {"status": "ok", "ready": True}
 
 
 async def test_restarted_gateway_resumes_clients_without_missing_an_alert(make_gateway, kafka_bootstrap, unique):

@@ -23,7 +23,7 @@ from tests.gateway.conftest import SECRET, open_client, publish, supervisor_toke
 from tests.kafka_helpers import consume_all
 
 KEY = survey_key(SECRET, env={})
-NOW = 1_800_000_000.0
+NOW = 1_750_000_000.0  # a fixed past instant: event times may not lie in the future
 ALL_FOUR = {i: 4 for i in ITEM_IDS}
 
 
@@ -219,3 +219,24 @@ def test_survey_link_command_prints_a_url_the_gateway_accepts(capsys, monkeypatc
     monkeypatch.delenv("ALLIANCE_GATEWAY_SECRET")
     assert main(["survey", "link", "--session", "s", "--lang", "en"]) == 2
     assert "ALLIANCE_GATEWAY_SECRET" in capsys.readouterr().err
+
+
+def test_with_rotating_token_keys_the_command_and_the_gateway_share_the_survey_key(capsys, monkeypatch):
+    """ALLIANCE_GATEWAY_KEYS (no single secret): `survey link` and the gateway derive the link key
+    from the same signing key, so a printed link opens the survey on a gateway with those keys."""
+    from alliance_monitor.cli import main
+    from gateway.auth import KeyRing, keyring_from_env
+    from gateway.server import Gateway, GatewayConfig
+
+    assert survey_key(KeyRing.single(SECRET), env={}) == KEY  # one secret: the same key as before
+    monkeypatch.delenv("ALLIANCE_GATEWAY_SECRET", raising=False)
+    monkeypatch.delenv("ALLIANCE_SURVEY_SECRET", raising=False)
+    monkeypatch.delenv("ALLIANCE_GATEWAY_REVOKED", raising=False)
+    monkeypatch.setenv("ALLIANCE_GATEWAY_KEYS", "old=old-secret-0123456789abcdef,new=new-secret-0123456789abcdef")
+    monkeypatch.setenv("ALLIANCE_GATEWAY_SIGNING_KEY", "new")
+    assert main(["survey", "link", "--session", "s-7", "--lang", "en", "--base-url", "https://gw.example.org"]) == 0
+    token = capsys.readouterr().out.strip().split("#t=")[1]
+    gateway = Gateway(GatewayConfig(secret=keyring_from_env()))
+    assert gateway.survey.open(token, time.time())["type"] == "form"
+    assert survey_key(b"new-secret-0123456789abcdef", env={}) == survey_key(keyring_from_env(), env={})
+    assert survey_key(b"old-secret-0123456789abcdef", env={}) != survey_key(keyring_from_env(), env={})

@@ -113,3 +113,13 @@ def test_over_long_transcript_is_trimmed_to_fit(vllm_engine, engine_loop, unique
     score = engine_loop.run(Scorer(vllm_engine).score(session_id=f"s-{unique}", phase="late", turns=long_turns))
     assert len(score.items) == 12
     assert max(score.prompt_tokens // 12, 0) <= vllm_engine.max_model_len
+
+
+def test_turns_the_processor_trimmed_are_announced_in_the_prompt(hf_engine, engine_loop, unique):
+    """A size-capped ScoreRequest (trimmed_turns > 0): the model is told that earlier turns are missing."""
+    rec = RecordingEngine(hf_engine)
+    turns = unique_session(EN_SESSION, unique)
+    engine_loop.run(Scorer(rec, ScoringConfig(rationale="none")).score(
+        session_id=f"s-{unique}", phase="late", turns=turns, trimmed_turns=7))
+    prompt = hf_engine.tokenizer.decode(rec.calls[0][0])
+    assert "[7 earlier turns omitted]" in prompt

@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from store.db import make_engine, upgrade
 from store.models import AlertAck, Alert, ChatSession, Prediction, PredictionItem
+from store.settings import StoreSettings
 from store.sink import Sink
 from tests.kafka_helpers import consume_all, produce
 
@@ -57,7 +58,9 @@ async def test_same_events_twice_through_the_broker_give_the_same_rows(kafka_boo
     sids = [f"s1-{unique}", f"s2-{unique}"]
     n = publish(kafka_bootstrap, topics, sids)
     produce(kafka_bootstrap, topics.scores, [(sids[0], b'{"session_id": "broken"')])  # malformed
-    sink = Sink(kafka_bootstrap, engine, topics=topics, group_id=f"store-{unique}")
+    # the events are dated months ago: without this the retention purge would (rightly) blank their quotes
+    no_retention = StoreSettings(db_url=sqlite_url, turns_retention_days=None)
+    sink = Sink(kafka_bootstrap, engine, topics=topics, group_id=f"store-{unique}", settings=no_retention)
     async with RunningSink(sink):
         await wait_for(lambda: full(engine, 2), what="first delivery to be stored")
         first = snapshot(engine)
@@ -180,3 +183,71 @@ async def test_the_sink_applies_turn_retention_periodically(sqlite_url):
         assert conn.execute(select(Turn.turn_id)).scalars().all() == [1]
     assert Sink("127.0.0.1:1", engine, settings=StoreSettings(db_url=sqlite_url)).topics.turns is None
     engine.dispose()
+
+
+@pytest.mark.parametrize("fault", ["read_only", "permission"])
+async def test_a_read_only_or_forbidden_database_pauses_the_sink_and_loses_nothing(kafka_bootstrap, unique, pg_url,
+                                                                                    postgres_url, fault):
+    """Not a bad record: after a failover PostgreSQL answers "read-only transaction"; a revoked
+    grant answers "permission denied". Every record would fail the same way, so dead-lettering
+    them (and committing) would empty the stream into the DLQ. The sink must wait instead."""
+    from sqlalchemy.engine import make_url
+
+    topics = make_topics(kafka_bootstrap, f".{fault[:4]}{unique}")
+    upgrade(pg_url)
+    dbname = make_url(pg_url).database
+    role = f"sink_{unique}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    owner = create_engine(pg_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    with owner.connect() as conn:  # an unprivileged role for the sink (a superuser ignores grants)
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+        conn.execute(text(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"'))
+        conn.execute(text(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{role}"'))
+    sink_url = make_url(pg_url).set(username=role).render_as_string(hide_password=False)
+    engine = make_engine(sink_url)
+
+    def break_db() -> None:
+        if fault == "read_only":
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{dbname}" SET default_transaction_read_only = on'))
+                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = :d AND pid <> pg_backend_pid()"), {"d": dbname})
+        else:
+            with owner.connect() as conn:
+                conn.execute(text(f'REVOKE INSERT, UPDATE ON ALL TABLES IN SCHEMA public FROM "{role}"'))
+
+    def repair_db() -> None:
+        if fault == "read_only":
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{dbname}" SET default_transaction_read_only = off'))
+                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = :d AND pid <> pg_backend_pid()"), {"d": dbname})
+        else:
+            with owner.connect() as conn:
+                conn.execute(text(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"'))
+
+    sink = Sink(kafka_bootstrap, engine, topics=topics, group_id=f"store-{unique}", retry_initial_s=0.1,
+                retry_max_s=0.5)
+    try:
+        async with RunningSink(sink):
+            publish(kafka_bootstrap, topics, [f"a-{unique}"])
+            await wait_for(lambda: full(engine, 1) and sink.stats.commits >= 1, what="the first session to be stored")
+            await asyncio.sleep(1.0)  # let the last commit of that delivery land
+            commits_before = sink.stats.commits
+            await asyncio.to_thread(break_db)
+            publish(kafka_bootstrap, topics, [f"b-{unique}"])
+            await wait_for(lambda: sink.stats.db_retries >= 3, what="the sink to retry the refused writes")
+            assert sink.stats.dead_lettered == 0 and sink.stats.commits == commits_before
+            await asyncio.to_thread(repair_db)
+            await wait_for(lambda: full(engine, 2), timeout=60, what="everything after the repair")
+        assert sink.stats.dead_lettered == 0
+    finally:
+        await asyncio.to_thread(repair_db)
+        engine.dispose()
+        with owner.connect() as conn:
+            conn.execute(text(f'REASSIGN OWNED BY "{role}" TO CURRENT_USER'))
+            conn.execute(text(f'DROP OWNED BY "{role}"'))
+        owner.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        admin.dispose()

@@ -220,3 +220,16 @@ def test_contracts_are_immutable():
     turn = EXAMPLES[0]
     with pytest.raises(Exception):
         turn.text = "changed"  # type: ignore[misc]
+
+
+def test_derived_ids_always_fit_and_stay_deterministic_and_distinct():
+    from streams.contracts import MAX_ID_CHARS, derived_id, request_id_for
+
+    short = request_id_for("s-1", "early")
+    assert short == "s-1:early"  # ordinary ids are unchanged
+    base = "s" * (MAX_ID_CHARS - 1)
+    ids = {derived_id(base + c, "middle", "approach", "recovered") for c in "ab"}
+    ids |= {request_id_for(base + c, p) for c in "ab" for p in ("early", "middle", "late")}
+    assert len(ids) == 8 and all(len(i) <= MAX_ID_CHARS for i in ids)
+    assert request_id_for(base + "a", "late") == request_id_for(base + "a", "late")
+    assert request_id_for(base + "a", "late").endswith(":late")

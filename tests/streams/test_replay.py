@@ -230,3 +230,28 @@ def test_cli_missing_file_is_reported(tmp_path):
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 1
     assert "no such file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_rebase_now_with_a_turn_dated_9999_rejects_that_line_only(kafka_bootstrap, tmp_path, unique):
+    """Rebasing used to overflow datetime on such a line and print a traceback."""
+    s = f"y9999-{unique}"
+    huge = turn_line(s, 2, 0) | {"sent_at": "9999-12-31T00:00:00Z"}
+    f = write_jsonl(tmp_path / "future.jsonl", [event_line(s, "started", 0), turn_line(s, 0, 1), turn_line(s, 1, 2),
+                                                huge])
+    env = {**os.environ, "KAFKA_BOOTSTRAP": kafka_bootstrap}
+    proc = subprocess.run([sys.executable, "-m", "alliance_monitor.cli", "replay", str(f), "--speed", "max",
+                           "--rebase-now", "--no-progress"], capture_output=True, text=True, env=env, timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr[-500:]
+    assert proc.returncode == 1
+    rejected = [line for line in proc.stderr.splitlines() if line.startswith("rejected")]
+    assert rejected == [f"rejected {f}:4: ChatTurn.sent_at: 9999-12-31T00:00:00+00:00 is more than 24 h in the future"]
+    assert "published 2 turns and 1 session events" in proc.stdout
+
+
+def test_event_times_must_be_plausible():
+    from streams.codec import ContractError, validate
+
+    for bad in ("9999-12-31T00:00:00Z", "1970-01-01T00:00:00Z", "0001-01-01T00:00:00Z"):
+        with pytest.raises(ContractError, match="ChatTurn.sent_at"):
+            validate(ChatTurn, turn_line("s", 0, 0) | {"sent_at": bad})
+    validate(ChatTurn, turn_line("s", 0, 0) | {"sent_at": (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()})
