@@ -18,6 +18,7 @@ from .contracts import (
     Contract,
     DeadLetter,
     ProcessSignal,
+    RuptureEpisode,
     ScoreRequest,
     SessionEvent,
 )
@@ -67,8 +68,10 @@ SIGNALS = TopicSpec("alliance.signals", ProcessSignal, 1 * DAY_MS, False, "rolli
 ALERTS = TopicSpec("alliance.alerts", AllianceAlert, 30 * DAY_MS, True, "alerts for counselors and supervisors")
 
 ACKS = TopicSpec("alliance.acks", AlertAck, 30 * DAY_MS, False, "alert acknowledgements from the gateway")
+RUPTURES = TopicSpec("alliance.ruptures", RuptureEpisode, 30 * DAY_MS, False,
+                     "rupture episodes: markers, type, repair (turn ids, no text)")
 
-TOPICS: tuple[TopicSpec, ...] = (CHAT_TURNS, CHAT_SESSIONS, SCORE_REQUESTS, SCORES, SIGNALS, ALERTS, ACKS)
+TOPICS: tuple[TopicSpec, ...] = (CHAT_TURNS, CHAT_SESSIONS, SCORE_REQUESTS, SCORES, SIGNALS, ALERTS, ACKS, RUPTURES)
 BY_NAME: dict[str, TopicSpec] = {t.name: t for t in TOPICS}
 
 #: Dead-letter companions: same retention as their source (they hold its raw bytes).

@@ -20,8 +20,11 @@ from streams.contracts import (
     Evidence,
     ItemScore,
     ModelIdentity,
+    ModelDrop,
     ProcessSignal,
     Quote,
+    RuptureEpisode,
+    RuptureMarker,
     ScoreRequest,
     SessionEvent,
     TranscriptLine,
@@ -92,6 +95,16 @@ EXAMPLES = [
     ),
     AlertAck(alert_id="s-1:middle:bond:drop", session_id="s-1", by="supervisor g-north", role="supervisor",
              note="calling the counselor", at=T0),
+    RuptureEpisode(
+        episode_id="s-1:rupture:1", session_id="s-1", counselor_id="c-anna", version=3, kind="confrontation",
+        status="repaired", closed=True, sources=["markers", "model"], phase="middle", opened_at=T0,
+        opened_turn_id=17, markers=[RuptureMarker(turn_id=17, speaker="client", family="confrontation", cue="criticism")],
+        repair_moves=[RuptureMarker(turn_id=19, speaker="counselor", family="repair", cue="acknowledging")],
+        reengaged_turn_id=20, closed_at=T0 + timedelta(minutes=3),
+        model_drop=ModelDrop(alert_id="s-1:middle:bond:drop", dimension="bond", phase="middle", previous=4.1,
+                             current=3.2, model="smollm2-135m"),
+        at=T0 + timedelta(minutes=3),
+    ),
     DeadLetter(source_topic="chat.turns", reason="ChatTurn.text: must not be empty", raw='{"x":1}', key="s-1",
                partition=0, offset=12, at=T0),
 ]
@@ -214,3 +227,13 @@ def test_contracts_are_immutable():
     turn = EXAMPLES[0]
     with pytest.raises(Exception):
         turn.text = "changed"  # type: ignore[misc]
+
+
+def test_rupture_episode_rejects_an_inconsistent_record():
+    base = EXAMPLES[-2].model_dump()
+    with pytest.raises(ContractError, match="model_drop"):
+        validate(RuptureEpisode, {**base, "model_drop": None})
+    with pytest.raises(ContractError, match="closed"):
+        validate(RuptureEpisode, {**base, "closed": False})
+    with pytest.raises(ContractError, match="kind"):
+        validate(RuptureEpisode, {**base, "kind": "sulking"})
