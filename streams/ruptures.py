@@ -200,15 +200,20 @@ def on_model_drop(
     at: datetime,
     settings: RuptureSettings = RuptureSettings(),
 ) -> Decision:
-    """The alert policy's drop alert: joins the open episode, or opens a model episode."""
+    """The alert policy's drop alert: joins the open episode, or opens a model episode.
+
+    The late phase is scored after the session has ended, so its drop arrives
+    late: it joins the episode the end closed as unrepaired, or becomes a new
+    episode that is closed (unrepaired) at once — nobody can repair it any more.
+    """
     ctx = _Ctx(copy.deepcopy(state) if state else new_state(), info, at)
     st = ctx.st
-    if st["ended"] or alert.kind != "drop" or alert.dimension not in ("goal", "approach", "bond"):
+    if alert.kind != "drop" or alert.dimension not in ("goal", "approach", "bond"):
         return Decision([], st)
     drop = ModelDrop(alert_id=alert.alert_id, dimension=alert.dimension, phase=alert.phase,  # type: ignore[arg-type]
                      previous=alert.previous, current=alert.current, model=alert.model,
                      validated=alert.validated).model_dump(mode="json")
-    ep = st["open"]
+    ep = st["open"] if not st["ended"] else st.get("ended_episode")
     if ep is not None:
         if ep["model_drop"] is None or (drop["validated"] and not ep["model_drop"]["validated"]):
             ep["model_drop"] = drop
@@ -216,8 +221,14 @@ def on_model_drop(
                 ep["sources"].append("model")
             _emit(ctx, ep)
         return Decision(ctx.out, st)
-    if settings.open_on_model_drop:
-        _open(ctx, alert.phase, st["last_turn_id"], [], [], settings, model_drop=drop)
+    if not settings.open_on_model_drop:
+        return Decision([], st)
+    ep = _open(ctx, alert.phase, st["last_turn_id"], [], [], settings, model_drop=drop)
+    if st["ended"]:
+        ctx.out.clear()  # one record: opened and closed together
+        ep["version"] = 0
+        _close(ctx, ep, "unrepaired")
+        st["ended_episode"] = ep
     return Decision(ctx.out, st)
 
 
@@ -229,6 +240,7 @@ def on_session_end(state: dict[str, Any] | None, info: SessionInfo, *, at: datet
         return Decision([], st)
     st["ended"] = True
     if st["open"] is not None:
+        st["ended_episode"] = st["open"]
         _close(ctx, st["open"], "unrepaired")
     return Decision(ctx.out, st)
 

@@ -204,10 +204,13 @@ def _rupture_info(state: dict[str, Any]) -> rup.SessionInfo:
     return rup.SessionInfo(state["session_id"], state["counselor_id"] or "unknown", state["lang"])
 
 
-def on_model_drop(state: dict[str, Any] | None, alert: AllianceAlert, s: ProcessorSettings) -> Outcome:
-    """The alert policy's drop alert, read back from ``alliance.alerts``: opens or joins a rupture episode."""
-    out = Outcome(state or new_state(alert.session_id))
-    state = out.state
+def on_model_drop(state: dict[str, Any], alert: AllianceAlert, s: ProcessorSettings) -> Outcome:
+    """The alert policy's drop alert, read back from ``alliance.alerts``: opens or joins a rupture episode.
+
+    Works on a closed session too: the late phase is scored after the session
+    ended, so its drop can only join (or become) an episode closed unrepaired.
+    """
+    out = Outcome(state)
     state["counselor_id"] = state["counselor_id"] or alert.counselor_id
     rd = rup.on_model_drop(state.get("ruptures"), _rupture_info(state), alert, at=alert.created_at,
                            settings=s.ruptures)

@@ -298,6 +298,21 @@ def test_a_model_drop_joins_the_open_marker_episode_and_other_alerts_are_ignored
     assert s.drop(drop_alert(validated=False, dimension="goal")) == []  # already has its drop
 
 
+def test_a_late_drop_after_the_session_ended_joins_the_closed_episode_or_arrives_closed():
+    s = Session(INFO_EN).warm_up()
+    s.counselor("Let's do the worksheet.")
+    s.client("This isn't helping.")
+    s.end()
+    joined = s.drop(drop_alert(validated=False))
+    assert [(e.status, e.closed, e.sources, e.version) for e in joined] == [
+        ("unrepaired", True, ["markers", "model"], 3)]
+    quiet = Session(INFO_EN).warm_up()
+    quiet.end()
+    late = quiet.drop(drop_alert(validated=False))
+    assert [(e.kind, e.status, e.closed, e.version) for e in late] == [("untyped", "unrepaired", True, 1)]
+    assert late[0].suggestion == ""
+
+
 def test_settings_are_checked():
     with pytest.raises(ValueError):
         rup.RuptureSettings(withdrawal_open=5, window=4)
