@@ -61,6 +61,11 @@ def build_report(engine: Engine, out_dir: Path, *, delta: float = 0.25, model: s
     ]
     files += _plots(out_dir, sessions, means, shares, profiles)
     text = _summary_text(key, sessions, shares, profiles, pairs)
+    from .rupture_report import write_rupture_report
+
+    rupture_files, rupture_text = write_rupture_report(engine, out_dir)
+    files += rupture_files
+    text += "\n" + rupture_text
     (out_dir / "summary.txt").write_text(text, encoding="utf-8")
     files.append(out_dir / "summary.txt")
     return ReportResult(key, len(sessions), files, text)

@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 from streams.codec import ContractError, dead_letter, decode, encode
-from streams.contracts import AlertAck, AllianceAlert, AllianceScore, ChatTurn, Contract, SessionEvent
+from streams.contracts import AlertAck, AllianceAlert, AllianceScore, ChatTurn, Contract, RuptureEpisode, SessionEvent
 
 from .settings import StoreSettings
 from .writes import Origin, WriteResult, purge_turns, record_positions, write_events
@@ -45,6 +45,7 @@ class SinkTopics:
     alerts: str = "alliance.alerts"
     acks: str | None = "alliance.acks"
     turns: str | None = None  # set when ALLIANCE_STORE_TURNS=1
+    ruptures: str | None = "alliance.ruptures"
 
     def contracts(self) -> dict[str, type[Contract]]:
         out: dict[str, type[Contract]] = {self.sessions: SessionEvent, self.scores: AllianceScore,
@@ -53,12 +54,14 @@ class SinkTopics:
             out[self.acks] = AlertAck
         if self.turns:
             out[self.turns] = ChatTurn
+        if self.ruptures:
+            out[self.ruptures] = RuptureEpisode
         return out
 
     @classmethod
     def with_suffix(cls, suffix: str, *, turns: bool = False) -> "SinkTopics":
         return cls(f"chat.sessions{suffix}", f"alliance.scores{suffix}", f"alliance.alerts{suffix}",
-                   f"alliance.acks{suffix}", f"chat.turns{suffix}" if turns else None)
+                   f"alliance.acks{suffix}", f"chat.turns{suffix}" if turns else None, f"alliance.ruptures{suffix}")
 
 
 @dataclass
