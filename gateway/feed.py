@@ -3,7 +3,7 @@
 Why partition assignment and not a consumer group: every gateway replica must
 see *every* record (it fans out to its own browsers), so replicas must not share
 partitions the way a group would split them; and kafka-python groups do not work
-on Tansu anyway. Each replica assigns itself all partitions of the five topics and
+on Tansu anyway. Each replica assigns itself all partitions of the feed topics and
 reads them from the beginning, which also rebuilds the live state after a restart.
 Event ids are ``topic:partition:offset`` (gateway/history.py), identical on every
 replica.
@@ -21,7 +21,7 @@ import time
 from typing import Callable
 
 from streams.codec import ContractError, decode, encode
-from streams.contracts import AlertAck, AllianceAlert, AllianceScore, ProcessSignal, SessionEvent
+from streams.contracts import AlertAck, AllianceAlert, AllianceScore, ProcessSignal, RuptureEpisode, SessionEvent
 
 from .history import EventId, StoredEvent
 from .protocol import AckRequest
@@ -35,6 +35,7 @@ FEED_TOPICS: dict[str, tuple[str, type]] = {
     "alliance.signals": ("signal", ProcessSignal),
     "alliance.alerts": ("alert", AllianceAlert),
     "alliance.acks": ("ack", AlertAck),
+    "alliance.ruptures": ("rupture", RuptureEpisode),
 }
 ACK_TOPIC = "alliance.acks"
 #: records applied between yields to the event loop; keep well below Policy.max_queue.
