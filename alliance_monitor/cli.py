@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "gateway.cli",
     "store.cli",
     "alliance_monitor.up",
+    "alliance_monitor.commands.ruptures",
 )
 
 
@@ -87,4 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the package's module, not this __main__ copy: command modules raise
+    # alliance_monitor.cli.CliError, which must be the class main() catches
+    from alliance_monitor.cli import main as _main
+
+    sys.exit(_main())

@@ -1,0 +1,1 @@
+"""Subcommand modules of ``alliance-monitor``: each exposes ``register(subparsers)``."""
