@@ -85,8 +85,26 @@ def format_score(score) -> str:
             f"({score.prompt_tokens} prompt tokens, {score.cached_tokens} cached, {score.latency_ms / 1000:.1f}s)")
 
 
+def format_episode(episode) -> str:
+    """A rupture episode change, as the demo prints it (turn ids and cue names, no text)."""
+    model_only = "markers" not in episode.sources
+    audience = ("UNVALIDATED model: supervisors only" if model_only and not episode.validated
+                else "counselor and supervisors")
+    turns = ", ".join(f"{m.turn_id} {m.cue.replace('_', ' ')}" for m in episode.markers[:4])
+    more = f" +{len(episode.markers) - 4}" if len(episode.markers) > 4 else ""
+    line = (f"RUPTURE {episode.kind} {episode.status.replace('_', ' ')}  {episode.session_id} "
+            f"(counselor {episode.counselor_id}), {episode.phase} phase, from turn {episode.opened_turn_id}"
+            f"  [{audience}]")
+    detail = f"        markers: {turns}{more}" if turns else "        opened by a model drop"
+    if episode.repair_moves:
+        detail += "; repair: " + ", ".join(f"{m.turn_id} {m.cue.replace('_', ' ')}" for m in episode.repair_moves[:3])
+    if episode.reengaged_turn_id is not None:
+        detail += f"; client re-engaged at {episode.reengaged_turn_id}"
+    return line + "\n" + detail
+
+
 class EventPrinter:
-    """Follows alliance.scores and alliance.alerts from now on and prints them."""
+    """Follows alliance.scores, alliance.alerts and alliance.ruptures from now on and prints them."""
 
     def __init__(self, bootstrap: str):
         self.bootstrap = bootstrap
@@ -94,6 +112,7 @@ class EventPrinter:
         self.ready = threading.Event()
         self.scores: dict[str, object] = {}
         self.alerts: dict[str, object] = {}
+        self.episodes: dict[str, object] = {}  # newest version per episode
         self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
     def start(self) -> "EventPrinter":
@@ -105,9 +124,10 @@ class EventPrinter:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         from streams.codec import ContractError, decode
-        from streams.contracts import AllianceAlert, AllianceScore
+        from streams.contracts import AllianceAlert, AllianceScore, RuptureEpisode
 
-        contracts = {"alliance.scores": AllianceScore, "alliance.alerts": AllianceAlert}
+        contracts = {"alliance.scores": AllianceScore, "alliance.alerts": AllianceAlert,
+                     "alliance.ruptures": RuptureEpisode}
         c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
         await c.start()
         try:
@@ -129,6 +149,12 @@ class EventPrinter:
                             if ev.request_id not in self.scores:
                                 say(format_score(ev))
                             self.scores[ev.request_id] = ev
+                        elif tp.topic == "alliance.ruptures":
+                            known = self.episodes.get(ev.episode_id)
+                            if known is None or ev.version > known.version:
+                                self.episodes[ev.episode_id] = ev
+                                if known is None or (ev.status, ev.kind) != (known.status, known.kind):
+                                    say(format_episode(ev))
                         else:
                             if ev.alert_id not in self.alerts:
                                 say(format_alert(ev))
@@ -243,7 +269,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             say("")
             say(result.text)
             say(f"plots and tables: {out}")
-            say(f"{len(printer.alerts)} alert(s), {len(printer.scores)} phase score(s) for {len(sessions)} sessions")
+            say(f"{len(printer.alerts)} alert(s), {len(printer.episodes)} rupture episode(s), "
+                f"{len(printer.scores)} phase score(s) for {len(sessions)} sessions")
             if linger and not stop_now.is_set():
                 say("the board stays up; Ctrl-C stops everything")
                 sup.run(until=stop_now.is_set)
