@@ -32,11 +32,12 @@ a plain JSON-able dict with turn ids, lengths and cue names — never text.
 
 from __future__ import annotations
 
-import copy
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from . import rupture_cues as cues
 from .contracts import AllianceAlert, ModelDrop, RuptureEpisode, RuptureMarker
@@ -66,6 +67,11 @@ class RuptureSettings:
             raise ValueError("need 1 <= confrontation_open <= window")
         if not 0 < self.mixed_share <= 0.5:
             raise ValueError("mixed_share must be in (0, 0.5]")
+
+
+def _own(state: dict[str, Any] | None) -> dict[str, Any]:
+    """A private copy of the caller's state (a JSON round trip: several times faster than deepcopy)."""
+    return orjson.loads(orjson.dumps(state)) if state else new_state()
 
 
 def new_state() -> dict[str, Any]:
@@ -111,7 +117,7 @@ def on_turn(
     settings: RuptureSettings = RuptureSettings(),
 ) -> Decision:
     """Fold one chat turn in. ``flags``: the process flags up after this turn."""
-    ctx = _Ctx(copy.deepcopy(state) if state else new_state(), info, at)
+    ctx = _Ctx(_own(state), info, at)
     st = ctx.st
     if st["ended"]:
         return Decision([], st)
@@ -206,7 +212,7 @@ def on_model_drop(
     late: it joins the episode the end closed as unrepaired, or becomes a new
     episode that is closed (unrepaired) at once — nobody can repair it any more.
     """
-    ctx = _Ctx(copy.deepcopy(state) if state else new_state(), info, at)
+    ctx = _Ctx(_own(state), info, at)
     st = ctx.st
     if alert.kind != "drop" or alert.dimension not in ("goal", "approach", "bond"):
         return Decision([], st)
@@ -234,7 +240,7 @@ def on_model_drop(
 
 def on_session_end(state: dict[str, Any] | None, info: SessionInfo, *, at: datetime) -> Decision:
     """The session closed: an episode still open is closed as unrepaired. Idempotent."""
-    ctx = _Ctx(copy.deepcopy(state) if state else new_state(), info, at)
+    ctx = _Ctx(_own(state), info, at)
     st = ctx.st
     if st["ended"]:
         return Decision([], st)
