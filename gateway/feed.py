@@ -21,7 +21,15 @@ import time
 from typing import Callable
 
 from streams.codec import ContractError, decode, encode
-from streams.contracts import AlertAck, AllianceAlert, AllianceScore, ProcessSignal, RuptureEpisode, SessionEvent
+from streams.contracts import (
+    AlertAck,
+    AllianceAlert,
+    AllianceScore,
+    CounselorFeedback,
+    ProcessSignal,
+    RuptureEpisode,
+    SessionEvent,
+)
 
 from .history import EventId, StoredEvent
 from .protocol import AckRequest
@@ -36,6 +44,7 @@ FEED_TOPICS: dict[str, tuple[str, type]] = {
     "alliance.alerts": ("alert", AllianceAlert),
     "alliance.acks": ("ack", AlertAck),
     "alliance.ruptures": ("rupture", RuptureEpisode),
+    "alliance.feedback": ("feedback", CounselorFeedback),
 }
 ACK_TOPIC = "alliance.acks"
 #: records applied between yields to the event loop; keep well below Policy.max_queue.

@@ -37,6 +37,8 @@ CLOSE_GOING_AWAY = 1001
 SEVERITY_WEIGHT = {"critical": 100.0, "warning": 30.0, "info": 5.0}
 WATCHED = ("goal", "bond")
 PHASE_ORDER = ("early", "middle", "late")
+#: turn-level feedback records kept per session in the live state (the newest).
+FEEDBACK_PER_SESSION = 12
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,11 @@ def episode_for_counselor(episode: dict, policy: Policy) -> dict:
     return {**episode, "model_drop": None, "sources": [x for x in episode.get("sources") or () if x != "model"]}
 
 
+def feedback_is_gated(feedback: dict, policy: Policy) -> bool:
+    """True if a counselor must not see this turn-level feedback: a model output, gated like an alert."""
+    return not policy.unvalidated_to_counselors and not feedback.get("validated", False)
+
+
 # --- live state --------------------------------------------------------------------
 
 
@@ -153,6 +160,8 @@ class SessionState:
     alerts: OrderedDict[str, dict] = field(default_factory=OrderedDict)
     #: rupture episodes by id, newest version of each, in opening order.
     ruptures: OrderedDict[str, dict] = field(default_factory=OrderedDict)
+    #: turn-level counselor feedback by id, the latest few.
+    feedback: OrderedDict[str, dict] = field(default_factory=OrderedDict)
     acks: dict[str, list[dict]] = field(default_factory=dict)
     last_seen: float = 0.0  # shell clock (seconds) of the last event, for pruning
     ended_seen: float | None = None
@@ -166,6 +175,7 @@ class SessionState:
             alerts.append({**alert, "acks": self.acks.get(alert["alert_id"], [])})
         ruptures = [episode_for_counselor(e, policy) if for_counselor else e for e in self.ruptures.values()
                     if not (for_counselor and episode_is_gated(e, policy))]
+        feedback = [f for f in self.feedback.values() if not (for_counselor and feedback_is_gated(f, policy))]
         current, change = self._current_and_change()
         return {
             "session_id": self.session_id,
@@ -184,6 +194,7 @@ class SessionState:
             "signal": self.signal,
             "alerts": alerts,
             "ruptures": ruptures,
+            "feedback": feedback,
             "unacked": sum(1 for a in alerts if not a["acks"] and a.get("kind") != "recovered"),
             "risk": round(risk_of(current, change, alerts, self.signal, ruptures), 2),
         }
@@ -447,6 +458,8 @@ class Hub:
             return not alert_is_gated(event.data, self.policy)
         if event.kind == "rupture":
             return not episode_is_gated(event.data, self.policy)
+        if event.kind == "feedback":
+            return not feedback_is_gated(event.data, self.policy)
         if event.kind == "ack":
             alert = state.alerts.get(event.data.get("alert_id", "")) if state else None
             return alert is not None and not alert_is_gated(alert, self.policy)
@@ -504,6 +517,11 @@ class Hub:
                 state.ruptures[data["episode_id"]] = data  # versions may arrive twice or out of order
             while len(state.ruptures) > self.policy.alerts_per_session:
                 state.ruptures.popitem(last=False)
+        elif event.kind == "feedback":
+            state.feedback[data["feedback_id"]] = data
+            state.feedback.move_to_end(data["feedback_id"])
+            while len(state.feedback) > FEEDBACK_PER_SESSION:
+                state.feedback.popitem(last=False)
         elif event.kind == "ack":
             acks = state.acks.setdefault(data["alert_id"], [])
             acks.append({"by": data.get("by"), "role": data.get("role"), "at": data.get("at"),

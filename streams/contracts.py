@@ -358,6 +358,46 @@ class RuptureEpisode(Contract):
         return self
 
 
+PrincipleKey = Literal["empathy", "relevance", "conciseness", "safety", "self_exploration", "autonomy",
+                       "change_stage"]
+PatternKey = Literal["passive_response", "boundary_overstepping"]
+Rating = Annotated[float, Field(ge=1.0, le=5.0)]
+
+
+class CounselorFeedback(Contract):
+    """Turn-level feedback on one counselor turn (``alliance.feedback``): a model output.
+
+    ``principles`` and ``patterns`` are the model's ratings (1-5, expected value
+    over the option tokens); ``features`` are cheap word-level facts about the
+    turn. ``pattern`` names the poor-alliance pattern the turn shows (from the
+    features, else from the ratings), ``principle`` the one to work on, and
+    ``next_move`` one concrete move that quotes the counselor's own turn
+    (``quote``: counselor text, never the client's).
+    """
+
+    feedback_id: Id
+    session_id: Id
+    counselor_id: Id
+    phase: Phase
+    turn_id: Annotated[int, Field(ge=0)]
+    lang: Lang = "en"
+    quote: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    principles: dict[PrincipleKey, Rating]
+    patterns: dict[PatternKey, Rating]
+    features: dict[str, bool] = Field(default_factory=dict)
+    pattern: PatternKey | None = None
+    pattern_source: Literal["features", "model"] | None = None
+    principle: PrincipleKey
+    next_move: Annotated[str, StringConstraints(min_length=1, max_length=600)]
+    model: ModelIdentity
+    #: False until turn-level measures pass a validation against a site's human codes.
+    validated: bool = False
+    prompt_tokens: Annotated[int, Field(ge=0)] = 0
+    cached_tokens: Annotated[int, Field(ge=0)] = 0
+    latency_ms: Annotated[float, Field(ge=0)] = 0.0
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+
+
 class DeadLetter(Contract):
     """What went to a ``.dlq`` topic: where it came from, why, and the raw bytes."""
 
@@ -375,5 +415,5 @@ class DeadLetter(Contract):
 CONTRACTS: dict[str, type[Contract]] = {
     m.__name__: m
     for m in (ChatTurn, SessionEvent, ScoreRequest, AllianceScore, ProcessSignal, AllianceAlert, AlertAck,
-              RuptureEpisode, DeadLetter)
+              RuptureEpisode, CounselorFeedback, DeadLetter)
 }

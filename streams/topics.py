@@ -16,6 +16,7 @@ from .contracts import (
     AllianceScore,
     ChatTurn,
     Contract,
+    CounselorFeedback,
     DeadLetter,
     ProcessSignal,
     RuptureEpisode,
@@ -71,7 +72,11 @@ ACKS = TopicSpec("alliance.acks", AlertAck, 30 * DAY_MS, False, "alert acknowled
 RUPTURES = TopicSpec("alliance.ruptures", RuptureEpisode, 30 * DAY_MS, False,
                      "rupture episodes: markers, type, repair (turn ids, no text)")
 
-TOPICS: tuple[TopicSpec, ...] = (CHAT_TURNS, CHAT_SESSIONS, SCORE_REQUESTS, SCORES, SIGNALS, ALERTS, ACKS, RUPTURES)
+FEEDBACK = TopicSpec("alliance.feedback", CounselorFeedback, 30 * DAY_MS, True,
+                     "turn-level counselor feedback (quotes the counselor's own turn)")
+
+TOPICS: tuple[TopicSpec, ...] = (CHAT_TURNS, CHAT_SESSIONS, SCORE_REQUESTS, SCORES, SIGNALS, ALERTS, ACKS, RUPTURES,
+                                 FEEDBACK)
 BY_NAME: dict[str, TopicSpec] = {t.name: t for t in TOPICS}
 
 #: Dead-letter companions: same retention as their source (they hold its raw bytes).

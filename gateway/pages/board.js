@@ -230,8 +230,11 @@
       AM.el("h4", { class: "section", text: "Alerts" }),
       alerts.length ? alerts.map(alertCard) : AM.el("p", { class: "muted", text: "No alerts." }),
       AM.el("h4", { class: "section", text: "Rupture episodes" }),
-      (s.ruptures || []).length ? [AM.rupture.strip(s, s.ruptures, client.now()), s.ruptures.slice().reverse().map(AM.rupture.card)]
+      (s.ruptures || []).length ? [AM.rupture.strip(s, s.ruptures, client.now()),
+        s.ruptures.slice().reverse().map((e) => AM.rupture.card(e, s.feedback))]
         : AM.el("p", { class: "muted", text: "No rupture episode." }),
+      (s.feedback || []).length ? [AM.el("h4", { class: "section", text: "Counselor turns (turn-level feedback)" }),
+        s.feedback.slice(-4).reverse().map(AM.feedback.card)] : null,
       AM.el("h4", { class: "section", text: "Process signals" }),
       AM.el("dl", { class: "signals" },
         [["client reply length vs own baseline", sig.client_length_ratio, (v) => `${Math.round(v * 100)}%`],

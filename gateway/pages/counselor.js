@@ -96,7 +96,7 @@
       AM.el("p", { class: "muted small", text: "Estimates of how the client may be experiencing the session (1–5), updated at each phase. Not a verdict." }),
       s.validation && s.validation.mode ? AM.el("p", { class: "validation-mode", "data-validation-mode": "1",
         text: "Validation mode: the model behind these estimates has not yet been checked against this site's client ratings, so its alerts go to your supervisor for now." }) : null,
-      openEpisodes.map(AM.rupture.counselorCard),
+      openEpisodes.map((e) => AM.rupture.counselorCard(e, s.feedback)),
       !openEpisodes.length && repaired.length ? AM.el("p", { class: "calm repaired", "data-episode": repaired[0].episode_id,
         text: `The rupture from turn ${repaired[0].opened_turn_id} looks repaired: the client re-engaged after you addressed it.` }) : null,
       alerts.length ? alerts.map(alertCard) : openEpisodes.length ? null : AM.el("p", { class: "calm", text: "Nothing needs your attention right now." })].flat(2).filter((x) => x !== null && x !== undefined));

@@ -40,7 +40,7 @@ AM.rupture = (function () {
   }
 
   /* supervisor card: everything about the episode */
-  function card(e) {
+  function card(e, feedback) {
     const drop = e.model_drop;
     return AM.el("div", { class: `rupture-card kind-${e.kind} st-${e.status}`, "data-episode": e.episode_id },
       AM.el("div", { class: "alert-head" }, chip(e),
@@ -50,7 +50,8 @@ AM.rupture = (function () {
       typeof e.reengaged_turn_id === "number" ? AM.el("p", { text: `Client re-engaged at turn ${e.reengaged_turn_id}.` }) : null,
       drop ? AM.el("p", { class: "muted", text: `Model: ${drop.dimension} ${AM.fmtScore(drop.previous)} → ${AM.fmtScore(drop.current)} (${drop.phase})${drop.validated ? "" : " · unvalidated: counselors do not see this part"}` }) : null,
       (e.flags || []).length ? AM.el("p", { class: "muted", text: `Process flags when it opened: ${e.flags.join(", ").replace(/_/g, " ")}` }) : null,
-      e.suggestion ? AM.el("p", { class: "hint", text: e.suggestion }) : null);
+      e.suggestion ? AM.el("p", { class: "hint", text: e.suggestion }) : null,
+      !e.closed && AM.feedback ? AM.feedback.line(feedback) : null);
   }
 
   /* the session timeline: one bar per episode from opening to closing (or now) */
@@ -76,12 +77,13 @@ AM.rupture = (function () {
   }
 
   /* counselor card: the open episode, its type in plain words, one next move */
-  function counselorCard(e) {
+  function counselorCard(e, feedback) {
     return AM.el("article", { class: `c-rupture kind-${e.kind} st-${e.status}`, "data-episode": e.episode_id },
       AM.el("header", {}, AM.el("span", { class: "tone", text: `${KIND[e.kind]} rupture` }),
         AM.el("span", { class: "muted", text: ` · since turn ${e.markers && e.markers.length ? e.markers[0].turn_id : e.opened_turn_id}${e.status === "repair_attempted" ? " · you addressed it" : ""}` })),
       AM.el("p", { class: "what", text: FOR_COUNSELOR[e.kind] || "" }),
-      e.suggestion ? AM.el("p", { class: "hint", "data-suggestion": "1", text: e.suggestion }) : null);
+      e.suggestion ? AM.el("p", { class: "hint", "data-suggestion": "1", text: e.suggestion }) : null,
+      AM.feedback ? AM.feedback.line(feedback) : null);
   }
 
   return { chip, card, strip, counselorCard, KIND, STATUS };

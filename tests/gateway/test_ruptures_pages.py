@@ -17,6 +17,7 @@ from streams.contracts import ModelDrop, RuptureEpisode, SessionEvent
 from streams.replay import read_file, rebase
 from streams.rupture_replay import replay_ruptures
 from tests.gateway.conftest import counselor_token, publish, supervisor_token, until_known
+from tests.gateway.test_feedback_gateway import feedback
 from tests.gateway.test_pages_browser import browser_context  # noqa: F401 - the real-Chromium fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -36,6 +37,11 @@ def sample_now(name: str, sid: str, group: str, minutes_ago: float, tmp: Path) -
     started = next(e.event for e in events if isinstance(e.event, SessionEvent))
     started = started.model_copy(update={"session_id": sid, "at": start, "group": group})
     return started, replay_ruptures(path)
+
+
+def _turns(name: str) -> list:
+    events, _ = read_file(SAMPLES / name)
+    return [e.event for e in events if not isinstance(e.event, SessionEvent)]
 
 
 async def test_board_timeline_and_counselor_panel_show_the_episodes(make_gateway, kafka_bootstrap, unique, tmp_path,
@@ -59,6 +65,14 @@ async def test_board_timeline_and_counselor_panel_show_the_episodes(make_gateway
     # s02 and s06 while still open (all but the record that closed them); s04 to its repair
     await publish(kafka_bootstrap, "alliance.ruptures", *[r for r in r02 if not r.closed], *r04,
                   *[r for r in r06 if not r.closed], model_only)
+
+    # turn-level feedback on real counselor turns: unvalidated for s06, validated (as if a site had
+    # validated turn-level measures) for s02's last question
+    texts = {e.turn_id: e.text for e in _turns("s06_over_directing_zh.jsonl")}
+    await publish(kafka_bootstrap, "alliance.feedback",
+                  *[feedback(sids["mixed"], s06.counselor_id, t, texts[t], lang="zh") for t in (29, 31, 33)],
+                  feedback(sids["withdrawal"], s02.counselor_id, 47, "Great. And the office hours?", validated=True,
+                           ratings={"boundary_overstepping": 2.2, "empathy": 1.3}))
 
     board = await context.new_page()
     console: list[str] = []
@@ -86,6 +100,17 @@ async def test_board_timeline_and_counselor_panel_show_the_episodes(make_gateway
     assert box and strip and 0.3 < (box["x"] - strip["x"]) / strip["width"] < 0.4
     await board.screenshot(path=str(artifacts_dir / "ruptures-board.png"))
 
+    # the over-directing session: its episode card names the pattern of the last counselor turns
+    await board.locator(f'tr[data-session="{sids["mixed"]}"]').click()
+    await board.wait_for_selector(f'.drawer .feedback-card[data-feedback="{sids["mixed"]}:middle:t33"]', timeout=20_000)
+    line = await board.locator(".drawer .rupture-card .feedback-line").inner_text()
+    assert "boundary-overstepping" in line and "那就更要学会拒绝周末的会" not in line  # t33 is the plan summary
+    cards = board.locator(".drawer .feedback-card")
+    assert await cards.count() == 3
+    first = await cards.first.inner_text()
+    assert "turn 33" in first and "unvalidated" in first.lower() and "我来总结一下今天的减压计划" in first
+    await board.screenshot(path=str(artifacts_dir / "feedback-board.png"))
+
     panel = await context.new_page()
     panel.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
     await panel.set_viewport_size({"width": 440, "height": 760})
@@ -95,6 +120,10 @@ async def test_board_timeline_and_counselor_panel_show_the_episodes(make_gateway
     text = await card.inner_text()
     assert "Withdrawal rupture" in text and "you addressed it" in text
     assert "You named it; now leave room" in await card.locator("[data-suggestion]").inner_text()
+    # validated turn-level feedback joins the card, quoting the counselor's own turn
+    await card.locator(".feedback-line").wait_for(timeout=20_000)
+    line = await card.locator(".feedback-line").inner_text()
+    assert "no poor-alliance pattern" in line and '"Great. And the office hours?"' in line
     await panel.screenshot(path=str(artifacts_dir / "ruptures-counselor.png"))
     # the model-only episode of an unvalidated model never reaches the counselor
     await panel.goto(f"{gw.http_url}/counselor?session={sids['model']}#token={counselor_token(s02.counselor_id)}")
@@ -109,5 +138,7 @@ async def test_board_timeline_and_counselor_panel_show_the_episodes(make_gateway
     card = zh.locator(f'.c-rupture[data-episode="{sids["mixed"]}:rupture:1"]')
     await card.wait_for(timeout=20_000)
     assert "放慢节奏" in await card.locator("[data-suggestion]").inner_text()
+    await zh.wait_for_timeout(500)
+    assert await card.locator(".feedback-line").count() == 0  # unvalidated feedback: supervisors only
     await zh.screenshot(path=str(artifacts_dir / "ruptures-counselor-zh.png"))
     assert not errors and not console, f"page errors: {errors + console}"

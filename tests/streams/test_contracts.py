@@ -15,6 +15,7 @@ from streams.contracts import (
     AllianceAlert,
     AllianceScore,
     ChatTurn,
+    CounselorFeedback,
     DeadLetter,
     DimensionScore,
     Evidence,
@@ -104,6 +105,14 @@ EXAMPLES = [
         model_drop=ModelDrop(alert_id="s-1:middle:bond:drop", dimension="bond", phase="middle", previous=4.1,
                              current=3.2, model="smollm2-135m"),
         at=T0 + timedelta(minutes=3),
+    ),
+    CounselorFeedback(
+        feedback_id="s-1:middle:t27", session_id="s-1", counselor_id="c-anna", phase="middle", turn_id=27,
+        quote="You should try it again.", principles={"empathy": 1.6, "autonomy": 1.4}, patterns={
+            "passive_response": 1.5, "boundary_overstepping": 4.1}, features={"directive": True},
+        pattern="boundary_overstepping", pattern_source="features", principle="autonomy",
+        next_move='Hand the choice back: instead of "You should try it again.", ask "What feels doable to you?"',
+        model=ModelIdentity(name="smollm2-135m", prompt_version="turn-feedback-v1"), created_at=T0,
     ),
     DeadLetter(source_topic="chat.turns", reason="ChatTurn.text: must not be empty", raw='{"x":1}', key="s-1",
                partition=0, offset=12, at=T0),
@@ -230,7 +239,7 @@ def test_contracts_are_immutable():
 
 
 def test_rupture_episode_rejects_an_inconsistent_record():
-    base = EXAMPLES[-2].model_dump()
+    base = next(e for e in EXAMPLES if isinstance(e, RuptureEpisode)).model_dump()
     with pytest.raises(ContractError, match="model_drop"):
         validate(RuptureEpisode, {**base, "model_drop": None})
     with pytest.raises(ContractError, match="closed"):
