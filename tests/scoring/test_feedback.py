@@ -130,3 +130,13 @@ def test_the_worker_sends_feedback_for_the_last_counselor_turns(kafka_bootstrap,
     fb = decode(CounselorFeedback, rec.value)
     assert (fb.feedback_id, fb.turn_id, fb.lang, fb.counselor_id) == (f"{sid}:early:t2", 2, "zh", "c-zh")
     assert fb.quote == t[2].text and fb.cached_tokens > 0 and not fb.validated
+
+
+def test_tail_describes_feedback_without_the_quote():
+    from streams.cli import describe
+    from tests.gateway.test_feedback_gateway import feedback
+
+    fb = feedback("s-1", "c-1", 27, "You should try it again, but with your phone in another room.")
+    line = describe(fb)
+    assert line == "s-1:middle:t27 turn 27: pattern boundary_overstepping, work on autonomy (unvalidated)"
+    assert "phone" not in line

@@ -354,3 +354,12 @@ def test_the_confrontation_sample_is_repaired_by_the_apology_and_the_clients_ans
     (ep,) = final_episodes(replay_ruptures(SAMPLES / "s04_confrontation_repaired_en.jsonl"))
     assert [m.turn_id for m in ep.markers] == [17, 18]
     assert ep.repair_moves[0].turn_id == 19 and ep.reengaged_turn_id == 20
+
+
+def test_tail_describes_an_episode_by_ids_and_cues():
+    from streams.cli import describe
+
+    (ep,) = final_episodes(replay_ruptures(SAMPLES / "s04_confrontation_repaired_en.jsonl"))
+    line = describe(ep)
+    assert line == ("sample-04-confrontation-repair-en:rupture:1 v3 confrontation repaired (markers) middle, "
+                    "from turn 17; markers 17:criticism 18:criticism")
