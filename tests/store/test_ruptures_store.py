@@ -44,6 +44,22 @@ def test_newest_version_wins_in_any_order_and_twice(engine):
         assert s.scalar(select(func.count()).select_from(Event).where(Event.kind == "rupture")) == 3
 
 
+@pytest.mark.integration
+def test_migration_0004_adds_the_table_and_downgrades(db_url):
+    from store import db
+
+    db.upgrade(db_url, "0002")
+    engine = db.make_engine(db_url)
+    try:
+        assert "rupture_episodes" not in db.table_names(engine)
+        db.upgrade(db_url, "0004_rupture_episodes")
+        assert "rupture_episodes" in db.table_names(engine)
+        db.downgrade(db_url, "0002")
+        assert "rupture_episodes" not in db.table_names(engine) and "validation_records" in db.table_names(engine)
+    finally:
+        engine.dispose()
+
+
 def test_summaries_count_sessions_without_episodes_and_rate_only_closed_ones():
     eps = final_episodes(sample_records("s04_confrontation_repaired_en.jsonl")
                          + sample_records("s02_bond_rupture_middle_en.jsonl"))
