@@ -118,15 +118,27 @@ def test_the_worker_sends_feedback_for_the_last_counselor_turns(kafka_bootstrap,
     from streams.contracts import CounselorFeedback, ScoreRequest
     from tests.kafka_helpers import consume_all_sync, produce
 
+    import dataclasses
+
+    from streams.broker import ensure_topics
+    from streams.topics import spec
+
     sid = f"wf-{unique}"
+    # topics of its own: other worker tests read the shared alliance.requests from the beginning
+    requests, feedback_topic = f"alliance.requests.fb{unique}", f"alliance.feedback.fb{unique}"
+    ensure_topics(kafka_bootstrap, [dataclasses.replace(spec("alliance.requests"), name=requests, partitions=1),
+                                    dataclasses.replace(spec("alliance.requests.dlq"), name=f"{requests}.dlq",
+                                                        partitions=1),
+                                    dataclasses.replace(spec("alliance.feedback"), name=feedback_topic, partitions=1)])
     t = lines(unique_session(ZH_SESSION, unique))
     req = ScoreRequest(request_id=f"{sid}:early", session_id=sid, phase="early", upto_turn_id=3, transcript=t,
                        lang="zh", counselor_id="c-zh")
-    produce(kafka_bootstrap, "alliance.requests", [(sid, req)])
-    cfg = WorkerConfig(group_id=f"gf-{unique}", concurrency=1, timeout_s=300, max_records=1, feedback_turns=1)
+    produce(kafka_bootstrap, requests, [(sid, req)])
+    cfg = WorkerConfig(group_id=f"gf-{unique}", concurrency=1, timeout_s=300, max_records=1, feedback_turns=1,
+                       requests_topic=requests, scores_topic="alliance.scores", feedback_topic=feedback_topic)
     stats = engine_loop.run(run_worker(kafka_bootstrap, Scorer(vllm_engine), cfg), timeout=900)
     assert (stats.scored, stats.feedback) == (1, 1)
-    (rec,) = consume_all_sync(kafka_bootstrap, "alliance.feedback", expect=1, where=lambda r: r.key == sid.encode())
+    (rec,) = consume_all_sync(kafka_bootstrap, feedback_topic, expect=1, where=lambda r: r.key == sid.encode())
     fb = decode(CounselorFeedback, rec.value)
     assert (fb.feedback_id, fb.turn_id, fb.lang, fb.counselor_id) == (f"{sid}:early:t2", 2, "zh", "c-zh")
     assert fb.quote == t[2].text and fb.cached_tokens > 0 and not fb.validated
