@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "up",          # up
     "demo",        # demo
     "survey",      # survey link, survey publish-links
+    "ruptures",    # ruptures FILE...
 )
 
 #: argparse says "argument --port: must be ..."; the user reads "--port must be ...".

@@ -25,7 +25,8 @@ from typing import Any, Callable
 import orjson
 
 from streams.contracts import WATCHED_DIMENSIONS
-from validation.gate import RecordBook, gate_label, reaches_counselor, validated_dimensions
+from validation.gate import (RecordBook, episode_reaches_counselor, feedback_reaches_counselor, gate_label,
+                             reaches_counselor, validated_dimensions)
 
 from .auth import TokenError, Viewer, verify_token
 from .errors import GatewayError
@@ -40,6 +41,8 @@ CLOSE_GOING_AWAY = 1001
 
 SEVERITY_WEIGHT = {"critical": 100.0, "warning": 30.0, "info": 5.0}
 PHASE_ORDER = ("early", "middle", "late")
+#: turn-level feedback records kept per session in the live state (the newest).
+FEEDBACK_PER_SESSION = 12
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,29 @@ def alert_view(alert: dict) -> dict:
     return alert if "gate" in alert else {**alert, "gate": gate_label(alert)}
 
 
+def episode_is_gated(episode: dict, policy: Policy) -> bool:
+    """True if a counselor must not see this rupture episode.
+
+    An episode opened by client markers is process evidence (like a process
+    alert): counselors see it. One opened only by the model's drop is a model
+    output and follows the validation gate exactly like the drop alert.
+    """
+    return not episode_reaches_counselor(episode, gate_enabled=not policy.unvalidated_to_counselors)
+
+
+def episode_for_counselor(episode: dict, policy: Policy) -> dict:
+    """The counselor's view of a visible episode: an unvalidated model drop in it is left out."""
+    drop = episode.get("model_drop")
+    if policy.unvalidated_to_counselors or not drop or drop.get("validated"):
+        return episode
+    return {**episode, "model_drop": None, "sources": [x for x in episode.get("sources") or () if x != "model"]}
+
+
+def feedback_is_gated(feedback: dict, policy: Policy) -> bool:
+    """True if a counselor must not see this turn-level feedback: a model output, gated like an alert."""
+    return not feedback_reaches_counselor(feedback, gate_enabled=not policy.unvalidated_to_counselors)
+
+
 # --- live state --------------------------------------------------------------------
 
 
@@ -121,6 +147,10 @@ class SessionState:
     _validated: tuple[RecordBook | None, frozenset[str]] | None = field(default=None, repr=False, compare=False)
     signal: dict | None = None
     alerts: OrderedDict[str, dict] = field(default_factory=OrderedDict)
+    #: rupture episodes by id, newest version of each, in opening order.
+    ruptures: OrderedDict[str, dict] = field(default_factory=OrderedDict)
+    #: turn-level counselor feedback by id, the latest few.
+    feedback: OrderedDict[str, dict] = field(default_factory=OrderedDict)
     acks: dict[str, list[dict]] = field(default_factory=dict)
     last_seen: float = 0.0  # shell clock (seconds) of the last event, for pruning
     ended_seen: float | None = None
@@ -132,6 +162,9 @@ class SessionState:
             if for_counselor and alert_is_gated(alert, policy):
                 continue
             alerts.append({**alert, "acks": self.acks.get(alert["alert_id"], [])})
+        ruptures = [episode_for_counselor(e, policy) if for_counselor else e for e in self.ruptures.values()
+                    if not (for_counselor and episode_is_gated(e, policy))]
+        feedback = [f for f in self.feedback.values() if not (for_counselor and feedback_is_gated(f, policy))]
         current, change = self._current_and_change()
         return {
             "session_id": self.session_id,
@@ -149,8 +182,10 @@ class SessionState:
             "validation": self.validation(policy),
             "signal": self.signal,
             "alerts": alerts,
+            "ruptures": ruptures,
+            "feedback": feedback,
             "unacked": sum(1 for a in alerts if not a["acks"] and a.get("kind") != "recovered"),
-            "risk": round(risk_of(current, change, alerts, self.signal), 2),
+            "risk": round(risk_of(current, change, alerts, self.signal, ruptures), 2),
         }
 
     def validation(self, policy: Policy) -> dict | None:
@@ -175,11 +210,13 @@ class SessionState:
         return current, {d: round(current[d] - previous[d], 3) for d in current if d in previous}
 
 
-def risk_of(current: dict, change: dict, alerts: list[dict], signal: dict | None) -> float:
+def risk_of(current: dict, change: dict, alerts: list[dict], signal: dict | None,
+            ruptures: list[dict] | tuple[dict, ...] = ()) -> float:
     """How much a supervisor should look at this session now (sort key of the board).
 
     Unacknowledged alerts dominate (by severity); then low or falling goal/bond;
-    then process flags. Acknowledged alerts count a tenth: someone is on it.
+    then open rupture episodes; then process flags. Acknowledged alerts count a
+    tenth: someone is on it.
     """
     risk = 0.0
     for alert in alerts:
@@ -192,6 +229,7 @@ def risk_of(current: dict, change: dict, alerts: list[dict], signal: dict | None
             risk += max(0.0, 3.5 - current[dim]) * 10
         if dim in change:
             risk += max(0.0, -change[dim]) * 20
+    risk += 10.0 * sum(1 for e in ruptures if not e.get("closed"))
     if signal:
         risk += 3.0 * len(signal.get("flags") or ())
     return risk
@@ -407,6 +445,10 @@ class Hub:
             return True
         if event.kind == "alert":
             return not alert_is_gated(event.data, self.policy)
+        if event.kind == "rupture":
+            return not episode_is_gated(event.data, self.policy)
+        if event.kind == "feedback":
+            return not feedback_is_gated(event.data, self.policy)
         if event.kind == "ack":
             alert = state.alerts.get(event.data.get("alert_id", "")) if state else None
             return alert is not None and not alert_is_gated(alert, self.policy)
@@ -415,9 +457,17 @@ class Hub:
     def _encode(self, event: StoredEvent, viewer: Viewer) -> str | None:
         state = self.sessions.get(event.session_id)
         summary = state.summary(self.policy, viewer.role == "counselor") if state else None
-        data = alert_view(event.data) if event.kind == "alert" else event.data
         return dumps({"type": "event", "id": str(event.id), "kind": event.kind, "session_id": event.session_id,
-                      "data": data, "summary": summary})
+                      "data": self._data_for(event, viewer), "summary": summary})
+
+    def _data_for(self, event: StoredEvent, viewer: Viewer) -> dict:
+        """An event's data as this viewer gets it: alerts carry their gate label; a counselor's
+        rupture episode leaves out an unvalidated model drop."""
+        if event.kind == "alert":
+            return alert_view(event.data)
+        if event.kind == "rupture" and viewer.role == "counselor":
+            return episode_for_counselor(event.data, self.policy)
+        return event.data
 
     def _update_state(self, event: StoredEvent, now: float) -> None:
         data = event.data
@@ -454,6 +504,17 @@ class Hub:
             state.alerts.move_to_end(data["alert_id"])
             while len(state.alerts) > self.policy.alerts_per_session:
                 state.alerts.popitem(last=False)
+        elif event.kind == "rupture":
+            known = state.ruptures.get(data["episode_id"])
+            if known is None or data.get("version", 0) > known.get("version", 0):
+                state.ruptures[data["episode_id"]] = data  # versions may arrive twice or out of order
+            while len(state.ruptures) > self.policy.alerts_per_session:
+                state.ruptures.popitem(last=False)
+        elif event.kind == "feedback":
+            state.feedback[data["feedback_id"]] = data
+            state.feedback.move_to_end(data["feedback_id"])
+            while len(state.feedback) > FEEDBACK_PER_SESSION:
+                state.feedback.popitem(last=False)
         elif event.kind == "ack":
             acks = state.acks.setdefault(data["alert_id"], [])
             acks.append({"by": data.get("by"), "role": data.get("role"), "at": data.get("at"),
@@ -515,7 +576,7 @@ class Hub:
         events = []
         for e in self.history.session_timeline(session_id):
             if self._visible(conn, e):
-                events.append({"id": str(e.id), "kind": e.kind, "data": alert_view(e.data) if e.kind == "alert" else e.data})
+                events.append({"id": str(e.id), "kind": e.kind, "data": self._data_for(e, conn.viewer)})
         conn.push(dumps({"type": "timeline", "session_id": session_id, "events": events}), self._room())
 
     def _ack(self, conn: Connection, msg: dict) -> list[AckRequest]:
