@@ -39,6 +39,7 @@ COMMAND_MODULES = (
     "survey",      # survey link, survey publish-links
     "score_corpus",  # score-corpus
     "dlq",         # dlq redrive
+    "ruptures",    # ruptures FILE...
 )
 
 #: argparse says "argument --port: must be ..."; the user reads "--port must be ...".

@@ -21,7 +21,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from validation.gate import GATE_PROCESS, GATE_VALIDATED, gate_label
+from validation.gate import GATE_PROCESS, GATE_VALIDATED, episode_reaches_counselor, gate_label
 
 
 
@@ -70,8 +70,25 @@ def format_score(score) -> str:
             f"({score.prompt_tokens} prompt tokens, {score.cached_tokens} cached, {score.latency_ms / 1000:.1f}s)")
 
 
+def format_episode(episode) -> str:
+    """A rupture episode change, as the demo prints it (turn ids and cue names, no text)."""
+    audience = ("counselor and supervisors" if episode_reaches_counselor(episode)  # validation/gate.py decides
+                else "UNVALIDATED model: supervisors only")
+    turns = ", ".join(f"{m.turn_id} {m.cue.replace('_', ' ')}" for m in episode.markers[:4])
+    more = f" +{len(episode.markers) - 4}" if len(episode.markers) > 4 else ""
+    line = (f"RUPTURE {episode.kind} {episode.status.replace('_', ' ')}  {episode.session_id} "
+            f"(counselor {episode.counselor_id}), {episode.phase} phase, from turn {episode.opened_turn_id}"
+            f"  [{audience}]")
+    detail = f"        markers: {turns}{more}" if turns else "        opened by a model drop"
+    if episode.repair_moves:
+        detail += "; repair: " + ", ".join(f"{m.turn_id} {m.cue.replace('_', ' ')}" for m in episode.repair_moves[:3])
+    if episode.reengaged_turn_id is not None:
+        detail += f"; client re-engaged at {episode.reengaged_turn_id}"
+    return line + "\n" + detail
+
+
 class EventPrinter:
-    """Follows alliance.scores and alliance.alerts from now on and prints them."""
+    """Follows alliance.scores, alliance.alerts and alliance.ruptures from now on and prints them."""
 
     def __init__(self, bootstrap: str):
         self.bootstrap = bootstrap
@@ -79,6 +96,7 @@ class EventPrinter:
         self.ready = threading.Event()
         self.scores: dict[str, object] = {}
         self.alerts: dict[str, object] = {}
+        self.episodes: dict[str, object] = {}  # newest version per episode
         self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
     def start(self) -> "EventPrinter":
@@ -90,10 +108,10 @@ class EventPrinter:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         from streams.codec import ContractError, decode
-        from streams.contracts import AllianceAlert, AllianceScore
-        from streams.topics import ALERTS, SCORES
+        from streams.contracts import AllianceAlert, AllianceScore, RuptureEpisode
+        from streams.topics import ALERTS, RUPTURES, SCORES
 
-        contracts = {SCORES.name: AllianceScore, ALERTS.name: AllianceAlert}
+        contracts = {SCORES.name: AllianceScore, ALERTS.name: AllianceAlert, RUPTURES.name: RuptureEpisode}
         c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
         await c.start()
         try:
@@ -115,6 +133,12 @@ class EventPrinter:
                             if ev.request_id not in self.scores:
                                 say(format_score(ev))
                             self.scores[ev.request_id] = ev
+                        elif tp.topic == RUPTURES.name:
+                            known = self.episodes.get(ev.episode_id)
+                            if known is None or ev.version > known.version:
+                                self.episodes[ev.episode_id] = ev
+                                if known is None or (ev.status, ev.kind) != (known.status, known.kind):
+                                    say(format_episode(ev))
                         else:
                             if ev.alert_id not in self.alerts:
                                 say(format_alert(ev))
@@ -228,7 +252,8 @@ def run_demo(args: argparse.Namespace) -> int:
             say("")
             say(result.text)
             say(f"plots and tables: {out}")
-            say(f"{len(printer.alerts)} alert(s), {len(printer.scores)} phase score(s) for {len(sessions)} sessions")
+            say(f"{len(printer.alerts)} alert(s), {len(printer.episodes)} rupture episode(s), "
+                f"{len(printer.scores)} phase score(s) for {len(sessions)} sessions")
             if linger and not stop_now.is_set():
                 say("the board stays up; Ctrl-C stops everything")
                 sup.run(until=stop_now.is_set)

@@ -3,7 +3,7 @@
 Why partition assignment and not a consumer group: every gateway replica must
 see *every* record (it fans out to its own browsers), so replicas must not share
 partitions the way a group would split them; and kafka-python groups do not work
-on Tansu anyway. Each replica assigns itself all partitions of the five topics and
+on Tansu anyway. Each replica assigns itself all partitions of the feed topics and
 reads them from the beginning, which also rebuilds the live state after a restart.
 Event ids are ``topic:partition:offset`` (gateway/history.py), identical on every
 replica.
@@ -21,8 +21,9 @@ import time
 from typing import Callable
 
 from streams.codec import ContractError, decode, encode
-from streams.contracts import AlertAck, AllianceAlert, AllianceScore, ProcessSignal, SessionEvent
-from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, SCORES, SIGNALS
+from streams.contracts import (AlertAck, AllianceAlert, AllianceScore, CounselorFeedback, ProcessSignal,
+                               RuptureEpisode, SessionEvent)
+from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, FEEDBACK, RUPTURES, SCORES, SIGNALS
 
 from .errors import GatewayError
 from .history import EventId, StoredEvent
@@ -37,6 +38,8 @@ FEED_TOPICS: dict[str, tuple[str, type]] = {
     SIGNALS.name: ("signal", ProcessSignal),
     ALERTS.name: ("alert", AllianceAlert),
     ACKS.name: ("ack", AlertAck),
+    RUPTURES.name: ("rupture", RuptureEpisode),
+    FEEDBACK.name: ("feedback", CounselorFeedback),
 }
 ACK_TOPIC = ACKS.name
 #: records applied between yields to the event loop; keep well below Policy.max_queue.

@@ -23,9 +23,9 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Literal, Mapping, Protocol, runtime_checkable
 
-Kind = Literal["session", "score", "signal", "alert", "ack"]
+Kind = Literal["session", "score", "signal", "alert", "ack", "rupture", "feedback"]
 #: Kinds a session's timeline keeps (signals are many and only the latest matters).
-TIMELINE_KINDS: frozenset[str] = frozenset({"session", "score", "alert", "ack"})
+TIMELINE_KINDS: frozenset[str] = frozenset({"session", "score", "alert", "ack", "rupture", "feedback"})
 
 Cursor = dict[str, int]
 

@@ -26,7 +26,8 @@ from typing import Any, Callable
 import orjson
 
 from streams.contracts import WATCHED_DIMENSIONS
-from validation.gate import RecordBook, gate_label, reaches_counselor, unvalidated_dimensions, validated_dimensions
+from validation.gate import (RecordBook, episode_reaches_counselor, feedback_reaches_counselor, gate_label,
+                             reaches_counselor, unvalidated_dimensions, validated_dimensions)
 
 from .auth import KeyRing, TokenError, Viewer, verify_token
 from .errors import GatewayError
@@ -42,6 +43,8 @@ CLOSE_GOING_AWAY = 1001
 
 SEVERITY_WEIGHT = {"critical": 100.0, "warning": 30.0, "info": 5.0}
 PHASE_ORDER = ("early", "middle", "late")
+#: turn-level feedback records kept per session in the live state (the newest).
+FEEDBACK_PER_SESSION = 12
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,29 @@ def alert_view(alert: dict) -> dict:
     return alert if "gate" in alert else {**alert, "gate": gate_label(alert)}
 
 
+def episode_is_gated(episode: dict, policy: Policy) -> bool:
+    """True if a counselor must not see this rupture episode.
+
+    An episode opened by client markers is process evidence (like a process
+    alert): counselors see it. One opened only by the model's drop is a model
+    output and follows the validation gate exactly like the drop alert.
+    """
+    return not episode_reaches_counselor(episode, gate_enabled=not policy.unvalidated_to_counselors)
+
+
+def episode_for_counselor(episode: dict, policy: Policy) -> dict:
+    """The counselor's view of a visible episode: an unvalidated model drop in it is left out."""
+    drop = episode.get("model_drop")
+    if policy.unvalidated_to_counselors or not drop or drop.get("validated"):
+        return episode
+    return {**episode, "model_drop": None, "sources": [x for x in episode.get("sources") or () if x != "model"]}
+
+
+def feedback_is_gated(feedback: dict, policy: Policy) -> bool:
+    """True if a counselor must not see this turn-level feedback: a model output, gated like an alert."""
+    return not feedback_reaches_counselor(feedback, gate_enabled=not policy.unvalidated_to_counselors)
+
+
 # --- live state --------------------------------------------------------------------
 
 
@@ -152,6 +178,10 @@ class SessionState:
                                                                                        compare=False)
     signal: dict | None = None
     alerts: OrderedDict[str, dict] = field(default_factory=OrderedDict)
+    #: rupture episodes by id, newest version of each, in opening order.
+    ruptures: OrderedDict[str, dict] = field(default_factory=OrderedDict)
+    #: turn-level counselor feedback by id, the latest few.
+    feedback: OrderedDict[str, dict] = field(default_factory=OrderedDict)
     acks: dict[str, list[dict]] = field(default_factory=dict)
     last_seen: float = 0.0  # shell clock (seconds) of the last event, for pruning
     ended_seen: float | None = None
@@ -166,6 +196,9 @@ class SessionState:
         withheld = self.withheld(policy) if for_counselor else frozenset()
         scores = {p: {d: v for d, v in dims.items() if d not in withheld} for p, dims in self.scores.items()}
         current, change = _current_and_change(scores)
+        ruptures = [episode_for_counselor(e, policy) if for_counselor else e for e in self.ruptures.values()
+                    if not (for_counselor and episode_is_gated(e, policy))]
+        feedback = [f for f in self.feedback.values() if not (for_counselor and feedback_is_gated(f, policy))]
         return {
             "session_id": self.session_id,
             "counselor_id": self.counselor_id,
@@ -182,8 +215,10 @@ class SessionState:
             "validation": self.validation(policy, for_counselor),
             "signal": self.signal,
             "alerts": alerts,
+            "ruptures": ruptures,
+            "feedback": feedback,
             "unacked": sum(1 for a in alerts if not a["acks"] and a.get("kind") != "recovered"),
-            "risk": round(risk_of(current, change, alerts, self.signal), 2),
+            "risk": round(risk_of(current, change, alerts, self.signal, ruptures), 2),
         }
 
     def _verdicts(self, policy: Policy) -> tuple[frozenset[str], frozenset[str]]:
@@ -225,11 +260,13 @@ def _current_and_change(scores: dict[str, dict[str, float]]) -> tuple[dict[str, 
     return current, {d: round(current[d] - previous[d], 3) for d in current if d in previous}
 
 
-def risk_of(current: dict, change: dict, alerts: list[dict], signal: dict | None) -> float:
+def risk_of(current: dict, change: dict, alerts: list[dict], signal: dict | None,
+            ruptures: list[dict] | tuple[dict, ...] = ()) -> float:
     """How much a supervisor should look at this session now (sort key of the board).
 
     Unacknowledged alerts dominate (by severity); then low or falling goal/bond;
-    then process flags. Acknowledged alerts count a tenth: someone is on it.
+    then open rupture episodes; then process flags. Acknowledged alerts count a
+    tenth: someone is on it.
     """
     risk = 0.0
     for alert in alerts:
@@ -242,6 +279,7 @@ def risk_of(current: dict, change: dict, alerts: list[dict], signal: dict | None
             risk += max(0.0, 3.5 - current[dim]) * 10
         if dim in change:
             risk += max(0.0, -change[dim]) * 20
+    risk += 10.0 * sum(1 for e in ruptures if not e.get("closed"))
     if signal:
         risk += 3.0 * len(signal.get("flags") or ())
     return risk
@@ -483,6 +521,10 @@ class Hub:
             return True
         if event.kind == "alert":
             return not alert_is_gated(event.data, self.policy)
+        if event.kind == "rupture":
+            return not episode_is_gated(event.data, self.policy)
+        if event.kind == "feedback":
+            return not feedback_is_gated(event.data, self.policy)
         if event.kind == "ack":
             alert = state.alerts.get(event.data.get("alert_id", "")) if state else None
             return alert is not None and not alert_is_gated(alert, self.policy)
@@ -496,9 +538,12 @@ class Hub:
                       "data": self._data_for(event, counselor), "summary": summary})
 
     def _data_for(self, event: StoredEvent, counselor: bool) -> dict:
-        """The event's payload as this audience may see it: alerts with their ``gate`` label, scores gated."""
+        """The event's payload as this audience may see it: alerts with their ``gate`` label, scores gated,
+        and a counselor's rupture episode leaves out an unvalidated model drop."""
         if event.kind == "alert":
             return alert_view(event.data)
+        if event.kind == "rupture" and counselor:
+            return episode_for_counselor(event.data, self.policy)
         if not counselor or event.kind != "score" or self.policy.unvalidated_to_counselors:
             return event.data
         state = self.sessions.get(event.session_id)
@@ -545,6 +590,17 @@ class Hub:
             state.alerts.move_to_end(data["alert_id"])
             while len(state.alerts) > self.policy.alerts_per_session:
                 state.alerts.popitem(last=False)
+        elif event.kind == "rupture":
+            known = state.ruptures.get(data["episode_id"])
+            if known is None or data.get("version", 0) > known.get("version", 0):
+                state.ruptures[data["episode_id"]] = data  # versions may arrive twice or out of order
+            while len(state.ruptures) > self.policy.alerts_per_session:
+                state.ruptures.popitem(last=False)
+        elif event.kind == "feedback":
+            state.feedback[data["feedback_id"]] = data
+            state.feedback.move_to_end(data["feedback_id"])
+            while len(state.feedback) > FEEDBACK_PER_SESSION:
+                state.feedback.popitem(last=False)
         elif event.kind == "ack":
             acks = state.acks.setdefault(data["alert_id"], [])
             acks.append({"by": data.get("by"), "role": data.get("role"), "at": data.get("at"),

@@ -8,6 +8,12 @@ the commit re-delivers the batch: the requests are scored again, and because
 ``request_id`` is ``session_id:phase`` the duplicates are recognisable downstream.
 Nothing is lost.
 
+Turn-level feedback (``feedback_turns`` > 0): after a phase is scored, the last
+``feedback_turns`` counselor turns of its transcript are rated with the same
+engine while the session's prefix is still cached (:mod:`scoring.feedback`),
+and the records go to ``alliance.feedback`` before the commit. A feedback
+failure is logged and skipped: the score is what the request was for.
+
 Failures: a record that is not a valid ScoreRequest goes to the DLQ at once (it
 will never parse). A request whose scoring fails or times out is retried
 ``retries`` times, then dead-lettered with the error; the stream goes on.
@@ -18,14 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Callable
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
 from streams.codec import ContractError, dead_letter, decode, encode, safe_reason
-from streams.contracts import AllianceScore, ScoreRequest
-from streams.topics import SCORE_REQUESTS, SCORES, dlq_name
+from streams.contracts import AllianceScore, CounselorFeedback, ScoreRequest
+from streams.topics import FEEDBACK, SCORE_REQUESTS, SCORES, dlq_name
 
 from .scorer import Scorer
 
@@ -51,6 +58,9 @@ class WorkerConfig:
     #: maps raw dimension scores to the client scale (validation.calibration.Calibration),
     #: from the model's validation record; None = publish raw scores.
     calibration: object | None = None
+    #: counselor turns rated per scored phase (turn-level feedback); 0 = off.
+    feedback_turns: int = field(default_factory=lambda: int(os.environ.get("ALLIANCE_FEEDBACK_TURNS", "0")))
+    feedback_topic: str = FEEDBACK.name
 
 
 @dataclass
@@ -59,6 +69,7 @@ class WorkerStats:
     dead_lettered: int = 0
     retries: int = 0
     batches: int = 0
+    feedback: int = 0
     latencies_ms: list[float] = field(default_factory=list)
 
 
@@ -68,6 +79,7 @@ class Outcome:
 
     score: AllianceScore | None = None
     dlq_reason: str | None = None
+    feedback: tuple[CounselorFeedback, ...] = ()
 
 
 async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, stats: WorkerStats) -> Outcome:
@@ -104,7 +116,26 @@ async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, st
                     score = calibrate_score(score, cfg.calibration)
     except Exception as err:  # noqa: BLE001 - any scoring failure is retried, then dead-lettered
         return Outcome(dlq_reason=f"scoring failed after {cfg.retries + 1} attempt(s): {why(err)}")
-    return Outcome(score=score)
+    return Outcome(score=score, feedback=await _feedback(scorer, req, cfg))
+
+
+async def _feedback(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig) -> tuple[CounselorFeedback, ...]:
+    """Rate the phase's last counselor turns; any failure costs only the feedback, never the score."""
+    if cfg.feedback_turns <= 0:
+        return ()
+    from .feedback import FeedbackScorer
+
+    try:
+        rated = await asyncio.wait_for(
+            FeedbackScorer(scorer.engine).rate(session_id=req.session_id, phase=req.phase, turns=req.transcript,
+                                               k=cfg.feedback_turns, lang=req.lang, counselor_id=req.counselor_id),
+            timeout=cfg.timeout_s)
+        return tuple(rated)
+    except asyncio.CancelledError:
+        raise
+    except Exception as err:  # noqa: BLE001 - logged by type only (no transcript text)
+        log.warning("feedback for %s failed: %s", req.request_id, type(err).__name__)
+        return ()
 
 
 async def handle_record(scorer: Scorer, record, cfg: WorkerConfig, stats: WorkerStats) -> Outcome:
@@ -164,6 +195,10 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
                     stats.latencies_ms.append(outcome.score.latency_ms)
                     log.info("scored %s in %.0f ms (%d prompt tokens, %d cached)", outcome.score.request_id,
                              outcome.score.latency_ms, outcome.score.prompt_tokens, outcome.score.cached_tokens)
+                    for fb in outcome.feedback:
+                        sends.append(await producer.send(cfg.feedback_topic, key=fb.session_id.encode(),
+                                                         value=encode(fb)))
+                        stats.feedback += 1
                 else:
                     dl = dead_letter(cfg.requests_topic, outcome.dlq_reason or "unknown", record.value,
                                      key=record.key, partition=record.partition, offset=record.offset)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# System pieces the tests need that pip cannot install: Debian's Chromium for the
-# browser tests, and a running PostgreSQL (these machines ship one; start it if down).
+# System pieces the tests need that pip cannot install: Debian's Chromium and a CJK
+# font for the browser tests, and a running PostgreSQL (these machines ship one; start it if down).
 set -euo pipefail
 
 if ! command -v chromium >/dev/null 2>&1; then
@@ -8,6 +8,12 @@ if ! command -v chromium >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq chromium >/dev/null
+fi
+if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+  # without a CJK font Chromium draws the Chinese sessions' text as empty boxes
+  echo "==> installing a CJK font (Chinese text in the browser tests and screenshots)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq fonts-wqy-microhei >/dev/null || { apt-get update -qq && apt-get install -y -qq fonts-wqy-microhei >/dev/null; }
 fi
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then

@@ -205,6 +205,33 @@ class AlertAck(Base):
     at: Mapped[datetime] = mapped_column("acked_at", UtcDateTime)
 
 
+class RuptureEpisodeRow(Base):
+    """The newest version of a RuptureEpisode from ``alliance.ruptures`` (turn ids and cue names, no text)."""
+
+    __tablename__ = "rupture_episodes"
+
+    episode_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ID, index=True)
+    counselor_id: Mapped[str] = mapped_column(ID, index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(20))
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    sources: Mapped[list[str]] = mapped_column(JsonDoc)
+    phase: Mapped[str] = mapped_column(String(8))
+    lang: Mapped[str | None] = mapped_column(String(8))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    opened_turn_id: Mapped[int] = mapped_column(Integer)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    markers: Mapped[list[dict] | None] = mapped_column(JsonDoc)
+    repair_moves: Mapped[list[dict] | None] = mapped_column(JsonDoc)
+    reengaged_turn_id: Mapped[int | None] = mapped_column(Integer)
+    model_drop: Mapped[dict | None] = mapped_column(JsonDoc)
+    validated: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    stored_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class Turn(Base):
     """A chat turn (message text). Only stored when ALLIANCE_STORE_TURNS=1; purged by retention."""
 
@@ -324,4 +351,4 @@ class Rating(Base):
 
 
 ALL_TABLES = ("sessions", "predictions", "prediction_items", "alerts", "alert_acks", "turns", "events", "sink_streams",
-              "validation_records", "ratings")
+              "validation_records", "ratings", "rupture_episodes")

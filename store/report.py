@@ -66,6 +66,11 @@ def build_report(engine: Engine, out_dir: Path, *, delta: float = 0.25, model: s
     rating_files, rating_text = write_ratings_report(engine, out_dir)
     files += rating_files
     text += "\n" + rating_text
+    from .rupture_report import write_rupture_report
+
+    rupture_files, rupture_text = write_rupture_report(engine, out_dir)
+    files += rupture_files
+    text += "\n" + rupture_text
     (out_dir / "summary.txt").write_text(text, encoding="utf-8")
     files.append(out_dir / "summary.txt")
     return ReportResult(key, len(sessions), files, text)

@@ -29,8 +29,9 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
 from streams.codec import ContractError, dead_letter, decode, encode
-from streams.contracts import AlertAck, AllianceAlert, AllianceScore, ChatTurn, ClientRating, Contract, SessionEvent
-from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, CHAT_TURNS, RATINGS, SCORES, dlq_name
+from streams.contracts import (AlertAck, AllianceAlert, AllianceScore, ChatTurn, ClientRating, Contract,
+                               RuptureEpisode, SessionEvent)
+from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, CHAT_TURNS, RATINGS, RUPTURES, SCORES, dlq_name
 
 from .settings import StoreSettings
 from .retention import purge_text
@@ -49,6 +50,7 @@ class SinkTopics:
     acks: str | None = ACKS.name
     turns: str | None = None  # set when ALLIANCE_STORE_TURNS=1
     ratings: str | None = RATINGS.name
+    ruptures: str | None = RUPTURES.name
 
     def contracts(self) -> dict[str, type[Contract]]:
         out: dict[str, type[Contract]] = {self.sessions: SessionEvent, self.scores: AllianceScore,
@@ -59,13 +61,15 @@ class SinkTopics:
             out[self.turns] = ChatTurn
         if self.ratings:
             out[self.ratings] = ClientRating
+        if self.ruptures:
+            out[self.ruptures] = RuptureEpisode
         return out
 
     @classmethod
     def with_suffix(cls, suffix: str, *, turns: bool = False) -> "SinkTopics":
         return cls(f"{CHAT_SESSIONS.name}{suffix}", f"{SCORES.name}{suffix}", f"{ALERTS.name}{suffix}",
                    f"{ACKS.name}{suffix}", f"{CHAT_TURNS.name}{suffix}" if turns else None,
-                   f"{RATINGS.name}{suffix}")
+                   ratings=f"{RATINGS.name}{suffix}", ruptures=f"{RUPTURES.name}{suffix}")
 
 
 @dataclass

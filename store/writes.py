@@ -16,6 +16,9 @@ same events leaves exactly the same rows:
 * ``ClientRating`` → ``ratings`` keyed by rating_id; a new rating of the same
   session and instrument is the next revision (why: store/ratings.py). Not journalled:
   the journal feeds browsers, and a client's answers never reach one.
+* ``RuptureEpisode`` → ``rupture_episodes`` keyed by episode_id; a higher
+  ``version`` replaces the row, an older or equal one changes nothing (so the
+  versions can arrive in any order and twice).
 
 Each stored change also appends to the ``events`` journal (kind + natural key
 unique), which is what "events after id N" reads.
@@ -37,12 +40,13 @@ from streams.contracts import (
     ChatTurn,
     ClientRating,
     Contract,
+    RuptureEpisode,
     SessionEvent,
 )
 
 from .errors import StoreError
-from .models import (Alert, AlertAck as AckRow, ChatSession, Event, Prediction, PredictionItem, Rating, SinkStream,
-                     Turn)
+from .models import (Alert, AlertAck as AckRow, ChatSession, Event, Prediction, PredictionItem, Rating,
+                     RuptureEpisodeRow, SinkStream, Turn)
 
 
 class UnsupportedDatabase(StoreError):
@@ -236,6 +240,32 @@ def write_ack(conn: Connection, ev: AlertAck, origin: Origin | None = None) -> N
     _journal(conn, "ack", f"{ev.alert_id}|{ev.by}", ev, ev.at, origin)
 
 
+def write_rupture(conn: Connection, ev: RuptureEpisode, origin: Origin | None = None) -> bool:
+    """Upsert an episode; False when this or a newer version is already stored."""
+    t = RuptureEpisodeRow.__table__
+    values = dict(
+        episode_id=ev.episode_id, session_id=ev.session_id, counselor_id=ev.counselor_id, version=ev.version,
+        kind=ev.kind, status=ev.status, closed=ev.closed, sources=list(ev.sources), phase=ev.phase, lang=ev.lang,
+        opened_at=ev.opened_at, opened_turn_id=ev.opened_turn_id, closed_at=ev.closed_at,
+        markers=[m.model_dump(mode="json") for m in ev.markers],
+        repair_moves=[m.model_dump(mode="json") for m in ev.repair_moves],
+        reengaged_turn_id=ev.reengaged_turn_id,
+        model_drop=ev.model_drop.model_dump(mode="json") if ev.model_drop else None,
+        validated=ev.validated, updated_at=ev.at, stored_at=_now(),
+    )
+
+    def build():
+        stmt = _insert(conn, RuptureEpisodeRow)
+        ex = stmt.excluded
+        return stmt.on_conflict_do_update(index_elements=["episode_id"],
+                                          set_={k: ex[k] for k in values if k != "episode_id"},
+                                          where=ex.version > t.c.version)
+
+    result = conn.execute(_cached(conn, "rupture", build), values)
+    _journal(conn, "rupture", f"{ev.episode_id}|v{ev.version}", ev, ev.at, origin)
+    return bool(result.rowcount)
+
+
 def write_turn(conn: Connection, ev: ChatTurn) -> None:
     stmt = _insert(conn, Turn).values(
         session_id=ev.session_id, turn_id=ev.turn_id, speaker=ev.speaker, text=ev.text,
@@ -281,6 +311,8 @@ def write_event(conn: Connection, ev: Contract, *, store_turns: bool = False,
         return "ack", True
     if isinstance(ev, ClientRating):
         return "rating", write_rating(conn, ev)
+    if isinstance(ev, RuptureEpisode):
+        return "rupture", write_rupture(conn, ev, origin)
     if isinstance(ev, ChatTurn):
         if store_turns:
             write_turn(conn, ev)

@@ -427,6 +427,115 @@ class SurveyLink(Contract):
     created_at: UtcDatetime = Field(default_factory=utcnow)
 
 
+RuptureKind = Literal["withdrawal", "confrontation", "mixed", "untyped"]
+RuptureStatus = Literal["open", "repair_attempted", "repaired", "unrepaired"]
+
+
+class RuptureMarker(Contract):
+    """One turn that marks a rupture or its repair: the turn id and the cue's name (no text)."""
+
+    turn_id: Annotated[int, Field(ge=0)]
+    speaker: Speaker
+    family: Literal["withdrawal", "confrontation", "repair"]
+    cue: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
+class ModelDrop(Contract):
+    """The alert policy's drop alert that opened or joined a rupture episode."""
+
+    alert_id: Id
+    dimension: Dimension
+    phase: Phase
+    previous: float | None = None
+    current: float | None = None
+    model: str | None = None
+    #: copied from the alert: True only when the model passed the validation gate.
+    validated: bool = False
+
+
+class RuptureEpisode(Contract):
+    """A rupture episode on ``alliance.ruptures``: one record per change, newest ``version`` wins.
+
+    Opened by client rupture markers (``sources`` has "markers") and/or by the
+    model's drop alert ("model"); typed from the client's markers; ``repaired``
+    when the counselor addressed it *and* the client re-engaged; at session end
+    an episode still open is closed as ``unrepaired``. Carries turn ids and cue
+    names only, never message text.
+    """
+
+    episode_id: Id
+    session_id: Id
+    counselor_id: Id
+    version: Annotated[int, Field(ge=1)]
+    kind: RuptureKind
+    status: RuptureStatus
+    closed: bool = False
+    sources: Annotated[list[Literal["markers", "model"]], Field(min_length=1, max_length=2)]
+    phase: Phase
+    lang: Lang = "en"
+    opened_at: UtcDatetime
+    opened_turn_id: Annotated[int, Field(ge=-1)]
+    markers: list[RuptureMarker] = Field(default_factory=list)
+    #: process flags (alliance.signals) active when the episode opened.
+    flags: list[str] = Field(default_factory=list)
+    repair_moves: list[RuptureMarker] = Field(default_factory=list)
+    reengaged_turn_id: Annotated[int, Field(ge=0)] | None = None
+    closed_at: UtcDatetime | None = None
+    model_drop: ModelDrop | None = None
+    #: a model-only episode is a model output: True only when its drop alert was validated.
+    validated: bool = False
+    #: one concrete next move for the counselor, in the session's language.
+    suggestion: str = ""
+    at: UtcDatetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RuptureEpisode":
+        if ("model" in self.sources) != (self.model_drop is not None):
+            raise ValueError("sources has 'model' exactly when model_drop is set")
+        if self.status in ("repaired", "unrepaired") and not self.closed:
+            raise ValueError(f"a {self.status} episode must be closed")
+        return self
+
+
+PrincipleKey = Literal["empathy", "relevance", "conciseness", "safety", "self_exploration", "autonomy",
+                       "change_stage"]
+PatternKey = Literal["passive_response", "boundary_overstepping"]
+
+
+class CounselorFeedback(Contract):
+    """Turn-level feedback on one counselor turn (``alliance.feedback``): a model output.
+
+    ``principles`` and ``patterns`` are the model's ratings (1-5, expected value
+    over the option tokens); ``features`` are cheap word-level facts about the
+    turn. ``pattern`` names the poor-alliance pattern the turn shows (from the
+    features, else from the ratings), ``principle`` the one to work on, and
+    ``next_move`` one concrete move that quotes the counselor's own turn
+    (``quote``: counselor text, never the client's).
+    """
+
+    feedback_id: Id
+    session_id: Id
+    counselor_id: Id
+    phase: Phase
+    turn_id: Annotated[int, Field(ge=0)]
+    lang: Lang = "en"
+    quote: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    principles: dict[PrincipleKey, Score]
+    patterns: dict[PatternKey, Score]
+    features: dict[str, bool] = Field(default_factory=dict)
+    pattern: PatternKey | None = None
+    pattern_source: Literal["features", "model"] | None = None
+    principle: PrincipleKey
+    next_move: Annotated[str, StringConstraints(min_length=1, max_length=600)]
+    model: ModelIdentity
+    #: False until turn-level measures pass a validation against a site's human codes.
+    validated: bool = False
+    prompt_tokens: Annotated[int, Field(ge=0)] = 0
+    cached_tokens: Annotated[int, Field(ge=0)] = 0
+    latency_ms: Annotated[float, Field(ge=0)] = 0.0
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+
+
 class DeadLetter(Contract):
     """What went to a ``.dlq`` topic: where it came from, why, and the raw bytes."""
 
@@ -444,5 +553,5 @@ class DeadLetter(Contract):
 CONTRACTS: dict[str, type[Contract]] = {
     m.__name__: m
     for m in (ChatTurn, SessionEvent, ScoreRequest, AllianceScore, ProcessSignal, AllianceAlert, AlertAck,
-              ClientRating, SurveyLink, DeadLetter)
+              ClientRating, SurveyLink, RuptureEpisode, CounselorFeedback, DeadLetter)
 }

@@ -9,6 +9,10 @@ Agents (all keyed by ``session_id``, so co-partitioned with their tables):
   worker recovers it). Turn texts live in the ``texts`` table, one key per turn.
 * ``alerts_agent`` reads ``alliance.scores``, applies :mod:`streams.alert_policy`
   with its per-session state in the ``alert_state`` table, and sends alerts.
+* Rupture episodes (:mod:`streams.ruptures`) live in the session state, so
+  ``sessions_agent`` also reads the policy's *drop* alerts back from
+  ``alliance.alerts`` (already gated) and sends every episode change to
+  ``alliance.ruptures``. One agent owns the state: no two agents race on it.
 
 Why a tick *topic* instead of changing state in the timer: Faust only allows a
 table change inside stream iteration (the changelog partition is the current
@@ -41,8 +45,8 @@ from validation.gate import RecordBook, apply_gate
 from . import session_state as core
 from .alert_policy import SettingsBook, on_score
 from .codec import M, ContractError, decode, dead_letter, encode, safe_reason
-from .contracts import AllianceScore, ChatTurn, SessionEvent
-from .topics import ALERTS, CHAT_SESSIONS, CHAT_TURNS, SCORE_REQUESTS, SCORES, SIGNALS, TopicSpec, dlq_name
+from .contracts import AllianceAlert, AllianceScore, ChatTurn, SessionEvent
+from .topics import ALERTS, CHAT_SESSIONS, CHAT_TURNS, RUPTURES, SCORE_REQUESTS, SCORES, SIGNALS, TopicSpec, dlq_name
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +90,7 @@ class Counters:
     requests: int = 0
     signals: int = 0
     alerts: int = 0
+    episodes: int = 0
     dead_letters: int = 0
     scores: int = 0
     ticks: int = 0
@@ -202,12 +207,12 @@ def build_app(cfg: ProcessorConfig):
         autodiscover=False,
     )
     tick_spec = cfg.tick_topic()
-    inputs = app.topic(CHAT_TURNS.name, CHAT_SESSIONS.name, tick_spec.name, key_type=bytes, value_type=bytes,
+    inputs = app.topic(CHAT_TURNS.name, CHAT_SESSIONS.name, tick_spec.name, ALERTS.name, key_type=bytes, value_type=bytes,
                        value_serializer="raw", key_serializer="raw")
     scores_in = app.topic(SCORES.name, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
     out = {
         name: app.topic(name, value_serializer="raw", key_serializer="raw")
-        for name in (SCORE_REQUESTS.name, SIGNALS.name, ALERTS.name, tick_spec.name,
+        for name in (SCORE_REQUESTS.name, SIGNALS.name, ALERTS.name, RUPTURES.name, tick_spec.name,
                      CHAT_TURNS.dlq, CHAT_SESSIONS.dlq, SCORES.dlq)
     }
     def table(name: str, **extra):
@@ -254,6 +259,10 @@ def build_app(cfg: ProcessorConfig):
             log.info("request %s: upto turn %s, %d lines, phase ended by %s", request.request_id,
                      request.upto_turn_id, len(request.transcript), due.reason)
             outcome.drop_turn_ids.extend(core.mark_emitted(state, due.phase, s))
+        outcome.episodes.extend(core.close_ruptures(state))  # nothing unless the session just closed
+        for episode in outcome.episodes:
+            await send(RUPTURES.name, session_id, encode(episode))
+            counters.episodes += 1
         if outcome.signal is not None:
             await send(SIGNALS.name, session_id, encode(outcome.signal))
             counters.signals += 1
@@ -313,11 +322,22 @@ def build_app(cfg: ProcessorConfig):
                         counters.ignored += 1
                         continue
                     await apply(outcome, ev.session_id, message.partition)
+                elif message.topic == ALERTS.name:
+                    try:
+                        alert = decode(AllianceAlert, message.value)
+                    except ContractError:
+                        continue  # the sink dead-letters this topic; a reader must not write N copies
+                    if alert.kind != "drop":
+                        continue
+                    state = _copy(sessions.get(alert.session_id))
+                    if state is None:
+                        continue  # a session this processor never saw (or long forgotten)
+                    await apply(core.on_model_drop(state, alert, s), alert.session_id, message.partition)
             except Exception as err:  # never stop the stream on one bad record
                 # no log.exception: a traceback's last line quotes values, i.e. chat text
                 log.error("processing failed for %s[%s]@%s: %s", message.topic, message.partition, message.offset,
                           safe_reason(err))
-                if message.topic != tick_spec.name:
+                if message.topic not in (tick_spec.name, ALERTS.name):
                     await to_dlq(message.topic, f"processing error: {safe_reason(err)}", message)
 
     records: dict[str, Any] = {"book": cfg.record_loader() if cfg.record_loader else None}

@@ -20,6 +20,7 @@ from typing import Any, Callable, Literal, Sequence
 
 import orjson
 
+from . import ruptures as rup
 from . import signals as sig
 from .alert_policy import AlertSettings, on_signal_flags
 from .contracts import (
@@ -28,6 +29,7 @@ from .contracts import (
     AllianceAlert,
     ChatTurn,
     ProcessSignal,
+    RuptureEpisode,
     ScoreRequest,
     SessionEvent,
     TranscriptLine,
@@ -43,6 +45,7 @@ class ProcessorSettings:
     clock: ClockSettings = field(default_factory=ClockSettings)
     signals: sig.SignalSettings = field(default_factory=sig.SignalSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)  # for process alerts
+    ruptures: rup.RuptureSettings = field(default_factory=rup.RuptureSettings)
     #: event seconds per wall second while a session is silent (1 live; the replay speed when replaying).
     clock_rate: float = 1.0
     #: "cumulative" (default, docs/streams.md#phases-and-the-clock) or "phase" (only the turns of that phase).
@@ -95,6 +98,7 @@ def new_state(session_id: str) -> dict[str, Any]:
         "last_signal_wall": None,
         "pending_signal": False,
         "alerts": None,  # process-alert policy state
+        "ruptures": None,  # rupture-episode state (streams.ruptures)
         "closed_at": None,
     }
 
@@ -107,6 +111,7 @@ class Outcome:
     requests: list[DuePhase] = field(default_factory=list)
     signal: ProcessSignal | None = None
     alerts: list[AllianceAlert] = field(default_factory=list)
+    episodes: list[RuptureEpisode] = field(default_factory=list)
     duplicate: bool = False
     ignored: str | None = None  # why an event was not used (e.g. "session closed")
     rejected: str | None = None  # why an event must go to the DLQ (e.g. dated far past the session)
@@ -200,6 +205,10 @@ def on_turn(state: dict[str, Any] | None, turn: ChatTurn, wall: float, s: Proces
         state["alerts"], out.alerts = d.state, d.alerts
     elif s.process_alerts and state["alerts"]:
         state["alerts"]["process"]["active"] = []
+    rd = rup.on_turn(state.get("ruptures"), _rupture_info(state), turn_id=turn.turn_id, speaker=turn.speaker,
+                     text=turn.text, at=turn.sent_at, phase=clock.phase_at(at), flags=figures.flags,
+                     settings=s.ruptures)
+    state["ruptures"], out.episodes = rd.state, rd.episodes
     return _finish(out, clock, wall, s)
 
 
@@ -218,6 +227,33 @@ def _beyond_session(clock: PhaseClock, at: float, s: ProcessorSettings) -> str |
         return (f"ChatTurn.sent_at is {lead:.0f} s after the session's latest event and planned end "
                 f"(more than the {s.clock.idle_timeout_s:g} s idle timeout)")
     return None
+
+
+def _rupture_info(state: dict[str, Any]) -> rup.SessionInfo:
+    return rup.SessionInfo(state["session_id"], state["counselor_id"] or "unknown", state["lang"])
+
+
+def on_model_drop(state: dict[str, Any], alert: AllianceAlert, s: ProcessorSettings) -> Outcome:
+    """The alert policy's drop alert, read back from ``alliance.alerts``: opens or joins a rupture episode.
+
+    Works on a closed session too: the late phase is scored after the session
+    ended, so its drop can only join (or become) an episode closed unrepaired.
+    """
+    out = Outcome(state)
+    state["counselor_id"] = state["counselor_id"] or alert.counselor_id
+    rd = rup.on_model_drop(state.get("ruptures"), _rupture_info(state), alert, at=alert.created_at,
+                           settings=s.ruptures)
+    state["ruptures"], out.episodes = rd.state, rd.episodes
+    return out
+
+
+def close_ruptures(state: dict[str, Any]) -> list[RuptureEpisode]:
+    """Once the session has closed: its open rupture episode closes as unrepaired (idempotent)."""
+    if state.get("closed_at") is None or (state.get("ruptures") or {}).get("ended"):
+        return []
+    rd = rup.on_session_end(state.get("ruptures"), _rupture_info(state), at=dt(state["closed_at"]))
+    state["ruptures"] = rd.state
+    return rd.episodes
 
 
 def on_session_event(state: dict[str, Any] | None, ev: SessionEvent, wall: float, s: ProcessorSettings) -> Outcome:

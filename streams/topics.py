@@ -17,8 +17,10 @@ from .contracts import (
     ChatTurn,
     ClientRating,
     Contract,
+    CounselorFeedback,
     DeadLetter,
     ProcessSignal,
+    RuptureEpisode,
     ScoreRequest,
     SessionEvent,
     SurveyLink,
@@ -74,6 +76,8 @@ SIGNALS = TopicSpec("alliance.signals", ProcessSignal, 1 * DAY_MS, False, "rolli
 ALERTS = TopicSpec("alliance.alerts", AllianceAlert, 30 * DAY_MS, True, "alerts for counselors and supervisors")
 
 ACKS = TopicSpec("alliance.acks", AlertAck, 30 * DAY_MS, False, "alert acknowledgements from the gateway")
+RUPTURES = TopicSpec("alliance.ruptures", RuptureEpisode, 30 * DAY_MS, False,
+                     "rupture episodes: markers, type, repair (turn ids, no text)")
 
 #: No message text, but clinical: each record is a client's own answers about their counselor.
 #: Same retention as chat.sessions; only the sink and the survey service read it, never a browser.
@@ -83,8 +87,11 @@ RATINGS = TopicSpec("chat.ratings", ClientRating, 30 * DAY_MS, False,
 SURVEY_LINKS = TopicSpec("chat.survey_links", SurveyLink, 7 * DAY_MS, False,
                          "survey links for the chat platform to deliver to clients")
 
+FEEDBACK = TopicSpec("alliance.feedback", CounselorFeedback, 30 * DAY_MS, True,
+                     "turn-level counselor feedback (quotes the counselor's own turn)")
+
 TOPICS: tuple[TopicSpec, ...] = (CHAT_TURNS, CHAT_SESSIONS, SCORE_REQUESTS, SCORES, SIGNALS, ALERTS, ACKS, RATINGS,
-                                 SURVEY_LINKS)
+                                 SURVEY_LINKS, RUPTURES, FEEDBACK)
 BY_NAME: dict[str, TopicSpec] = {t.name: t for t in TOPICS}
 
 #: Dead-letter companions: same retention as their source (they hold its raw bytes).

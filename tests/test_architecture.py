@@ -21,9 +21,10 @@ CONTRACTS = {"streams.contracts", "streams.codec", "streams.topics", "streams.er
 #: Decisions without I/O: time and every input are passed in, an outcome comes back.
 CORES = {
     "streams.phase_clock", "streams.signals", "streams.alert_policy", "streams.session_state", "streams.offline",
-    "scoring.instrument", "scoring.prompts", "scoring.readout", "scoring.errors",
+    "streams.ruptures", "streams.rupture_cues",
+    "scoring.instrument", "scoring.prompts", "scoring.readout", "scoring.errors", "scoring.principles",
     "gateway.protocol", "gateway.auth", "gateway.history", "gateway.errors",
-    "store.errors",
+    "store.errors", "store.rupture_stats",
 }
 #: validation is all core: the statistics and the gate decision every other part reuses.
 SHARED_CORE_PACKAGE = "validation"

@@ -388,6 +388,18 @@ def reaches_counselor(alert: AllianceAlert | Mapping[str, Any], gate_enabled: bo
     return not gate_enabled or gate_label(alert) != GATE_UNVALIDATED
 
 
+def episode_reaches_counselor(episode: Mapping[str, Any] | Any, gate_enabled: bool = True) -> bool:
+    """May a counselor see this rupture episode? One opened by client markers is process evidence
+    (turn cues, not the model): yes. One opened only by the model's drop is a model output and
+    follows the gate exactly like that drop alert."""
+    return not gate_enabled or "markers" in (_get(episode, "sources") or ()) or bool(_get(episode, "validated"))
+
+
+def feedback_reaches_counselor(feedback: Mapping[str, Any] | Any, gate_enabled: bool = True) -> bool:
+    """May a counselor see this turn-level feedback? A model output: only once validated."""
+    return not gate_enabled or bool(_get(feedback, "validated"))
+
+
 def record_matches(record: ValidationRecord | None, model: ModelIdentity | str | None) -> bool:
     """Does this record speak for that model? Full identity when known, else the name."""
     if record is None or model is None:

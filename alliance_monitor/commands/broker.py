@@ -180,4 +180,13 @@ def describe(event) -> str:
         return f"{event.session_id} {event.phase}: {dims}"
     if isinstance(event, AllianceAlert):
         return f"{event.session_id} {event.phase} {event.severity} {event.dimension} {event.kind}: {event.message}"
+    from streams.contracts import CounselorFeedback, RuptureEpisode
+
+    if isinstance(event, RuptureEpisode):
+        marks = " ".join(f"{m.turn_id}:{m.cue}" for m in event.markers)
+        return (f"{event.episode_id} v{event.version} {event.kind} {event.status} ({'+'.join(event.sources)}) "
+                f"{event.phase}, from turn {event.opened_turn_id}; markers {marks or '-'}")
+    if isinstance(event, CounselorFeedback):  # ids and names only: the quote is counselor text
+        return (f"{event.feedback_id} turn {event.turn_id}: pattern {event.pattern or '-'}, "
+                f"work on {event.principle}{'' if event.validated else ' (unvalidated)'}")
     return f"{type(event).__name__} {getattr(event, 'session_id', '')}"

@@ -54,6 +54,8 @@ def _cmd_score(args) -> int:
 
     cfg = WorkerConfig(group_id=args.group, concurrency=args.concurrency, timeout_s=args.timeout,
                        retries=args.retries, max_records=args.max_records)
+    if args.feedback_turns is not None:
+        cfg = dataclasses.replace(cfg, feedback_turns=args.feedback_turns)
 
     async def main(bootstrap: str) -> int:
         nonlocal cfg
@@ -65,7 +67,8 @@ def _cmd_score(args) -> int:
             if out.score is not None:
                 s = out.score
                 print(f"scored {s.request_id} in {s.latency_ms:.0f} ms "
-                      f"({s.prompt_tokens} prompt tokens, {s.cached_tokens} cached)", flush=True)
+                      f"({s.prompt_tokens} prompt tokens, {s.cached_tokens} cached)"
+                      + (f"; feedback on {len(out.feedback)} counselor turn(s)" if out.feedback else ""), flush=True)
             else:
                 print(f"dead-lettered partition {record.partition} offset {record.offset}: "
                       f"{(out.dlq_reason or '').split(':')[0]}", flush=True)
@@ -172,6 +175,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rationale", choices=("all", "alerts", "none"), default="alerts",
                    help="rationales for all items, the watched (goal, bond) items, or none")
     p.add_argument("--max-records", type=positive_int, default=None, help="stop after N records (testing)")
+    p.add_argument("--feedback-turns", type=int_at_least(0), default=None, metavar="N",
+                   help="turn-level feedback: rate the last N counselor turns of each scored phase "
+                        "(default: ALLIANCE_FEEDBACK_TURNS or 0 = off)")
     p.add_argument("--records-db", metavar="URL",
                    help="store holding the model's validation record and calibration (default: ALLIANCE_DB_URL, "
                         "else the SQLite store)")

@@ -114,6 +114,7 @@
   function render() {
     const rows = sorted().map((s) => {
       const alerts = (s.alerts || []).filter((a) => a.kind !== "recovered").slice(-3).reverse();
+      const ruptures = (s.ruptures || []).slice(-2).reverse();
       const flags = (s.signal && s.signal.flags) || [];
       const el = s.started_at ? elapsedSeconds(s) : null;
       const planned = s.planned_minutes ? ` / ${s.planned_minutes}m` : "";
@@ -130,7 +131,8 @@
         phaseCell(s),
         DIMS.map((d) => scoreCell(s, d)),
         AM.el("td", { class: "flags col-signals" }, flags.length ? flags.map((f) => AM.el("span", { class: "chip", text: f.replace(/_/g, " ") })) : AM.el("span", { class: "muted", text: "–" })),
-        AM.el("td", { class: "alerts" }, alerts.length ? alerts.map(alertBadge) : AM.el("span", { class: "muted", text: "–" })),
+        AM.el("td", { class: "alerts" }, alerts.length || ruptures.length
+          ? [ruptures.map(AM.rupture.chip), alerts.map(alertBadge)] : AM.el("span", { class: "muted", text: "–" })),
       );
     });
     $("rows").replaceChildren(...rows);
@@ -237,6 +239,12 @@
         AM.el("button", { class: "btn close", type: "button", "aria-label": "close", onclick: closeDrawer, text: "×" })),
       AM.el("h4", { class: "section", text: "Alerts" }),
       alerts.length ? alerts.map(alertCard) : AM.el("p", { class: "muted", text: "No alerts." }),
+      AM.el("h4", { class: "section", text: "Rupture episodes" }),
+      (s.ruptures || []).length ? [AM.rupture.strip(s, s.ruptures, client.now()),
+        s.ruptures.slice().reverse().map((e) => AM.rupture.card(e, s.feedback))]
+        : AM.el("p", { class: "muted", text: "No rupture episode." }),
+      (s.feedback || []).length ? [AM.el("h4", { class: "section", text: "Counselor turns (turn-level feedback)" }),
+        s.feedback.slice(-4).reverse().map(AM.feedback.card)] : null,
       AM.el("h4", { class: "section", text: "Process signals" }),
       AM.el("dl", { class: "signals" },
         [["client reply length vs own baseline", sig.client_length_ratio, (v) => `${Math.round(v * 100)}%`],
@@ -248,7 +256,7 @@
           [AM.el("dt", { text: k }), AM.el("dd", { text: v === null || v === undefined ? "–" : f(v) })])),
       AM.el("h4", { class: "section", text: "Phase timeline" }),
       timeline ? (scores.length ? scores.map((sc) => phaseBlock(sc, s)) : AM.el("p", { class: "muted", text: "No phase scored yet." }))
-        : AM.el("p", { class: "muted", text: "loading…" })].flat(3));
+        : AM.el("p", { class: "muted", text: "loading…" })].flat(3).filter((x) => x !== null && x !== undefined));
   }
 
   $("sort").addEventListener("change", render);

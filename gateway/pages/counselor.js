@@ -87,6 +87,8 @@
     }
     const alerts = (s.alerts || []).slice().reverse().slice(0, 4);
     const withheld = (s.validation && s.validation.withheld) || [];
+    const openEpisodes = (s.ruptures || []).filter((e) => !e.closed).slice(-1);
+    const repaired = (s.ruptures || []).filter((e) => e.status === "repaired").slice(-1);
     main.replaceChildren(...[
       AM.el("div", { class: "c-head" },
         AM.el("div", {}, AM.el("b", { text: s.session_id }), AM.el("span", { class: "muted", text: ` · ${s.ended_at ? "ended" : (s.phase || "early") + " phase"}` })),
@@ -111,7 +113,10 @@
       AM.el("p", { class: "muted small", text: "Estimates of how the client may be experiencing the session (1–5), updated at each phase. Not a verdict." }),
       s.validation && (s.validation.mode || withheld.length) ? AM.el("p", { class: "validation-mode", "data-validation-mode": "1",
         text: validationText(withheld, s.validation.mode) }) : null,
-      alerts.length ? alerts.map(alertCard) : AM.el("p", { class: "calm", text: "Nothing needs your attention right now." })].flat(2));
+      openEpisodes.map((e) => AM.rupture.counselorCard(e, s.feedback)),
+      !openEpisodes.length && repaired.length ? AM.el("p", { class: "calm repaired", "data-episode": repaired[0].episode_id,
+        text: `The rupture from turn ${repaired[0].opened_turn_id} looks repaired: the client re-engaged after you addressed it.` }) : null,
+      alerts.length ? alerts.map(alertCard) : openEpisodes.length ? null : AM.el("p", { class: "calm", text: "Nothing needs your attention right now." })].flat(2).filter((x) => x !== null && x !== undefined));
   }
 
   const token = AM.takeToken();

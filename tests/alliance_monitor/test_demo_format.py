@@ -1,8 +1,13 @@
 """What the demo prints for an alert: the signal or dimension, and who may see it."""
 
-from alliance_monitor.demo import format_alert
+from pathlib import Path
+
+from alliance_monitor.demo import format_alert, format_episode
 from streams.alert_policy import AlertSettings, on_signal_flags
+from streams.rupture_replay import final_episodes, replay_ruptures
 from tests.gateway import events as ev
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 def test_model_alert_says_unvalidated_and_counts_quotes_without_printing_them():
@@ -26,3 +31,14 @@ def test_process_alert_is_named_by_its_signal_and_not_gated():
     text = format_alert(alert)
     assert "process signal rushing" in text and "[counselor and supervisor]" in text
     assert "UNVALIDATED" not in text
+
+
+def test_a_rupture_episode_names_its_turns_and_repair_and_no_text():
+    (episode,) = final_episodes(replay_ruptures(SAMPLES / "s04_confrontation_repaired_en.jsonl"))
+    text = format_episode(episode)
+    assert text.startswith("RUPTURE confrontation repaired  sample-04-confrontation-repair-en")
+    assert "markers: 17 criticism, 18 criticism; repair: 19 acknowledging; client re-engaged at 20" in text
+    assert "[counselor and supervisors]" in text and "helping" not in text
+    model_only = episode.model_copy(update={"sources": ["model"], "markers": [], "model_drop": {
+        "alert_id": "a", "dimension": "bond", "phase": "middle"}})
+    assert "UNVALIDATED model: supervisors only" in format_episode(model_only)

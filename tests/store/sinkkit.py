@@ -16,7 +16,8 @@ def make_topics(bootstrap: str, suffix: str) -> SinkTopics:
     """Unique copies of the sink's topics (and their DLQs), so tests sharing the broker stay apart."""
     topics = SinkTopics.with_suffix(suffix)
     specs = []
-    for base in ("chat.sessions", "alliance.scores", "alliance.alerts", "alliance.acks", "chat.ratings"):
+    for base in ("chat.sessions", "alliance.scores", "alliance.alerts", "alliance.acks", "chat.ratings",
+                 "alliance.ruptures"):
         s = dataclasses.replace(spec(base), name=base + suffix, partitions=2)
         specs += [s, dataclasses.replace(spec(base + ".dlq"), name=s.dlq, partitions=1)]
     ensure_topics(bootstrap, specs)

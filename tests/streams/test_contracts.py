@@ -16,13 +16,17 @@ from streams.contracts import (
     AllianceScore,
     ChatTurn,
     ClientRating,
+    CounselorFeedback,
     DeadLetter,
     DimensionScore,
     Evidence,
     ItemScore,
     ModelIdentity,
+    ModelDrop,
     ProcessSignal,
     Quote,
+    RuptureEpisode,
+    RuptureMarker,
     ScoreRequest,
     SessionEvent,
     SurveyLink,
@@ -98,6 +102,24 @@ EXAMPLES = [
                  lang="en", submitted_at=T0, source="survey", link_id="abc"),
     SurveyLink(link_id="abc", session_id="s-1", url="https://gw.example.org/survey#t=x.y", lang="zh",
                expires_at=T0 + timedelta(hours=72), created_at=T0),
+    RuptureEpisode(
+        episode_id="s-1:rupture:1", session_id="s-1", counselor_id="c-anna", version=3, kind="confrontation",
+        status="repaired", closed=True, sources=["markers", "model"], phase="middle", opened_at=T0,
+        opened_turn_id=17, markers=[RuptureMarker(turn_id=17, speaker="client", family="confrontation", cue="criticism")],
+        repair_moves=[RuptureMarker(turn_id=19, speaker="counselor", family="repair", cue="acknowledging")],
+        reengaged_turn_id=20, closed_at=T0 + timedelta(minutes=3),
+        model_drop=ModelDrop(alert_id="s-1:middle:bond:drop", dimension="bond", phase="middle", previous=4.1,
+                             current=3.2, model="smollm2-135m"),
+        at=T0 + timedelta(minutes=3),
+    ),
+    CounselorFeedback(
+        feedback_id="s-1:middle:t27", session_id="s-1", counselor_id="c-anna", phase="middle", turn_id=27,
+        quote="You should try it again.", principles={"empathy": 1.6, "autonomy": 1.4}, patterns={
+            "passive_response": 1.5, "boundary_overstepping": 4.1}, features={"directive": True},
+        pattern="boundary_overstepping", pattern_source="features", principle="autonomy",
+        next_move='Hand the choice back: instead of "You should try it again.", ask "What feels doable to you?"',
+        model=ModelIdentity(name="smollm2-135m", prompt_version="turn-feedback-v1"), created_at=T0,
+    ),
     DeadLetter(source_topic="chat.turns", reason="ChatTurn.text: must not be empty", raw='{"x":1}', key="s-1",
                partition=0, offset=12, at=T0),
 ]
@@ -233,3 +255,13 @@ def test_derived_ids_always_fit_and_stay_deterministic_and_distinct():
     assert len(ids) == 8 and all(len(i) <= MAX_ID_CHARS for i in ids)
     assert request_id_for(base + "a", "late") == request_id_for(base + "a", "late")
     assert request_id_for(base + "a", "late").endswith(":late")
+
+
+def test_rupture_episode_rejects_an_inconsistent_record():
+    base = next(e for e in EXAMPLES if isinstance(e, RuptureEpisode)).model_dump()
+    with pytest.raises(ContractError, match="model_drop"):
+        validate(RuptureEpisode, {**base, "model_drop": None})
+    with pytest.raises(ContractError, match="closed"):
+        validate(RuptureEpisode, {**base, "closed": False})
+    with pytest.raises(ContractError, match="kind"):
+        validate(RuptureEpisode, {**base, "kind": "sulking"})

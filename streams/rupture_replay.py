@@ -1,0 +1,67 @@
+"""Replay recorded sessions through the processor's pure core and collect their rupture episodes.
+
+Why: checking the rupture rules on the samples should not need a broker. This
+drives :mod:`streams.session_state` exactly as the Faust shell does — turns and
+session events in event-time order, phase requests marked emitted, the session
+closed by its ``ended`` event or by the timer (a silent session's clock runs on
+past its last turn) — with event time as the wall clock. Only model drops are
+absent: they need a scorer. The processor test replays a sample through the
+real broker and checks that it yields the same episodes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import session_state as core
+from .contracts import ChatTurn, RuptureEpisode, SessionEvent
+from .errors import StreamsError
+from .replay_format import read_file
+
+
+class BadReplayFile(StreamsError, ValueError):
+    """A replay file with lines that are not valid events: its episodes would be incomplete."""
+
+
+def replay_ruptures(path: str | Path, settings: core.ProcessorSettings | None = None) -> list[RuptureEpisode]:
+    """Every episode record the processor core emits for the sessions in ``path``, in order."""
+    s = settings or core.ProcessorSettings(signal_min_interval_s=0.0, transport_grace_s=0.0)
+    events, bad = read_file(path)
+    if bad:
+        raise BadReplayFile(f"{path}: {len(bad)} bad line(s), first: {bad[0].source}: {bad[0].reason}")
+    states: dict[str, dict] = {}
+    out: list[RuptureEpisode] = []
+
+    def apply(outcome: core.Outcome, sid: str) -> None:
+        states[sid] = outcome.state
+        out.extend(outcome.episodes)
+        for due in outcome.requests:
+            core.mark_emitted(outcome.state, due.phase, s)
+        out.extend(core.close_ruptures(outcome.state))
+
+    last = 0.0
+    for ev in events:
+        wall = ev.at.timestamp()
+        last = max(last, wall)
+        if isinstance(ev.event, ChatTurn):
+            apply(core.on_turn(states.get(ev.event.session_id), ev.event, wall, s), ev.event.session_id)
+        elif isinstance(ev.event, SessionEvent):
+            apply(core.on_session_event(states.get(ev.event.session_id), ev.event, wall, s), ev.event.session_id)
+    # the timer: let each session's clock run until it closes (a session with no ``ended`` event)
+    for sid in list(states):
+        wall = last
+        for _ in range(200):
+            if states[sid].get("closed_at") is not None:
+                break
+            wall += 60.0
+            apply(core.on_tick(states[sid], wall, s), sid)
+    return out
+
+
+def final_episodes(records: list[RuptureEpisode]) -> list[RuptureEpisode]:
+    """The newest version of each episode, in opening order."""
+    latest: dict[str, RuptureEpisode] = {}
+    for r in records:
+        if r.episode_id not in latest or r.version > latest[r.episode_id].version:
+            latest[r.episode_id] = r
+    return sorted(latest.values(), key=lambda e: (e.session_id, int(e.episode_id.rsplit(":", 1)[1])))
