@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import re
 import sys
 
@@ -36,6 +35,7 @@ COMMAND_MODULES = (
     "calibrate",   # calibrate
     "up",          # up
     "demo",        # demo
+    "settings",    # settings (the reference table of environment variables)
 )
 
 #: argparse says "argument --port: must be ..."; the user reads "--port must be ...".
@@ -63,14 +63,36 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # that module does not exist / its package is not installed
             raise
         module.register(sub)
+    from .settings import PART_COMMANDS, prepare_parser
+
+    for name in PART_COMMANDS:
+        if name in sub.choices:
+            prepare_parser(name, sub.choices[name])
     return parser
+
+
+def subcommand_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The subcommand parsers of ``parser`` by name."""
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public accessor
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .settings import PART_COMMANDS, apply_environment, load_deploy_settings
+
+    try:
+        deploy = load_deploy_settings()
+        if args.command in PART_COMMANDS:
+            apply_environment(args.command, subcommand_parsers(parser)[args.command], args)
+    except CliError as err:
+        print(f"alliance-monitor: {err}", file=sys.stderr)
+        return err.code
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else getattr(logging, os.environ.get("ALLIANCE_LOG", "WARNING")),
+        level=logging.DEBUG if args.verbose else getattr(logging, deploy.log),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not getattr(args, "func", None):

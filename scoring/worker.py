@@ -25,7 +25,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from streams.codec import ContractError, dead_letter, decode, encode
 from streams.contracts import AllianceScore, ScoreRequest
-from streams.topics import SCORE_REQUESTS, SCORES, dlq_name
+from streams.topics import SCORE_REQUESTS, SCORES, dlq_name, offset_reset
 
 from .scorer import Scorer
 
@@ -131,7 +131,7 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
         bootstrap_servers=bootstrap,
         group_id=cfg.group_id,
         enable_auto_commit=False,
-        auto_offset_reset="earliest",
+        auto_offset_reset=offset_reset(),
         session_timeout_ms=cfg.session_timeout_ms,
         heartbeat_interval_ms=cfg.heartbeat_interval_ms,
         # scoring a batch can take minutes on a CPU; the group must not evict us meanwhile

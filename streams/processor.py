@@ -42,7 +42,8 @@ from . import session_state as core
 from .alert_policy import SettingsBook, on_score
 from .codec import M, ContractError, decode, dead_letter, encode
 from .contracts import AllianceScore, ChatTurn, SessionEvent
-from .topics import ALERTS, CHAT_SESSIONS, CHAT_TURNS, SCORE_REQUESTS, SCORES, SIGNALS, TopicSpec, dlq_name
+from .topics import (ALERTS, CHAT_SESSIONS, CHAT_TURNS, SCORE_REQUESTS, SCORES, SIGNALS, TopicSpec, dlq_name,
+                     offset_reset, replication_factor)
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def build_app(cfg: ProcessorConfig):
         value_serializer="raw",
         key_serializer="raw",
         topic_partitions=partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=replication_factor(),
         processing_guarantee="at_least_once",
         table_standby_replicas=0,
         web_enabled=False,
@@ -187,7 +188,7 @@ def build_app(cfg: ProcessorConfig):
         broker_session_timeout=cfg.session_timeout_s,
         broker_heartbeat_interval=1.0,
         broker_request_timeout=max(40.0, cfg.session_timeout_s + 10),
-        consumer_auto_offset_reset="earliest",
+        consumer_auto_offset_reset=offset_reset(),
         producer_acks=-1,
         # One record per batch: Tansu answers ListOffsets(latest) with the *last
         # batch's base offset* + 1, so Faust's changelog recovery stops short of

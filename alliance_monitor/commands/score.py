@@ -20,12 +20,11 @@ from .common import announce
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=("vllm", "transformers"),
-                   default=os.environ.get("ALLIANCE_ENGINE", "vllm"),
-                   help="inference engine (default: vllm, env ALLIANCE_ENGINE)")
+                   default="vllm", help="inference engine (default: vllm)")
     p.add_argument("--model", default=None,
-                   help="local Hugging Face model directory (env ALLIANCE_MODEL; default: the demo model)")
+                   help="local Hugging Face model directory (default: the demo model)")
     p.add_argument("--max-model-len", type=positive_int, default=None,
-                   help="context length (env ALLIANCE_MAX_MODEL_LEN, default 8192)")
+                   help="context length (default 8192)")
     p.add_argument("--readout", choices=("expected", "sampled"), default="expected",
                    help="expected value of the option probabilities (default) or the published 3-sample protocol")
     p.add_argument("--samples", type=positive_int, default=3, help="samples per item in --readout sampled")
