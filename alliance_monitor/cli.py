@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "gateway",     # gateway, token issue
     "db",          # db upgrade|downgrade|current|purge
     "sink",        # sink
+    "ingest",      # ingest (HTTP endpoint for chat platforms)
     "report",      # report
     "eval",        # eval
     "calibrate",   # calibrate

@@ -19,6 +19,7 @@ COPY scoring ./scoring
 COPY gateway ./gateway
 COPY store ./store
 COPY validation ./validation
+COPY ingest ./ingest
 COPY migrations ./migrations
 # postgres: history and validation records come from the store.
 # DL3013 (pin versions) does not apply: the wheel is this project, its deps are ranged in pyproject.toml.

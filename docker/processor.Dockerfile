@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Stream processor image (Faust worker). The same image also runs the sink
-# (`alliance-monitor sink`), the migrations job (`alliance-monitor db upgrade`)
+# (`alliance-monitor sink`), the HTTP ingest endpoint (`alliance-monitor ingest`),
+# the migrations job (`alliance-monitor db upgrade`)
 # and the topic-init job (`alliance-monitor topics --create`) - see compose.yaml.
 #
 # Build from the repository root:  docker build -f docker/processor.Dockerfile .
@@ -21,6 +22,7 @@ COPY scoring ./scoring
 COPY gateway ./gateway
 COPY store ./store
 COPY validation ./validation
+COPY ingest ./ingest
 COPY migrations ./migrations
 # postgres: the store driver (sink, migrations, validation records).
 # DL3013 (pin versions) does not apply: the wheel is this project, its deps are ranged in pyproject.toml.
@@ -43,6 +45,7 @@ WORKDIR /home/alliance
 # Fail the build (not the deployment) if a command this image is used for is missing.
 RUN alliance-monitor process --help >/dev/null \
  && alliance-monitor sink --help >/dev/null \
+ && alliance-monitor ingest --help >/dev/null \
  && alliance-monitor db upgrade --help >/dev/null \
  && alliance-monitor topics --help >/dev/null
 HEALTHCHECK NONE
