@@ -92,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as err:
         print(f"alliance-monitor: {err}", file=sys.stderr)
         return err.code
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else getattr(logging, deploy.log),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from .logs import configure_logging
+
+    configure_logging(logging.DEBUG if args.verbose else getattr(logging, deploy.log), deploy.log_format,
+                      args.command or "cli")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

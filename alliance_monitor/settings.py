@@ -48,6 +48,9 @@ SHARED_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
     ("up", "db_url"): ("ALLIANCE_DB_URL",),
     ("process", "records_db"): ("ALLIANCE_DB_URL",),
     ("score", "records_db"): ("ALLIANCE_DB_URL",),
+    ("process", "health_port"): ("ALLIANCE_HEALTH_PORT",),
+    ("score", "health_port"): ("ALLIANCE_HEALTH_PORT",),
+    ("sink", "health_port"): ("ALLIANCE_HEALTH_PORT",),
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

@@ -34,7 +34,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
     ALLIANCE_GATEWAY_PORT=8765 \
-    ALLIANCE_STATE_DIR=/home/alliance/state
+    ALLIANCE_STATE_DIR=/home/alliance/state \
+    ALLIANCE_LOG_FORMAT=json
 RUN groupadd --system --gid 10001 alliance \
  && useradd --system --uid 10001 --gid alliance --home-dir /home/alliance --create-home alliance
 COPY --from=build /opt/venv /opt/venv

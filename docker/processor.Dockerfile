@@ -36,7 +36,9 @@ FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
-    ALLIANCE_STATE_DIR=/home/alliance/state
+    ALLIANCE_STATE_DIR=/home/alliance/state \
+    ALLIANCE_LOG_FORMAT=json \
+    ALLIANCE_HEALTH_PORT=8080
 RUN groupadd --system --gid 10001 alliance \
  && useradd --system --uid 10001 --gid alliance --home-dir /home/alliance --create-home alliance
 COPY --from=build /opt/venv /opt/venv
@@ -48,6 +50,10 @@ RUN alliance-monitor process --help >/dev/null \
  && alliance-monitor ingest --help >/dev/null \
  && alliance-monitor db upgrade --help >/dev/null \
  && alliance-monitor topics --help >/dev/null
-HEALTHCHECK NONE
+# GET /healthz on ALLIANCE_HEALTH_PORT: 200 once ready, 503 while starting or draining after SIGTERM.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('ALLIANCE_HEALTH_PORT', '8080'), timeout=4)"]
+# (ingest answers /healthz on its own port; compose overrides the check for it and the jobs)
+EXPOSE 8080
 ENTRYPOINT ["alliance-monitor"]
 CMD ["process"]

@@ -53,12 +53,18 @@ RUN groupadd --system --gid 10001 alliance \
  && mkdir -p /models /home/alliance/.cache \
  && chown -R alliance:alliance /home/alliance
 ENV HOME=/home/alliance \
-    ALLIANCE_STATE_DIR=/home/alliance/state
+    ALLIANCE_STATE_DIR=/home/alliance/state \
+    ALLIANCE_LOG_FORMAT=json \
+    ALLIANCE_HEALTH_PORT=8080
 USER 10001:10001
 WORKDIR /home/alliance
 RUN alliance-monitor score --help >/dev/null
 
-HEALTHCHECK NONE
+# Loading a large model takes minutes: a long start period.
+# GET /healthz on ALLIANCE_HEALTH_PORT: 200 once ready, 503 while starting or draining after SIGTERM.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=600s --retries=3 \
+  CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('ALLIANCE_HEALTH_PORT', '8080'), timeout=4)"]
+EXPOSE 8080
 # Replaces the image's OpenAI-server entrypoint. CMD holds the model path so
 # compose (or `docker run ... IMAGE --model /models/x`) can change it.
 ENTRYPOINT ["alliance-monitor", "score", "--engine", "vllm"]

@@ -70,6 +70,8 @@ class ProcessorConfig:
     #: ``alert.validated`` (docs/validation.md); None: no records, every model unvalidated.
     record_loader: Callable[[], RecordBook] | None = None
     record_reload_s: float = 60.0
+    #: called once the tables are recovered and the worker processes records (health endpoint)
+    on_ready: Callable[[], None] | None = None
 
     def tick_topic(self) -> TopicSpec:
         return TopicSpec(
@@ -374,6 +376,8 @@ def build_app(cfg: ProcessorConfig):
         if first:
             print(f"{READY_LINE}: app {cfg.app_id}, {len(sessions)} session(s) recovered", file=sys.stderr,
                   flush=True)
+            if cfg.on_ready:
+                cfg.on_ready()
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender, revoked, **kwargs) -> None:
