@@ -2,7 +2,7 @@
 
 A record is one line of the replay format (docs/replay-format.md): a turn, a
 session event, or a whole session. It is validated by the same contracts as
-everything on Kafka (``streams.replay.parse_line``), so nothing reaches the
+everything on Kafka (``streams.replay_format.parse_line``), so nothing reaches the
 topics over HTTP that a Kafka producer could not have sent. Idempotency: a turn
 is identified by ``session_id``/``turn_id``, a session event by
 ``session_id``/``kind``; a key already delivered (or earlier in the same batch)
@@ -17,7 +17,7 @@ from typing import Any
 
 from streams.codec import ContractError
 from streams.contracts import ChatTurn
-from streams.replay import ReplayEvent, parse_line
+from streams.replay_format import ReplayEvent, parse_line
 
 MAX_RECORDS = 500
 
