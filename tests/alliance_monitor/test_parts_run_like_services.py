@@ -67,9 +67,9 @@ class Part:
 pytestmark = pytest.mark.integration
 
 
-def test_ingest_logs_json_without_text_serves_health_and_stops_on_sigterm(kafka_bootstrap):
+def test_ingest_logs_json_without_text_serves_health_and_stops_on_sigterm(private_kafka):
     port = _free_port()
-    part = Part("ingest", "--port", str(port), KAFKA_BOOTSTRAP=kafka_bootstrap, ALLIANCE_LOG="info",
+    part = Part("ingest", "--port", str(port), KAFKA_BOOTSTRAP=private_kafka, ALLIANCE_LOG="info",
                 ALLIANCE_LOG_FORMAT="json", ALLIANCE_INGEST_TOKENS=f"test={TOKEN}")
     try:
         assert part.health(port) == 200
@@ -87,11 +87,11 @@ def test_ingest_logs_json_without_text_serves_health_and_stops_on_sigterm(kafka_
     assert not any(SENTINEL in ln for ln in part.lines)
 
 
-def test_sink_and_processor_serve_health_and_stop_on_sigterm(kafka_bootstrap, tmp_path):
+def test_sink_and_processor_serve_health_and_stop_on_sigterm(private_kafka, tmp_path):
     sink_port, proc_port = _free_port(), _free_port()
     sink = Part("sink", "--db", f"sqlite:///{tmp_path / 'store.db'}", "--group", f"health-{sink_port}",
-                KAFKA_BOOTSTRAP=kafka_bootstrap, ALLIANCE_HEALTH_PORT=str(sink_port))
-    processor = Part("process", "--app-id", f"health-{proc_port}", KAFKA_BOOTSTRAP=kafka_bootstrap,
+                KAFKA_BOOTSTRAP=private_kafka, ALLIANCE_HEALTH_PORT=str(sink_port))
+    processor = Part("process", "--app-id", f"health-{proc_port}", KAFKA_BOOTSTRAP=private_kafka,
                      ALLIANCE_PROCESS_HEALTH_PORT=str(proc_port), ALLIANCE_DB_URL=f"sqlite:///{tmp_path / 'r.db'}",
                      ALLIANCE_STATE_DIR=str(tmp_path / "state"))
     try:

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.docker.test_docker_files import (COMPOSE, DUMMY_SECRETS, dockerfile_of, load_compose, project_services,
-                                            service_argv)
+from tests.docker.test_docker_files import (COMPOSE, DUMMY_SECRETS, dockerfile_of, project_services,
+                                            resolved_compose, service_argv)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -40,11 +40,10 @@ pytestmark = pytest.mark.integration
 
 def compose_commands(dockerfile: Path) -> list[list[str]]:
     """``alliance-monitor`` argv (without the script name) of every compose service built from ``dockerfile``."""
-    env = {**DUMMY_SECRETS}
     out = []
-    for service in project_services(load_compose()).values():
+    for service in project_services(resolved_compose()).values():
         if dockerfile_of(service) == dockerfile.resolve():
-            argv = service_argv(service, env)
+            argv = service_argv(service)
             assert argv[0] == "alliance-monitor", argv
             out.append(argv[1:])
     return out
@@ -140,9 +139,9 @@ def test_every_compose_command_of_the_image_runs(images, name):
     assert help_failures(r, commands) == []
 
 
-def test_processor_image_real_runs(images, kafka_bootstrap, image_db, unique):
+def test_processor_image_real_runs(images, private_kafka, image_db, unique):
     r = images["processor"]
-    created = r.run("topics", "--create", KAFKA_BOOTSTRAP=kafka_bootstrap)
+    created = r.run("topics", "--create", KAFKA_BOOTSTRAP=private_kafka)
     assert created.returncode == 0, created.stderr
     migrated = r.run("db", "upgrade", ALLIANCE_DB_URL=image_db)  # psycopg2 and the migrations are in the image
     assert migrated.returncode == 0, migrated.stderr
@@ -150,10 +149,10 @@ def test_processor_image_real_runs(images, kafka_bootstrap, image_db, unique):
     assert current.returncode == 0 and "revision: none" not in current.stdout, current
     db = f"sqlite:///{r.workdir / f'store-{unique}.db'}"
     assert r.run("db", "upgrade", ALLIANCE_DB_URL=db).returncode == 0
-    code, out = run_until(r, ["sink"], "sink:", KAFKA_BOOTSTRAP=kafka_bootstrap, ALLIANCE_DB_URL=db,
+    code, out = run_until(r, ["sink"], "sink:", KAFKA_BOOTSTRAP=private_kafka, ALLIANCE_DB_URL=db,
                           ALLIANCE_SINK_GROUP=f"img-sink-{unique}")
     assert code == 0 and "sink stopped" in out, out
-    code, out = run_until(r, ["process"], "processor ready", KAFKA_BOOTSTRAP=kafka_bootstrap,
+    code, out = run_until(r, ["process"], "processor ready", KAFKA_BOOTSTRAP=private_kafka,
                           ALLIANCE_PROCESS_APP_ID=f"img-proc-{unique}", ALLIANCE_DB_URL=db,
                           ALLIANCE_PROCESS_MAX_BATCH_BYTES="1")
     assert code == 0 and "processor stopped" in out, out
@@ -188,9 +187,9 @@ def run_gateway(r, bootstrap: str, db_url: str) -> str:
             proc.wait(10)
 
 
-def test_gateway_image_serves_health_and_pages_and_reads_the_records(images, kafka_bootstrap, image_db):
+def test_gateway_image_serves_health_and_pages_and_reads_the_records(images, private_kafka, image_db):
     images["processor"].run("db", "upgrade", ALLIANCE_DB_URL=image_db)
-    out = run_gateway(images["gateway"], kafka_bootstrap, image_db)
+    out = run_gateway(images["gateway"], private_kafka, image_db)
     assert "cannot read validation records" not in out, out
 
 
@@ -214,10 +213,10 @@ def _mutated(name: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-def test_without_the_postgres_extra_the_gateway_cannot_read_the_records(tmp_path, kafka_bootstrap, image_db):
+def test_without_the_postgres_extra_the_gateway_cannot_read_the_records(tmp_path, private_kafka, image_db):
     r = rehearse_image.rehearse(_mutated("gateway", "[postgres]", ""), tmp_path, "mutant")
     assert "psycopg2-binary" not in r.packages and r.plan.extras == []
-    assert "cannot read validation records" in run_gateway(r, kafka_bootstrap, image_db)
+    assert "cannot read validation records" in run_gateway(r, private_kafka, image_db)
 
 
 def test_without_the_postgres_extra_the_processor_image_fails(tmp_path, postgres_url):

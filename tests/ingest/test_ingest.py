@@ -90,9 +90,9 @@ class Server:
 pytestmark = pytest.mark.integration
 
 
-async def test_authentication_errors_and_backpressure(kafka_bootstrap):
+async def test_authentication_errors_and_backpressure(private_kafka):
     sid = f"http-{uuid.uuid4().hex[:6]}"
-    async with Server(kafka_bootstrap, max_pending=2) as server:
+    async with Server(private_kafka, max_pending=2) as server:
         status, _, body = await server.post([_turn(sid, 0)], token="not-a-platform-token-000")
         assert status == 401
         status, _, body = await server.post({"records": [{"turn_id": 1}, 7]})
@@ -104,7 +104,7 @@ async def test_authentication_errors_and_backpressure(kafka_bootstrap):
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{server.url}/healthz") as resp:
                 assert resp.status == 200 and (await resp.json())["throttled"] == 1
-    turns = await consume_all(kafka_bootstrap, CHAT_TURNS.name, expect=2, timeout=20, where=lambda r: r.key == sid.encode())
+    turns = await consume_all(private_kafka, CHAT_TURNS.name, expect=2, timeout=20, where=lambda r: r.key == sid.encode())
     assert sorted(decode(ChatTurn, r.value).turn_id for r in turns) == [0, 1]
 
 
@@ -128,19 +128,19 @@ def _shape(requests: list[ScoreRequest]) -> list[tuple]:
     return [(r.phase, r.upto_turn_id, [(t.turn_id, t.speaker, t.text) for t in r.transcript]) for r in requests]
 
 
-def test_an_http_session_yields_the_same_requests_as_a_kafka_replay(kafka_bootstrap, samples_dir):
+def test_an_http_session_yields_the_same_requests_as_a_kafka_replay(private_kafka, samples_dir):
     run = uuid.uuid4().hex[:6]
     kafka_sid, http_sid = f"kafka-{run}", f"http-{run}"
-    worker = WorkerProcess(kafka_bootstrap, f"it-ingest-{run}", "--clock-rate", "60", "--lateness", "5").start()
+    worker = WorkerProcess(private_kafka, f"it-ingest-{run}", "--clock-rate", "60", "--lateness", "5").start()
     try:
-        publish(_sample_events(samples_dir, kafka_sid), kafka_bootstrap, speed=float("inf"), progress=False)
+        publish(_sample_events(samples_dir, kafka_sid), private_kafka, speed=float("inf"), progress=False)
         records = [orjson.loads(orjson.dumps(e.event.model_dump(mode="json")))
                    for e in _sample_events(samples_dir, http_sid)]
         half = len(records) // 2
         first = records[:half] + [{"session_id": http_sid, "turn_id": "x", "speaker": "client"}] + [records[1]]
 
         async def post_all():
-            async with Server(kafka_bootstrap) as server:
+            async with Server(private_kafka) as server:
                 s1, _, b1 = await server.post({"records": first})
                 s2, _, b2 = await server.post({"records": records[half - 2:]})  # overlaps the first batch
                 s3, _, b3 = await server.post({"records": records[half:]})  # the platform retries the batch
@@ -153,10 +153,10 @@ def test_an_http_session_yields_the_same_requests_as_a_kafka_replay(kafka_bootst
         assert s2 == 200 and b2["duplicate"] == 2 and b2["accepted"] == len(records) - half
         assert s3 == 200 and b3["accepted"] == 0 and b3["duplicate"] == len(records) - half
 
-        via_kafka, via_http = _requests(kafka_bootstrap, kafka_sid), _requests(kafka_bootstrap, http_sid)
+        via_kafka, via_http = _requests(private_kafka, kafka_sid), _requests(private_kafka, http_sid)
         assert [r.phase for r in via_http] == ["early", "middle", "late"]
         assert _shape(via_http) == _shape(via_kafka)
-        turns = asyncio.run(consume_all(kafka_bootstrap, CHAT_TURNS.name, idle=2, timeout=30,
+        turns = asyncio.run(consume_all(private_kafka, CHAT_TURNS.name, idle=2, timeout=30,
                                         where=lambda r: r.key == http_sid.encode()))
         ids = [decode(ChatTurn, r.value).turn_id for r in turns]
         assert len(ids) == len(set(ids)), "a duplicate reached chat.turns"

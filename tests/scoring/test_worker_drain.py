@@ -62,12 +62,12 @@ async def _committed(bootstrap: str, group: str) -> dict[int, int]:
 
 @pytest.mark.model
 @pytest.mark.integration
-def test_sigterm_drains_commits_what_finished_and_exits(kafka_bootstrap, demo_model, unique):
+def test_sigterm_drains_commits_what_finished_and_exits(private_kafka, demo_model, unique):
     sid = f"term-{unique}"
     reqs = [_request(f"{sid}-{i}", "early", EN_SESSION[:4]) for i in range(4)]
-    produce(kafka_bootstrap, SCORE_REQUESTS.name, [(r.session_id, r) for r in reqs])
+    produce(private_kafka, SCORE_REQUESTS.name, [(r.session_id, r) for r in reqs])
     group = f"g-term-{unique}"
-    worker = WorkerProcess(kafka_bootstrap, group, str(demo_model.path.parent)).start()
+    worker = WorkerProcess(private_kafka, group, str(demo_model.path.parent)).start()
     try:
         assert worker.wait_for("scored ", 300), "\n".join(worker.lines[-20:])
         worker.proc.send_signal(signal.SIGTERM)
@@ -79,10 +79,10 @@ def test_sigterm_drains_commits_what_finished_and_exits(kafka_bootstrap, demo_mo
         worker.kill()
     assert code == 0, "\n".join(worker.lines[-20:])
     assert any("done:" in ln for ln in worker.lines)
-    scored = {r.key.decode() for r in consume_all_sync(kafka_bootstrap, "alliance.scores", idle=2, timeout=30,
+    scored = {r.key.decode() for r in consume_all_sync(private_kafka, "alliance.scores", idle=2, timeout=30,
                                                        where=_keys(sid))}
-    committed = asyncio.run(_committed(kafka_bootstrap, group))
-    requests = consume_all_sync(kafka_bootstrap, SCORE_REQUESTS.name, expect=len(reqs), timeout=30, where=_keys(sid))
+    committed = asyncio.run(_committed(private_kafka, group))
+    requests = consume_all_sync(private_kafka, SCORE_REQUESTS.name, expect=len(reqs), timeout=30, where=_keys(sid))
     done = {r.key.decode() for r in requests if r.offset < committed.get(r.partition, -1)}
     assert done == scored, (done, scored)  # every committed request has its score, and only those
     assert len(scored) < len(reqs), "it stopped, rather than scoring everything first"
