@@ -3,7 +3,7 @@
 Each module in ``alliance_monitor/commands/`` exposes ``register(subparsers)``;
 every subcommand sets ``func(args) -> int``. Expected failures raise
 :class:`CliError` or a package's base error (``StreamsError``, ``ScoringError``,
-``GatewayError``, ``StoreError``, ``GateError``; see :mod:`alliance_monitor.errors`)
+``GatewayError``, ``StoreError``, ``GateError``, ``IngestError``; see :mod:`alliance_monitor.errors`)
 and are printed as one line with exit 2, never a traceback.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import re
 import sys
 
@@ -31,6 +30,7 @@ COMMAND_MODULES = (
     "gateway",     # gateway, token issue|revoke
     "db",          # db upgrade|downgrade|current|purge
     "sink",        # sink
+    "ingest",      # ingest (HTTP endpoint for chat platforms)
     "report",      # report
     "eval",        # eval
     "calibrate",   # calibrate
@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "score_corpus",  # score-corpus
     "dlq",         # dlq redrive
     "ruptures",    # ruptures FILE...
+    "settings",    # settings (the reference table of environment variables)
 )
 
 #: argparse says "argument --port: must be ..."; the user reads "--port must be ...".
@@ -67,16 +68,38 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # that module does not exist / its package is not installed
             raise
         module.register(sub)
+    from .settings import PART_COMMANDS, prepare_parser
+
+    for name in PART_COMMANDS:
+        if name in sub.choices:
+            prepare_parser(name, sub.choices[name])
     return parser
+
+
+def subcommand_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The subcommand parsers of ``parser`` by name."""
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public accessor
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else getattr(logging, os.environ.get("ALLIANCE_LOG", "WARNING")),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from .settings import PART_COMMANDS, apply_environment, load_deploy_settings
+
+    try:
+        deploy = load_deploy_settings()
+        if args.command in PART_COMMANDS:
+            apply_environment(args.command, subcommand_parsers(parser)[args.command], args)
+    except CliError as err:
+        print(f"alliance-monitor: {err}", file=sys.stderr)
+        return err.code
+    from .logs import configure_logging
+
+    configure_logging(logging.DEBUG if args.verbose else getattr(logging, deploy.log), deploy.log_format,
+                      args.command or "cli")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -14,10 +14,11 @@ class CliError(Exception):
 def known_errors() -> tuple[type[BaseException], ...]:
     """Every error type printed as one line: the CLI's, each package's base error, missing files."""
     from gateway.errors import GatewayError
+    from ingest.errors import IngestError
     from scoring.errors import ScoringError
     from store.errors import StoreError
     from streams.errors import StreamsError
     from validation.errors import GateError
 
-    return (CliError, StreamsError, ScoringError, GatewayError, StoreError, GateError,
+    return (CliError, StreamsError, ScoringError, GatewayError, StoreError, GateError, IngestError,
             FileNotFoundError, PermissionError)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -196,6 +197,20 @@ class Supervisor:
         self.say("all parts stopped")
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _with_health(spec: ChildSpec) -> ChildSpec:
+    """One health mechanism for every part: the same ``/healthz`` an orchestrator probes
+    (``--health-port``, alliance_monitor/health.py), here on a free local port."""
+    port = _free_port()
+    return ChildSpec(spec.name, [*spec.argv, "--health-port", str(port)], spec.env,
+                     probe=http_probe(f"http://127.0.0.1:{port}/healthz"))
+
+
 def default_specs(args: argparse.Namespace, bootstrap: str) -> list[ChildSpec]:
     env = {"KAFKA_BOOTSTRAP": bootstrap}
     if getattr(args, "db_url", None):
@@ -207,14 +222,14 @@ def default_specs(args: argparse.Namespace, bootstrap: str) -> list[ChildSpec]:
             argv = ["process"]
             if args.clock_rate:
                 argv += ["--clock-rate", str(args.clock_rate)]
-            specs.append(ChildSpec("processor", argv, env, ready_line="processor ready"))
+            specs.append(_with_health(ChildSpec("processor", argv, env)))
         elif part == "scorer":
             argv = ["score", "--engine", args.engine]
             if args.model:
                 argv += ["--model", args.model]
-            specs.append(ChildSpec("scorer", argv, env, ready_line="scoring worker ready"))
+            specs.append(_with_health(ChildSpec("scorer", argv, env)))
         elif part == "sink":
-            specs.append(ChildSpec("sink", ["sink"], env, ready_line="→ store (Ctrl-C to stop)"))
+            specs.append(_with_health(ChildSpec("sink", ["sink"], env)))
         elif part == "gateway":
             specs.append(ChildSpec("gateway", ["gateway", "--host", args.host, "--port", str(args.port)], env,
                                    probe=http_probe(f"http://{args.host}:{args.port}/healthz")))

@@ -4,13 +4,13 @@
 # Build from the repository root:  docker build -f docker/gateway.Dockerfile .
 # ALLIANCE_GATEWAY_SECRET must be supplied at run time (never baked in); the
 # gateway refuses to start without a secret of at least 16 bytes.
+# tests/docker/test_images.py installs exactly what this file installs into a
+# fresh venv, lays out exactly what it copies, and runs its commands.
 
-# ---- build
+# ---- build: the project's wheel, then one install of it with its extras
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY alliance_monitor ./alliance_monitor
@@ -18,19 +18,24 @@ COPY streams ./streams
 COPY scoring ./scoring
 COPY gateway ./gateway
 COPY store ./store
+COPY validation ./validation
+COPY ingest ./ingest
 COPY migrations ./migrations
-# The gateway reads history from the store, hence the postgres extra.
-# DL3013 (pin versions) does not apply: "." is this project, its deps are ranged in pyproject.toml.
+# postgres: history and validation records come from the store.
+# DL3013 (pin versions) does not apply: the wheel is this project, its deps are ranged in pyproject.toml.
 # hadolint ignore=DL3013
-RUN pip install ".[postgres]"
+RUN pip wheel --no-deps --wheel-dir /wheels . \
+ && python -m venv /opt/venv \
+ && /opt/venv/bin/pip install "$(ls /wheels/alliance_monitor-*.whl)[postgres]"
 
-# ---- runtime
+# ---- runtime: the venv only (pages ship inside the wheel)
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
     ALLIANCE_GATEWAY_PORT=8765 \
-    ALLIANCE_STATE_DIR=/home/alliance/state
+    ALLIANCE_STATE_DIR=/home/alliance/state \
+    ALLIANCE_LOG_FORMAT=json
 RUN groupadd --system --gid 10001 alliance \
  && useradd --system --uid 10001 --gid alliance --home-dir /home/alliance --create-home alliance
 COPY --from=build /opt/venv /opt/venv

@@ -32,7 +32,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from streams.codec import ContractError, dead_letter, decode, encode, safe_reason
 from streams.contracts import AllianceScore, CounselorFeedback, ScoreRequest
-from streams.topics import FEEDBACK, SCORE_REQUESTS, SCORES, dlq_name
+from streams.topics import FEEDBACK, SCORE_REQUESTS, SCORES, dlq_name, offset_reset
 
 from .scorer import Scorer
 
@@ -55,6 +55,9 @@ class WorkerConfig:
     heartbeat_interval_ms: int = 3_000
     #: stop after this many records (tests, benchmarks); None = run forever.
     max_records: int | None = None
+    #: after a stop (SIGTERM), seconds the batch in progress may still take; what is
+    #: unfinished then is left uncommitted and re-delivered to another worker.
+    drain_s: float = 20.0
     #: maps raw dimension scores to the client scale (validation.calibration.Calibration),
     #: from the model's validation record; None = publish raw scores.
     calibration: object | None = None
@@ -146,6 +149,36 @@ async def handle_record(scorer: Scorer, record, cfg: WorkerConfig, stats: Worker
     return await score_request(scorer, req, cfg, stats)
 
 
+async def finish_batch(coros: list, stop: asyncio.Event, drain_s: float) -> list[Outcome | None]:
+    """Run a batch to the end, or, once ``stop`` is set, for at most ``drain_s`` more; None = unfinished."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        while not all(t.done() for t in tasks) and not stopper.done():
+            await asyncio.wait([*[t for t in tasks if not t.done()], stopper], return_when=asyncio.FIRST_COMPLETED)
+        if not all(t.done() for t in tasks):
+            await asyncio.wait([t for t in tasks if not t.done()], timeout=drain_s)
+    finally:
+        stopper.cancel()
+        for t in tasks:
+            if not t.done():
+                t.cancel()
+    return [t.result() if t.done() and not t.cancelled() else None for t in tasks]
+
+
+def finished_prefix(records: list, outcomes: list[Outcome | None]) -> list[int]:
+    """Indexes of the records whose offsets may be committed: per partition, those before the first unfinished."""
+    blocked: set[int] = set()
+    keep = []
+    for i, (record, outcome) in enumerate(zip(records, outcomes)):
+        if outcome is None or record.partition in blocked:
+            blocked.add(record.partition)
+            continue
+        keep.append(i)
+    return keep
+
+
 async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = None, *,
                      stop: asyncio.Event | None = None,
                      on_ready: Callable[[], None] | None = None,
@@ -162,7 +195,7 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
         bootstrap_servers=bootstrap,
         group_id=cfg.group_id,
         enable_auto_commit=False,
-        auto_offset_reset="earliest",
+        auto_offset_reset=offset_reset(),
         session_timeout_ms=cfg.session_timeout_ms,
         heartbeat_interval_ms=cfg.heartbeat_interval_ms,
         # scoring a batch can take minutes on a CPU; the group must not evict us meanwhile
@@ -185,7 +218,12 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
             if not records:
                 continue
             stats.batches += 1
-            outcomes = await asyncio.gather(*(handle_record(scorer, r, cfg, stats) for r in records))
+            outcomes = await finish_batch([handle_record(scorer, r, cfg, stats) for r in records], stop, cfg.drain_s)
+            finished = finished_prefix(records, outcomes)
+            if len(finished) < len(records):
+                log.warning("stopping: %d request(s) of the batch left unfinished for another worker",
+                            len(records) - len(finished))
+            records, outcomes = [records[i] for i in finished], [outcomes[i] for i in finished]
             sends = []
             for record, outcome in zip(records, outcomes):
                 if outcome.score is not None:
@@ -215,7 +253,8 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
                 tp = TopicPartition(r.topic, r.partition)
                 offsets[tp] = max(offsets.get(tp, -1), r.offset + 1)
             try:
-                await consumer.commit(offsets)
+                if offsets:
+                    await consumer.commit(offsets)
             except (CommitFailedError, KafkaError) as err:
                 # rebalanced meanwhile: the batch will be re-delivered and re-scored (idempotent ids)
                 log.warning("commit failed (%s); the batch will be scored again", type(err).__name__)

@@ -31,7 +31,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exp
 from streams.codec import ContractError, dead_letter, decode, encode
 from streams.contracts import (AlertAck, AllianceAlert, AllianceScore, ChatTurn, ClientRating, Contract,
                                RuptureEpisode, SessionEvent)
-from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, CHAT_TURNS, RATINGS, RUPTURES, SCORES, dlq_name
+from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, CHAT_TURNS, RATINGS, RUPTURES, SCORES, dlq_name, offset_reset
 
 from .settings import StoreSettings
 from .retention import purge_text
@@ -175,7 +175,7 @@ class Sink:
 
         self._consumer = AIOKafkaConsumer(
             *self.topics.contracts(), bootstrap_servers=self.bootstrap, group_id=self.group_id,
-            enable_auto_commit=False, auto_offset_reset="earliest", client_id="alliance-store-sink",
+            enable_auto_commit=False, auto_offset_reset=offset_reset(), client_id="alliance-store-sink",
             max_poll_records=self.batch_max,
             # a long DB outage means a long gap between polls; stay in the group meanwhile
             max_poll_interval_ms=30 * 60 * 1000,

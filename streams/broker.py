@@ -245,7 +245,7 @@ def ensure_topics(bootstrap: str, specs: Sequence | None = None, timeout: float 
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    from .topics import all_topics
+    from .topics import all_topics, replication_factor
 
     specs = list(specs) if specs is not None else list(all_topics())
     deadline = time.monotonic() + timeout
@@ -265,7 +265,7 @@ def ensure_topics(bootstrap: str, specs: Sequence | None = None, timeout: float 
             topic = NewTopic(
                 name=s.name,
                 num_partitions=s.partition_count(),
-                replication_factor=1,
+                replication_factor=replication_factor(),
                 topic_configs=s.topic_configs(),
             )
             try:

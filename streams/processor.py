@@ -46,7 +46,8 @@ from . import session_state as core
 from .alert_policy import SettingsBook, on_score
 from .codec import M, ContractError, decode, dead_letter, encode, safe_reason
 from .contracts import AllianceAlert, AllianceScore, ChatTurn, SessionEvent
-from .topics import ALERTS, CHAT_SESSIONS, CHAT_TURNS, RUPTURES, SCORE_REQUESTS, SCORES, SIGNALS, TopicSpec, dlq_name
+from .topics import (ALERTS, CHAT_SESSIONS, CHAT_TURNS, RUPTURES, SCORE_REQUESTS, SCORES, SIGNALS, TopicSpec, dlq_name,
+                     offset_reset, replication_factor)
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class ProcessorConfig:
     #: ``alert.validated`` (docs/validation.md); None: no records, every model unvalidated.
     record_loader: Callable[[], RecordBook] | None = None
     record_reload_s: float = 60.0
+    #: called once the tables are recovered and the worker processes records (health endpoint)
+    on_ready: Callable[[], None] | None = None
 
     def tick_topic(self) -> TopicSpec:
         return TopicSpec(
@@ -189,7 +192,7 @@ def build_app(cfg: ProcessorConfig):
         value_serializer="raw",
         key_serializer="raw",
         topic_partitions=partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=replication_factor(),
         processing_guarantee="at_least_once",
         table_standby_replicas=0,
         web_enabled=False,
@@ -197,7 +200,7 @@ def build_app(cfg: ProcessorConfig):
         broker_session_timeout=cfg.session_timeout_s,
         broker_heartbeat_interval=1.0,
         broker_request_timeout=max(40.0, cfg.session_timeout_s + 10),
-        consumer_auto_offset_reset="earliest",
+        consumer_auto_offset_reset=offset_reset(),
         producer_acks=-1,
         # One record per batch: Tansu answers ListOffsets(latest) with the *last
         # batch's base offset* + 1, so Faust's changelog recovery stops short of
@@ -409,6 +412,8 @@ def build_app(cfg: ProcessorConfig):
         if first:
             print(f"{READY_LINE}: app {cfg.app_id}, {len(sessions)} session(s) recovered", file=sys.stderr,
                   flush=True)
+            if cfg.on_ready:
+                cfg.on_ready()
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender, revoked, **kwargs) -> None:

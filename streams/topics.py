@@ -34,9 +34,41 @@ def dlq_name(topic: str) -> str:
     return f"{topic}.dlq"
 
 
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        value = 0
+    if value < 1:
+        from .errors import StreamsError
+
+        raise StreamsError(f"{name} must be a whole number >= 1, not {raw!r}")
+    return value
+
+
 def default_partitions() -> int:
     """Partitions per topic; ``ALLIANCE_PARTITIONS`` overrides (production: more)."""
-    return int(os.environ.get("ALLIANCE_PARTITIONS", "4"))
+    return _env_int("ALLIANCE_PARTITIONS", 4)
+
+
+def replication_factor() -> int:
+    """Replicas per created topic; ``ALLIANCE_REPLICATION_FACTOR`` (1 suits one broker, 3 a cluster)."""
+    return _env_int("ALLIANCE_REPLICATION_FACTOR", 1)
+
+
+def offset_reset() -> str:
+    """Where a consumer group without committed offsets starts: ``ALLIANCE_OFFSET_RESET`` (earliest|latest).
+
+    Earliest by default: a new group (first deploy, renamed group) reads what is
+    retained rather than silently skipping it.
+    """
+    value = os.environ.get("ALLIANCE_OFFSET_RESET", "").strip().lower() or "earliest"
+    if value not in ("earliest", "latest"):
+        from .errors import StreamsError
+
+        raise StreamsError(f"ALLIANCE_OFFSET_RESET must be earliest or latest, not {value!r}")
+    return value
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,26 @@ def kafka_bootstrap() -> str:
         yield broker.bootstrap
 
 
+@pytest.fixture(scope="module")
+def private_kafka() -> str:
+    """A broker of the module's own, for tests whose parts read every topic from the beginning.
+
+    A processor or scorer started with a new group reads all history: on the shared broker
+    it would turn other tests' sessions into score requests (and leave its own behind for
+    them). With ``KAFKA_BOOTSTRAP`` set, that broker is shared anyway.
+    """
+    from streams.broker import EmbeddedBroker, ensure_topics
+
+    env = os.environ.get("KAFKA_BOOTSTRAP")
+    if env:
+        ensure_topics(env)
+        yield env
+        return
+    with EmbeddedBroker() as broker:
+        ensure_topics(broker.bootstrap)
+        yield broker.bootstrap
+
+
 @pytest.fixture
 def unique() -> str:
     """A short unique suffix, so tests sharing the broker never see each other's data."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("alliance_monitor", "streams", "scoring", "gateway", "store", "validation", "migrations")
+PACKAGES = ("alliance_monitor", "streams", "scoring", "gateway", "store", "validation", "ingest", "migrations")
 
 #: The formats every part agrees on: events, their encoding, the topic catalog, the replay file format.
 CONTRACTS = {"streams.contracts", "streams.codec", "streams.topics", "streams.errors", "streams.replay_format"}
@@ -25,6 +25,7 @@ CORES = {
     "scoring.instrument", "scoring.prompts", "scoring.readout", "scoring.errors", "scoring.principles",
     "gateway.protocol", "gateway.auth", "gateway.history", "gateway.errors",
     "store.errors", "store.rupture_stats",
+    "ingest.batch", "ingest.tokens", "ingest.errors",
 }
 #: validation is all core: the statistics and the gate decision every other part reuses.
 SHARED_CORE_PACKAGE = "validation"

@@ -8,6 +8,7 @@ import sys
 
 from ..argtypes import non_negative_float, positive_float, positive_int
 from ..errors import CliError
+from ..health import add_health_argument, start_health
 from .common import announce
 
 
@@ -42,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--records-reload", type=positive_float, default=60.0, metavar="SECONDS",
                    help="how often validation records are re-read (default 60)")
     p.add_argument("--no-process-alerts", action="store_true", help="do not raise alerts from process signals")
+    add_health_argument(p)
     p.set_defaults(func=cmd_process)
 
 
@@ -72,12 +74,18 @@ def cmd_process(args: argparse.Namespace) -> int:
         transport_grace_s=args.grace,
         forget_after_s=args.forget_after,
     )
+    health = start_health("processor", args.health_port)
     with kafka_bootstrap(announce=announce) as bootstrap:
         records_db = args.records_db or os.environ.get("ALLIANCE_DB_URL")
         cfg = ProcessorConfig(bootstrap=bootstrap, app_id=args.app_id, settings=settings, alert_book=book,
                               producer_max_batch_size=args.max_batch_bytes,
                               record_loader=lambda: load_record_book(records_db),
-                              record_reload_s=args.records_reload)
+                              record_reload_s=args.records_reload,
+                              on_ready=health.set_ready if health else None)
         print(f"processor starting: app {args.app_id} on {bootstrap}, clock rate {args.clock_rate:g}, "
               f"{args.transcript} transcripts (Ctrl-C stops)", file=sys.stderr, flush=True)
-        return run_worker(cfg, loglevel="DEBUG" if args.verbose else "WARNING")
+        try:
+            return run_worker(cfg, loglevel="DEBUG" if args.verbose else "WARNING")
+        finally:
+            if health:
+                health.close()

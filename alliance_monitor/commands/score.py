@@ -11,21 +11,22 @@ import argparse
 import asyncio
 import dataclasses
 import os
+import signal
 import sys
 
-from ..argtypes import int_at_least, positive_float, positive_int
+from ..argtypes import int_at_least, non_negative_float, positive_float, positive_int
 from ..errors import CliError
+from ..health import add_health_argument, start_health
 from .common import announce
 
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=("vllm", "transformers"),
-                   default=os.environ.get("ALLIANCE_ENGINE", "vllm"),
-                   help="inference engine (default: vllm, env ALLIANCE_ENGINE)")
+                   default="vllm", help="inference engine (default: vllm)")
     p.add_argument("--model", default=None,
-                   help="local Hugging Face model directory (env ALLIANCE_MODEL; default: the demo model)")
+                   help="local Hugging Face model directory (default: the demo model)")
     p.add_argument("--max-model-len", type=positive_int, default=None,
-                   help="context length (env ALLIANCE_MAX_MODEL_LEN, default 8192)")
+                   help="context length (default 8192)")
     p.add_argument("--readout", choices=("expected", "sampled"), default="expected",
                    help="expected value of the option probabilities (default) or the published 3-sample protocol")
     p.add_argument("--samples", type=positive_int, default=3, help="samples per item in --readout sampled")
@@ -52,13 +53,30 @@ def _cmd_score(args) -> int:
     from scoring.worker import WorkerConfig, run_worker
     from streams.broker import ensure_topics, kafka_bootstrap
 
+    health = start_health("scorer", args.health_port)
+
+    def ready(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+        if health:
+            health.set_ready()
+
     cfg = WorkerConfig(group_id=args.group, concurrency=args.concurrency, timeout_s=args.timeout,
-                       retries=args.retries, max_records=args.max_records)
+                       retries=args.retries, max_records=args.max_records, drain_s=args.drain)
     if args.feedback_turns is not None:
         cfg = dataclasses.replace(cfg, feedback_turns=args.feedback_turns)
 
     async def main(bootstrap: str) -> int:
         nonlocal cfg
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:  # drain the batch in progress, commit it, exit
+            if health:
+                health.set_draining()
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
         engine, scorer = _build(args, args.rationale)
         if not args.no_calibration:
             cfg = dataclasses.replace(cfg, calibration=load_calibration(scorer.identity, args.records_db))
@@ -75,9 +93,9 @@ def _cmd_score(args) -> int:
 
         try:
             stats = await run_worker(
-                bootstrap, scorer, cfg,
-                on_ready=lambda: print(f"scoring worker ready: engine={engine.kind} model={engine.model_name} "
-                                       f"group={cfg.group_id} bootstrap={bootstrap}", file=sys.stderr, flush=True),
+                bootstrap, scorer, cfg, stop=stop,
+                on_ready=lambda: ready(f"scoring worker ready: engine={engine.kind} model={engine.model_name} "
+                                       f"group={cfg.group_id} bootstrap={bootstrap}"),
                 on_outcome=outcome)
         finally:
             await engine.aclose()
@@ -178,6 +196,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--feedback-turns", type=int_at_least(0), default=None, metavar="N",
                    help="turn-level feedback: rate the last N counselor turns of each scored phase "
                         "(default: ALLIANCE_FEEDBACK_TURNS or 0 = off)")
+    add_health_argument(p)
+    p.add_argument("--drain", type=non_negative_float, default=20.0, metavar="SECONDS",
+                   help="on SIGTERM, how long the batch in progress may still take; the rest is left for "
+                        "another worker (default 20)")
     p.add_argument("--records-db", metavar="URL",
                    help="store holding the model's validation record and calibration (default: ALLIANCE_DB_URL, "
                         "else the SQLite store)")

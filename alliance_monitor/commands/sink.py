@@ -9,6 +9,7 @@ import signal
 import sys
 
 from ..errors import CliError
+from ..health import add_health_argument, start_health
 from .common import add_db_argument, store_engine, store_url
 
 
@@ -18,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--upgrade", action="store_true",
                    help="run the migrations first (automatic for a SQLite store; a deploy step for PostgreSQL)")
     add_db_argument(p)
+    add_health_argument(p)
     p.set_defaults(func=cmd_sink)
 
 
@@ -37,13 +39,26 @@ def cmd_sink(args) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:  # finish the batch in progress, commit it, exit
+            if health:
+                health.set_draining()
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
         sink = Sink(bootstrap, engine, group_id=args.group)
-        print(f"sink: {', '.join(sink.topics.contracts())} → store (Ctrl-C to stop)", file=sys.stderr)
+        print(f"sink: {', '.join(sink.topics.contracts())} → store (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        if health:
+            health.set_ready()
         stats = await sink.run(stop)
         print(f"sink stopped: {stats.consumed} records, {stats.commits} commits, "
               f"{stats.dead_lettered} dead-lettered, {stats.db_retries} DB retries", file=sys.stderr)
 
-    asyncio.run(main())
+    health = start_health("sink", args.health_port)
+    try:
+        asyncio.run(main())
+    finally:
+        if health:
+            health.close()
     return 0

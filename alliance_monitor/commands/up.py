@@ -13,13 +13,12 @@ from .common import announce
 
 def add_up_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--without", action="append", choices=PARTS, help="leave a part out (repeatable)")
-    p.add_argument("--engine", choices=("vllm", "transformers"), default=os.environ.get("ALLIANCE_ENGINE", "vllm"),
+    p.add_argument("--engine", choices=("vllm", "transformers"), default="vllm",
                    help="scoring engine (default vllm; transformers loads faster)")
     p.add_argument("--model", help="model directory (default: the demo model from `models pull-demo`)")
-    p.add_argument("--db-url", help="store URL (default: SQLite file; ALLIANCE_DB_URL)")
+    p.add_argument("--db-url", help="store URL (default: the SQLite file)")
     p.add_argument("--host", default="127.0.0.1", help="gateway host")
-    p.add_argument("--port", type=port, default=int(os.environ.get("ALLIANCE_GATEWAY_PORT", "8765")),
-                   help="gateway port")
+    p.add_argument("--port", type=port, default=8765, help="gateway port (default 8765)")
     p.add_argument("--clock-rate", type=non_negative_float, default=0.0,
                    help="processor clock rate (event seconds per wall second; the replay speed)")
     p.add_argument("--survey-links", metavar="BASE_URL", type=base_url,

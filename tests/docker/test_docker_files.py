@@ -36,7 +36,8 @@ DOCKERFILES = sorted(DOCKER.glob("*.Dockerfile"))
 SCRIPT = "alliance-monitor"
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIAL", re.I)
 # Values for the required secrets when interpolating (never real secrets).
-DUMMY_SECRETS = {"POSTGRES_PASSWORD": "test-only-pw", "ALLIANCE_GATEWAY_SECRET": "test-only-secret-0123456789"}
+DUMMY_SECRETS = {"POSTGRES_PASSWORD": "test-only-pw", "ALLIANCE_GATEWAY_SECRET": "test-only-secret-0123456789",
+                 "ALLIANCE_INGEST_TOKENS": "test-platform=test-only-token-0123456789"}
 
 
 # -- Dockerfile parsing -------------------------------------------------------------------------

@@ -1,0 +1,318 @@
+"""Every setting of every part from the environment: one place, validated at start.
+
+Why: a container, a Kubernetes pod or a systemd unit configures a process by
+its environment, not by editing its command line. So every option of every
+long-running part (``process``, ``score``, ``gateway``, ``sink``, ``up``, ...)
+can also be set as ``ALLIANCE_<COMMAND>_<OPTION>`` (``--max-queue`` of
+``gateway`` is ``ALLIANCE_GATEWAY_MAX_QUEUE``); a flag on the command line still
+wins. The part-wide settings (log level and format, partitions, replication
+factor, offset-reset policy, store URL) are :class:`DeploySettings`.
+
+The per-command settings are pydantic-settings models *derived from the
+argparse options*, and every value is checked by the option's own ``type`` and
+``choices``, so a variable can never accept what its flag refuses, and a new
+flag gets its variable without anyone remembering to add it. A wrong value
+stops the part with one line naming the variable (exit 2).
+
+``alliance-monitor settings`` prints the reference table (docs/settings.md is
+its output; a test keeps them in step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from typing import Annotated, Any, Callable, Literal
+
+from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, create_model, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import CliError
+
+#: Commands whose options come from the environment too: the parts a deployment runs.
+PART_COMMANDS = ("broker", "topics", "process", "score", "sink", "gateway", "ingest", "up")
+
+#: Variables that existed before this module, kept as the (first) name of an option.
+#: Each is also reachable as ALLIANCE_<COMMAND>_<OPTION>.
+SHARED_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("gateway", "port"): ("ALLIANCE_GATEWAY_PORT",),
+    ("up", "port"): ("ALLIANCE_GATEWAY_PORT",),
+    ("score", "engine"): ("ALLIANCE_ENGINE",),
+    ("up", "engine"): ("ALLIANCE_ENGINE",),
+    ("score", "model"): ("ALLIANCE_MODEL",),
+    ("up", "model"): ("ALLIANCE_MODEL",),
+    ("score", "max_model_len"): ("ALLIANCE_MAX_MODEL_LEN",),
+    ("score", "bootstrap"): ("KAFKA_BOOTSTRAP",),
+    ("sink", "db"): ("ALLIANCE_DB_URL",),
+    ("up", "db_url"): ("ALLIANCE_DB_URL",),
+    ("process", "records_db"): ("ALLIANCE_DB_URL",),
+    ("score", "records_db"): ("ALLIANCE_DB_URL",),
+    ("score", "feedback_turns"): ("ALLIANCE_FEEDBACK_TURNS",),
+    ("process", "health_port"): ("ALLIANCE_HEALTH_PORT",),
+    ("score", "health_port"): ("ALLIANCE_HEALTH_PORT",),
+    ("sink", "health_port"): ("ALLIANCE_HEALTH_PORT",),
+}
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class DeploySettings(BaseSettings):
+    """Settings every part reads (not tied to one command's flags)."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    log: Annotated[str, Field(validation_alias="ALLIANCE_LOG", description=
+                              "log level: debug, info, warning, error (any case)")] = "WARNING"
+    log_format: Annotated[Literal["json", "text"], Field(validation_alias="ALLIANCE_LOG_FORMAT", description=
+                          "json: one JSON object per line (ids, counts, never message text); text: for a terminal"
+                          )] = "text"
+    kafka_bootstrap: Annotated[str | None, Field(validation_alias="KAFKA_BOOTSTRAP", description=
+                               "Kafka bootstrap servers; unset: an embedded broker (development)")] = None
+    partitions: Annotated[int, Field(ge=1, validation_alias="ALLIANCE_PARTITIONS", description=
+                          "partitions per topic when topics are created (the unit of parallelism)")] = 4
+    replication_factor: Annotated[int, Field(ge=1, validation_alias="ALLIANCE_REPLICATION_FACTOR", description=
+                                  "replicas per topic when topics are created (3 on a production cluster)")] = 1
+    offset_reset: Annotated[Literal["earliest", "latest"], Field(validation_alias="ALLIANCE_OFFSET_RESET",
+                            description="where a new consumer group starts: earliest (nothing missed) or latest"
+                            )] = "earliest"
+    db_url: Annotated[str | None, Field(validation_alias="ALLIANCE_DB_URL", description=
+                      "SQLAlchemy URL of the store; unset: a SQLite file in ~/.local/share/alliance-monitor")] = None
+    store_turns: Annotated[bool, Field(validation_alias="ALLIANCE_STORE_TURNS", description=
+                           "1: the sink also stores chat turns (message text, clinical data)")] = False
+    turns_retention_days: Annotated[str, Field(validation_alias="ALLIANCE_TURNS_RETENTION_DAYS", description=
+                                    "stored turns older than this many days are purged; 0/off keeps them")] = "30"
+    state_dir: Annotated[str | None, Field(validation_alias="ALLIANCE_STATE_DIR", description=
+                         "local state (embedded broker, Faust data dir, logs of `up`); default ~/.cache/alliance-monitor"
+                         )] = None
+    gateway_secret: Annotated[str | None, Field(validation_alias="ALLIANCE_GATEWAY_SECRET", description=
+                              "key that signs gateway access tokens (>= 16 bytes); the same on every replica",
+                              repr=False)] = None
+    gateway_keys: Annotated[str | None, Field(validation_alias="ALLIANCE_GATEWAY_KEYS", description=
+                            "several token keys for rotation: kid1=secret1,kid2=secret2 (replaces the single secret)",
+                            repr=False)] = None
+    gateway_signing_key: Annotated[str | None, Field(validation_alias="ALLIANCE_GATEWAY_SIGNING_KEY", description=
+                                   "which kid of ALLIANCE_GATEWAY_KEYS signs new tokens; default: the last listed"
+                                   )] = None
+    gateway_revoked: Annotated[str | None, Field(validation_alias="ALLIANCE_GATEWAY_REVOKED", description=
+                               "file of revoked token ids (jti), one per line (`token revoke` appends to it)"
+                               )] = None
+    survey_secret: Annotated[str | None, Field(validation_alias="ALLIANCE_SURVEY_SECRET", description=
+                             "key that signs client survey links (>= 16 bytes); unset: derived from the gateway secret",
+                             repr=False)] = None
+    ingest_tokens: Annotated[str | None, Field(validation_alias="ALLIANCE_INGEST_TOKENS", description=
+                             "per-platform ingest tokens: platform=token,platform2=token2 (or @/path/to/file)",
+                             repr=False)] = None
+
+    @field_validator("log", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> str:
+        level = str(value).strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(x.lower() for x in LOG_LEVELS)}")
+        return level
+
+    @field_validator("turns_retention_days", mode="before")
+    @classmethod
+    def _retention(cls, value: Any) -> str:
+        text = str(value).strip().lower()
+        if text in ("", "default", "0", "none", "off", "forever"):
+            return text
+        try:
+            float(text)
+        except ValueError:
+            raise ValueError("must be a number of days (0 or off keeps turns forever)") from None
+        return text
+
+
+def load_deploy_settings() -> DeploySettings:
+    """The part-wide settings, or a one-line :class:`CliError` naming the variable."""
+    try:
+        return DeploySettings()
+    except ValidationError as err:
+        raise CliError(_first_error(err, DeploySettings)) from None
+
+
+# --------------------------------------------------------------------------- per-command settings
+
+
+@dataclass(frozen=True)
+class OptionVar:
+    """One command-line option and the environment variables that set it."""
+
+    command: str
+    dest: str
+    flag: str
+    names: tuple[str, ...]
+    default: Any
+    help: str
+    action: argparse.Action
+
+
+def env_name(command: str, dest: str) -> str:
+    return f"ALLIANCE_{command}_{dest}".upper().replace("-", "_")
+
+
+def option_vars(command: str, parser: argparse.ArgumentParser) -> list[OptionVar]:
+    """Every option of ``command`` (not positionals, not --help) with its variable names."""
+    out = []
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public list of actions
+        if not action.option_strings or isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            continue
+        names = (env_name(command, action.dest),) + tuple(
+            n for n in SHARED_NAMES.get((command, action.dest), ()) if n != env_name(command, action.dest))
+        flag = max(action.option_strings, key=len)
+        out.append(OptionVar(command, action.dest, flag, names, action.default, action.help or "", action))
+    return out
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def _converter(action: argparse.Action) -> Callable[[Any], Any]:
+    """The option's own parsing (type + choices), applied to an environment string."""
+
+    def one(text: str) -> Any:
+        value = action.type(text) if action.type else text
+        if action.choices is not None and value not in action.choices:
+            raise ValueError(f"must be one of {', '.join(map(str, action.choices))}")
+        return value
+
+    def convert(raw: Any) -> Any:
+        if not isinstance(raw, str):
+            return raw
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            text = raw.strip().lower()
+            if text not in _TRUE + _FALSE:
+                raise ValueError("must be 1/true/yes/on or 0/false/no/off")
+            on = text in _TRUE
+            return on if isinstance(action, argparse._StoreTrueAction) else not on
+        try:
+            if isinstance(action, argparse._AppendAction):
+                return [one(part.strip()) for part in raw.split(",") if part.strip()]
+            return one(raw.strip())
+        except argparse.ArgumentTypeError as err:
+            raise ValueError(str(err)) from None
+
+    return convert
+
+
+class _CommandSettings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+
+def settings_model(command: str, parser: argparse.ArgumentParser) -> type[BaseSettings]:
+    """A pydantic-settings model of ``command``'s options, each read from its variable(s)."""
+    fields: dict[str, Any] = {}
+    for opt in option_vars(command, parser):
+        fields[opt.dest] = (
+            Annotated[Any, BeforeValidator(_converter(opt.action))],
+            Field(default=None, validation_alias=AliasChoices(*opt.names), description=opt.help),
+        )
+    return create_model(f"{command.title().replace('-', '')}Settings", __base__=_CommandSettings, **fields)
+
+
+def _first_error(err: ValidationError, model: type[BaseSettings]) -> str:
+    e = err.errors()[0]
+    field = str(e["loc"][0]) if e.get("loc") else "?"
+    info = model.model_fields.get(field)
+    names: tuple[str, ...] = (field,)
+    if info is not None and isinstance(info.validation_alias, AliasChoices):
+        names = tuple(str(c) for c in info.validation_alias.choices)
+    elif info is not None and isinstance(info.validation_alias, str):
+        names = (info.validation_alias,)
+    lower = {k.lower(): k for k in os.environ}
+    name = next((lower[n.lower()] for n in names if n.lower() in lower), names[0])
+    msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+    if not msg.startswith("must "):
+        msg = "must be valid: " + msg[:1].lower() + msg[1:]
+    value = e.get("input")
+    secret = field in ("gateway_secret", "gateway_keys", "survey_secret", "ingest_tokens")
+    shown = f" (got {value!r})" if isinstance(value, str) and not secret and repr(value) not in msg else ""
+    return f"{name} {msg}{shown}"
+
+
+# --------------------------------------------------------------------------- argparse bridge
+
+
+_TRACKED: dict[type, type] = {}
+
+
+def _tracked_class(base: type[argparse.Action]) -> type[argparse.Action]:
+    if base not in _TRACKED:
+        def __call__(self, parser, namespace, values, option_string=None):  # noqa: N807
+            given = set(getattr(namespace, "_given_options", set()))
+            given.add(self.dest)
+            setattr(namespace, "_given_options", given)
+            return base.__call__(self, parser, namespace, values, option_string)
+
+        _TRACKED[base] = type(f"Tracked{base.__name__}", (base,), {"__call__": __call__})
+    return _TRACKED[base]
+
+
+def prepare_parser(command: str, parser: argparse.ArgumentParser) -> None:
+    """Remember which options were given on the command line, and name each option's variable in --help."""
+    for opt in option_vars(command, parser):
+        action = opt.action
+        action.__class__ = _tracked_class(type(action))
+        if "[env " not in (action.help or ""):
+            action.help = f"{action.help or ''} [env {opt.names[0]}]".strip()
+
+
+def apply_environment(command: str, parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Fill every option not given as a flag from its variable; a bad value is a one-line CliError."""
+    model = settings_model(command, parser)
+    try:
+        values = model()
+    except ValidationError as err:
+        raise CliError(_first_error(err, model)) from None
+    given = getattr(args, "_given_options", set())
+    for name in model.model_fields:
+        value = getattr(values, name)
+        if value is not None and name not in given:
+            setattr(args, name, value)
+
+
+# --------------------------------------------------------------------------- reference table
+
+
+def reference_rows(subparsers: dict[str, argparse.ArgumentParser]) -> list[tuple[str, str, str, str]]:
+    """(variable, part, default, meaning) for the part-wide settings, then every option of every part."""
+    rows = []
+    for name, info in DeploySettings.model_fields.items():
+        default = info.default
+        rows.append((str(info.validation_alias), "every part", "" if default is None else str(default).lower() if isinstance(default, bool) else str(default),
+                     info.description or ""))
+    for command in PART_COMMANDS:
+        parser = subparsers.get(command)
+        if parser is None:
+            continue
+        for opt in option_vars(command, parser):
+            default = opt.default
+            if isinstance(opt.action, argparse._StoreTrueAction):
+                default = "false"
+            shown = "" if default in (None, [], argparse.SUPPRESS) else str(default)
+            meaning = opt.help.split(" [env ")[0].replace("|", "\\|").replace("\n", " ")
+            rows.append((" or ".join(opt.names), f"`{command} {opt.flag}`", shown, meaning))
+    return rows
+
+
+def reference_markdown(subparsers: dict[str, argparse.ArgumentParser]) -> str:
+    lines = [
+        "# Settings reference",
+        "",
+        "Generated by `alliance-monitor settings > docs/settings.md`; a test fails when it is out of step.",
+        "",
+        "Every option of every part can be set in the environment; a flag on the command line wins.",
+        "Variables are read case-insensitively; booleans take 1/true/yes/on or 0/false/no/off; options",
+        "that repeat (`--origin`, `--without`) take a comma-separated list. A wrong value stops the part",
+        "with one line naming the variable (exit 2).",
+        "",
+        "| variable | part | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for var, part, default, meaning in reference_rows(subparsers):
+        cells = [f"`{var.replace(' or ', '` or `')}`", part, f"`{default}`" if default else "", meaning]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,5 @@
+"""Errors of the ingest package; the CLI prints any :class:`IngestError` as one line (exit 2)."""
+
+
+class IngestError(Exception):
+    """Base of every expected failure in ``ingest`` (tokens, settings)."""

@@ -1,0 +1,151 @@
+"""The HTTP shell of ingestion (aiohttp): authenticate, plan the batch, produce, answer per record.
+
+``POST /v1/records`` with ``Authorization: Bearer <platform token>`` and a JSON
+body (one record, a list, or ``{"records": [...]}``). The answer lists every
+record's outcome (``accepted``, ``duplicate`` or ``rejected`` with the reason);
+200 as soon as at least one record is fine, 422 when every record was rejected.
+A 200 means Kafka has acknowledged every accepted record (acks=all): a platform
+that gets no answer may post again, and duplicates are recognised.
+
+Backpressure: at most ``max_pending`` records are in flight to Kafka; beyond
+that, and while Kafka does not acknowledge, the answer is 429 (or 503) with
+``Retry-After`` and nothing of the batch is produced. ``GET /healthz`` answers
+200 while the producer is connected. Logs carry platform, counts and ids, never
+message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import orjson
+
+from streams.codec import ContractError, encode
+
+from .batch import MAX_RECORDS, Delivered, idempotency_key, plan_batch, records_of
+from .tokens import platform_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    bootstrap: str
+    tokens: dict[str, str]  # token -> platform
+    host: str = "127.0.0.1"
+    port: int = 8780
+    max_pending: int = 2000
+    max_records: int = MAX_RECORDS
+    max_body_bytes: int = 4 * 1024 * 1024
+    retry_after_s: int = 1
+    send_timeout_s: float = 30.0
+    dedupe_window: int = 200_000
+
+
+class Ingest:
+    """State of one ingest process: the producer, the in-flight count, the idempotency window."""
+
+    def __init__(self, cfg: IngestConfig):
+        self.cfg = cfg
+        self.delivered = Delivered(cfg.dedupe_window)
+        self.pending = 0
+        self.producer = None
+        self.counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "throttled": 0}
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.cfg.bootstrap, acks="all",
+                                         client_id="alliance-ingest", enable_idempotence=False)
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()  # flushes what is in flight
+
+    def _answer(self, status: int, body: dict, retry: bool = False):
+        from aiohttp import web
+
+        headers = {"Retry-After": str(self.cfg.retry_after_s)} if retry else None
+        return web.Response(status=status, body=orjson.dumps(body), content_type="application/json",
+                            headers=headers)
+
+    async def handle_post(self, request):
+        platform = platform_of(self.cfg.tokens, request.headers.get("Authorization"))
+        if platform is None:
+            return self._answer(401, {"error": "missing or unknown platform token (Authorization: Bearer ...)"})
+        try:
+            body = orjson.loads(await request.read())
+            records = records_of(body)
+        except orjson.JSONDecodeError as err:
+            return self._answer(400, {"error": f"body is not valid JSON ({err.msg})"})
+        except ContractError as err:
+            return self._answer(400, {"error": str(err)})
+        if len(records) > self.cfg.max_records:
+            return self._answer(413, {"error": f"at most {self.cfg.max_records} records per post"})
+        async with self._lock:  # one batch at a time decides duplicates; produce order = post order
+            if self.pending + len(records) > self.cfg.max_pending:
+                self.counts["throttled"] += 1
+                log.warning("throttled a batch of %d from %s (%d pending)", len(records), platform, self.pending)
+                return self._answer(429, {"error": "too many records in flight; retry later"}, retry=True)
+            outcomes = plan_batch(records, self.delivered)
+            events = [ev for o in outcomes for ev in o.events]
+            self.pending += len(events)
+            try:
+                futures = [await self.producer.send(ev.topic, key=ev.session_id.encode(), value=encode(ev.event))
+                           for ev in events]
+            except Exception:
+                self.pending -= len(events)
+                raise
+        try:
+            await asyncio.wait_for(asyncio.gather(*futures), self.cfg.send_timeout_s)
+        except Exception as err:  # noqa: BLE001 - Kafka down or slow: the platform retries the whole batch
+            log.warning("batch of %d from %s not acknowledged by Kafka: %s", len(events), platform, type(err).__name__)
+            return self._answer(503, {"error": "Kafka did not acknowledge the batch; retry later"}, retry=True)
+        finally:
+            self.pending -= len(events)
+        for ev in events:
+            self.delivered.add(idempotency_key(ev))
+        summary = {k: sum(o.status == k for o in outcomes) for k in ("accepted", "duplicate", "rejected")}
+        for k, v in summary.items():
+            self.counts[k] += v
+        log.info("batch from %s: %d accepted, %d duplicate, %d rejected", platform, summary["accepted"],
+                 summary["duplicate"], summary["rejected"])
+        status = 422 if outcomes and summary["rejected"] == len(outcomes) else 200
+        return self._answer(status, {**summary, "results": [o.as_json() for o in outcomes]})
+
+    async def handle_health(self, request):
+        ok = self.producer is not None
+        return self._answer(200 if ok else 503, {"status": "ok" if ok else "starting", "pending": self.pending,
+                                                 **self.counts})
+
+    def app(self):
+        from aiohttp import web
+
+        app = web.Application(client_max_size=self.cfg.max_body_bytes)
+        app.router.add_post("/v1/records", self.handle_post)
+        app.router.add_get("/healthz", self.handle_health)
+        return app
+
+
+async def serve(cfg: IngestConfig, stop: asyncio.Event, on_ready=None) -> Ingest:
+    """Run until ``stop``; then stop taking posts, finish the ones in flight, flush the producer."""
+    from aiohttp import web
+
+    ingest = Ingest(cfg)
+    await ingest.start()
+    runner = web.AppRunner(ingest.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, cfg.host, cfg.port)
+    try:
+        await site.start()
+        if on_ready:
+            on_ready(runner.addresses)
+        await stop.wait()
+    finally:
+        await runner.cleanup()  # closes the listener, waits for running handlers
+        await ingest.stop()
+    return ingest

@@ -1,0 +1,138 @@
+"""The Kubernetes manifests in docker/k8s validate offline and agree with the CLI, the images and compose.
+
+No cluster here: the manifests are checked against the Kubernetes API schemas
+bundled in the PyPI package ``kubernetes-validate`` (strict: unknown fields
+fail), rendered with ``kubectl kustomize`` when kubectl is installed (it needs
+no cluster), and checked for what the schemas cannot know: every container
+runs a real ``alliance-monitor`` command, probes hit the port the part serves
+/healthz on, the processor has no more replicas than partitions, a scorer
+takes exactly one GPU, the store URL reaches every part that reads records.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.docker.test_docker_files import DOCKER, cli_error, exec_form
+
+K8S = DOCKER / "k8s"
+MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+
+
+def documents() -> list[dict]:
+    return [d for p in MANIFESTS for d in yaml.safe_load_all(p.read_text()) if d]
+
+
+def by_kind(kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in documents() if d["kind"] == kind}
+
+
+def config() -> dict[str, str]:
+    return by_kind("ConfigMap")["alliance-config"]["data"]
+
+
+def containers() -> dict[str, tuple[dict, dict]]:
+    out = {}
+    for kind in ("Deployment", "Job"):
+        for name, d in by_kind(kind).items():
+            for c in d["spec"]["template"]["spec"]["containers"]:
+                out[name] = (d, c)
+    return out
+
+
+def argv_of(container: dict) -> list[str]:
+    """What the container runs: the image's ENTRYPOINT (minus the script name) + args."""
+    image = container["image"].split("/")[-1].split(":")[0]
+    entry = exec_form(DOCKER / f"{image}.Dockerfile", "ENTRYPOINT") or []
+    return entry[1:] + container.get("args", [])
+
+
+def test_manifests_validate_against_the_kubernetes_schemas():
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    assert MANIFESTS
+    for path in MANIFESTS:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_the_validator_rejects_a_broken_manifest():
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    broken = yaml.safe_load((K8S / "sink.yaml").read_text())
+    broken["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["port"] = [8080]
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, kubernetes_validate.latest_version(), strict=True)
+    broken = yaml.safe_load((K8S / "sink.yaml").read_text())
+    broken["spec"]["replica"] = 2  # a typo strict validation catches
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, kubernetes_validate.latest_version(), strict=True)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kustomize_renders_every_manifest():
+    out = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rendered = [d for d in yaml.safe_load_all(out.stdout) if d]
+    assert len(rendered) == len(documents())
+    assert all(d["metadata"].get("namespace") == "alliance" for d in rendered if d["kind"] != "Namespace")
+
+
+def test_every_container_runs_a_real_command():
+    found = containers()
+    assert {"alliance-processor", "alliance-scorer", "alliance-sink", "alliance-gateway", "alliance-ingest",
+            "alliance-migrate", "alliance-topics"} <= set(found)
+    for name, (_, c) in found.items():
+        assert cli_error(argv_of(c)) is None, (name, argv_of(c))
+
+
+def test_probes_hit_the_port_each_part_serves_health_on():
+    cfg = config()
+    for name, (d, c) in containers().items():
+        if d["kind"] != "Deployment":
+            continue
+        argv = argv_of(c)
+        if "--port" in argv:
+            port = int(argv[argv.index("--port") + 1])
+        else:
+            port = int(cfg["ALLIANCE_HEALTH_PORT"])
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert c[probe]["httpGet"] == {"path": "/healthz", "port": port}, (name, probe)
+        assert d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 30, name
+        assert c["resources"]["limits"]["memory"] and c["resources"]["limits"]["cpu"], name
+
+
+def test_scaling_rules():
+    deployments = by_kind("Deployment")
+    partitions = int(config()["ALLIANCE_PARTITIONS"])
+    assert deployments["alliance-processor"]["spec"]["replicas"] <= partitions
+    scorer = deployments["alliance-scorer"]["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert scorer["limits"]["nvidia.com/gpu"] == "1" and scorer["requests"]["nvidia.com/gpu"] == "1"
+    services = by_kind("Service")
+    assert deployments["alliance-gateway"]["spec"]["replicas"] >= 2
+    assert services["alliance-gateway"]["spec"]["selector"] == \
+        deployments["alliance-gateway"]["spec"]["selector"]["matchLabels"]
+    assert int(config()["ALLIANCE_PROCESS_MAX_BATCH_BYTES"]) > 1  # no embedded-broker workaround on Kafka
+
+
+def test_the_store_and_secrets_reach_every_part_that_needs_them():
+    secret_env = {name: {e["name"] for e in c.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+                  for name, (_, c) in containers().items()}
+    for name in ("alliance-processor", "alliance-scorer", "alliance-sink", "alliance-gateway", "alliance-migrate"):
+        assert "ALLIANCE_DB_URL" in secret_env[name], name
+    assert "ALLIANCE_GATEWAY_SECRET" in secret_env["alliance-gateway"]
+    assert "ALLIANCE_INGEST_TOKENS" in secret_env["alliance-ingest"]
+    text = "".join(p.read_text() for p in MANIFESTS)
+    assert "password" not in text.lower().replace("alliance:...@", "")  # no literal secret
+
+
+def test_config_values_pass_the_settings_validation(monkeypatch):
+    from alliance_monitor.settings import DeploySettings
+
+    for key, value in config().items():
+        monkeypatch.setenv(key, value)
+    DeploySettings()  # raises on a value a part would refuse at start

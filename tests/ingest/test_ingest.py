@@ -1,0 +1,164 @@
+"""HTTP ingestion: same contracts, idempotent, backpressure, and the same score requests as a Kafka replay."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timezone
+
+import aiohttp
+import orjson
+import pytest
+
+from ingest.batch import Delivered, plan_batch
+from ingest.errors import IngestError
+from ingest.server import IngestConfig, serve
+from ingest.tokens import parse_tokens, platform_of
+from streams.codec import decode
+from streams.contracts import ChatTurn, ScoreRequest
+from streams.replay import ReplayEvent, publish, read_file, rebase
+from streams.topics import CHAT_TURNS, SCORE_REQUESTS
+from tests.kafka_helpers import consume_all
+from tests.streams.worker_process import WorkerProcess
+
+TOKEN = "platform-a-token-0123456789"
+TOKENS = {TOKEN: "platform-a", "platform-b-token-9876543210": "platform-b"}
+
+
+# -- the pure core ------------------------------------------------------------------------------
+
+
+def _turn(sid: str, turn_id: int, text: str = "hello") -> dict:
+    return {"session_id": sid, "turn_id": turn_id, "speaker": "client", "text": text,
+            "sent_at": "2026-03-02T09:00:00Z", "counselor_id": "c-1"}
+
+
+def test_a_batch_is_validated_per_record_and_duplicates_are_recognised():
+    delivered = Delivered()
+    delivered.add("turn:s1:0")
+    records = [_turn("s1", 0), _turn("s1", 1), {**_turn("s1", 2), "turn_id": -1}, _turn("s1", 1), "nonsense",
+               {"session_id": "s1", "kind": "ended", "at": "2026-03-02T09:50:00Z", "counselor_id": "c-1"}]
+    out = plan_batch(records, delivered)
+    assert [o.status for o in out] == ["duplicate", "accepted", "rejected", "duplicate", "rejected", "accepted"]
+    assert "turn_id" in out[2].error and "JSON object" in out[4].error
+    assert [len(o.events) for o in out] == [0, 1, 0, 0, 0, 1]
+
+
+def test_tokens_per_platform():
+    tokens = parse_tokens("platform-a=platform-a-token-0123456789, platform-b=platform-b-token-9876543210")
+    assert tokens == TOKENS
+    assert platform_of(tokens, f"Bearer {TOKEN}") == "platform-a"
+    assert platform_of(tokens, "Bearer wrong-token-0123456789") is None
+    assert platform_of(tokens, TOKEN) is None
+    for bad in ("", "platform-a", "a=short", "a=same-token-0123456789,b=same-token-0123456789"):
+        with pytest.raises(IngestError):
+            parse_tokens(bad)
+
+
+# -- over HTTP, against the real broker ---------------------------------------------------------
+
+
+class Server:
+    def __init__(self, bootstrap: str, **kw):
+        self.cfg = IngestConfig(bootstrap=bootstrap, tokens=TOKENS, port=0, **kw)
+        self.stop = asyncio.Event()
+        self.url = ""
+
+    async def __aenter__(self) -> "Server":
+        ready = asyncio.Event()
+
+        def on_ready(addresses):
+            host, port = addresses[0][:2]
+            self.url = f"http://{host}:{port}"
+            ready.set()
+
+        self.task = asyncio.create_task(serve(self.cfg, self.stop, on_ready=on_ready))
+        await asyncio.wait_for(ready.wait(), 30)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.stop.set()
+        self.ingest = await self.task
+
+    async def post(self, body, token: str = TOKEN) -> tuple[int, dict, dict]:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{self.url}/v1/records", data=orjson.dumps(body),
+                                 headers={"Authorization": f"Bearer {token}"}) as resp:
+                return resp.status, dict(resp.headers), await resp.json()
+
+
+pytestmark = pytest.mark.integration
+
+
+async def test_authentication_errors_and_backpressure(private_kafka):
+    sid = f"http-{uuid.uuid4().hex[:6]}"
+    async with Server(private_kafka, max_pending=2) as server:
+        status, _, body = await server.post([_turn(sid, 0)], token="not-a-platform-token-000")
+        assert status == 401
+        status, _, body = await server.post({"records": [{"turn_id": 1}, 7]})
+        assert status == 422 and [r["status"] for r in body["results"]] == ["rejected", "rejected"]
+        status, headers, body = await server.post([_turn(sid, i) for i in range(3)])
+        assert status == 429 and headers["Retry-After"] == "1"
+        status, _, body = await server.post([_turn(sid, 0), _turn(sid, 1)])
+        assert status == 200 and body["accepted"] == 2
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{server.url}/healthz") as resp:
+                assert resp.status == 200 and (await resp.json())["throttled"] == 1
+    turns = await consume_all(private_kafka, CHAT_TURNS.name, expect=2, timeout=20, where=lambda r: r.key == sid.encode())
+    assert sorted(decode(ChatTurn, r.value).turn_id for r in turns) == [0, 1]
+
+
+def _sample_events(samples_dir, sid: str) -> list[ReplayEvent]:
+    path = sorted(samples_dir.glob("*.jsonl"))[0]
+    events, bad = read_file(path)
+    assert not bad
+    first = events[0].session_id
+    events = rebase([e for e in events if e.session_id == first], datetime.now(timezone.utc))
+    return [ReplayEvent(e.topic, e.event.model_copy(update={"session_id": sid}), e.at, e.source, e.order)
+            for e in events]
+
+
+def _requests(bootstrap: str, sid: str) -> list[ScoreRequest]:
+    recs = asyncio.run(consume_all(bootstrap, SCORE_REQUESTS.name, expect=3, timeout=90,
+                                   where=lambda r: r.key == sid.encode()))
+    return [decode(ScoreRequest, r.value) for r in recs]
+
+
+def _shape(requests: list[ScoreRequest]) -> list[tuple]:
+    return [(r.phase, r.upto_turn_id, [(t.turn_id, t.speaker, t.text) for t in r.transcript]) for r in requests]
+
+
+def test_an_http_session_yields_the_same_requests_as_a_kafka_replay(private_kafka, samples_dir):
+    run = uuid.uuid4().hex[:6]
+    kafka_sid, http_sid = f"kafka-{run}", f"http-{run}"
+    worker = WorkerProcess(private_kafka, f"it-ingest-{run}", "--clock-rate", "60", "--lateness", "5").start()
+    try:
+        publish(_sample_events(samples_dir, kafka_sid), private_kafka, speed=float("inf"), progress=False)
+        records = [orjson.loads(orjson.dumps(e.event.model_dump(mode="json")))
+                   for e in _sample_events(samples_dir, http_sid)]
+        half = len(records) // 2
+        first = records[:half] + [{"session_id": http_sid, "turn_id": "x", "speaker": "client"}] + [records[1]]
+
+        async def post_all():
+            async with Server(private_kafka) as server:
+                s1, _, b1 = await server.post({"records": first})
+                s2, _, b2 = await server.post({"records": records[half - 2:]})  # overlaps the first batch
+                s3, _, b3 = await server.post({"records": records[half:]})  # the platform retries the batch
+            return (s1, b1), (s2, b2), (s3, b3)
+
+        (s1, b1), (s2, b2), (s3, b3) = asyncio.run(post_all())
+        assert s1 == 200 and b1["rejected"] == 1 and b1["duplicate"] == 1 and b1["accepted"] == half
+        bad = [r for r in b1["results"] if r["status"] == "rejected"][0]
+        assert bad["index"] == half and "turn_id" in bad["error"]
+        assert s2 == 200 and b2["duplicate"] == 2 and b2["accepted"] == len(records) - half
+        assert s3 == 200 and b3["accepted"] == 0 and b3["duplicate"] == len(records) - half
+
+        via_kafka, via_http = _requests(private_kafka, kafka_sid), _requests(private_kafka, http_sid)
+        assert [r.phase for r in via_http] == ["early", "middle", "late"]
+        assert _shape(via_http) == _shape(via_kafka)
+        turns = asyncio.run(consume_all(private_kafka, CHAT_TURNS.name, idle=2, timeout=30,
+                                        where=lambda r: r.key == http_sid.encode()))
+        ids = [decode(ChatTurn, r.value).turn_id for r in turns]
+        assert len(ids) == len(set(ids)), "a duplicate reached chat.turns"
+    finally:
+        assert worker.stop() == 0
