@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "gateway.cli",
     "store.cli",
     "alliance_monitor.up",
+    "alliance_monitor.commands.corpus",
+    "alliance_monitor.commands.train",
 )
 
 

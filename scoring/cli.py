@@ -37,6 +37,9 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
                    help="expected value of the option probabilities (default) or the published 3-sample protocol")
     p.add_argument("--samples", type=_positive_int, default=3, help="samples per item in --readout sampled")
     p.add_argument("--rationale-tokens", type=_positive_int, default=64, help="max new tokens per rationale")
+    p.add_argument("--head", default=os.environ.get("ALLIANCE_HEAD") or None, metavar="DIR",
+                   help="a trained read-out head (`alliance-monitor train --method head`) applied to the scores; "
+                        "a new model identity (env ALLIANCE_HEAD)")
 
 
 def _build(args, rationale: str):
@@ -55,7 +58,15 @@ def _build(args, rationale: str):
         raise CliError(str(err)) from None
     config = ScoringConfig(readout=args.readout, rationale=rationale, samples=args.samples,
                            rationale_tokens=args.rationale_tokens)
-    return engine, Scorer(engine, config)
+    scorer = Scorer(engine, config)
+    if getattr(args, "head", None):
+        from .head import HeadError, with_head
+
+        try:
+            return engine, with_head(scorer, args.head, ref)
+        except HeadError as err:
+            raise CliError(str(err)) from None
+    return engine, scorer
 
 
 # --------------------------------------------------------------------------- score (worker)
