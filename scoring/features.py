@@ -4,10 +4,11 @@ Two kinds, both from the scorer's *own* model (no second model):
 
 * ``probs`` — the 12 items' five option probabilities from the normal scoring
   pass (60 numbers; no extra cost);
-* ``hidden`` — mean-pooled hidden states (a middle and the last layer) of the
+* ``hidden`` — the mean-pooled hidden state of the middle layer over the
   transcript as the scoring prompt shows it: one extra forward pass of the
-  transcript alone through transformers, because the vLLM generate API does not
-  return hidden states (measured cost: bench/validity_loop.py).
+  transcript alone through the lower half of the model (transformers), because
+  the vLLM generate API does not return hidden states (measured cost:
+  bench/validity_loop.py).
 
 Only numbers leave this module; the text is never logged.
 """
@@ -53,16 +54,25 @@ class HiddenStateExtractor:
         if self.device == "cpu":
             torch.set_num_threads(threads or cpu_threads())
         self.tokenizer = AutoTokenizer.from_pretrained(model.path)
-        self.model = AutoModelForCausalLM.from_pretrained(model.path, dtype=torch.float32).to(self.device).eval()
-        n_layers = int(self.model.config.num_hidden_layers)
-        #: hidden_states index 0 is the embeddings; a middle layer carries more of the content than the last
-        self.layers = (n_layers // 2, n_layers)
+        full = AutoModelForCausalLM.from_pretrained(model.path, dtype=torch.float32)
+        n_layers = int(full.config.num_hidden_layers)
+        #: the middle layer: on the synthetic corpus it carries more of the content than the last
+        #: (bench/validity_loop.py), and stopping there halves the pass (no upper layers, no LM head)
+        self.layer = n_layers // 2
+        decoder = getattr(full, "model", None)
+        if decoder is not None and hasattr(decoder, "layers"):
+            decoder.layers = decoder.layers[:self.layer + 1]
+            self.model = decoder
+        else:  # an unusual architecture: run it whole
+            self.model = full
+        self.model.to(self.device).eval()
+        self.hidden_size = int(full.config.hidden_size)
         self.model_name, self.revision = model.name, model.revision
         self._lock = threading.Lock()
 
     @property
     def dim(self) -> int:
-        return int(self.model.config.hidden_size) * len(self.layers)
+        return self.hidden_size
 
     def text(self, turns: Sequence[TurnLike], lang: Lang) -> str:
         return f"{INTRO[lang]}\n{transcript_text(turns, lang)}"
@@ -72,6 +82,5 @@ class HiddenStateExtractor:
         ids = self.tokenizer(self.text(turns, lang), add_special_tokens=False).input_ids[-MAX_HIDDEN_TOKENS:]
         x = torch.tensor([ids], device=self.device)
         with self._lock, torch.no_grad():  # one pass at a time: the model is shared across threads
-            out = self.model(x, output_hidden_states=True)
-        pooled = [out.hidden_states[i][0].float().mean(dim=0) for i in self.layers]
-        return torch.cat(pooled).cpu().numpy().astype(float)
+            out = self.model(input_ids=x, output_hidden_states=True, use_cache=False)
+        return out.hidden_states[self.layer][0].float().mean(dim=0).cpu().numpy().astype(float)

@@ -170,16 +170,15 @@ class HeadScorer:
     def identity(self) -> ModelIdentity:
         return self.head.identity(self.scorer.identity.prompt_version)
 
-    def features(self, base: AllianceScore | None, turns: Sequence[TurnLike], lang: Lang) -> np.ndarray:
-        parts = []
-        if "hidden" in self.head.features:
-            parts.append(self.extractor.features(turns, lang))
-        if "probs" in self.head.features:
-            parts.append(prob_features(base))
-        return np.concatenate(parts)
-
     async def score(self, *, session_id: str, phase: str, turns: Sequence[TurnLike], lang: Lang = "en",
                     upto_turn_id: int | None = None, counselor_id: str | None = None) -> AllianceScore:
+        return (await self.score_with_base(session_id=session_id, phase=phase, turns=turns, lang=lang,
+                                           upto_turn_id=upto_turn_id, counselor_id=counselor_id))[1]
+
+    async def score_with_base(self, *, session_id: str, phase: str, turns: Sequence[TurnLike], lang: Lang = "en",
+                              upto_turn_id: int | None = None,
+                              counselor_id: str | None = None) -> tuple[AllianceScore, AllianceScore]:
+        """(the base model's zero-shot score, the head's score) from one engine pass."""
         start = time.perf_counter()
         hidden = None
         if "hidden" in self.head.features:  # runs beside the engine's pass, in its own thread
@@ -193,7 +192,7 @@ class HeadScorer:
         answers = self.head.predict(np.concatenate(parts))
         items = [head_item(i, answers[i.item_id]) for i in base.items]
         self.head_seconds.append(time.perf_counter() - t_head)
-        return base.model_copy(update={
+        return base, base.model_copy(update={
             "items": items, "dimensions": readout.dimension_scores(items), "model": self.identity,
             "latency_ms": (time.perf_counter() - start) * 1000,
         })
