@@ -51,6 +51,14 @@ def _build(args, rationale: str):
         ref = resolve(args.model)
     except ModelError as err:
         raise CliError(str(err)) from None
+    head = None
+    if getattr(args, "head", None):  # checked before the (slow) engine load
+        from .head import HeadError, ReadoutHead
+
+        try:
+            head = ReadoutHead.load(args.head)
+        except HeadError as err:
+            raise CliError(str(err)) from None
     settings = EngineSettings() if args.max_model_len is None else EngineSettings(max_model_len=args.max_model_len)
     try:
         engine = load_engine(args.engine, ref, settings)
@@ -59,11 +67,11 @@ def _build(args, rationale: str):
     config = ScoringConfig(readout=args.readout, rationale=rationale, samples=args.samples,
                            rationale_tokens=args.rationale_tokens)
     scorer = Scorer(engine, config)
-    if getattr(args, "head", None):
+    if head is not None:
         from .head import HeadError, with_head
 
         try:
-            return engine, with_head(scorer, args.head, ref)
+            return engine, with_head(scorer, head, ref)
         except HeadError as err:
             raise CliError(str(err)) from None
     return engine, scorer

@@ -201,15 +201,19 @@ class HeadScorer:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def with_head(scorer, head_dir: str | Path, model) -> HeadScorer:
-    """Wrap ``scorer`` with the head in ``head_dir``; loads the hidden-state pass when the head needs it.
+def with_head(scorer, head: "ReadoutHead | str | Path", model) -> HeadScorer:
+    """Wrap ``scorer`` with a head (or the head in a directory); loads the hidden-state pass when needed.
 
     ``model`` is the engine's :class:`~scoring.models.ModelRef` (the extra pass uses the same weights).
     """
-    head = ReadoutHead.load(head_dir)
+    if not isinstance(head, ReadoutHead):
+        head = ReadoutHead.load(head)
     extractor = None
     if "hidden" in head.features:
         from .features import HiddenStateExtractor
 
+        if (head.base_name, head.base_revision) != (model.name, model.revision):
+            raise HeadError(f"the head was trained on {head.base_name}@{head.base_revision}, but the engine runs "
+                            f"{model.name}@{model.revision}")
         extractor = HiddenStateExtractor(model)
     return HeadScorer(scorer, head, extractor)

@@ -107,3 +107,19 @@ def test_head_item_is_a_two_point_distribution_with_the_head_answer_as_mean():
         assert abs(sum(it.probs) - 1) < 1e-9
         assert abs(sum(p * k for p, k in zip(it.probs, range(1, 6))) - v) < 1e-9
         assert it.expected == v
+
+
+def test_a_head_refuses_an_engine_running_another_model_or_revision():
+    """Fault injection: a scorer whose engine reports another revision than the head was trained on."""
+    from types import SimpleNamespace
+
+    from scoring.head import HeadScorer
+    from scoring.scorer import ScoringConfig
+
+    head = _head()
+    other = SimpleNamespace(engine=SimpleNamespace(model_name="m", revision="r2"), config=ScoringConfig())
+    with pytest.raises(HeadError, match="trained on m@r1"):
+        HeadScorer(other, head, extractor=object())
+    same = SimpleNamespace(engine=SimpleNamespace(model_name="m", revision="r1"), config=ScoringConfig())
+    with pytest.raises(HeadError, match="hidden-state features"):
+        HeadScorer(same, head, extractor=None)
