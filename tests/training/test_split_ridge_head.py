@@ -123,3 +123,14 @@ def test_a_head_refuses_an_engine_running_another_model_or_revision():
     same = SimpleNamespace(engine=SimpleNamespace(model_name="m", revision="r1"), config=ScoringConfig())
     with pytest.raises(HeadError, match="hidden-state features"):
         HeadScorer(same, head, extractor=None)
+
+
+def test_model_identity_accepts_the_head_read_out_and_still_rejects_unknown_ones():
+    from pydantic import ValidationError
+
+    from streams.contracts import ModelIdentity
+
+    assert ModelIdentity(name="m", readout="head").readout == "head"
+    assert ModelIdentity(name="m").readout == "expected"  # old records and scores read as before
+    with pytest.raises(ValidationError):
+        ModelIdentity(name="m", readout="svm")
