@@ -38,6 +38,8 @@ COMMAND_MODULES = (
     "demo",        # demo
     "survey",      # survey link, survey publish-links
     "score_corpus",  # score-corpus
+    "corpus",      # corpus synth
+    "train",       # train
 )
 
 #: argparse says "argument --port: must be ..."; the user reads "--port must be ...".
