@@ -6,8 +6,8 @@ answers. Training never cares where they came from:
 
 * :func:`from_files` — client labels (the ``eval --labels`` file, read by the
   caller) plus recorded sessions in the replay formats (what a site can export today);
-* :func:`from_store` — the store's client ratings joined to its transcripts
-  (needs the ratings table, which arrives with the client-ratings work).
+* :func:`from_store` — the store's client ratings joined to the chat turns the
+  store kept (``ALLIANCE_STORE_TURNS=1``); the CLI reads both and hands them in.
 
 :func:`fingerprint` hashes exactly what training used, so a trained artefact
 names its data.
@@ -117,16 +117,30 @@ def read_rationales(labels_path: str | Path) -> dict[str, dict[str, str]]:
     return out
 
 
-def from_store(db_url: str | None = None) -> tuple[list[LabelledSession], dict]:
-    """The store's client ratings joined to the store's transcripts.
+def from_store(rated: Sequence[Any], without_text: Sequence[str] = ()) -> tuple[list[LabelledSession], dict]:
+    """Labelled sessions from the store's client ratings and the store's chat turns.
 
-    Needs the ratings table (client-ratings work, not on this branch yet). To wire
-    it: select the newest WAI-SR rating per session, join the session's turns
-    (``store.repository``), and build :class:`LabelledSession` as :func:`from_files`
-    does; everything downstream stays the same.
+    ``rated`` are ``store.ratings.rated_transcripts`` rows (session id, counselor,
+    lang, start, ``(speaker, text)`` turns, the latest WAI-SR answers), read by
+    the CLI and handed in; ``without_text`` are rated sessions whose turns the
+    store does not keep. When none has text the store ran without
+    ``ALLIANCE_STORE_TURNS=1`` (or retention purged it): training then needs the
+    recorded session files, and says so.
     """
-    raise TrainingError("training from the store needs the client-ratings table, which this build does not "
-                        "have yet; use --labels FILE --sessions FILE... instead")
+    if not rated:
+        if without_text:
+            raise TrainingError(f"the store has client ratings for {len(without_text)} session(s) but none of "
+                                f"their chat text (the sink keeps turns only with ALLIANCE_STORE_TURNS=1, until "
+                                f"retention purges them); give the recorded sessions: "
+                                f"train --from-store --sessions FILE...")
+        raise TrainingError("no WAI-SR ratings in the store yet (collect them with `alliance-monitor survey link` "
+                            "or publish ClientRating records to chat.ratings)")
+    out = [LabelledSession(r.session_id, r.counselor_id, r.lang, r.started_at,
+                           tuple(Line(speaker, text) for speaker, text in r.turns),
+                           {k: float(v) for k, v in r.answers.items() if k in ITEM_IDS})
+           for r in rated]
+    out.sort(key=lambda s: (s.started_at, s.session_id))
+    return out, {"unlabelled": 0, "missing": len(without_text), "rejected": 0}
 
 
 def fingerprint(sessions: Iterable[LabelledSession]) -> str:

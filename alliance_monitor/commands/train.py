@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..argtypes import positive_float, positive_int
 from ..errors import CliError
+from .common import add_db_argument, store_engine
 
 
 def _share(value: str) -> float:
@@ -46,8 +47,20 @@ def _cmd_train(args) -> int:
 
     method = args.method or _default_method()
     if args.from_store:
-        sessions, counts = from_store(args.db)
-        source = "store ratings"
+        if args.labels:
+            raise CliError("give either --labels FILE or --from-store, not both")
+        from store.ratings import rated_transcripts, wai_labels
+
+        engine = store_engine(args)
+        if args.sessions:  # ratings from the store, transcripts from the recorded session files
+            sessions, counts = from_files(wai_labels(engine), args.sessions)
+            source = "store ratings + session files"
+        else:  # ratings and the chat turns the store kept (ALLIANCE_STORE_TURNS=1)
+            sessions, counts = from_store(*rated_transcripts(engine))
+            source = "store ratings + stored turns"
+            if counts["missing"]:
+                log(f"{counts['missing']} rated session(s) have no stored chat text and are left out "
+                    f"(add --sessions FILE... to use their recordings)")
     else:
         if not args.labels or not args.sessions:
             raise CliError("give --labels FILE and --sessions FILE... (or --from-store)")
@@ -85,8 +98,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = p.add_argument_group("labelled sessions")
     src.add_argument("--labels", help="client ratings, JSON Lines (the `eval --labels` format)")
     src.add_argument("--sessions", nargs="+", metavar="FILE", help="recorded sessions (replay .jsonl files or folders)")
-    src.add_argument("--from-store", action="store_true", help="the store's client ratings and transcripts")
-    src.add_argument("--db", metavar="URL", help="store URL for --from-store (default: ALLIANCE_DB_URL)")
+    src.add_argument("--from-store", action="store_true",
+                     help="the latest WAI-SR rating per session from the store (chat.ratings), with the chat "
+                          "turns the store kept (ALLIANCE_STORE_TURNS=1) or, with --sessions, the recordings")
+    add_db_argument(src)
     p.add_argument("--method", choices=("head", "lora"), default=None,
                    help="head: ridge read-out on frozen features (default on a CPU); lora: fine-tuning "
                         "(default with a CUDA device)")

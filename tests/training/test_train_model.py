@@ -165,7 +165,9 @@ def _line(speaker, text):
 @pytest.mark.parametrize("argv, message", [
     (["train", "--labels", "missing.jsonl", "--sessions", "x.jsonl"], "label file not found"),
     (["train", "--sessions", "x.jsonl"], "give --labels FILE and --sessions FILE"),
-    (["train", "--from-store"], "needs the client-ratings table"),
+    (["score-corpus", str(ROOT / "samples" / "s01_steady_good_alliance_en.jsonl"), "--engine", "transformers",
+      "--head", "/nonexistent"],
+     "not a head artefact"),
     (["score-file", str(ROOT / "samples" / "s01_steady_good_alliance_en.jsonl"), "--engine", "transformers",
       "--head", "/nonexistent"],
      "not a head artefact"),
@@ -183,3 +185,18 @@ def test_bad_option_values_exit_2(argv, capsys):
         main(argv)
     assert exc.value.code == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_score_corpus_refuses_a_head_of_another_base_before_loading_the_engine(tmp_path, capsys):
+    from scoring.head import ReadoutHead
+
+    rng = np.random.default_rng(0)
+    ReadoutHead(features="hidden", base_name="other-model", base_revision="r9", mean=rng.normal(size=4),
+                scale=np.ones(4), coef=np.zeros((4, 12)), intercept=np.full(12, 3.0)).save(tmp_path / "head")
+    db = tmp_path / "store.db"
+    argv = ["score-corpus", str(ROOT / "samples" / "s01_steady_good_alliance_en.jsonl"), "--engine", "transformers",
+            "--head", str(tmp_path / "head"), "--db", f"sqlite:///{db}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "the head was trained on other-model@r9" in err and err.count("\n") == 1
+    assert not db.exists()  # refused before the store (and the engine) was touched
