@@ -134,3 +134,16 @@ def test_model_identity_accepts_the_head_read_out_and_still_rejects_unknown_ones
     assert ModelIdentity(name="m").readout == "expected"  # old records and scores read as before
     with pytest.raises(ValidationError):
         ModelIdentity(name="m", readout="svm")
+
+
+def test_the_head_scorer_takes_every_argument_the_scorer_takes():
+    """The worker calls ``scorer.score(**request fields)``; a head wrapper missing one (e.g. ``watched``)
+    dead-letters every request with a TypeError."""
+    import inspect
+
+    from scoring.head import HeadScorer
+    from scoring.scorer import Scorer
+
+    base = set(inspect.signature(Scorer.score).parameters)
+    assert base <= set(inspect.signature(HeadScorer.score).parameters)
+    assert base <= set(inspect.signature(HeadScorer.score_with_base).parameters)
