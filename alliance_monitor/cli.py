@@ -41,6 +41,8 @@ COMMAND_MODULES = (
     "dlq",         # dlq redrive
     "ruptures",    # ruptures FILE...
     "settings",    # settings (the reference table of environment variables)
+    "corpus",      # corpus synth
+    "train",       # train
 )
 
 #: argparse says "argument --port: must be ..."; the user reads "--port must be ...".

@@ -18,7 +18,8 @@ def known_errors() -> tuple[type[BaseException], ...]:
     from scoring.errors import ScoringError
     from store.errors import StoreError
     from streams.errors import StreamsError
+    from training.errors import TrainingError
     from validation.errors import GateError
 
-    return (CliError, StreamsError, ScoringError, GatewayError, StoreError, GateError, IngestError,
+    return (CliError, StreamsError, ScoringError, GatewayError, StoreError, GateError, IngestError, TrainingError,
             FileNotFoundError, PermissionError)

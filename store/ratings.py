@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from streams.contracts import DIMENSIONS, INSTRUMENT_ITEMS, ITEM_DIMENSION
 from streams.topics import RATINGS
 
-from .models import ChatSession, Rating
+from .models import ChatSession, Rating, Turn
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,58 @@ def wai_labels(engine: Engine) -> dict:
         out[r.session_id] = parse_label({"session_id": r.session_id, "items": r.answers},
                                         f"{RATINGS.name} {r.rating_id} (revision {r.revision})")
     return out
+
+
+@dataclass(frozen=True)
+class RatedTranscript:
+    """A rated session with its stored chat turns: what ``train --from-store`` learns from."""
+
+    session_id: str
+    counselor_id: str
+    lang: str
+    started_at: datetime
+    #: (speaker, text) in turn order
+    turns: tuple[tuple[str, str], ...]
+    #: the latest WAI-SR rating's answers, item id -> 1..5
+    answers: dict[str, int]
+
+
+def rated_transcripts(engine: Engine) -> tuple[list[RatedTranscript], list[str]]:
+    """The latest WAI-SR rating of each session joined to the session's stored turns.
+
+    Turns are in the store only when the sink ran with ``ALLIANCE_STORE_TURNS=1``
+    (and retention has not purged them yet). Returns the rated transcripts (oldest
+    first) and the ids of rated sessions whose text the store does not have.
+    """
+    latest = {r.session_id: r for r in ratings(engine, instrument="wai-sr", latest_only=True)}
+    if not latest:
+        return [], []
+    s, t = ChatSession.__table__, Turn.__table__
+    ids = sorted(latest)
+    turns: dict[str, list] = {}
+    sessions: dict[str, object] = {}
+    with engine.connect() as conn:
+        for i in range(0, len(ids), 500):  # bounded IN lists
+            chunk = ids[i:i + 500]
+            for row in conn.execute(select(t).where(t.c.session_id.in_(chunk)).order_by(t.c.session_id, t.c.turn_id)):
+                turns.setdefault(row.session_id, []).append(row)
+            for row in conn.execute(select(s).where(s.c.session_id.in_(chunk))):
+                sessions[row.session_id] = row
+    out: list[RatedTranscript] = []
+    without_text: list[str] = []
+    for sid in ids:
+        rows = turns.get(sid)
+        if not rows:
+            without_text.append(sid)
+            continue
+        sess = sessions.get(sid)
+        counselor = (sess.counselor_id if sess is not None else None) or rows[0].counselor_id or ""
+        lang = (sess.lang if sess is not None else None) or rows[0].lang or latest[sid].lang or "en"
+        started = (sess.started_at if sess is not None else None) or rows[0].sent_at
+        out.append(RatedTranscript(sid, counselor, lang, started, tuple((r.speaker, r.text) for r in rows),
+                                   dict(latest[sid].answers)))
+    out.sort(key=lambda r: (r.started_at, r.session_id))
+    return out, without_text
 
 
 @dataclass(frozen=True)

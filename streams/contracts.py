@@ -248,7 +248,8 @@ class ModelIdentity(Contract):
     name: Id
     revision: str = "local"
     prompt_version: str = "v1"
-    readout: Literal["expected", "sampled"] = "expected"
+    #: "head": a trained read-out head on the model's frozen features (``scoring/head.py``).
+    readout: Literal["expected", "sampled", "head"] = "expected"
 
 
 class AllianceScore(Contract):

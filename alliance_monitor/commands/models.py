@@ -43,4 +43,11 @@ def cmd_models_status(args) -> int:
 
     repo = StoreRepository(store_engine(args))
     print(format_status(repo.validation_records(), history=getattr(args, "all", False)))
+    try:  # lineage of trained artefacts (train --method head|lora), from their metadata
+        from training.lineage import status_section
+    except ImportError:
+        return 0
+    section = status_section()
+    if section:
+        print("\n" + section)
     return 0

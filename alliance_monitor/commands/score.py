@@ -31,6 +31,14 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
                    help="expected value of the option probabilities (default) or the published 3-sample protocol")
     p.add_argument("--samples", type=positive_int, default=3, help="samples per item in --readout sampled")
     p.add_argument("--rationale-tokens", type=positive_int, default=64, help="max new tokens per rationale")
+    add_head_arg(p)
+
+
+def add_head_arg(p: argparse.ArgumentParser) -> None:
+    """``--head DIR``: shared by score, score-file and score-corpus."""
+    p.add_argument("--head", default=os.environ.get("ALLIANCE_HEAD") or None, metavar="DIR",
+                   help="a trained read-out head (`alliance-monitor train --method head`) applied to the scores; "
+                        "a new model identity (env ALLIANCE_HEAD)")
 
 
 def _build(args, rationale: str):
@@ -40,11 +48,26 @@ def _build(args, rationale: str):
     from scoring.scorer import Scorer, ScoringConfig
 
     ref = resolve(args.model)
+    head = load_head(getattr(args, "head", None))  # checked before the (slow) engine load
     settings = EngineSettings() if args.max_model_len is None else EngineSettings(max_model_len=args.max_model_len)
     engine = load_engine(args.engine, ref, settings)
     config = ScoringConfig(readout=args.readout, rationale=rationale, samples=args.samples,
                            rationale_tokens=args.rationale_tokens)
-    return engine, Scorer(engine, config)
+    scorer = Scorer(engine, config)
+    if head is not None:
+        from scoring.head import with_head
+
+        return engine, with_head(scorer, head, ref)
+    return engine, scorer
+
+
+def load_head(path: str | None):
+    """The trained read-out head at ``path`` (None without one); a bad artefact is a HeadError (one line)."""
+    if not path:
+        return None
+    from scoring.head import ReadoutHead
+
+    return ReadoutHead.load(path)
 
 
 # --------------------------------------------------------------------------- score (worker)

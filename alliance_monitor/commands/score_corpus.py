@@ -15,7 +15,7 @@ import sys
 from ..argtypes import int_at_least, positive_float
 from ..errors import CliError
 from .common import add_db_argument, db_failure, store_url
-from .score import _add_engine_args, _build, load_calibration
+from .score import _add_engine_args, _build, load_calibration, load_head
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,6 +61,8 @@ def cmd_score_corpus(args) -> int:
     from tqdm import tqdm
 
     from scoring.corpus import CorpusStats, identity_for, load_corpus, remaining_work, score_work
+    from scoring.head import HeadError
+    from scoring.prompts import PROMPT_VERSION
     from scoring.models import resolve
     from scoring.worker import WorkerConfig
     from store.repository import stored_request_ids
@@ -76,7 +78,14 @@ def cmd_score_corpus(args) -> int:
         print(f"done: nothing to score, {len(corpus.held_back)} session(s) held back, {len(corpus.bad)} bad line(s)")
         return 1 if corpus.bad else 0
     ref = resolve(args.model)  # ModelError (a ScoringError): one line, exit 2
-    identity = identity_for(ref.name, ref.revision, args.readout)
+    head = load_head(args.head)  # HeadError (a ScoringError): checked before the engine loads
+    if head is None:
+        identity = identity_for(ref.name, ref.revision, args.readout)
+    else:  # a trained head is its own model identity: resume and eval follow it
+        if (head.base_name, head.base_revision) != (ref.name, ref.revision):
+            raise HeadError(f"the head was trained on {head.base_name}@{head.base_revision}, but --model is "
+                            f"{ref.name}@{ref.revision}")
+        identity = head.identity(PROMPT_VERSION)
     url = store_url(args)
     db = _open_store(url)
     work = remaining_work(corpus.plans, lambda ids: stored_request_ids(db, identity, ids), args.phases)

@@ -1,0 +1,202 @@
+"""``train`` end to end with the real tiny model: head and LoRA artefacts, new identities, live application.
+
+Slow (real model): the head needs one hidden-state pass per session, LoRA two
+optimizer steps; the worker test starts the real vLLM engine once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alliance_monitor.cli import main
+
+pytestmark = [pytest.mark.model]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def head_dir(small_corpus, trained_root, tmp_path_factory, monkeypatch_module):
+    out = tmp_path_factory.mktemp("head") / "head"
+    monkeypatch_module.setenv("ALLIANCE_TRAINED_DIR", str(trained_root))
+    rc = main(["train", "--method", "head", "--labels", str(small_corpus["labels"]), "--sessions",
+               str(small_corpus["sessions"]), "--out", str(out), "--no-progress"])
+    assert rc == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+def test_train_head_writes_a_loadable_artefact_with_a_new_identity_and_lineage(head_dir, demo_model, trained_root,
+                                                                               capsys):
+    from scoring.head import ReadoutHead
+    from training.lineage import listing
+
+    head = ReadoutHead.load(head_dir)
+    ident = head.identity()
+    assert ident.readout == "head" and ident.name == demo_model.name
+    assert ident.revision.startswith(demo_model.revision + "+head-") and ident.revision != demo_model.revision
+    lin = json.loads((head_dir / "lineage.json").read_text())
+    assert lin["method"] == "head" and lin["n_train"] == 84 and lin["n_eval"] == 36
+    assert lin["base_name"] == demo_model.name and lin["data_fingerprint"] == head.lineage["data_fingerprint"]
+    assert [x.path for x in listing(trained_root)] == [str(head_dir)]
+
+
+def test_models_status_shows_the_lineage(head_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ALLIANCE_DB_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    assert main(["db", "upgrade"]) == 0
+    capsys.readouterr()
+    assert main(["models", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "trained models (lineage" in out and str(head_dir) in out and "+head-" in out
+
+
+def test_head_moves_held_out_predictions_towards_the_labels(head_dir, small_corpus, demo_model, vllm_engine,
+                                                           engine_loop):
+    """On held-out sessions (never trained on), through the real vLLM engine: one pass gives both read-outs."""
+    from scoring.head import with_head
+    from scoring.scorer import Scorer
+    from training.dataset import from_files
+    from training.split import split_by_time
+
+    from store.eval import read_labels
+
+    sessions, _ = from_files(read_labels(small_corpus["labels"]), [small_corpus["sessions"]])
+    held = split_by_time(sessions, 0.3).evaluation[:24]
+    scorer = with_head(Scorer(vllm_engine), head_dir, demo_model)
+
+    async def run():
+        import asyncio
+
+        return await asyncio.gather(*(scorer.score_with_base(session_id=s.session_id, phase="late", turns=s.turns,
+                                                             lang=s.lang) for s in held))
+
+    pairs = engine_loop.run(run(), timeout=1800)
+    dims = {"goal": ("Q1", "Q2", "Q3", "Q4"), "approach": ("Q5", "Q6", "Q7", "Q8"), "bond": ("Q9", "Q10", "Q11", "Q12")}
+    labels = np.array([[np.mean([s.answers[q] for q in ids]) for ids in dims.values()] for s in held])
+    base = np.array([[b.dimensions[d].score for d in dims] for b, _ in pairs])
+    headed = np.array([[h.dimensions[d].score for d in dims] for _, h in pairs])
+    assert all(h.model.readout == "head" and b.model.readout == "expected" for b, h in pairs)
+    # closer to the client's answers than the zero-shot read-out, and ranked in their direction
+    assert np.abs(headed - labels).mean() < np.abs(base - labels).mean()
+    r = np.corrcoef(headed.mean(axis=1), labels.mean(axis=1))[0, 1]
+    assert r > 0.3, r
+
+
+def test_score_file_applies_the_head(head_dir, small_corpus, capsys):
+    rc = main(["score-file", str(small_corpus["sessions"]), "--engine", "transformers", "--head", str(head_dir),
+               "--max-model-len", "2048", "--json"])
+    assert rc == 0
+    score = json.loads(capsys.readouterr().out)
+    assert score["model"]["readout"] == "head" and "+head-" in score["model"]["revision"]
+    assert len(score["items"]) == 12
+
+
+def test_the_scoring_worker_applies_the_head_with_vllm(head_dir, demo_model, vllm_engine, engine_loop,
+                                                       kafka_bootstrap, unique):
+    from scoring.head import with_head
+    from scoring.scorer import Scorer
+    from scoring.worker import WorkerConfig, run_worker
+    from streams.codec import decode
+    from streams.contracts import AllianceScore, ScoreRequest, TranscriptLine
+    from tests.kafka_helpers import consume_all_sync, produce
+
+    lines = [TranscriptLine(turn_id=0, speaker="counselor", text="I hear how hard this has been for you."),
+             TranscriptLine(turn_id=1, speaker="client", text="Yes, you really understand me.")]
+    req = ScoreRequest(request_id=f"h-{unique}:late", session_id=f"h-{unique}", phase="late", upto_turn_id=1,
+                       transcript=lines)
+    produce(kafka_bootstrap, "alliance.requests", [(req.session_id, req)])
+    scorer = with_head(Scorer(vllm_engine), head_dir, demo_model)
+    stats = engine_loop.run(run_worker(kafka_bootstrap, scorer, WorkerConfig(group_id=f"g-{unique}", max_records=1)),
+                            timeout=900)
+    assert stats.scored == 1
+    got = [decode(AllianceScore, r.value) for r in consume_all_sync(
+        kafka_bootstrap, "alliance.scores", expect=1, where=lambda r: r.key == req.session_id.encode())]
+    assert got[0].model == scorer.identity and got[0].model.readout == "head"
+
+
+def test_train_lora_two_steps_resume_and_the_merged_model_loads(small_corpus, tmp_path, demo_model, trained_root,
+                                                                 monkeypatch, capsys):
+    monkeypatch.setenv("ALLIANCE_TRAINED_DIR", str(trained_root))
+    out = tmp_path / "lora"
+    common = ["train", "--method", "lora", "--labels", str(small_corpus["labels"]), "--sessions",
+              str(small_corpus["sessions"]), "--out", str(out), "--batch-size", "1", "--checkpoint-every", "1",
+              "--no-progress"]
+    assert main([*common, "--max-steps", "1"]) == 0
+    assert (out / "checkpoints" / "step-1" / "state.json").is_file()
+    capsys.readouterr()
+    assert main([*common, "--max-steps", "2", "--resume"]) == 0
+    text = capsys.readouterr().out
+    assert "steps: 2 (resumed from 1)" in text
+
+    from scoring.engines import load_engine
+    from scoring.models import resolve
+    from scoring.scorer import Scorer
+    from tests.scoring.conftest import TEST_SETTINGS
+
+    ref = resolve(out / "model")
+    assert ref.name == demo_model.name and ref.revision.startswith(demo_model.revision + "+lora-")
+    engine = load_engine("transformers", ref, TEST_SETTINGS)
+    try:
+        score = asyncio.run(Scorer(engine).score(session_id="l-1", phase="late", turns=[
+            _line("counselor", "Hello."), _line("client", "I feel heard.")]))
+    finally:
+        asyncio.run(engine.aclose())
+    assert score.model.revision == ref.revision and len(score.items) == 12
+    lin = json.loads((out / "model" / "lineage.json").read_text())
+    assert lin["method"] == "lora" and lin["identity"].startswith(f"{ref.name}@{ref.revision}:")
+
+
+def _line(speaker, text):
+    from scoring.prompts import Line
+
+    return Line(speaker, text)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--labels", "missing.jsonl", "--sessions", "x.jsonl"], "label file not found"),
+    (["train", "--sessions", "x.jsonl"], "give --labels FILE and --sessions FILE"),
+    (["score-corpus", str(ROOT / "samples" / "s01_steady_good_alliance_en.jsonl"), "--engine", "transformers",
+      "--head", "/nonexistent"],
+     "not a head artefact"),
+    (["score-file", str(ROOT / "samples" / "s01_steady_good_alliance_en.jsonl"), "--engine", "transformers",
+      "--head", "/nonexistent"],
+     "not a head artefact"),
+])
+def test_bad_arguments_one_line_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["train", "--eval-share", "1.5"], ["train", "--max-steps", "0"],
+                                  ["train", "--method", "svm"]])
+def test_bad_option_values_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_score_corpus_refuses_a_head_of_another_base_before_loading_the_engine(tmp_path, capsys):
+    from scoring.head import ReadoutHead
+
+    rng = np.random.default_rng(0)
+    ReadoutHead(features="hidden", base_name="other-model", base_revision="r9", mean=rng.normal(size=4),
+                scale=np.ones(4), coef=np.zeros((4, 12)), intercept=np.full(12, 3.0)).save(tmp_path / "head")
+    db = tmp_path / "store.db"
+    argv = ["score-corpus", str(ROOT / "samples" / "s01_steady_good_alliance_en.jsonl"), "--engine", "transformers",
+            "--head", str(tmp_path / "head"), "--db", f"sqlite:///{db}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "the head was trained on other-model@r9" in err and err.count("\n") == 1
+    assert not db.exists()  # refused before the store (and the engine) was touched
