@@ -151,3 +151,29 @@ def test_a_part_without_http_is_healthy_only_once_its_log_says_ready(tmp_path):
         assert "not ready yet" in never.health.detail
     finally:
         sup.stop()
+
+
+def test_every_part_is_probed_through_its_healthz():
+    """One health mechanism: `up` gives processor, scorer and sink a --health-port and
+    probes that /healthz (503 until ready, then 200), like the gateway's."""
+    import argparse
+
+    from alliance_monitor.commands.up import add_up_arguments
+    from alliance_monitor.health import HealthServer
+    from alliance_monitor.up import default_specs
+
+    p = argparse.ArgumentParser()
+    add_up_arguments(p)
+    specs = {s.name: s for s in default_specs(p.parse_args([]), "127.0.0.1:9")}
+    for name in ("processor", "scorer", "sink"):
+        argv = specs[name].argv
+        port = int(argv[argv.index("--health-port") + 1])
+        assert specs[name].probe is not None and specs[name].ready_line is None
+        assert specs[name].probe()[0] is False  # nothing listens yet
+        server = HealthServer(name, port, host="127.0.0.1")
+        try:
+            assert specs[name].probe() == (False, "HTTPError")  # 503: listening, not ready
+            server.set_ready()
+            assert specs[name].probe() == (True, "HTTP 200")
+        finally:
+            server.close()
