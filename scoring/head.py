@@ -173,20 +173,23 @@ class HeadScorer:
 
     async def score(self, *, session_id: str, phase: str, turns: Sequence[TurnLike], lang: Lang = "en",
                     upto_turn_id: int | None = None, counselor_id: str | None = None,
-                    watched: Sequence[str] | None = None) -> AllianceScore:
+                    watched: Sequence[str] | None = None, trimmed_turns: int = 0) -> AllianceScore:
         return (await self.score_with_base(session_id=session_id, phase=phase, turns=turns, lang=lang,
-                                           upto_turn_id=upto_turn_id, counselor_id=counselor_id, watched=watched))[1]
+                                           upto_turn_id=upto_turn_id, counselor_id=counselor_id, watched=watched,
+                                           trimmed_turns=trimmed_turns))[1]
 
     async def score_with_base(self, *, session_id: str, phase: str, turns: Sequence[TurnLike], lang: Lang = "en",
                               upto_turn_id: int | None = None, counselor_id: str | None = None,
-                              watched: Sequence[str] | None = None) -> tuple[AllianceScore, AllianceScore]:
+                              watched: Sequence[str] | None = None,
+                              trimmed_turns: int = 0) -> tuple[AllianceScore, AllianceScore]:
         """(the base model's zero-shot score, the head's score) from one engine pass."""
         start = time.perf_counter()
         hidden = None
         if "hidden" in self.head.features:  # runs beside the engine's pass, in its own thread
             hidden = asyncio.get_running_loop().run_in_executor(self._pool, self.extractor.features, list(turns), lang)
         base = await self.scorer.score(session_id=session_id, phase=phase, turns=turns, lang=lang,
-                                       upto_turn_id=upto_turn_id, counselor_id=counselor_id, watched=watched)
+                                       upto_turn_id=upto_turn_id, counselor_id=counselor_id, watched=watched,
+                                       trimmed_turns=trimmed_turns)
         t_head = time.perf_counter()
         parts = [await hidden] if hidden is not None else []
         if "probs" in self.head.features:
