@@ -42,24 +42,19 @@ DUMMY_SECRETS = {"POSTGRES_PASSWORD": "test-only-pw", "ALLIANCE_GATEWAY_SECRET":
 
 # -- Dockerfile parsing -------------------------------------------------------------------------
 
+def _rehearse_image():
+    """docker/rehearse_image.py (not a package): its Dockerfile parser is the one both tests use."""
+    if "rehearse_image" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("rehearse_image", ROOT / "docker" / "rehearse_image.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["rehearse_image"] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules["rehearse_image"]
+
+
 def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
     """(KEYWORD, arguments) per instruction; continuations joined, comments dropped."""
-    out: list[tuple[str, str]] = []
-    buf = ""
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not buf and (not line or line.startswith("#")):
-            continue
-        if buf and line.startswith("#"):
-            continue  # comment inside a continued instruction
-        if line.endswith("\\"):
-            buf += line[:-1] + " "
-            continue
-        buf += line
-        keyword, _, args = buf.partition(" ")
-        out.append((keyword.upper(), args.strip()))
-        buf = ""
-    return out
+    return _rehearse_image().instructions(path.read_text())
 
 
 def final_stage(instructions: list[tuple[str, str]]) -> list[tuple[str, str]]:
