@@ -44,6 +44,7 @@ from validation.gate import RecordBook, apply_gate
 
 from . import session_state as core
 from .alert_policy import SettingsBook, on_score
+from .catch_up import CatchUp
 from .codec import M, ContractError, decode, dead_letter, encode, safe_reason
 from .contracts import AllianceAlert, AllianceScore, ChatTurn, SessionEvent
 from .topics import (ALERTS, CHAT_SESSIONS, CHAT_TURNS, RUPTURES, SCORE_REQUESTS, SCORES, SIGNALS, TopicSpec, dlq_name,
@@ -74,6 +75,9 @@ class ProcessorConfig:
     #: ``alert.validated`` (docs/validation.md); None: no records, every model unvalidated.
     record_loader: Callable[[], RecordBook] | None = None
     record_reload_s: float = 60.0
+    #: after a (re)start, how long the timer may wait for the input backlog to be read before it
+    #: ends phases anyway (streams/catch_up.py); 0 turns the wait off.
+    catch_up_max_s: float = 30.0
     #: called once the tables are recovered and the worker processes records (health endpoint)
     on_ready: Callable[[], None] | None = None
 
@@ -230,6 +234,7 @@ def build_app(cfg: ProcessorConfig):
     counters = Counters()
     wakeups = Wakeups()
     ready = {"flag": False}
+    catch_up: dict[str, Any] = {"gate": CatchUp.open(), "warned": False}
     inflight: dict[str, float] = {}
     app.alliance_counters = counters  # type: ignore[attr-defined]
 
@@ -289,6 +294,7 @@ def build_app(cfg: ProcessorConfig):
         async for event in stream.events():
             message = event.message
             wall = time.time()
+            catch_up["gate"].observe(message.topic, message.partition, message.offset)
             try:
                 if message.topic == tick_spec.name:
                     counters.ticks += 1
@@ -380,6 +386,13 @@ def build_app(cfg: ProcessorConfig):
         if not ready["flag"] or app.rebalancing:
             return
         wall = time.time()
+        gate = catch_up["gate"]
+        if not gate.is_open(wall):
+            return  # the turns of the downtime are still being read: no phase ends by extrapolation yet
+        if gate.opened_by == "timeout" and not catch_up["warned"]:
+            catch_up["warned"] = True
+            log.warning("input backlog not read after %.0f s (%d partition(s) behind); the timer goes on",
+                        cfg.catch_up_max_s, gate.behind)
         for sid in wakeups.pop_due(wall):
             state = sessions.get(sid)
             if state is None:
@@ -400,6 +413,8 @@ def build_app(cfg: ProcessorConfig):
         first = not ready["flag"]
         # from now on this worker watches these sessions; the time nobody did is not silence
         s = replace(s, observed_since=time.time())
+        catch_up["warned"] = False
+        catch_up["gate"] = await _catch_up_gate(app, (CHAT_TURNS.name, CHAT_SESSIONS.name), cfg.catch_up_max_s)
         inflight.clear()
         wakeups.clear()
         for sid, state in list(sessions.items()):  # after recovery: one full scan
@@ -421,6 +436,20 @@ def build_app(cfg: ProcessorConfig):
         print(f"processor rebalance: {len(revoked)} partition(s) revoked", file=sys.stderr, flush=True)
 
     return app
+
+
+async def _catch_up_gate(app, topics: tuple[str, ...], max_wait_s: float) -> CatchUp:
+    """The backlog this worker must read before its timer may end phases (see streams/catch_up.py)."""
+    if max_wait_s <= 0:
+        return CatchUp.open()
+    tps = [tp for tp in app.consumer.assignment() if tp.topic in topics]
+    try:
+        ends = await app.consumer.highwaters(*tps) if tps else {}
+    except Exception as err:  # the gate is a refinement; never keep a worker from starting over it
+        log.warning("end offsets unavailable (%s); phase ends are not held for the backlog", safe_reason(err))
+        return CatchUp.open()
+    return CatchUp.from_end_offsets({(tp.topic, tp.partition): int(end) for tp, end in ends.items()},
+                                    time.time(), max_wait_s)
 
 
 def _text(texts, session_id: str, turn_id: int) -> tuple[str, str] | None:

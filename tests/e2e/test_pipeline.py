@@ -48,6 +48,8 @@ class Outcome:
     store_predictions: dict[str, tuple[float, float, float]]
     store_alerts: set[str]
     store_session: bool
+    #: per phase, the turn ids of the scored transcript (equal transcripts => equal scores)
+    transcripts: dict[str, list[int]] | None = None
 
 
 def _replay(pipeline: Pipeline, session_id: str) -> threading.Thread:
@@ -99,8 +101,8 @@ def run_session(pipeline: Pipeline, *, fault=None) -> tuple[Outcome, dict, dict]
         wait_until(lambda: len(repo.phase_timeline(session_id)) == 3
                    and {a.alert["alert_id"] for a in repo.alerts_with_acks(session_id)} >= set(alerts),
                    timeout=120, what="predictions and alerts in the store", every=1)
-        requests = [r.request_id for r in read_topic(pipeline.bootstrap, "alliance.requests", ScoreRequest,
-                                                      session_id=session_id)]
+        sent = read_topic(pipeline.bootstrap, "alliance.requests", ScoreRequest, session_id=session_id)
+        requests = [r.request_id for r in sent]
         time.sleep(1)
         return Outcome(
             scores={rid.split(":")[1]: _dims(s) for rid, s in scores.items()},
@@ -112,6 +114,7 @@ def run_session(pipeline: Pipeline, *, fault=None) -> tuple[Outcome, dict, dict]
             store_predictions={p.phase: _dims(p.dimensions) for p in repo.phase_timeline(session_id)},
             store_alerts={a.alert["alert_id"].split(":", 1)[1] for a in repo.alerts_with_acks(session_id)},
             store_session=repo.session(session_id) is not None,
+            transcripts={r.phase: [line.turn_id for line in r.transcript] for r in sent},
         ), scores, alerts
     finally:
         for v in (supervisor, counselor, stranger):
@@ -221,6 +224,7 @@ def baseline(tmp_path_factory, postgres_url):
 
 def assert_same_final_state(outcome: Outcome, baseline: Outcome) -> None:
     assert outcome.scores.keys() == baseline.scores.keys()
+    assert outcome.transcripts == baseline.transcripts, "a phase was scored on other turns than undisturbed"
     for phase, dims in baseline.scores.items():
         assert outcome.scores[phase] == pytest.approx(dims, abs=0.02), phase
     assert len(outcome.requests) == len(set(outcome.requests)) == 3, outcome.requests

@@ -110,18 +110,32 @@ def test_the_scoring_worker_applies_the_head_with_vllm(head_dir, demo_model, vll
     from streams.contracts import AllianceScore, ScoreRequest, TranscriptLine
     from tests.kafka_helpers import consume_all_sync, produce
 
+    import dataclasses
+
+    from streams.broker import ensure_topics
+    from streams.topics import spec
+
+    # topics of its own: other worker tests leave requests in the shared alliance.requests, and a
+    # new group reads it from the beginning, so max_records=1 would score someone else's request
+    requests, scores = f"alliance.requests.head{unique}", f"alliance.scores.head{unique}"
+    ensure_topics(kafka_bootstrap, [dataclasses.replace(spec("alliance.requests"), name=requests, partitions=1),
+                                    dataclasses.replace(spec("alliance.requests.dlq"), name=f"{requests}.dlq",
+                                                        partitions=1),
+                                    dataclasses.replace(spec("alliance.scores"), name=scores, partitions=1)])
     lines = [TranscriptLine(turn_id=0, speaker="counselor", text="I hear how hard this has been for you."),
              TranscriptLine(turn_id=1, speaker="client", text="Yes, you really understand me.")]
     req = ScoreRequest(request_id=f"h-{unique}:late", session_id=f"h-{unique}", phase="late", upto_turn_id=1,
                        transcript=lines)
-    produce(kafka_bootstrap, "alliance.requests", [(req.session_id, req)])
+    produce(kafka_bootstrap, requests, [(req.session_id, req)])
     scorer = with_head(Scorer(vllm_engine), head_dir, demo_model)
-    stats = engine_loop.run(run_worker(kafka_bootstrap, scorer, WorkerConfig(group_id=f"g-{unique}", max_records=1)),
-                            timeout=900)
-    assert stats.scored == 1
-    got = [decode(AllianceScore, r.value) for r in consume_all_sync(
-        kafka_bootstrap, "alliance.scores", expect=1, where=lambda r: r.key == req.session_id.encode())]
-    assert got[0].model == scorer.identity and got[0].model.readout == "head"
+    cfg = WorkerConfig(group_id=f"g-{unique}", max_records=1, requests_topic=requests, scores_topic=scores)
+    stats = engine_loop.run(run_worker(kafka_bootstrap, scorer, cfg), timeout=900)
+    assert (stats.scored, stats.dead_lettered) == (1, 0)
+    (rec,) = consume_all_sync(kafka_bootstrap, scores, expect=1, where=lambda r: r.key == req.session_id.encode())
+    got = decode(AllianceScore, rec.value)
+    assert got.request_id == req.request_id
+    assert got.model == scorer.identity and got.model.readout == "head"
+    assert len(got.items) == 12
 
 
 def test_train_lora_two_steps_resume_and_the_merged_model_loads(small_corpus, tmp_path, demo_model, trained_root,
