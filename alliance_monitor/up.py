@@ -234,7 +234,8 @@ def default_specs(args: argparse.Namespace, bootstrap: str) -> list[ChildSpec]:
             specs.append(ChildSpec("gateway", ["gateway", "--host", args.host, "--port", str(args.port)], env,
                                    probe=http_probe(f"http://{args.host}:{args.port}/healthz")))
     if getattr(args, "survey_links", None):  # docs/ratings.md: a survey link per ended session
-        specs.append(ChildSpec("survey-links", ["survey", "publish-links", "--base-url", args.survey_links], env))
+        specs.append(_with_health(ChildSpec("survey-links", ["survey", "publish-links", "--base-url",
+                                                             args.survey_links], env)))
     return specs
 
 

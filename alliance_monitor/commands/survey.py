@@ -12,6 +12,7 @@ import sys
 
 from ..argtypes import base_url, duration
 from ..errors import CliError
+from ..health import add_health_argument, start_health
 from .common import announce
 
 
@@ -38,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--instrument", choices=INSTRUMENTS, default="wai-sr", help="default wai-sr")
     p.add_argument("--ttl", type=duration, default=DEFAULT_LINK_TTL_S, help="link lifetime (default 72h)")
     p.add_argument("--group", default="alliance-survey-links", help="consumer group id")
+    add_health_argument(p)
     p.set_defaults(func=cmd_publish_links)
     s.set_defaults(func=lambda args: (s.print_help(), 2)[1])
 
@@ -71,18 +73,30 @@ def cmd_publish_links(args: argparse.Namespace) -> int:
     async def main(bootstrap: str) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        def on_signal() -> None:  # finish the batch in progress, commit it, exit
+            if health:
+                health.set_draining()
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
         pub = LinkPublisher(bootstrap, key, args.base_url, instrument=args.instrument, ttl_s=args.ttl,
                             group_id=args.group)
         print(f"survey links: {CHAT_SESSIONS.name} (ended) → {SURVEY_LINKS.name}, {args.base_url}/survey "
               "(Ctrl-C to stop)",
               file=sys.stderr, flush=True)
+        if health:
+            health.set_ready()
         stats = await pub.run(stop)
         print(f"survey links stopped: {stats.published} published for {stats.ended} ended sessions "
               f"({stats.skipped_expired} too old)", file=sys.stderr)
 
-    with kafka_bootstrap(announce=announce) as bootstrap:
-        ensure_topics(bootstrap)
-        asyncio.run(main(bootstrap))
+    health = start_health("survey-links", args.health_port)
+    try:
+        with kafka_bootstrap(announce=announce) as bootstrap:
+            ensure_topics(bootstrap)
+            asyncio.run(main(bootstrap))
+    finally:
+        if health:
+            health.close()
     return 0

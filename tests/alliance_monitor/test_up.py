@@ -91,7 +91,9 @@ def test_up_can_publish_survey_links_as_one_more_part():
     add_up_arguments(p)
     args = p.parse_args(["--without", "scorer", "--survey-links", "https://monitor.example.org/"])
     specs = {s.name: s for s in default_specs(args, "127.0.0.1:9")}
-    assert specs["survey-links"].argv == ["survey", "publish-links", "--base-url", "https://monitor.example.org"]
+    argv = specs["survey-links"].argv
+    assert argv[:4] == ["survey", "publish-links", "--base-url", "https://monitor.example.org"]
+    assert argv[4] == "--health-port" and specs["survey-links"].probe is not None  # probed like every part
     assert "survey-links" not in {s.name for s in default_specs(p.parse_args([]), "127.0.0.1:9")}
 
 

@@ -85,7 +85,7 @@ def test_kustomize_renders_every_manifest():
 def test_every_container_runs_a_real_command():
     found = containers()
     assert {"alliance-processor", "alliance-scorer", "alliance-sink", "alliance-gateway", "alliance-ingest",
-            "alliance-migrate", "alliance-topics"} <= set(found)
+            "alliance-survey-links", "alliance-migrate", "alliance-topics"} <= set(found)
     for name, (_, c) in found.items():
         assert cli_error(argv_of(c)) is None, (name, argv_of(c))
 
@@ -98,6 +98,8 @@ def test_probes_hit_the_port_each_part_serves_health_on():
         argv = argv_of(c)
         if "--port" in argv:
             port = int(argv[argv.index("--port") + 1])
+        elif "--health-port" in argv:
+            port = int(argv[argv.index("--health-port") + 1])
         else:
             port = int(cfg["ALLIANCE_HEALTH_PORT"])
         for probe in ("readinessProbe", "livenessProbe"):
@@ -125,6 +127,7 @@ def test_the_store_and_secrets_reach_every_part_that_needs_them():
     for name in ("alliance-processor", "alliance-scorer", "alliance-sink", "alliance-gateway", "alliance-migrate"):
         assert "ALLIANCE_DB_URL" in secret_env[name], name
     assert "ALLIANCE_GATEWAY_SECRET" in secret_env["alliance-gateway"]
+    assert "ALLIANCE_GATEWAY_SECRET" in secret_env["alliance-survey-links"]  # the survey-link key
     assert "ALLIANCE_INGEST_TOKENS" in secret_env["alliance-ingest"]
     text = "".join(p.read_text() for p in MANIFESTS)
     assert "password" not in text.lower().replace("alliance:...@", "")  # no literal secret

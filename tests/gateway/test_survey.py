@@ -243,3 +243,39 @@ def test_with_rotating_token_keys_the_command_and_the_gateway_share_the_survey_k
     assert gateway.survey.open(token, time.time())["type"] == "form"
     assert survey_key(b"new-secret-0123456789abcdef", env={}) == survey_key(keyring_from_env(), env={})
     assert survey_key(b"old-secret-0123456789abcdef", env={}) != survey_key(keyring_from_env(), env={})
+
+
+def test_publish_links_runs_as_a_service_with_health_and_a_clean_sigterm(private_kafka):
+    """How compose and Kubernetes run it: a health endpoint that says ready, and SIGTERM exits 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    from streams.broker import free_port
+
+    port = free_port()
+    env = dict(os.environ, KAFKA_BOOTSTRAP=private_kafka, ALLIANCE_GATEWAY_SECRET=SECRET.decode(), PYTHONUNBUFFERED="1")
+    env.pop("ALLIANCE_SURVEY_SECRET", None)
+    proc = subprocess.Popen([sys.executable, "-m", "alliance_monitor.cli", "survey", "publish-links", "--base-url",
+                             "https://gw.example.org", "--health-port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, status = time.monotonic() + 60, None
+        while time.monotonic() < deadline and status != 200:
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                    status = resp.status
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.3)
+        assert status == 200, "publish-links never reported ready on /healthz"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert "survey links stopped" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -1,8 +1,9 @@
-"""HTTP ingestion: same contracts, idempotent, backpressure, and the same score requests as a Kafka replay."""
+"""HTTP ingestion: same contracts, idempotent, backpressure, and the same requests, scores and alerts as a Kafka replay."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import datetime, timezone
 
@@ -15,9 +16,9 @@ from ingest.errors import IngestError
 from ingest.server import IngestConfig, serve
 from ingest.tokens import parse_tokens, platform_of
 from streams.codec import decode
-from streams.contracts import ChatTurn, ScoreRequest
+from streams.contracts import AllianceAlert, AllianceScore, ChatTurn, ScoreRequest
 from streams.replay import ReplayEvent, publish, read_file, rebase
-from streams.topics import CHAT_TURNS, SCORE_REQUESTS
+from streams.topics import ALERTS, CHAT_TURNS, SCORE_REQUESTS, SCORES
 from tests.kafka_helpers import consume_all
 from tests.streams.worker_process import WorkerProcess
 
@@ -109,7 +110,7 @@ async def test_authentication_errors_and_backpressure(private_kafka):
 
 
 def _sample_events(samples_dir, sid: str) -> list[ReplayEvent]:
-    path = sorted(samples_dir.glob("*.jsonl"))[0]
+    path = samples_dir / "s02_bond_rupture_middle_en.jsonl"  # a session with something to alert on
     events, bad = read_file(path)
     assert not bad
     first = events[0].session_id
@@ -128,7 +129,62 @@ def _shape(requests: list[ScoreRequest]) -> list[tuple]:
     return [(r.phase, r.upto_turn_id, [(t.turn_id, t.speaker, t.text) for t in r.transcript]) for r in requests]
 
 
-def test_an_http_session_yields_the_same_requests_as_a_kafka_replay(private_kafka, samples_dir):
+def _score_both(bootstrap: str, request_ids: set[str], demo_model, engine_loop) -> None:
+    """Score exactly these requests with the real tiny model (transformers engine, one at a time)."""
+    from scoring.engines import load_engine
+    from scoring.scorer import Scorer, ScoringConfig
+    from scoring.worker import WorkerConfig, run_worker
+    from tests.scoring.conftest import TEST_SETTINGS
+
+    engine = load_engine("transformers", demo_model, TEST_SETTINGS)
+    done: set[str] = set()
+    stop = asyncio.Event()
+
+    def on_outcome(record, outcome) -> None:
+        if outcome.score is not None and outcome.score.request_id in request_ids:
+            done.add(outcome.score.request_id)
+            if done == request_ids:
+                stop.set()
+
+    async def run():
+        try:
+            return await run_worker(bootstrap, Scorer(engine, ScoringConfig(rationale="none")),
+                                    WorkerConfig(group_id=f"ingest-{uuid.uuid4().hex[:6]}", concurrency=1,
+                                                 timeout_s=600), stop=stop, on_outcome=on_outcome)
+        finally:
+            await engine.aclose()
+
+    stats = engine_loop.run(run(), timeout=1500)
+    assert done == request_ids and stats.dead_lettered == 0
+
+
+def _by_phase(bootstrap: str, sid: str) -> dict[str, tuple[float, float, float]]:
+    recs = asyncio.run(consume_all(bootstrap, SCORES.name, expect=3, timeout=60, where=lambda r: r.key == sid.encode()))
+    scores = [decode(AllianceScore, r.value) for r in recs]
+    return {s.phase: tuple(round(s.dimensions[d].score, 3) for d in ("goal", "approach", "bond")) for s in scores}
+
+
+def _alerts(bootstrap: str, sid: str) -> set[tuple]:
+    """Alerts of a session without the session id: (rest of the id, dimension, kind, severity)."""
+    recs = asyncio.run(consume_all(bootstrap, ALERTS.name, idle=2, timeout=30, where=lambda r: r.key == sid.encode()))
+    return {(a.alert_id.split(":", 1)[1], a.dimension, a.kind, a.severity)
+            for a in (decode(AllianceAlert, r.value) for r in recs)}
+
+
+def _settled_alerts(bootstrap: str, kafka_sid: str, http_sid: str, timeout: float = 90) -> tuple[set, set]:
+    """The processor turns scores into alerts asynchronously: read until both sides stop changing."""
+    deadline, last = time.monotonic() + timeout, None
+    while True:
+        now = (_alerts(bootstrap, kafka_sid), _alerts(bootstrap, http_sid))
+        if now == last or time.monotonic() > deadline:
+            return now
+        last = now
+        time.sleep(3)
+
+
+@pytest.mark.model
+def test_an_http_session_yields_the_same_requests_scores_and_alerts_as_a_kafka_replay(private_kafka, samples_dir,
+                                                                                       demo_model, engine_loop):
     run = uuid.uuid4().hex[:6]
     kafka_sid, http_sid = f"kafka-{run}", f"http-{run}"
     worker = WorkerProcess(private_kafka, f"it-ingest-{run}", "--clock-rate", "60", "--lateness", "5").start()
@@ -160,5 +216,12 @@ def test_an_http_session_yields_the_same_requests_as_a_kafka_replay(private_kafk
                                         where=lambda r: r.key == http_sid.encode()))
         ids = [decode(ChatTurn, r.value).turn_id for r in turns]
         assert len(ids) == len(set(ids)), "a duplicate reached chat.turns"
+
+        # the same scores (real model, real engine) and, from the processor's alert policy, the same alerts
+        _score_both(private_kafka, {r.request_id for r in via_kafka + via_http}, demo_model, engine_loop)
+        assert _by_phase(private_kafka, http_sid) == _by_phase(private_kafka, kafka_sid)
+        assert set(_by_phase(private_kafka, http_sid)) == {"early", "middle", "late"}
+        kafka_alerts, http_alerts = _settled_alerts(private_kafka, kafka_sid, http_sid)
+        assert http_alerts == kafka_alerts
     finally:
         assert worker.stop() == 0
