@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 _DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -130,3 +131,19 @@ def correlation_or(word: str) -> Callable[[str], float | str]:
         return x
     parse.__name__ = f"correlation_or_{word}"
     return parse
+
+
+def since(value: str) -> datetime:
+    """A starting instant: an ISO 8601 date or time (no zone means UTC), or an age such as 90m, 12h, 7d."""
+    text = value.strip()
+    if text[-1:].lower() in _DURATION_UNITS and text[:-1].replace(".", "", 1).isdigit():
+        try:
+            return datetime.now(timezone.utc) - timedelta(seconds=duration(text))
+        except OverflowError:
+            raise argparse.ArgumentTypeError(f"{value!r} reaches before year 1") from None
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date or time like 2026-12-01 or 2026-12-01T08:00Z, "
+                                         f"or an age like 12h or 7d, not {value!r}") from None
+    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)

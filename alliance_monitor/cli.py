@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "score_corpus",  # score-corpus
     "dlq",         # dlq redrive
     "ruptures",    # ruptures FILE...
+    "audit",       # audit (who viewed which session)
     "settings",    # settings (the reference table of environment variables)
     "corpus",      # corpus synth
     "train",       # train

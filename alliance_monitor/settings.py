@@ -82,6 +82,9 @@ class DeploySettings(BaseSettings):
                            "1: the sink also stores chat turns (message text, clinical data)")] = False
     turns_retention_days: Annotated[str, Field(validation_alias="ALLIANCE_TURNS_RETENTION_DAYS", description=
                                     "stored turns older than this many days are purged; 0/off keeps them")] = "30"
+    audit_retention_days: Annotated[str, Field(validation_alias="ALLIANCE_AUDIT_RETENTION_DAYS", description=
+                                    "audit records (who viewed which session) older than this many days are purged; "
+                                    "0/off keeps them")] = "365"
     state_dir: Annotated[str | None, Field(validation_alias="ALLIANCE_STATE_DIR", description=
                          "local state (embedded broker, Faust data dir, logs of `up`); default ~/.cache/alliance-monitor"
                          )] = None
@@ -112,7 +115,7 @@ class DeploySettings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(x.lower() for x in LOG_LEVELS)}")
         return level
 
-    @field_validator("turns_retention_days", mode="before")
+    @field_validator("turns_retention_days", "audit_retention_days", mode="before")
     @classmethod
     def _retention(cls, value: Any) -> str:
         text = str(value).strip().lower()
@@ -121,7 +124,7 @@ class DeploySettings(BaseSettings):
         try:
             float(text)
         except ValueError:
-            raise ValueError("must be a number of days (0 or off keeps turns forever)") from None
+            raise ValueError("must be a number of days (0 or off keeps them forever)") from None
         return text
 
 

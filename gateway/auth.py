@@ -65,6 +65,7 @@ class Viewer:
     all_groups: bool = False
     expires_at: float = 0.0
     token_id: str = ""  # the token's jti (for revocation)
+    key_id: str = ""  # the kid that signed the token (the audit trail records it)
 
     def describe_scope(self) -> str:
         if self.role == "counselor":
@@ -271,11 +272,13 @@ def verify_token(secret: "bytes | KeyRing", token: object, *, now: float | None 
         cid = claims.get("cid")
         if not isinstance(cid, str) or not cid:
             raise TokenError("malformed token claims (cid)")
-        return Viewer(role="counselor", name=name, counselor_id=cid, expires_at=float(exp), token_id=jti)
+        return Viewer(role="counselor", name=name, counselor_id=cid, expires_at=float(exp), token_id=jti,
+                      key_id=kid)
     if role == "supervisor":
         groups = claims.get("groups") or []
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
             raise TokenError("malformed token claims (groups)")
         return Viewer(role="supervisor", name=name, groups=frozenset(groups),
-                      all_groups=bool(claims.get("all")), expires_at=float(exp), token_id=jti)
+                      all_groups=bool(claims.get("all")), expires_at=float(exp), token_id=jti,
+                      key_id=kid)
     raise TokenError("malformed token claims (role)")

@@ -21,7 +21,7 @@ import time
 from typing import Callable
 
 from streams.codec import ContractError, decode, encode
-from streams.contracts import (AlertAck, AllianceAlert, AllianceScore, CounselorFeedback, ProcessSignal,
+from streams.contracts import (AccessEvent, AlertAck, AllianceAlert, AllianceScore, CounselorFeedback, ProcessSignal,
                                RuptureEpisode, SessionEvent)
 from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, FEEDBACK, RUPTURES, SCORES, SIGNALS
 
@@ -128,6 +128,10 @@ class KafkaFeed:
         record = AlertAck(alert_id=ack.alert_id, session_id=ack.session_id, by=ack.by, role=ack.role,  # type: ignore[arg-type]
                           note=ack.note)
         await self._producer.send_and_wait(ACK_TOPIC, key=ack.session_id.encode(), value=encode(record))
+
+    async def publish_access(self, event: AccessEvent, topic: str) -> None:
+        """One audit record, keyed by viewer; waits for every in-sync replica (acks=all)."""
+        await self._producer.send_and_wait(topic, key=event.viewer.encode(), value=encode(event))
 
     async def stop(self) -> None:
         for client in (self._producer, self._consumer):

@@ -13,6 +13,9 @@ client → server: ``hello`` (first message: token, optional resume cursor),
 ``subscribe``, ``timeline``, ``ack``, ``ping``.
 server → client: ``welcome``, ``snapshot``, ``resumed``, ``gap``, ``event``,
 ``position``, ``timeline``, ``ack_sent``, ``error``, ``pong``.
+
+Audit: every view of sessions (snapshot, resume, subscribe, timeline) is queued in
+:attr:`Hub.access` (gateway/access.py) for the shell to publish to ``alliance.access``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from streams.contracts import WATCHED_DIMENSIONS
 from validation.gate import (RecordBook, episode_reaches_counselor, feedback_reaches_counselor, gate_label,
                              reaches_counselor, unvalidated_dimensions, validated_dimensions)
 
+from .access import AccessLog
 from .auth import KeyRing, TokenError, Viewer, verify_token
 from .errors import GatewayError
 from .history import Cursor, EventId, Gap, History, StoredEvent, parse_cursor
@@ -382,9 +386,11 @@ def parse_hello(raw: str | bytes, secret: "bytes | KeyRing", now: float) -> Hell
 class Hub:
     """Live state + fan-out for every connection of one gateway process."""
 
-    def __init__(self, history: History, policy: Policy | None = None):
+    def __init__(self, history: History, policy: Policy | None = None, *, replica: str = "local"):
         self.history = history
         self.policy = policy or Policy()
+        #: views to publish to the audit trail (gateway/access.py); the shell drains it
+        self.access = AccessLog(replica)
         self.sessions: dict[str, SessionState] = {}
         self.position: Cursor = {}
         self.connections: dict[int, Connection] = {}
@@ -430,6 +436,7 @@ class Hub:
                 self._push_snapshot(conn)
                 return conn
         self.stats["resumed"] += 1
+        self.access.record(conn.id, "resume", conn.viewer, sessions_shown=len({e.session_id for e in picked}))
         conn.cursor = dict(hello.resume)
         conn.backlog.append(dumps({"type": "resumed", "missed": len(picked)}))
         for event in picked:
@@ -461,6 +468,7 @@ class Hub:
         sessions = [s.summary(self.policy, counselor) for s in self.sessions.values()
                     if sees_session(viewer, s.counselor_id, s.group)]
         sessions.sort(key=lambda s: -s["risk"])
+        self.access.record(conn.id, "board", viewer, sessions_shown=len(sessions))
         conn.cursor = dict(self.position)
         conn.backlog.append(dumps({"type": "snapshot", "sessions": sessions, "cursor": conn.cursor}))
 
@@ -665,6 +673,9 @@ class Hub:
 
     def _subscribe(self, conn: Connection, sessions: object) -> None:
         if sessions is None:
+            if conn.focus is not None:  # back to the whole board: every session in scope is shown again
+                shown = sum(1 for s in self.sessions.values() if sees_session(conn.viewer, s.counselor_id, s.group))
+                self.access.record(conn.id, "board", conn.viewer, sessions_shown=shown)
             conn.focus = None
             conn.push(dumps({"type": "subscribed", "sessions": None}), self._room())
             return
@@ -676,6 +687,9 @@ class Hub:
             # Same answer for "someone else's" and "unknown": no probing for session ids.
             self._error(conn, "forbidden", "not visible to you: " + ", ".join(refused[:10]), sessions=refused)
             return
+        added = tuple(sorted(set(sessions) - (conn.focus or set())))
+        if added:  # a repeated subscribe shows nothing new: no second record
+            self.access.record(conn.id, "subscribe", conn.viewer, added)
         conn.focus = set(sessions)
         conn.push(dumps({"type": "subscribed", "sessions": sorted(conn.focus)}), self._room())
 
@@ -688,6 +702,7 @@ class Hub:
             if self._visible(conn, e):
                 events.append({"id": str(e.id), "kind": e.kind,
                                "data": self._data_for(e, conn.viewer.role == "counselor")})
+        self.access.record(conn.id, "timeline", conn.viewer, (session_id,))
         conn.push(dumps({"type": "timeline", "session_id": session_id, "events": events}), self._room())
 
     def _ack(self, conn: Connection, msg: dict) -> list[AckRequest]:

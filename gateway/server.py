@@ -23,7 +23,9 @@ import http
 import logging
 import mimetypes
 import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from email.utils import formatdate
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -34,8 +36,9 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from streams.topics import RATINGS
+from streams.topics import ACCESS, RATINGS
 
+from .access import AccessRecord, access_event
 from .auth import KeyRing, read_revoked
 from .history import History, MemoryHistory, StoredEvent
 from .protocol import (
@@ -50,6 +53,7 @@ from .protocol import (
 )
 
 if TYPE_CHECKING:
+    from streams.contracts import AccessEvent
     from validation.gate import RecordBook
 
 log = logging.getLogger(__name__)
@@ -91,6 +95,10 @@ class GatewayConfig:
     #: file of revoked token ids (one jti per line), re-read every ``revoked_reload_s``
     revoked_file: str | None = None
     revoked_reload_s: float = 10.0
+    #: topic of the audit trail (who viewed which sessions)
+    access_topic: str = ACCESS.name
+    #: attempts to publish one audit record before it is counted as lost
+    access_attempts: int = 3
 
 
 class Gateway:
@@ -99,7 +107,11 @@ class Gateway:
     def __init__(self, config: GatewayConfig, history: History | None = None):
         self.config = config
         self.history = history if history is not None else MemoryHistory(max_events=config.history_events)
-        self.hub = Hub(self.history, config.policy)
+        #: this run's id: prefixes audit event ids, so replicas and restarts never collide
+        self.replica = f"gw-{uuid.uuid4().hex[:12]}"
+        self.hub = Hub(self.history, config.policy, replica=self.replica)
+        self._access_queue: asyncio.Queue[tuple[AccessRecord, datetime]] = asyncio.Queue()
+        self.access_stats = {"published": 0, "lost": 0, "unaudited": 0}
         self.keys = config.secret if isinstance(config.secret, KeyRing) else KeyRing.single(config.secret)
         if config.revoked_file:
             self.keys = self.keys.with_revoked(self.keys.revoked | read_revoked(config.revoked_file))
@@ -148,6 +160,7 @@ class Gateway:
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="gateway-housekeeping"))
+        self._tasks.append(asyncio.create_task(self._access_writer(), name="gateway-audit"))
         log.info("gateway listening on %s:%s", self.config.host, self.port)
         return self
 
@@ -161,6 +174,12 @@ class Gateway:
             self._server.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 15)
+        with contextlib.suppress(asyncio.TimeoutError, TimeoutError):  # views served so far reach the trail
+            await asyncio.wait_for(self._access_queue.join(), 10)
+        if not self._access_queue.empty():
+            self.access_stats["lost"] += self._access_queue.qsize()
+            log.error("%d audit records not published at shutdown; %d lost since start",
+                      self._access_queue.qsize(), self.access_stats["lost"])
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -287,6 +306,7 @@ class Gateway:
                 await ws.close(1013, "gateway is still catching up; try again shortly")
                 return
         conn = self.hub.open(hello, time.time())
+        self._queue_access()
         wake = asyncio.Event()
         writer = asyncio.create_task(self._writer(ws, conn, wake))
         self._links[conn.id] = (ws, writer, wake)
@@ -295,6 +315,7 @@ class Gateway:
         try:
             async for message in ws:
                 acks = self.hub.handle(conn, message, time.monotonic())
+                self._queue_access()
                 for ack in acks:
                     asyncio.create_task(self._publish_ack(conn, ack))
                 self._kick(conn)
@@ -337,6 +358,47 @@ class Gateway:
                                     "message": "acknowledgement not saved; try again"}).decode(),
                       self.hub.policy.max_queue)
             self._kick(conn)
+
+    # -- the audit trail -----------------------------------------------------------------
+    def _queue_access(self) -> None:
+        """Stamp the hub's new view records with the wall clock and hand them to the audit writer."""
+        records = self.hub.access.take()
+        if not records:
+            return
+        if self.feed is None:  # no Kafka (benchmarks): nowhere to record, so count what went unaudited
+            self.access_stats["unaudited"] += len(records)
+            return
+        at = datetime.now(timezone.utc)
+        for record in records:
+            self._access_queue.put_nowait((record, at))
+
+    async def _access_writer(self) -> None:
+        """Publish audit records in order; a record the broker refuses is retried, then counted and logged."""
+        while True:
+            record, at = await self._access_queue.get()
+            try:
+                await self._publish_access(access_event(record, at, self.replica))
+            finally:
+                self._access_queue.task_done()
+
+    async def _publish_access(self, event: "AccessEvent") -> None:
+        """Send one record with acks=all, a few attempts; then count it as lost and say so."""
+        for attempt in range(1, self.config.access_attempts + 1):
+            try:
+                await self.feed.publish_access(event, self.config.access_topic)  # type: ignore[union-attr]
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - the broker is down: count the loss, never hide it
+                if attempt < self.config.access_attempts:
+                    await asyncio.sleep(0.5 * attempt)
+                    continue
+                self.access_stats["lost"] += 1
+                log.error("audit record %s (%s) not published after %d attempts (%s); %d audit records lost "
+                          "since start", event.event_id, event.action, attempt, type(err).__name__,
+                          self.access_stats["lost"])
+            else:
+                self.access_stats["published"] += 1
+                return
 
     # -- the client survey ------------------------------------------------------------------
     async def _survey(self, ws: ServerConnection) -> None:
@@ -427,6 +489,7 @@ class Gateway:
             "kafka": self.config.bootstrap is not None,
             "rejected_records": self.feed.rejected if self.feed else 0,
             "survey": dict(self.survey.stats, used_links=len(self.survey.used)),
+            "audit": dict(self.access_stats, pending=self._access_queue.qsize()),
             "uptime_s": round(time.time() - self._started, 1),
             **self.hub.stats,
         }

@@ -350,5 +350,39 @@ class Rating(Base):
     stored_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class AccessEventRow(Base):
+    """One view from the audit trail (``alliance.access``): who looked, how, when, through which part.
+
+    Keyed by the record's ``event_id`` (a re-delivered record adds no row). The
+    sessions a view named are rows of :class:`AccessEventSession`, so "who viewed
+    session X" is an index lookup on every database. No chat text, no scores.
+    """
+
+    __tablename__ = "access_events"
+
+    event_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))
+    viewer: Mapped[str] = mapped_column(ID, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    counselor_id: Mapped[str | None] = mapped_column(ID)
+    scope: Mapped[str] = mapped_column(String(512))
+    key_id: Mapped[str | None] = mapped_column(ID)
+    token_id: Mapped[str | None] = mapped_column(ID)
+    sessions_shown: Mapped[int] = mapped_column(Integer)
+    part: Mapped[str] = mapped_column(String(16))
+    replica: Mapped[str | None] = mapped_column(ID)
+    viewed_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    stored_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AccessEventSession(Base):
+    """A session named by an audit record (``subscribe``: each focused session; ``timeline``: the one)."""
+
+    __tablename__ = "access_event_sessions"
+
+    event_id: Mapped[str] = mapped_column(ID, ForeignKey("access_events.event_id"), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ID, primary_key=True, index=True)
+
+
 ALL_TABLES = ("sessions", "predictions", "prediction_items", "alerts", "alert_acks", "turns", "events", "sink_streams",
-              "validation_records", "ratings", "rupture_episodes")
+              "validation_records", "ratings", "rupture_episodes", "access_events", "access_event_sessions")

@@ -13,6 +13,10 @@ one purge covers all four:
   (scores, probabilities, deltas, severities: what reports and the validation gate
   read) and lose every text field (rationale, quotes).
 
+The audit trail (``access_events`` and the sessions each names) holds no chat text
+and is kept for a retention of its own, usually longer: :func:`purge_audit` deletes
+views older than ``ALLIANCE_AUDIT_RETENTION_DAYS``.
+
 The rewrite of JSON documents happens in Python (portable across SQLite and
 PostgreSQL JSON/JSONB) and only touches rows that still carry text, so running the
 purge again changes nothing.
@@ -26,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, null, or_, select, update
 
-from .models import Alert, AlertAck, Event, Prediction, PredictionItem, Turn
+from .models import AccessEventRow, AccessEventSession, Alert, AlertAck, Event, Prediction, PredictionItem, Turn
 
 #: rows rewritten per UPDATE batch when scrubbing JSON documents.
 BATCH = 500
@@ -129,4 +133,13 @@ def purge_text(conn: Connection, older_than_days: float, *, now: datetime | None
     return res
 
 
-__all__ = ["PurgeResult", "purge_text", "scrub_evidence", "scrub_event_data", "cutoff_for"]
+def purge_audit(conn: Connection, older_than_days: float, *, now: datetime | None = None) -> int:
+    """Delete audit records viewed more than ``older_than_days`` ago (and their session rows); returns the count."""
+    cutoff = cutoff_for(older_than_days, now)
+    a, s = AccessEventRow.__table__, AccessEventSession.__table__
+    old = select(a.c.event_id).where(a.c.viewed_at < cutoff)
+    conn.execute(delete(s).where(s.c.event_id.in_(old)))
+    return conn.execute(delete(a).where(a.c.viewed_at < cutoff)).rowcount or 0
+
+
+__all__ = ["PurgeResult", "purge_text", "purge_audit", "scrub_evidence", "scrub_event_data", "cutoff_for"]

@@ -11,6 +11,9 @@ a config file. Every setting has a safe default for a developer machine.
   Off by default: transcripts are clinical data.
 * ``ALLIANCE_TURNS_RETENTION_DAYS`` — turns older than this are deleted by
   ``alliance-monitor db purge`` and periodically by the sink (default 30).
+* ``ALLIANCE_AUDIT_RETENTION_DAYS`` — audit records (who viewed which session; no
+  chat text) older than this are deleted by the same purges (default 365; 0/off
+  keeps them forever).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_RETENTION_DAYS = 30.0
+#: The audit trail names who looked at which session, not what was said: kept a year by default.
+DEFAULT_AUDIT_RETENTION_DAYS = 365.0
 
 
 def data_dir() -> Path:
@@ -41,23 +46,27 @@ class StoreSettings:
     db_url: str
     store_turns: bool = False
     turns_retention_days: float | None = DEFAULT_RETENTION_DAYS
+    audit_retention_days: float | None = DEFAULT_AUDIT_RETENTION_DAYS
 
     @classmethod
     def from_env(cls, db_url: str | None = None) -> "StoreSettings":
-        raw = os.environ.get("ALLIANCE_TURNS_RETENTION_DAYS", "").strip()
-        if raw.lower() in ("", "default"):
-            retention: float | None = DEFAULT_RETENTION_DAYS
-        elif raw.lower() in ("0", "none", "off", "forever"):
-            retention = None
-        else:
-            try:
-                retention = float(raw)
-            except ValueError:
-                raise ValueError(f"ALLIANCE_TURNS_RETENTION_DAYS must be a number of days, not {raw!r}") from None
-            if retention <= 0:
-                retention = None
         return cls(
             db_url=db_url or os.environ.get("ALLIANCE_DB_URL") or default_db_url(),
             store_turns=_flag("ALLIANCE_STORE_TURNS"),
-            turns_retention_days=retention,
+            turns_retention_days=_days("ALLIANCE_TURNS_RETENTION_DAYS", DEFAULT_RETENTION_DAYS),
+            audit_retention_days=_days("ALLIANCE_AUDIT_RETENTION_DAYS", DEFAULT_AUDIT_RETENTION_DAYS),
         )
+
+
+def _days(name: str, default: float) -> float | None:
+    """A retention in days from ``name``: unset → ``default``; 0/none/off/forever → None (keep)."""
+    raw = os.environ.get(name, "").strip()
+    if raw.lower() in ("", "default"):
+        return default
+    if raw.lower() in ("0", "none", "off", "forever"):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of days, not {raw!r}") from None
+    return value if value > 0 else None

@@ -29,12 +29,12 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
 from streams.codec import ContractError, dead_letter, decode, encode
-from streams.contracts import (AlertAck, AllianceAlert, AllianceScore, ChatTurn, ClientRating, Contract,
+from streams.contracts import (AccessEvent, AlertAck, AllianceAlert, AllianceScore, ChatTurn, ClientRating, Contract,
                                RuptureEpisode, SessionEvent)
-from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, CHAT_TURNS, RATINGS, RUPTURES, SCORES, dlq_name, offset_reset
+from streams.topics import ACCESS, ACKS, ALERTS, CHAT_SESSIONS, CHAT_TURNS, RATINGS, RUPTURES, SCORES, dlq_name, offset_reset
 
 from .settings import StoreSettings
-from .retention import purge_text
+from .retention import purge_audit, purge_text
 from .writes import Origin, WriteResult, record_positions, write_events
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class SinkTopics:
     turns: str | None = None  # set when ALLIANCE_STORE_TURNS=1
     ratings: str | None = RATINGS.name
     ruptures: str | None = RUPTURES.name
+    access: str | None = ACCESS.name  # the audit trail (who viewed which session)
 
     def contracts(self) -> dict[str, type[Contract]]:
         out: dict[str, type[Contract]] = {self.sessions: SessionEvent, self.scores: AllianceScore,
@@ -63,13 +64,16 @@ class SinkTopics:
             out[self.ratings] = ClientRating
         if self.ruptures:
             out[self.ruptures] = RuptureEpisode
+        if self.access:
+            out[self.access] = AccessEvent
         return out
 
     @classmethod
     def with_suffix(cls, suffix: str, *, turns: bool = False) -> "SinkTopics":
         return cls(f"{CHAT_SESSIONS.name}{suffix}", f"{SCORES.name}{suffix}", f"{ALERTS.name}{suffix}",
                    f"{ACKS.name}{suffix}", f"{CHAT_TURNS.name}{suffix}" if turns else None,
-                   ratings=f"{RATINGS.name}{suffix}", ruptures=f"{RUPTURES.name}{suffix}")
+                   ratings=f"{RATINGS.name}{suffix}", ruptures=f"{RUPTURES.name}{suffix}",
+                   access=f"{ACCESS.name}{suffix}")
 
 
 @dataclass
@@ -83,6 +87,8 @@ class SinkStats:
     purged_turns: int = 0
     #: rows whose quotes / rationales / notes the retention purge removed
     purged_text: int = 0
+    #: audit records (views) older than their own retention, deleted
+    purged_access: int = 0
     written: WriteResult = field(default_factory=WriteResult)
 
 
@@ -295,21 +301,24 @@ class Sink:
 
     async def _maybe_purge(self) -> None:
         # quotes and rationales arrive with every score and alert: retention runs
-        # whether or not turns are stored (store/retention.py)
-        days = self.settings.turns_retention_days
-        if days is None:
+        # whether or not turns are stored (store/retention.py); the audit trail has its own
+        days, audit_days = self.settings.turns_retention_days, self.settings.audit_retention_days
+        if days is None and audit_days is None:
             return
         now = time.monotonic()
         if self._last_purge and now - self._last_purge < self.purge_every_s:
             return
         self._last_purge = now
         try:
-            self.stats.purged_turns += await asyncio.to_thread(self._purge, days)
+            await asyncio.to_thread(self._purge, days, audit_days)
         except Exception as err:  # noqa: BLE001 - retention runs again next time
-            log.warning("text retention purge failed (%s)", type(err).__name__)
+            log.warning("retention purge failed (%s)", type(err).__name__)
 
-    def _purge(self, days: float) -> int:
+    def _purge(self, days: float | None, audit_days: float | None) -> None:
         with self.engine.begin() as conn:
-            res = purge_text(conn, days)
-        self.stats.purged_text += res.total - res.turns
-        return res.turns
+            if days is not None:
+                res = purge_text(conn, days)
+                self.stats.purged_turns += res.turns
+                self.stats.purged_text += res.total - res.turns
+            if audit_days is not None:
+                self.stats.purged_access += purge_audit(conn, audit_days)

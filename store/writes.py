@@ -19,6 +19,9 @@ same events leaves exactly the same rows:
 * ``RuptureEpisode`` → ``rupture_episodes`` keyed by episode_id; a higher
   ``version`` replaces the row, an older or equal one changes nothing (so the
   versions can arrive in any order and twice).
+* ``AccessEvent`` → ``access_events`` keyed by event_id, and one
+  ``access_event_sessions`` row per session it names (the audit trail). Not
+  journalled: the journal feeds browsers, and the audit is for supervisors' queries.
 
 Each stored change also appends to the ``events`` journal (kind + natural key
 unique), which is what "events after id N" reads.
@@ -34,6 +37,7 @@ from sqlalchemy import Connection, Engine, bindparam, case, delete, func, not_, 
 
 from streams.contracts import (
     DIMENSIONS,
+    AccessEvent,
     AlertAck,
     AllianceAlert,
     AllianceScore,
@@ -45,7 +49,7 @@ from streams.contracts import (
 )
 
 from .errors import StoreError
-from .models import (Alert, AlertAck as AckRow, ChatSession, Event, Prediction, PredictionItem, Rating,
+from .models import (AccessEventRow, AccessEventSession, Alert, AlertAck as AckRow, ChatSession, Event, Prediction, PredictionItem, Rating,
                      RuptureEpisodeRow, SinkStream, Turn)
 
 
@@ -295,6 +299,23 @@ def write_rating(conn: Connection, ev: ClientRating) -> bool:
     return True
 
 
+def write_access(conn: Connection, ev: AccessEvent) -> bool:
+    """Store one audit record and the sessions it names; False if its event_id is already stored."""
+    row = dict(event_id=ev.event_id, action=ev.action, viewer=ev.viewer, role=ev.role,
+               counselor_id=ev.counselor_id, scope=ev.scope, key_id=ev.key_id, token_id=ev.token_id,
+               sessions_shown=ev.sessions_shown, part=ev.part, replica=ev.replica, viewed_at=ev.at,
+               stored_at=_now())
+    stmt = _cached(conn, "access", lambda: _insert(conn, AccessEventRow).on_conflict_do_nothing(
+        index_elements=["event_id"]))
+    if not conn.execute(stmt, row).rowcount:
+        return False
+    sessions = sorted(set(ev.session_ids))
+    if sessions:
+        conn.execute(_cached(conn, "access_sessions", lambda: _insert(conn, AccessEventSession).on_conflict_do_nothing(
+            index_elements=["event_id", "session_id"])), [dict(event_id=ev.event_id, session_id=s) for s in sessions])
+    return True
+
+
 def write_event(conn: Connection, ev: Contract, *, store_turns: bool = False,
                 origin: Origin | None = None) -> tuple[str, bool]:
     """Write one event; returns (kind, whether anything was stored)."""
@@ -313,6 +334,8 @@ def write_event(conn: Connection, ev: Contract, *, store_turns: bool = False,
         return "rating", write_rating(conn, ev)
     if isinstance(ev, RuptureEpisode):
         return "rupture", write_rupture(conn, ev, origin)
+    if isinstance(ev, AccessEvent):
+        return "access", write_access(conn, ev)
     if isinstance(ev, ChatTurn):
         if store_turns:
             write_turn(conn, ev)

@@ -537,6 +537,57 @@ class CounselorFeedback(Contract):
     created_at: UtcDatetime = Field(default_factory=utcnow)
 
 
+#: Most sessions one access record names (a ``subscribe`` takes at most this many).
+MAX_ACCESS_SESSIONS = 1000
+#: What a viewer did: ``board`` (a snapshot of every session in scope: summaries),
+#: ``resume`` (missed events of sessions in scope replayed after a reconnect),
+#: ``subscribe`` (focused the board on the named sessions), ``timeline`` (drill-down:
+#: the full history of one session, with scores, item reasons and quotes).
+AccessAction = Literal["board", "resume", "subscribe", "timeline"]
+#: A display name or key id as it reaches the audit: bounded, non-empty, no edge whitespace.
+Label = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^\S(.*\S)?$")]
+
+
+class AccessEvent(Contract):
+    """Who viewed which sessions, on ``alliance.access``: the audit trail a supervisor queries.
+
+    Why a stream record and not a direct database write: the gateway replicas hold
+    no database connection, and the sink already writes idempotently with a
+    dead-letter for what it refuses. No chat text and no scores: only who, what
+    action, which session ids, when and through which part. ``event_id`` is unique
+    per view (replica id, connection, count), so a re-delivered record adds no row.
+    """
+
+    event_id: Id
+    action: AccessAction
+    #: the token's subject (the name shown on acks)
+    viewer: Label
+    role: Literal["counselor", "supervisor"]
+    #: counselors: their counselor id; supervisors: None
+    counselor_id: Id | None = None
+    #: the scope a supervisor's token grants ("all" or the groups), for reading the record later
+    scope: Annotated[str, StringConstraints(max_length=512)] = ""
+    #: key id (``kid``) that signed the token, and the token's id (``jti``, for revocation)
+    key_id: Label | None = None
+    token_id: Label | None = None
+    #: the sessions viewed (``subscribe``, ``timeline``); empty for ``board``/``resume``
+    session_ids: Annotated[list[Id], Field(max_length=MAX_ACCESS_SESSIONS)] = Field(default_factory=list)
+    #: how many sessions the view showed (``board``: the snapshot; ``resume``: sessions with missed events)
+    sessions_shown: Annotated[int, Field(ge=0)] = 0
+    #: which part served the view, and which replica of it
+    part: Literal["gateway"] = "gateway"
+    replica: Id | None = None
+    at: UtcDatetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _sessions_match_action(self) -> "AccessEvent":
+        if self.action == "timeline" and len(self.session_ids) != 1:
+            raise ValueError("a timeline view names exactly one session in session_ids")
+        if self.action == "subscribe" and not self.session_ids:
+            raise ValueError("a subscribe view names at least one session in session_ids")
+        return self
+
+
 class DeadLetter(Contract):
     """What went to a ``.dlq`` topic: where it came from, why, and the raw bytes."""
 
@@ -554,5 +605,5 @@ class DeadLetter(Contract):
 CONTRACTS: dict[str, type[Contract]] = {
     m.__name__: m
     for m in (ChatTurn, SessionEvent, ScoreRequest, AllianceScore, ProcessSignal, AllianceAlert, AlertAck,
-              ClientRating, SurveyLink, RuptureEpisode, CounselorFeedback, DeadLetter)
+              ClientRating, SurveyLink, RuptureEpisode, CounselorFeedback, AccessEvent, DeadLetter)
 }

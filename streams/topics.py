@@ -1,7 +1,7 @@
 """The topic catalog: every topic the system uses, in one place.
 
 Every topic is keyed by ``session_id`` (docs/architecture.md#data-flow), so one session's events
-stay ordered on one partition. Retention is short on purpose for topics that
+stay ordered on one partition; the audit topic ``alliance.access`` is keyed by viewer. Retention is short on purpose for topics that
 carry message text: transcripts are clinical data.
 """
 
@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 from .contracts import (
+    AccessEvent,
     AlertAck,
     AllianceAlert,
     AllianceScore,
@@ -122,8 +123,14 @@ SURVEY_LINKS = TopicSpec("chat.survey_links", SurveyLink, 7 * DAY_MS, False,
 FEEDBACK = TopicSpec("alliance.feedback", CounselorFeedback, 30 * DAY_MS, True,
                      "turn-level counselor feedback (quotes the counselor's own turn)")
 
+#: The audit trail: who viewed which sessions (no text). The one topic keyed by the *viewer*
+#: (a record may name many sessions), so one person's views stay in order. The store keeps
+#: the rows for ALLIANCE_AUDIT_RETENTION_DAYS; the topic only has to outlast a sink outage.
+ACCESS = TopicSpec("alliance.access", AccessEvent, 30 * DAY_MS, False,
+                   "audit trail: who viewed which sessions (ids only, no text)")
+
 TOPICS: tuple[TopicSpec, ...] = (CHAT_TURNS, CHAT_SESSIONS, SCORE_REQUESTS, SCORES, SIGNALS, ALERTS, ACKS, RATINGS,
-                                 SURVEY_LINKS, RUPTURES, FEEDBACK)
+                                 SURVEY_LINKS, RUPTURES, FEEDBACK, ACCESS)
 BY_NAME: dict[str, TopicSpec] = {t.name: t for t in TOPICS}
 
 #: Dead-letter companions: same retention as their source (they hold its raw bytes).

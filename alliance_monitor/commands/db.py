@@ -24,9 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_db_argument(p)
     p.set_defaults(func=cmd_db_current)
     p = dbsub.add_parser("purge", help="remove chat text older than DAYS: turns, quotes, rationales, evidence, "
-                                       "journal (retention)")
+                                       "journal; and audit records past their own retention")
     p.add_argument("--older-than", type=days, metavar="DAYS",
-                   help="default: ALLIANCE_TURNS_RETENTION_DAYS (30)")
+                   help="chat text; default: ALLIANCE_TURNS_RETENTION_DAYS (30)")
+    p.add_argument("--audit-older-than", type=days, metavar="DAYS",
+                   help="audit records (who viewed which session); default: ALLIANCE_AUDIT_RETENTION_DAYS (365)")
     add_db_argument(p)
     p.set_defaults(func=cmd_db_purge)
     db.set_defaults(func=lambda args: (db.print_help(), 2)[1])
@@ -79,16 +81,25 @@ def cmd_db_current(args) -> int:
 
 
 def cmd_db_purge(args) -> int:
-    from store.retention import purge_text
+    from store.retention import purge_audit, purge_text
     from store.settings import StoreSettings
 
-    older_than = args.older_than
-    if older_than is None:
-        older_than = StoreSettings.from_env().turns_retention_days
-        if older_than is None:
-            raise CliError("no retention set: give --older-than DAYS or ALLIANCE_TURNS_RETENTION_DAYS")
+    older_than, audit_older_than = args.older_than, args.audit_older_than
+    if older_than is None or audit_older_than is None:
+        try:
+            settings = StoreSettings.from_env()
+        except ValueError as err:
+            raise CliError(str(err)) from None
+        older_than = settings.turns_retention_days if older_than is None else older_than
+        audit_older_than = settings.audit_retention_days if audit_older_than is None else audit_older_than
+    if older_than is None and audit_older_than is None:
+        raise CliError("no retention set: give --older-than DAYS or ALLIANCE_TURNS_RETENTION_DAYS "
+                       "(and --audit-older-than DAYS or ALLIANCE_AUDIT_RETENTION_DAYS)")
     engine = store_engine(args)
     with engine.begin() as conn:
-        res = purge_text(conn, older_than)
-    print(f"older than {older_than:g} days: {res.line()}")
+        res = purge_text(conn, older_than) if older_than is not None else None
+        audit = purge_audit(conn, audit_older_than) if audit_older_than is not None else None
+    print(f"older than {older_than:g} days: {res.line()}" if res is not None else "chat text: kept (no retention set)")
+    print(f"audit records older than {audit_older_than:g} days: deleted {audit}" if audit is not None
+          else "audit records: kept (no retention set)")
     return 0

@@ -10,6 +10,7 @@ import pytest
 from streams.codec import ContractError, decode, encode, validate
 from streams.contracts import (
     CONTRACTS,
+    AccessEvent,
     MAX_TEXT_BYTES,
     AlertAck,
     AllianceAlert,
@@ -122,6 +123,8 @@ EXAMPLES = [
     ),
     DeadLetter(source_topic="chat.turns", reason="ChatTurn.text: must not be empty", raw='{"x":1}', key="s-1",
                partition=0, offset=12, at=T0),
+    AccessEvent(event_id="gw-1:3:7", action="timeline", viewer="Dr Ack", role="supervisor", scope="g-north",
+                key_id="k2026", token_id="j-1", session_ids=["s-1"], sessions_shown=1, replica="gw-1", at=T0),
 ]
 
 
