@@ -11,6 +11,9 @@ a config file. Every setting has a safe default for a developer machine.
   Off by default: transcripts are clinical data.
 * ``ALLIANCE_TURNS_RETENTION_DAYS`` — turns older than this are deleted by
   ``alliance-monitor db purge`` and periodically by the sink (default 30).
+
+``redact`` (PII replaced by typed tokens before anything is stored, on by default)
+is the sink's ``--no-redact`` option (``ALLIANCE_SINK_NO_REDACT``), set by the CLI.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class StoreSettings:
     db_url: str
     store_turns: bool = False
     turns_retention_days: float | None = DEFAULT_RETENTION_DAYS
+    #: replace names, phones, e-mails, addresses and ID numbers in every stored text (privacy/)
+    redact: bool = True
 
     @classmethod
     def from_env(cls, db_url: str | None = None) -> "StoreSettings":
