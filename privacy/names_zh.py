@@ -51,29 +51,59 @@ def has_cjk(text: str) -> bool:
 
 #: tags of a word that can be the given name after a lone surname (陈 + 浩然): nouns, adjectives
 _GIVEN_TAGS = ("n", "a", "nr", "nz", "ng", "ag")
+#: jieba's dictionary tags many ordinary words ``nr`` (明白, 阳光, 原谅, 银行卡). A name-tagged
+#: dictionary word this frequent is read as the word; names jieba did not know (most
+#: people's names) come from its HMM and have no dictionary frequency at all.
+COMMON_FREQ = 100
+SURNAMES = frozenset(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+    "姜崔钟谭陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施"
+    "文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛"
+    "曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席"
+    "卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩佘池查麻苑迟邝")
+COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "长孙", "宇文",
+                     "司徒", "夏侯", "端木")
+
+
+def _freq(word: str) -> int:
+    return _posseg().tokenizer.FREQ.get(word, 0) or 0
+
+
+def _starts_like_a_name(word: str) -> bool:
+    return word[0] in SURNAMES or word.startswith(COMPOUND_SURNAMES) or (len(word) == 2 and word.startswith(_FAMILIAR))
+
+
+def _close(text: str, run: tuple[int, int] | None, surname_only: bool, out: list[tuple[int, int]]) -> None:
+    """Keep a finished run unless it is a compound surname alone (欧阳 is also a word and a place)."""
+    if run and not (surname_only and text[run[0]:run[1]] in COMPOUND_SURNAMES):
+        out.append(run)
 
 
 def find_names(text: str) -> Iterator[tuple[int, int]]:
-    """Spans of runs of name-tagged words (刘 + 秀英 is one name; 陈 + 浩然 too)."""
+    """Spans of names: a surname and what jieba tags as its given name (刘 + 秀英, 陈 + 浩然),
+    a name jieba's HMM found (张伟), a familiar form (小红, 小李)."""
     pairs = [(p.word, p.flag) for p in _posseg().cut(text)]
     pos, run, out = 0, None, []
+    surname_only = False  # the run so far is a surname waiting for its given name
     for i, (word, flag) in enumerate(pairs):
         start, end = pos, pos + len(word)
         pos = end
-        if flag in NAME_TAGS and word not in NOT_NAMES and has_cjk(word):
-            if run is None and len(word) == 1 and i and pairs[i - 1][0].endswith(_FAMILIAR):
+        tagged = flag in NAME_TAGS and has_cjk(word) and word not in NOT_NAMES
+        if run is None and (word in COMPOUND_SURNAMES or (tagged and word in SURNAMES)):
+            if len(word) == 1 and i and pairs[i - 1][0].endswith(_FAMILIAR):
                 start -= 1  # 小李: the familiar prefix belongs to the name
-            run = (run[0], end) if run else (start, end)
+            run, surname_only = (start, end), True
             continue
-        if run and run[1] - run[0] == 1 and 1 <= len(word) <= 2 and has_cjk(word) \
-                and flag.startswith(_GIVEN_TAGS) and word not in NOT_NAMES:
-            run = (run[0], end)  # a lone surname and its given name, which jieba did not know
+        if tagged and len(word) > 1 and (surname_only or (_freq(word) < COMMON_FREQ and _starts_like_a_name(word))):
+            run, surname_only = ((run[0], end) if run else (start, end)), False
             continue
-        if run:
-            out.append(run)
-        run = None
-    if run:
-        out.append(run)
+        if surname_only and 1 <= len(word) <= 2 and has_cjk(word) and flag.startswith(_GIVEN_TAGS) \
+                and word not in NOT_NAMES:
+            run, surname_only = (run[0], end), False  # a surname and a given name jieba did not know
+            continue
+        _close(text, run, surname_only, out)
+        run, surname_only = None, False
+    _close(text, run, surname_only, out)
     for start, end in out:
         if end - start >= 2:  # a lone surname character is too often something else
             yield start, end

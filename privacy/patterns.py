@@ -31,6 +31,7 @@ ZH_ADDRESS = re.compile(
     r"(?:\s*" + _ZH_NUM + r"\s*(?:号楼|栋|幢|座|单元|楼|层|室|号))*"
     r"|" + _ZH_PLACE + r"(?:小区|花园|公寓|大厦|新村|家园|苑)\s*" + _ZH_NUM + r"\s*(?:号楼|栋|幢|座|号)"
     r"(?:\s*" + _ZH_NUM + r"\s*(?:单元|楼|层|室|号))*"
+    r"(?:(?:(?<=元)|(?<=[楼层]))\s*[0-9]{2,4}(?![0-9]))?"  # 2单元301: the room number without 室
 )
 
 #: capitalised words after "I'm" that describe rather than name
