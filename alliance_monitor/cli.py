@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     from .logs import configure_logging
 
     configure_logging(logging.DEBUG if args.verbose else getattr(logging, deploy.log), deploy.log_format,
-                      args.command or "cli")
+                      args.command or "cli", redact_pii=deploy.log_redact)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

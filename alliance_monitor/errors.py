@@ -15,6 +15,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
     """Every error type printed as one line: the CLI's, each package's base error, missing files."""
     from gateway.errors import GatewayError
     from ingest.errors import IngestError
+    from privacy.errors import PrivacyError
     from scoring.errors import ScoringError
     from store.errors import StoreError
     from streams.errors import StreamsError
@@ -22,4 +23,4 @@ def known_errors() -> tuple[type[BaseException], ...]:
     from validation.errors import GateError
 
     return (CliError, StreamsError, ScoringError, GatewayError, StoreError, GateError, IngestError, TrainingError,
-            FileNotFoundError, PermissionError)
+            PrivacyError, FileNotFoundError, PermissionError)

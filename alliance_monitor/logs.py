@@ -4,6 +4,12 @@ Why JSON: a collector (Loki, Elasticsearch, CloudWatch) can then filter by
 part, level, logger and ids without parsing prose. What goes in is what the
 code logs: ids, counts, lengths and timings — the project never logs message
 text, and this formatter adds nothing from the record but its own fields.
+
+Defence in depth: both formats also pass every record through :class:`RedactingFilter`,
+which replaces names, phone numbers, e-mails, addresses and ID numbers (privacy/) in the
+message, its arguments, ``extra`` strings and a traceback's text, in case a library or a
+future change puts a piece of chat text into a log line (``ALLIANCE_LOG_REDACT=0`` turns
+it off).
 """
 
 from __future__ import annotations
@@ -15,6 +21,27 @@ from datetime import datetime, timezone
 
 #: attributes every LogRecord has; anything else was passed with ``extra=`` and is kept
 _STANDARD = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime", "taskName"}
+
+
+class RedactingFilter(logging.Filter):
+    """Replace PII in a record before any handler formats it (never drops a record)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from privacy import redact  # imported on the first record, not by every command's start
+
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string: let logging report it as usual
+            return True
+        redacted = redact(message)
+        if redacted.found:
+            record.msg, record.args = redacted.text, None
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD and not key.startswith("_") and isinstance(value, str):
+                setattr(record, key, redact(value).text)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info)).text
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,13 +62,16 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD and not key.startswith("_"):
                 out[key] = value if isinstance(value, (int, float, bool, str, type(None))) else str(value)
         if record.exc_info:
-            out["error"] = self.formatException(record.exc_info).splitlines()[-1]
+            text = record.exc_text or self.formatException(record.exc_info)
+            out["error"] = text.splitlines()[-1] if text else ""
         return json.dumps(out, ensure_ascii=False)
 
 
-def configure_logging(level: int, fmt: str, part: str) -> None:
+def configure_logging(level: int, fmt: str, part: str, *, redact_pii: bool = True) -> None:
     """Root logging for one run of the console script: text for a terminal, JSON for a collector."""
     handler = logging.StreamHandler()
+    if redact_pii:  # on the handler, so records of every logger that reaches it are covered
+        handler.addFilter(RedactingFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter(part))
     else:

@@ -67,6 +67,9 @@ class DeploySettings(BaseSettings):
     log_format: Annotated[Literal["json", "text"], Field(validation_alias="ALLIANCE_LOG_FORMAT", description=
                           "json: one JSON object per line (ids, counts, never message text); text: for a terminal"
                           )] = "text"
+    log_redact: Annotated[bool, Field(validation_alias="ALLIANCE_LOG_REDACT", description=
+                          "1: names, phones, e-mails, addresses and ID numbers in log lines become [NAME], [PHONE], ..."
+                          )] = True
     kafka_bootstrap: Annotated[str | None, Field(validation_alias="KAFKA_BOOTSTRAP", description=
                                "Kafka bootstrap servers; unset: an embedded broker (development)")] = None
     partitions: Annotated[int, Field(ge=1, validation_alias="ALLIANCE_PARTITIONS", description=

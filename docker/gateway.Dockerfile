@@ -19,6 +19,7 @@ COPY scoring ./scoring
 COPY gateway ./gateway
 COPY store ./store
 COPY validation ./validation
+COPY privacy ./privacy
 COPY ingest ./ingest
 COPY migrations ./migrations
 # postgres: history and validation records come from the store.

@@ -22,6 +22,7 @@ COPY scoring ./scoring
 COPY gateway ./gateway
 COPY store ./store
 COPY validation ./validation
+COPY privacy ./privacy
 COPY ingest ./ingest
 COPY migrations ./migrations
 # postgres: the store driver (sink, migrations, validation records).

@@ -26,6 +26,7 @@ COPY scoring ./scoring
 COPY gateway ./gateway
 COPY store ./store
 COPY validation ./validation
+COPY privacy ./privacy
 COPY ingest ./ingest
 COPY migrations ./migrations
 RUN pip wheel --no-deps --wheel-dir /wheels .

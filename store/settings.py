@@ -14,6 +14,9 @@ a config file. Every setting has a safe default for a developer machine.
 * ``ALLIANCE_AUDIT_RETENTION_DAYS`` — audit records (who viewed which session; no
   chat text) older than this are deleted by the same purges (default 365; 0/off
   keeps them forever).
+
+``redact`` (PII replaced by typed tokens before anything is stored, on by default)
+is the sink's ``--no-redact`` option (``ALLIANCE_SINK_NO_REDACT``), set by the CLI.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class StoreSettings:
     store_turns: bool = False
     turns_retention_days: float | None = DEFAULT_RETENTION_DAYS
     audit_retention_days: float | None = DEFAULT_AUDIT_RETENTION_DAYS
+    #: replace names, phones, e-mails, addresses and ID numbers in every stored text (privacy/)
+    redact: bool = True
 
     @classmethod
     def from_env(cls, db_url: str | None = None) -> "StoreSettings":

@@ -33,6 +33,8 @@ from streams.contracts import (AccessEvent, AlertAck, AllianceAlert, AllianceSco
                                RuptureEpisode, SessionEvent)
 from streams.topics import ACCESS, ACKS, ALERTS, CHAT_SESSIONS, CHAT_TURNS, RATINGS, RUPTURES, SCORES, dlq_name, offset_reset
 
+from privacy.events import redact_events
+
 from .settings import StoreSettings
 from .retention import purge_audit, purge_text
 from .writes import Origin, WriteResult, record_positions, write_events
@@ -89,6 +91,8 @@ class SinkStats:
     purged_text: int = 0
     #: audit records (views) older than their own retention, deleted
     purged_access: int = 0
+    #: PII spans replaced before storing, per kind (counts only, never the text)
+    redacted: dict[str, int] = field(default_factory=dict)
     written: WriteResult = field(default_factory=WriteResult)
 
 
@@ -222,6 +226,10 @@ class Sink:
         self.stats.consumed += len(records)
         self.stats.batches += 1
         decoded = decode_batch(records, self.topics.contracts())
+        if self.settings.redact:  # before the first write: no stored column, journal row or retry sees PII
+            decoded.events, found = await asyncio.to_thread(redact_events, decoded.events)
+            for kind, n in found.items():
+                self.stats.redacted[kind] = self.stats.redacted.get(kind, 0) + n
         await self._write_with_retry(decoded)
         for origin, reason, key, value in decoded.rejected:
             await self._dead_letter(origin, reason, key, value)

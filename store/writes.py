@@ -48,6 +48,8 @@ from streams.contracts import (
     SessionEvent,
 )
 
+from privacy.events import redact_events
+
 from .errors import StoreError
 from .models import (AccessEventRow, AccessEventSession, Alert, AlertAck as AckRow, ChatSession, Event, Prediction, PredictionItem, Rating,
                      RuptureEpisodeRow, SinkStream, Turn)
@@ -356,8 +358,11 @@ def write_events(conn: Connection, events: list[Contract], *, store_turns: bool 
     return result
 
 
-def write_in_one_transaction(db: Engine, events: list[Contract]) -> WriteResult:
-    """Write ``events`` in one transaction of their own (``score-corpus`` commits one session at a time)."""
+def write_in_one_transaction(db: Engine, events: list[Contract], *, redact: bool = True) -> WriteResult:
+    """Write ``events`` in one transaction of their own (``score-corpus`` commits one session at a time),
+    with their quotes and rationales redacted like the sink's (privacy/)."""
+    if redact:
+        events, _ = redact_events(events)
     with db.begin() as conn:
         return write_events(conn, events)
 

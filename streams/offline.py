@@ -33,6 +33,7 @@ from .session_state import (
     on_session_event,
     on_tick,
     on_turn,
+    text_for_model,
     tick_needed,
 )
 
@@ -93,7 +94,7 @@ def plan_session(session_id: str, events: Iterable[ChatTurn | SessionEvent],
             elif outcome.ignored:
                 plan.ignored += 1
             else:
-                texts[ev.turn_id] = (ev.speaker, ev.text)
+                texts[ev.turn_id] = (ev.speaker, text_for_model(ev, s))  # as the live processor keeps it
         else:
             plan.session_events.append(ev)  # the sink stores every session event, used or not
             outcome = on_session_event(state, ev, wall, s)

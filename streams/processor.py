@@ -318,7 +318,7 @@ def build_app(cfg: ProcessorConfig):
                     elif outcome.ignored:
                         counters.ignored += 1
                     else:
-                        texts[f"{turn.session_id}:{turn.turn_id}"] = [turn.speaker, turn.text]
+                        texts[f"{turn.session_id}:{turn.turn_id}"] = [turn.speaker, core.text_for_model(turn, s)]
                     if outcome.ignored:
                         continue
                     await apply(outcome, turn.session_id, message.partition)

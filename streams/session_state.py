@@ -20,11 +20,14 @@ from typing import Any, Callable, Literal, Sequence
 
 import orjson
 
+from privacy import redact
+
 from . import ruptures as rup
 from . import signals as sig
 from .alert_policy import AlertSettings, on_signal_flags
 from .contracts import (
     MAX_REQUEST_BYTES,
+    MAX_TEXT_BYTES,
     WATCHED_DIMENSIONS,
     AllianceAlert,
     ChatTurn,
@@ -68,6 +71,9 @@ class ProcessorSettings:
     #: worker observed: the turns of that time may still be waiting in Kafka. So a
     #: silent session's estimated event time counts wall time only from here on.
     observed_since: float | None = None
+    #: replace names, phones, e-mails, addresses and ID numbers in each turn's text before
+    #: it is kept for score requests, i.e. before the model (and the texts changelog) sees it.
+    redact_before_model: bool = False
 
     @property
     def effective_clock(self) -> ClockSettings:
@@ -371,6 +377,20 @@ def transcript_cut(state: dict[str, Any], due: DuePhase, mode: TranscriptMode) -
 def _line_bytes(line: TranscriptLine) -> int:
     """Encoded size of one transcript line as it travels (JSON escaping included)."""
     return len(orjson.dumps(line.model_dump(mode="json"))) + 1  # + the list's comma
+
+
+def text_for_model(turn: ChatTurn, settings: ProcessorSettings) -> str:
+    """The text kept for the turn's score requests: redacted when ``redact_before_model`` is on.
+
+    Why once per turn, at the text table: every later request of the session reuses it,
+    and the table's changelog (a Kafka topic) then holds no PII either. Signals and
+    rupture cues still read the original text in memory; they keep no text.
+    """
+    if not settings.redact_before_model:
+        return turn.text
+    text = redact(turn.text).text
+    # a token can be longer than what it replaced ("Al" -> "[NAME]"): stay within the contract's limit
+    return text.encode("utf-8")[:MAX_TEXT_BYTES].decode("utf-8", "ignore") if len(text) * 4 > MAX_TEXT_BYTES else text
 
 
 def build_request(

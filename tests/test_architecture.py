@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("alliance_monitor", "streams", "scoring", "gateway", "store", "validation", "ingest", "training", "migrations")
+PACKAGES = ("alliance_monitor", "streams", "scoring", "gateway", "store", "validation", "privacy", "ingest", "training",
+            "migrations")
 
 #: The formats every part agrees on: events, their encoding, the topic catalog, the replay file format.
 CONTRACTS = {"streams.contracts", "streams.codec", "streams.topics", "streams.errors", "streams.replay_format"}
@@ -28,8 +29,10 @@ CORES = {
     "ingest.batch", "ingest.tokens", "ingest.errors",
     "training.synthetic_corpus", "training.ridge", "training.errors",
 }
-#: validation is all core: the statistics and the gate decision every other part reuses.
-SHARED_CORE_PACKAGE = "validation"
+#: All core and shared by every part: validation (the statistics and the gate decision) and
+#: privacy (PII redaction for the sink, the processor and the logs). Each imports only
+#: contracts and itself.
+SHARED_CORE_PACKAGES = ("validation", "privacy")
 CLI = "alliance_monitor"
 
 
@@ -40,7 +43,7 @@ def package_of(module: str) -> str:
 def layer_of(module: str) -> str:
     if module in CONTRACTS:
         return "contract"
-    if module in CORES or package_of(module) == SHARED_CORE_PACKAGE:
+    if module in CORES or package_of(module) in SHARED_CORE_PACKAGES:
         return "core"
     if package_of(module) == CLI:
         return "cli"
@@ -119,9 +122,9 @@ def allowed(src: str, dst: str) -> bool:
     if s == "contract":
         return d == "contract"
     if s == "core":
-        if src_pkg == SHARED_CORE_PACKAGE:
-            return d == "contract" or dst_pkg == SHARED_CORE_PACKAGE
-        return d == "contract" or (d == "core" and dst_pkg in (src_pkg, SHARED_CORE_PACKAGE))
+        if src_pkg in SHARED_CORE_PACKAGES:
+            return d == "contract" or dst_pkg == src_pkg
+        return d == "contract" or (d == "core" and (dst_pkg == src_pkg or dst_pkg in SHARED_CORE_PACKAGES))
     # Alembic belongs to the store; training belongs to the scorer it trains (its model, engines, head)
     own = {"migrations": {src_pkg, "store"}, "training": {src_pkg, "scoring"}}.get(src_pkg, {src_pkg})
     return d in ("contract", "core") or dst_pkg in own
@@ -192,6 +195,9 @@ def test_no_import_cycles():
     ("training.dataset", "store.eval", False),  # but reads the store only through the CLI
     ("scoring.head", "training.run", False),  # and nothing of scoring leans on training
     ("training.ridge", "scoring.features", False),  # a core stays a core
+    ("streams.session_state", "privacy.redact", True),  # privacy is a shared core
+    ("privacy.redact", "validation.gate", False),  # that leans on nothing but contracts
+    ("privacy.events", "store.sink", False),
 ])
 def test_the_rule_itself(src, dst, ok):
     """The checker can fail: known bad edges are refused, known good ones allowed."""

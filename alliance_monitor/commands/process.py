@@ -43,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--records-reload", type=positive_float, default=60.0, metavar="SECONDS",
                    help="how often validation records are re-read (default 60)")
     p.add_argument("--no-process-alerts", action="store_true", help="do not raise alerts from process signals")
+    p.add_argument("--redact-before-model", action="store_true",
+                   help="replace names, phone numbers, e-mails, addresses and ID numbers in turn texts with "
+                        "[NAME], [PHONE], ... before they go into score requests (the model never sees them)")
     add_health_argument(p)
     p.set_defaults(func=cmd_process)
 
@@ -73,7 +76,12 @@ def cmd_process(args: argparse.Namespace) -> int:
         watched=book.watched(),
         transport_grace_s=args.grace,
         forget_after_s=args.forget_after,
+        redact_before_model=args.redact_before_model,
     )
+    if args.redact_before_model:  # build the Chinese name dictionary now, not inside the first turn
+        from privacy import redact
+
+        redact("张伟")
     health = start_health("processor", args.health_port)
     with kafka_bootstrap(announce=announce) as bootstrap:
         records_db = args.records_db or os.environ.get("ALLIANCE_DB_URL")

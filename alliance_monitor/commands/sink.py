@@ -18,13 +18,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--group", default="alliance-store", help="consumer group id (default alliance-store)")
     p.add_argument("--upgrade", action="store_true",
                    help="run the migrations first (automatic for a SQLite store; a deploy step for PostgreSQL)")
+    p.add_argument("--no-redact", action="store_true",
+                   help="store texts as they arrive; by default names, phone numbers, e-mails, addresses and ID "
+                        "numbers in turns, quotes, rationales, notes and the journal become [NAME], [PHONE], ...")
     add_db_argument(p)
     add_health_argument(p)
     p.set_defaults(func=cmd_sink)
 
 
 def cmd_sink(args) -> int:
+    from dataclasses import replace
+
     from store.db import upgrade
+    from store.settings import StoreSettings
     from store.sink import Sink
     from streams.broker import running_embedded
 
@@ -47,13 +53,16 @@ def cmd_sink(args) -> int:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
-        sink = Sink(bootstrap, engine, group_id=args.group)
+        settings = replace(StoreSettings.from_env(url), redact=not args.no_redact)
+        sink = Sink(bootstrap, engine, group_id=args.group, settings=settings)
         print(f"sink: {', '.join(sink.topics.contracts())} → store (Ctrl-C to stop)", file=sys.stderr, flush=True)
         if health:
             health.set_ready()
         stats = await sink.run(stop)
+        redacted = ", ".join(f"{k} {v}" for k, v in sorted(stats.redacted.items())) or "none"
         print(f"sink stopped: {stats.consumed} records, {stats.commits} commits, "
-              f"{stats.dead_lettered} dead-lettered, {stats.db_retries} DB retries", file=sys.stderr)
+              f"{stats.dead_lettered} dead-lettered, {stats.db_retries} DB retries, redacted: {redacted}",
+              file=sys.stderr)
 
     health = start_health("sink", args.health_port)
     try:

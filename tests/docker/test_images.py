@@ -253,7 +253,7 @@ def test_the_rehearsal_reads_the_install_step():
         p = rehearse_image.plan((DOCKER / f"{name}.Dockerfile").read_text(), name)
         assert p.extras == ["postgres"], (name, p.extras)
         sources = {s for srcs, _ in p.copies for s in srcs}
-        assert {"alliance_monitor", "streams", "scoring", "gateway", "store", "validation", "ingest",
+        assert {"alliance_monitor", "streams", "scoring", "gateway", "store", "validation", "privacy", "ingest",
                 "migrations"} <= sources
     assert rehearse_image.plan((DOCKER / "scorer.Dockerfile").read_text()).base_packages
     assert json.loads(json.dumps(compose_commands(DOCKER / "processor.Dockerfile")))

@@ -222,6 +222,6 @@ def test_an_http_session_yields_the_same_requests_scores_and_alerts_as_a_kafka_r
         assert _by_phase(private_kafka, http_sid) == _by_phase(private_kafka, kafka_sid)
         assert set(_by_phase(private_kafka, http_sid)) == {"early", "middle", "late"}
         kafka_alerts, http_alerts = _settled_alerts(private_kafka, kafka_sid, http_sid)
-        assert http_alerts == kafka_alerts
+        assert http_alerts == kafka_alerts, (sorted(http_alerts), sorted(kafka_alerts))
     finally:
         assert worker.stop() == 0

@@ -1,0 +1,11 @@
+"""Errors of the privacy core."""
+
+from __future__ import annotations
+
+
+class PrivacyError(Exception):
+    """Base class of the privacy package's errors."""
+
+
+class UnknownKind(PrivacyError):
+    """A kind of PII was asked for that the redactor does not know."""

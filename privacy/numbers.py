@@ -1,0 +1,69 @@
+"""Phone and ID numbers: candidates by pattern, confirmed by a maintained library.
+
+Why libraries: a bare digit pattern cannot tell a phone number from an order number
+or a Chinese resident ID from any 18 digits. ``phonenumbers`` (Google's libphonenumber)
+knows which numbers are valid in a region; ``python-stdnum`` knows the resident ID's
+ISO 7064 check digit, the SSN's unassigned ranges and the Luhn check of payment cards.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+import phonenumbers
+from stdnum import luhn
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError as StdnumError
+from stdnum.us import ssn
+
+#: The regions whose national formats are recognised; numbers written with a ``+``
+#: country code are recognised in any region.
+PHONE_REGIONS = ("CN", "US")
+
+_DIGIT_RUN = re.compile(r"\d")
+#: 18 characters: 17 digits and a digit or X check character, not inside a longer number.
+_CN_ID = re.compile(r"(?<![0-9A-Za-z])\d{6}(?:19|20)\d{9}[0-9Xx](?![0-9A-Za-z])")
+#: SSN written with separators (nine bare digits are too often something else).
+_SSN = re.compile(r"(?<![\d-])(\d{3})[- ](\d{2})[- ](\d{4})(?![\d-])")
+#: 13-19 digits, optionally grouped by single spaces or dashes.
+_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+#: issuer prefixes of the cards people type: Visa, Mastercard, Amex, Discover, UnionPay, JCB, Diners
+_CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6011|65|62|35|30|36|38)")
+
+
+def digit_count(text: str) -> int:
+    return len(_DIGIT_RUN.findall(text))
+
+
+def _cn_id_valid(number: str) -> bool:
+    """Check digit and a real birth date (the place code is not checked: new counties would be missed)."""
+    number = number.upper()
+    try:
+        if ric.calc_check_digit(number) != number[-1]:
+            return False
+        ric.get_birth_date(number)
+    except (StdnumError, ValueError):
+        return False
+    return True
+
+
+def find_ids(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of Chinese resident IDs, US SSNs and payment card numbers that pass their checks."""
+    for m in _CN_ID.finditer(text):
+        if _cn_id_valid(m.group()):
+            yield m.span()
+    for m in _SSN.finditer(text):
+        if ssn.is_valid("".join(m.groups())):
+            yield m.span()
+    for m in _CARD.finditer(text):
+        digits = re.sub(r"\D", "", m.group())
+        if _CARD_PREFIX.match(digits) and luhn.is_valid(digits):
+            yield m.span()
+
+
+def find_phones(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of phone numbers valid in one of :data:`PHONE_REGIONS` (or with a ``+`` country code)."""
+    for region in PHONE_REGIONS:
+        for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
+            yield match.start, match.end
