@@ -115,3 +115,54 @@ def test_a_counselor_known_only_from_episodes_still_gets_a_row(sqlite_url, tmp_p
     assert rows["c-z"].trajectories["goal"].n == 0 and rows["c-z"].ruptures.episodes == 1
     assert list(rows)[-1] == "all" and rows["all"].ruptures.sessions == 7
     engine.dispose()
+
+
+def feedback(sid: str, turn: int, cid: str, empathy: float, when, pattern=None):
+    from streams.contracts import CounselorFeedback, ModelIdentity
+
+    ratings = {k: 3.0 for k in ("relevance", "conciseness", "safety", "self_exploration", "autonomy", "change_stage")}
+    return CounselorFeedback(
+        feedback_id=f"{sid}:late:t{turn}", session_id=sid, counselor_id=cid, phase="late", turn_id=turn,
+        quote="a counselor turn", principles={"empathy": empathy, **ratings},
+        patterns={"passive_response": 2.0, "boundary_overstepping": 4.0 if pattern else 1.5}, pattern=pattern,
+        pattern_source="features" if pattern else None, principle="autonomy", next_move="Hand the choice back.",
+        model=ModelIdentity(name="test-model"), created_at=when)
+
+
+def test_report_with_feedback_gives_principle_profiles_per_counselor_and_week(sqlite_url, tmp_path, capsys):
+    from datetime import timedelta
+
+    from alliance_monitor.cli import main
+
+    from .factories import T0
+
+    seed_store(sqlite_url).dispose()
+    week2 = T0 + timedelta(days=7)
+    recs = [feedback("a1", 2, "c-a", 4.0, T0), feedback("a1", 4, "c-a", 2.0, T0, "boundary_overstepping"),
+            feedback("a2", 2, "c-a", 5.0, week2), feedback("b1", 2, "c-b", 1.5, T0, "boundary_overstepping")]
+    path = tmp_path / "feedback.jsonl"
+    path.write_bytes(b"".join(r.model_dump_json().encode() + b"\n" for r in recs))
+    out = tmp_path / "report"
+    assert main(["report", "--out", str(out), "--db", sqlite_url, "--feedback", str(path)]) == 0
+    printed = capsys.readouterr().out
+    with (out / "principles.csv").open(encoding="utf-8") as f:
+        rows = {(r["counselor_id"], r["week"]): r for r in csv.DictReader(f)}
+    assert set(rows) == {("c-a", "2026-W10"), ("c-a", "2026-W11"), ("c-b", "2026-W10")}
+    first = rows["c-a", "2026-W10"]
+    assert (first["rated_turns"], first["sessions"], float(first["empathy"])) == ("2", "1", 3.0)
+    assert float(first["boundary_overstepping"]) == pytest.approx(2.75) and first["named_boundary_overstepping"] == "1"
+    assert float(rows["c-a", "2026-W11"]["empathy"]) == 5.0 and float(rows["c-b", "2026-W10"]["empathy"]) == 1.5
+    assert "Principle profiles" in printed and "a counselor turn" not in printed  # numbers, never quotes
+    with Image.open(out / "principles.png") as img:
+        assert img.format == "PNG" and len(set(img.convert("L").getdata())) > 10
+
+
+def test_report_with_a_bad_feedback_file_is_one_line(sqlite_url, tmp_path, capsys):
+    from alliance_monitor.cli import main
+
+    seed_store(sqlite_url).dispose()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"session_id": "a1"}\n', encoding="utf-8")
+    assert main(["report", "--out", str(tmp_path / "r"), "--db", sqlite_url, "--feedback", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "not a CounselorFeedback record" in err and len(err.strip().splitlines()) == 1
