@@ -58,9 +58,9 @@ def parse_turn_code(data: object, where: str) -> TurnCode:
         raise LabelError(f"{where}: session_id is required (a non-empty string)")
     if isinstance(tid, bool) or not isinstance(tid, int) or tid < 0:
         raise LabelError(f"{where}: turn_id is required (a whole number >= 0)")
-    coder = data.get("coder", "coder")
+    coder = data.get("coder", data.get("coder_id", "coder"))
     if not isinstance(coder, str) or not coder.strip():
-        raise LabelError(f"{where}: coder must be a non-empty string")
+        raise LabelError(f"{where}: coder (or coder_id) must be a non-empty string")
     raw = data.get("codes")
     if not isinstance(raw, dict) or not raw:
         raise LabelError(f"{where}: codes is required (an object of code: value)")

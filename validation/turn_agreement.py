@@ -122,7 +122,7 @@ def evaluate_code(code: str, turns: Sequence[CodedTurn], *, resamples: int = 200
     sessions = [t.session_id for t, _ in rows]
     statistic = "kappa" if kind == "binary" else "ICC(2,1)"
     positives = int(human.sum()) if kind == "binary" else None
-    pairs = [t.human[:2] for t, _ in rows if len(t.human) >= 2]
+    pairs = [t.human[:2] for t in turns if len(t.human) >= 2]  # ties too: they are the disagreements
     coders = _stat(kind, [p[0] for p in pairs], [p[1] for p in pairs]) if len(pairs) >= 2 else None
     empty = Interval(NAN, NAN, confidence, 0)
     if n < max(folds, 3):

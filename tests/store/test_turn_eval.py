@@ -97,6 +97,24 @@ def test_a_shuffled_feedback_file_drops_to_chance(tmp_path, capsys):
     assert rc == 0 and not [c["code"] for c in result if c["verdict"] in ("agrees", "below threshold")]
 
 
+def test_a_second_coder_gives_the_ceiling_and_ties_drop_out(tmp_path):
+    lines = [json.loads(x) for x in CODES.read_text(encoding="utf-8").splitlines() if x.startswith("{")]
+    second = []
+    for i, d in enumerate(lines):  # a second coder who disagrees on reflection in every fourth turn
+        codes = dict(d["codes"])
+        if i % 4 == 0:
+            codes["reflection"] = not codes["reflection"]
+        codes["empathy"] = min(5, codes["empathy"] + (i % 2))
+        second.append({"session_id": d["session_id"], "turn_id": d["turn_id"], "coder_id": "dev-2",
+                       "length": 10, "codes": codes})
+    both = _write(tmp_path, "two.jsonl", CODES.read_text(encoding="utf-8")
+                  + "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in second))
+    res = {c.code: c for c in evaluate_turns(read_turn_codes(both), read_feedback(FEEDBACK), resamples=50).codes}
+    assert res["reflection"].coder_pairs == 44 and res["reflection"].n == 44 - 11  # a 1:1 tie has no majority
+    assert 0.0 < res["reflection"].coders < 1.0 and res["open_question"].coders == pytest.approx(1.0)
+    assert res["empathy"].n == 44 and 0.5 < res["empathy"].coders < 1.0  # the reference is the mean of two
+
+
 def test_evaluate_turns_matches_only_coded_turns_with_a_record(tmp_path):
     lines = FEEDBACK.read_text(encoding="utf-8").splitlines()
     half = tmp_path / "half.jsonl"
