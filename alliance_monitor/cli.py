@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "ingest",      # ingest (HTTP endpoint for chat platforms)
     "report",      # report
     "eval",        # eval
+    "eval_turns",  # eval-turns
     "calibrate",   # calibrate
     "up",          # up
     "demo",        # demo

@@ -127,3 +127,22 @@ def pairwise_tests(per_session: dict[str, PredictionRecord]) -> list[PairwiseTes
         adjusted = holm([t.p for _, _, t in tests])
         out.extend(PairwiseTest(dim, a, b, t, p) for (a, b, t), p in zip(tests, adjusted))
     return out
+
+
+#: The phase-wise literature's names for a change of at least one scale level, early → late.
+PHASE_WISE: dict[Change, str] = {"improved": "deepened", "stayed": "stagnant", "declined": "declined"}
+PHASE_WISE_ORDER: tuple[Change, ...] = ("improved", "stayed", "declined")
+
+
+def counselor_trajectories(sessions: dict[str, dict[str, PredictionRecord]], level: float = LEVEL
+                           ) -> dict[str, list[TrajectoryShares]]:
+    """Per counselor, per dimension: sessions deepened / stagnant / declined by at least ``level``.
+
+    The same rule as :func:`trajectories` (so the cohort row is that function on
+    every session); a session's counselor is the one on its predictions.
+    """
+    groups: dict[str, dict[str, dict[str, PredictionRecord]]] = {}
+    for sid, phases in sessions.items():
+        cid = next((r.counselor_id for r in phases.values() if r.counselor_id), None) or "(unknown)"
+        groups.setdefault(cid, {})[sid] = phases
+    return {cid: trajectories(group, level) for cid, group in sorted(groups.items())}

@@ -22,8 +22,11 @@ from .repository import ModelKey, StoreRepository, pick_model
 
 DPI = 100
 #: (width, height) in inches of each figure; pixels = inches × DPI.
-FIGSIZES = {"trajectories.png": (12.0, 4.5), "changes.png": (10.0, 4.5), "counselors.png": (12.0, 4.5)}
+FIGSIZES = {"trajectories.png": (12.0, 4.5), "changes.png": (10.0, 4.5), "counselors.png": (12.0, 4.5),
+            "after_session.png": (12.0, 4.5)}
 COLORS = {"declined": "#c0392b", "stayed": "#95a5a6", "improved": "#27ae60"}
+#: only with ``--feedback`` (not in FIGSIZES: that is every report's figures).
+PRINCIPLES_FIGSIZE = (14.0, 4.0)
 DIM_COLORS = {"goal": "#1f77b4", "approach": "#ff7f0e", "bond": "#2ca02c"}
 
 
@@ -40,7 +43,8 @@ def _fmt(x: float, digits: int = 2) -> str:
 
 
 def build_report(engine: Engine, out_dir: Path, *, delta: float = 0.25, model: str | None = None,
-                 level: float = analytics.LEVEL) -> ReportResult:
+                 level: float = analytics.LEVEL, feedback: list | None = None) -> ReportResult:
+    """The report; ``feedback`` (CounselorFeedback records) adds principle profiles per counselor and week."""
     repo = StoreRepository(engine)
     key = pick_model(repo.model_identities(), model)
     sessions = analytics.by_session(repo.predictions(key))
@@ -66,11 +70,24 @@ def build_report(engine: Engine, out_dir: Path, *, delta: float = 0.25, model: s
     rating_files, rating_text = write_ratings_report(engine, out_dir)
     files += rating_files
     text += "\n" + rating_text
-    from .rupture_report import write_rupture_report
+    from . import after_session
+    from .rupture_report import summaries, write_rupture_report
 
-    rupture_files, rupture_text = write_rupture_report(engine, out_dir)
+    ruptures = summaries(engine)
+    rupture_files, rupture_text = write_rupture_report(engine, out_dir, ruptures)
     files += rupture_files
     text += "\n" + rupture_text
+    rows = after_session.after_session_rows(sessions, ruptures[1], ruptures[2], level)
+    files.append(after_session.write_csv(out_dir / "after_session.csv", rows))
+    files.append(after_session.plot(out_dir / "after_session.png", rows, FIGSIZES["after_session.png"], DPI))
+    text += "\n" + after_session.text_block(rows)
+    if feedback:
+        from . import principle_profiles
+
+        prof = principle_profiles.profiles(feedback)
+        files.append(principle_profiles.write_csv(out_dir / "principles.csv", prof))
+        files.append(principle_profiles.plot(out_dir / "principles.png", prof, PRINCIPLES_FIGSIZE, DPI))
+        text += "\n" + principle_profiles.text_block(prof)
     (out_dir / "summary.txt").write_text(text, encoding="utf-8")
     files.append(out_dir / "summary.txt")
     return ReportResult(key, len(sessions), files, text)

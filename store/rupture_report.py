@@ -22,10 +22,18 @@ def load(engine: Engine) -> tuple[list[RuptureEpisodeRow], dict[str, str | None]
     return rows, sessions, attempted
 
 
-def write_rupture_report(engine: Engine, out_dir: Path) -> tuple[list[Path], str]:
-    """Write ruptures_sessions.csv and ruptures_counselors.csv; return them and the text block."""
+def summaries(engine: Engine) -> tuple[list[RuptureSummary], list[RuptureSummary], RuptureSummary]:
+    """Per session, per counselor and overall, from the store."""
     rows, sessions, attempted = load(engine)
-    per_session, per_counselor, total = summarise(rows, sessions, attempted)
+    return summarise(rows, sessions, attempted)
+
+
+def write_rupture_report(engine: Engine, out_dir: Path, figures=None) -> tuple[list[Path], str]:
+    """Write ruptures_sessions.csv and ruptures_counselors.csv; return them and the text block.
+
+    ``figures``: the result of :func:`summaries` when the caller already has it.
+    """
+    per_session, per_counselor, total = figures if figures is not None else summaries(engine)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [_csv(out_dir / "ruptures_sessions.csv", "session_id", per_session),
              _csv(out_dir / "ruptures_counselors.csv", "counselor_id", per_counselor)]

@@ -462,3 +462,119 @@ def sessions_for_interval_above_zero(r: float, *, covariates: int = 2, confidenc
 def finite_or_none(x: float) -> float | None:
     """For JSON: NaN/inf become None."""
     return x if math.isfinite(x) else None
+
+
+# --- turn-level measures against human codes (``eval-turns``) ------------------------------
+
+
+def cohen_kappa(a: Sequence[bool | int], b: Sequence[bool | int]) -> float:
+    """Cohen's kappa of two binary (or categorical) codings of the same subjects.
+
+    NaN when undefined: no subjects, or chance agreement is 1 (both sides always
+    gave the same single category — e.g. nobody ever coded a self-disclosure).
+    """
+    if len(a) != len(b):
+        raise ValueError(f"kappa: the codings differ in length ({len(a)} vs {len(b)})")
+    n = len(a)
+    if n == 0:
+        return NAN
+    x, y = [int(v) for v in a], [int(v) for v in b]
+    cats = sorted(set(x) | set(y))
+    p_o = sum(u == v for u, v in zip(x, y)) / n
+    p_e = sum((x.count(c) / n) * (y.count(c) / n) for c in cats)
+    return NAN if abs(1.0 - p_e) < 1e-12 else (p_o - p_e) / (1.0 - p_e)
+
+
+def icc_pair(a: Sequence[float], b: Sequence[float]) -> float:
+    """ICC(2,1) — two-way random, absolute agreement, single rater — of two raters of the same subjects."""
+    if len(a) != len(b):
+        raise ValueError(f"icc: the ratings differ in length ({len(a)} vs {len(b)})")
+    return icc([[float(u), float(v)] for u, v in zip(a, b)], "2,1")
+
+
+def cluster_resamples(clusters: Sequence[str], resamples: int, seed: int) -> list[np.ndarray]:
+    """Bootstrap resamples of row indices that draw whole *clusters* with replacement.
+
+    Why clusters: turns of one session are not independent (one counselor, one
+    client, one mood), so an interval that resamples turns would be too narrow;
+    drawing sessions keeps each session's turns together.
+    """
+    if resamples < 10:
+        raise ValueError(f"resamples must be at least 10, got {resamples}")
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(clusters):
+        groups.setdefault(c, []).append(i)
+    members = [np.asarray(v) for v in groups.values()]
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(members), size=(resamples, len(members)))
+    return [np.concatenate([members[j] for j in row]) for row in picks]
+
+
+def percentile_interval(values: Sequence[float], confidence: float = 0.95) -> Interval:
+    """Percentile interval of bootstrap replicates; NaN replicates are left out (and not counted)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return Interval(NAN, NAN, confidence, 0)
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(v, [alpha, 1.0 - alpha])
+    return Interval(float(low), float(high), confidence, int(v.size))
+
+
+def _spread(v: np.ndarray) -> float:
+    return float(v.std()) if v.size > 1 else 0.0
+
+
+def length_rater(lengths: Sequence[float], codes: Sequence[float], *, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Out-of-fold ratings from turn length alone, on the codes' own scale.
+
+    Each fold's turns are rated by a map fitted without them: log length,
+    standardised, signed by its correlation with the codes, rescaled to the
+    codes' mean and spread. Why rescale instead of OLS: ICC(2,1) counts
+    absolute agreement, and OLS predictions shrink toward the mean, which would
+    make length look worse than a rater who tracks length can be.
+    """
+    x = np.log1p(np.asarray(lengths, dtype=float))
+    y = np.asarray(codes, dtype=float)
+    out = np.empty(y.size)
+    ids = fold_ids(y.size, folds, seed)
+    for f in range(folds):
+        test, train = ids == f, ids != f
+        xs, ys = x[train], y[train]
+        sx, sy = _spread(xs), _spread(ys)
+        r = _r(xs, ys) if sx > 0 and sy > 0 else 0.0
+        sign = 0.0 if math.isnan(r) else math.copysign(1.0, r) if r != 0 else 0.0
+        z = (x[test] - xs.mean()) / sx if sx > 0 else np.zeros(int(test.sum()))
+        out[test] = ys.mean() + sign * sy * z
+    return out
+
+
+def length_classifier(lengths: Sequence[float], codes: Sequence[bool | int], *, folds: int = 5,
+                      seed: int = 0) -> np.ndarray:
+    """Out-of-fold yes/no from turn length alone: the best length threshold of the other folds.
+
+    On the training turns every cut between two observed lengths, in both
+    directions ("at least" and "at most"), is tried and the one with the highest
+    kappa kept; ties go to the first. A code length says nothing about comes out
+    at kappa ≈ 0; a code that is mostly length comes out high — which is the
+    point: a measure must beat this to count.
+    """
+    x = np.asarray(lengths, dtype=float)
+    y = np.asarray([int(v) for v in codes])
+    out = np.zeros(y.size, dtype=int)
+    ids = fold_ids(y.size, folds, seed)
+    for f in range(folds):
+        test, train = ids == f, ids != f
+        xs, ys = x[train], y[train]
+        best, rule = -np.inf, (np.inf, True)
+        values = np.unique(xs)
+        cuts = (values[:-1] + values[1:]) / 2.0 if values.size > 1 else values
+        for cut in cuts:
+            for at_least in (True, False):
+                pred = (xs >= cut) if at_least else (xs <= cut)
+                k = cohen_kappa(pred.astype(int).tolist(), ys.tolist())
+                if not math.isnan(k) and k > best:
+                    best, rule = k, (cut, at_least)
+        cut, at_least = rule
+        out[test] = ((x[test] >= cut) if at_least else (x[test] <= cut)).astype(int)
+    return out

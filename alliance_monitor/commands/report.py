@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--delta", type=positive_float, default=0.25,
                    help="smallest change early→late that counts, besides one full scale level (default 0.25)")
     p.add_argument("--model", help="model identity name[@revision][:prompt][/readout] (default: most predictions)")
+    p.add_argument("--feedback", type=Path, metavar="FILE",
+                   help="JSONL of turn-level feedback records (alliance.feedback): adds principle profiles per "
+                        "counselor and week")
     add_db_argument(p)
     p.set_defaults(func=cmd_report)
 
@@ -23,9 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_report(args) -> int:
     from store.report import build_report
 
+    feedback = None
+    if args.feedback is not None:
+        from store.turn_eval import read_feedback
+
+        feedback = list(read_feedback(args.feedback).values())  # a bad line: LabelError, one line
     engine = store_engine(args)
     try:
-        res = build_report(engine, args.out, delta=args.delta, model=args.model)
+        res = build_report(engine, args.out, delta=args.delta, model=args.model, feedback=feedback)
     except LookupError as err:
         raise CliError(lookup_message(err)) from None
     print(res.text)

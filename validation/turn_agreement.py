@@ -1,0 +1,148 @@
+"""Agreement of turn-level measures with human codes, each beside a length-only baseline. Pure.
+
+What ``eval-turns`` decides, per code: how well the measure (the word-level
+features, the model's principle and pattern ratings) agrees with a person's
+codes of the same counselor turns — Cohen's kappa for yes/no codes, ICC(2,1)
+for 1–5 ratings — and how well the turn's *length alone* agrees with them, on the
+same turns and the same statistic. A measure that only tracks length (long
+turns "reflect", short turns are "passive") is exposed by the second number.
+
+Intervals resample sessions (:func:`validation.stats.cluster_resamples`); the
+measure and the baseline are computed on the same resamples, so their
+difference has an interval of its own, and the verdict rests on it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Sequence, get_args
+
+import numpy as np
+
+from streams.contracts import PatternKey, PrincipleKey
+
+from .stats import (
+    NAN,
+    Interval,
+    cluster_resamples,
+    cohen_kappa,
+    icc_pair,
+    length_classifier,
+    length_rater,
+    percentile_interval,
+)
+
+#: Word-level features (``CounselorFeedback.features``): yes/no codes, Cohen's kappa.
+BINARY_CODES: tuple[str, ...] = ("open_question", "closed_question", "reflection", "directive", "self_disclosure")
+#: The model's 1–5 ratings (``principles`` and ``patterns``): ICC(2,1).
+RATED_CODES: tuple[str, ...] = (*get_args(PrincipleKey), *get_args(PatternKey))
+ALL_CODES: tuple[str, ...] = (*BINARY_CODES, *RATED_CODES)
+
+Kind = Literal["binary", "rated"]
+#: Conventional "moderate" agreement: kappa above .40 (Landis & Koch), ICC above .50 (Koo & Li).
+THRESHOLDS: dict[Kind, float] = {"binary": 0.40, "rated": 0.50}
+#: Fewest coded turns for a verdict (a kappa or ICC on fewer is mostly noise).
+MIN_TURNS = 20
+
+
+def kind_of(code: str) -> Kind:
+    return "binary" if code in BINARY_CODES else "rated"
+
+
+@dataclass(frozen=True)
+class CodedTurn:
+    """One code of one counselor turn: the human value(s), the measure's value, the turn's length."""
+
+    session_id: str
+    turn_id: int
+    human: tuple[float, ...]  # one per coder, coders in a fixed order
+    measure: float
+    length: float
+
+
+@dataclass(frozen=True)
+class CodeAgreement:
+    code: str
+    kind: Kind
+    statistic: str  # "kappa" | "ICC(2,1)"
+    n: int
+    sessions: int
+    positives: int | None  # binary codes: turns the human coded yes
+    agreement: float
+    ci: Interval
+    baseline: float
+    baseline_ci: Interval
+    difference_ci: Interval  # measure minus baseline, on the same resamples
+    coders: float | None  # agreement between the first two coders, where two coded a turn
+    coder_pairs: int
+    verdict: str
+
+
+def _reference(kind: Kind, human: Sequence[float]) -> float | None:
+    """The human value of a turn: the mean rating; for yes/no the majority (a tie is no reference)."""
+    if kind == "rated":
+        return float(np.mean(human))
+    yes = sum(1 for v in human if v)
+    if 2 * yes == len(human):
+        return None
+    return 1.0 if 2 * yes > len(human) else 0.0
+
+
+def _stat(kind: Kind, a, b) -> float:
+    if len(a) < 2:
+        return NAN
+    return cohen_kappa([int(v) for v in a], [int(v) for v in b]) if kind == "binary" else icc_pair(a, b)
+
+
+def verdict(kind: Kind, n: int, agreement: float, difference: Interval, *, constant: bool = False) -> str:
+    """The short reading: codes constant, undefined, too few, not above length, below threshold, agrees."""
+    if constant:
+        return "codes constant"  # e.g. nobody coded a self-disclosure: nothing to agree on
+    if math.isnan(agreement):
+        return "undefined"
+    if n < MIN_TURNS:
+        return "too few"
+    if math.isnan(difference.low) or difference.low <= 0.0:
+        return "not above length"
+    if agreement < THRESHOLDS[kind]:
+        return "below threshold"
+    return "agrees"
+
+
+def evaluate_code(code: str, turns: Sequence[CodedTurn], *, resamples: int = 2000, seed: int = 0,
+                  confidence: float = 0.95, folds: int = 5) -> CodeAgreement:
+    """Agreement of one code with its measure, the length baseline, intervals and the verdict."""
+    kind = kind_of(code)
+    rows = [(t, ref) for t in turns if (ref := _reference(kind, t.human)) is not None]
+    n = len(rows)
+    human = np.array([ref for _, ref in rows], dtype=float)
+    measure = np.array([t.measure for t, _ in rows], dtype=float)
+    lengths = np.array([t.length for t, _ in rows], dtype=float)
+    sessions = [t.session_id for t, _ in rows]
+    statistic = "kappa" if kind == "binary" else "ICC(2,1)"
+    positives = int(human.sum()) if kind == "binary" else None
+    pairs = [t.human[:2] for t in turns if len(t.human) >= 2]  # ties too: they are the disagreements
+    coders = _stat(kind, [p[0] for p in pairs], [p[1] for p in pairs]) if len(pairs) >= 2 else None
+    empty = Interval(NAN, NAN, confidence, 0)
+    if n < max(folds, 3):
+        nan_verdict = verdict(kind, n, NAN, empty)
+        return CodeAgreement(code, kind, statistic, n, len(set(sessions)), positives, NAN, empty, NAN, empty, empty,
+                             coders, len(pairs), nan_verdict)
+    if kind == "binary":
+        baseline_pred = length_classifier(lengths, human.astype(int), folds=folds, seed=seed).astype(float)
+    else:
+        baseline_pred = length_rater(lengths, human, folds=folds, seed=seed)
+    agreement = _stat(kind, measure, human)
+    baseline = _stat(kind, baseline_pred, human)
+    reps_m, reps_b, reps_d = [], [], []
+    for idx in cluster_resamples(sessions, resamples, seed):
+        m, b = _stat(kind, measure[idx], human[idx]), _stat(kind, baseline_pred[idx], human[idx])
+        reps_m.append(m)
+        reps_b.append(b)
+        reps_d.append(m - b)
+    diff = percentile_interval(reps_d, confidence)
+    constant = bool(np.all(human == human[0]))
+    return CodeAgreement(code, kind, statistic, n, len(set(sessions)), positives, agreement,
+                         percentile_interval(reps_m, confidence), baseline, percentile_interval(reps_b, confidence),
+                         diff, coders, len(pairs), verdict(kind, n, agreement, diff, constant=constant))
