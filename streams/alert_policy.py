@@ -143,6 +143,17 @@ def new_state() -> dict[str, Any]:
     return {"phases": [], "last_index": -1, "dims": {}, "items": {}, "sent": 0, "process": {"active": [], "notified": [], "sent": 0}}
 
 
+def scored_every_phase(state: dict[str, Any] | None) -> bool:
+    """Has the policy seen the session's last phase? Only then may its memory go.
+
+    A session is forgotten by the processor some time after it closed, but its
+    scores can come later still (a scorer that lags or was down): dropping the
+    policy's memory before the last phase is scored would re-fire, as new, alerts
+    the counselor already had.
+    """
+    return bool(state) and PHASES[-1] in state.get("phases", ())
+
+
 def _dim_state() -> dict[str, Any]:
     return {"active": False, "kinds": [], "severity": None, "notified": False, "reference": None, "last": None}
 

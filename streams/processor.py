@@ -43,7 +43,8 @@ import orjson
 from validation.gate import RecordBook, apply_gate
 
 from . import session_state as core
-from .alert_policy import SettingsBook, on_score
+from .alert_policy import SettingsBook, on_score, scored_every_phase
+from .alert_policy import new_state as new_alert_state
 from .catch_up import CatchUp
 from .codec import M, ContractError, decode, dead_letter, encode, safe_reason
 from .contracts import AllianceAlert, AllianceScore, ChatTurn, SessionEvent
@@ -86,6 +87,10 @@ class ProcessorConfig:
             f"{self.app_id}-ticks", SessionEvent, 3600 * 1000, False, "internal timer ticks",
             partitions=CHAT_TURNS.partition_count(),
         )
+
+
+#: marks the alert policy's memory of a session the processor has forgotten before its last score came
+FORGOTTEN = "forgotten"
 
 
 @dataclass
@@ -280,8 +285,13 @@ def build_app(cfg: ProcessorConfig):
         if outcome.forget:
             sessions.pop(session_id, None)
             # the alert policy's memory of the session goes with it (same key, same
-            # partition: the tables are co-partitioned), or it would be kept forever
-            alert_state.pop(session_id, None)
+            # partition: the tables are co-partitioned), or it would be kept forever —
+            # unless a phase is still to be scored: then it goes when that score comes
+            memory = alert_state.get(session_id)
+            if scored_every_phase(memory):
+                alert_state.pop(session_id, None)
+            else:
+                alert_state[session_id] = {**(memory or new_alert_state()), FORGOTTEN: True}
             wakeups.cancel(session_id)
             return
         sessions[session_id] = state
@@ -374,7 +384,10 @@ def build_app(cfg: ProcessorConfig):
                     alert = apply_gate(alert, record, score.model)
                     await send(ALERTS.name, score.session_id, encode(alert))
                     counters.alerts += 1
-                if decision.state != previous:
+                if (previous or {}).get(FORGOTTEN) and scored_every_phase(decision.state):
+                    # the last score of a session already forgotten: nothing more will come
+                    alert_state.pop(score.session_id, None)
+                elif decision.state != previous:
                     alert_state[score.session_id] = decision.state
             except Exception as err:
                 log.error("alert policy failed for %s[%s]@%s: %s", message.topic, message.partition, message.offset,
