@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import orjson
 
 from streams.codec import ContractError, encode
+from streams.tls import server_context
 
 from .batch import MAX_RECORDS, Delivered, idempotency_key, plan_batch, records_of
 from .tokens import platform_of
@@ -42,6 +43,9 @@ class IngestConfig:
     retry_after_s: int = 1
     send_timeout_s: float = 30.0
     dedupe_window: int = 200_000
+    #: PEM certificate chain and key: serve https:// (platform tokens never cross a network in clear)
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
 
 class Ingest:
@@ -135,11 +139,12 @@ async def serve(cfg: IngestConfig, stop: asyncio.Event, on_ready=None) -> Ingest
     """Run until ``stop``; then stop taking posts, finish the ones in flight, flush the producer."""
     from aiohttp import web
 
+    tls = server_context(cfg.tls_cert, cfg.tls_key)  # a bad file stops us before Kafka is touched
     ingest = Ingest(cfg)
     await ingest.start()
     runner = web.AppRunner(ingest.app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, cfg.host, cfg.port)
+    site = web.TCPSite(runner, cfg.host, cfg.port, ssl_context=tls)
     try:
         await site.start()
         if on_ready:
