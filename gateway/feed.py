@@ -68,8 +68,9 @@ class KafkaFeed:
 
     async def start(self, mark_start: Callable[[str, int], None], timeout: float = 30.0) -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+        from streams.kafka_security import kafka_security
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, **kafka_security(), enable_auto_commit=False,
                                     client_id="alliance-gateway", max_poll_records=500)
         await consumer.start()
         self._consumer = consumer
@@ -91,7 +92,7 @@ class KafkaFeed:
         self._end = await consumer.end_offsets(tps)
         for tp in tps:
             mark_start(f"{tp.topic}:{tp.partition}", begin[tp])
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", client_id="alliance-gateway")
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **kafka_security(), acks="all", client_id="alliance-gateway")
         await self._producer.start()
 
     async def caught_up(self) -> bool:

@@ -61,8 +61,9 @@ class Ingest:
 
     async def start(self) -> None:
         from aiokafka import AIOKafkaProducer
+        from streams.kafka_security import kafka_security
 
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.cfg.bootstrap, acks="all",
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.cfg.bootstrap, **kafka_security(), acks="all",
                                          client_id="alliance-ingest", enable_idempotence=False)
         await self.producer.start()
 

@@ -71,13 +71,14 @@ async def redrive(bootstrap: str, source_topic: str, *, reason_contains: str | N
                   timeout_s: float = 30.0, idle_s: float = 2.0) -> RedriveResult:
     """Read ``<source_topic>.dlq`` from the beginning and re-send the letters written before now that match."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from .kafka_security import kafka_security
     from aiokafka.errors import KafkaError
 
     dlq = f"{source_topic}.dlq"
     res = RedriveResult(source_topic)
     began = datetime.now(timezone.utc)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="alliance-dlq")
-    producer = None if dry_run else AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **kafka_security(), enable_auto_commit=False, client_id="alliance-dlq")
+    producer = None if dry_run else AIOKafkaProducer(bootstrap_servers=bootstrap, **kafka_security(), acks="all",
                                                       client_id="alliance-dlq", max_request_size=2 * 1024 * 1024)
     try:
         await consumer.start()

@@ -40,11 +40,12 @@ def publish(
 ) -> ReplayStats:
     """Send events with kafka-python, keyed by session_id, paced by ``speed``."""
     from kafka import KafkaProducer
+    from .kafka_security import kafka_security
     from tqdm import tqdm
 
     offsets = schedule(events, speed)
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=bootstrap, **kafka_security(),
         acks="all",
         linger_ms=5,
         retries=5,

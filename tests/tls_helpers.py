@@ -53,3 +53,62 @@ def make_pki(directory: Path, label: str = "test") -> TestPki:
     out.cert.write_bytes(cert.public_bytes(pem))
     out.key.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return out
+
+
+class TlsTerminator:
+    """A TLS front for a plaintext TCP service (the embedded broker has no working TLS listener).
+
+    Clients connect with TLS to ``port``; each connection is piped in clear to ``target``.
+    Runs its own event loop in a thread so synchronous clients (kafka-python) work too.
+    """
+
+    def __init__(self, target: tuple[str, int], cert: Path, key: Path, port: int):
+        import ssl
+
+        self.target, self.port = target, port
+        self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ctx.load_cert_chain(str(cert), str(key))
+        self.handshakes = 0
+
+    async def _pipe(self, reader, writer) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _serve(self, reader, writer) -> None:
+        import asyncio
+
+        self.handshakes += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    def __enter__(self) -> "TlsTerminator":
+        import asyncio
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        async def main() -> None:
+            self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, ssl=self.ctx)
+            started.set()
+
+        self.thread = threading.Thread(target=lambda: (self.loop.run_until_complete(main()), self.loop.run_forever()),
+                                       daemon=True)
+        self.thread.start()
+        assert started.wait(10), "TLS terminator did not start"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
