@@ -92,7 +92,8 @@ class KafkaFeed:
         self._end = await consumer.end_offsets(tps)
         for tp in tps:
             mark_start(f"{tp.topic}:{tp.partition}", begin[tp])
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **kafka_security(), acks="all", client_id="alliance-gateway")
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **kafka_security(), acks="all",
+                                          client_id="alliance-gateway")
         await self._producer.start()
 
     async def caught_up(self) -> bool:

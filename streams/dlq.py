@@ -77,7 +77,8 @@ async def redrive(bootstrap: str, source_topic: str, *, reason_contains: str | N
     dlq = f"{source_topic}.dlq"
     res = RedriveResult(source_topic)
     began = datetime.now(timezone.utc)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **kafka_security(), enable_auto_commit=False, client_id="alliance-dlq")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **kafka_security(), enable_auto_commit=False,
+                                client_id="alliance-dlq")
     producer = None if dry_run else AIOKafkaProducer(bootstrap_servers=bootstrap, **kafka_security(), acks="all",
                                                       client_id="alliance-dlq", max_request_size=2 * 1024 * 1024)
     try:
