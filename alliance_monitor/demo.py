@@ -106,10 +106,10 @@ class EventPrinter:
 
     async def _run(self) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
-        from streams.kafka_security import kafka_security
 
         from streams.codec import ContractError, decode
         from streams.contracts import AllianceAlert, AllianceScore, RuptureEpisode
+        from streams.kafka_security import kafka_security
         from streams.topics import ALERTS, RUPTURES, SCORES
 
         contracts = {SCORES.name: AllianceScore, ALERTS.name: AllianceAlert, RUPTURES.name: RuptureEpisode}

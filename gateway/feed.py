@@ -68,6 +68,7 @@ class KafkaFeed:
 
     async def start(self, mark_start: Callable[[str, int], None], timeout: float = 30.0) -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
         from streams.kafka_security import kafka_security
 
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, **kafka_security(), enable_auto_commit=False,

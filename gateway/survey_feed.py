@@ -46,6 +46,7 @@ class SurveyFeed:
 
     async def start(self, timeout: float = 30.0) -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
         from streams.kafka_security import kafka_security
 
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, **kafka_security(), enable_auto_commit=False,

@@ -69,6 +69,7 @@ class LinkPublisher:
 
     async def run(self, stop: asyncio.Event) -> PublisherStats:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
         from streams.kafka_security import kafka_security
 
         consumer = AIOKafkaConsumer(self.sessions_topic, bootstrap_servers=self.bootstrap, **kafka_security(),

@@ -61,6 +61,7 @@ class Ingest:
 
     async def start(self) -> None:
         from aiokafka import AIOKafkaProducer
+
         from streams.kafka_security import kafka_security
 
         self.producer = AIOKafkaProducer(bootstrap_servers=self.cfg.bootstrap, **kafka_security(), acks="all",

@@ -185,8 +185,9 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
                      on_outcome: Callable[[object, Outcome], None] | None = None) -> WorkerStats:
     """Consume, score, produce, then commit, until ``stop`` is set or ``max_records`` are done."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-    from streams.kafka_security import kafka_security
     from aiokafka.errors import CommitFailedError, KafkaError
+
+    from streams.kafka_security import kafka_security
 
     cfg = cfg or WorkerConfig()
     stop = stop or asyncio.Event()

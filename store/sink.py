@@ -172,6 +172,7 @@ class Sink:
 
     async def start(self) -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
         from streams.kafka_security import kafka_security
 
         self._consumer = AIOKafkaConsumer(

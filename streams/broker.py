@@ -249,9 +249,9 @@ def kafka_bootstrap(*, announce=None) -> Iterator[str]:
 def ensure_topics(bootstrap: str, specs: Sequence | None = None, timeout: float = 30.0) -> list[str]:
     """Create the catalog's topics (and their DLQs) if missing; return those created."""
     from kafka.admin import KafkaAdminClient, NewTopic
-    from .kafka_security import kafka_security
     from kafka.errors import TopicAlreadyExistsError
 
+    from .kafka_security import kafka_security
     from .topics import all_topics, replication_factor
 
     specs = list(specs) if specs is not None else list(all_topics())

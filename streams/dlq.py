@@ -71,8 +71,9 @@ async def redrive(bootstrap: str, source_topic: str, *, reason_contains: str | N
                   timeout_s: float = 30.0, idle_s: float = 2.0) -> RedriveResult:
     """Read ``<source_topic>.dlq`` from the beginning and re-send the letters written before now that match."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-    from .kafka_security import kafka_security
     from aiokafka.errors import KafkaError
+
+    from .kafka_security import kafka_security
 
     dlq = f"{source_topic}.dlq"
     res = RedriveResult(source_topic)

@@ -16,8 +16,9 @@ Settings (environment, part-wide):
   ``KAFKA_SSL_CERTFILE`` / ``KAFKA_SSL_KEYFILE`` (a client certificate, for mutual TLS)
 
 :func:`security_from_env` is the only function that reads the environment (and the
-password file); ``client_kwargs`` and ``faust_kwargs`` map them to each library's arguments (loading the CA and client certificate into an SSL context). The password is never
-part of a repr or an error message.
+password file); ``client_kwargs`` and ``faust_kwargs`` map the settings to each
+library's arguments (loading the CA and client certificate into an SSL context).
+The password is never part of a repr or an error message.
 """
 
 from __future__ import annotations

@@ -40,8 +40,9 @@ def publish(
 ) -> ReplayStats:
     """Send events with kafka-python, keyed by session_id, paced by ``speed``."""
     from kafka import KafkaProducer
-    from .kafka_security import kafka_security
     from tqdm import tqdm
+
+    from .kafka_security import kafka_security
 
     offsets = schedule(events, speed)
     producer = KafkaProducer(

@@ -135,6 +135,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
     async def run(bootstrap: str) -> int:
         from aiokafka import AIOKafkaConsumer, TopicPartition
+
         from streams.kafka_security import kafka_security
 
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **kafka_security(), enable_auto_commit=False)
