@@ -28,6 +28,7 @@ from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, FEEDBACK, RUPTURES, SCOR
 from .errors import GatewayError
 from .history import EventId, StoredEvent
 from .protocol import AckRequest
+from .trust import record_source, source_trusted
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,12 @@ def to_event(topic: str, partition: int, offset: int, raw: bytes) -> StoredEvent
 class KafkaFeed:
     """Consumes the feed topics into ``on_event``; calls ``on_ready`` once caught up."""
 
-    def __init__(self, bootstrap: str, *, topics: tuple[str, ...] = tuple(FEED_TOPICS)):
+    def __init__(self, bootstrap: str, *, topics: tuple[str, ...] = tuple(FEED_TOPICS),
+                 trusted_sources: frozenset[str] = frozenset()):
         self.bootstrap = bootstrap
         self.topics = topics
+        self.trusted_sources = trusted_sources
+        self.untrusted = 0  # chat.sessions records ignored: not from a trusted source
         self.rejected = 0
         self.consumed = 0
         self._consumer = None
@@ -109,6 +113,11 @@ class KafkaFeed:
             batch = await self._consumer.getmany(timeout_ms=200)
             for tp, records in batch.items():
                 for r in records:
+                    if tp.topic == CHAT_SESSIONS.name and not source_trusted(self.trusted_sources, r.headers):
+                        self.untrusted += 1
+                        log.warning("ignored session record %s:%s:%s from untrusted source %r", tp.topic,
+                                    tp.partition, r.offset, (record_source(r.headers) or "none")[:64])
+                        continue
                     try:
                         event = to_event(tp.topic, tp.partition, r.offset, r.value)
                     except (ContractError, KeyError) as err:

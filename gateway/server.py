@@ -89,6 +89,9 @@ class GatewayConfig:
     #: PEM certificate chain and private key: serve https:// and wss:// instead of http:// and ws://
     tls_cert: str | None = None
     tls_key: str | None = None
+    #: producers (platform names in the record header ingest stamps) whose chat.sessions records
+    #: may assign sessions; empty: every record (the demo). gateway/trust.py
+    trusted_sources: tuple[str, ...] = ()
     ready_timeout_s: float = 60.0
     heartbeat_s: float = 15.0
     #: reloads validation records (returns a RecordBook); None: keep the policy's book.
@@ -132,7 +135,7 @@ class Gateway:
         if self.config.bootstrap:
             from .feed import KafkaFeed
 
-            self.feed = KafkaFeed(self.config.bootstrap)
+            self.feed = KafkaFeed(self.config.bootstrap, trusted_sources=frozenset(self.config.trusted_sources))
             mark = getattr(self.history, "mark_start", None)
             await self.feed.start(mark if mark else (lambda stream, offset: None))
             self._feed_task = asyncio.create_task(self.feed.run(self.apply, self._caught_up), name="gateway-feed")
@@ -460,6 +463,7 @@ class Gateway:
             "history_events": len(self.history) if hasattr(self.history, "__len__") else None,
             "kafka": self.config.bootstrap is not None,
             "rejected_records": self.feed.rejected if self.feed else 0,
+            "untrusted_session_records": self.feed.untrusted if self.feed else 0,
             "survey": dict(self.survey.stats, used_links=len(self.survey.used)),
             "uptime_s": round(time.time() - self._started, 1),
             "unauthenticated": sum(self.waiting.by_address.values()),

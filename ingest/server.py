@@ -10,8 +10,10 @@ that gets no answer may post again, and duplicates are recognised.
 Backpressure: at most ``max_pending`` records are in flight to Kafka; beyond
 that, and while Kafka does not acknowledge, the answer is 429 (or 503) with
 ``Retry-After`` and nothing of the batch is produced. ``GET /healthz`` answers
-200 while the producer is connected. Logs carry platform, counts and ids, never
-message text.
+200 while the producer is connected. Every record carries the platform's name in
+the ``alliance-source`` header (``streams.topics.SOURCE_HEADER``), taken from the
+token and never from the body, so a gateway can trust session assignments by
+source. Logs carry platform, counts and ids, never message text.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import orjson
 
 from streams.codec import ContractError, encode
 from streams.tls import server_context
+from streams.topics import SOURCE_HEADER
 
 from .batch import MAX_RECORDS, Delivered, idempotency_key, plan_batch, records_of
 from .tokens import platform_of
@@ -101,7 +104,9 @@ class Ingest:
             events = [ev for o in outcomes for ev in o.events]
             self.pending += len(events)
             try:
-                futures = [await self.producer.send(ev.topic, key=ev.session_id.encode(), value=encode(ev.event))
+                source = [(SOURCE_HEADER, platform.encode())]  # from the token, never from the body
+                futures = [await self.producer.send(ev.topic, key=ev.session_id.encode(), value=encode(ev.event),
+                                                    headers=source)
                            for ev in events]
             except Exception:
                 self.pending -= len(events)

@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-unauthenticated", type=positive_int, default=500, metavar="N",
                    help="sockets waiting to authenticate in all; more are closed with 1013 (default 500)")
     add_tls_options(p, "https:// and wss://")
+    p.add_argument("--trusted-source", action="append", default=[], metavar="NAME",
+                   help="only chat.sessions records stamped with this source (the platform name ingest puts in "
+                        "the alliance-source header) assign sessions; repeatable; default: trust every record")
     p.add_argument("--records-reload", type=positive_float, default=60.0, metavar="SECONDS",
                    help="re-read the validation records from the store this often (default 60)")
     p.set_defaults(func=cmd_gateway)
@@ -145,7 +148,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
                                record_reload_s=args.records_reload, hello_timeout_s=args.hello_timeout,
                                max_unauthenticated_per_address=args.max_unauthenticated_per_address,
                                max_unauthenticated=args.max_unauthenticated,
-                               tls_cert=args.tls_cert, tls_key=args.tls_key)
+                               tls_cert=args.tls_cert, tls_key=args.tls_key,
+                               trusted_sources=tuple(args.trusted_source))
         try:
             await run_gateway(config, stop)
         except OSError as err:
