@@ -112,3 +112,32 @@ async def test_a_half_configured_or_unreadable_certificate_is_one_line(pki, tmp_
     with pytest.raises(TlsError, match="cannot load the TLS certificate"):
         await Gateway(GatewayConfig(secret=SECRET, port=0, tls_cert=str(tmp_path / "bad.pem"),
                                     tls_key=str(mine.key))).start()
+
+
+@pytest.mark.browser
+async def test_the_board_connects_over_wss_in_chromium(pki):
+    """The page picks wss: when loaded over https:, and the CSP (connect-src 'self') lets it connect."""
+    import tempfile
+
+    from playwright.async_api import async_playwright
+
+    from tests.gateway.conftest import supervisor_token
+    from tests.gateway.test_pages_browser import CHROMIUM_FLAGS, chromium_path
+
+    mine, _ = pki
+    async with Gateway(GatewayConfig(secret=SECRET, port=0, tls_cert=str(mine.cert), tls_key=str(mine.key))) as gw:
+        with tempfile.TemporaryDirectory(prefix="am-chromium-") as profile:
+            async with async_playwright() as pw:
+                # the test CA is not in Chromium's store; the TLS itself is checked by the tests above
+                context = await pw.chromium.launch_persistent_context(
+                    profile, executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS,
+                    ignore_https_errors=True)
+                try:
+                    page = await context.new_page()
+                    sockets: list[str] = []
+                    page.on("websocket", lambda ws: sockets.append(ws.url))
+                    await page.goto(f"{gw.http_url}/board#token={supervisor_token('ward-tls')}")
+                    await page.wait_for_selector(".status.live", timeout=20_000)
+                finally:
+                    await context.close()
+    assert sockets and all(url.startswith("wss://") for url in sockets), sockets
