@@ -109,10 +109,12 @@ class EventPrinter:
 
         from streams.codec import ContractError, decode
         from streams.contracts import AllianceAlert, AllianceScore, RuptureEpisode
+        from streams.kafka_security import kafka_security
         from streams.topics import ALERTS, RUPTURES, SCORES
 
         contracts = {SCORES.name: AllianceScore, ALERTS.name: AllianceAlert, RUPTURES.name: RuptureEpisode}
-        c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+        c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, **kafka_security(), enable_auto_commit=False,
+                             fetch_max_wait_ms=100)
         await c.start()
         try:
             tps = [TopicPartition(t, p) for t in contracts for p in sorted(c.partitions_for_topic(t) or [])]

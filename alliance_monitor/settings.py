@@ -28,6 +28,8 @@ from typing import Annotated, Any, Callable, Literal
 from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams import kafka_security as ks
+
 from .errors import CliError
 
 #: Commands whose options come from the environment too: the parts a deployment runs.
@@ -110,6 +112,25 @@ class DeploySettings(BaseSettings):
                              "per-platform ingest tokens: platform=token,platform2=token2 (or @/path/to/file)",
                              repr=False)] = None
 
+    kafka_security_protocol: Annotated[str, Field(validation_alias=ks.PROTOCOL_ENV, description=
+                                       "Kafka security: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (every Kafka "
+                                       "client of every part; needs KAFKA_BOOTSTRAP)")] = "PLAINTEXT"
+    kafka_sasl_mechanism: Annotated[str, Field(validation_alias=ks.MECHANISM_ENV, description=
+                                    "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")] = "SCRAM-SHA-512"
+    kafka_sasl_username: Annotated[str | None, Field(validation_alias=ks.USERNAME_ENV, description=
+                                   "SASL user (principal) of this part, e.g. alliance-gateway")] = None
+    kafka_sasl_password: Annotated[str | None, Field(validation_alias=ks.PASSWORD_ENV, description=
+                                   "SASL password (or KAFKA_SASL_PASSWORD_FILE)", repr=False)] = None
+    kafka_sasl_password_file: Annotated[str | None, Field(validation_alias=ks.PASSWORD_FILE_ENV, description=
+                                        "file holding the SASL password (a mounted secret)")] = None
+    kafka_ssl_cafile: Annotated[str | None, Field(validation_alias=ks.CAFILE_ENV, description=
+                                "CA certificate (PEM) that signed the brokers' certificates; unset: system CAs"
+                                )] = None
+    kafka_ssl_certfile: Annotated[str | None, Field(validation_alias=ks.CERTFILE_ENV, description=
+                                  "client certificate (PEM) for mutual TLS, with KAFKA_SSL_KEYFILE")] = None
+    kafka_ssl_keyfile: Annotated[str | None, Field(validation_alias=ks.KEYFILE_ENV, description=
+                                 "private key (PEM) of KAFKA_SSL_CERTFILE")] = None
+
     @field_validator("log", mode="before")
     @classmethod
     def _level(cls, value: Any) -> str:
@@ -134,9 +155,13 @@ class DeploySettings(BaseSettings):
 def load_deploy_settings() -> DeploySettings:
     """The part-wide settings, or a one-line :class:`CliError` naming the variable."""
     try:
-        return DeploySettings()
+        settings = DeploySettings()
+        ks.security_from_env()  # the Kafka security settings, checked together (streams/kafka_security.py)
+        return settings
     except ValidationError as err:
         raise CliError(_first_error(err, DeploySettings)) from None
+    except ks.KafkaSecurityError as err:
+        raise CliError(str(err)) from None
 
 
 # --------------------------------------------------------------------------- per-command settings
@@ -234,7 +259,7 @@ def _first_error(err: ValidationError, model: type[BaseSettings]) -> str:
     if not msg.startswith("must "):
         msg = "must be valid: " + msg[:1].lower() + msg[1:]
     value = e.get("input")
-    secret = field in ("gateway_secret", "gateway_keys", "survey_secret", "ingest_tokens")
+    secret = field in ("gateway_secret", "gateway_keys", "survey_secret", "ingest_tokens", "kafka_sasl_password")
     shown = f" (got {value!r})" if isinstance(value, str) and not secret and repr(value) not in msg else ""
     return f"{name} {msg}{shown}"
 

@@ -46,8 +46,9 @@ RUN alliance-monitor gateway --help >/dev/null
 EXPOSE 8765
 # GET /healthz on the gateway's own port (slim has no curl: use the stdlib).
 # urlopen raises on a non-2xx answer or no answer, so the exit code is the verdict.
+# with --tls-cert the probe speaks https to loopback (the certificate names the public host, not 127.0.0.1)
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('ALLIANCE_GATEWAY_PORT', '8765'), timeout=4)"]
+  CMD ["python", "-c", "import os, ssl, urllib.request; tls = bool(os.environ.get('ALLIANCE_GATEWAY_TLS_CERT')); urllib.request.urlopen('%s://127.0.0.1:%s/healthz' % ('https' if tls else 'http', os.environ.get('ALLIANCE_GATEWAY_PORT', '8765')), timeout=4, context=ssl._create_unverified_context() if tls else None)"]
 ENTRYPOINT ["alliance-monitor"]
 # Bind all interfaces inside the container; publish/port-map outside.
 CMD ["gateway", "--host", "0.0.0.0", "--port", "8765"]

@@ -28,6 +28,7 @@ from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, FEEDBACK, RUPTURES, SCOR
 from .errors import GatewayError
 from .history import EventId, StoredEvent
 from .protocol import AckRequest
+from .trust import record_source, source_trusted
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,12 @@ def to_event(topic: str, partition: int, offset: int, raw: bytes) -> StoredEvent
 class KafkaFeed:
     """Consumes the feed topics into ``on_event``; calls ``on_ready`` once caught up."""
 
-    def __init__(self, bootstrap: str, *, topics: tuple[str, ...] = tuple(FEED_TOPICS)):
+    def __init__(self, bootstrap: str, *, topics: tuple[str, ...] = tuple(FEED_TOPICS),
+                 trusted_sources: frozenset[str] = frozenset()):
         self.bootstrap = bootstrap
         self.topics = topics
+        self.trusted_sources = trusted_sources
+        self.untrusted = 0  # chat.sessions records ignored: not from a trusted source
         self.rejected = 0
         self.consumed = 0
         self._consumer = None
@@ -69,7 +73,9 @@ class KafkaFeed:
     async def start(self, mark_start: Callable[[str, int], None], timeout: float = 30.0) -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+        from streams.kafka_security import kafka_security
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, **kafka_security(), enable_auto_commit=False,
                                     client_id="alliance-gateway", max_poll_records=500)
         await consumer.start()
         self._consumer = consumer
@@ -91,7 +97,8 @@ class KafkaFeed:
         self._end = await consumer.end_offsets(tps)
         for tp in tps:
             mark_start(f"{tp.topic}:{tp.partition}", begin[tp])
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", client_id="alliance-gateway")
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **kafka_security(), acks="all",
+                                          client_id="alliance-gateway")
         await self._producer.start()
 
     async def caught_up(self) -> bool:
@@ -106,6 +113,11 @@ class KafkaFeed:
             batch = await self._consumer.getmany(timeout_ms=200)
             for tp, records in batch.items():
                 for r in records:
+                    if tp.topic == CHAT_SESSIONS.name and not source_trusted(self.trusted_sources, r.headers):
+                        self.untrusted += 1
+                        log.warning("ignored session record %s:%s:%s from untrusted source %r", tp.topic,
+                                    tp.partition, r.offset, (record_source(r.headers) or "none")[:64])
+                        continue
                     try:
                         event = to_event(tp.topic, tp.partition, r.offset, r.value)
                     except (ContractError, KeyError) as err:

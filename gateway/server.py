@@ -36,6 +36,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from streams.tls import server_context
 from streams.topics import ACCESS, RATINGS
 
 from .access import AccessRecord, access_event
@@ -61,6 +62,8 @@ log = logging.getLogger(__name__)
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 PAGE_ROUTES = {"/": "index.html", "/board": "board.html", "/counselor": "counselor.html", "/survey": "survey.html"}
 SURVEY_WS_PATH = "/survey/ws"
+#: close code for a socket refused because too many others wait to authenticate (RFC 6455 "try again later")
+CLOSE_TRY_AGAIN = 1013
 #: messages one survey connection may send (open, submit, a few retries).
 SURVEY_MAX_MESSAGES = 20
 #: backlog frames a writer sends before yielding to the event loop.
@@ -82,7 +85,17 @@ class GatewayConfig:
     max_message_bytes: int = 64 * 1024
     policy: Policy = field(default_factory=Policy)
     history_events: int = 50_000
-    hello_timeout_s: float = 10.0
+    #: an unauthenticated socket is closed after this long without a valid hello
+    hello_timeout_s: float = 3.0
+    #: sockets that have not said hello yet, per remote address and in all; the excess is closed (1013)
+    max_unauthenticated_per_address: int = 20
+    max_unauthenticated: int = 500
+    #: PEM certificate chain and private key: serve https:// and wss:// instead of http:// and ws://
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    #: producers (platform names in the record header ingest stamps) whose chat.sessions records
+    #: may assign sessions; empty: every record (the demo). gateway/trust.py
+    trusted_sources: tuple[str, ...] = ()
     ready_timeout_s: float = 60.0
     heartbeat_s: float = 15.0
     #: reloads validation records (returns a RecordBook); None: keep the policy's book.
@@ -123,6 +136,7 @@ class Gateway:
         self._started = time.time()
         self._feed_task: asyncio.Task | None = None
         self.port = config.port
+        self.waiting = HelloWaitingRoom(config.max_unauthenticated_per_address, config.max_unauthenticated)
         from .survey import SurveyDesk, survey_key
 
         self.survey = SurveyDesk(config.survey_key or survey_key(self.keys))
@@ -133,7 +147,7 @@ class Gateway:
         if self.config.bootstrap:
             from .feed import KafkaFeed
 
-            self.feed = KafkaFeed(self.config.bootstrap)
+            self.feed = KafkaFeed(self.config.bootstrap, trusted_sources=frozenset(self.config.trusted_sources))
             mark = getattr(self.history, "mark_start", None)
             await self.feed.start(mark if mark else (lambda stream, offset: None))
             self._feed_task = asyncio.create_task(self.feed.run(self.apply, self._caught_up), name="gateway-feed")
@@ -157,6 +171,8 @@ class Gateway:
             ping_timeout=20,
             close_timeout=10,
             max_queue=16,
+            open_timeout=self.config.hello_timeout_s,  # a socket that never finishes the HTTP upgrade
+            ssl=server_context(self.config.tls_cert, self.config.tls_key),
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="gateway-housekeeping"))
@@ -200,7 +216,8 @@ class Gateway:
     @property
     def http_url(self) -> str:
         host = "127.0.0.1" if self.config.host in ("0.0.0.0", "", "::") else self.config.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.config.tls_cert else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -287,6 +304,11 @@ class Gateway:
         if ws.request is not None and ws.request.path.split("?", 1)[0] == SURVEY_WS_PATH:
             await self._survey(ws)
             return
+        address = _remote_host(ws)
+        refused = self.waiting.enter(address)
+        if refused:
+            await ws.close(CLOSE_TRY_AGAIN, refused)
+            return
         try:
             raw = await asyncio.wait_for(ws.recv(), self.config.hello_timeout_s)
         except (asyncio.TimeoutError, TimeoutError):
@@ -294,6 +316,8 @@ class Gateway:
             return
         except ConnectionClosed:
             return
+        finally:
+            self.waiting.leave(address)
         try:
             hello = parse_hello(raw, self.keys, time.time())
         except ProtocolError as err:
@@ -303,7 +327,7 @@ class Gateway:
             try:
                 await asyncio.wait_for(self.ready.wait(), self.config.ready_timeout_s)
             except (asyncio.TimeoutError, TimeoutError):
-                await ws.close(1013, "gateway is still catching up; try again shortly")
+                await ws.close(CLOSE_TRY_AGAIN, "gateway is still catching up; try again shortly")
                 return
         conn = self.hub.open(hello, time.time())
         self._queue_access()
@@ -408,9 +432,19 @@ class Gateway:
         """
         from .survey import refusal
 
+        address = _remote_host(ws)
+        refused = self.waiting.enter(address)
+        if refused:
+            await ws.close(CLOSE_TRY_AGAIN, refused)
+            return
+        waiting = True
         try:
             for _ in range(SURVEY_MAX_MESSAGES):
-                raw = await asyncio.wait_for(ws.recv(), 15 * 60)
+                # the page sends "open" as soon as the socket is up; later answers may take a while
+                raw = await asyncio.wait_for(ws.recv(), self.config.hello_timeout_s if waiting else 15 * 60)
+                if waiting:
+                    waiting = False
+                    self.waiting.leave(address)
                 try:
                     msg = orjson.loads(raw)
                 except orjson.JSONDecodeError:
@@ -432,6 +466,9 @@ class Gateway:
                 await ws.send(orjson.dumps(reply).decode())
         except (ConnectionClosed, asyncio.TimeoutError, TimeoutError):
             return
+        finally:
+            if waiting:
+                self.waiting.leave(address)
 
     async def _survey_reply(self, msg: dict) -> dict:
         now = time.time()
@@ -488,9 +525,12 @@ class Gateway:
             "history_events": len(self.history) if hasattr(self.history, "__len__") else None,
             "kafka": self.config.bootstrap is not None,
             "rejected_records": self.feed.rejected if self.feed else 0,
+            "untrusted_session_records": self.feed.untrusted if self.feed else 0,
             "survey": dict(self.survey.stats, used_links=len(self.survey.used)),
             "audit": dict(self.access_stats, pending=self._access_queue.qsize()),
             "uptime_s": round(time.time() - self._started, 1),
+            "unauthenticated": sum(self.waiting.by_address.values()),
+            "refused_unauthenticated": self.waiting.refused,
             **self.hub.stats,
         }
         return _response(status, orjson.dumps(body), "application/json")
@@ -503,6 +543,45 @@ class Gateway:
         if ctype.startswith("text/") or ctype.endswith("javascript"):
             ctype += "; charset=utf-8"
         return _response(http.HTTPStatus.OK, (PAGES_DIR / name).read_bytes(), ctype)
+
+
+class HelloWaitingRoom:
+    """Counts sockets that have not authenticated yet, so idle ones cannot pile up.
+
+    Why: until its hello arrives a socket costs memory and a file descriptor and
+    proves nothing; a cap per remote address stops one host from holding many,
+    the global cap bounds the total. ``enter`` says why a socket is refused, or "".
+    """
+
+    def __init__(self, per_address: int, total: int):
+        self.per_address = per_address
+        self.total = total
+        self.by_address: dict[str, int] = {}
+        self.refused = 0
+
+    def enter(self, address: str) -> str:
+        if sum(self.by_address.values()) >= self.total:
+            self.refused += 1
+            return "too many connections waiting to authenticate; try again shortly"
+        if self.by_address.get(address, 0) >= self.per_address:
+            self.refused += 1
+            return "too many unauthenticated connections from your address; try again shortly"
+        self.by_address[address] = self.by_address.get(address, 0) + 1
+        return ""
+
+    def leave(self, address: str) -> None:
+        left = self.by_address.get(address, 0) - 1
+        if left > 0:
+            self.by_address[address] = left
+        else:
+            self.by_address.pop(address, None)
+
+
+def _remote_host(ws: ServerConnection) -> str:
+    try:
+        return str(ws.remote_address[0])
+    except (TypeError, IndexError, AttributeError):
+        return "?"
 
 
 def _is_loopback(connection: ServerConnection) -> bool:

@@ -47,7 +47,9 @@ class SurveyFeed:
     async def start(self, timeout: float = 30.0) -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+        from streams.kafka_security import kafka_security
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, **kafka_security(), enable_auto_commit=False,
                                     client_id="alliance-gateway-survey")
         await consumer.start()
         self._consumer = consumer
@@ -65,7 +67,7 @@ class SurveyFeed:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         self._end = await consumer.end_offsets(tps)
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **kafka_security(), acks="all",
                                           client_id="alliance-gateway-survey")
         await self._producer.start()
 

@@ -70,10 +70,14 @@ class LinkPublisher:
     async def run(self, stop: asyncio.Event) -> PublisherStats:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-        consumer = AIOKafkaConsumer(self.sessions_topic, bootstrap_servers=self.bootstrap, group_id=self.group_id,
+        from streams.kafka_security import kafka_security
+
+        consumer = AIOKafkaConsumer(self.sessions_topic, bootstrap_servers=self.bootstrap, **kafka_security(),
+                                    group_id=self.group_id,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
                                     client_id="alliance-survey-links")
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", client_id="alliance-survey-links")
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **kafka_security(), acks="all",
+                                    client_id="alliance-survey-links")
         await producer.start()
         await consumer.start()
         try:

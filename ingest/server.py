@@ -10,8 +10,10 @@ that gets no answer may post again, and duplicates are recognised.
 Backpressure: at most ``max_pending`` records are in flight to Kafka; beyond
 that, and while Kafka does not acknowledge, the answer is 429 (or 503) with
 ``Retry-After`` and nothing of the batch is produced. ``GET /healthz`` answers
-200 while the producer is connected. Logs carry platform, counts and ids, never
-message text.
+200 while the producer is connected. Every record carries the platform's name in
+the ``alliance-source`` header (``streams.topics.SOURCE_HEADER``), taken from the
+token and never from the body, so a gateway can trust session assignments by
+source. Logs carry platform, counts and ids, never message text.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from dataclasses import dataclass
 import orjson
 
 from streams.codec import ContractError, encode
+from streams.tls import server_context
+from streams.topics import SOURCE_HEADER
 
 from .batch import MAX_RECORDS, Delivered, idempotency_key, plan_batch, records_of
 from .tokens import platform_of
@@ -42,6 +46,9 @@ class IngestConfig:
     retry_after_s: int = 1
     send_timeout_s: float = 30.0
     dedupe_window: int = 200_000
+    #: PEM certificate chain and key: serve https:// (platform tokens never cross a network in clear)
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
 
 class Ingest:
@@ -58,7 +65,9 @@ class Ingest:
     async def start(self) -> None:
         from aiokafka import AIOKafkaProducer
 
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.cfg.bootstrap, acks="all",
+        from streams.kafka_security import kafka_security
+
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.cfg.bootstrap, **kafka_security(), acks="all",
                                          client_id="alliance-ingest", enable_idempotence=False)
         await self.producer.start()
 
@@ -95,7 +104,9 @@ class Ingest:
             events = [ev for o in outcomes for ev in o.events]
             self.pending += len(events)
             try:
-                futures = [await self.producer.send(ev.topic, key=ev.session_id.encode(), value=encode(ev.event))
+                source = [(SOURCE_HEADER, platform.encode())]  # from the token, never from the body
+                futures = [await self.producer.send(ev.topic, key=ev.session_id.encode(), value=encode(ev.event),
+                                                    headers=source)
                            for ev in events]
             except Exception:
                 self.pending -= len(events)
@@ -135,11 +146,12 @@ async def serve(cfg: IngestConfig, stop: asyncio.Event, on_ready=None) -> Ingest
     """Run until ``stop``; then stop taking posts, finish the ones in flight, flush the producer."""
     from aiohttp import web
 
+    tls = server_context(cfg.tls_cert, cfg.tls_key)  # a bad file stops us before Kafka is touched
     ingest = Ingest(cfg)
     await ingest.start()
     runner = web.AppRunner(ingest.app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, cfg.host, cfg.port)
+    site = web.TCPSite(runner, cfg.host, cfg.port, ssl_context=tls)
     try:
         await site.start()
         if on_ready:

@@ -187,12 +187,14 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
     from aiokafka.errors import CommitFailedError, KafkaError
 
+    from streams.kafka_security import kafka_security
+
     cfg = cfg or WorkerConfig()
     stop = stop or asyncio.Event()
     stats = WorkerStats()
     consumer = AIOKafkaConsumer(
         cfg.requests_topic,
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=bootstrap, **kafka_security(),
         group_id=cfg.group_id,
         enable_auto_commit=False,
         auto_offset_reset=offset_reset(),
@@ -202,7 +204,7 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
         max_poll_interval_ms=max(300_000, int(cfg.timeout_s * (cfg.retries + 1) * 1000) + 60_000),
         client_id="alliance-scorer",
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", client_id="alliance-scorer",
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **kafka_security(), acks="all", client_id="alliance-scorer",
                                 max_request_size=4 * 1024 * 1024)
     await producer.start()
     await consumer.start()

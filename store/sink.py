@@ -183,14 +183,16 @@ class Sink:
     async def start(self) -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+        from streams.kafka_security import kafka_security
+
         self._consumer = AIOKafkaConsumer(
-            *self.topics.contracts(), bootstrap_servers=self.bootstrap, group_id=self.group_id,
+            *self.topics.contracts(), bootstrap_servers=self.bootstrap, **kafka_security(), group_id=self.group_id,
             enable_auto_commit=False, auto_offset_reset=offset_reset(), client_id="alliance-store-sink",
             max_poll_records=self.batch_max,
             # a long DB outage means a long gap between polls; stay in the group meanwhile
             max_poll_interval_ms=30 * 60 * 1000,
         )
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **kafka_security(), acks="all",
                                           client_id="alliance-store-dlq")
         await self._producer.start()
         await self._consumer.start()

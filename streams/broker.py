@@ -225,6 +225,12 @@ def kafka_bootstrap(*, announce=None) -> Iterator[str]:
     if env:
         yield env
         return
+    from .kafka_security import security_from_env
+
+    protocol = security_from_env().protocol
+    if protocol != "PLAINTEXT":  # the embedded broker speaks PLAINTEXT only
+        raise BrokerError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_BOOTSTRAP: the embedded broker "
+                          "is for development and has no TLS or SASL")
     existing = running_embedded()
     if existing:
         if announce:
@@ -245,14 +251,16 @@ def ensure_topics(bootstrap: str, specs: Sequence | None = None, timeout: float 
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
+    from .kafka_security import kafka_security
     from .topics import all_topics, replication_factor
 
     specs = list(specs) if specs is not None else list(all_topics())
     deadline = time.monotonic() + timeout
+    security = kafka_security()  # a bad setting is one line now, not a timeout below
     admin = None
     while admin is None:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="alliance-monitor-admin")
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, **security, client_id="alliance-monitor-admin")
         except Exception as err:  # NoBrokersAvailable while the broker warms up
             if time.monotonic() > deadline:
                 raise BrokerError(f"cannot reach Kafka at {bootstrap}: {err}") from None

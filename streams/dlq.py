@@ -73,11 +73,14 @@ async def redrive(bootstrap: str, source_topic: str, *, reason_contains: str | N
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
     from aiokafka.errors import KafkaError
 
+    from .kafka_security import kafka_security
+
     dlq = f"{source_topic}.dlq"
     res = RedriveResult(source_topic)
     began = datetime.now(timezone.utc)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="alliance-dlq")
-    producer = None if dry_run else AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **kafka_security(), enable_auto_commit=False,
+                                client_id="alliance-dlq")
+    producer = None if dry_run else AIOKafkaProducer(bootstrap_servers=bootstrap, **kafka_security(), acks="all",
                                                       client_id="alliance-dlq", max_request_size=2 * 1024 * 1024)
     try:
         await consumer.start()

@@ -189,12 +189,14 @@ def build_app(cfg: ProcessorConfig):
     s = cfg.settings
     partitions = CHAT_TURNS.partition_count()
     from .broker import state_dir
+    from .kafka_security import faust_security
 
     datadir = state_dir() / "faust" / cfg.app_id
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         cfg.app_id,
         broker=f"kafka://{cfg.bootstrap}",
+        **faust_security(),  # SASL / TLS from the part-wide settings (streams/kafka_security.py)
         # Faust keeps a small data dir per app; never in the current directory
         datadir=str(datadir),
         store="memory://",

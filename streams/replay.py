@@ -42,9 +42,11 @@ def publish(
     from kafka import KafkaProducer
     from tqdm import tqdm
 
+    from .kafka_security import kafka_security
+
     offsets = schedule(events, speed)
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=bootstrap, **kafka_security(),
         acks="all",
         linger_ms=5,
         retries=5,

@@ -99,6 +99,13 @@ class TopicSpec:
         return self.partitions or default_partitions()
 
 
+#: Kafka record header naming who produced a chat record: the platform name ingest knows from the
+#: platform's token. The gateway believes a session's counselor and group only from configured
+#: sources (``gateway --trusted-source``). A header is as forgeable as the record it rides on:
+#: Kafka ACLs must let only the platform and ingest principals write chat.sessions
+#: (docs/security-and-operations.md#who-may-assign-sessions).
+SOURCE_HEADER = "alliance-source"
+
 CHAT_TURNS = TopicSpec("chat.turns", ChatTurn, 7 * DAY_MS, True, "chat messages from the platform")
 CHAT_SESSIONS = TopicSpec("chat.sessions", SessionEvent, 30 * DAY_MS, False, "session started/ended")
 SCORE_REQUESTS = TopicSpec(

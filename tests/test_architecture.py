@@ -22,9 +22,9 @@ CONTRACTS = {"streams.contracts", "streams.codec", "streams.topics", "streams.er
 #: Decisions without I/O: time and every input are passed in, an outcome comes back.
 CORES = {
     "streams.phase_clock", "streams.signals", "streams.alert_policy", "streams.session_state", "streams.offline",
-    "streams.ruptures", "streams.rupture_cues",
+    "streams.ruptures", "streams.rupture_cues", "streams.tls", "streams.kafka_security",
     "scoring.instrument", "scoring.prompts", "scoring.readout", "scoring.errors", "scoring.principles",
-    "gateway.protocol", "gateway.auth", "gateway.history", "gateway.access", "gateway.errors",
+    "gateway.protocol", "gateway.auth", "gateway.history", "gateway.access", "gateway.errors", "gateway.trust",
     "store.errors", "store.rupture_stats",
     "ingest.batch", "ingest.tokens", "ingest.errors",
     "training.synthetic_corpus", "training.ridge", "training.errors",

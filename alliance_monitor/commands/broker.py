@@ -136,7 +136,9 @@ def cmd_tail(args: argparse.Namespace) -> int:
     async def run(bootstrap: str) -> int:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        from streams.kafka_security import kafka_security
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **kafka_security(), enable_auto_commit=False)
         await consumer.start()
         try:
             parts = consumer.partitions_for_topic(topic.name) or set()

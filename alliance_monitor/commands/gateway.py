@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..argtypes import duration, port, positive_float, positive_int
+from ..tls import add_tls_options, check_tls_options
 from ..errors import CliError
 
 
@@ -35,6 +36,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unvalidated-to-counselors", action="store_true",
                    help="DEMO ONLY: also show alerts and scores of unvalidated models to counselors "
                         "(docs/validation.md)")
+    p.add_argument("--hello-timeout", type=positive_float, default=3.0, metavar="SECONDS",
+                   help="close a socket that sends no valid hello (token) within this long (default 3)")
+    p.add_argument("--max-unauthenticated-per-address", type=positive_int, default=20, metavar="N",
+                   help="sockets one remote address may hold before authenticating; more are closed "
+                        "with 1013 (default 20)")
+    p.add_argument("--max-unauthenticated", type=positive_int, default=500, metavar="N",
+                   help="sockets waiting to authenticate in all; more are closed with 1013 (default 500)")
+    add_tls_options(p, "https:// and wss://")
+    p.add_argument("--trusted-source", action="append", default=[], metavar="NAME",
+                   help="only chat.sessions records stamped with this source (the platform name ingest puts in "
+                        "the alliance-source header) assign sessions; repeatable; default: trust every record")
     p.add_argument("--records-reload", type=positive_float, default=60.0, metavar="SECONDS",
                    help="re-read the validation records from the store this often (default 60)")
     p.set_defaults(func=cmd_gateway)
@@ -110,6 +122,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     from streams.broker import ensure_topics, kafka_bootstrap
 
     secret = keyring_from_env()  # a TokenError is a GatewayError: one line, exit 2
+    check_tls_options(args)
     bad = [o for o in args.origin if not o.startswith(("http://", "https://")) or o.endswith("/")]
     if bad:
         raise CliError(f"--origin must look like https://host[:port] (no path, no trailing slash), not {bad[0]!r}")
@@ -132,7 +145,11 @@ def cmd_gateway(args: argparse.Namespace) -> int:
                                policy=policy, history_events=args.history,
                                revoked_file=os.environ.get(REVOKED_ENV) or None,
                                record_loader=lambda: load_record_book(os.environ.get("ALLIANCE_DB_URL")),
-                               record_reload_s=args.records_reload)
+                               record_reload_s=args.records_reload, hello_timeout_s=args.hello_timeout,
+                               max_unauthenticated_per_address=args.max_unauthenticated_per_address,
+                               max_unauthenticated=args.max_unauthenticated,
+                               tls_cert=args.tls_cert, tls_key=args.tls_key,
+                               trusted_sources=tuple(args.trusted_source))
         try:
             await run_gateway(config, stop)
         except OSError as err:

@@ -10,6 +10,7 @@ import sys
 
 from ..argtypes import port, positive_float, positive_int
 from ..errors import CliError
+from ..tls import add_tls_options, check_tls_options
 from .common import announce
 
 
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds Kafka has to acknowledge a batch before the post gets 503 (default 30)")
     p.add_argument("--dedupe-window", type=positive_int, default=200_000,
                    help="turn/session ids remembered to recognise re-posted records (default 200000)")
+    add_tls_options(p, "https://")
     p.set_defaults(func=cmd_ingest)
 
 
@@ -34,6 +36,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.tokens import parse_tokens
     from streams.broker import ensure_topics, kafka_bootstrap
 
+    check_tls_options(args)
     try:
         tokens = parse_tokens(os.environ.get("ALLIANCE_INGEST_TOKENS"))
     except IngestError as err:
@@ -47,10 +50,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         cfg = IngestConfig(bootstrap=bootstrap, tokens=tokens, host=args.host, port=args.port,
                            max_pending=args.max_pending, max_records=args.max_records,
                            retry_after_s=args.retry_after, send_timeout_s=args.send_timeout,
-                           dedupe_window=args.dedupe_window)
+                           dedupe_window=args.dedupe_window, tls_cert=args.tls_cert, tls_key=args.tls_key)
 
         def ready(addresses) -> None:
-            where = ", ".join(f"http://{a[0]}:{a[1]}" for a in addresses)
+            scheme = "https" if args.tls_cert else "http"
+            where = ", ".join(f"{scheme}://{a[0]}:{a[1]}" for a in addresses)
             print(f"ingest ready at {where}/v1/records for {len(set(tokens.values()))} platform(s)",
                   file=sys.stderr, flush=True)
 

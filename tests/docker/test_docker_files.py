@@ -362,3 +362,24 @@ def test_hadolint_is_clean(path: Path):
     """Dockerfile lint; deliberate exceptions are ``# hadolint ignore=`` lines with a reason."""
     result = subprocess.run([_hadolint(), "--no-color", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_publishes_ports_on_loopback_only_by_default():
+    """Nothing listens on the host's public interfaces unless an operator sets *_BIND on purpose."""
+    published = {name: service.get("ports") or [] for name, service in resolved_compose()["services"].items()}
+    assert published["gateway"] and published["ingest"]
+    for name, ports in published.items():
+        for port in ports:
+            assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port} beyond loopback"
+    done = compose_config({**DUMMY_SECRETS, "ALLIANCE_GATEWAY_BIND": "0.0.0.0"})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["services"]["gateway"]["ports"][0]["host_ip"] == "0.0.0.0"
+
+
+def test_compose_passes_the_kafka_security_settings_to_every_part():
+    services = project_services(resolved_compose())
+    for name, service in services.items():
+        env = env_items(service)
+        assert env.get("KAFKA_SECURITY_PROTOCOL") == "PLAINTEXT" and "KAFKA_SSL_CAFILE" in env, name
+    users = {name for name, s in services.items() if "KAFKA_SASL_USERNAME" in env_items(s)}
+    assert users >= {"processor", "scorer", "sink", "ingest", "gateway", "topics-init"}, users

@@ -41,6 +41,10 @@ def test_token_issue_prints_a_verifiable_token(secret_env, capsys):
     (["token", "issue", "--role", "boss"], "invalid choice"),
     (["gateway", "--port", "99999"], "--port must be between"),
     (["gateway", "--origin", "evil.example"], "--origin must look like"),
+    (["gateway", "--tls-cert", "cert.pem"], "needs both --tls-cert and --tls-key"),
+    (["gateway", "--tls-cert", "/no/cert.pem", "--tls-key", "/no/key.pem"], "--tls-cert /no/cert.pem: no such file"),
+    (["ingest", "--tls-key", "key.pem"], "needs both --tls-cert and --tls-key"),
+    (["gateway", "--hello-timeout", "0"], "--hello-timeout must be greater than 0"),
 ])
 def test_bad_arguments_give_one_line_and_nonzero_exit(secret_env, capsys, argv, message):
     assert run_cli(argv) != 0

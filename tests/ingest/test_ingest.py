@@ -70,7 +70,7 @@ class Server:
 
         def on_ready(addresses):
             host, port = addresses[0][:2]
-            self.url = f"http://{host}:{port}"
+            self.url = f"{'https' if self.cfg.tls_cert else 'http'}://{host}:{port}"
             ready.set()
 
         self.task = asyncio.create_task(serve(self.cfg, self.stop, on_ready=on_ready))
@@ -107,6 +107,26 @@ async def test_authentication_errors_and_backpressure(private_kafka):
                 assert resp.status == 200 and (await resp.json())["throttled"] == 1
     turns = await consume_all(private_kafka, CHAT_TURNS.name, expect=2, timeout=20, where=lambda r: r.key == sid.encode())
     assert sorted(decode(ChatTurn, r.value).turn_id for r in turns) == [0, 1]
+
+
+async def test_https_with_a_trusted_certificate(private_kafka, tmp_path):
+    import ssl
+
+    from tests.tls_helpers import make_pki
+
+    mine, other = make_pki(tmp_path, "ingest"), make_pki(tmp_path, "other")
+    sid = f"https-{uuid.uuid4().hex[:6]}"
+    async with Server(private_kafka, tls_cert=str(mine.cert), tls_key=str(mine.key)) as server:
+        assert server.url.startswith("https://")
+        trusted = ssl.create_default_context(cafile=str(mine.ca))
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{server.url}/v1/records", data=orjson.dumps([_turn(sid, 0)]), ssl=trusted,
+                                 headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+                assert resp.status == 200 and (await resp.json())["accepted"] == 1
+            with pytest.raises(aiohttp.ClientConnectorCertificateError):  # another CA: refused
+                await http.get(f"{server.url}/healthz", ssl=ssl.create_default_context(cafile=str(other.ca)))
+            with pytest.raises(aiohttp.ClientError):  # plain http to the TLS port: no answer
+                await http.get(server.url.replace("https://", "http://") + "/healthz")
 
 
 def _sample_events(samples_dir, sid: str) -> list[ReplayEvent]:
