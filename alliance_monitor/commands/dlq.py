@@ -15,7 +15,8 @@ from ..errors import CliError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dlq", help="dead-letter topics: re-drive records back to their source topic")
     dsub = p.add_subparsers(dest="dlq_command", metavar="ACTION", parser_class=type(p))
-    r = dsub.add_parser("redrive", help="re-send the records of TOPIC.dlq to TOPIC (after fixing the cause)")
+    r = dsub.add_parser("redrive", aliases=["replay"],
+                        help="re-send the records of TOPIC.dlq to TOPIC (after fixing the cause); alias: replay")
     r.add_argument("topic", metavar="TOPIC", help="the source topic, e.g. chat.turns (its .dlq is read)")
     r.add_argument("--reason", metavar="TEXT", help="only letters whose reason contains TEXT")
     r.add_argument("--dry-run", action="store_true", help="count and list reasons; send nothing")

@@ -17,9 +17,9 @@ from tests.kafka_helpers import consume_all_sync, produce
 pytestmark = pytest.mark.integration
 
 
-def _cli(bootstrap: str, *argv: str) -> subprocess.CompletedProcess:
+def _cli(bootstrap: str, *argv: str, action: str = "redrive") -> subprocess.CompletedProcess:
     env = {**os.environ, "KAFKA_BOOTSTRAP": bootstrap}
-    return subprocess.run([sys.executable, "-m", "alliance_monitor.cli", "dlq", "redrive", *argv],
+    return subprocess.run([sys.executable, "-m", "alliance_monitor.cli", "dlq", action, *argv],
                           capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -40,7 +40,7 @@ def test_redrive_sends_the_matching_letters_back_with_their_key_and_bytes(kafka_
     assert consume_all_sync(kafka_bootstrap, CHAT_TURNS.name, idle=2.0, timeout=15,
                             where=lambda r: r.key == sid.encode()) == []
 
-    run = _cli(kafka_bootstrap, CHAT_TURNS.dlq, "--reason", mark)  # the .dlq name is accepted too
+    run = _cli(kafka_bootstrap, CHAT_TURNS.dlq, "--reason", mark, action="replay")  # alias; the .dlq name too
     assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
     assert "3 matching; re-drove 3 to chat.turns" in run.stdout
     back = consume_all_sync(kafka_bootstrap, CHAT_TURNS.name, expect=3, timeout=30,
