@@ -89,6 +89,7 @@
     const withheld = (s.validation && s.validation.withheld) || [];
     const openEpisodes = (s.ruptures || []).filter((e) => !e.closed).slice(-1);
     const repaired = (s.ruptures || []).filter((e) => e.status === "repaired").slice(-1);
+    const unrepaired = s.ended_at ? (s.ruptures || []).filter((e) => e.status === "unrepaired").slice(-1) : [];
     main.replaceChildren(...[
       AM.el("div", { class: "c-head" },
         AM.el("div", {}, AM.el("b", { text: s.session_id }), AM.el("span", { class: "muted", text: ` · ${s.ended_at ? "ended" : (s.phase || "early") + " phase"}` })),
@@ -116,6 +117,9 @@
       openEpisodes.map((e) => AM.rupture.counselorCard(e, s.feedback)),
       !openEpisodes.length && repaired.length ? AM.el("p", { class: "calm repaired", "data-episode": repaired[0].episode_id,
         text: `The rupture from turn ${repaired[0].opened_turn_id} looks repaired: the client re-engaged after you addressed it.` }) : null,
+      // after the session: an episode that stayed open is worth taking into the next one
+      !openEpisodes.length && unrepaired.length ? AM.el("p", { class: "calm unrepaired", "data-episode": unrepaired[0].episode_id,
+        text: `The ${(AM.rupture.KIND[unrepaired[0].kind] || "").toLowerCase()} rupture from turn ${unrepaired[0].opened_turn_id} was not repaired before the session ended: worth coming back to next time.` }) : null,
       alerts.length ? alerts.map(alertCard) : openEpisodes.length ? null : AM.el("p", { class: "calm", text: "Nothing needs your attention right now." })].flat(2).filter((x) => x !== null && x !== undefined));
   }
 

@@ -157,10 +157,13 @@ def _look_in_chromium(pipeline: Pipeline, sids: dict[str, str], artifacts_dir: P
                 panel.on("pageerror", lambda e: errors.append(str(e)))
                 token = issue_token(secret, role="counselor", counselor_id=counselor)
                 panel.goto(f"{http}/counselor?session={sids[name]}#token={token}")
-                panel.locator(f".c-rupture.kind-{kind}.st-{status}").first.wait_for(timeout=30_000)
+                # the session has ended: its closed episode is one line (repaired, or to come back to)
+                line = panel.locator(f'p.{status}[data-episode="{sids[name]}:rupture:1"]')
+                line.wait_for(timeout=30_000)
+                assert ("looks repaired" if status == "repaired" else "was not repaired") in line.inner_text()
                 panel.screenshot(path=str(artifacts_dir / shot))
                 # unvalidated turn-level feedback stays with supervisors
-                assert panel.locator(".c-rupture .feedback-line").count() == 0
+                assert panel.locator(".feedback-line").count() == 0
         finally:
             browser.close()
     assert not errors, errors
