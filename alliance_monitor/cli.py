@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "eval",        # eval
     "calibrate",   # calibrate
     "up",          # up
+    "status",      # status (figures of this machine's parts)
     "demo",        # demo
     "survey",      # survey link, survey publish-links
     "score_corpus",  # score-corpus
