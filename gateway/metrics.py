@@ -13,7 +13,7 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Iterator
 
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 if TYPE_CHECKING:
@@ -33,6 +33,13 @@ HUB_COUNTERS = {
 
 FEED_RECORDS = Counter("alliance_gateway_feed_records", "Records read from the feed topics, by outcome "
                        "(applied, rejected: not its topic's contract)", ["outcome"])
+DELIVERY_SECONDS = Histogram(
+    "alliance_gateway_delivery_seconds",
+    "From a score's scored_at / an alert's created_at to the gateway queueing it to its viewers, by kind "
+    "(live events only: the history re-read at start-up is not counted)", ["kind"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
+#: the field that dates each timed event kind
+DELIVERY_CLOCK = {"score": "scored_at", "alert": "created_at"}
 ACKS = Counter("alliance_gateway_acks", "Alert acknowledgements published to alliance.acks, by outcome", ["outcome"])
 LINKS_PUBLISHED = Counter("alliance_survey_links_published", "Survey links published to chat.survey_links")
 

@@ -40,7 +40,7 @@ from streams.topics import RATINGS
 
 from .auth import KeyRing, read_revoked
 from .history import History, MemoryHistory, StoredEvent
-from .metrics import ACKS, HUBS
+from .metrics import ACKS, DELIVERY_CLOCK, DELIVERY_SECONDS, HUBS
 from .protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_UNAUTHORIZED,
@@ -219,6 +219,8 @@ class Gateway:
     def apply(self, event: StoredEvent) -> None:
         for conn in self.hub.apply(event, time.monotonic(), time.time()):
             self._kick(conn)
+        if event.kind in DELIVERY_CLOCK and self.ready.is_set():  # live only, not the start-up re-read
+            _observe_delivery(event)
 
     def _kick(self, conn: Connection) -> None:
         link = self._links.get(conn.id)
@@ -453,6 +455,18 @@ class Gateway:
         if ctype.startswith("text/") or ctype.endswith("javascript"):
             ctype += "; charset=utf-8"
         return _response(http.HTTPStatus.OK, (PAGES_DIR / name).read_bytes(), ctype)
+
+
+def _observe_delivery(event: StoredEvent) -> None:
+    """Seconds from the event's own timestamp to now (one per event, never per connection)."""
+    from datetime import datetime
+
+    stamp = event.data.get(DELIVERY_CLOCK[event.kind])
+    try:
+        made = datetime.fromisoformat(stamp).timestamp()
+    except (TypeError, ValueError):
+        return
+    DELIVERY_SECONDS.labels(event.kind).observe(max(0.0, time.time() - made))
 
 
 def _is_loopback(connection: ServerConnection) -> bool:

@@ -19,6 +19,10 @@ RETRIES = Counter("alliance_scorer_retries", "Scoring attempts retried after a f
 SCORE_SECONDS = Histogram(
     "alliance_scorer_score_seconds", "One request scored (all items, the model's own latency), by phase", ["phase"],
     buckets=(0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0))
+REQUEST_SECONDS = Histogram(
+    "alliance_scorer_request_seconds",
+    "From the processor's request (its created_at) to the score sent: queue wait plus scoring, by phase", ["phase"],
+    buckets=(0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0))
 PROMPT_TOKENS = Counter("alliance_scorer_prompt_tokens", "Prompt tokens of scored requests, by phase", ["phase"])
 CACHED_TOKENS = Counter("alliance_scorer_cached_tokens",
                         "Prompt tokens served from the engine's prefix cache, by phase (hit ratio = cached / prompt)",

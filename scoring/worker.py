@@ -26,6 +26,7 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Callable
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_incrementing
@@ -87,6 +88,8 @@ class Outcome:
     feedback: tuple[CounselorFeedback, ...] = ()
     #: the dead letter's reason class (streams.telemetry), for the metrics
     dlq_class: str = REASON_SCORING
+    #: when the processor made the request (request → score latency in the metrics)
+    requested_at: datetime | None = None
 
 
 async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, stats: WorkerStats) -> Outcome:
@@ -124,7 +127,7 @@ async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, st
                     score = calibrate_score(score, cfg.calibration)
     except Exception as err:  # noqa: BLE001 - any scoring failure is retried, then dead-lettered
         return Outcome(dlq_reason=f"scoring failed after {cfg.retries + 1} attempt(s): {why(err)}")
-    return Outcome(score=score, feedback=await _feedback(scorer, req, cfg))
+    return Outcome(score=score, feedback=await _feedback(scorer, req, cfg), requested_at=req.created_at)
 
 
 async def _feedback(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig) -> tuple[CounselorFeedback, ...]:
@@ -184,8 +187,11 @@ def finished_prefix(records: list, outcomes: list[Outcome | None]) -> list[int]:
     return keep
 
 
-def _count_score(score: AllianceScore) -> None:
+def _count_score(score: AllianceScore, requested_at: datetime | None) -> None:
     metrics.REQUESTS.labels("scored").inc()
+    if requested_at is not None:
+        age = (datetime.now(timezone.utc) - requested_at).total_seconds()
+        metrics.REQUEST_SECONDS.labels(score.phase).observe(max(0.0, age))
     metrics.SCORE_SECONDS.labels(score.phase).observe(score.latency_ms / 1000.0)
     metrics.PROMPT_TOKENS.labels(score.phase).inc(score.prompt_tokens)
     metrics.CACHED_TOKENS.labels(score.phase).inc(score.cached_tokens)
@@ -249,7 +255,7 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
                                                      value=encode(outcome.score)))
                     stats.scored += 1
                     stats.latencies_ms.append(outcome.score.latency_ms)
-                    _count_score(outcome.score)
+                    _count_score(outcome.score, outcome.requested_at)
                     log.info("scored %s in %.0f ms (%d prompt tokens, %d cached)", outcome.score.request_id,
                              outcome.score.latency_ms, outcome.score.prompt_tokens, outcome.score.cached_tokens)
                     for fb in outcome.feedback:

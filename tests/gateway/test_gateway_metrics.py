@@ -51,6 +51,12 @@ async def test_gateway_metrics_move_when_events_reach_connections(gateway, kafka
     assert total(during, "alliance_gateway_feed_records_total", outcome="applied") >= \
         (total(before, "alliance_gateway_feed_records_total", outcome="applied") or 0) + 2
     assert total(during, "alliance_consumer_lag_records", part="gateway") is not None
+    # the alert was made just now: its delivery latency is counted once (not per connection), and small
+    delivered = total(during, "alliance_gateway_delivery_seconds_count", kind="alert") - \
+        (total(before, "alliance_gateway_delivery_seconds_count", kind="alert") or 0)
+    seconds = total(during, "alliance_gateway_delivery_seconds_sum", kind="alert") - \
+        (total(before, "alliance_gateway_delivery_seconds_sum", kind="alert") or 0)
+    assert delivered == 1 and 0 <= seconds < 30
 
 
 def _non_loopback_address() -> str | None:

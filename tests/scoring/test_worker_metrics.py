@@ -61,6 +61,10 @@ def test_scorer_metrics_move_and_lag_falls_as_requests_are_scored(kafka_bootstra
     assert moved(before, after, "alliance_dead_letters_total", part="scorer", topic=topic, reason="contract") == 1
     assert moved(before, after, "alliance_scorer_score_seconds_count", phase="early") == 1
     assert moved(before, after, "alliance_scorer_score_seconds_count", phase="middle") == 1
+    # request -> score: waiting included, so never shorter than the scoring itself
+    assert moved(before, after, "alliance_scorer_request_seconds_count", phase="middle") == 1
+    assert moved(before, after, "alliance_scorer_request_seconds_sum") >= moved(before, after,
+                                                                              "alliance_scorer_score_seconds_sum")
     assert moved(before, after, "alliance_scorer_prompt_tokens_total", phase="middle") > \
         moved(before, after, "alliance_scorer_prompt_tokens_total", phase="early") > 0
     assert moved(before, after, "alliance_scorer_cached_tokens_total") >= 0
