@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "eval_turns",  # eval-turns
     "calibrate",   # calibrate
     "up",          # up
+    "status",      # status (figures of this machine's parts)
     "demo",        # demo
     "survey",      # survey link, survey publish-links
     "score_corpus",  # score-corpus

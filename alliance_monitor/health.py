@@ -1,4 +1,4 @@
-"""``GET /healthz`` for the parts that serve no HTTP of their own (processor, scorer, sink).
+"""``GET /healthz`` and ``GET /metrics`` for the parts that serve no HTTP of their own.
 
 Why: an orchestrator (compose healthcheck, Kubernetes probes) needs a yes/no
 per part. The answer is 200 once the part is ready (the processor has
@@ -6,6 +6,11 @@ recovered its tables, the scorer has loaded its model, the sink is consuming)
 and 503 before that and while it drains after SIGTERM, so traffic and restarts
 follow the truth. A daemon thread, so it keeps answering while the part's own
 event loop is busy; it never sees a record.
+
+``/metrics`` is the part's Prometheus registry (docs/metrics.md): counters and
+histograms the part's shell keeps, read here from another thread (the client
+library locks its values). Served on the same internal port as the probe, which
+compose and Kubernetes never publish: the figures say how busy the service is.
 """
 
 from __future__ import annotations
@@ -13,6 +18,13 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def metrics_body() -> tuple[bytes, str]:
+    """This process's metrics in the Prometheus text format, and its content type."""
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
 class HealthServer:
@@ -24,13 +36,20 @@ class HealthServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                if self.path.split("?")[0] not in ("/healthz", "/readyz"):
+                path = self.path.split("?")[0]
+                if path == "/metrics":
+                    self._send(200, *metrics_body())
+                    return
+                if path not in ("/healthz", "/readyz"):
                     self.send_error(404)
                     return
                 ok = health.ready.is_set()
                 body = json.dumps({"part": health.part, "status": "ok" if ok else health.detail}).encode()
-                self.send_response(200 if ok else 503)
-                self.send_header("Content-Type", "application/json")
+                self._send(200 if ok else 503, body, "application/json")
+
+            def _send(self, status: int, body: bytes, ctype: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -72,5 +91,5 @@ def add_health_argument(p) -> None:
     from .argtypes import port
 
     p.add_argument("--health-port", type=port, default=None,
-                   help="serve GET /healthz on this port (200 when ready, 503 while starting or draining; "
-                        "default: none)")
+                   help="serve GET /healthz (200 when ready, 503 while starting or draining) and GET /metrics "
+                        "(Prometheus) on this port (default: none)")

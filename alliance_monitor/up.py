@@ -12,6 +12,7 @@ drives it with the sample sessions; the commands are in
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -42,6 +43,8 @@ class ChildSpec:
     #: recovering its tables, the scorer after loading the model)
     ready_line: str | None = None
     grace_s: float = 2.0  # running this long counts as started when there is no probe
+    #: where the part answers /healthz and /metrics (``alliance-monitor status`` reads it from parts.json)
+    health_url: str | None = None
 
 
 class Child:
@@ -207,8 +210,9 @@ def _with_health(spec: ChildSpec) -> ChildSpec:
     """One health mechanism for every part: the same ``/healthz`` an orchestrator probes
     (``--health-port``, alliance_monitor/health.py), here on a free local port."""
     port = _free_port()
+    url = f"http://127.0.0.1:{port}"
     return ChildSpec(spec.name, [*spec.argv, "--health-port", str(port)], spec.env,
-                     probe=http_probe(f"http://127.0.0.1:{port}/healthz"))
+                     probe=http_probe(f"{url}/healthz"), health_url=url)
 
 
 def default_specs(args: argparse.Namespace, bootstrap: str) -> list[ChildSpec]:
@@ -231,12 +235,42 @@ def default_specs(args: argparse.Namespace, bootstrap: str) -> list[ChildSpec]:
         elif part == "sink":
             specs.append(_with_health(ChildSpec("sink", ["sink"], env)))
         elif part == "gateway":
+            local = "127.0.0.1" if args.host in ("0.0.0.0", "", "::") else args.host
             specs.append(ChildSpec("gateway", ["gateway", "--host", args.host, "--port", str(args.port)], env,
-                                   probe=http_probe(f"http://{args.host}:{args.port}/healthz")))
+                                   probe=http_probe(f"http://{args.host}:{args.port}/healthz"),
+                                   health_url=f"http://{local}:{args.port}"))
     if getattr(args, "survey_links", None):  # docs/ratings.md: a survey link per ended session
         specs.append(_with_health(ChildSpec("survey-links", ["survey", "publish-links", "--base-url",
                                                              args.survey_links], env)))
     return specs
+
+
+PARTS_FILE = "parts.json"
+
+
+def write_parts(path: Path, specs: list[ChildSpec]) -> None:
+    """Tell ``alliance-monitor status`` where this machine's parts answer (name -> health URL, pid)."""
+    parts = {s.name: s.health_url for s in specs if s.health_url}
+    path.write_text(json.dumps({"pid": os.getpid(), "parts": parts}))
+
+
+def clear_parts(path: Path) -> None:
+    """Remove the parts file if this supervisor wrote it (a newer ``up`` may own it now)."""
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+    except (FileNotFoundError, ValueError, AttributeError):
+        pass
+
+
+def read_parts(path: Path) -> dict[str, str]:
+    """The parts a running ``up`` on this machine listed; empty when none runs."""
+    try:
+        data = json.loads(path.read_text())
+        os.kill(int(data["pid"]), 0)
+        return {str(k): str(v) for k, v in data["parts"].items()}
+    except (FileNotFoundError, ValueError, KeyError, TypeError, AttributeError, ProcessLookupError, PermissionError):
+        return {}
 
 
 def gate_status(model: str | None, db_url: str | None) -> str:

@@ -23,10 +23,12 @@ from typing import Callable
 from streams.codec import ContractError, decode, encode
 from streams.contracts import (AccessEvent, AlertAck, AllianceAlert, AllianceScore, CounselorFeedback, ProcessSignal,
                                RuptureEpisode, SessionEvent)
+from streams.telemetry import observe_consumer
 from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, FEEDBACK, RUPTURES, SCORES, SIGNALS
 
 from .errors import GatewayError
 from .history import EventId, StoredEvent
+from .metrics import FEED_RECORDS, PART
 from .protocol import AckRequest
 from .trust import record_source, source_trusted
 
@@ -45,6 +47,8 @@ FEED_TOPICS: dict[str, tuple[str, type]] = {
 ACK_TOPIC = ACKS.name
 #: records applied between yields to the event loop; keep well below Policy.max_queue.
 YIELD_EVERY = 50
+#: seconds between refreshes of the feed's lag gauge
+LAG_EVERY_S = 2.0
 
 
 def to_event(topic: str, partition: int, offset: int, raw: bytes) -> StoredEvent:
@@ -109,9 +113,14 @@ class KafkaFeed:
 
     async def run(self, on_event: Callable[[StoredEvent], None], on_ready: Callable[[], None]) -> None:
         ready = False
+        lag_at = 0.0
         while True:
             batch = await self._consumer.getmany(timeout_ms=200)
+            if time.monotonic() >= lag_at:
+                lag_at = time.monotonic() + LAG_EVERY_S
+                await observe_consumer(PART, "alliance-gateway", self._consumer)  # no group: every replica reads all
             for tp, records in batch.items():
+                applied = 0
                 for r in records:
                     if tp.topic == CHAT_SESSIONS.name and not source_trusted(self.trusted_sources, r.headers):
                         self.untrusted += 1
@@ -122,15 +131,18 @@ class KafkaFeed:
                         event = to_event(tp.topic, tp.partition, r.offset, r.value)
                     except (ContractError, KeyError) as err:
                         self.rejected += 1
+                        FEED_RECORDS.labels("rejected").inc()
                         log.warning("skipped bad record %s:%s:%s: %s", tp.topic, tp.partition, r.offset,
                                     str(err)[:200] if isinstance(err, ContractError) else "unknown topic")
                         continue
                     self.consumed += 1
+                    applied += 1
                     on_event(event)
                     if self.consumed % YIELD_EVERY == 0:
                         # let the connections' writers drain between bursts, so a burst
                         # of records never looks like a slow client (Policy.max_queue)
                         await asyncio.sleep(0)
+                FEED_RECORDS.labels("applied").inc(applied)
                 await asyncio.sleep(0)
             if not ready and await self.caught_up():
                 ready = True

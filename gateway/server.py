@@ -7,7 +7,9 @@ its own writer; the fan-out itself never awaits. When the core marks a
 connection as too slow, the shell stops its writer and closes it with the code
 and reason the core chose.
 
-HTTP (same port, via websockets' ``process_request``): ``/healthz``, the pages
+HTTP (same port, via websockets' ``process_request``): ``/healthz``, ``/metrics``
+(Prometheus; local callers only, like the detailed health: the counts say how
+busy the organisation is — scrape the ``--health-port`` instead), the pages
 ``/``, ``/board``, ``/counselor``, ``/survey`` and their static files under
 ``/static/``. The client survey page talks to ``/survey/ws`` (gateway/survey.py
 decides, gateway/survey_feed.py reads and writes ``chat.ratings``); it never
@@ -42,6 +44,7 @@ from streams.topics import ACCESS, RATINGS
 from .access import AccessRecord, access_event
 from .auth import KeyRing, read_revoked
 from .history import History, MemoryHistory, StoredEvent
+from .metrics import ACKS, DELIVERY_CLOCK, DELIVERY_SECONDS, HUBS
 from .protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_UNAUTHORIZED,
@@ -123,6 +126,7 @@ class Gateway:
         #: this run's id: prefixes audit event ids, so replicas and restarts never collide
         self.replica = f"gw-{uuid.uuid4().hex[:12]}"
         self.hub = Hub(self.history, config.policy, replica=self.replica)
+        HUBS.watch(self.hub)
         self._access_queue: asyncio.Queue[tuple[AccessRecord, datetime]] = asyncio.Queue()
         self.access_stats = {"published": 0, "lost": 0, "unaudited": 0}
         self.keys = config.secret if isinstance(config.secret, KeyRing) else KeyRing.single(config.secret)
@@ -251,6 +255,8 @@ class Gateway:
     def apply(self, event: StoredEvent) -> None:
         for conn in self.hub.apply(event, time.monotonic(), time.time()):
             self._kick(conn)
+        if event.kind in DELIVERY_CLOCK and self.ready.is_set():  # live only, not the start-up re-read
+            _observe_delivery(event)
 
     def _kick(self, conn: Connection) -> None:
         link = self._links.get(conn.id)
@@ -376,7 +382,9 @@ class Gateway:
             return
         try:
             await self.feed.publish_ack(ack)
+            ACKS.labels("published").inc()
         except Exception as err:  # the broker is down: tell the user, do not pretend
+            ACKS.labels("failed").inc()
             log.warning("ack for alert %s not published: %s", ack.alert_id, type(err).__name__)
             conn.push(orjson.dumps({"type": "error", "code": "ack_failed", "alert_id": ack.alert_id,
                                     "message": "acknowledgement not saved; try again"}).decode(),
@@ -496,6 +504,13 @@ class Gateway:
             return None
         if path == "/healthz":
             return self._health(_is_loopback(connection))
+        if path == "/metrics":
+            if not _is_loopback(connection):
+                return _response(http.HTTPStatus.FORBIDDEN, b"metrics are served to local callers only\n",
+                                 "text/plain")
+            from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+            return _response(http.HTTPStatus.OK, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
         name = PAGE_ROUTES.get(path)
         if name is None and path.startswith("/static/"):
             name = path[len("/static/"):]
@@ -584,6 +599,18 @@ def _remote_host(ws: ServerConnection) -> str:
         return "?"
 
 
+def _observe_delivery(event: StoredEvent) -> None:
+    """Seconds from the event's own timestamp to now (one per event, never per connection)."""
+    from datetime import datetime
+
+    stamp = event.data.get(DELIVERY_CLOCK[event.kind])
+    try:
+        made = datetime.fromisoformat(stamp).timestamp()
+    except (TypeError, ValueError):
+        return
+    DELIVERY_SECONDS.labels(event.kind).observe(max(0.0, time.time() - made))
+
+
 def _is_loopback(connection: ServerConnection) -> bool:
     import ipaddress
 
@@ -608,9 +635,13 @@ def _response(status: http.HTTPStatus, body: bytes, ctype: str) -> Response:
     return Response(status.value, status.phrase, headers, body)
 
 
-async def run_gateway(config: GatewayConfig, stop: asyncio.Event) -> None:
-    """Serve until ``stop`` is set (the CLI sets it on SIGINT/SIGTERM)."""
+async def run_gateway(config: GatewayConfig, stop: asyncio.Event,
+                      on_ready: Callable[[], None] | None = None) -> None:
+    """Serve until ``stop`` is set (the CLI sets it on SIGINT/SIGTERM); ``on_ready`` once caught up."""
     async with Gateway(config) as gw:
         print(f"gateway ready: board {gw.http_url}/board, counselor panel {gw.http_url}/counselor, "
               f"health {gw.http_url}/healthz", flush=True)
+        if on_ready is not None:
+            waiter = asyncio.ensure_future(gw.ready.wait())
+            waiter.add_done_callback(lambda t: None if t.cancelled() else on_ready())
         await stop.wait()

@@ -21,8 +21,10 @@ from datetime import datetime, timezone
 
 from streams.codec import ContractError, decode, encode
 from streams.contracts import SessionEvent, SurveyLink
+from streams.telemetry import observe_consumer
 from streams.topics import CHAT_SESSIONS, SURVEY_LINKS
 
+from .metrics import LINKS_PUBLISHED
 from .survey import DEFAULT_LINK_TTL_S, link_url, mint_link
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ class LinkPublisher:
                         await self._handle(producer, r.value)
                 if batch:
                     await consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs})
+                    await observe_consumer("survey-links", self.group_id, consumer)
         finally:
             await consumer.stop()
             await producer.stop()
@@ -108,3 +111,4 @@ class LinkPublisher:
             return
         await producer.send_and_wait(self.links_topic, key=event.session_id.encode(), value=encode(link))
         self.stats.published += 1
+        LINKS_PUBLISHED.inc()

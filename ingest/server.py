@@ -13,13 +13,16 @@ that, and while Kafka does not acknowledge, the answer is 429 (or 503) with
 200 while the producer is connected. Every record carries the platform's name in
 the ``alliance-source`` header (``streams.topics.SOURCE_HEADER``), taken from the
 token and never from the body, so a gateway can trust session assignments by
-source. Logs carry platform, counts and ids, never message text.
+source. Logs carry platform, counts and ids, never message text; ``GET /metrics`` (Prometheus)
+answers local callers only (scrape the ``--health-port`` from elsewhere).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import time
 from dataclasses import dataclass
 
 import orjson
@@ -28,6 +31,7 @@ from streams.codec import ContractError, encode
 from streams.tls import server_context
 from streams.topics import SOURCE_HEADER
 
+from . import metrics
 from .batch import MAX_RECORDS, Delivered, idempotency_key, plan_batch, records_of
 from .tokens import platform_of
 
@@ -95,14 +99,17 @@ class Ingest:
             return self._answer(400, {"error": str(err)})
         if len(records) > self.cfg.max_records:
             return self._answer(413, {"error": f"at most {self.cfg.max_records} records per post"})
+        started = time.perf_counter()
         async with self._lock:  # one batch at a time decides duplicates; produce order = post order
             if self.pending + len(records) > self.cfg.max_pending:
                 self.counts["throttled"] += 1
+                metrics.THROTTLED.labels("429").inc()
                 log.warning("throttled a batch of %d from %s (%d pending)", len(records), platform, self.pending)
                 return self._answer(429, {"error": "too many records in flight; retry later"}, retry=True)
             outcomes = plan_batch(records, self.delivered)
             events = [ev for o in outcomes for ev in o.events]
             self.pending += len(events)
+            metrics.PENDING.set(self.pending)
             try:
                 source = [(SOURCE_HEADER, platform.encode())]  # from the token, never from the body
                 futures = [await self.producer.send(ev.topic, key=ev.session_id.encode(), value=encode(ev.event),
@@ -110,19 +117,24 @@ class Ingest:
                            for ev in events]
             except Exception:
                 self.pending -= len(events)
+                metrics.PENDING.set(self.pending)
                 raise
         try:
             await asyncio.wait_for(asyncio.gather(*futures), self.cfg.send_timeout_s)
         except Exception as err:  # noqa: BLE001 - Kafka down or slow: the platform retries the whole batch
             log.warning("batch of %d from %s not acknowledged by Kafka: %s", len(events), platform, type(err).__name__)
+            metrics.THROTTLED.labels("503").inc()
             return self._answer(503, {"error": "Kafka did not acknowledge the batch; retry later"}, retry=True)
         finally:
             self.pending -= len(events)
+            metrics.PENDING.set(self.pending)
+        metrics.POST_SECONDS.observe(time.perf_counter() - started)
         for ev in events:
             self.delivered.add(idempotency_key(ev))
         summary = {k: sum(o.status == k for o in outcomes) for k in ("accepted", "duplicate", "rejected")}
         for k, v in summary.items():
             self.counts[k] += v
+            metrics.RECORDS.labels(platform, k).inc(v)
         log.info("batch from %s: %d accepted, %d duplicate, %d rejected", platform, summary["accepted"],
                  summary["duplicate"], summary["rejected"])
         status = 422 if outcomes and summary["rejected"] == len(outcomes) else 200
@@ -133,13 +145,29 @@ class Ingest:
         return self._answer(200 if ok else 503, {"status": "ok" if ok else "starting", "pending": self.pending,
                                                  **self.counts})
 
+    async def handle_metrics(self, request):
+        from aiohttp import web
+        from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+        if not _is_loopback(request.remote):
+            return self._answer(403, {"error": "metrics are served to local callers only"})
+        return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     def app(self):
         from aiohttp import web
 
         app = web.Application(client_max_size=self.cfg.max_body_bytes)
         app.router.add_post("/v1/records", self.handle_post)
         app.router.add_get("/healthz", self.handle_health)
+        app.router.add_get("/metrics", self.handle_metrics)
         return app
+
+
+def _is_loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
 
 
 async def serve(cfg: IngestConfig, stop: asyncio.Event, on_ready=None) -> Ingest:

@@ -26,14 +26,17 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Callable
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
 from streams.codec import ContractError, dead_letter, decode, encode, safe_reason
 from streams.contracts import AllianceScore, CounselorFeedback, ScoreRequest
+from streams.telemetry import REASON_CONTRACT, REASON_SCORING, count_dead_letter, observe_consumer
 from streams.topics import FEEDBACK, SCORE_REQUESTS, SCORES, dlq_name, offset_reset
 
+from . import metrics
 from .scorer import Scorer
 
 log = logging.getLogger(__name__)
@@ -83,6 +86,10 @@ class Outcome:
     score: AllianceScore | None = None
     dlq_reason: str | None = None
     feedback: tuple[CounselorFeedback, ...] = ()
+    #: the dead letter's reason class (streams.telemetry), for the metrics
+    dlq_class: str = REASON_SCORING
+    #: when the processor made the request (request → score latency in the metrics)
+    requested_at: datetime | None = None
 
 
 async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, stats: WorkerStats) -> Outcome:
@@ -99,6 +106,7 @@ async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, st
 
     def retrying(_: RetryCallState) -> None:
         stats.retries += 1
+        metrics.RETRIES.inc()
 
     try:
         async for attempt in AsyncRetrying(
@@ -119,7 +127,7 @@ async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, st
                     score = calibrate_score(score, cfg.calibration)
     except Exception as err:  # noqa: BLE001 - any scoring failure is retried, then dead-lettered
         return Outcome(dlq_reason=f"scoring failed after {cfg.retries + 1} attempt(s): {why(err)}")
-    return Outcome(score=score, feedback=await _feedback(scorer, req, cfg))
+    return Outcome(score=score, feedback=await _feedback(scorer, req, cfg), requested_at=req.created_at)
 
 
 async def _feedback(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig) -> tuple[CounselorFeedback, ...]:
@@ -145,7 +153,7 @@ async def handle_record(scorer: Scorer, record, cfg: WorkerConfig, stats: Worker
     try:
         req = decode(ScoreRequest, record.value)
     except ContractError as err:
-        return Outcome(dlq_reason=f"invalid ScoreRequest: {err}")
+        return Outcome(dlq_reason=f"invalid ScoreRequest: {err}", dlq_class=REASON_CONTRACT)
     return await score_request(scorer, req, cfg, stats)
 
 
@@ -177,6 +185,16 @@ def finished_prefix(records: list, outcomes: list[Outcome | None]) -> list[int]:
             continue
         keep.append(i)
     return keep
+
+
+def _count_score(score: AllianceScore, requested_at: datetime | None) -> None:
+    metrics.REQUESTS.labels("scored").inc()
+    if requested_at is not None:
+        age = (datetime.now(timezone.utc) - requested_at).total_seconds()
+        metrics.REQUEST_SECONDS.labels(score.phase).observe(max(0.0, age))
+    metrics.SCORE_SECONDS.labels(score.phase).observe(score.latency_ms / 1000.0)
+    metrics.PROMPT_TOKENS.labels(score.phase).inc(score.prompt_tokens)
+    metrics.CACHED_TOKENS.labels(score.phase).inc(score.cached_tokens)
 
 
 async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = None, *,
@@ -220,7 +238,13 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
             if not records:
                 continue
             stats.batches += 1
-            outcomes = await finish_batch([handle_record(scorer, r, cfg, stats) for r in records], stop, cfg.drain_s)
+            await observe_consumer(metrics.PART, cfg.group_id, consumer)
+            metrics.IN_FLIGHT.set(len(records))
+            try:
+                outcomes = await finish_batch([handle_record(scorer, r, cfg, stats) for r in records], stop,
+                                              cfg.drain_s)
+            finally:
+                metrics.IN_FLIGHT.set(0)
             finished = finished_prefix(records, outcomes)
             if len(finished) < len(records):
                 log.warning("stopping: %d request(s) of the batch left unfinished for another worker",
@@ -233,17 +257,21 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
                                                      value=encode(outcome.score)))
                     stats.scored += 1
                     stats.latencies_ms.append(outcome.score.latency_ms)
+                    _count_score(outcome.score, outcome.requested_at)
                     log.info("scored %s in %.0f ms (%d prompt tokens, %d cached)", outcome.score.request_id,
                              outcome.score.latency_ms, outcome.score.prompt_tokens, outcome.score.cached_tokens)
                     for fb in outcome.feedback:
                         sends.append(await producer.send(cfg.feedback_topic, key=fb.session_id.encode(),
                                                          value=encode(fb)))
                         stats.feedback += 1
+                        metrics.FEEDBACK.inc()
                 else:
                     dl = dead_letter(cfg.requests_topic, outcome.dlq_reason or "unknown", record.value,
                                      key=record.key, partition=record.partition, offset=record.offset)
                     sends.append(await producer.send(dlq_name(cfg.requests_topic), key=record.key, value=encode(dl)))
                     stats.dead_lettered += 1
+                    metrics.REQUESTS.labels("dead_lettered").inc()
+                    count_dead_letter(metrics.PART, cfg.requests_topic, outcome.dlq_class)
                     log.warning("dead-lettered offset %d of partition %d: %s", record.offset, record.partition,
                                 (outcome.dlq_reason or "").split(":")[0])
                 if on_outcome:
@@ -261,6 +289,7 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
                 # rebalanced meanwhile: the batch will be re-delivered and re-scored (idempotent ids)
                 log.warning("commit failed (%s); the batch will be scored again", type(err).__name__)
             done += len(records)
+            await observe_consumer(metrics.PART, cfg.group_id, consumer)
     finally:
         await consumer.stop()
         await producer.stop()

@@ -29,12 +29,15 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
 from streams.codec import ContractError, dead_letter, decode, encode
+from streams.telemetry import (REASON_CONTRACT, REASON_STORE, REASON_UNROUTABLE, count_dead_letter,
+                               observe_consumer)
 from streams.contracts import (AccessEvent, AlertAck, AllianceAlert, AllianceScore, ChatTurn, ClientRating, Contract,
                                RuptureEpisode, SessionEvent)
 from streams.topics import ACCESS, ACKS, ALERTS, CHAT_SESSIONS, CHAT_TURNS, RATINGS, RUPTURES, SCORES, dlq_name, offset_reset
 
 from privacy.events import redact_events
 
+from . import metrics
 from .settings import StoreSettings
 from .retention import purge_audit, purge_text
 from .writes import Origin, WriteResult, record_positions, write_events
@@ -133,7 +136,8 @@ def is_transient(err: BaseException) -> bool:
 class Decoded:
     events: list[Contract] = field(default_factory=list)
     origins: list[Origin] = field(default_factory=list)
-    rejected: list[tuple[Origin, str, bytes | None, bytes | None]] = field(default_factory=list)
+    #: (origin, reason, key, value, reason class of streams.telemetry)
+    rejected: list[tuple[Origin, str, bytes | None, bytes | None, str]] = field(default_factory=list)
 
 
 def decode_batch(records: list, contracts: dict[str, type[Contract]]) -> Decoded:
@@ -143,16 +147,16 @@ def decode_batch(records: list, contracts: dict[str, type[Contract]]) -> Decoded
         origin = Origin(r.topic, r.partition, r.offset)
         model = contracts.get(r.topic)
         if model is None:
-            out.rejected.append((origin, f"the store does not read topic {r.topic}", r.key, r.value))
+            out.rejected.append((origin, f"the store does not read topic {r.topic}", r.key, r.value, REASON_UNROUTABLE))
             continue
         if r.value is None:
-            out.rejected.append((origin, "empty record (tombstone)", r.key, r.value))
+            out.rejected.append((origin, "empty record (tombstone)", r.key, r.value, REASON_UNROUTABLE))
             continue
         try:
             out.events.append(decode(model, r.value))
             out.origins.append(origin)
         except ContractError as err:
-            out.rejected.append((origin, str(err), r.key, r.value))
+            out.rejected.append((origin, str(err), r.key, r.value, REASON_CONTRACT))
     return out
 
 
@@ -227,15 +231,20 @@ class Sink:
             return 0
         self.stats.consumed += len(records)
         self.stats.batches += 1
+        for tp, recs in batch.items():
+            metrics.RECORDS.labels(tp.topic).inc(len(recs))
+        await observe_consumer(metrics.PART, self.group_id, self._consumer)
         decoded = decode_batch(records, self.topics.contracts())
         if self.settings.redact:  # before the first write: no stored column, journal row or retry sees PII
             decoded.events, found = await asyncio.to_thread(redact_events, decoded.events)
             for kind, n in found.items():
                 self.stats.redacted[kind] = self.stats.redacted.get(kind, 0) + n
         await self._write_with_retry(decoded)
-        for origin, reason, key, value in decoded.rejected:
+        for origin, reason, key, value, reason_class in decoded.rejected:
             await self._dead_letter(origin, reason, key, value)
+            count_dead_letter(metrics.PART, origin.topic, reason_class)
         await self._commit(batch)
+        await observe_consumer(metrics.PART, self.group_id, self._consumer)
         return len(records)
 
     def _retrying(self, retry_on: Callable[[BaseException], bool], on_retry: Callable[[RetryCallState], None]):
@@ -246,6 +255,7 @@ class Sink:
 
     def _db_retry(self, state: RetryCallState) -> None:
         self.stats.db_retries += 1
+        metrics.DB_RETRIES.inc()
         err = state.outcome.exception() if state.outcome else None
         state_code = sqlstate(err) if err is not None else None
         log.warning("store unavailable (%s%s); retrying in %.1fs, offsets not committed",
@@ -260,10 +270,14 @@ class Sink:
             await self._write_one_by_one(decoded)  # find it, dead-letter it
 
     def _write(self, decoded: Decoded) -> WriteResult:
-        with self.engine.begin() as conn:
+        with metrics.WRITE_SECONDS.time(), self.engine.begin() as conn:
             result = write_events(conn, decoded.events, store_turns=bool(self.topics.turns),
                                   origins=decoded.origins)
             record_positions(conn, [o for o, *_ in decoded.rejected])
+        for kind, n in result.written.items():
+            metrics.ROWS.labels(kind).inc(n)
+        for kind, n in result.skipped.items():
+            metrics.SKIPPED.labels(kind).inc(n)
         return result
 
     async def _write_one_by_one(self, decoded: Decoded) -> None:
@@ -278,7 +292,8 @@ class Sink:
                 log.error("store refused a record at %s:%s (%s)", origin.stream, origin.offset,
                           type(err).__name__)
                 keep.rejected.append((origin, f"store refused the record: {type(err).__name__}: "
-                                              f"{str(err).splitlines()[0][:300]}", None, encode(ev)))
+                                              f"{str(err).splitlines()[0][:300]}", None, encode(ev),
+                                      REASON_STORE))
         decoded.rejected[:] = keep.rejected
 
     async def _dead_letter(self, origin: Origin, reason: str, key: bytes | None, value: bytes | None) -> None:
@@ -307,6 +322,7 @@ class Sink:
         except (CommitFailedError, IllegalStateError) as err:
             # the group rebalanced while we wrote: the new owner re-reads, the upserts absorb it
             self.stats.commit_failures += 1
+            metrics.COMMIT_FAILURES.inc()
             log.warning("offset commit failed after a rebalance (%s); records will be re-read", type(err).__name__)
 
     async def _maybe_purge(self) -> None:

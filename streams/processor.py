@@ -40,14 +40,16 @@ from typing import Any, Callable
 
 import orjson
 
-from validation.gate import RecordBook, apply_gate
+from validation.gate import RecordBook, apply_gate, gate_label
 
+from . import processor_metrics as metrics
 from . import session_state as core
 from .alert_policy import SettingsBook, on_score, scored_every_phase
 from .alert_policy import new_state as new_alert_state
 from .catch_up import CatchUp
 from .codec import M, ContractError, decode, dead_letter, encode, safe_reason
 from .contracts import AllianceAlert, AllianceScore, ChatTurn, SessionEvent
+from .telemetry import REASON_CONTRACT, REASON_PROCESSING, REASON_REJECTED, count_dead_letter, observe_consumer
 from .topics import (ALERTS, CHAT_SESSIONS, CHAT_TURNS, RUPTURES, SCORE_REQUESTS, SCORES, SIGNALS, TopicSpec, dlq_name,
                      offset_reset, replication_factor)
 
@@ -79,6 +81,8 @@ class ProcessorConfig:
     #: after a (re)start, how long the timer may wait for the input backlog to be read before it
     #: ends phases anyway (streams/catch_up.py); 0 turns the wait off.
     catch_up_max_s: float = 30.0
+    #: how often the consumer lag and session gauges of /metrics are refreshed
+    lag_interval_s: float = 2.0
     #: called once the tables are recovered and the worker processes records (health endpoint)
     on_ready: Callable[[], None] | None = None
 
@@ -248,8 +252,9 @@ def build_app(cfg: ProcessorConfig):
     async def send(topic: str, key: str, value: bytes, partition: int | None = None) -> None:
         await out[topic].send(key=key.encode(), value=value, partition=partition)
 
-    async def to_dlq(source: str, reason: str, message) -> None:
+    async def to_dlq(source: str, reason: str, message, reason_class: str = REASON_PROCESSING) -> None:
         counters.dead_letters += 1
+        count_dead_letter(metrics.PART, source, reason_class)
         letter = dead_letter(source, reason, message.value, key=message.key,
                              partition=message.partition, offset=message.offset)
         await send(dlq_name(source), letter.key or "", encode(letter))
@@ -260,7 +265,7 @@ def build_app(cfg: ProcessorConfig):
         try:
             return decode(contract, message.value)
         except ContractError as err:
-            await to_dlq(source, str(err), message)
+            await to_dlq(source, str(err), message, REASON_CONTRACT)
             return None
 
     async def apply(outcome: core.Outcome, session_id: str, partition: int) -> None:
@@ -271,6 +276,7 @@ def build_app(cfg: ProcessorConfig):
                                          s.watched)
             await send(SCORE_REQUESTS.name, session_id, encode(request))
             counters.requests += 1
+            metrics.REQUESTS.labels(request.phase).inc()
             log.info("request %s: upto turn %s, %d lines, phase ended by %s", request.request_id,
                      request.upto_turn_id, len(request.transcript), due.reason)
             outcome.drop_turn_ids.extend(core.mark_emitted(state, due.phase, s))
@@ -278,12 +284,15 @@ def build_app(cfg: ProcessorConfig):
         for episode in outcome.episodes:
             await send(RUPTURES.name, session_id, encode(episode))
             counters.episodes += 1
+            metrics.EPISODES.inc()
         if outcome.signal is not None:
             await send(SIGNALS.name, session_id, encode(outcome.signal))
             counters.signals += 1
+            metrics.SIGNALS.inc()
         for alert in outcome.alerts:
             await send(ALERTS.name, session_id, encode(alert))
             counters.alerts += 1
+            metrics.ALERTS.labels(alert.kind, gate_label(alert)).inc()
         if outcome.forget:
             sessions.pop(session_id, None)
             # the alert policy's memory of the session goes with it (same key, same
@@ -307,6 +316,7 @@ def build_app(cfg: ProcessorConfig):
             message = event.message
             wall = time.time()
             catch_up["gate"].observe(message.topic, message.partition, message.offset)
+            started = time.perf_counter()
             try:
                 if message.topic == tick_spec.name:
                     counters.ticks += 1
@@ -320,13 +330,15 @@ def build_app(cfg: ProcessorConfig):
                     if (turn := await decoded(ChatTurn, CHAT_TURNS.name, message)) is None:
                         continue
                     counters.turns += 1
+                    metrics.TURNS.inc()
                     state = _copy(sessions.get(turn.session_id))
                     outcome = core.on_turn(state, turn, wall, s)
                     if outcome.rejected:
-                        await to_dlq(CHAT_TURNS.name, outcome.rejected, message)
+                        await to_dlq(CHAT_TURNS.name, outcome.rejected, message, REASON_REJECTED)
                         continue
                     if outcome.duplicate:
                         counters.duplicates += 1
+                        metrics.DUPLICATES.inc()
                     elif outcome.ignored:
                         counters.ignored += 1
                     else:
@@ -338,6 +350,7 @@ def build_app(cfg: ProcessorConfig):
                     if (ev := await decoded(SessionEvent, CHAT_SESSIONS.name, message)) is None:
                         continue
                     counters.session_events += 1
+                    metrics.SESSION_EVENTS.inc()
                     outcome = core.on_session_event(_copy(sessions.get(ev.session_id)), ev, wall, s)
                     if outcome.ignored:
                         counters.ignored += 1
@@ -360,6 +373,8 @@ def build_app(cfg: ProcessorConfig):
                           safe_reason(err))
                 if message.topic not in (tick_spec.name, ALERTS.name):
                     await to_dlq(message.topic, f"processing error: {safe_reason(err)}", message)
+            finally:
+                metrics.RECORD_SECONDS.labels(message.topic).observe(time.perf_counter() - started)
 
     records: dict[str, Any] = {"book": cfg.record_loader() if cfg.record_loader else None}
 
@@ -377,6 +392,7 @@ def build_app(cfg: ProcessorConfig):
                 if (score := await decoded(AllianceScore, SCORES.name, message)) is None:
                     continue
                 counters.scores += 1
+                metrics.SCORES.inc()
                 previous = alert_state.get(score.session_id)
                 decision = on_score(_copy(previous), score, cfg.alert_book.for_model(score.model.name))
                 record = records["book"].for_model(score.model) if records["book"] is not None else None
@@ -386,6 +402,7 @@ def build_app(cfg: ProcessorConfig):
                     alert = apply_gate(alert, record, score.model)
                     await send(ALERTS.name, score.session_id, encode(alert))
                     counters.alerts += 1
+                    metrics.ALERTS.labels(alert.kind, gate_label(alert)).inc()
                 if (previous or {}).get(FORGOTTEN) and scored_every_phase(decision.state):
                     # the last score of a session already forgotten: nothing more will come
                     alert_state.pop(score.session_id, None)
@@ -395,6 +412,13 @@ def build_app(cfg: ProcessorConfig):
                 log.error("alert policy failed for %s[%s]@%s: %s", message.topic, message.partition, message.offset,
                           safe_reason(err))
                 await to_dlq(SCORES.name, f"processing error: {safe_reason(err)}", message)
+
+    @app.timer(interval=cfg.lag_interval_s)
+    async def observe() -> None:  # the figures of /metrics that are states, not counts
+        metrics.SESSIONS.set(len(sessions))
+        if ready["flag"] and not app.rebalancing:
+            await observe_consumer(metrics.PART, cfg.app_id, app.consumer,
+                                   (CHAT_TURNS.name, CHAT_SESSIONS.name, SCORES.name, ALERTS.name))
 
     @app.timer(interval=cfg.tick_interval_s)
     async def tick() -> None:

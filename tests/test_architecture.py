@@ -18,7 +18,8 @@ PACKAGES = ("alliance_monitor", "streams", "scoring", "gateway", "store", "valid
             "migrations")
 
 #: The formats every part agrees on: events, their encoding, the topic catalog, the replay file format.
-CONTRACTS = {"streams.contracts", "streams.codec", "streams.topics", "streams.errors", "streams.replay_format"}
+CONTRACTS = {"streams.contracts", "streams.codec", "streams.topics", "streams.errors", "streams.replay_format",
+             "streams.telemetry"}
 #: Decisions without I/O: time and every input are passed in, an outcome comes back.
 CORES = {
     "streams.phase_clock", "streams.signals", "streams.alert_policy", "streams.session_state", "streams.offline",

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..argtypes import duration, port, positive_float, positive_int
 from ..tls import add_tls_options, check_tls_options
 from ..errors import CliError
+from ..health import add_health_argument, start_health
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the alliance-source header) assign sessions; repeatable; default: trust every record")
     p.add_argument("--records-reload", type=positive_float, default=60.0, metavar="SECONDS",
                    help="re-read the validation records from the store this often (default 60)")
+    add_health_argument(p)
     p.set_defaults(func=cmd_gateway)
 
     t = sub.add_parser("token", help="access tokens for the gateway")
@@ -138,8 +140,14 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     async def main(bootstrap: str) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if health:
+                health.set_draining()
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
         config = GatewayConfig(secret=secret, host=args.host, port=args.port, bootstrap=bootstrap,
                                origins=tuple(args.origin), max_message_bytes=args.max_message_bytes,
                                policy=policy, history_events=args.history,
@@ -151,11 +159,16 @@ def cmd_gateway(args: argparse.Namespace) -> int:
                                tls_cert=args.tls_cert, tls_key=args.tls_key,
                                trusted_sources=tuple(args.trusted_source))
         try:
-            await run_gateway(config, stop)
+            await run_gateway(config, stop, on_ready=health.set_ready if health else None)
         except OSError as err:
             raise CliError(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}") from None
 
-    with kafka_bootstrap(announce=lambda m: print(m, flush=True)) as bootstrap:
-        ensure_topics(bootstrap)
-        asyncio.run(main(bootstrap))
+    health = start_health("gateway", args.health_port)
+    try:
+        with kafka_bootstrap(announce=lambda m: print(m, flush=True)) as bootstrap:
+            ensure_topics(bootstrap)
+            asyncio.run(main(bootstrap))
+    finally:
+        if health:
+            health.close()
     return 0

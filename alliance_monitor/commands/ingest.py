@@ -11,6 +11,7 @@ import sys
 from ..argtypes import port, positive_float, positive_int
 from ..errors import CliError
 from ..tls import add_tls_options, check_tls_options
+from ..health import add_health_argument, start_health
 from .common import announce
 
 
@@ -27,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dedupe-window", type=positive_int, default=200_000,
                    help="turn/session ids remembered to recognise re-posted records (default 200000)")
     add_tls_options(p, "https://")
+    add_health_argument(p)
     p.set_defaults(func=cmd_ingest)
 
 
@@ -45,8 +47,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     async def main(bootstrap: str) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if health:
+                health.set_draining()
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
         cfg = IngestConfig(bootstrap=bootstrap, tokens=tokens, host=args.host, port=args.port,
                            max_pending=args.max_pending, max_records=args.max_records,
                            retry_after_s=args.retry_after, send_timeout_s=args.send_timeout,
@@ -57,6 +65,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             where = ", ".join(f"{scheme}://{a[0]}:{a[1]}" for a in addresses)
             print(f"ingest ready at {where}/v1/records for {len(set(tokens.values()))} platform(s)",
                   file=sys.stderr, flush=True)
+            if health:
+                health.set_ready()
 
         try:
             ingest = await serve(cfg, stop, on_ready=ready)
@@ -66,7 +76,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"ingest stopped: {c['accepted']} accepted, {c['duplicate']} duplicate, {c['rejected']} rejected, "
               f"{c['throttled']} throttled posts", file=sys.stderr, flush=True)
 
-    with kafka_bootstrap(announce=announce) as bootstrap:
-        ensure_topics(bootstrap)
-        asyncio.run(main(bootstrap))
+    health = start_health("ingest", args.health_port)
+    try:
+        with kafka_bootstrap(announce=announce) as bootstrap:
+            ensure_topics(bootstrap)
+            asyncio.run(main(bootstrap))
+    finally:
+        if health:
+            health.close()
     return 0

@@ -35,19 +35,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     from streams.broker import ensure_topics, kafka_bootstrap, state_dir
 
-    from ..up import Supervisor, default_specs, gate_status
+    from ..up import PARTS_FILE, Supervisor, clear_parts, default_specs, gate_status, write_parts
 
     with kafka_bootstrap(announce=announce) as bootstrap:
         ensure_topics(bootstrap)
-        sup = Supervisor(default_specs(args, bootstrap), state_dir() / "logs")
+        specs = default_specs(args, bootstrap)
+        sup = Supervisor(specs, state_dir() / "logs")
         signal.signal(signal.SIGTERM, lambda *_: sup.stopping.set())
         if "scorer" not in (args.without or []):
             sup.say(gate_status(args.model, args.db_url or os.environ.get("ALLIANCE_DB_URL")))
         try:
             sup.start()
+            write_parts(state_dir() / PARTS_FILE, specs)  # for `alliance-monitor status`
             sup.run()
         except KeyboardInterrupt:
             pass
         finally:
             sup.stop()
+            clear_parts(state_dir() / PARTS_FILE)
     return 1 if sup.failed() else 0

@@ -179,3 +179,31 @@ def test_every_part_is_probed_through_its_healthz():
             assert specs[name].probe() == (True, "HTTP 200")
         finally:
             server.close()
+
+
+def test_up_lists_every_part_where_status_finds_its_metrics(tmp_path):
+    """`up` writes parts.json (name -> the URL whose /healthz and /metrics the part serves); `status` reads it."""
+    import argparse
+    import urllib.request
+
+    from alliance_monitor.commands.up import add_up_arguments
+    from alliance_monitor.health import HealthServer
+    from alliance_monitor.up import clear_parts, default_specs, read_parts, write_parts
+
+    p = argparse.ArgumentParser()
+    add_up_arguments(p)
+    specs = default_specs(p.parse_args(["--port", "8799", "--survey-links", "https://m.example.org"]), "127.0.0.1:9")
+    path = tmp_path / "parts.json"
+    write_parts(path, specs)
+    parts = read_parts(path)
+    assert set(parts) == {"processor", "scorer", "sink", "gateway", "survey-links"}
+    assert parts["gateway"] == "http://127.0.0.1:8799"
+    sink = next(s for s in specs if s.name == "sink")
+    server = HealthServer("sink", int(sink.argv[sink.argv.index("--health-port") + 1]), host="127.0.0.1")
+    try:
+        with urllib.request.urlopen(parts["sink"] + "/metrics", timeout=5) as resp:
+            assert resp.status == 200 and b"python_gc" in resp.read()
+    finally:
+        server.close()
+    clear_parts(path)
+    assert not path.exists() and read_parts(path) == {}

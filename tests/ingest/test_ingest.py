@@ -129,6 +129,36 @@ async def test_https_with_a_trusted_certificate(private_kafka, tmp_path):
                 await http.get(server.url.replace("https://", "http://") + "/healthz")
 
 
+async def test_metrics_count_outcomes_and_429s(private_kafka):
+    """/metrics (client library's parser) moves by exactly what the posts did; platform is a label, never an id."""
+    from alliance_monitor.status import parse_samples, total
+
+    async def metrics(url: str) -> dict:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{url}/metrics") as resp:
+                assert resp.status == 200
+                return parse_samples(await resp.text())
+
+    def moved(before: dict, after: dict, name: str, **labels) -> float:
+        return (total(after, name, **labels) or 0) - (total(before, name, **labels) or 0)
+
+    sid = f"met-{uuid.uuid4().hex[:6]}"
+    async with Server(private_kafka, max_pending=3) as server:
+        before = await metrics(server.url)
+        assert (await server.post([_turn(sid, 0), _turn(sid, 1), {"turn_id": 2}]))[0] == 200
+        assert (await server.post([_turn(sid, 1)]))[0] == 200  # a retry: duplicate
+        assert (await server.post([_turn(sid, i) for i in range(4)]))[0] == 429
+        after = await metrics(server.url)
+    name = "alliance_ingest_records_total"
+    assert moved(before, after, name, platform="platform-a", outcome="accepted") == 2
+    assert moved(before, after, name, platform="platform-a", outcome="duplicate") == 1
+    assert moved(before, after, name, platform="platform-a", outcome="rejected") == 1
+    assert moved(before, after, "alliance_ingest_throttled_total", status="429") == 1
+    assert moved(before, after, "alliance_ingest_post_seconds_count") == 2
+    assert total(after, "alliance_ingest_pending") == 0
+    assert all(set(labels) <= {"platform", "outcome"} for labels, _ in after[name])
+
+
 def _sample_events(samples_dir, sid: str) -> list[ReplayEvent]:
     path = samples_dir / "s02_bond_rupture_middle_en.jsonl"  # a session with something to alert on
     events, bad = read_file(path)

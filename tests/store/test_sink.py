@@ -147,7 +147,7 @@ async def test_a_record_the_database_refuses_is_dead_lettered_and_the_rest_store
     sink._dead_letter = collect  # type: ignore[method-assign]
     decoded = Decoded(events=[good, bad], origins=[Origin("alliance.scores", 0, 7), Origin("alliance.scores", 0, 8)])
     await sink._write_with_retry(decoded)
-    for origin, reason, key, value in decoded.rejected:
+    for origin, reason, key, value, _ in decoded.rejected:
         await sink._dead_letter(origin, reason, key, value)
     assert [o.offset for o, _, _ in sent] == [8]
     assert "store refused the record" in sent[0][1] and b'"bad-1"' in sent[0][2]

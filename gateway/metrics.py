@@ -1,0 +1,82 @@
+"""The gateway's Prometheus metrics (docs/metrics.md). A shell module.
+
+Why a collector for most of them: the fan-out is the gateway's hot path (one
+event, thousands of connections), so nothing is counted per frame there. The
+protocol core already keeps plain counts (``Hub.stats``) and the live
+connections; this collector reads them only when ``/metrics`` is scraped.
+Connections are counted by role (supervisor, counselor), never by name.
+The Kafka feed's lag is the shared gauge of streams.telemetry (part ``gateway``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Iterator
+
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+if TYPE_CHECKING:
+    from .protocol import Hub
+
+PART = "gateway"
+
+#: Hub.stats key -> (metric name without _total, help)
+HUB_COUNTERS = {
+    "events": ("alliance_gateway_events", "Feed events applied to the live state (repeats excluded)"),
+    "frames": ("alliance_gateway_frames", "Frames queued to connections (fan-out, replies and snapshots)"),
+    "cut_slow": ("alliance_gateway_slow_client_cuts", "Connections closed because they could not keep up"),
+    "resumed": ("alliance_gateway_resumes", "Connections that resumed after a reconnect"),
+    "gaps": ("alliance_gateway_resume_gaps", "Resumes that could not be served in full (history too short)"),
+    "duplicates": ("alliance_gateway_duplicate_events", "Feed records applied before (re-delivered), absorbed"),
+}
+
+FEED_RECORDS = Counter("alliance_gateway_feed_records", "Records read from the feed topics, by outcome "
+                       "(applied, rejected: not its topic's contract)", ["outcome"])
+DELIVERY_SECONDS = Histogram(
+    "alliance_gateway_delivery_seconds",
+    "From a score's scored_at / an alert's created_at to the gateway queueing it to its viewers, by kind "
+    "(live events only: the history re-read at start-up is not counted)", ["kind"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
+#: the field that dates each timed event kind
+DELIVERY_CLOCK = {"score": "scored_at", "alert": "created_at"}
+ACKS = Counter("alliance_gateway_acks", "Alert acknowledgements published to alliance.acks, by outcome", ["outcome"])
+LINKS_PUBLISHED = Counter("alliance_survey_links_published", "Survey links published to chat.survey_links")
+
+
+class HubCollector:
+    """Sums the counts of every live hub in this process (one, except in tests and benchmarks)."""
+
+    def __init__(self) -> None:
+        self._hubs: "weakref.WeakSet[Hub]" = weakref.WeakSet()
+
+    def watch(self, hub: "Hub") -> None:
+        self._hubs.add(hub)
+
+    def collect(self) -> Iterator:
+        hubs = list(self._hubs)
+        if not hubs:
+            return  # a process of this package without a gateway (survey publish-links)
+        for key, (name, text) in HUB_COUNTERS.items():
+            family = CounterMetricFamily(name, text)
+            family.add_metric([], sum(h.stats.get(key, 0) for h in hubs))
+            yield family
+        roles: dict[str, int] = {"supervisor": 0, "counselor": 0}
+        sessions = 0
+        for hub in hubs:
+            # list() copies in one step under the GIL: a scrape from another thread sees a consistent set
+            for conn in list(hub.connections.values()):
+                roles[conn.viewer.role] = roles.get(conn.viewer.role, 0) + 1
+            sessions += len(hub.sessions)
+        connections = GaugeMetricFamily("alliance_gateway_connections", "Open websocket connections, by role",
+                                        labels=["role"])
+        for role, n in sorted(roles.items()):
+            connections.add_metric([role], n)
+        yield connections
+        live = GaugeMetricFamily("alliance_gateway_sessions", "Sessions the gateway holds live state for")
+        live.add_metric([], sessions)
+        yield live
+
+
+HUBS = HubCollector()
+REGISTRY.register(HUBS)

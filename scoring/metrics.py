@@ -1,0 +1,31 @@
+"""The scoring worker's Prometheus metrics (docs/metrics.md). A shell module: the worker counts.
+
+Why these: the scorer is the expensive stage. An operator asks "how long does a
+phase take" (latency), "is the prefix cache working" (cached / prompt tokens, by
+phase: a late phase should be mostly cached), "how much is waiting" (in flight
+here, and the lag of the requests topic in streams.telemetry) and "what fails"
+(outcomes, retries, dead letters).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+PART = "scorer"
+
+REQUESTS = Counter("alliance_scorer_requests", "Score requests finished, by outcome (scored, dead_lettered)",
+                   ["outcome"])
+RETRIES = Counter("alliance_scorer_retries", "Scoring attempts retried after a failure or a timeout")
+SCORE_SECONDS = Histogram(
+    "alliance_scorer_score_seconds", "One request scored (all items, the model's own latency), by phase", ["phase"],
+    buckets=(0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0))
+REQUEST_SECONDS = Histogram(
+    "alliance_scorer_request_seconds",
+    "From the processor's request (its created_at) to the score sent: queue wait plus scoring, by phase", ["phase"],
+    buckets=(0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0))
+PROMPT_TOKENS = Counter("alliance_scorer_prompt_tokens", "Prompt tokens of scored requests, by phase", ["phase"])
+CACHED_TOKENS = Counter("alliance_scorer_cached_tokens",
+                        "Prompt tokens served from the engine's prefix cache, by phase (hit ratio = cached / prompt)",
+                        ["phase"])
+FEEDBACK = Counter("alliance_scorer_feedback", "Counselor turns rated (turn-level feedback records sent)")
+IN_FLIGHT = Gauge("alliance_scorer_in_flight", "Requests of the batch being scored now")

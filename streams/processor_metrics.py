@@ -1,0 +1,29 @@
+"""The stream processor's Prometheus metrics (docs/metrics.md). A shell module: the Faust app counts.
+
+Why these: turns in per second says how much chat the site carries; requests,
+signals and alerts out (alerts by kind and gate) say what the monitor did with
+it; the handling time per record and the lag (streams.telemetry) say whether
+one worker keeps up or another is needed.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+PART = "processor"
+
+TURNS = Counter("alliance_processor_turns", "Chat turns consumed (rate() = turns per second)")
+SESSION_EVENTS = Counter("alliance_processor_session_events", "Session start/end events consumed")
+DUPLICATES = Counter("alliance_processor_duplicate_turns", "Turns seen before (re-delivered), absorbed")
+REQUESTS = Counter("alliance_processor_requests", "Score requests sent (one per session and phase), by phase",
+                   ["phase"])
+SIGNALS = Counter("alliance_processor_signals", "Process signals sent")
+ALERTS = Counter("alliance_processor_alerts",
+                 "Alerts sent, by kind and gate (process, validated: counselors too; unvalidated: supervisors only)",
+                 ["kind", "gate"])
+EPISODES = Counter("alliance_processor_rupture_episodes", "Rupture episode changes sent")
+SCORES = Counter("alliance_processor_scores", "Scores consumed by the alert policy")
+RECORD_SECONDS = Histogram(
+    "alliance_processor_record_seconds", "Time to handle one input record (state, core decision, sends), by topic",
+    ["topic"], buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+SESSIONS = Gauge("alliance_processor_sessions", "Sessions this worker watches (its partitions' live sessions)")
