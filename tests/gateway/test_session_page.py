@@ -144,3 +144,38 @@ async def test_session_page_for_supervisor_counselor_and_stranger(make_gateway, 
         assert await other.locator(sel).count() == 0, sel
     await other.screenshot(path=str(artifacts_dir / "session-page-forbidden.png"))
     assert not errors and not console, f"page errors: {errors + console}"
+
+
+async def test_session_page_empty_states_say_what_is_missing_and_why(make_gateway, kafka_bootstrap, unique,
+                                                                     artifacts_dir: Path, browser_context):  # noqa: F811
+    """No validation record: a counselor gets no number at all; a session with nothing scored says so."""
+    context, errors = browser_context
+    console: list[str] = []
+    gw = await make_gateway()
+    grp, cid = f"ward-{unique}", f"counselor-{unique}"
+    scored, bare = f"scored-{unique}", f"bare-{unique}"
+    await publish(kafka_bootstrap, "chat.sessions", ev.started(scored, cid, grp), ev.started(bare, cid, grp))
+    await until_known(gw, scored, bare)
+    await publish(kafka_bootstrap, "alliance.scores", ev.score(scored, cid, "early", 4.1, 3.9, 4.2))
+    await publish(kafka_bootstrap, "alliance.feedback", feedback(scored, cid, 21, HURT))  # unvalidated
+
+    mine = await _open(context, f"{gw.http_url}/session?id={scored}#token={counselor_token(cid)}", console, width=900)
+    await mine.wait_for_selector('[data-empty="dimensions"]', timeout=20_000)
+    assert await mine.locator("svg.trajectory").count() == 0
+    held = mine.locator(".validation-mode[data-withheld]")
+    assert await held.get_attribute("data-withheld") == "approach bond goal"
+    assert (await held.inner_text()).startswith("Goals, way of working and connection: withheld until the model is validated")
+    assert "validated against this site's own human codes" in await mine.locator('[data-empty="feedback"]').inner_text()
+    assert await mine.locator('[data-empty="episodes"]').count() == 1
+    assert HURT[:30] not in await mine.locator("main").inner_text()
+    await mine.screenshot(path=str(artifacts_dir / "session-page-counselor-validation-mode.png"), full_page=True)
+
+    sup = await _open(context, f"{gw.http_url}/session?id={bare}#token={supervisor_token(grp)}", console)
+    await sup.wait_for_selector('[data-empty="scores"]', timeout=20_000)
+    assert "none has arrived" in await sup.locator('[data-empty="scores"]').inner_text()
+    assert "turn-level feedback is off" in await sup.locator('[data-empty="feedback"]').inner_text()
+    assert "no drop alert opened one" in await sup.locator('[data-empty="episodes"]').inner_text()
+
+    none = await _open(context, f"{gw.http_url}/session#token={supervisor_token(grp)}", console)
+    assert "No session chosen" in await none.locator('[data-empty="session"]').inner_text()
+    assert not errors and not console, f"page errors: {errors + console}"
