@@ -37,7 +37,7 @@
     event(msg) {
       if (msg.session_id !== sid) return;
       if (msg.summary) summary = msg.summary;
-      if (msg.kind !== "signal") client.send({ type: "timeline", session_id: sid });
+      if (msg.kind !== "signal") refresh();
     },
     timeline(msg) {
       if (msg.session_id !== sid) return;
@@ -58,6 +58,14 @@
       AM.tokenBox($("main"), () => location.reload(), reason);
     },
   });
+
+  /* a burst of events (a phase end brings a score, alerts, feedback) asks for one timeline, not one each:
+   * every timeline request costs the gateway work and counts against the message rate */
+  let pending = null;
+  function refresh() {
+    clearTimeout(pending);
+    pending = setTimeout(() => client.send({ type: "timeline", session_id: sid }), 300);
+  }
 
   function notice(text) {
     const n = $("notice");

@@ -2,7 +2,7 @@
 
 One ended session with three phase scores (a record book that passes bond only), one
 repaired rupture episode (two versions) and three rated counselor turns (two unvalidated,
-one validated). The supervisor and the session's counselor reach the page through the
+one validated; a fourth arrives while the page is open). The supervisor and the session's counselor reach the page through the
 "session page" links of the board drawer and the counselor panel; another counselor gets
 the forbidden message and no data. Screenshots go to artifacts/session-page*.png.
 """
@@ -114,6 +114,12 @@ async def test_session_page_for_supervisor_counselor_and_stranger(make_gateway, 
     assert "empathy 4.6" in await helped.locator('[data-turn="23"] .ratings').inner_text()
     assert await sup.locator('[data-group="mixed"]').count() == 0
     await sup.screenshot(path=str(artifacts_dir / "session-page-supervisor.png"), full_page=True)
+
+    # an open page follows the session: a record rated late arrives without a reload
+    await publish(kafka_bootstrap, "alliance.feedback", feedback(sid, cid, 27, "Mm, okay.", phase="late"))
+    late = sup.locator('[data-group="hurt"] [data-principle="self_exploration"] .feedback-card[data-turn="27"]')
+    await late.wait_for(timeout=20_000)
+    assert "passive response" in await late.inner_text()
 
     # the counselor: from the panel's link; bond only, and only the validated turn
     panel = await _open(context, f"{gw.http_url}/counselor?session={sid}#token={counselor_token(cid)}", console,
