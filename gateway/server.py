@@ -10,7 +10,7 @@ and reason the core chose.
 HTTP (same port, via websockets' ``process_request``): ``/healthz``, ``/metrics``
 (Prometheus; local callers only, like the detailed health: the counts say how
 busy the organisation is — scrape the ``--health-port`` instead), the pages
-``/``, ``/board``, ``/counselor``, ``/survey`` and their static files under
+``/``, ``/board``, ``/counselor``, ``/session``, ``/survey`` and their static files under
 ``/static/``. The client survey page talks to ``/survey/ws`` (gateway/survey.py
 decides, gateway/survey_feed.py reads and writes ``chat.ratings``); it never
 joins the hub, so no rating reaches a board or panel connection.
@@ -63,7 +63,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
-PAGE_ROUTES = {"/": "index.html", "/board": "board.html", "/counselor": "counselor.html", "/survey": "survey.html"}
+PAGE_ROUTES = {"/": "index.html", "/board": "board.html", "/counselor": "counselor.html", "/survey": "survey.html",
+               "/session": "session.html"}
 SURVEY_WS_PATH = "/survey/ws"
 #: close code for a socket refused because too many others wait to authenticate (RFC 6455 "try again later")
 CLOSE_TRY_AGAIN = 1013

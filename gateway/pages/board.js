@@ -235,7 +235,8 @@
     d.replaceChildren(...[
       AM.el("div", { class: "drawer-head" },
         AM.el("div", {}, AM.el("h3", { text: s.session_id }),
-          AM.el("div", { class: "muted", text: `counselor ${s.counselor_id || "–"} · group ${s.group || "–"} · ${s.ended_at ? "ended" : (s.phase || "–") + " phase"}` })),
+          AM.el("div", { class: "muted", text: `counselor ${s.counselor_id || "–"} · group ${s.group || "–"} · ${s.ended_at ? "ended" : (s.phase || "–") + " phase"}` }),
+          AM.el("div", {}, AM.sessionLink(s.session_id))),
         AM.el("button", { class: "btn close", type: "button", "aria-label": "close", onclick: closeDrawer, text: "×" })),
       AM.el("h4", { class: "section", text: "Alerts" }),
       alerts.length ? alerts.map(alertCard) : AM.el("p", { class: "muted", text: "No alerts." }),

@@ -58,6 +58,15 @@ AM.takeToken = function () {
   return sessionStorage.getItem("am-token");
 };
 
+/* A link to the after-session page of one session, carrying this tab's token in the
+ * fragment (never sent to a server): it opens in a new tab, which has no sessionStorage. */
+AM.sessionLink = function (sessionId) {
+  const token = sessionStorage.getItem("am-token");
+  const href = `/session?id=${encodeURIComponent(sessionId)}${token ? `#token=${encodeURIComponent(token)}` : ""}`;
+  return AM.el("a", { class: "session-link", href, target: "_blank", rel: "noopener", "data-session-link": sessionId,
+    text: "session page" });
+};
+
 /* Connection with resume: the cursor is {"topic:partition": last offset seen}. */
 AM.Client = class {
   constructor(handlers) {

@@ -92,7 +92,8 @@
     const unrepaired = s.ended_at ? (s.ruptures || []).filter((e) => e.status === "unrepaired").slice(-1) : [];
     main.replaceChildren(...[
       AM.el("div", { class: "c-head" },
-        AM.el("div", {}, AM.el("b", { text: s.session_id }), AM.el("span", { class: "muted", text: ` · ${s.ended_at ? "ended" : (s.phase || "early") + " phase"}` })),
+        AM.el("div", {}, AM.el("b", { text: s.session_id }), AM.el("span", { class: "muted", text: ` · ${s.ended_at ? "ended" : (s.phase || "early") + " phase"} · ` }),
+          AM.sessionLink(s.session_id)),
         sessions.size > 1 ? AM.el("select", { "aria-label": "session", onchange: (e) => { chosen = e.target.value; render(); } },
           [...sessions.keys()].map((id) => AM.el("option", { value: id, selected: id === s.session_id, text: id }))) : null),
       AM.el("div", { class: "c-scores" }, ["goal", "approach", "bond"].map((d) => {

@@ -40,5 +40,5 @@ AM.feedback = (function () {
       last.next_move);
   }
 
-  return { card, line, recentPattern, PATTERN };
+  return { card, line, recentPattern, PATTERN, PRINCIPLE };
 })();

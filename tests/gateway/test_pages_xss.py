@@ -2,8 +2,8 @@
 
 A session whose session id, counselor id, group, alert message, evidence quote and
 rationales are XSS payloads goes through the real broker to the real gateway; the
-supervisor board (row and drill-down) and the counselor panel must show every
-payload as text, build no element from it and run none of it.
+supervisor board (row and drill-down), the counselor panel and the after-session page
+must show every payload as text, build no element from it and run none of it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 from streams.contracts import Evidence, Quote
 from tests.gateway import events as ev
 from tests.gateway.conftest import counselor_token, publish, supervisor_token, until_known
+from tests.gateway.test_feedback_gateway import feedback
 from tests.gateway.test_pages_browser import browser_context  # noqa: F401 - the shared Chromium fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -27,7 +28,7 @@ IFRAME = "<iframe src=\"javascript:alert(5)\"></iframe>"
 PROBE = """() => ({
   title: document.title,
   xss: window.__xss === undefined ? null : window.__xss,
-  elements: document.querySelectorAll('img, svg, iframe, object, embed, script:not([src])').length,
+  elements: document.querySelectorAll('img, svg:not(.trajectory), iframe, object, embed, script:not([src])').length,
   handlers: [...document.querySelectorAll('*')].filter(n => [...n.attributes].some(a => /^on/i.test(a.name))).length,
   jsLinks: [...document.querySelectorAll('[href],[src],[action]')].filter(
       n => /^\\s*javascript:/i.test(n.getAttribute('href') || n.getAttribute('src') || n.getAttribute('action') || '')).length,
@@ -71,6 +72,7 @@ async def test_payloads_in_ids_quotes_and_rationales_are_shown_as_text(make_gate
     await publish(kafka_bootstrap, "alliance.scores", _hostile_score(s, cid, "middle", 3.0))
     await publish(kafka_bootstrap, "alliance.alerts", _hostile_alert(f"sup-{unique}", s, cid, validated=False),
                   _hostile_alert(f"val-{unique}", s, cid, validated=True))
+    await publish(kafka_bootstrap, "alliance.feedback", feedback(s, cid, 21, f"{IMG} {JS_URL}"))
 
     dialogs: list[str] = []
     context.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -96,4 +98,13 @@ async def test_payloads_in_ids_quotes_and_rationales_are_shown_as_text(make_gate
     await panel.locator(f'article[data-alert="val-{unique}"]').wait_for(timeout=20_000)
     assert IMG in await panel.locator("blockquote").all_inner_texts()
     await _assert_inert(panel, dialogs, s, "bond fell " + SVG)
+
+    # the after-session page, through the drawer's link: ids, quotes and rationales as text
+    href = await drawer.locator("a[data-session-link]").evaluate("a => a.href")
+    after = await context.new_page()
+    await after.goto(href)
+    await after.locator("svg.trajectory circle").first.wait_for(timeout=20_000)
+    await after.locator(".feedback-card blockquote").wait_for(timeout=20_000)
+    assert await after.locator("h2").inner_text() == s
+    await _assert_inert(after, dialogs, s, IMG)
     assert not errors, f"page errors: {errors}"

@@ -377,7 +377,7 @@ async def test_health_and_pages_are_served(gateway):
     status, headers, body = await asyncio.to_thread(_get, gateway.port, "/healthz")
     health = orjson.loads(body)
     assert status == 200 and health["status"] == "ok" and health["kafka"] is True
-    for path in ("/", "/board", "/counselor", "/static/board.js", "/static/app.css"):
+    for path in ("/", "/board", "/counselor", "/session", "/static/board.js", "/static/session.js", "/static/app.css"):
         status, headers, body = await asyncio.to_thread(_get, gateway.port, path)
         assert status == 200, path
         assert "default-src 'self'" in headers["Content-Security-Policy"]
