@@ -39,11 +39,14 @@ def group_lag(bootstrap: str, groups: list[str], timeout_s: float = 10.0) -> dic
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    from .kafka_security import kafka_security
+
     timeout_ms = int(timeout_s * 1000)
+    security = kafka_security()  # the same TLS / SASL settings as every other client of the project
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="alliance-monitor-status",
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, **security, client_id="alliance-monitor-status",
                                  request_timeout_ms=timeout_ms)
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="alliance-monitor-status",
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, **security, client_id="alliance-monitor-status",
                                  request_timeout_ms=timeout_ms + 1000, enable_auto_commit=False)
     except Exception as err:  # noqa: BLE001 - NoBrokersAvailable and friends
         raise BrokerError(f"cannot reach Kafka at {bootstrap}: {type(err).__name__}") from None

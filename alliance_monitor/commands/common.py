@@ -49,3 +49,22 @@ def db_failure(err: Exception, url: str) -> CliError:
 def lookup_message(err: LookupError) -> str:
     """A LookupError's message without the quotes KeyError adds."""
     return str(err).strip("'\"")
+
+
+def run_kafka_part(part: str, health_port: int | None, main) -> None:
+    """Run a long-running Kafka part: its /healthz (when a port is set), the broker (embedded
+    when none is configured), the topic catalog, then ``main(bootstrap, health)`` to the end."""
+    import asyncio
+
+    from streams.broker import ensure_topics, kafka_bootstrap
+
+    from ..health import start_health
+
+    health = start_health(part, health_port)
+    try:
+        with kafka_bootstrap(announce=announce) as bootstrap:
+            ensure_topics(bootstrap)
+            asyncio.run(main(bootstrap, health))
+    finally:
+        if health:
+            health.close()

@@ -11,8 +11,8 @@ import sys
 from ..argtypes import port, positive_float, positive_int
 from ..errors import CliError
 from ..tls import add_tls_options, check_tls_options
-from ..health import add_health_argument, start_health
-from .common import announce
+from ..health import add_health_argument
+from .common import run_kafka_part
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +36,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.errors import IngestError
     from ingest.server import IngestConfig, serve
     from ingest.tokens import parse_tokens
-    from streams.broker import ensure_topics, kafka_bootstrap
 
     check_tls_options(args)
     try:
@@ -44,7 +43,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     except IngestError as err:
         raise CliError(str(err)) from None
 
-    async def main(bootstrap: str) -> None:
+    async def main(bootstrap: str, health) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
@@ -76,12 +75,5 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"ingest stopped: {c['accepted']} accepted, {c['duplicate']} duplicate, {c['rejected']} rejected, "
               f"{c['throttled']} throttled posts", file=sys.stderr, flush=True)
 
-    health = start_health("ingest", args.health_port)
-    try:
-        with kafka_bootstrap(announce=announce) as bootstrap:
-            ensure_topics(bootstrap)
-            asyncio.run(main(bootstrap))
-    finally:
-        if health:
-            health.close()
+    run_kafka_part("ingest", args.health_port, main)
     return 0

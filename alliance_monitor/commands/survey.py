@@ -12,8 +12,8 @@ import sys
 
 from ..argtypes import base_url, duration
 from ..errors import CliError
-from ..health import add_health_argument, start_health
-from .common import announce
+from ..health import add_health_argument
+from .common import run_kafka_part
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,14 +63,13 @@ def cmd_link(args: argparse.Namespace) -> int:
 def cmd_publish_links(args: argparse.Namespace) -> int:
     from gateway.survey import MAX_LINK_TTL_S
     from gateway.survey_publisher import LinkPublisher
-    from streams.broker import ensure_topics, kafka_bootstrap
     from streams.topics import CHAT_SESSIONS, SURVEY_LINKS
 
     if args.ttl > MAX_LINK_TTL_S:
         raise CliError(f"--ttl must be at most {MAX_LINK_TTL_S // 3600} hours")
     key = _key()
 
-    async def main(bootstrap: str) -> None:
+    async def main(bootstrap: str, health) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         def on_signal() -> None:  # finish the batch in progress, commit it, exit
@@ -91,12 +90,5 @@ def cmd_publish_links(args: argparse.Namespace) -> int:
         print(f"survey links stopped: {stats.published} published for {stats.ended} ended sessions "
               f"({stats.skipped_expired} too old)", file=sys.stderr)
 
-    health = start_health("survey-links", args.health_port)
-    try:
-        with kafka_bootstrap(announce=announce) as bootstrap:
-            ensure_topics(bootstrap)
-            asyncio.run(main(bootstrap))
-    finally:
-        if health:
-            health.close()
+    run_kafka_part("survey-links", args.health_port, main)
     return 0
