@@ -49,6 +49,19 @@ positive_int = int_at_least(1)
 positive_int.__name__ = "positive_int"
 
 
+def fraction(*, one_allowed: bool = True) -> Callable[[str], float]:
+    """A share in [0, 1] (or [0, 1) when a whole is meaningless, e.g. a held-out share)."""
+    interval = "[0, 1]" if one_allowed else "[0, 1)"
+
+    def parse(value: str) -> float:
+        x = _float(value, f"a number in {interval}")
+        if not (0.0 <= x <= 1.0 if one_allowed else 0.0 <= x < 1.0):
+            raise argparse.ArgumentTypeError(f"must be in {interval}, got {x}")
+        return x
+
+    return parse
+
+
 def positive_float(value: str) -> float:
     """A finite number > 0 (rates, seconds, minutes)."""
     x = _float(value)

@@ -154,6 +154,24 @@ def scored_every_phase(state: dict[str, Any] | None) -> bool:
     return bool(state) and PHASES[-1] in state.get("phases", ())
 
 
+#: marks the memory of a session the processor forgot before its last phase was scored
+FORGOTTEN = "forgotten"
+
+
+def memory_at_forget(state: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the processor keeps of the policy's memory when it forgets the session:
+    nothing once every phase is scored, else the memory marked forgotten (see
+    :func:`scored_every_phase`), to go when the last score comes."""
+    if scored_every_phase(state):
+        return None
+    return {**(state or new_state()), FORGOTTEN: True}
+
+
+def memory_done(previous: dict[str, Any] | None, state: dict[str, Any]) -> bool:
+    """After a score: may the memory go? Only for a forgotten session whose last phase is now scored."""
+    return bool((previous or {}).get(FORGOTTEN)) and scored_every_phase(state)
+
+
 def _dim_state() -> dict[str, Any]:
     return {"active": False, "kinds": [], "severity": None, "notified": False, "reference": None, "last": None}
 

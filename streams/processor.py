@@ -44,8 +44,7 @@ from validation.gate import RecordBook, apply_gate, gate_label
 
 from . import processor_metrics as metrics
 from . import session_state as core
-from .alert_policy import SettingsBook, on_score, scored_every_phase
-from .alert_policy import new_state as new_alert_state
+from .alert_policy import SettingsBook, memory_at_forget, memory_done, on_score
 from .catch_up import CatchUp
 from .codec import M, ContractError, decode, dead_letter, encode, safe_reason
 from .contracts import AllianceAlert, AllianceScore, ChatTurn, SessionEvent
@@ -91,10 +90,6 @@ class ProcessorConfig:
             f"{self.app_id}-ticks", SessionEvent, 3600 * 1000, False, "internal timer ticks",
             partitions=CHAT_TURNS.partition_count(),
         )
-
-
-#: marks the alert policy's memory of a session the processor has forgotten before its last score came
-FORGOTTEN = "forgotten"
 
 
 @dataclass
@@ -298,11 +293,11 @@ def build_app(cfg: ProcessorConfig):
             # the alert policy's memory of the session goes with it (same key, same
             # partition: the tables are co-partitioned), or it would be kept forever —
             # unless a phase is still to be scored: then it goes when that score comes
-            memory = alert_state.get(session_id)
-            if scored_every_phase(memory):
+            kept = memory_at_forget(alert_state.get(session_id))
+            if kept is None:
                 alert_state.pop(session_id, None)
             else:
-                alert_state[session_id] = {**(memory or new_alert_state()), FORGOTTEN: True}
+                alert_state[session_id] = kept
             wakeups.cancel(session_id)
             return
         sessions[session_id] = state
@@ -403,7 +398,7 @@ def build_app(cfg: ProcessorConfig):
                     await send(ALERTS.name, score.session_id, encode(alert))
                     counters.alerts += 1
                     metrics.ALERTS.labels(alert.kind, gate_label(alert)).inc()
-                if (previous or {}).get(FORGOTTEN) and scored_every_phase(decision.state):
+                if memory_done(previous, decision.state):
                     # the last score of a session already forgotten: nothing more will come
                     alert_state.pop(score.session_id, None)
                 elif decision.state != previous:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..argtypes import positive_int
+from ..argtypes import fraction, positive_int
 
 
 def _langs(value: str) -> tuple[str, ...]:
@@ -13,16 +13,6 @@ def _langs(value: str) -> tuple[str, ...]:
     if not langs or bad:
         raise argparse.ArgumentTypeError(f"languages are a comma list of en, zh; got {value!r}")
     return langs
-
-
-def _share(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], not {value!r}") from None
-    if not 0.0 <= x <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {x}")
-    return x
 
 
 def _cmd_synth(args) -> int:
@@ -51,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sessions", type=positive_int, default=600, help="number of sessions (default 600)")
     p.add_argument("--seed", type=int, default=0, help="seed (the same seed writes the same corpus)")
     p.add_argument("--langs", type=_langs, default=("en", "zh"), help="comma list of en, zh (default en,zh)")
-    p.add_argument("--inverse-share", type=_share, default=0.5,
+    p.add_argument("--inverse-share", type=fraction(), default=0.5,
                    help="share of sessions where length runs against the rating (default 0.5)")
     p.add_argument("--counselors", type=positive_int, default=12, help="number of counselors (default 12)")
     p.set_defaults(func=_cmd_synth)

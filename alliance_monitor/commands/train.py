@@ -11,19 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..argtypes import positive_float, positive_int
+from ..argtypes import fraction, positive_float, positive_int
 from ..errors import CliError
 from .common import add_db_argument, store_engine
-
-
-def _share(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), not {value!r}") from None
-    if not 0.0 <= x < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {x}")
-    return x
 
 
 def _default_method() -> str:
@@ -107,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default with a CUDA device)")
     p.add_argument("--model", default=None, help="base model directory (default: ALLIANCE_MODEL, else the demo model)")
     p.add_argument("--out", default=None, help="artefact directory (default: under the trained-models cache)")
-    p.add_argument("--eval-share", type=_share, default=0.3,
+    p.add_argument("--eval-share", type=fraction(one_allowed=False), default=0.3,
                    help="newest share of sessions held out, never trained on (default 0.3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")

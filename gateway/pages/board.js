@@ -38,22 +38,14 @@
       }
     },
     error(msg) {
-      notice(msg.message || "request refused");
+      AM.notice(msg.message || "request refused");
     },
-    notice,
+    notice: AM.notice,
     authFailed(reason) {
       sessionStorage.removeItem("am-token");
       AM.tokenBox($("main"), (t) => location.reload(), reason);
     },
   });
-
-  function notice(text) {
-    const n = $("notice");
-    n.textContent = text;
-    n.hidden = false;
-    clearTimeout(notice.t);
-    notice.t = setTimeout(() => (n.hidden = true), 8000);
-  }
 
   function elapsedSeconds(s) {
     if (!s.started_at) return null;

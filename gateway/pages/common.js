@@ -27,6 +27,15 @@ AM.el = function (tag, attrs, ...children) {
   return node;
 };
 
+/* A transient message in the page's #notice bar (a refused request, a lost connection). */
+AM.notice = function (text) {
+  const n = document.getElementById("notice");
+  n.textContent = text;
+  n.hidden = false;
+  clearTimeout(AM.notice.t);
+  AM.notice.t = setTimeout(() => (n.hidden = true), 8000);
+};
+
 AM.fmtScore = (v) => (typeof v === "number" ? v.toFixed(1) : "–");
 AM.fmtDelta = (d) => (typeof d === "number" ? (d > 0 ? "+" : d < 0 ? "−" : "±") + Math.abs(d).toFixed(1) : "");
 AM.fmtClock = function (seconds) {

@@ -50,9 +50,9 @@
         refused = msg.message;
         timeline = null;
         render();
-      } else notice(msg.message || "request refused");
+      } else AM.notice(msg.message || "request refused");
     },
-    notice,
+    notice: AM.notice,
     authFailed(reason) {
       sessionStorage.removeItem("am-token");
       AM.tokenBox($("main"), () => location.reload(), reason);
@@ -65,14 +65,6 @@
   function refresh() {
     clearTimeout(pending);
     pending = setTimeout(() => client.send({ type: "timeline", session_id: sid }), 300);
-  }
-
-  function notice(text) {
-    const n = $("notice");
-    n.textContent = text;
-    n.hidden = false;
-    clearTimeout(notice.t);
-    notice.t = setTimeout(() => (n.hidden = true), 8000);
   }
 
   const counselor = () => !!viewer && viewer.role === "counselor";

@@ -201,3 +201,17 @@ def test_process_alerts_once_per_flag_and_phase_within_budget():
                             **kw)
     assert [a.alert_id for a in later.alerts] == ["s1:middle:process:idle", "s1:middle:process:rushing"]
     assert later.suppressed == ["s1:middle:process:withdrawal"]
+
+
+def test_the_memory_of_a_forgotten_session_stays_until_its_last_phase_is_scored():
+    from streams.alert_policy import FORGOTTEN, memory_at_forget, memory_done, new_state
+
+    early_only = {**new_state(), "phases": ["early"], "last_index": 0}
+    kept = memory_at_forget(early_only)
+    assert kept is not None and kept[FORGOTTEN] and kept["phases"] == ["early"]
+    assert memory_at_forget(None) == {**new_state(), FORGOTTEN: True}  # no score yet: one may still come
+    assert memory_at_forget({**new_state(), "phases": ["early", "middle", "late"], "last_index": 2}) is None
+    after_late = {**kept, "phases": ["early", "middle", "late"], "last_index": 2}
+    assert memory_done(kept, after_late)
+    assert not memory_done(kept, {**kept, "phases": ["early", "middle"], "last_index": 1})
+    assert not memory_done(early_only, after_late)  # a live session keeps it until it is forgotten
