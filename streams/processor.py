@@ -331,13 +331,21 @@ def build_app(cfg: ProcessorConfig):
                     if outcome.rejected:
                         await to_dlq(CHAT_TURNS.name, outcome.rejected, message, REASON_REJECTED)
                         continue
+                    text_key = f"{turn.session_id}:{turn.turn_id}"
                     if outcome.duplicate:
                         counters.duplicates += 1
                         metrics.DUPLICATES.inc()
+                        if texts.get(text_key) is None:  # an open session's texts are kept until it closes
+                            # A crash can land the state's changelog record but not the text's
+                            # (two changelog partitions, each with its own produce in flight);
+                            # the redelivered turn is then a "duplicate" whose text is missing.
+                            # Restore it, or every later transcript silently lacks this turn.
+                            texts[text_key] = [turn.speaker, core.text_for_model(turn, s)]
+                            metrics.TEXTS_RESTORED.inc()
                     elif outcome.ignored:
                         counters.ignored += 1
                     else:
-                        texts[f"{turn.session_id}:{turn.turn_id}"] = [turn.speaker, core.text_for_model(turn, s)]
+                        texts[text_key] = [turn.speaker, core.text_for_model(turn, s)]
                     if outcome.ignored:
                         continue
                     await apply(outcome, turn.session_id, message.partition)

@@ -17,6 +17,8 @@ SESSION_EVENTS = Counter("alliance_processor_session_events", "Session start/end
 DUPLICATES = Counter("alliance_processor_duplicate_turns", "Turns seen before (re-delivered), absorbed")
 REQUESTS = Counter("alliance_processor_requests", "Score requests sent (one per session and phase), by phase",
                    ["phase"])
+TEXTS_RESTORED = Counter("alliance_processor_texts_restored",
+                         "Re-delivered turns whose text was missing after a crash (state landed, text did not)")
 SIGNALS = Counter("alliance_processor_signals", "Process signals sent")
 ALERTS = Counter("alliance_processor_alerts",
                  "Alerts sent, by kind and gate (process, validated: counselors too; unvalidated: supervisors only)",
