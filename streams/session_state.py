@@ -106,6 +106,7 @@ def new_state(session_id: str) -> dict[str, Any]:
         "alerts": None,  # process-alert policy state
         "ruptures": None,  # rupture-episode state (streams.ruptures)
         "closed_at": None,
+        "first_wall": None,  # wall time this worker first saw the session (see _due)
     }
 
 
@@ -137,7 +138,22 @@ def _observed_clock(state: dict[str, Any], s: ProcessorSettings) -> SessionClock
     return sclock
 
 
+def _awaiting_started(state: dict[str, Any], clock: PhaseClock, wall: float, s: ProcessorSettings) -> bool:
+    """True while a session known only from its turns may still get its ``started`` record.
+
+    ``started`` travels on chat.sessions, the turns on chat.turns: in a burst (a replay,
+    a backlog) the turns can be read first, and a turn far past the assumed boundary
+    would cut the early phase on a start inferred from the first turn. A later
+    ``started`` corrects the start only while no phase is out, so the phases of such a
+    session wait the transport grace (wall time) from the moment it was first seen.
+    """
+    first = state.get("first_wall")
+    return clock.start_assumed and first is not None and wall < first + s.transport_grace_s
+
+
 def _due(state: dict[str, Any], clock: PhaseClock, wall: float, s: ProcessorSettings) -> list[DuePhase]:
+    if _awaiting_started(state, clock, wall, s):
+        return []
     sclock = _observed_clock(state, s)
     return clock.due(sclock.now(wall, s.clock_rate), s.effective_clock)
 
@@ -160,9 +176,11 @@ def mark_emitted(state: dict[str, Any], phase: str, s: ProcessorSettings) -> lis
     return []
 
 
-def _begin(state: dict[str, Any] | None, session_id: str) -> tuple[Outcome, PhaseClock]:
+def _begin(state: dict[str, Any] | None, session_id: str, wall: float) -> tuple[Outcome, PhaseClock]:
     """Load (or create) a session for an event; a closed session ignores it."""
     out = Outcome(state or new_state(session_id))
+    if state is None:
+        out.state["first_wall"] = wall
     clock = _clock(out.state)
     if clock.closed:
         out.ignored = "session closed"
@@ -170,7 +188,7 @@ def _begin(state: dict[str, Any] | None, session_id: str) -> tuple[Outcome, Phas
 
 
 def on_turn(state: dict[str, Any] | None, turn: ChatTurn, wall: float, s: ProcessorSettings) -> Outcome:
-    out, clock = _begin(state, turn.session_id)
+    out, clock = _begin(state, turn.session_id, wall)
     if out.ignored:
         return out
     state, at = out.state, ts(turn.sent_at)
@@ -263,7 +281,7 @@ def close_ruptures(state: dict[str, Any]) -> list[RuptureEpisode]:
 
 
 def on_session_event(state: dict[str, Any] | None, ev: SessionEvent, wall: float, s: ProcessorSettings) -> Outcome:
-    out, clock = _begin(state, ev.session_id)
+    out, clock = _begin(state, ev.session_id, wall)
     if out.ignored:
         return out
     state, at = out.state, ts(ev.at)
@@ -343,7 +361,10 @@ def next_wakeup(state: dict[str, Any], s: ProcessorSettings) -> float | None:
         idle = clock.close_at(cs) if clock.ended_at is None else None
         if idle is not None:
             target = min(target, idle)
-    wakes.append(sclock.anchor_wall + max(0.0, target - sclock.anchor_event) / s.clock_rate)
+    wake = sclock.anchor_wall + max(0.0, target - sclock.anchor_event) / s.clock_rate
+    if not clock.closed and clock.start_assumed and state.get("first_wall") is not None:
+        wake = max(wake, state["first_wall"] + s.transport_grace_s)  # see _awaiting_started
+    wakes.append(wake)
     return min(wakes)
 
 

@@ -149,6 +149,37 @@ def test_ended_overtaking_turns_does_not_cut_them_off():
     assert h.cuts() == expected_cuts(st.at, turns, 3)
 
 
+def test_turns_overtaking_started_in_a_burst_wait_for_it():
+    """A replay at full speed (or a backlog): the turns' topic is read before ``started``.
+
+    The start inferred from the first turn is 60 s late, and a turn far past that
+    boundary would cut early on it before the real ``started`` arrives (the flake of
+    the recorded-sample processor test). The session's phases wait the transport grace.
+    """
+    st, turns, end = session("s1", planned_minutes=50, turns=49)  # one turn a minute, the first at 1 min
+    h = Harness()
+    for i, t in enumerate(turns):
+        h.turn(t, 1000.0 + i * 0.001)
+    assert h.requests == [] and h.state["clock"]["start_assumed"]
+    assert core.next_wakeup(h.state, S) >= 1000.0 + S.transport_grace_s
+    h.event(st, 1000.1)
+    h.event(end, 1000.2)
+    wall = 1000.2
+    while len(h.requests) < 3:
+        wall += 0.05
+        h.tick(wall)
+    assert h.cuts() == expected_cuts(st.at, turns, 50)
+
+
+def test_a_session_that_never_sends_started_goes_on_after_the_grace():
+    st, turns, end = session("s1", planned_minutes=50, turns=49)
+    h = Harness()
+    for i, t in enumerate(turns):
+        h.turn(t, 1000.0 + i * 0.001)
+    h.tick(1000.0 + S.transport_grace_s + 0.01)
+    assert [r.phase for r in h.requests] == ["early", "middle"]  # on the start the first turn implies
+
+
 def test_turns_before_started_event_still_work():
     st, turns, end = session("s1", planned_minutes=3, turns=18)
     h = Harness()
