@@ -79,6 +79,27 @@ class StoredEvent:
 
 
 @dataclass(frozen=True)
+class ArchivedSession:
+    """A session the gateway no longer holds, as the store kept it: its owner and its events.
+
+    Why the owner comes with it: the viewer's scope (own sessions, the group's) is
+    decided on the session's counselor and group, which the gateway forgot too.
+    """
+
+    session_id: str
+    counselor_id: str | None
+    group: str | None
+    events: list[StoredEvent]
+
+
+def archived_event(seq: int, kind: str, stream: str | None, offset: int | None, session_id: str,
+                   data: dict) -> StoredEvent:
+    """A stored journal entry as a StoredEvent: under its Kafka id when the store knows it (the id it had live)."""
+    event_id = EventId(stream, offset) if stream and offset is not None else EventId(f"store:{kind}", seq)
+    return StoredEvent(event_id, kind, session_id, data)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
 class Gap:
     """The history cannot say what the client missed; it needs a fresh snapshot."""
 

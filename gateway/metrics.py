@@ -40,6 +40,9 @@ DELIVERY_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
 #: the field that dates each timed event kind
 DELIVERY_CLOCK = {"score": "scored_at", "alert": "created_at"}
+ARCHIVE_READS = Counter("alliance_gateway_archive_reads",
+                        "Timelines of forgotten sessions read from the store, by outcome (found, unknown, failed)",
+                        ["outcome"])
 ACKS = Counter("alliance_gateway_acks", "Alert acknowledgements published to alliance.acks, by outcome", ["outcome"])
 LINKS_PUBLISHED = Counter("alliance_survey_links_published", "Survey links published to chat.survey_links")
 

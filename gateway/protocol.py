@@ -35,7 +35,7 @@ from validation.gate import (RecordBook, episode_reaches_counselor, feedback_rea
 from .access import AccessLog
 from .auth import KeyRing, TokenError, Viewer, verify_token
 from .errors import GatewayError
-from .history import Cursor, EventId, Gap, History, StoredEvent, parse_cursor
+from .history import ArchivedSession, Cursor, EventId, Gap, History, StoredEvent, parse_cursor
 
 # Close codes (4000-4999 are for applications, RFC 6455 §7.4.2).
 CLOSE_PROTOCOL = 4000  #: first message not a hello / not JSON
@@ -362,6 +362,15 @@ class AckRequest:
     note: str | None
 
 
+@dataclass(frozen=True)
+class ArchiveRequest:
+    """Ask the shell for a session the hub no longer holds (from the store); it answers with
+    :meth:`Hub.archived_timeline`. Why a request: reading a database is I/O, the hub does none."""
+
+    conn_id: int
+    session_id: str
+
+
 def parse_hello(raw: str | bytes, secret: "bytes | KeyRing", now: float) -> Hello:
     """Check the first message; raise ProtocolError with the close code and a clear reason."""
     try:
@@ -396,6 +405,8 @@ class Hub:
         self.connections: dict[int, Connection] = {}
         self._ids = itertools.count(1)
         self.stats = {"events": 0, "duplicates": 0, "cut_slow": 0, "frames": 0, "resumed": 0, "gaps": 0}
+        #: the shell can read sessions this hub forgot from the store (``timeline`` → ArchiveRequest)
+        self.archive_enabled = False
 
     # -- connections -----------------------------------------------------------------
     def open(self, hello: Hello, server_time: float) -> Connection:
@@ -634,7 +645,8 @@ class Hub:
             self._error(conn, "rate_limited", f"more than {p.msg_rate:g} messages per second; this one was ignored")
         return False
 
-    def handle(self, conn: Connection, raw: str | bytes, now: float | None = None) -> list[AckRequest]:
+    def handle(self, conn: Connection, raw: str | bytes, now: float | None = None
+               ) -> list[AckRequest | ArchiveRequest]:
         """A message from an authenticated client; replies go to its outbox.
 
         ``now`` (the shell's clock) enables the per-connection rate limit.
@@ -655,7 +667,7 @@ class Hub:
         elif kind == "subscribe":
             self._subscribe(conn, msg.get("sessions"))
         elif kind == "timeline":
-            self._timeline(conn, msg.get("session_id"))
+            return self._timeline(conn, msg.get("session_id"))
         elif kind == "ack":
             return self._ack(conn, msg)
         elif kind == "hello":
@@ -693,10 +705,13 @@ class Hub:
         conn.focus = set(sessions)
         conn.push(dumps({"type": "subscribed", "sessions": sorted(conn.focus)}), self._room())
 
-    def _timeline(self, conn: Connection, session_id: object) -> None:
+    def _timeline(self, conn: Connection, session_id: object) -> list[ArchiveRequest]:
+        if isinstance(session_id, str) and session_id not in self.sessions and self.archive_enabled \
+                and 0 < len(session_id) <= 128:
+            return [ArchiveRequest(conn.id, session_id)]  # forgotten here; the store may have it
         if not isinstance(session_id, str) or not self.can_see_session(conn.viewer, session_id):
             self._error(conn, "forbidden", f"not visible to you: {str(session_id)[:128]}")
-            return
+            return []
         events = []
         for e in self.history.session_timeline(session_id):
             if self._visible(conn, e):
@@ -704,6 +719,39 @@ class Hub:
                                "data": self._data_for(e, conn.viewer.role == "counselor")})
         self.access.record(conn.id, "timeline", conn.viewer, (session_id,))
         conn.push(dumps({"type": "timeline", "session_id": session_id, "events": events}), self._room())
+        return []
+
+    def archived_timeline(self, conn: Connection, session_id: str, archived: ArchivedSession | None) -> None:
+        """Answer a ``timeline`` from the store's copy of a session (``None``: the store does not know it).
+
+        The same rules as live: the viewer's scope on the session's counselor and group
+        (an unknown session gets the same answer as someone else's: no probing), the
+        validation gate per event for a counselor, an ack only with its visible alert.
+        """
+        if conn.closing:
+            return
+        if archived is None or not sees_session(conn.viewer, archived.counselor_id, archived.group):
+            self._error(conn, "forbidden", f"not visible to you: {session_id[:128]}")
+            return
+        counselor = conn.viewer.role == "counselor"
+        shown_alerts = set()
+        events = []
+        for e in archived.events:
+            if counselor:
+                if e.kind == "alert" and alert_is_gated(e.data, self.policy):
+                    continue
+                if e.kind == "rupture" and episode_is_gated(e.data, self.policy):
+                    continue
+                if e.kind == "feedback" and feedback_is_gated(e.data, self.policy):
+                    continue
+                if e.kind == "ack" and e.data.get("alert_id") not in shown_alerts:
+                    continue
+            if e.kind == "alert":
+                shown_alerts.add(e.data.get("alert_id"))
+            events.append({"id": str(e.id), "kind": e.kind, "data": self._data_for(e, counselor)})
+        self.access.record(conn.id, "timeline", conn.viewer, (session_id,))
+        conn.push(dumps({"type": "timeline", "session_id": session_id, "events": events, "archived": True}),
+                  self._room())
 
     def _ack(self, conn: Connection, msg: dict) -> list[AckRequest]:
         alert_id, note = msg.get("alert_id"), msg.get("note")

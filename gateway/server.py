@@ -43,12 +43,13 @@ from streams.topics import ACCESS, RATINGS
 
 from .access import AccessRecord, access_event
 from .auth import KeyRing, read_revoked
-from .history import History, MemoryHistory, StoredEvent
-from .metrics import ACKS, DELIVERY_CLOCK, DELIVERY_SECONDS, HUBS
+from .history import ArchivedSession, History, MemoryHistory, StoredEvent
+from .metrics import ACKS, ARCHIVE_READS, DELIVERY_CLOCK, DELIVERY_SECONDS, HUBS
 from .protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_UNAUTHORIZED,
     AckRequest,
+    ArchiveRequest,
     Connection,
     Hub,
     Policy,
@@ -116,6 +117,9 @@ class GatewayConfig:
     access_topic: str = ACCESS.name
     #: attempts to publish one audit record before it is counted as lost
     access_attempts: int = 3
+    #: reads a session the gateway forgot from the store (the after-session page, days later);
+    #: None: only what the gateway holds in memory. Called in a thread; may raise.
+    archive_loader: "Callable[[str], ArchivedSession | None] | None" = None
 
 
 class Gateway:
@@ -127,6 +131,7 @@ class Gateway:
         #: this run's id: prefixes audit event ids, so replicas and restarts never collide
         self.replica = f"gw-{uuid.uuid4().hex[:12]}"
         self.hub = Hub(self.history, config.policy, replica=self.replica)
+        self.hub.archive_enabled = config.archive_loader is not None
         HUBS.watch(self.hub)
         self._access_queue: asyncio.Queue[tuple[AccessRecord, datetime]] = asyncio.Queue()
         self.access_stats = {"published": 0, "lost": 0, "unaudited": 0}
@@ -345,10 +350,13 @@ class Gateway:
             self._kick(conn)
         try:
             async for message in ws:
-                acks = self.hub.handle(conn, message, time.monotonic())
+                requests = self.hub.handle(conn, message, time.monotonic())
                 self._queue_access()
-                for ack in acks:
-                    asyncio.create_task(self._publish_ack(conn, ack))
+                for req in requests:
+                    if isinstance(req, ArchiveRequest):
+                        asyncio.create_task(self._answer_from_archive(conn, req))
+                    else:
+                        asyncio.create_task(self._publish_ack(conn, req))
                 self._kick(conn)
         except ConnectionClosed:
             pass
@@ -377,6 +385,24 @@ class Gateway:
                 await wake.wait()
         except ConnectionClosed:
             return
+
+    async def _answer_from_archive(self, conn: Connection, req: ArchiveRequest) -> None:
+        """A ``timeline`` of a session this gateway forgot: read the store in a thread, let the hub answer."""
+        loader = self.config.archive_loader
+        try:
+            archived = await asyncio.to_thread(loader, req.session_id) if loader else None
+        except Exception as err:  # the store is down: say so, never show what the scope was not checked for
+            ARCHIVE_READS.labels("failed").inc()
+            log.warning("timeline from the store failed: %s", type(err).__name__)
+            conn.push(orjson.dumps({"type": "error", "code": "archive_unavailable", "session_id": req.session_id,
+                                    "message": "this session's history cannot be read right now; try again"}).decode(),
+                      self.hub.policy.max_queue)
+            self._kick(conn)
+            return
+        ARCHIVE_READS.labels("found" if archived is not None else "unknown").inc()
+        self.hub.archived_timeline(conn, req.session_id, archived)
+        self._queue_access()
+        self._kick(conn)
 
     async def _publish_ack(self, conn: Connection, ack: AckRequest) -> None:
         if self.feed is None:

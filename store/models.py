@@ -232,6 +232,39 @@ class RuptureEpisodeRow(Base):
     stored_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class CounselorFeedbackRow(Base):
+    """One turn-level CounselorFeedback from ``alliance.feedback`` (a model output about a counselor turn).
+
+    Why stored: the after-session page and ``report --feedback`` need a session's
+    feedback after the gateway has forgotten it. ``quote`` and ``next_move`` quote the
+    counselor's own turn, so they are text under retention (``store/retention.py``)
+    and redacted by the sink like every other stored text; the ratings and the
+    chosen principle/pattern are numbers and names and stay.
+    """
+
+    __tablename__ = "counselor_feedback"
+
+    feedback_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ID, index=True)
+    counselor_id: Mapped[str] = mapped_column(ID, index=True)
+    phase: Mapped[str] = mapped_column(String(8))
+    turn_id: Mapped[int] = mapped_column(Integer)
+    lang: Mapped[str | None] = mapped_column(String(8))
+    quote: Mapped[str | None] = mapped_column(Text)
+    next_move: Mapped[str | None] = mapped_column(Text)
+    principles: Mapped[dict] = mapped_column(JsonDoc)
+    patterns: Mapped[dict] = mapped_column(JsonDoc)
+    features: Mapped[dict | None] = mapped_column(JsonDoc)
+    pattern: Mapped[str | None] = mapped_column(String(32))
+    pattern_source: Mapped[str | None] = mapped_column(String(16))
+    principle: Mapped[str] = mapped_column(String(32))
+    model_name: Mapped[str] = mapped_column(ID)
+    model_revision: Mapped[str | None] = mapped_column(String(128))
+    validated: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    stored_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class Turn(Base):
     """A chat turn (message text). Only stored when ALLIANCE_STORE_TURNS=1; purged by retention."""
 
@@ -263,7 +296,7 @@ class Event(Base):
     )
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(16))  # session | score | alert | ack
+    kind: Mapped[str] = mapped_column(String(16))  # session | score | alert | ack | rupture | feedback
     ref: Mapped[str] = mapped_column(String(512))
     session_id: Mapped[str] = mapped_column(ID, index=True)
     stream: Mapped[str | None] = mapped_column(String(300))
@@ -385,4 +418,5 @@ class AccessEventSession(Base):
 
 
 ALL_TABLES = ("sessions", "predictions", "prediction_items", "alerts", "alert_acks", "turns", "events", "sink_streams",
-              "validation_records", "ratings", "rupture_episodes", "access_events", "access_event_sessions")
+              "validation_records", "ratings", "rupture_episodes", "access_events", "access_event_sessions",
+              "counselor_feedback")

@@ -1,11 +1,10 @@
-"""Principle profiles per counselor over time, for ``report --feedback FILE``.
+"""Principle profiles per counselor over time, in ``report``.
 
-The store does not keep turn-level feedback records (the sink does not read
-``alliance.feedback``: they quote counselor turns, and keeping quotes needs the
-retention the other texts have). So ``report`` takes an export of those records
-as a JSON Lines file and summarises it: per counselor and ISO week of the
-record, how many turns were rated, the mean of each principle and pattern
-rating, and how often each pattern was named. Numbers only — never quotes.
+From the turn-level feedback records (``alliance.feedback``) the store keeps, or an
+export of them given as ``report --feedback FILE``: per counselor and ISO week of
+the record, how many turns were rated, the mean of each principle and pattern
+rating, and how often each pattern was named. Numbers only — never quotes (the
+stored quotes fall under retention; a profile does not need them).
 
 With the demo model the ratings carry no signal (docs/counselor-feedback.md);
 the profile is only as good as the model that rated the turns.

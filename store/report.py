@@ -44,8 +44,11 @@ def _fmt(x: float, digits: int = 2) -> str:
 
 def build_report(engine: Engine, out_dir: Path, *, delta: float = 0.25, model: str | None = None,
                  level: float = analytics.LEVEL, feedback: list | None = None) -> ReportResult:
-    """The report; ``feedback`` (CounselorFeedback records) adds principle profiles per counselor and week."""
+    """The report; principle profiles per counselor and week come from ``feedback`` (CounselorFeedback
+    records from a file) or else from the feedback the store keeps (the sink reads ``alliance.feedback``)."""
     repo = StoreRepository(engine)
+    if feedback is None:
+        feedback = repo.feedback()
     key = pick_model(repo.model_identities(), model)
     sessions = analytics.by_session(repo.predictions(key))
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from streams.contracts import DIMENSIONS, PHASES
 
-from .models import Alert, AlertAck, ChatSession, Prediction, ValidationRecordRow
+from .models import Alert, AlertAck, ChatSession, CounselorFeedbackRow, Event, Prediction, ValidationRecordRow
 
 if TYPE_CHECKING:
     from streams.contracts import ModelIdentity
@@ -88,6 +88,31 @@ class PredictionRecord:
     consistency: dict | None = None
 
 
+#: the journal kinds a session's look-back needs (the gateway's timeline kinds)
+JOURNAL_TIMELINE_KINDS: tuple[str, ...] = ("session", "score", "alert", "ack", "rupture", "feedback")
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One ``events`` row: the stored event as JSON and the Kafka record it came from (if any)."""
+
+    seq: int
+    kind: str
+    stream: str | None  # "<topic>:<partition>"
+    record_offset: int | None
+    data: dict
+
+
+@dataclass(frozen=True)
+class SessionJournal:
+    """A stored session's owner (for the viewer's scope) and its journal entries, oldest first."""
+
+    session_id: str
+    counselor_id: str | None
+    group: str | None
+    entries: list[JournalEntry]
+
+
 class StoreRepository:
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -138,6 +163,27 @@ class StoreRepository:
                        for i in p.items],
             ))
         return out
+
+    def journal(self, session_id: str, *, kinds: tuple[str, ...] = JOURNAL_TIMELINE_KINDS,
+                limit: int = 2000) -> SessionJournal | None:
+        """A session's stored events as the gateway sent them, oldest first (``None``: unknown session).
+
+        What the after-session page reads once the gateway has forgotten the session:
+        the ``events`` journal holds each stored session event, score, alert, ack,
+        rupture episode version and feedback record with its Kafka position, so the
+        gateway can hand them out under the ids it used live.
+        """
+        with self._session() as s:
+            session = s.get(ChatSession, session_id)
+            rows = s.execute(select(Event.seq, Event.kind, Event.stream, Event.record_offset, Event.data)
+                             .where(Event.session_id == session_id, Event.kind.in_(kinds))
+                             .order_by(Event.at, Event.seq).limit(limit)).all()
+        if session is None and not rows:
+            return None
+        counselor = session.counselor_id if session is not None else next(
+            (r.data.get("counselor_id") for r in rows if isinstance(r.data, dict) and r.data.get("counselor_id")), None)
+        return SessionJournal(session_id, counselor, session.group_id if session is not None else None,
+                              [JournalEntry(r.seq, r.kind, r.stream, r.record_offset, r.data) for r in rows])
 
     def alerts_with_acks(self, session_id: str) -> list[AlertView]:
         with self._session() as s:
@@ -227,6 +273,16 @@ class StoreRepository:
             row.record = {**row.record, "calibration": dict(calibration)}
             s.flush()
             return _record_from_row(row)
+
+    def feedback(self, *, counselor_id: str | None = None, session_id: str | None = None) -> list[CounselorFeedbackRow]:
+        """Stored turn-level feedback, oldest first (numbers and names; quotes only within retention)."""
+        q = select(CounselorFeedbackRow).order_by(CounselorFeedbackRow.created_at, CounselorFeedbackRow.feedback_id)
+        if counselor_id is not None:
+            q = q.where(CounselorFeedbackRow.counselor_id == counselor_id)
+        if session_id is not None:
+            q = q.where(CounselorFeedbackRow.session_id == session_id)
+        with self._session() as s:
+            return list(s.scalars(q))
 
     def counts(self) -> dict[str, int]:
         """Row counts per table (for `db current` and tests)."""

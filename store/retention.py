@@ -5,8 +5,9 @@ Chat text reaches the store in four places: stored turns (``turns.text``, only w
 (``prediction_items.rationale`` / ``quotes``), the same inside alert evidence
 (``alerts.evidence``), and copies of scores and alerts in the ``events`` journal
 (``events.data``); free-text notes of acknowledgements (``alert_acks.note``) may
-name the client too. Purging only ``turns`` would leave verbatim quotes forever, so
-one purge covers all four:
+name the client too, and turn-level feedback quotes the counselor's turn
+(``counselor_feedback.quote`` / ``next_move``). Purging only ``turns`` would leave
+verbatim quotes forever, so one purge covers them all:
 
 * turns older than the cutoff are deleted;
 * predictions, alerts and journal events older than the cutoff keep their numbers
@@ -30,7 +31,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, null, or_, select, update
 
-from .models import AccessEventRow, AccessEventSession, Alert, AlertAck, Event, Prediction, PredictionItem, Turn
+from .models import (AccessEventRow, AccessEventSession, Alert, AlertAck, CounselorFeedbackRow, Event, Prediction,
+                     PredictionItem, Turn)
 
 #: rows rewritten per UPDATE batch when scrubbing JSON documents.
 BATCH = 500
@@ -44,15 +46,17 @@ class PurgeResult:
     prediction_items: int = 0
     alerts: int = 0
     ack_notes: int = 0
+    feedback: int = 0
     events: int = 0
 
     @property
     def total(self) -> int:
-        return self.turns + self.prediction_items + self.alerts + self.ack_notes + self.events
+        return self.turns + self.prediction_items + self.alerts + self.ack_notes + self.feedback + self.events
 
     def line(self) -> str:
         return (f"deleted {self.turns} chat turns; removed quotes and rationales from {self.prediction_items} "
-                f"prediction items, {self.alerts} alerts, {self.ack_notes} ack notes and {self.events} journal events")
+                f"prediction items, {self.alerts} alerts, {self.ack_notes} ack notes, {self.feedback} feedback "
+                f"records and {self.events} journal events")
 
 
 def scrub_evidence(evidence: Any) -> Any:
@@ -78,6 +82,8 @@ def scrub_event_data(kind: str, data: Any) -> Any:
         return {**data, "evidence": scrub_evidence(data["evidence"])}
     if kind == "ack" and data.get("note") is not None:
         return {**data, "note": None}
+    if kind == "feedback" and (data.get("quote") or data.get("next_move")):
+        return {**data, "quote": None, "next_move": None}
     return data
 
 
@@ -114,12 +120,18 @@ def purge_text(conn: Connection, older_than_days: float, *, now: datetime | None
         update(k).where(k.c.acked_at < cutoff, k.c.note.is_not(None)).values(note=None)
     ).rowcount or 0
 
+    f = CounselorFeedbackRow.__table__
+    res.feedback = conn.execute(
+        update(f).where(f.c.created_at < cutoff, or_(f.c.quote.is_not(None), f.c.next_move.is_not(None)))
+        .values(quote=None, next_move=None)
+    ).rowcount or 0
+
     e = Event.__table__
     last = 0
     while True:  # in seq order, a batch at a time, so a big journal is never loaded at once
         batch = conn.execute(
             select(e.c.seq, e.c.kind, e.c.data)
-            .where(e.c.at < cutoff, e.c.kind.in_(("score", "alert", "ack")), e.c.seq > last)
+            .where(e.c.at < cutoff, e.c.kind.in_(("score", "alert", "ack", "feedback")), e.c.seq > last)
             .order_by(e.c.seq).limit(BATCH)
         ).all()
         if not batch:

@@ -32,8 +32,9 @@ from streams.codec import ContractError, dead_letter, decode, encode
 from streams.telemetry import (REASON_CONTRACT, REASON_STORE, REASON_UNROUTABLE, count_dead_letter,
                                observe_consumer)
 from streams.contracts import (AccessEvent, AlertAck, AllianceAlert, AllianceScore, ChatTurn, ClientRating, Contract,
-                               RuptureEpisode, SessionEvent)
-from streams.topics import ACCESS, ACKS, ALERTS, CHAT_SESSIONS, CHAT_TURNS, RATINGS, RUPTURES, SCORES, dlq_name, offset_reset
+                               CounselorFeedback, RuptureEpisode, SessionEvent)
+from streams.topics import (ACCESS, ACKS, ALERTS, CHAT_SESSIONS, CHAT_TURNS, FEEDBACK, RATINGS, RUPTURES, SCORES, dlq_name,
+                           offset_reset)
 
 from privacy.events import redact_events
 
@@ -57,6 +58,7 @@ class SinkTopics:
     ratings: str | None = RATINGS.name
     ruptures: str | None = RUPTURES.name
     access: str | None = ACCESS.name  # the audit trail (who viewed which session)
+    feedback: str | None = FEEDBACK.name  # turn-level counselor feedback (the after-session page)
 
     def contracts(self) -> dict[str, type[Contract]]:
         out: dict[str, type[Contract]] = {self.sessions: SessionEvent, self.scores: AllianceScore,
@@ -71,6 +73,8 @@ class SinkTopics:
             out[self.ruptures] = RuptureEpisode
         if self.access:
             out[self.access] = AccessEvent
+        if self.feedback:
+            out[self.feedback] = CounselorFeedback
         return out
 
     @classmethod
@@ -78,7 +82,7 @@ class SinkTopics:
         return cls(f"{CHAT_SESSIONS.name}{suffix}", f"{SCORES.name}{suffix}", f"{ALERTS.name}{suffix}",
                    f"{ACKS.name}{suffix}", f"{CHAT_TURNS.name}{suffix}" if turns else None,
                    ratings=f"{RATINGS.name}{suffix}", ruptures=f"{RUPTURES.name}{suffix}",
-                   access=f"{ACCESS.name}{suffix}")
+                   access=f"{ACCESS.name}{suffix}", feedback=f"{FEEDBACK.name}{suffix}")
 
 
 @dataclass

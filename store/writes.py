@@ -22,6 +22,9 @@ same events leaves exactly the same rows:
 * ``AccessEvent`` → ``access_events`` keyed by event_id, and one
   ``access_event_sessions`` row per session it names (the audit trail). Not
   journalled: the journal feeds browsers, and the audit is for supervisors' queries.
+* ``CounselorFeedback`` → ``counselor_feedback`` keyed by feedback_id (immutable, the
+  first copy wins); journalled so the after-session page has it after the gateway
+  forgot the session (the gate still decides who sees it).
 
 Each stored change also appends to the ``events`` journal (kind + natural key
 unique), which is what "events after id N" reads.
@@ -44,6 +47,7 @@ from streams.contracts import (
     ChatTurn,
     ClientRating,
     Contract,
+    CounselorFeedback,
     RuptureEpisode,
     SessionEvent,
 )
@@ -51,8 +55,8 @@ from streams.contracts import (
 from privacy.events import redact_events
 
 from .errors import StoreError
-from .models import (AccessEventRow, AccessEventSession, Alert, AlertAck as AckRow, ChatSession, Event, Prediction, PredictionItem, Rating,
-                     RuptureEpisodeRow, SinkStream, Turn)
+from .models import (AccessEventRow, AccessEventSession, Alert, AlertAck as AckRow, ChatSession, CounselorFeedbackRow, Event,
+                     Prediction, PredictionItem, Rating, RuptureEpisodeRow, SinkStream, Turn)
 
 
 class UnsupportedDatabase(StoreError):
@@ -272,6 +276,21 @@ def write_rupture(conn: Connection, ev: RuptureEpisode, origin: Origin | None = 
     return bool(result.rowcount)
 
 
+def write_feedback(conn: Connection, ev: CounselorFeedback, origin: Origin | None = None) -> bool:
+    """Store one feedback record; False if its feedback_id is already stored."""
+    row = dict(feedback_id=ev.feedback_id, session_id=ev.session_id, counselor_id=ev.counselor_id, phase=ev.phase,
+               turn_id=ev.turn_id, lang=ev.lang, quote=ev.quote, next_move=ev.next_move,
+               principles=dict(ev.principles), patterns=dict(ev.patterns), features=dict(ev.features),
+               pattern=ev.pattern, pattern_source=ev.pattern_source, principle=ev.principle,
+               model_name=ev.model.name, model_revision=ev.model.revision, validated=ev.validated,
+               created_at=ev.created_at, stored_at=_now())
+    stmt = _cached(conn, "feedback", lambda: _insert(conn, CounselorFeedbackRow).on_conflict_do_nothing(
+        index_elements=["feedback_id"]))
+    wrote = bool(conn.execute(stmt, row).rowcount)
+    _journal(conn, "feedback", ev.feedback_id, ev, ev.created_at, origin)
+    return wrote
+
+
 def write_turn(conn: Connection, ev: ChatTurn) -> None:
     stmt = _insert(conn, Turn).values(
         session_id=ev.session_id, turn_id=ev.turn_id, speaker=ev.speaker, text=ev.text,
@@ -338,6 +357,8 @@ def write_event(conn: Connection, ev: Contract, *, store_turns: bool = False,
         return "rupture", write_rupture(conn, ev, origin)
     if isinstance(ev, AccessEvent):
         return "access", write_access(conn, ev)
+    if isinstance(ev, CounselorFeedback):
+        return "feedback", write_feedback(conn, ev, origin)
     if isinstance(ev, ChatTurn):
         if store_turns:
             write_turn(conn, ev)

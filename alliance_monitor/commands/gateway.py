@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the alliance-source header) assign sessions; repeatable; default: trust every record")
     p.add_argument("--records-reload", type=positive_float, default=60.0, metavar="SECONDS",
                    help="re-read the validation records from the store this often (default 60)")
+    p.add_argument("--no-store-timelines", action="store_true",
+                   help="answer a session's timeline (the after-session page) only from memory, never from the "
+                        "store (ALLIANCE_DB_URL); for a gateway without database access")
     add_health_argument(p)
     p.set_defaults(func=cmd_gateway)
 
@@ -116,6 +119,32 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def store_archive(db_url: str | None):
+    """The gateway's ``archive_loader``: a forgotten session's journal from the store, as the hub takes it.
+
+    One engine for the gateway's life, made on first use (a gateway that is never
+    asked for an old session never connects). Raises when the store cannot be read:
+    the gateway then tells the viewer so instead of showing an empty page.
+    """
+    from gateway.history import ArchivedSession, archived_event
+    from store.db import make_engine
+    from store.repository import StoreRepository
+
+    holder: dict = {}
+
+    def load(session_id: str) -> ArchivedSession | None:
+        if "repo" not in holder:
+            holder["repo"] = StoreRepository(make_engine(db_url))
+        journal = holder["repo"].journal(session_id)
+        if journal is None:
+            return None
+        events = [archived_event(e.seq, e.kind, e.stream, e.record_offset, session_id, e.data)
+                  for e in journal.entries if isinstance(e.data, dict)]
+        return ArchivedSession(session_id, journal.counselor_id, journal.group, events)
+
+    return load
+
+
 def cmd_gateway(args: argparse.Namespace) -> int:
     from gateway.auth import REVOKED_ENV, keyring_from_env
     from gateway.protocol import Policy
@@ -157,7 +186,9 @@ def cmd_gateway(args: argparse.Namespace) -> int:
                                max_unauthenticated_per_address=args.max_unauthenticated_per_address,
                                max_unauthenticated=args.max_unauthenticated,
                                tls_cert=args.tls_cert, tls_key=args.tls_key,
-                               trusted_sources=tuple(args.trusted_source))
+                               trusted_sources=tuple(args.trusted_source),
+                               archive_loader=None if args.no_store_timelines
+                               else store_archive(os.environ.get("ALLIANCE_DB_URL")))
         try:
             await run_gateway(config, stop, on_ready=health.set_ready if health else None)
         except OSError as err:

@@ -17,8 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="smallest change early→late that counts, besides one full scale level (default 0.25)")
     p.add_argument("--model", help="model identity name[@revision][:prompt][/readout] (default: most predictions)")
     p.add_argument("--feedback", type=Path, metavar="FILE",
-                   help="JSONL of turn-level feedback records (alliance.feedback): adds principle profiles per "
-                        "counselor and week")
+                   help="JSONL of turn-level feedback records (alliance.feedback) for the principle profiles per "
+                        "counselor and week (default: the feedback the store keeps)")
     add_db_argument(p)
     p.set_defaults(func=cmd_report)
 

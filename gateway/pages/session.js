@@ -173,8 +173,10 @@
         AM.el("span", { class: "muted", text: ` ${f.phase} phase ` }),
         f.pattern ? AM.el("span", { class: "badge pattern", text: `${AM.feedback.PATTERN[f.pattern]} (${f.pattern_source})` }) : null,
         f.validated ? null : AM.el("span", { class: "badge unvalidated-tag", title: "turn-level measures are not validated on this site; counselors do not see this", text: "unvalidated" })),
-      AM.el("blockquote", { text: f.quote }),
-      group === "helped" ? null : AM.el("p", {}, AM.el("b", { text: "Next move: " }), f.next_move),
+      /* quote and next move are text under the store's retention: an old session's are blanked */
+      f.quote ? AM.el("blockquote", { text: f.quote })
+        : AM.el("p", { class: "muted", "data-retention": "", text: "The quoted turn was removed after the retention period." }),
+      group === "helped" || !f.next_move ? null : AM.el("p", {}, AM.el("b", { text: "Next move: " }), f.next_move),
       ratings(f, group === "helped" ? -1 : 1));
   }
 

@@ -8,6 +8,7 @@ from streams.contracts import (
     AlertAck,
     AllianceAlert,
     AllianceScore,
+    CounselorFeedback,
     DimensionScore,
     Evidence,
     ItemScore,
@@ -78,6 +79,16 @@ def alert(sid: str, n: int = 1, counselor: str = "c-1", phase: str = "middle") -
                            rationale="less warmth", quotes=[Quote(text="ok", verified=True)])],
         message="bond dropped", model="test-model", created_at=T0 + timedelta(minutes=34, seconds=n),
     )
+
+
+def feedback(sid: str, turn_id: int = 4, *, counselor: str = "c-1", phase: str = "middle", empathy: float = 2.0,
+             model: str = "test-model", minutes: int = 20, validated: bool = False) -> CounselorFeedback:
+    return CounselorFeedback(
+        feedback_id=f"{sid}:{phase}:{turn_id}", session_id=sid, counselor_id=counselor, phase=phase, turn_id=turn_id,
+        quote="What do you want to work on?", principles={"empathy": empathy, "autonomy": 4.0},
+        patterns={"passive_response": 3.0}, features={"open_question": True}, principle="empathy",
+        next_move='Before asking "What do you want to work on?", reflect what you heard.',
+        model=ModelIdentity(name=model), validated=validated, created_at=T0 + timedelta(minutes=minutes))
 
 
 def ack(a: AllianceAlert, by: str = "sup-1", minutes: int = 35) -> AlertAck:

@@ -17,7 +17,7 @@ def make_topics(bootstrap: str, suffix: str) -> SinkTopics:
     topics = SinkTopics.with_suffix(suffix)
     specs = []
     for base in ("chat.sessions", "alliance.scores", "alliance.alerts", "alliance.acks", "chat.ratings",
-                 "alliance.ruptures", "alliance.access"):
+                 "alliance.ruptures", "alliance.access", "alliance.feedback"):
         s = dataclasses.replace(spec(base), name=base + suffix, partitions=2)
         specs += [s, dataclasses.replace(spec(base + ".dlq"), name=s.dlq, partitions=1)]
     ensure_topics(bootstrap, specs)

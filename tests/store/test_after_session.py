@@ -129,21 +129,32 @@ def feedback(sid: str, turn: int, cid: str, empathy: float, when, pattern=None):
         model=ModelIdentity(name="test-model"), created_at=when)
 
 
-def test_report_with_feedback_gives_principle_profiles_per_counselor_and_week(sqlite_url, tmp_path, capsys):
+@pytest.mark.parametrize("source", ["store", "file"])
+def test_report_with_feedback_gives_principle_profiles_per_counselor_and_week(sqlite_url, tmp_path, capsys, source):
+    """From the feedback the sink stored (quotes already purged by retention), or from an exported file."""
     from datetime import timedelta
 
     from alliance_monitor.cli import main
 
     from .factories import T0
 
-    seed_store(sqlite_url).dispose()
+    engine = seed_store(sqlite_url)
     week2 = T0 + timedelta(days=7)
     recs = [feedback("a1", 2, "c-a", 4.0, T0), feedback("a1", 4, "c-a", 2.0, T0, "boundary_overstepping"),
             feedback("a2", 2, "c-a", 5.0, week2), feedback("b1", 2, "c-b", 1.5, T0, "boundary_overstepping")]
-    path = tmp_path / "feedback.jsonl"
-    path.write_bytes(b"".join(r.model_dump_json().encode() + b"\n" for r in recs))
     out = tmp_path / "report"
-    assert main(["report", "--out", str(out), "--db", sqlite_url, "--feedback", str(path)]) == 0
+    if source == "store":
+        with engine.begin() as conn:
+            write_events(conn, recs)
+        engine.dispose()
+        assert main(["db", "purge", "--older-than", "1", "--db", sqlite_url]) == 0  # the profile needs no quote
+        assert "4 feedback records" in capsys.readouterr().out
+        assert main(["report", "--out", str(out), "--db", sqlite_url]) == 0
+    else:
+        engine.dispose()
+        path = tmp_path / "feedback.jsonl"
+        path.write_bytes(b"".join(r.model_dump_json().encode() + b"\n" for r in recs))
+        assert main(["report", "--out", str(out), "--db", sqlite_url, "--feedback", str(path)]) == 0
     printed = capsys.readouterr().out
     with (out / "principles.csv").open(encoding="utf-8") as f:
         rows = {(r["counselor_id"], r["week"]): r for r in csv.DictReader(f)}

@@ -1,7 +1,7 @@
 """Retention covers every place chat text lives in the store, not only ``turns``.
 
 Seeds an old and a recent session into each text-bearing place (turns, item
-rationales and quotes, alert evidence, ack notes, the events journal), runs the
+rationales and quotes, alert evidence, ack notes, feedback quotes, the events journal), runs the
 real ``alliance-monitor db purge``, and then reads *every* text and JSON column of
 every table back: the old marker must be gone everywhere, the recent one kept, and
 the numbers of the old session untouched.
@@ -18,7 +18,7 @@ from alliance_monitor.cli import main
 from store.db import make_engine, upgrade
 from store.models import Prediction
 from store.writes import write_events
-from streams.contracts import AlertAck, AllianceAlert, ChatTurn, Evidence, Quote
+from streams.contracts import AlertAck, AllianceAlert, ChatTurn, CounselorFeedback, Evidence, ModelIdentity, Quote
 
 from .factories import score
 
@@ -46,6 +46,11 @@ def _seed(url: str, now: datetime) -> None:
         events.append(alert)
         events.append(AlertAck(alert_id=alert.alert_id, session_id=sid, by="sup-1", role="supervisor",
                                note=f"called {marker}", at=at))
+        events.append(CounselorFeedback(
+            feedback_id=f"{sid}:late:3", session_id=sid, counselor_id="c-1", phase="late", turn_id=3,
+            quote=f"you said {marker}", principles={"empathy": 2.0}, patterns={"passive_response": 3.5},
+            principle="empathy", next_move=f"reflect what {marker} feels", model=ModelIdentity(name="m"),
+            created_at=at))
     engine = make_engine(url)
     with engine.begin() as conn:
         write_events(conn, events, store_turns=True)
@@ -74,6 +79,7 @@ def test_purge_leaves_no_old_quote_anywhere_and_keeps_the_numbers(db_url, capsys
     assert main(["db", "purge", "--older-than", "30", "--db", db_url]) == 0
     out = capsys.readouterr().out
     assert "deleted 1 chat turns" in out and "12 prediction items" in out and "1 alerts" in out
+    assert "1 feedback records" in out
 
     after = _all_text(db_url)
     assert OLD not in after, [line for line in after.splitlines() if OLD in line][:3]
@@ -85,5 +91,5 @@ def test_purge_leaves_no_old_quote_anywhere_and_keeps_the_numbers(db_url, capsys
     engine.dispose()
     # a second purge finds nothing left to do
     assert main(["db", "purge", "--older-than", "30", "--db", db_url]) == 0
-    assert "deleted 0 chat turns; removed quotes and rationales from 0 prediction items, 0 alerts, 0 ack notes " \
-           "and 0 journal events" in capsys.readouterr().out
+    assert "deleted 0 chat turns; removed quotes and rationales from 0 prediction items, 0 alerts, 0 ack notes, " \
+           "0 feedback records and 0 journal events" in capsys.readouterr().out

@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from store.db import make_engine, upgrade
-from store.models import AlertAck, Alert, ChatSession, Prediction, PredictionItem
+from store.models import AlertAck, Alert, ChatSession, CounselorFeedbackRow, Prediction, PredictionItem
 from store.settings import StoreSettings
 from store.sink import Sink
 from tests.kafka_helpers import consume_all, produce
 
-from .factories import ack, alert, score, session_events
+from .factories import ack, alert, feedback, score, session_events
 from .sinkkit import RunningSink, make_topics, wait_for
 from .test_writes import snapshot
 
@@ -28,6 +28,7 @@ def events_for(sid: str) -> dict[str, list]:
         "scores": [score(sid, "early", 4.0), score(sid, "middle", 3.5), score(sid, "late", 3.0)],
         "alerts": [a],
         "acks": [ack(a)],
+        "feedback": [feedback(sid, 4), feedback(sid, 6, phase="late", minutes=40)],
     }
 
 
@@ -48,7 +49,7 @@ def count(engine, model) -> int:
 def full(engine, n_sessions: int) -> bool:
     return (count(engine, ChatSession) == n_sessions and count(engine, Prediction) == 3 * n_sessions
             and count(engine, PredictionItem) == 36 * n_sessions and count(engine, Alert) == n_sessions
-            and count(engine, AlertAck) == n_sessions)
+            and count(engine, AlertAck) == n_sessions and count(engine, CounselorFeedbackRow) == 2 * n_sessions)
 
 
 async def test_same_events_twice_through_the_broker_give_the_same_rows(kafka_bootstrap, unique, sqlite_url):

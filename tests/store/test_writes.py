@@ -7,15 +7,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 
-from store.models import Alert, AlertAck, ChatSession, Event, Prediction, PredictionItem, Turn
+from store.models import Alert, AlertAck, ChatSession, CounselorFeedbackRow, Event, Prediction, PredictionItem, Turn
 from store.writes import Origin, purge_turns, write_events
 from streams.contracts import ChatTurn
 
-from .factories import T0, ack, alert, score, session_events
+from .factories import T0, ack, alert, feedback, score, session_events
 
 pytestmark = pytest.mark.integration
 
-TABLES = ("sessions", "predictions", "prediction_items", "alerts", "alert_acks", "turns", "events", "sink_streams")
+TABLES = ("sessions", "predictions", "prediction_items", "alerts", "alert_acks", "turns", "events", "sink_streams",
+          "counselor_feedback")
 
 
 def snapshot(engine) -> dict[str, list[tuple]]:
@@ -30,7 +31,7 @@ def snapshot(engine) -> dict[str, list[tuple]]:
 def all_events(sid: str) -> list:
     a = alert(sid)
     return [*session_events(sid), score(sid, "early", 4.0), score(sid, "middle", 3.5), score(sid, "late", 3.0),
-            a, ack(a), ack(a, by="sup-2")]
+            a, ack(a), ack(a, by="sup-2"), feedback(sid, 4), feedback(sid, 6, phase="late", minutes=40)]
 
 
 def test_write_and_read_every_model(engine):
@@ -39,8 +40,8 @@ def test_write_and_read_every_model(engine):
                     counselor_id="c-1")
     with engine.begin() as conn:
         res = write_events(conn, [*all_events(sid), turn], store_turns=True,
-                           origins=[Origin("t", 0, i) for i in range(9)])
-    assert res.written == {"session": 2, "score": 3, "alert": 1, "ack": 2, "turn": 1}
+                           origins=[Origin("t", 0, i) for i in range(11)])
+    assert res.written == {"session": 2, "score": 3, "alert": 1, "ack": 2, "feedback": 2, "turn": 1}
     from sqlalchemy.orm import Session
 
     with Session(engine) as s:
@@ -64,7 +65,11 @@ def test_write_and_read_every_model(engine):
         assert [(a.by, a.role) for a in acks] == [("sup-1", "supervisor"), ("sup-2", "supervisor")]
         assert s.get(Turn, (sid, 0)).text == "hello there"
         kinds = [e.kind for e in s.scalars(select(Event).order_by(Event.seq))]
-        assert kinds == ["session", "session", "score", "score", "score", "alert", "ack", "ack"]
+        assert kinds == ["session", "session", "score", "score", "score", "alert", "ack", "ack", "feedback", "feedback"]
+        fb = s.get(CounselorFeedbackRow, f"{sid}:middle:4")
+        assert (fb.turn_id, fb.principle, fb.principles["empathy"], fb.model_name, fb.validated) == (
+            4, "empathy", 2.0, "test-model", False)
+        assert fb.quote == "What do you want to work on?" and fb.features == {"open_question": True}
         assert s.scalar(select(Event.data).where(Event.kind == "alert"))["alert_id"] == al.alert_id
 
 
