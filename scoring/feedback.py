@@ -12,16 +12,19 @@ transcript — nearly all of the tokens — is served from the engine's prefix
 cache that scoring the phase has just filled (``bench/feedback_cost.py``
 measures it against an engine without the cache).
 
-Every record is a model output: ``validated`` stays False until turn-level
-measures have been validated against a site's human codes, so the gateway
-sends it to supervisors only (the validation gate).
+Every record is a model output: ``validated`` is True only when the newest
+turn-level validation record of this exact model identity (``eval-turns
+--record``) passes every code the card shows
+(:func:`validation.gate.feedback_validated`); otherwise — no record, a failing
+one, records that could not be read — it stays False and the gateway sends the
+card to supervisors only (the validation gate).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from streams.contracts import CounselorFeedback, Lang, ModelIdentity
 
@@ -31,6 +34,9 @@ from .principles import CRITERIA, FEEDBACK_OPTIONS_TEXT, FEEDBACK_PROMPT_VERSION
 from .prompts import INTRO, OPTIONS, QUESTION, TurnLike, render, transcript_text
 from .scorer import _encode, fit_transcript
 from .turn_features import decide, features, quote_of
+
+if TYPE_CHECKING:
+    from validation.gate import RecordBook
 
 #: Longest part of the rated turn that goes into the prompt (characters).
 PROMPT_TURN_CHARS = 600
@@ -60,11 +66,25 @@ def pick_turns(turns: Sequence, k: int, *, after_turn_id: int = -1) -> list:
     return mine[-k:] if k > 0 else []
 
 
-class FeedbackScorer:
-    """Rates counselor turns on the principles and patterns with an engine."""
+def gated(feedback: CounselorFeedback, book: "RecordBook | None") -> CounselorFeedback:
+    """The record with ``validated`` decided by the feedback gate: True only when ``book``'s newest
+    turn-level record of the record's exact model identity passes every code the card shows."""
+    from validation.gate import feedback_validated
 
-    def __init__(self, engine: Engine):
+    return feedback.model_copy(update={"validated": feedback_validated(book, feedback)})
+
+
+class FeedbackScorer:
+    """Rates counselor turns on the principles and patterns with an engine.
+
+    ``records``: the validation records (``store.records.load_record_book``) that
+    decide ``validated``; None (an offline rating, a worker without a store):
+    every record stays unvalidated.
+    """
+
+    def __init__(self, engine: Engine, records: "RecordBook | None" = None):
         self.engine = engine
+        self.records = records
 
     def identity(self) -> ModelIdentity:
         return ModelIdentity(name=self.engine.model_name, revision=self.engine.revision,
@@ -86,7 +106,7 @@ class FeedbackScorer:
                    for c, x in zip(CRITERIA, completions)}
         f = features(turn_text)
         d = decide(ratings, f, turn_text, lang)
-        return CounselorFeedback(
+        return gated(CounselorFeedback(
             feedback_id=f"{session_id}:{phase}:t{turn_id}", session_id=session_id,
             counselor_id=counselor_id or "unknown", phase=phase, turn_id=turn_id, lang=lang,  # type: ignore[arg-type]
             quote=quote_of(turn_text), principles={c.key: ratings[c.key] for c in CRITERIA if c.kind == "principle"},
@@ -96,7 +116,7 @@ class FeedbackScorer:
             prompt_tokens=sum(x.prompt_tokens for x in completions),
             cached_tokens=sum(x.cached_tokens for x in completions),
             latency_ms=(time.perf_counter() - start) * 1000,
-        )
+        ), self.records)
 
     async def rate(self, *, session_id: str, phase: str, turns: Sequence, k: int, lang: Lang = "en",
                    counselor_id: str | None = None, after_turn_id: int = -1) -> list[CounselorFeedback]:

@@ -12,7 +12,10 @@ Turn-level feedback (``feedback_turns`` > 0): after a phase is scored, the last
 ``feedback_turns`` counselor turns of its transcript are rated with the same
 engine while the session's prefix is still cached (:mod:`scoring.feedback`),
 and the records go to ``alliance.feedback`` before the commit. A feedback
-failure is logged and skipped: the score is what the request was for.
+failure is logged and skipped: the score is what the request was for. Each
+record's ``validated`` comes from the turn-level validation records
+(``record_loader``, reloaded every ``record_reload_s``); a failed load closes
+the gate for every record until a load succeeds.
 
 Failures: a record that is not a valid ScoreRequest goes to the DLQ at once (it
 will never parse). A request whose scoring fails or times out is retried
@@ -25,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
@@ -67,6 +71,36 @@ class WorkerConfig:
     #: counselor turns rated per scored phase (turn-level feedback); 0 = off.
     feedback_turns: int = field(default_factory=lambda: int(os.environ.get("ALLIANCE_FEEDBACK_TURNS", "0")))
     feedback_topic: str = FEEDBACK.name
+    #: returns the validation records (validation.gate.RecordBook) whose newest turn-level record of the
+    #: feedback model's identity decides ``CounselorFeedback.validated``; None: every record unvalidated.
+    record_loader: Callable[[], object] | None = None
+    record_reload_s: float = 60.0
+
+
+class RecordCache:
+    """The record book, reloaded at most every ``reload_s`` seconds; a failed load is an EMPTY book
+    (the gate closes, it never opens by error) and is tried again at the next reload."""
+
+    def __init__(self, loader: Callable[[], object] | None, reload_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.loader, self.reload_s, self.clock = loader, reload_s, clock
+        self._book: object | None = None
+        self._at: float | None = None
+
+    async def book(self):
+        if self.loader is None:
+            return None
+        now = self.clock()
+        if self._at is None or now - self._at >= self.reload_s:
+            try:
+                self._book = await asyncio.to_thread(self.loader)
+            except Exception as err:  # noqa: BLE001 - fail closed
+                from validation.gate import RecordBook
+
+                log.warning("validation records: reload failed (%s); feedback is unvalidated", type(err).__name__)
+                self._book = RecordBook()
+            self._at = now
+        return self._book
 
 
 @dataclass
@@ -92,7 +126,8 @@ class Outcome:
     requested_at: datetime | None = None
 
 
-async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, stats: WorkerStats) -> Outcome:
+async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, stats: WorkerStats, *,
+                        book: object | None = None) -> Outcome:
     """Score with a timeout and retries (tenacity, linear backoff); never raises for a scoring failure."""
 
     def why(err: BaseException | None) -> str:
@@ -127,10 +162,11 @@ async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, st
                     score = calibrate_score(score, cfg.calibration)
     except Exception as err:  # noqa: BLE001 - any scoring failure is retried, then dead-lettered
         return Outcome(dlq_reason=f"scoring failed after {cfg.retries + 1} attempt(s): {why(err)}")
-    return Outcome(score=score, feedback=await _feedback(scorer, req, cfg), requested_at=req.created_at)
+    return Outcome(score=score, feedback=await _feedback(scorer, req, cfg, book), requested_at=req.created_at)
 
 
-async def _feedback(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig) -> tuple[CounselorFeedback, ...]:
+async def _feedback(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig,
+                    book: object | None = None) -> tuple[CounselorFeedback, ...]:
     """Rate the phase's last counselor turns; any failure costs only the feedback, never the score."""
     if cfg.feedback_turns <= 0:
         return ()
@@ -138,8 +174,9 @@ async def _feedback(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig) -> tup
 
     try:
         rated = await asyncio.wait_for(
-            FeedbackScorer(scorer.engine).rate(session_id=req.session_id, phase=req.phase, turns=req.transcript,
-                                               k=cfg.feedback_turns, lang=req.lang, counselor_id=req.counselor_id),
+            FeedbackScorer(scorer.engine, records=book).rate(  # type: ignore[arg-type]
+                session_id=req.session_id, phase=req.phase, turns=req.transcript, k=cfg.feedback_turns,
+                lang=req.lang, counselor_id=req.counselor_id),
             timeout=cfg.timeout_s)
         return tuple(rated)
     except asyncio.CancelledError:
@@ -149,12 +186,13 @@ async def _feedback(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig) -> tup
         return ()
 
 
-async def handle_record(scorer: Scorer, record, cfg: WorkerConfig, stats: WorkerStats) -> Outcome:
+async def handle_record(scorer: Scorer, record, cfg: WorkerConfig, stats: WorkerStats, *,
+                        book: object | None = None) -> Outcome:
     try:
         req = decode(ScoreRequest, record.value)
     except ContractError as err:
         return Outcome(dlq_reason=f"invalid ScoreRequest: {err}", dlq_class=REASON_CONTRACT)
-    return await score_request(scorer, req, cfg, stats)
+    return await score_request(scorer, req, cfg, stats, book=book)
 
 
 async def finish_batch(coros: list, stop: asyncio.Event, drain_s: float) -> list[Outcome | None]:
@@ -210,6 +248,7 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
     cfg = cfg or WorkerConfig()
     stop = stop or asyncio.Event()
     stats = WorkerStats()
+    records_cache = RecordCache(cfg.record_loader, cfg.record_reload_s)
     consumer = AIOKafkaConsumer(
         cfg.requests_topic,
         bootstrap_servers=bootstrap, **kafka_security(),
@@ -240,9 +279,10 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
             stats.batches += 1
             await observe_consumer(metrics.PART, cfg.group_id, consumer)
             metrics.IN_FLIGHT.set(len(records))
+            book = await records_cache.book() if cfg.feedback_turns > 0 else None
             try:
-                outcomes = await finish_batch([handle_record(scorer, r, cfg, stats) for r in records], stop,
-                                              cfg.drain_s)
+                outcomes = await finish_batch([handle_record(scorer, r, cfg, stats, book=book) for r in records],
+                                              stop, cfg.drain_s)
             finally:
                 metrics.IN_FLIGHT.set(0)
             finished = finished_prefix(records, outcomes)

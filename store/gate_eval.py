@@ -272,6 +272,9 @@ def format_status(records: list["ValidationRecord"], *, history: bool = False) -
     if shown:
         lines += ["", "pass = alerts for that dimension may reach counselors; fail, or a model identity not listed: "
                       "supervisors only, marked unvalidated"]
+    if any(r.level == "turn" for r in shown):
+        lines.append("turn level (eval-turns --record): a feedback card reaches counselors only when every code it "
+                     "shows passes for its exact model identity")
     return "\n".join(lines)
 
 
@@ -282,6 +285,8 @@ def dimension_details(record: "ValidationRecord") -> list[str]:
     def f(x: float | None) -> str:
         return "n/a" if x is None or x != x else f"{x:.3f}"
 
+    if record.level == "turn":
+        return turn_code_details(record)
     lines = [f"{record.key}  (labels: {record.labels_source or 'unknown source'})",
              f"  {'dimension':<10} {'n':>4} {'r':>6} {'partial r':>9} {'95% CI (partial)':>18}  {'verdict':<7}  "
              "rated sessions still needed"]
@@ -292,4 +297,24 @@ def dimension_details(record: "ValidationRecord") -> list[str]:
                                           f"{need.more} more ({need.total} in all)")
         lines.append(f"  {dim:<10} {v.n:>4} {f(v.r):>6} {f(v.partial_r):>9} {ci:>18}  "
                      f"{'pass' if v.passed else 'fail':<7}  {more}")
+    return lines
+
+
+def turn_code_details(record: "ValidationRecord") -> list[str]:
+    """Per turn code of a turn-level record: statistic, turns, sessions, agreement and intervals, verdict."""
+    def f(x: float | None) -> str:
+        return "n/a" if x is None or x != x else f"{x:.2f}"
+
+    def ci(pair) -> str:
+        return "n/a" if pair is None else f"[{pair[0]:.2f}, {pair[1]:.2f}]"
+
+    floor = record.settings.get("floor")
+    lines = [f"{record.key}  turn level (codes: {record.labels_source or 'unknown source'}"
+             + (f"; floor {floor:.2f} on the interval's lower bound" if isinstance(floor, (int, float)) else "") + ")",
+             f"  {'code':<22} {'stat':<8} {'turns':>5} {'sessions':>8} {'agreement':>9} {'95% CI':<14} "
+             f"{'length':>6} {'Δ 95% CI':<14}  verdict"]
+    for code, v in record.dimensions.items():
+        lines.append(f"  {code:<22} {v.statistic or '?':<8} {v.n:>5} {v.sessions if v.sessions is not None else '?':>8} "
+                     f"{f(v.r):>9} {ci(v.r_ci):<14} {f(v.baseline_r):>6} {ci(v.difference_ci):<14}  "
+                     f"{'pass' if v.passed else 'fail'}")
     return lines

@@ -56,25 +56,48 @@ def load_record_book(db_url: str | None = None) -> "RecordBook":
     finally:
         if engine is not None:
             engine.dispose()
-    # Only the newest row per identity counts, chosen by its columns before parsing: if that row is
-    # unreadable, an older (perhaps passing) record must not take its place.
+    # Only the newest row per identity and level counts, chosen by its columns before parsing: if that row
+    # is unreadable, an older (perhaps passing) record must not take its place. The level lives in the
+    # record JSON; a row whose level cannot be read is taken as the newest of BOTH levels, closing both.
     newest: dict[tuple, object] = {}
     for row in rows:
         ident = (row.model_name, row.model_revision, row.prompt_version, row.readout)
-        cur = newest.get(ident)
-        if cur is None or (row.created_at, row.id) > (cur.created_at, cur.id):
-            newest[ident] = row
+        for level in _row_levels(row):
+            cur = newest.get((ident, level))
+            if cur is None or (row.created_at, row.id) > (cur.created_at, cur.id):
+                newest[(ident, level)] = row
     bad = 0
-    for ident, row in newest.items():
+    for (ident, level), row in newest.items():
         try:
             record = _record_from_row(row)
             if (record.model.name, record.model.revision, record.model.prompt_version,
                     record.model.readout) != ident:
                 raise ValueError("record JSON names another model identity than its row")
+            if record.level != level:
+                raise ValueError("record of another level than its row said")
             book.add(record)
-        except Exception:  # noqa: BLE001 - a damaged row only closes the gate for its model
+        except Exception:  # noqa: BLE001 - a damaged row only closes the gate for its model (and level)
             bad += 1
     if bad:
         log.warning("validation gate: %d unreadable validation record(s) in %s ignored (those models stay "
                     "unvalidated)", bad, shown)
     return book
+
+
+def _row_levels(row) -> tuple[str, ...]:
+    """The level(s) a stored row may speak for: its record's ``level`` (absent: ``session``, as every
+    record before levels existed); both when the record cannot be read (it then closes both)."""
+    from validation.gate import LEVELS
+
+    doc = row.record
+    if isinstance(doc, (str, bytes)):
+        try:
+            import orjson
+
+            doc = orjson.loads(doc)
+        except Exception:  # noqa: BLE001
+            return LEVELS
+    if not isinstance(doc, dict):
+        return LEVELS
+    level = doc.get("level", "session")
+    return (level,) if level in LEVELS else LEVELS

@@ -250,23 +250,25 @@ class StoreRepository:
             rows = list(s.scalars(q.order_by(ValidationRecordRow.created_at.desc(), ValidationRecordRow.id.desc())))
         return [_record_from_row(r) for r in rows]
 
-    def latest_record(self, model: "ModelIdentity | ModelKey") -> "ValidationRecord | None":
-        """The newest record for exactly this identity (name, revision, prompt version, read-out)."""
+    def latest_record(self, model: "ModelIdentity | ModelKey", level: str = "session") -> "ValidationRecord | None":
+        """The newest record of ``level`` (``session``: the alert gate's; ``turn``: the feedback gate's) for
+        exactly this identity (name, revision, prompt version, read-out)."""
         q = (select(ValidationRecordRow).where(*_identity_filter(model))
-             .order_by(ValidationRecordRow.created_at.desc(), ValidationRecordRow.id.desc()).limit(1))
+             .order_by(ValidationRecordRow.created_at.desc(), ValidationRecordRow.id.desc()))
         with self._session() as s:
-            row = s.scalars(q).first()
+            row = next((r for r in s.scalars(q) if _row_level(r) == level), None)
         return _record_from_row(row) if row is not None else None
 
     def set_calibration(self, model: "ModelIdentity | ModelKey", calibration: dict) -> "ValidationRecord":
-        """Attach a fitted calibration to the identity's newest record (column and record JSON).
+        """Attach a fitted calibration to the identity's newest session-level record (column and record JSON).
 
-        Raises LookupError when the identity has no record yet.
+        Raises LookupError when the identity has no session-level record yet.
         """
         with self._session() as s, s.begin():
-            row = s.scalars(select(ValidationRecordRow).where(*_identity_filter(model))
-                            .order_by(ValidationRecordRow.created_at.desc(), ValidationRecordRow.id.desc())
-                            .limit(1).with_for_update()).first()
+            rows = s.scalars(select(ValidationRecordRow).where(*_identity_filter(model))
+                             .order_by(ValidationRecordRow.created_at.desc(), ValidationRecordRow.id.desc())
+                             .with_for_update())
+            row = next((r for r in rows if _row_level(r) == "session"), None)
             if row is None:
                 raise LookupError(f"no validation record for {_identity_text(model)}")
             row.calibration = dict(calibration)
@@ -301,6 +303,14 @@ def _identity_filter(model) -> list:
     t = ValidationRecordRow
     return [t.model_name == model.name, t.model_revision == model.revision,
             t.prompt_version == model.prompt_version, t.readout == model.readout]
+
+
+def _row_level(row) -> str | None:
+    """``session`` or ``turn`` from the row's record JSON (absent: ``session``); None if unreadable."""
+    doc = row.record
+    if not isinstance(doc, dict):
+        return None
+    return doc.get("level", "session")
 
 
 def _record_values(record) -> dict:

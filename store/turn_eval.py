@@ -23,7 +23,9 @@ from validation.turn_agreement import (
     THRESHOLDS,
     CodeAgreement,
     CodedTurn,
+    TurnGateSettings,
     evaluate_code,
+    turn_record,
 )
 
 from .eval import LabelError
@@ -226,3 +228,42 @@ def turn_eval_json(res: TurnEvalResult) -> dict:
                    "coders": None if c.coders is None else finite_or_none(c.coders), "coder_pairs": c.coder_pairs,
                    "verdict": c.verdict} for c in res.codes],
     }
+
+
+# --- the turn-level validation record (``eval-turns --record``) ---------------------------------------
+
+
+def feedback_identity(feedback: dict[tuple[str, int], CounselorFeedback], source: object = "the feedback file"):
+    """The one model identity of the feedback records; several is a LabelError (one record per identity)."""
+    from validation.gate import model_key
+
+    ids = {model_key(rec.model): rec.model for rec in feedback.values()}
+    if len(ids) != 1:
+        raise LabelError(f"{source} holds feedback of {len(ids)} model identities ({', '.join(sorted(ids))}); "
+                         "a validation record is for one: split the file by model")
+    return next(iter(ids.values()))
+
+
+def format_turn_gate(record) -> str:
+    """The feedback gate's verdict per code, and what it means for the cards."""
+    s = record.settings
+    lines = [f"Feedback gate for {record.key} (turn level; {record.labels_n} coded turns"
+             + (f" from {record.labels_source}" if record.labels_source else "") + "):",
+             f"  a code passes with at least {s.get('min_turns')} coded turns from {s.get('min_sessions')} sessions, "
+             f"the lower bound of its 95% interval at least {s.get('floor', 0):.2f}, and the interval of "
+             "(measure − length) above 0"]
+    for code, v in record.dimensions.items():
+        lines.append(f"  {code:<22} {'PASS' if v.passed else 'fail'}  {v.reason.partition(': ')[2]}")
+    passed = record.passed_dimensions()
+    lines.append(f"  a feedback card reaches counselors only when every code it shows passes; passing: "
+                 f"{', '.join(passed)}" if passed else
+                 "  no code passed: this model's feedback cards go to supervisors only, marked unvalidated")
+    return "\n".join(lines) + "\n"
+
+
+def turn_gate_record(res: TurnEvalResult, model, *, labels_source: str | None, resamples: int, seed: int,
+                     settings: TurnGateSettings | None = None, created_at=None):
+    """The ``level="turn"`` ValidationRecord of ``model`` from an ``eval-turns`` result."""
+    return turn_record(model, res.codes, settings, labels_n=res.matched, labels_source=labels_source,
+                       created_at=created_at, extra={"resamples": resamples, "seed": seed,
+                                                     "coders": list(res.coders)})

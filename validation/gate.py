@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -99,9 +99,24 @@ class DimensionVerdict(BaseModel):
     partial_ci: tuple[float, float] | None = None
     confidence: float = 0.95
     baseline_r: float | None = None
-    counselor_r: float
+    #: the counselor reference a session-level dimension must beat; None for a turn-level code
+    counselor_r: float | None = None
     passed: bool
     reason: str
+    # --- turn-level codes only (``level="turn"`` records, :mod:`validation.turn_agreement`): ``r`` is
+    # the agreement (kappa or ICC), ``r_ci`` its interval, ``baseline_r`` the length-only baseline's.
+    statistic: str | None = None
+    sessions: int | None = None
+    baseline_ci: tuple[float, float] | None = None
+    difference_ci: tuple[float, float] | None = None
+    floor: float | None = None
+
+
+#: What a validation record speaks for: ``session`` — the WAI-SR dimensions against client ratings
+#: (``eval``; the alert gate); ``turn`` — turn-level feedback codes against human codes
+#: (``eval-turns --record``; the feedback gate). The two are kept apart everywhere (:class:`RecordBook`).
+Level = Literal["session", "turn"]
+LEVELS: tuple[str, ...] = ("session", "turn")
 
 
 class ValidationRecord(BaseModel):
@@ -111,6 +126,8 @@ class ValidationRecord(BaseModel):
 
     model: ModelIdentity
     created_at: datetime
+    #: ``session`` (dimensions goal/approach/bond) or ``turn`` (dimensions are turn codes)
+    level: Level = "session"
     labels_n: int = Field(ge=0)
     labels_source: str | None = None
     settings: dict[str, Any] = Field(default_factory=dict)
@@ -140,6 +157,10 @@ class ValidationRecord(BaseModel):
         """One line of ``alliance-monitor models status``: identity, date, size, pass/fail."""
         row: dict[str, Any] = {"model": self.key, "date": self.created_at.date().isoformat(),
                                "labels": self.labels_n}
+        if self.level == "turn":
+            row["level"] = "turn"
+            row["codes"] = f"{len(self.passed_dimensions())}/{len(self.dimensions)} pass"
+            return row
         for dim, v in self.dimensions.items():
             row[dim] = "pass" if v.passed else "fail"
         return row
@@ -155,11 +176,16 @@ def status_table(records: Iterable[ValidationRecord], dimensions: Sequence[str] 
     if not rows:
         return "no validation records: every model is unvalidated (alerts go to supervisors only)"
     width = max(len("model"), *(len(r["model"]) for r in rows))
-    head = f"{'model':<{width}}  {'date':<10}  {'labels':>6}  " + "  ".join(f"{d:<8}" for d in dimensions)
+    # The level column appears once a turn-level record is listed (a session-only listing stays as it was).
+    levels = any(r.get("level") == "turn" for r in rows)
+    lv = (lambda r: f"{r.get('level', 'session'):<8}  ") if levels else (lambda r: "")
+    head = (f"{'model':<{width}}  " + (f"{'level':<8}  " if levels else "") + f"{'date':<10}  {'labels':>6}  "
+            + "  ".join(f"{d:<8}" for d in dimensions) + ("  turn codes" if levels else ""))
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['model']:<{width}}  {r['date']:<10}  {r['labels']:>6}  "
-                     + "  ".join(f"{r.get(d, '-'):<8}" for d in dimensions))
+        lines.append(f"{r['model']:<{width}}  {lv(r)}{r['date']:<10}  {r['labels']:>6}  "
+                     + "  ".join(f"{r.get(d, '-'):<8}" for d in dimensions)
+                     + (f"  {r.get('codes', '-')}" if levels else ""))
     return "\n".join(lines)
 
 
@@ -333,7 +359,7 @@ def format_record(record: ValidationRecord) -> str:
     for dim, v in record.dimensions.items():
         ci = f"[{v.partial_ci[0]:6.3f}, {v.partial_ci[1]:6.3f}]" if v.partial_ci else "n/a"
         lines.append(f"{dim:<10} {v.n:>4} {_fmt(v.r):>6} {_fmt(v.partial_r):>9} {ci:>18} "
-                     f"{_fmt(v.baseline_r):>8} {v.counselor_r:9.3f}  {'PASS' if v.passed else 'fail'}")
+                     f"{_fmt(v.baseline_r):>8} {_fmt(v.counselor_r):>9}  {'PASS' if v.passed else 'fail'}")
     lines.append("")
     for dim, v in record.dimensions.items():
         lines.append(_wrap_reason(dim, v.reason))
@@ -500,23 +526,93 @@ def unvalidated_dimensions(book: "RecordBook | None",
 
 
 class RecordBook:
-    """The newest record per model identity — what the processor/gateway consult."""
+    """The newest record per model identity *and level* — what the processor, gateway and scorer consult.
+
+    The two levels never replace each other: :meth:`for_model` is the newest
+    session-level record (the alert gate), :meth:`for_turns` the newest
+    turn-level record (the feedback gate), whatever was written last.
+    """
 
     def __init__(self, records: Iterable[ValidationRecord] = ()) -> None:
-        self._by_key: dict[str, ValidationRecord] = {}
+        self._by_key: dict[tuple[str, str], ValidationRecord] = {}
         for r in records:
             self.add(r)
 
     def add(self, record: ValidationRecord) -> None:
-        current = self._by_key.get(record.key)
+        slot = (record.key, record.level)
+        current = self._by_key.get(slot)
         if current is None or record.created_at >= current.created_at:
-            self._by_key[record.key] = record
+            self._by_key[slot] = record
 
     def for_model(self, model: ModelIdentity) -> ValidationRecord | None:
-        return self._by_key.get(model_key(model))
+        """The newest session-level record of exactly this identity (the alert gate's)."""
+        return self._by_key.get((model_key(model), "session"))
+
+    def for_turns(self, model: ModelIdentity) -> ValidationRecord | None:
+        """The newest turn-level record of exactly this identity (the feedback gate's)."""
+        return self._by_key.get((model_key(model), "turn"))
 
     def __len__(self) -> int:
         return len(self._by_key)
 
     def __iter__(self):
-        return iter(sorted(self._by_key.values(), key=lambda r: r.key))
+        return iter(sorted(self._by_key.values(), key=lambda r: (r.key, LEVELS.index(r.level))))
+
+
+# --- the feedback gate: may a counselor see this turn-level feedback record? -----------------------
+
+#: The word features a pattern found by the words alone (``pattern_source="features"``) is read from
+#: (``scoring.turn_features.feature_patterns``): a directive oversteps; a short turn with no
+#: reflection and no question is passive.
+FEATURE_PATTERN_CODES: dict[str, tuple[str, ...]] = {
+    "boundary_overstepping": ("directive",),
+    "passive_response": ("reflection", "open_question", "closed_question"),
+}
+
+
+def feedback_codes(feedback: Mapping[str, Any] | Any) -> tuple[str, ...]:
+    """The turn codes whose agreement with human codes a feedback card rests on.
+
+    The card shows a counselor the principle to work on (with its next move) and,
+    when there is one, the poor-alliance pattern. Each must have passed as a code:
+    the principle's code, the pattern's code, and — for a pattern the word
+    features found — the features the word rule reads. Conservative on purpose:
+    a principle derived from a pattern is still a claim about that principle.
+    """
+    codes: list[str] = []
+    principle, pattern = _get(feedback, "principle"), _get(feedback, "pattern")
+    if principle:
+        codes.append(str(principle))
+    if pattern:
+        codes.append(str(pattern))
+        if _get(feedback, "pattern_source") == "features":
+            codes.extend(FEATURE_PATTERN_CODES.get(str(pattern), ()))
+    return tuple(dict.fromkeys(codes))
+
+
+def feedback_passes(record: ValidationRecord | None, feedback: Mapping[str, Any] | Any) -> bool:
+    """Does this turn-level record validate this feedback? Its exact identity, level ``turn``, and every
+    code the card rests on passed. Fails closed: no record, another identity, a session-level record,
+    a card naming nothing, or one failing or unevaluated code."""
+    if record is None or record.level != "turn":
+        return False
+    model = _get(feedback, "model")
+    try:
+        identity = model if isinstance(model, ModelIdentity) else ModelIdentity.model_validate(model)
+    except Exception:  # noqa: BLE001 - an unreadable identity validates nothing
+        return False
+    codes = feedback_codes(feedback)
+    return record.model == identity and bool(codes) and all(record.passes(c) for c in codes)
+
+
+def feedback_validated(book: "RecordBook | None", feedback: Mapping[str, Any] | Any) -> bool:
+    """The ``validated`` flag for a feedback record: the newest turn-level record of its exact model
+    identity validates every code it shows (:func:`feedback_passes`). False on any doubt."""
+    if book is None:
+        return False
+    try:
+        model = _get(feedback, "model")
+        identity = model if isinstance(model, ModelIdentity) else ModelIdentity.model_validate(model)
+        return feedback_passes(book.for_turns(identity), feedback)
+    except Exception:  # noqa: BLE001 - a record we cannot read validates nothing
+        return False

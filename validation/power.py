@@ -66,7 +66,7 @@ def sessions_needed(partial_r: float | None, n: int, *, reference: float, baseli
 
 def needed_for_verdict(verdict, settings: dict) -> SessionsNeeded | None:
     """:func:`sessions_needed` for a stored ``DimensionVerdict`` (None when it passed)."""
-    if verdict.passed:
+    if verdict.passed or verdict.counselor_r is None:  # passed, or a turn-level code (no session reference)
         return None
     return sessions_needed(verdict.partial_r, verdict.n, reference=verdict.counselor_r, baseline_r=verdict.baseline_r,
                            min_n=int(settings.get("min_n", 50)), confidence=verdict.confidence)

@@ -146,3 +146,94 @@ def evaluate_code(code: str, turns: Sequence[CodedTurn], *, resamples: int = 200
     return CodeAgreement(code, kind, statistic, n, len(set(sessions)), positives, agreement,
                          percentile_interval(reps_m, confidence), baseline, percentile_interval(reps_b, confidence),
                          diff, coders, len(pairs), verdict(kind, n, agreement, diff, constant=constant))
+
+
+# --- the feedback gate's verdict per code, and the turn-level validation record ----------------------
+
+#: Lowest acceptable *lower bound* of a code's agreement interval, kappa and ICC alike: with 95%
+#: confidence the measure agrees at least moderately with the human codes (kappa .40, Landis &
+#: Koch; ICC .40 sits at the bottom of the .45–.81 range published for validated turn-level LLM
+#: measures), not merely on average.
+GATE_FLOOR = 0.40
+#: Fewest coded turns and coded sessions behind a code that may pass. Intervals resample sessions, so
+#: a handful of sessions cannot give a trustworthy one however many turns they hold.
+GATE_MIN_TURNS = 100
+GATE_MIN_SESSIONS = 10
+
+
+@dataclass(frozen=True)
+class TurnGateSettings:
+    floor: float = GATE_FLOOR
+    min_turns: int = GATE_MIN_TURNS
+    min_sessions: int = GATE_MIN_SESSIONS
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.floor <= 1.0:
+            raise ValueError(f"floor must be in (0, 1], got {self.floor}")
+        if self.min_turns < MIN_TURNS:
+            raise ValueError(f"min_turns must be at least {MIN_TURNS}, got {self.min_turns}")
+        if self.min_sessions < 2:
+            raise ValueError(f"min_sessions must be at least 2, got {self.min_sessions}")
+
+
+def _num(v: float) -> float | None:
+    return None if v is None or math.isnan(v) else float(v)
+
+
+def _pair(i: Interval) -> tuple[float, float] | None:
+    return None if math.isnan(i.low) or math.isnan(i.high) else (float(i.low), float(i.high))
+
+
+def gate_verdict(a: CodeAgreement, settings: TurnGateSettings | None = None):
+    """Pass/fail of one code for the feedback gate (a ``validation.gate.DimensionVerdict``).
+
+    A code passes when all hold: at least ``min_turns`` coded turns from at least
+    ``min_sessions`` sessions; the human codes vary; the lower bound of the
+    agreement's interval is at least ``floor``; and the interval of the
+    difference measure − length-only baseline (same resamples) lies above 0.
+    """
+    from .gate import DimensionVerdict
+
+    s = settings or TurnGateSettings()
+    failures: list[str] = []
+    if a.verdict == "codes constant":
+        failures.append("the human codes are constant (nothing to agree on)")
+    if a.n < s.min_turns:
+        failures.append(f"only {a.n} coded turns (minimum {s.min_turns})")
+    if a.sessions < s.min_sessions:
+        failures.append(f"only {a.sessions} coded sessions (minimum {s.min_sessions})")
+    conf = f"{a.ci.confidence:.0%}"
+    if math.isnan(a.ci.low) or a.ci.low < s.floor:
+        low = "undefined" if math.isnan(a.ci.low) else f"{a.ci.low:.3f}"
+        failures.append(f"the {conf} interval of {a.statistic} starts at {low}, below the floor {s.floor:.2f}")
+    if math.isnan(a.difference_ci.low) or a.difference_ci.low <= 0.0:
+        low = "undefined" if math.isnan(a.difference_ci.low) else f"{a.difference_ci.low:.3f}"
+        failures.append(f"does not beat the length-only baseline ({a.statistic} {_fmt(a.baseline)}; the {conf} "
+                        f"interval of the difference starts at {low}, not above 0)")
+    passed = not failures
+    tail = f"{a.statistic} {_fmt(a.agreement)}, n={a.n} turns in {a.sessions} sessions"
+    reason = (f"passes: {tail}, interval from {a.ci.low:.3f} (floor {s.floor:.2f}), above the length baseline "
+              f"{_fmt(a.baseline)}" if passed else "fails: " + "; ".join(failures) + f" ({tail})")
+    return DimensionVerdict(
+        dimension=a.code, n=a.n, r=_num(a.agreement), r_ci=_pair(a.ci), confidence=a.ci.confidence,
+        baseline_r=_num(a.baseline), counselor_r=None, passed=passed, reason=reason, statistic=a.statistic,
+        sessions=a.sessions, baseline_ci=_pair(a.baseline_ci), difference_ci=_pair(a.difference_ci), floor=s.floor)
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None or math.isnan(v) else f"{v:.3f}"
+
+
+def turn_record(model, agreements: Sequence[CodeAgreement], settings: TurnGateSettings | None = None, *,
+                labels_n: int, labels_source: str | None = None, created_at=None, extra: dict | None = None):
+    """The turn-level ``ValidationRecord`` (``level="turn"``) of ``model`` from its per-code agreements."""
+    from dataclasses import asdict
+    from datetime import datetime, timezone
+
+    from .gate import ValidationRecord
+
+    s = settings or TurnGateSettings()
+    return ValidationRecord(
+        model=model, created_at=created_at or datetime.now(timezone.utc), level="turn", labels_n=labels_n,
+        labels_source=labels_source, settings={**asdict(s), **(extra or {})},
+        dimensions={a.code: gate_verdict(a, s) for a in agreements})

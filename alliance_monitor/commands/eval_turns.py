@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..argtypes import int_at_least
+from .common import add_db_argument, db_failure, store_engine, store_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,24 +20,72 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="bootstrap resamples of sessions for the 95%% intervals (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the folds (default 0)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
+    p.add_argument("--record", action="store_true",
+                   help="write the turn-level validation record of the feedback's model identity to the store: "
+                        "the feedback gate (docs/counselor-feedback.md#the-feedback-gate)")
+    add_db_argument(p)
     p.set_defaults(func=cmd_eval_turns)
+
+
+def _record_store(args):
+    """The store engine for ``--record``; any failure to reach it is one line naming the database."""
+    from store.errors import StoreError
+
+    from ..errors import CliError
+
+    try:
+        return store_engine(args)
+    except (CliError, StoreError):
+        raise
+    except Exception as err:  # noqa: BLE001 - unknown dialect, unreachable server...
+        raise db_failure(err, store_url(args)) from None
 
 
 def cmd_eval_turns(args) -> int:
     import orjson
 
-    from store.turn_eval import evaluate_turns, format_turn_eval, read_feedback, read_turn_codes, turn_eval_json
+    from store.turn_eval import (
+        evaluate_turns,
+        feedback_identity,
+        format_turn_eval,
+        format_turn_gate,
+        read_feedback,
+        read_turn_codes,
+        turn_eval_json,
+        turn_gate_record,
+    )
 
     from ..errors import CliError
 
     codes = read_turn_codes(args.turn_codes)  # a bad line is a LabelError (StoreError): one line, exit 2
     feedback = read_feedback(args.feedback)
+    model = feedback_identity(feedback, args.feedback) if args.record else None  # refused before any work
+    engine = _record_store(args) if args.record else None  # a bad URL or no schema: one line, before the work
     res = evaluate_turns(codes, feedback, resamples=args.resamples, seed=args.seed)
     if res.matched == 0:
         raise CliError(f"none of the {res.coded_turns} coded turns has a feedback record in {args.feedback} "
                        "(records are matched by session_id and turn_id)")
     print(format_turn_eval(res), end="")
+    record = None
+    if model is not None:
+        record = turn_gate_record(res, model, labels_source=str(args.turn_codes), resamples=args.resamples,
+                                  seed=args.seed)
+        print("\n" + format_turn_gate(record), end="")
+        from store.repository import StoreRepository
+
+        try:
+            StoreRepository(engine).add_validation_record(record)
+        except Exception as err:  # noqa: BLE001 - one line naming the database
+            raise db_failure(err, store_url(args)) from None
+        finally:
+            engine.dispose()
+        print(f"\nturn-level validation record written for {record.key} "
+              f"({record.created_at.isoformat(timespec='seconds')}): "
+              f"{len(record.passed_dimensions())} of {len(record.dimensions)} codes pass")
     if args.json:
+        data = turn_eval_json(res)
+        if record is not None:
+            data["validation"] = orjson.loads(record.to_json())
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_bytes(orjson.dumps(turn_eval_json(res), option=orjson.OPT_INDENT_2))
+        args.json.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     return 0

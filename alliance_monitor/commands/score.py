@@ -87,6 +87,11 @@ def _cmd_score(args) -> int:
                        retries=args.retries, max_records=args.max_records, drain_s=args.drain)
     if args.feedback_turns is not None:
         cfg = dataclasses.replace(cfg, feedback_turns=args.feedback_turns)
+    if cfg.feedback_turns > 0:  # the feedback gate: turn-level validation records, reloaded every minute
+        from store.records import load_record_book
+
+        records_db = args.records_db or os.environ.get("ALLIANCE_DB_URL")
+        cfg = dataclasses.replace(cfg, record_loader=lambda: load_record_book(records_db))
 
     async def main(bootstrap: str) -> int:
         nonlocal cfg
