@@ -212,9 +212,10 @@ def run_demo(args: argparse.Namespace) -> int:
     with kafka_bootstrap(announce=say) as bootstrap:
         ensure_topics(bootstrap)
         specs = default_specs(args, bootstrap)
+        app_id = f"alliance-demo-{int(time.time())}"  # one group for every processor replica
         for s in specs:
-            if s.name == "processor":
-                s.argv += ["--app-id", f"alliance-demo-{int(time.time())}"]
+            if s.name.split("-")[0] == "processor":
+                s.argv += ["--app-id", app_id]
         sup = Supervisor(specs, run_dir / "logs", say=say)
         printer = None
         stop_now = threading.Event()

@@ -215,6 +215,16 @@ def _with_health(spec: ChildSpec) -> ChildSpec:
                      probe=http_probe(f"{url}/healthz"), health_url=url)
 
 
+def replica_names(part: str, count: int) -> list[str]:
+    """``processor`` for one worker (the name every status line and log used so far), ``processor-1..N`` for more.
+
+    Replicas of a part run the same command: the processors and scorers share one
+    consumer group each (the broker splits the partitions between them), the gateways
+    each read every topic and differ only in their port.
+    """
+    return [part] if count <= 1 else [f"{part}-{i}" for i in range(1, count + 1)]
+
+
 def default_specs(args: argparse.Namespace, bootstrap: str) -> list[ChildSpec]:
     env = {"KAFKA_BOOTSTRAP": bootstrap}
     if getattr(args, "db_url", None):
@@ -226,19 +236,23 @@ def default_specs(args: argparse.Namespace, bootstrap: str) -> list[ChildSpec]:
             argv = ["process"]
             if args.clock_rate:
                 argv += ["--clock-rate", str(args.clock_rate)]
-            specs.append(_with_health(ChildSpec("processor", argv, env)))
+            for name in replica_names("processor", getattr(args, "processors", 1)):
+                specs.append(_with_health(ChildSpec(name, argv, env)))
         elif part == "scorer":
             argv = ["score", "--engine", args.engine]
             if args.model:
                 argv += ["--model", args.model]
-            specs.append(_with_health(ChildSpec("scorer", argv, env)))
+            for name in replica_names("scorer", getattr(args, "scorers", 1)):
+                specs.append(_with_health(ChildSpec(name, argv, env)))
         elif part == "sink":
             specs.append(_with_health(ChildSpec("sink", ["sink"], env)))
         elif part == "gateway":
             local = "127.0.0.1" if args.host in ("0.0.0.0", "", "::") else args.host
-            specs.append(ChildSpec("gateway", ["gateway", "--host", args.host, "--port", str(args.port)], env,
-                                   probe=http_probe(f"http://{args.host}:{args.port}/healthz"),
-                                   health_url=f"http://{local}:{args.port}"))
+            for i, name in enumerate(replica_names("gateway", getattr(args, "gateways", 1))):
+                port = args.port + i
+                specs.append(ChildSpec(name, ["gateway", "--host", args.host, "--port", str(port)], env,
+                                       probe=http_probe(f"http://{local}:{port}/healthz"),
+                                       health_url=f"http://{local}:{port}"))
     if getattr(args, "survey_links", None):  # docs/ratings.md: a survey link per ended session
         specs.append(_with_health(ChildSpec("survey-links", ["survey", "publish-links", "--base-url",
                                                              args.survey_links], env)))

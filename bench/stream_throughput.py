@@ -2,11 +2,13 @@
 
     python bench/stream_throughput.py            # N = 100, 1,000, 10,000 concurrent sessions
     python bench/stream_throughput.py --quick    # N = 100, 1,000, shorter phases
+    python bench/stream_throughput.py --sessions 10000 --workers 1 2   # one vs two processor workers
 
 For each N: every session sends a ``started`` event, then turns at a realistic
 pace (one message every ``--turn-every`` seconds per session, both speakers,
 with jitter), for ``--seconds`` seconds, through ONE ``alliance-monitor process``
-worker (a real subprocess). Latency = wall time from producing a turn until
+worker (a real subprocess), or ``--workers K`` of them in one group (the partitions
+of chat.turns split between them; the run waits until every partition is assigned). Latency = wall time from producing a turn until
 its ProcessSignal is read back (``--signal-interval 0``: a signal per turn).
 Then a burst of ``--burst`` turns measures the sustained drain rate.
 
@@ -199,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--turn-every", type=float, default=20.0,
                     help="mean seconds between two messages of one session (default 20)")
     ap.add_argument("--burst", type=int, default=None, help="turns in the drain burst (default 3000; quick 1000)")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1],
+                    help="processor workers in one group, one run per value (default 1)")
     ap.add_argument("--max-batch-bytes", type=int, default=1,
                     help="the worker's producer batch size (1 = its default, needed on Tansu for exact recovery)")
     args = ap.parse_args(argv)
@@ -206,28 +210,33 @@ def main(argv: list[str] | None = None) -> int:
     seconds = args.seconds or (8.0 if args.quick else 15.0)
     burst = args.burst or (1000 if args.quick else 3000)
 
-    results: list[tuple[Result, Result]] = []
+    results: list[tuple[int, Result, Result]] = []
     t_start = time.monotonic()
+    code = 0
     with EmbeddedBroker() as broker:
         ensure_topics(broker.bootstrap)
         ensure_topics(broker.bootstrap, [RAW])
-        worker = WorkerProcess(broker.bootstrap, f"bench-{uuid.uuid4().hex[:6]}", "--signal-interval", "0",
-                               "--no-process-alerts", "--max-batch-bytes", str(args.max_batch_bytes)).start(timeout=120)
-        try:
-            for n in ns:
-                base = asyncio.run(drive(broker.bootstrap, RAW.name, None, n, seconds, args.turn_every, burst,
-                                         False, "baseline"))
-                proc = asyncio.run(drive(broker.bootstrap, CHAT_TURNS.name, CHAT_SESSIONS.name, n, seconds,
-                                         args.turn_every, burst, True, "processor"))
-                results.append((base, proc))
-        finally:
-            code = worker.stop()
+        for k in args.workers:
+            app_id = f"bench-{uuid.uuid4().hex[:6]}"
+            workers = [WorkerProcess(broker.bootstrap, app_id, "--signal-interval", "0", "--no-process-alerts",
+                                     "--max-batch-bytes", str(args.max_batch_bytes)).start(timeout=120)
+                       for _ in range(k)]
+            try:
+                _wait_split(workers)
+                for n in ns:
+                    base = asyncio.run(drive(broker.bootstrap, RAW.name, None, n, seconds, args.turn_every, burst,
+                                             False, "baseline"))
+                    proc = asyncio.run(drive(broker.bootstrap, CHAT_TURNS.name, CHAT_SESSIONS.name, n, seconds,
+                                             args.turn_every, burst, True, f"{k} worker{'s' if k > 1 else ''}"))
+                    results.append((k, base, proc))
+            finally:
+                code = max(code, *(abs(w.stop()) for w in workers))
     print()
-    print(f"stream processor benchmark: one worker, turn every {args.turn_every:g}s per session, "
+    print(f"stream processor benchmark: workers {args.workers}, turn every {args.turn_every:g}s per session, "
           f"{seconds:g}s paced + {burst}-turn burst per N (total {time.monotonic() - t_start:.0f}s)")
     print(f"{'N':>6} {'path':10} {'offered/s':>9} {'sent':>6} {'recv':>6} {'turns/s':>8} "
           f"{'p50 ms':>8} {'p99 ms':>8} {'burst/s':>8}")
-    for base, proc in results:
+    for _k, base, proc in results:
         for r in (base, proc):
             print(f"{r.n_sessions:>6} {r.label:10} {r.offered:>9.1f} {r.sent:>6} {r.received:>6} {r.rate:>8.1f} "
                   f"{r.p50_ms:>8.1f} {r.p99_ms:>8.1f} {r.burst_rate:>8.0f}")
@@ -237,8 +246,26 @@ def main(argv: list[str] | None = None) -> int:
               f"{proc.burst_rate / base.burst_rate if base.burst_rate else 0:>8.2f}")
     print("ratio = processor / baseline (latency: how many times slower; rates: fraction of raw Kafka)")
     if code != 0:
-        print(f"worker exited with {code}", file=sys.stderr)
+        print(f"a worker exited with {code}", file=sys.stderr)
     return 0
+
+
+def _wait_split(workers: list, timeout: float = 120.0) -> None:
+    """Until the workers' last assignments cover every partition of chat.turns (no rebalance left)."""
+    import re
+
+    want = list(range(CHAT_TURNS.partition_count()))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        held = []
+        for w in workers:
+            lines = [ln for ln in w.lines if "processor assignment:" in ln]
+            if lines:
+                held += [int(p) for p in re.findall(r"\d+", lines[-1].split("partitions", 1)[1].split("]")[0])]
+        if sorted(held) == want:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"partitions not split between {len(workers)} workers within {timeout:.0f}s")
 
 
 if __name__ == "__main__":

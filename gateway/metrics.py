@@ -52,17 +52,27 @@ class HubCollector:
 
     def __init__(self) -> None:
         self._hubs: "weakref.WeakSet[Hub]" = weakref.WeakSet()
+        #: the final counts of hubs that are gone: a counter must never go down (Prometheus reads a
+        #: decrease as a restart), and a process may run several hubs one after another
+        self._retired: dict[str, int] = {}
+        self._seen = False
 
     def watch(self, hub: "Hub") -> None:
         self._hubs.add(hub)
+        self._seen = True
+        weakref.finalize(hub, self._retire, hub.stats)  # holds the stats dict, not the hub
+
+    def _retire(self, stats: dict[str, int]) -> None:
+        for key, value in stats.items():
+            self._retired[key] = self._retired.get(key, 0) + value
 
     def collect(self) -> Iterator:
         hubs = list(self._hubs)
-        if not hubs:
+        if not hubs and not self._seen:
             return  # a process of this package without a gateway (survey publish-links)
         for key, (name, text) in HUB_COUNTERS.items():
             family = CounterMetricFamily(name, text)
-            family.add_metric([], sum(h.stats.get(key, 0) for h in hubs))
+            family.add_metric([], self._retired.get(key, 0) + sum(h.stats.get(key, 0) for h in hubs))
             yield family
         roles: dict[str, int] = {"supervisor": 0, "counselor": 0}
         sessions = 0

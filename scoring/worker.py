@@ -238,10 +238,23 @@ def _count_score(score: AllianceScore, requested_at: datetime | None) -> None:
 async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = None, *,
                      stop: asyncio.Event | None = None,
                      on_ready: Callable[[], None] | None = None,
-                     on_outcome: Callable[[object, Outcome], None] | None = None) -> WorkerStats:
-    """Consume, score, produce, then commit, until ``stop`` is set or ``max_records`` are done."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+                     on_outcome: Callable[[object, Outcome], None] | None = None,
+                     on_assigned: Callable[[list[int]], None] | None = None) -> WorkerStats:
+    """Consume, score, produce, then commit, until ``stop`` is set or ``max_records`` are done.
+
+    ``on_assigned`` hears the request partitions this worker holds after each rebalance:
+    several workers of one group split the partitions, and a stopped worker's move to the others.
+    """
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
     from aiokafka.errors import CommitFailedError, KafkaError
+
+    class Assignment(ConsumerRebalanceListener):
+        async def on_partitions_revoked(self, revoked) -> None:
+            pass
+
+        async def on_partitions_assigned(self, assigned) -> None:
+            if on_assigned:
+                on_assigned(sorted(tp.partition for tp in assigned))
 
     from streams.kafka_security import kafka_security
 
@@ -250,7 +263,6 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
     stats = WorkerStats()
     records_cache = RecordCache(cfg.record_loader, cfg.record_reload_s)
     consumer = AIOKafkaConsumer(
-        cfg.requests_topic,
         bootstrap_servers=bootstrap, **kafka_security(),
         group_id=cfg.group_id,
         enable_auto_commit=False,
@@ -263,6 +275,7 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **kafka_security(), acks="all", client_id="alliance-scorer",
                                 max_request_size=4 * 1024 * 1024)
+    consumer.subscribe([cfg.requests_topic], listener=Assignment())
     await producer.start()
     await consumer.start()
     done = 0

@@ -463,6 +463,10 @@ def build_app(cfg: ProcessorConfig):
             if state is not None:
                 wakeups.set(sid, core.next_wakeup(state, s))
         ready["flag"] = True
+        turns = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == CHAT_TURNS.name)
+        # which sessions this worker now owns (one line per rebalance: operators and tests see partitions move)
+        print(f"processor assignment: {CHAT_TURNS.name} partitions {turns}, {len(sessions)} session(s)",
+              file=sys.stderr, flush=True)
         for sid, state in list(sessions.items()):
             if state is not None:
                 log.debug("recovered %s: emitted %s, %d turns", sid, state["clock"]["emitted"], len(state["turns"]))

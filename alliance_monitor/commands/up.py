@@ -6,7 +6,7 @@ import argparse
 import os
 import signal
 
-from ..argtypes import base_url, non_negative_float, port
+from ..argtypes import base_url, non_negative_float, port, positive_int
 from ..up import PARTS
 from .common import announce
 
@@ -21,6 +21,14 @@ def add_up_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=port, default=8765, help="gateway port (default 8765)")
     p.add_argument("--clock-rate", type=non_negative_float, default=0.0,
                    help="processor clock rate (event seconds per wall second; the replay speed)")
+    p.add_argument("--processors", type=positive_int, default=1, metavar="N",
+                   help="processor workers in one group: the partitions of chat.turns are split between them "
+                        "(default 1)")
+    p.add_argument("--scorers", type=positive_int, default=1, metavar="M",
+                   help="scoring workers in one group, each with its own engine; on a CPU each takes memory and "
+                        "cores (default 1)")
+    p.add_argument("--gateways", type=positive_int, default=1, metavar="K",
+                   help="gateway replicas on --port, --port+1, ... (default 1); any replica serves any client")
     p.add_argument("--survey-links", metavar="BASE_URL", type=base_url,
                    help="also publish a client survey link per ended session to chat.survey_links, for the "
                         "gateway at BASE_URL as clients reach it (docs/ratings.md)")

@@ -207,3 +207,34 @@ def test_up_lists_every_part_where_status_finds_its_metrics(tmp_path):
         server.close()
     clear_parts(path)
     assert not path.exists() and read_parts(path) == {}
+
+
+def test_up_runs_replicas_of_a_part_in_one_group_and_gateways_on_consecutive_ports():
+    import argparse
+
+    from alliance_monitor.commands.up import add_up_arguments
+    from alliance_monitor.up import default_specs
+
+    p = argparse.ArgumentParser()
+    add_up_arguments(p)
+    args = p.parse_args(["--processors", "2", "--scorers", "3", "--gateways", "2", "--port", "8801"])
+    specs = {s.name: s for s in default_specs(args, "127.0.0.1:9")}
+    assert set(specs) == {"processor-1", "processor-2", "scorer-1", "scorer-2", "scorer-3", "sink", "gateway-1",
+                          "gateway-2"}
+    # the same command (one consumer group each), each with its own health port
+    assert specs["processor-1"].argv[:-1] == specs["processor-2"].argv[:-1]
+    assert specs["processor-1"].health_url != specs["processor-2"].health_url
+    assert {specs[f"gateway-{i}"].health_url for i in (1, 2)} == {"http://127.0.0.1:8801", "http://127.0.0.1:8802"}
+    assert specs["gateway-2"].argv[-2:] == ["--port", "8802"]
+    single = {s.name for s in default_specs(p.parse_args([]), "127.0.0.1:9")}
+    assert single == {"processor", "scorer", "sink", "gateway"}  # one of each keeps the plain names
+
+
+def test_a_bad_replica_count_is_one_line(capsys):
+    from alliance_monitor.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["up", "--processors", "0"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--processors" in err[-1] and "Traceback" not in "\n".join(err)

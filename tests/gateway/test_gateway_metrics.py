@@ -78,3 +78,29 @@ async def test_gateway_metrics_are_refused_to_other_hosts(make_gateway):
     with pytest.raises(urllib.error.HTTPError) as refused:
         await metrics_of(f"http://{address}:{gw.port}")
     assert refused.value.code == 403
+
+
+def test_hub_counters_never_go_down_when_a_hub_is_gone():
+    """Several hubs in one process (tests, a restarted gateway object): the totals keep what a gone hub counted."""
+    import gc
+
+    from gateway.history import MemoryHistory
+    from gateway.metrics import HubCollector
+    from gateway.protocol import Hub
+
+    collector = HubCollector()
+    first, second = Hub(MemoryHistory()), Hub(MemoryHistory())
+    for hub, n in ((first, 5), (second, 3)):
+        collector.watch(hub)
+        hub.stats["frames"] += n
+
+    def frames() -> float:
+        family = next(f for f in collector.collect() if f.name == "alliance_gateway_frames")
+        return family.samples[0].value
+
+    assert frames() == 8
+    del first
+    gc.collect()
+    assert frames() == 8  # the gone hub's count stays in the total
+    second.stats["frames"] += 1
+    assert frames() == 9

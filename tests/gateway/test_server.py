@@ -460,3 +460,43 @@ async def test_restarted_gateway_resumes_clients_without_missing_an_alert(make_g
     assert missed["data"]["alert_id"] == f"a2-{unique}"
     assert [a["alert_id"] for a in missed["summary"]["alerts"]] == [f"a1-{unique}", f"a2-{unique}"]
     await again.close()
+
+
+async def test_a_client_resumes_on_the_other_replica_without_missing_an_alert(make_gateway, kafka_bootstrap, unique):
+    """Two replicas behind one address (a load balancer may send a reconnect anywhere): the cursor a
+    client got from one is exact on the other, because ids are Kafka positions both read."""
+    grp, cid, s = f"g-{unique}", f"c-{unique}", f"s-{unique}"
+    one, two = await make_gateway(), await make_gateway()
+    ws = await open_client(one, supervisor_token(grp))
+    await recv_json(ws)
+    cursor = dict((await recv_json(ws))["cursor"])
+    await publish(kafka_bootstrap, "chat.sessions", ev.started(s, cid, grp))
+    await until_known(one, s)
+    await until_known(two, s)
+    await publish(kafka_bootstrap, "alliance.alerts", ev.alert(f"a1-{unique}", s, cid))
+    seen = await collect_until(ws, lambda ms: bool(events_of(ms, s, "alert")))
+    for m in events_of(seen):
+        stream, _, offset = m["id"].rpartition(":")
+        cursor[stream] = max(cursor.get(stream, -1), int(offset))
+    await ws.close()  # the client drops off replica one ...
+
+    await publish(kafka_bootstrap, "alliance.alerts", ev.alert(f"a2-{unique}", s, cid), ev.alert(f"a3-{unique}", s, cid))
+    watcher = await open_client(two, supervisor_token(grp))  # ... replica two has applied both meanwhile
+    await collect_until(watcher, lambda ms: any(m.get("type") == "snapshot" and any(
+        x["session_id"] == s and len(x["alerts"]) == 3 for x in m["sessions"]) for m in ms)
+        or len(events_of(ms, s, "alert")) == 2)
+    await watcher.close()
+    again = await open_client(two, supervisor_token(grp), resume=cursor)
+    assert (await recv_json(again))["type"] == "welcome"
+    assert await recv_json(again) == {"type": "resumed", "missed": 2}
+    missed = [await recv_json(again) for _ in range(2)]
+    assert [m["data"]["alert_id"] for m in missed] == [f"a2-{unique}", f"a3-{unique}"]  # nothing missed, no repeat
+
+    # an ack made on replica two reaches a viewer on replica one
+    other = await open_client(one, supervisor_token(grp))
+    await collect_until(other, lambda ms: any(m.get("type") == "snapshot" for m in ms))
+    await again.send(orjson.dumps({"type": "ack", "alert_id": f"a2-{unique}"}).decode())
+    got = await collect_until(other, lambda ms: bool(events_of(ms, s, "ack")))
+    assert events_of(got, s, "ack")[0]["data"]["alert_id"] == f"a2-{unique}"
+    for w in (again, other):
+        await w.close()

@@ -136,3 +136,45 @@ def test_killed_worker_loses_no_request(kafka_bootstrap, demo_model, unique):
         print("\n".join(["first:", *first.lines, "second:", *second.lines]))
     assert not any("Traceback" in ln for ln in first.lines + second.lines if "scored" not in ln)
     assert not any("sleeping badly" in ln for ln in first.lines + second.lines)  # no message text in logs
+
+
+def _assigned(worker: WorkerProcess) -> list[int] | None:
+    lines = [ln for ln in worker.lines if "scoring worker assignment:" in ln]
+    return orjson.loads(lines[-1].split("partitions", 1)[1]) if lines else None
+
+
+def test_two_workers_in_one_group_share_the_requests_without_a_duplicate_score(kafka_bootstrap, demo_model, unique):
+    """Two real workers (transformers engine) in one consumer group: the partitions are split, every
+    request is scored exactly once, and both workers do part of the work."""
+    group, cache = f"g2-{unique}", str(demo_model.path.parent)
+    workers = [WorkerProcess(kafka_bootstrap, group, cache).start() for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            split = [_assigned(w) for w in workers]
+            if all(split) and sorted(split[0] + split[1]) == [0, 1, 2, 3]:
+                break
+            assert all(w.proc.poll() is None for w in workers), "\n".join(workers[0].lines + workers[1].lines)
+            time.sleep(0.5)
+        assert all(_assigned(w) for w in workers), [w.lines[-5:] for w in workers]
+        sid = f"two-{unique}"
+        reqs = [_request(f"{sid}-{i}", "early", EN_SESSION[:2]) for i in range(8)]  # keys over all partitions
+        produce(kafka_bootstrap, "alliance.requests", [(r.session_id, r) for r in reqs])
+        wanted = {r.request_id for r in reqs}
+        deadline = time.monotonic() + 400
+        scored: list[str] = []
+        while time.monotonic() < deadline:
+            scored = [orjson.loads(r.value)["request_id"]
+                      for r in consume_all_sync(kafka_bootstrap, "alliance.scores", idle=1, where=_keys(sid))]
+            if set(scored) >= wanted:
+                break
+            time.sleep(2)
+        time.sleep(3)  # a duplicate would come right after
+        scored = [orjson.loads(r.value)["request_id"]
+                  for r in consume_all_sync(kafka_bootstrap, "alliance.scores", idle=1, where=_keys(sid))]
+        assert sorted(scored) == sorted(wanted), "every request scored exactly once"
+        per_worker = [sum(1 for ln in w.lines if f"scored {sid}-" in ln) for w in workers]
+        assert sum(per_worker) == len(reqs) and all(per_worker), per_worker
+    finally:
+        for w in workers:
+            w.kill(signal.SIGTERM)
