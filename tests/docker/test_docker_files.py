@@ -383,3 +383,12 @@ def test_compose_passes_the_kafka_security_settings_to_every_part():
         assert env.get("KAFKA_SECURITY_PROTOCOL") == "PLAINTEXT" and "KAFKA_SSL_CAFILE" in env, name
     users = {name for name, s in services.items() if "KAFKA_SASL_USERNAME" in env_items(s)}
     assert users >= {"processor", "scorer", "sink", "ingest", "gateway", "topics-init"}, users
+
+
+def test_processor_workers_scale_from_one_setting():
+    """``ALLIANCE_PROCESSORS=N`` runs N processor workers (one group); one by default."""
+    default = resolved_compose()["services"]["processor"]
+    assert int(default.get("scale", 1)) == 1
+    done = compose_config({**DUMMY_SECRETS, "ALLIANCE_PROCESSORS": "3"})
+    assert done.returncode == 0, done.stderr
+    assert int(json.loads(done.stdout)["services"]["processor"]["scale"]) == 3
