@@ -25,6 +25,7 @@ CORES = {
     "streams.phase_clock", "streams.signals", "streams.alert_policy", "streams.session_state", "streams.offline",
     "streams.ruptures", "streams.rupture_cues", "streams.tls", "streams.kafka_security",
     "scoring.instrument", "scoring.prompts", "scoring.readout", "scoring.errors", "scoring.principles",
+    "scoring.capacity",
     "gateway.protocol", "gateway.auth", "gateway.history", "gateway.access", "gateway.errors", "gateway.trust",
     "store.errors", "store.rupture_stats",
     "ingest.batch", "ingest.tokens", "ingest.errors",
