@@ -46,6 +46,8 @@ from . import processor_metrics as metrics
 from . import session_state as core
 from .alert_policy import SettingsBook, memory_at_forget, memory_done, on_score
 from .catch_up import CatchUp
+from .changelog_tail import read_changelog_tails
+from .kafka_security import kafka_security
 from .codec import M, ContractError, decode, dead_letter, encode, safe_reason
 from .contracts import AllianceAlert, AllianceScore, ChatTurn, SessionEvent
 from .telemetry import REASON_CONTRACT, REASON_PROCESSING, REASON_REJECTED, count_dead_letter, observe_consumer
@@ -70,9 +72,12 @@ class ProcessorConfig:
     session_timeout_s: float = 10.0
     #: consumer long-poll bound (Faust's own is 1500 ms; see shorten_fetch_wait).
     fetch_max_wait_ms: int = 50
-    #: 1 = single-record batches, required on Tansu for exact changelog recovery;
-    #: on Apache Kafka a normal size (e.g. 1_000_000) is safe and faster.
-    producer_max_batch_size: int = 1
+    #: the producer's batch size in bytes. Exact changelog recovery on Tansu no longer needs
+    #: single-record batches (1): the changelog tails are read after recovery instead.
+    producer_max_batch_size: int = 16384
+    #: after recovery, read each owned changelog partition past its reported end
+    #: (streams/changelog_tail.py): Tansu's end offsets stop at the last batch's base
+    read_changelog_tails: bool = True
     #: returns the validation records (validation.gate.RecordBook) that decide
     #: ``alert.validated`` (docs/validation.md); None: no records, every model unvalidated.
     record_loader: Callable[[], RecordBook] | None = None
@@ -212,10 +217,10 @@ def build_app(cfg: ProcessorConfig):
         broker_request_timeout=max(40.0, cfg.session_timeout_s + 10),
         consumer_auto_offset_reset=offset_reset(),
         producer_acks=-1,
-        # One record per batch: Tansu answers ListOffsets(latest) with the *last
-        # batch's base offset* + 1, so Faust's changelog recovery stops short of
-        # multi-record batches and a restarted worker loses the newest state
-        # (docs/findings.md). Single-record batches make the end offset exact.
+        # Tansu answers ListOffsets(latest) with the *last batch's base offset* + 1, so
+        # Faust's changelog recovery stops short of multi-record batches; on_ready reads
+        # the rest (streams/changelog_tail.py, docs/findings.md) rather than sending
+        # every record in a batch of its own.
         producer_max_batch_size=cfg.producer_max_batch_size,
         autodiscover=False,
     )
@@ -456,6 +461,17 @@ def build_app(cfg: ProcessorConfig):
         # from now on this worker watches these sessions; the time nobody did is not silence
         s = replace(s, observed_since=time.time())
         catch_up["warned"] = False
+        if cfg.read_changelog_tails:
+            owned = [tp.partition for tp in app.consumer.assignment() if tp.topic == CHAT_TURNS.name]
+            try:
+                tail = await read_changelog_tails(cfg.bootstrap, (sessions, texts, alert_state), owned,
+                                                  security=kafka_security())
+            except Exception as err:  # never keep a worker from starting over it; say what it may have missed
+                log.warning("changelog tails not read (%s): the newest state of a moved session may be missing",
+                            safe_reason(err))
+            else:
+                if tail:
+                    log.info("changelog tails: %d record(s) past the reported end applied", tail)
         catch_up["gate"] = await _catch_up_gate(app, (CHAT_TURNS.name, CHAT_SESSIONS.name), cfg.catch_up_max_s)
         inflight.clear()
         wakeups.clear()

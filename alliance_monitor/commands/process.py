@@ -34,9 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="at most one process signal per session per this many wall seconds (default 1)")
     p.add_argument("--alert-settings", metavar="JSON",
                    help="alert thresholds per model: {\"default\": {...}, \"models\": {\"pattern\": {...}}}")
-    p.add_argument("--max-batch-bytes", type=positive_int, default=1,
-                   help="producer batch size; 1 (default) = one record per batch, needed on the embedded Tansu "
-                        "broker for exact table recovery; on Apache Kafka use e.g. 1000000")
+    p.add_argument("--max-batch-bytes", type=positive_int, default=16384,
+                   help="producer batch size in bytes (default 16384); exact table recovery does not depend on "
+                        "it (the changelog tails are read after recovery, docs/findings.md)")
     p.add_argument("--records-db", metavar="URL",
                    help="store with the models' validation records (default: ALLIANCE_DB_URL, else the SQLite "
                         "store); alerts of a model without a passing record are marked unvalidated")
