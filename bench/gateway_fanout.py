@@ -2,6 +2,7 @@
 
     python bench/gateway_fanout.py            # 100, 1000, 5000 clients, 20 broadcasts each
     python bench/gateway_fanout.py --quick    # 100, 1000 clients, 8 broadcasts each
+    python bench/gateway_fanout.py --clients 1000,5000 --repeat 3   # medians of 3 runs
 
 Two servers run in a child process each (one core for the server, one for the
 clients, loopback only):
@@ -16,7 +17,16 @@ clients, loopback only):
 Latency of one delivery = the client's receive time minus the server's inject
 time (CLOCK_MONOTONIC is system-wide on Linux, so two processes can compare it).
 Reported: p50 / p99 over all (client, broadcast) deliveries, the p50 of the time
-until the LAST client had a broadcast, and the ratio gateway / baseline.
+until the LAST client had a broadcast, and the ratios gateway / baseline of p50 and
+p99 (both servers measured in the same run, alternating). With ``--repeat N`` each
+row is the median of N runs.
+
+Whose figure is it? The clients (this process, one event loop parsing every frame)
+can be the bottleneck instead of the server. For the broadcast phase of each run the
+table shows the CPU time of the client process (``getrusage``) and of the server
+child (``/proc/<pid>/stat``), as a share of one core over the phase's wall time and
+as milliseconds per broadcast. A client at ~100 % of a core, or with client ms per
+broadcast near the latency, means the latency is (partly) the load generator's.
 Bounded: every wait has a deadline; a run that misses one reports what it got.
 """
 
@@ -31,6 +41,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -64,8 +75,10 @@ async def serve_gateway(max_queue: int) -> None:
     from gateway.protocol import Policy
     from gateway.server import Gateway, GatewayConfig
 
+    # every client comes from 127.0.0.1 and up to 100 connect at once: let them all wait for their
+    # hello (the default, 20 per address, would refuse most of the fleet and shrink the run)
     gw = Gateway(GatewayConfig(secret=SECRET, port=0, bootstrap=None, policy=Policy(max_queue=max_queue),
-                               heartbeat_s=3600))
+                               heartbeat_s=3600, max_unauthenticated_per_address=200))
     await gw.start()
     gw.apply(StoredEvent(EventId.of("chat.sessions", 0, 0), "session", SESSION,
                          {"session_id": SESSION, "kind": "started", "at": "2026-01-01T00:00:00Z",
@@ -135,9 +148,9 @@ async def control_loop(port: int, inject, count) -> None:
 
 
 class Fleet:
-    def __init__(self, url: str, token: str | None):
+    def __init__(self, url: str, token: Callable[[], str]):
         self.url = url
-        self.token = token
+        self.token = token  # one token per client: the gateway caps connections per token
         self.conns: list = []
         self.recv: list[dict[int, int]] = []  # per client: seq -> receive time
         self.tasks: list[asyncio.Task] = []
@@ -157,7 +170,7 @@ class Fleet:
                 try:
                     ws = await connect(self.url, compression=None, open_timeout=30, ping_interval=None,
                                        max_queue=256)
-                    await ws.send(orjson.dumps({"type": "hello", "token": self.token}).decode())
+                    await ws.send(orjson.dumps({"type": "hello", "token": self.token()}).decode())
                     for _ in range(2):  # welcome + snapshot
                         await asyncio.wait_for(ws.recv(), 30)
                 except Exception:
@@ -193,6 +206,21 @@ class Fleet:
         await asyncio.gather(*(ws.close() for ws in self.conns), return_exceptions=True)
 
 
+def proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc (Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def self_cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -215,18 +243,21 @@ async def run_one(kind: str, n: int, broadcasts: int, interval: float, max_queue
         port = int((await ask(None, 60)).split()[1])
         from gateway.auth import issue_token
 
-        token = issue_token(SECRET, role="supervisor", groups=[GROUP])
-        fleet = Fleet(f"ws://127.0.0.1:{port}/ws", token)
+        # a token per client, as browsers have (one shared token would hit max_connections_per_token)
+        fleet = Fleet(f"ws://127.0.0.1:{port}/ws", lambda: issue_token(SECRET, role="supervisor", groups=[GROUP]))
         t0 = time.monotonic()
         await fleet.connect(n)
         connect_s = time.monotonic() - t0
         await asyncio.sleep(2.0)  # hold
         server_count = int((await ask("count")).split()[1])
         held = min(fleet.open_count(), server_count)
+        wall0, client0, server0 = time.monotonic(), self_cpu_s(), proc_cpu_s(proc.pid)
         await ask(f"broadcast {broadcasts} {interval}", timeout=broadcasts * interval + 120)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and any(len(g) < broadcasts for g in fleet.recv):
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.05)
+        wall = time.monotonic() - wall0
+        client_cpu, server_cpu = self_cpu_s() - client0, proc_cpu_s(proc.pid) - server0
         lat_ms = [v / 1e6 for g in fleet.recv for v in g.values()]
         last_ms = []
         for seq in range(broadcasts):
@@ -237,7 +268,9 @@ async def run_one(kind: str, n: int, broadcasts: int, interval: float, max_queue
         await fleet.close()
         return {"kind": kind, "clients": n, "held": held, "failed": fleet.failed, "connect_s": connect_s,
                 "delivered": delivered, "expected": n * broadcasts, "p50": pct(lat_ms, 0.5), "p99": pct(lat_ms, 0.99),
-                "last_p50": statistics.median(last_ms) if last_ms else float("nan")}
+                "last_p50": statistics.median(last_ms) if last_ms else float("nan"),
+                "client_cpu": client_cpu / wall, "server_cpu": server_cpu / wall,
+                "client_ms": 1000 * client_cpu / broadcasts, "server_ms": 1000 * server_cpu / broadcasts}
     finally:
         try:
             proc.stdin.write("quit\n")
@@ -254,29 +287,46 @@ async def run_one(kind: str, n: int, broadcasts: int, interval: float, max_queue
 async def bench(args) -> None:
     from tqdm import tqdm
 
-    sizes = (100, 1000) if args.quick else (100, 1000, 5000)
-    broadcasts = 8 if args.quick else 20
-    rows = []
-    steps = [(n, kind) for n in sizes for kind in ("baseline", "gateway")]
+    sizes = tuple(int(x) for x in args.clients.split(",")) if args.clients else \
+        (100, 1000) if args.quick else (100, 1000, 5000)
+    broadcasts = args.broadcasts or (8 if args.quick else 20)
+    runs: dict[tuple[int, str], list[dict]] = {}
+    steps = [(n, kind) for n in sizes for _ in range(args.repeat) for kind in ("baseline", "gateway")]
     for n, kind in tqdm(steps, desc="fan-out runs", unit="run"):
         interval = 0.1 if n <= 100 else 0.25 if n <= 1000 else 1.0
-        rows.append(await run_one(kind, n, broadcasts, interval, args.max_queue))
+        runs.setdefault((n, kind), []).append(await run_one(kind, n, broadcasts, interval, args.max_queue))
     print()
-    print(f"fd limit {raise_fd_limit()}, {broadcasts} broadcasts per run, frames ~1 KB, loopback, "
-          f"server and clients in separate processes on {os.cpu_count()} cores")
-    print(f"{'clients':>7} {'server':>8} {'held':>6} {'deliv.':>9} {'connect s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'last p50':>9} {'p50 ratio':>9}")
-    base = {r["clients"]: r for r in rows if r["kind"] == "baseline"}
-    for r in rows:
-        ratio = r["p50"] / base[r["clients"]]["p50"] if r["kind"] == "gateway" and base[r["clients"]]["p50"] else None
-        print(f"{r['clients']:>7} {r['kind']:>8} {r['held']:>6} {r['delivered']:>5}/{r['expected']:<5}"
-              f"{r['connect_s']:>7.1f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['last_p50']:>9.1f} "
-              f"{(f'{ratio:.2f}x' if ratio else ''):>9}")
+    print(f"fd limit {raise_fd_limit()}, {broadcasts} broadcasts per run, {args.repeat} run(s) per row "
+          f"(medians), frames ~1 KB, loopback, server and clients in separate processes on {os.cpu_count()} cores")
+    print("cpu = share of one core during the broadcast phase (client = this load generator), "
+          "ms/bc = CPU ms per broadcast")
+    print(f"{'clients':>7} {'server':>8} {'held':>6} {'deliv.':>11} {'connect s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'last p50':>9} {'p50 x':>6} {'p99 x':>6} {'cli cpu':>7} {'cli ms/bc':>9} {'srv cpu':>7} "
+          f"{'srv ms/bc':>9}")
+    med = {}
+    for key, rs in runs.items():
+        med[key] = {k: (statistics.median(r[k] for r in rs) if isinstance(rs[0][k], (int, float)) else rs[0][k])
+                    for k in rs[0]}
+    for n in sizes:
+        base = med[(n, "baseline")]
+        for kind in ("baseline", "gateway"):
+            r = med[(n, kind)]
+            r50 = f"{r['p50'] / base['p50']:.2f}" if kind == "gateway" and base["p50"] else ""
+            r99 = f"{r['p99'] / base['p99']:.2f}" if kind == "gateway" and base["p99"] else ""
+            print(f"{n:>7} {kind:>8} {r['held']:>6.0f} {r['delivered']:>6.0f}/{r['expected']:<6.0f}"
+                  f"{r['connect_s']:>7.1f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['last_p50']:>9.1f} "
+                  f"{r50:>6} {r99:>6} {r['client_cpu']:>7.0%} {r['client_ms']:>9.1f} {r['server_cpu']:>7.0%} "
+                  f"{r['server_ms']:>9.1f}")
+            if r["held"] < n:
+                print(f"        ^ only {r['held']:.0f} of {n} connections held: this row does not measure {n} clients")
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="100 and 1,000 clients only, fewer broadcasts")
+    p.add_argument("--clients", help="comma-separated client counts (default 100,1000,5000; --quick 100,1000)")
+    p.add_argument("--broadcasts", type=int, help="broadcasts per run (default 20; --quick 8)")
+    p.add_argument("--repeat", type=int, default=1, help="runs per (clients, server); rows show the medians")
     p.add_argument("--max-queue", type=int, default=1000, help="gateway per-connection queue bound")
     p.add_argument("--serve", choices=("gateway", "baseline"), help=argparse.SUPPRESS)
     args = p.parse_args()

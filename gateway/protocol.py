@@ -403,8 +403,18 @@ class Hub:
         self.sessions: dict[str, SessionState] = {}
         self.position: Cursor = {}
         self.connections: dict[int, Connection] = {}
+        #: the subscription index (who may see what), kept by :meth:`open` / :meth:`close`:
+        #: counselors by counselor_id, supervisors by each of their groups, all-groups
+        #: supervisors apart. :meth:`apply` visits only the connections a session's
+        #: (counselor, group) selects; the key is the viewer's scope, never a session, so
+        #: a session whose owner becomes known later needs no re-indexing.
+        self._by_counselor: dict[str, dict[int, Connection]] = {}
+        self._by_group: dict[str, dict[int, Connection]] = {}
+        self._all_groups: dict[int, Connection] = {}
         self._ids = itertools.count(1)
-        self.stats = {"events": 0, "duplicates": 0, "cut_slow": 0, "frames": 0, "resumed": 0, "gaps": 0}
+        #: ``visits``: connections :meth:`apply` looked at (the index keeps it to those in scope)
+        self.stats = {"events": 0, "duplicates": 0, "cut_slow": 0, "frames": 0, "resumed": 0, "gaps": 0,
+                      "visits": 0}
         #: the shell can read sessions this hub forgot from the store (``timeline`` → ArchiveRequest)
         self.archive_enabled = False
 
@@ -423,6 +433,7 @@ class Hub:
                                            f"(at most {self.policy.max_connections_per_token})")
             return conn
         self.connections[conn.id] = conn
+        self._index(conn)
         conn.backlog.append(dumps({"type": "welcome", "viewer": hello.viewer.as_dict(), "server_time": server_time,
                                    "max_queue": self.policy.max_queue}))
         if hello.resume is None:
@@ -471,7 +482,56 @@ class Hub:
         return max(self.policy.max_queue, 4)
 
     def close(self, conn: Connection) -> None:
-        self.connections.pop(conn.id, None)
+        if self.connections.pop(conn.id, None) is not None:
+            self._unindex(conn)
+
+    def _scopes(self, viewer: Viewer) -> list[dict[int, Connection]]:
+        """The index buckets a viewer belongs in (mirrors :func:`sees_session`)."""
+        if viewer.role == "counselor":
+            if viewer.counselor_id is None:
+                return []  # sees no session
+            return [self._by_counselor.setdefault(viewer.counselor_id, {})]
+        if viewer.all_groups:
+            return [self._all_groups]
+        return [self._by_group.setdefault(g, {}) for g in viewer.groups]
+
+    def _index(self, conn: Connection) -> None:
+        for bucket in self._scopes(conn.viewer):
+            bucket[conn.id] = conn
+
+    def _unindex(self, conn: Connection) -> None:
+        viewer = conn.viewer
+        if viewer.role == "counselor":
+            keyed = [(self._by_counselor, viewer.counselor_id)] if viewer.counselor_id is not None else []
+        elif viewer.all_groups:
+            self._all_groups.pop(conn.id, None)
+            keyed = []
+        else:
+            keyed = [(self._by_group, g) for g in viewer.groups]
+        for index, key in keyed:
+            bucket = index.get(key)
+            if bucket is not None:
+                bucket.pop(conn.id, None)
+                if not bucket:
+                    del index[key]  # no empty buckets left behind by short-lived viewers
+
+    def audience(self, session_id: str, data: dict | None = None) -> list[Connection]:
+        """The connections that may see a session: those whose scope covers its counselor or group.
+
+        The owner comes from the live state, else from the event (``data``), exactly as
+        :meth:`_visible` decides; a session whose owner is unknown reaches only the
+        all-groups supervisors. The per-kind gate for counselors is left to :meth:`_visible`.
+        """
+        state = self.sessions.get(session_id)
+        data = data or {}
+        counselor_id = state.counselor_id if state else data.get("counselor_id")
+        group = state.group if state else data.get("group")
+        out = list(self._all_groups.values())
+        if counselor_id is not None and counselor_id in self._by_counselor:
+            out.extend(self._by_counselor[counselor_id].values())
+        if group is not None and group in self._by_group:
+            out.extend(self._by_group[group].values())
+        return out
 
     def _push_snapshot(self, conn: Connection) -> None:
         viewer = conn.viewer
@@ -500,7 +560,9 @@ class Hub:
         self.history.append(event)
         touched = []
         cache: dict[bool, str | None] = {}
-        for conn in list(self.connections.values()):
+        audience = self.audience(event.session_id, event.data)
+        self.stats["visits"] += len(audience)
+        for conn in audience:
             if conn.closing:
                 continue
             counselor = conn.viewer.role == "counselor"
