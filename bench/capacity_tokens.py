@@ -16,6 +16,7 @@ tokenizer_config.json with a chat template); default: the demo model's.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -28,12 +29,8 @@ from scoring_cache import PHASES, load_session  # noqa: E402
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
+    """Tokens two prompts share from the start (what a prefix cache can reuse)."""
+    return len(os.path.commonprefix([a, b]))
 
 
 def session_rows(tok, path: Path, block: int, rationale_items: int, rationale_tokens: int,
