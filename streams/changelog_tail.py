@@ -27,8 +27,7 @@ log = logging.getLogger(__name__)
 
 
 async def read_changelog_tails(bootstrap: str, tables: Iterable[Any], partitions: Iterable[int], *,
-                               security: dict | None = None, idle_rounds: int = 3,
-                               timeout_s: float = 30.0) -> int:
+                               idle_rounds: int = 3, timeout_s: float = 30.0) -> int:
     """Apply every changelog record at or past each partition's reported end; returns how many were past it.
 
     ``tables``: Faust tables with json key/value serializers (the processor's). The
@@ -37,11 +36,13 @@ async def read_changelog_tails(bootstrap: str, tables: Iterable[Any], partitions
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
+    from .kafka_security import kafka_security
+
     parts = sorted(set(partitions))
     tables = list(tables)
     if not parts or not tables:
         return 0
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **(security or {}), enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **kafka_security(), enable_auto_commit=False,
                                 fetch_max_wait_ms=50, client_id="alliance-changelog-tail")
     await consumer.start()
     try:

@@ -47,7 +47,6 @@ from . import session_state as core
 from .alert_policy import SettingsBook, memory_at_forget, memory_done, on_score
 from .catch_up import CatchUp
 from .changelog_tail import read_changelog_tails
-from .kafka_security import kafka_security
 from .codec import M, ContractError, decode, dead_letter, encode, safe_reason
 from .contracts import AllianceAlert, AllianceScore, ChatTurn, SessionEvent
 from .telemetry import REASON_CONTRACT, REASON_PROCESSING, REASON_REJECTED, count_dead_letter, observe_consumer
@@ -464,8 +463,7 @@ def build_app(cfg: ProcessorConfig):
         if cfg.read_changelog_tails:
             owned = [tp.partition for tp in app.consumer.assignment() if tp.topic == CHAT_TURNS.name]
             try:
-                tail = await read_changelog_tails(cfg.bootstrap, (sessions, texts, alert_state), owned,
-                                                  security=kafka_security())
+                tail = await read_changelog_tails(cfg.bootstrap, (sessions, texts, alert_state), owned)
             except Exception as err:  # never keep a worker from starting over it; say what it may have missed
                 log.warning("changelog tails not read (%s): the newest state of a moved session may be missing",
                             safe_reason(err))
