@@ -253,16 +253,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _wait_split(workers: list, timeout: float = 120.0) -> None:
     """Until the workers' last assignments cover every partition of chat.turns (no rebalance left)."""
-    import re
-
     want = list(range(CHAT_TURNS.partition_count()))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        held = []
-        for w in workers:
-            lines = [ln for ln in w.lines if "processor assignment:" in ln]
-            if lines:
-                held += [int(p) for p in re.findall(r"\d+", lines[-1].split("partitions", 1)[1].split("]")[0])]
+        held = [p for w in workers for p in (w.partitions() or [])]
         if sorted(held) == want:
             return
         time.sleep(0.2)

@@ -362,6 +362,10 @@ class AckRequest:
     note: str | None
 
 
+#: the key of the all-groups supervisors' one bucket in the subscription index
+ALL_GROUPS = object()
+
+
 @dataclass(frozen=True)
 class ArchiveRequest:
     """Ask the shell for a session the hub no longer holds (from the store); it answers with
@@ -410,7 +414,7 @@ class Hub:
         #: a session whose owner becomes known later needs no re-indexing.
         self._by_counselor: dict[str, dict[int, Connection]] = {}
         self._by_group: dict[str, dict[int, Connection]] = {}
-        self._all_groups: dict[int, Connection] = {}
+        self._all_groups: dict[object, dict[int, Connection]] = {}  # one bucket, under ALL_GROUPS
         self._ids = itertools.count(1)
         #: ``visits``: connections :meth:`apply` looked at (the index keeps it to those in scope)
         self.stats = {"events": 0, "duplicates": 0, "cut_slow": 0, "frames": 0, "resumed": 0, "gaps": 0,
@@ -485,30 +489,20 @@ class Hub:
         if self.connections.pop(conn.id, None) is not None:
             self._unindex(conn)
 
-    def _scopes(self, viewer: Viewer) -> list[dict[int, Connection]]:
-        """The index buckets a viewer belongs in (mirrors :func:`sees_session`)."""
+    def _scope_keys(self, viewer: Viewer) -> list[tuple[dict, Any]]:
+        """The (index, key) pairs of the buckets a viewer belongs in (mirrors :func:`sees_session`)."""
         if viewer.role == "counselor":
-            if viewer.counselor_id is None:
-                return []  # sees no session
-            return [self._by_counselor.setdefault(viewer.counselor_id, {})]
+            return [] if viewer.counselor_id is None else [(self._by_counselor, viewer.counselor_id)]  # none: no session
         if viewer.all_groups:
-            return [self._all_groups]
-        return [self._by_group.setdefault(g, {}) for g in viewer.groups]
+            return [(self._all_groups, ALL_GROUPS)]
+        return [(self._by_group, g) for g in viewer.groups]
 
     def _index(self, conn: Connection) -> None:
-        for bucket in self._scopes(conn.viewer):
-            bucket[conn.id] = conn
+        for index, key in self._scope_keys(conn.viewer):
+            index.setdefault(key, {})[conn.id] = conn
 
     def _unindex(self, conn: Connection) -> None:
-        viewer = conn.viewer
-        if viewer.role == "counselor":
-            keyed = [(self._by_counselor, viewer.counselor_id)] if viewer.counselor_id is not None else []
-        elif viewer.all_groups:
-            self._all_groups.pop(conn.id, None)
-            keyed = []
-        else:
-            keyed = [(self._by_group, g) for g in viewer.groups]
-        for index, key in keyed:
+        for index, key in self._scope_keys(conn.viewer):
             bucket = index.get(key)
             if bucket is not None:
                 bucket.pop(conn.id, None)
@@ -526,7 +520,7 @@ class Hub:
         data = data or {}
         counselor_id = state.counselor_id if state else data.get("counselor_id")
         group = state.group if state else data.get("group")
-        out = list(self._all_groups.values())
+        out = list(self._all_groups.get(ALL_GROUPS, {}).values())
         if counselor_id is not None and counselor_id in self._by_counselor:
             out.extend(self._by_counselor[counselor_id].values())
         if group is not None and group in self._by_group:
@@ -600,6 +594,13 @@ class Hub:
             return False
         if conn.viewer.role != "counselor":
             return True
+        return self._passes_gate(event, lambda alert_id: (
+            state is not None and (alert := state.alerts.get(alert_id)) is not None
+            and not alert_is_gated(alert, self.policy)))
+
+    def _passes_gate(self, event: StoredEvent, alert_shown: Callable[[str], bool]) -> bool:
+        """May a counselor see this event of a session in scope? The validation gate per kind: model
+        outputs only when validated; an ack only with its alert (``alert_shown(alert_id)``)."""
         if event.kind == "alert":
             return not alert_is_gated(event.data, self.policy)
         if event.kind == "rupture":
@@ -607,8 +608,7 @@ class Hub:
         if event.kind == "feedback":
             return not feedback_is_gated(event.data, self.policy)
         if event.kind == "ack":
-            alert = state.alerts.get(event.data.get("alert_id", "")) if state else None
-            return alert is not None and not alert_is_gated(alert, self.policy)
+            return alert_shown(event.data.get("alert_id", ""))
         return True
 
     def _encode(self, event: StoredEvent, viewer: Viewer) -> str | None:
@@ -774,14 +774,16 @@ class Hub:
         if not isinstance(session_id, str) or not self.can_see_session(conn.viewer, session_id):
             self._error(conn, "forbidden", f"not visible to you: {str(session_id)[:128]}")
             return []
-        events = []
-        for e in self.history.session_timeline(session_id):
-            if self._visible(conn, e):
-                events.append({"id": str(e.id), "kind": e.kind,
-                               "data": self._data_for(e, conn.viewer.role == "counselor")})
-        self.access.record(conn.id, "timeline", conn.viewer, (session_id,))
-        conn.push(dumps({"type": "timeline", "session_id": session_id, "events": events}), self._room())
+        self._answer_timeline(conn, session_id, [e for e in self.history.session_timeline(session_id)
+                                                 if self._visible(conn, e)])
         return []
+
+    def _answer_timeline(self, conn: Connection, session_id: str, events: list[StoredEvent], **extra: Any) -> None:
+        """Send the visible events of one session as a ``timeline`` and record the view (the audit)."""
+        counselor = conn.viewer.role == "counselor"
+        shown = [{"id": str(e.id), "kind": e.kind, "data": self._data_for(e, counselor)} for e in events]
+        self.access.record(conn.id, "timeline", conn.viewer, (session_id,))
+        conn.push(dumps({"type": "timeline", "session_id": session_id, "events": shown, **extra}), self._room())
 
     def archived_timeline(self, conn: Connection, session_id: str, archived: ArchivedSession | None) -> None:
         """Answer a ``timeline`` from the store's copy of a session (``None``: the store does not know it).
@@ -795,25 +797,12 @@ class Hub:
         if archived is None or not sees_session(conn.viewer, archived.counselor_id, archived.group):
             self._error(conn, "forbidden", f"not visible to you: {session_id[:128]}")
             return
-        counselor = conn.viewer.role == "counselor"
-        shown_alerts = set()
-        events = []
-        for e in archived.events:
-            if counselor:
-                if e.kind == "alert" and alert_is_gated(e.data, self.policy):
-                    continue
-                if e.kind == "rupture" and episode_is_gated(e.data, self.policy):
-                    continue
-                if e.kind == "feedback" and feedback_is_gated(e.data, self.policy):
-                    continue
-                if e.kind == "ack" and e.data.get("alert_id") not in shown_alerts:
-                    continue
-            if e.kind == "alert":
-                shown_alerts.add(e.data.get("alert_id"))
-            events.append({"id": str(e.id), "kind": e.kind, "data": self._data_for(e, counselor)})
-        self.access.record(conn.id, "timeline", conn.viewer, (session_id,))
-        conn.push(dumps({"type": "timeline", "session_id": session_id, "events": events, "archived": True}),
-                  self._room())
+        events = archived.events
+        if conn.viewer.role == "counselor":
+            shown_alerts = {e.data.get("alert_id") for e in events
+                            if e.kind == "alert" and self._passes_gate(e, lambda _: False)}
+            events = [e for e in events if self._passes_gate(e, shown_alerts.__contains__)]
+        self._answer_timeline(conn, session_id, events, archived=True)
 
     def _ack(self, conn: Connection, msg: dict) -> list[AckRequest]:
         alert_id, note = msg.get("alert_id"), msg.get("note")

@@ -85,19 +85,11 @@ def load_record_book(db_url: str | None = None) -> "RecordBook":
 
 
 def _row_levels(row) -> tuple[str, ...]:
-    """The level(s) a stored row may speak for: its record's ``level`` (absent: ``session``, as every
-    record before levels existed); both when the record cannot be read (it then closes both)."""
+    """The level(s) a stored row may speak for: its record's level; both when that cannot be read
+    (the row then closes both gates for its identity)."""
     from validation.gate import LEVELS
 
-    doc = row.record
-    if isinstance(doc, (str, bytes)):
-        try:
-            import orjson
+    from .repository import _row_level
 
-            doc = orjson.loads(doc)
-        except Exception:  # noqa: BLE001
-            return LEVELS
-    if not isinstance(doc, dict):
-        return LEVELS
-    level = doc.get("level", "session")
-    return (level,) if level in LEVELS else LEVELS
+    level = _row_level(row)
+    return (level,) if level is not None else LEVELS

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import orjson
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -306,11 +307,20 @@ def _identity_filter(model) -> list:
 
 
 def _row_level(row) -> str | None:
-    """``session`` or ``turn`` from the row's record JSON (absent: ``session``); None if unreadable."""
+    """``session`` or ``turn`` from the row's record JSON (absent: ``session``, as every record before
+    levels existed); None when the record cannot be read or names no known level."""
+    from validation.gate import LEVELS
+
     doc = row.record
+    if isinstance(doc, (str, bytes)):
+        try:
+            doc = orjson.loads(doc)
+        except orjson.JSONDecodeError:
+            return None
     if not isinstance(doc, dict):
         return None
-    return doc.get("level", "session")
+    level = doc.get("level", "session")
+    return level if level in LEVELS else None
 
 
 def _record_values(record) -> dict:

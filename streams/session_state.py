@@ -147,8 +147,14 @@ def _awaiting_started(state: dict[str, Any], clock: PhaseClock, wall: float, s: 
     ``started`` corrects the start only while no phase is out, so the phases of such a
     session wait the transport grace (wall time) from the moment it was first seen.
     """
+    until = _started_grace_until(state, clock, s)
+    return until is not None and wall < until
+
+
+def _started_grace_until(state: dict[str, Any], clock: PhaseClock, s: ProcessorSettings) -> float | None:
+    """Wall time until which a session known only from its turns waits for ``started`` (None: it does not)."""
     first = state.get("first_wall")
-    return clock.start_assumed and first is not None and wall < first + s.transport_grace_s
+    return first + s.transport_grace_s if clock.start_assumed and first is not None else None
 
 
 def _due(state: dict[str, Any], clock: PhaseClock, wall: float, s: ProcessorSettings) -> list[DuePhase]:
@@ -362,8 +368,8 @@ def next_wakeup(state: dict[str, Any], s: ProcessorSettings) -> float | None:
         if idle is not None:
             target = min(target, idle)
     wake = sclock.anchor_wall + max(0.0, target - sclock.anchor_event) / s.clock_rate
-    if not clock.closed and clock.start_assumed and state.get("first_wall") is not None:
-        wake = max(wake, state["first_wall"] + s.transport_grace_s)  # see _awaiting_started
+    if not clock.closed and (until := _started_grace_until(state, clock, s)) is not None:
+        wake = max(wake, until)  # see _awaiting_started
     wakes.append(wake)
     return min(wakes)
 

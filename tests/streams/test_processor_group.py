@@ -14,7 +14,6 @@ drop would not fire.
 from __future__ import annotations
 
 import math
-import re
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -39,9 +38,9 @@ SCORES_BY_PHASE = {"early": (4.0, 2.6), "middle": (3.2, 2.3), "late": (3.9, 3.5)
 
 
 def _partitions(worker: WorkerProcess) -> list[int]:
-    lines = [line for line in worker.lines if "processor assignment:" in line]
-    assert lines, "\n".join(worker.lines[-20:])
-    return [int(p) for p in re.findall(r"\d+", lines[-1].split("partitions", 1)[1].split("]")[0])]
+    held = worker.partitions()
+    assert held is not None, "\n".join(worker.lines[-20:])
+    return held
 
 
 def _expected_alerts(sid: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,6 +49,14 @@ class WorkerProcess:
                 raise RuntimeError(f"worker exited with {self.proc.returncode}:\n" + "\n".join(self.lines[-30:]))
             time.sleep(0.05)
         raise TimeoutError(f"worker did not print {text!r} within {timeout}s:\n" + "\n".join(self.lines[-30:]))
+
+    def partitions(self) -> list[int] | None:
+        """The chat.turns partitions this worker holds after its last rebalance (None: not assigned yet)."""
+        lines = [line for line in self.lines if "processor assignment:" in line]
+        if not lines:
+            return None
+        held = lines[-1].split("partitions", 1)[1].split("]", 1)[0]
+        return [int(p) for p in re.findall(r"\d+", held)]
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         assert self.proc is not None
