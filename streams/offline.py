@@ -33,7 +33,7 @@ from .session_state import (
     on_session_event,
     on_tick,
     on_turn,
-    text_for_model,
+    text_entry,
     tick_needed,
 )
 
@@ -67,7 +67,7 @@ def plan_session(session_id: str, events: Iterable[ChatTurn | SessionEvent],
     # the simulated wall clock IS event time (rate 1); keep the live lateness window
     s = replace(s, clock_rate=1.0, transport_grace_s=s.transport_grace_s * s.clock_rate, observed_since=None)
     plan = SessionPlan(session_id)
-    texts: dict[int, tuple[str, str]] = {}
+    texts: dict[int, list[Any]] = {}
     state: dict[str, Any] | None = None
 
     def apply(outcome: Outcome) -> None:
@@ -94,7 +94,7 @@ def plan_session(session_id: str, events: Iterable[ChatTurn | SessionEvent],
             elif outcome.ignored:
                 plan.ignored += 1
             else:
-                texts[ev.turn_id] = (ev.speaker, text_for_model(ev, s))  # as the live processor keeps it
+                texts[ev.turn_id] = text_entry(ev, s)  # as the live processor keeps it
         else:
             plan.session_events.append(ev)  # the sink stores every session event, used or not
             outcome = on_session_event(state, ev, wall, s)

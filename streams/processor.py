@@ -237,7 +237,7 @@ def build_app(cfg: ProcessorConfig):
                          schema=faust.Schema(key_serializer="json", value_serializer="json"), **extra)
 
     sessions = table("sessions")
-    # one key per turn: "session_id:turn_id" -> [speaker, text]. Its changelog holds
+    # one key per turn: "session_id:turn_id" -> [speaker, text, sent_at] (core.text_entry). Its changelog holds
     # chat text, so it keeps it no longer than chat.turns does (compact *and* delete).
     texts = table("texts", extra_topic_configs=texts_changelog_configs())
     alert_state = table("alert_state")
@@ -344,12 +344,12 @@ def build_app(cfg: ProcessorConfig):
                             # (two changelog partitions, each with its own produce in flight);
                             # the redelivered turn is then a "duplicate" whose text is missing.
                             # Restore it, or every later transcript silently lacks this turn.
-                            texts[text_key] = [turn.speaker, core.text_for_model(turn, s)]
+                            texts[text_key] = core.text_entry(turn, s)
                             metrics.TEXTS_RESTORED.inc()
                     elif outcome.ignored:
                         counters.ignored += 1
                     else:
-                        texts[text_key] = [turn.speaker, core.text_for_model(turn, s)]
+                        texts[text_key] = core.text_entry(turn, s)
                     if outcome.ignored:
                         continue
                     await apply(outcome, turn.session_id, message.partition)
@@ -483,7 +483,7 @@ def build_app(cfg: ProcessorConfig):
               file=sys.stderr, flush=True)
         for sid, state in list(sessions.items()):
             if state is not None:
-                log.debug("recovered %s: emitted %s, %d turns", sid, state["clock"]["emitted"], len(state["turns"]))
+                log.debug("recovered %s: emitted %s, %d turns", sid, state["clock"]["emitted"], core.turn_count(state))
         if first:
             print(f"{READY_LINE}: app {cfg.app_id}, {len(sessions)} session(s) recovered", file=sys.stderr,
                   flush=True)
@@ -512,9 +512,9 @@ async def _catch_up_gate(app, topics: tuple[str, ...], max_wait_s: float) -> Cat
                                     time.time(), max_wait_s)
 
 
-def _text(texts, session_id: str, turn_id: int) -> tuple[str, str] | None:
-    value = texts.get(f"{session_id}:{turn_id}")
-    return (value[0], value[1]) if value else None
+def _text(texts, session_id: str, turn_id: int) -> list[Any] | None:
+    """The turn's text entry (``core.text_entry``), None once dropped."""
+    return texts.get(f"{session_id}:{turn_id}") or None
 
 
 def run_worker(cfg: ProcessorConfig, loglevel: str = "WARNING") -> int:

@@ -7,13 +7,14 @@ state dict from a table, calls :func:`on_turn` / :func:`on_session_event` /
 
 Why the transcript texts are *not* in this state: the state is rewritten to the
 changelog on every turn, so carrying the growing transcript would cost O(n²)
-bytes per session. The shell keeps each turn's text once, in its own table
-keyed ``session:turn_id``; here we keep only ``[turn_id, sent_at, speaker]``.
+bytes per session. The shell keeps each turn once, in its own table keyed
+``session:turn_id`` (:func:`text_entry`: speaker, text, sent_at); here we keep
+only which turn ids were seen, as ranges (:mod:`streams.turn_index`), so the
+record stays the same size however long the session runs.
 """
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Literal, Sequence
@@ -24,6 +25,7 @@ from privacy import redact
 
 from . import ruptures as rup
 from . import signals as sig
+from . import turn_index as ti
 from .alert_policy import AlertSettings, on_signal_flags
 from .contracts import (
     MAX_REQUEST_BYTES,
@@ -100,7 +102,8 @@ def new_state(session_id: str) -> dict[str, Any]:
         "clock": PhaseClock().to_dict(),
         "sclock": SessionClock().to_dict(),
         "signals": sig.SignalState().to_dict(),
-        "turns": [],  # sorted [turn_id, sent_at, speaker]
+        "turn_ranges": [],  # turn ids seen, as sorted [lo, hi] ranges (streams.turn_index)
+        "last_turn_at": None,  # the latest sent_at of a turn (event seconds)
         "last_signal_wall": None,
         "pending_signal": False,
         "alerts": None,  # process-alert policy state
@@ -124,6 +127,37 @@ class Outcome:
     rejected: str | None = None  # why an event must go to the DLQ (e.g. dated far past the session)
     forget: bool = False  # the shell may delete this session's state
     drop_turn_ids: list[int] = field(default_factory=list)  # texts no longer needed
+
+
+def upgrade_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A session record written before turn ranges (by a worker of the previous release): same facts, new shape.
+
+    Its turns' send times were in the record (``turns``: ``[turn_id, sent_at,
+    speaker]``) and their text entries have no time, so those times stay in
+    ``legacy_at`` until the session is forgotten. Idempotent; a new record passes through.
+    """
+    turns = state.pop("turns", None)
+    if turns is not None:
+        state["turn_ranges"] = ti.from_ids([t[0] for t in turns])
+        state["last_turn_at"] = max((t[1] for t in turns), default=None)
+        state["legacy_at"] = {str(t[0]): t[1] for t in turns} or None
+    return state
+
+
+def turn_count(state: dict[str, Any]) -> int:
+    """How many turns the record lists (either shape; read-only)."""
+    if "turns" in state:
+        return len(state["turns"])
+    return ti.count(state["turn_ranges"])
+
+
+def text_entry(turn: ChatTurn, settings: "ProcessorSettings") -> list[Any]:
+    """The text table's value for a turn: ``[speaker, text for the model, sent_at seconds]``.
+
+    The send time lives here, once per turn, rather than in the session record
+    rewritten on every turn; :func:`transcript_cut` reads it at a phase boundary.
+    """
+    return [turn.speaker, text_for_model(turn, settings), ts(turn.sent_at)]
 
 
 def _clock(state: dict[str, Any]) -> PhaseClock:
@@ -173,18 +207,19 @@ def _finish(out: Outcome, clock: PhaseClock, wall: float, s: ProcessorSettings) 
 
 def mark_emitted(state: dict[str, Any], phase: str, s: ProcessorSettings) -> list[int]:
     """Record that ``phase``'s request went out; returns turn ids whose text can be dropped."""
+    upgrade_state(state)
     clock = _clock(state)
     clock.mark_emitted(phase)
     state["clock"] = clock.to_dict()
     if clock.closed and state["closed_at"] is None:
         state["closed_at"] = clock.close_at(s.effective_clock) or clock.last_event_at
-        return [t[0] for t in state["turns"]]
+        return list(ti.ids(state["turn_ranges"]))
     return []
 
 
 def _begin(state: dict[str, Any] | None, session_id: str, wall: float) -> tuple[Outcome, PhaseClock]:
     """Load (or create) a session for an event; a closed session ignores it."""
-    out = Outcome(state or new_state(session_id))
+    out = Outcome(upgrade_state(state) if state is not None else new_state(session_id))
     if state is None:
         out.state["first_wall"] = wall
     clock = _clock(out.state)
@@ -198,16 +233,15 @@ def on_turn(state: dict[str, Any] | None, turn: ChatTurn, wall: float, s: Proces
     if out.ignored:
         return out
     state, at = out.state, ts(turn.sent_at)
-    ids = [t[0] for t in state["turns"]]
-    pos = bisect.bisect_left(ids, turn.turn_id)
-    if pos < len(ids) and ids[pos] == turn.turn_id:
+    if ti.contains(state["turn_ranges"], turn.turn_id):
         out.duplicate = True
         return _finish(out, clock, wall, s)
     too_late = _beyond_session(clock, at, s)
     if too_late is not None:
         out.rejected = too_late
         return out
-    state["turns"].insert(pos, [turn.turn_id, at, turn.speaker])
+    ti.add(state["turn_ranges"], turn.turn_id)
+    state["last_turn_at"] = at if state["last_turn_at"] is None else max(state["last_turn_at"], at)
     state["counselor_id"] = state["counselor_id"] or turn.counselor_id
     state["lang"] = turn.lang
     clock.observe_turn(at, s.clock)
@@ -310,12 +344,12 @@ def on_session_event(state: dict[str, Any] | None, ev: SessionEvent, wall: float
 
 def on_tick(state: dict[str, Any], wall: float, s: ProcessorSettings) -> Outcome:
     """Timer: phases due by elapsed time, a coalesced signal, forgetting closed sessions."""
-    out = Outcome(state)
+    out = Outcome(upgrade_state(state))
     clock = _clock(state)
     if state["pending_signal"] and (state["last_signal_wall"] is None
                                    or wall - state["last_signal_wall"] >= s.signal_min_interval_s):
         st = sig.SignalState.from_dict(state["signals"])
-        last_at = max((t[1] for t in state["turns"]), default=clock.last_event_at or 0.0)
+        last_at = state["last_turn_at"] if state["last_turn_at"] is not None else clock.last_event_at or 0.0
         out.signal = _signal(state, clock, sig.compute(st, last_at, s.signals), last_at)
         state["pending_signal"] = False
         state["last_signal_wall"] = wall
@@ -386,7 +420,7 @@ def _figure_dict(f: sig.Figures) -> dict[str, float | int | None]:
 
 
 def _signal(state: dict[str, Any], clock: PhaseClock, f: sig.Figures, at: float) -> ProcessSignal:
-    upto = state["turns"][-1][0] if state["turns"] else -1
+    upto = ti.last(state["turn_ranges"])
     elapsed = 0.0 if clock.started_at is None else max(0.0, at - clock.started_at)
     return ProcessSignal(
         session_id=state["session_id"], counselor_id=state["counselor_id"], at=dt(at), upto_turn_id=upto,
@@ -394,11 +428,24 @@ def _signal(state: dict[str, Any], clock: PhaseClock, f: sig.Figures, at: float)
     )
 
 
-def transcript_cut(state: dict[str, Any], due: DuePhase, mode: TranscriptMode) -> list[int]:
-    """Turn ids (in turn order) that belong to ``due``'s request."""
-    if mode == "phase" and due.index > 0:
-        return [t[0] for t in state["turns"] if due.start_at <= t[1] < due.cut_at]
-    return [t[0] for t in state["turns"] if t[1] < due.cut_at]
+def transcript_cut(state: dict[str, Any], due: DuePhase, mode: TranscriptMode,
+                   sent_at: Callable[[int], float | None]) -> list[int]:
+    """Turn ids (in turn order) that belong to ``due``'s request.
+
+    ``sent_at(turn_id)`` reads a turn's send time from its text entry; a turn
+    whose entry is gone (None) is left out, as its text would be.
+    """
+    upgrade_state(state)
+    legacy = state.get("legacy_at") or {}
+    start = due.start_at if mode == "phase" and due.index > 0 else float("-inf")
+    cut = []
+    for tid in ti.ids(state["turn_ranges"]):
+        at = sent_at(tid)
+        if at is None:
+            at = legacy.get(str(tid))
+        if at is not None and start <= at < due.cut_at:
+            cut.append(tid)
+    return cut
 
 
 def _line_bytes(line: TranscriptLine) -> int:
@@ -423,12 +470,12 @@ def text_for_model(turn: ChatTurn, settings: ProcessorSettings) -> str:
 def build_request(
     state: dict[str, Any],
     due: DuePhase,
-    lookup: Callable[[int], tuple[str, str] | None],
+    lookup: Callable[[int], Sequence[Any] | None],
     mode: TranscriptMode = "cumulative",
     watched: Sequence[str] = WATCHED_DIMENSIONS,
     max_bytes: int = MAX_REQUEST_BYTES,
 ) -> ScoreRequest:
-    """The ScoreRequest for ``due``; ``lookup(turn_id)`` gives (speaker, text) from the text store.
+    """The ScoreRequest for ``due``; ``lookup(turn_id)`` gives the turn's :func:`text_entry` from the text store.
 
     A request over ``max_bytes`` could never be produced (the broker's record limit),
     and the session would be stuck at that phase. So the oldest turns are dropped
@@ -436,12 +483,18 @@ def build_request(
     front too when a transcript exceeds the model's context — and their number is
     recorded in ``trimmed_turns``.
     """
+    entries = {}
+
+    def sent_at(turn_id: int) -> float | None:
+        entry = entries[turn_id] = lookup(turn_id)
+        return entry[2] if entry is not None and len(entry) > 2 else None  # 2 long: a previous release's entry
+
     lines = []
-    for turn_id in transcript_cut(state, due, mode):
-        found = lookup(turn_id)
+    for turn_id in transcript_cut(state, due, mode, sent_at):
+        found = entries[turn_id]
         if found is None:
             continue  # text already dropped (cannot happen before the session closes)
-        speaker, text = found
+        speaker, text = found[0], found[1]
         lines.append(TranscriptLine(turn_id=turn_id, speaker=speaker, text=text))  # type: ignore[arg-type]
     upto = max((line.turn_id for line in lines), default=-1)
     request = ScoreRequest(

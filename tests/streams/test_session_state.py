@@ -40,7 +40,7 @@ class Harness:
     def turn(self, t, wall):
         out = core.on_turn(self.state, t, wall, self.s)
         if not out.duplicate and not out.ignored:
-            self.texts[t.turn_id] = (t.speaker, t.text)
+            self.texts[t.turn_id] = core.text_entry(t, self.s)
         return self._apply(out)
 
     def event(self, ev, wall):
@@ -321,3 +321,50 @@ def test_time_no_worker_was_watching_is_not_silence():
         wall += 0.25
         h.tick(wall)
     assert h.cuts() == expected_cuts(st.at, turns, 3.0, end.at)
+
+
+def test_the_session_record_does_not_grow_with_the_session():
+    """It is rewritten to the changelog on every turn: its size must not follow the turn count."""
+    import orjson
+
+    st, turns, _ = session("long", planned_minutes=50, turns=200, ended=False)
+    h = Harness(core.ProcessorSettings(clock=S.clock, clock_rate=1.0, signal_min_interval_s=0.0))
+    h.event(st, 0.0)
+    sizes = {}
+    for t in turns:
+        h.turn(t, (t.sent_at - st.at).total_seconds())
+        sizes[t.turn_id] = len(orjson.dumps(h.state))
+    assert core.turn_count(h.state) == 200
+    assert sizes[199] < sizes[20] + 400, sizes  # was ~34 bytes more per turn (6.8 KB more by turn 200)
+
+
+def test_a_record_of_the_previous_release_goes_on_to_the_same_requests():
+    """A rolling upgrade: a worker of this release takes over a session recorded as `turns` + 2-field texts."""
+    st, turns, end = session("s1", planned_minutes=3, turns=18)
+    whole = Harness()
+    replay(whole, st, turns, end)
+
+    h = Harness()
+    start = st.at
+    h.event(st, wall_of(start, start))
+    for t in turns[:5]:
+        h.turn(t, wall_of(start, t.sent_at))
+    assert not h.requests
+    # rewrite what the previous release kept: [turn_id, sent_at, speaker] in the record, [speaker, text] per turn
+    by_id = {t.turn_id: t for t in turns}
+    ids = list(core.ti.ids(h.state.pop("turn_ranges")))
+    h.state.pop("last_turn_at")
+    h.state["turns"] = [[tid, core.ts(by_id[tid].sent_at), by_id[tid].speaker] for tid in ids]
+    h.texts = {tid: [entry[0], entry[1]] for tid, entry in h.texts.items()}
+    assert core.turn_count(h.state) == 5
+    for t in turns[5:] + [turns[2]]:  # a redelivered old turn is still a duplicate
+        out = h.turn(t, wall_of(start, t.sent_at))
+    assert out.duplicate
+    h.event(end, wall_of(start, end.at))
+    wall = wall_of(start, end.at)
+    while h.state is not None and len(h.requests) < 3:
+        wall += 0.05
+        h.tick(wall)
+    assert [r.model_dump(exclude={"created_at"}) for r in h.requests] == \
+           [r.model_dump(exclude={"created_at"}) for r in whole.requests]
+    assert "turns" not in h.state and h.state["legacy_at"]
