@@ -3,6 +3,7 @@
     python bench/gateway_fanout.py            # 100, 1000, 5000 clients, 20 broadcasts each
     python bench/gateway_fanout.py --quick    # 100, 1000 clients, 8 broadcasts each
     python bench/gateway_fanout.py --clients 1000,5000 --repeat 3   # medians of 3 runs
+    python bench/gateway_fanout.py --clients 1000 --events-per-broadcast 10   # bursts of 10 events
 
 Two servers run in a child process each (one core for the server, one for the
 clients, loopback only):
@@ -14,12 +15,17 @@ clients, loopback only):
   clients with ``websockets.asyncio.server.broadcast`` (no auth, no queues, no
   visibility): the floor the framework itself sets on this machine.
 
-Latency of one delivery = the client's receive time minus the server's inject
-time (CLOCK_MONOTONIC is system-wide on Linux, so two processes can compare it).
-Reported: p50 / p99 over all (client, broadcast) deliveries, the p50 of the time
-until the LAST client had a broadcast, and the ratios gateway / baseline of p50 and
-p99 (both servers measured in the same run, alternating). With ``--repeat N`` each
-row is the median of N runs.
+A broadcast is ``--events-per-broadcast K`` events (default 1) injected in one synchronous
+run, as one Kafka fetch batch delivers them to the gateway's feed: K ``Gateway.apply`` calls
+back to back (the gateway coalesces them into one socket write per connection), or K
+``websockets.broadcast`` calls back to back (the baseline: one write per frame).
+
+Latency of one delivery (one frame) = the client's receive time minus the server's inject
+time of that event (CLOCK_MONOTONIC is system-wide on Linux, so two processes can compare
+it). Reported: p50 / p99 over all (client, broadcast, event) deliveries, the p50 over
+broadcasts of the time from the broadcast's start until the LAST client had its LAST frame,
+and the ratios gateway / baseline of p50 and p99 (both servers measured in the same run,
+alternating). With ``--repeat N`` each row is the median of N runs.
 
 Whose figure is it? The clients (this process, one event loop parsing every frame)
 can be the bottleneck instead of the server. For the broadcast phase of each run the
@@ -63,14 +69,16 @@ def raise_fd_limit() -> int:
 # --- servers (child process) --------------------------------------------------------
 
 
-def signal_payload(seq: int, sent_ns: int) -> dict:
+def signal_payload(seq: int, index: int, start_ns: int) -> dict:
+    """Event ``index`` of broadcast ``seq``: stamped with its own inject time and the broadcast's start."""
     return {"session_id": SESSION, "counselor_id": "bench-counselor", "at": "2026-01-01T00:00:00Z",
             "upto_turn_id": seq, "phase": "middle", "elapsed_s": 600.0, "client_length_ratio": 0.8,
             "client_latency_s": 12.0, "client_idle_s": 3.0, "question_streak": 1, "directive_density": 0.1,
-            "minimal_response_rate": 0.0, "flags": [], "seq": seq, "sent_ns": sent_ns}
+            "minimal_response_rate": 0.0, "flags": [], "seq": seq, "index": index,
+            "sent_ns": time.monotonic_ns(), "start_ns": start_ns}
 
 
-async def serve_gateway(max_queue: int) -> None:
+async def serve_gateway(max_queue: int, per_broadcast: int) -> None:
     from gateway.history import EventId, StoredEvent
     from gateway.protocol import Policy
     from gateway.server import Gateway, GatewayConfig
@@ -87,15 +95,17 @@ async def serve_gateway(max_queue: int) -> None:
 
     def inject(seq: int) -> None:
         nonlocal offset
-        offset += 1
-        gw.apply(StoredEvent(EventId.of("alliance.signals", 0, offset), "signal", SESSION,
-                             signal_payload(seq, time.monotonic_ns())))
+        start_ns = time.monotonic_ns()
+        for index in range(per_broadcast):  # back to back, as the feed applies one fetch batch
+            offset += 1
+            gw.apply(StoredEvent(EventId.of("alliance.signals", 0, offset), "signal", SESSION,
+                                 signal_payload(seq, index, start_ns)))
 
     await control_loop(gw.port, inject, lambda: len(gw.hub.connections))
     await gw.stop()
 
 
-async def serve_baseline() -> None:
+async def serve_baseline(per_broadcast: int) -> None:
     from websockets.asyncio.server import broadcast, serve
 
     conns: set = set()
@@ -115,10 +125,12 @@ async def serve_baseline() -> None:
     summary = {"session_id": SESSION, "risk": 0, "alerts": [], "scores": {}}  # similar frame size
 
     def inject(seq: int) -> None:
-        frame = orjson.dumps({"type": "event", "id": f"alliance.signals:0:{seq}", "kind": "signal",
-                              "session_id": SESSION, "data": signal_payload(seq, time.monotonic_ns()),
-                              "summary": summary}).decode()
-        broadcast(conns, frame)
+        start_ns = time.monotonic_ns()
+        for index in range(per_broadcast):  # back to back: one write per frame and connection
+            frame = orjson.dumps({"type": "event", "id": f"alliance.signals:0:{seq}:{index}", "kind": "signal",
+                                  "session_id": SESSION, "data": signal_payload(seq, index, start_ns),
+                                  "summary": summary}).decode()
+            broadcast(conns, frame)
 
     await control_loop(port, inject, lambda: len(conns))
     server.close()
@@ -152,7 +164,8 @@ class Fleet:
         self.url = url
         self.token = token  # one token per client: the gateway caps connections per token
         self.conns: list = []
-        self.recv: list[dict[int, int]] = []  # per client: seq -> receive time
+        #: per client: (seq, index) -> (ns from that event's inject, ns from its broadcast's start)
+        self.recv: list[dict[tuple[int, int], tuple[int, int]]] = []
         self.tasks: list[asyncio.Task] = []
         self.failed = 0
 
@@ -176,7 +189,7 @@ class Fleet:
                 except Exception:
                     self.failed += 1
                     return
-                got: dict[int, int] = {}
+                got: dict[tuple[int, int], tuple[int, int]] = {}
                 self.conns.append(ws)
                 self.recv.append(got)
                 self.tasks.append(asyncio.create_task(self._read(ws, got)))
@@ -184,14 +197,14 @@ class Fleet:
         await asyncio.gather(*(one() for _ in range(n)))
 
     @staticmethod
-    async def _read(ws, got: dict[int, int]) -> None:
+    async def _read(ws, got: dict[tuple[int, int], tuple[int, int]]) -> None:
         try:
             async for raw in ws:
                 now = time.monotonic_ns()
                 msg = orjson.loads(raw)
                 if msg.get("type") == "event":
                     data = msg["data"]
-                    got[data["seq"]] = now - data["sent_ns"]
+                    got[(data["seq"], data["index"])] = (now - data["sent_ns"], now - data["start_ns"])
         except Exception:
             return
 
@@ -228,8 +241,9 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * (len(values) - 1) + 0.5))]
 
 
-async def run_one(kind: str, n: int, broadcasts: int, interval: float, max_queue: int) -> dict:
-    cmd = [sys.executable, __file__, "--serve", kind, "--max-queue", str(max_queue)]
+async def run_one(kind: str, n: int, broadcasts: int, interval: float, max_queue: int, per_broadcast: int) -> dict:
+    cmd = [sys.executable, __file__, "--serve", kind, "--max-queue", str(max_queue),
+           "--events-per-broadcast", str(per_broadcast)]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     loop = asyncio.get_running_loop()
 
@@ -253,21 +267,22 @@ async def run_one(kind: str, n: int, broadcasts: int, interval: float, max_queue
         held = min(fleet.open_count(), server_count)
         wall0, client0, server0 = time.monotonic(), self_cpu_s(), proc_cpu_s(proc.pid)
         await ask(f"broadcast {broadcasts} {interval}", timeout=broadcasts * interval + 120)
+        frames = broadcasts * per_broadcast
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and any(len(g) < broadcasts for g in fleet.recv):
+        while time.monotonic() < deadline and any(len(g) < frames for g in fleet.recv):
             await asyncio.sleep(0.05)
         wall = time.monotonic() - wall0
         client_cpu, server_cpu = self_cpu_s() - client0, proc_cpu_s(proc.pid) - server0
-        lat_ms = [v / 1e6 for g in fleet.recv for v in g.values()]
+        lat_ms = [v[0] / 1e6 for g in fleet.recv for v in g.values()]
         last_ms = []
-        for seq in range(broadcasts):
-            per = [g[seq] for g in fleet.recv if seq in g]
+        for seq in range(broadcasts):  # until the last client had the broadcast's last frame
+            per = [g[(seq, per_broadcast - 1)][1] for g in fleet.recv if (seq, per_broadcast - 1) in g]
             if per:
                 last_ms.append(max(per) / 1e6)
         delivered = len(lat_ms)
         await fleet.close()
         return {"kind": kind, "clients": n, "held": held, "failed": fleet.failed, "connect_s": connect_s,
-                "delivered": delivered, "expected": n * broadcasts, "p50": pct(lat_ms, 0.5), "p99": pct(lat_ms, 0.99),
+                "delivered": delivered, "expected": n * frames, "p50": pct(lat_ms, 0.5), "p99": pct(lat_ms, 0.99),
                 "last_p50": statistics.median(last_ms) if last_ms else float("nan"),
                 "client_cpu": client_cpu / wall, "server_cpu": server_cpu / wall,
                 "client_ms": 1000 * client_cpu / broadcasts, "server_ms": 1000 * server_cpu / broadcasts}
@@ -294,12 +309,14 @@ async def bench(args) -> None:
     steps = [(n, kind) for n in sizes for _ in range(args.repeat) for kind in ("baseline", "gateway")]
     for n, kind in tqdm(steps, desc="fan-out runs", unit="run"):
         interval = 0.1 if n <= 100 else 0.25 if n <= 1000 else 1.0
-        runs.setdefault((n, kind), []).append(await run_one(kind, n, broadcasts, interval, args.max_queue))
+        runs.setdefault((n, kind), []).append(
+            await run_one(kind, n, broadcasts, interval, args.max_queue, args.events_per_broadcast))
     print()
-    print(f"fd limit {raise_fd_limit()}, {broadcasts} broadcasts per run, {args.repeat} run(s) per row "
-          f"(medians), frames ~1 KB, loopback, server and clients in separate processes on {os.cpu_count()} cores")
-    print("cpu = share of one core during the broadcast phase (client = this load generator), "
-          "ms/bc = CPU ms per broadcast")
+    print(f"fd limit {raise_fd_limit()}, {broadcasts} broadcasts per run of {args.events_per_broadcast} event(s) "
+          f"each (K, applied back to back), {args.repeat} run(s) per row (medians), frames ~1 KB, loopback, "
+          f"server and clients in separate processes on {os.cpu_count()} cores")
+    print("p50/p99 per frame; last p50 = broadcast start to the last client's last frame; cpu = share of one "
+          "core during the broadcast phase (client = this load generator), ms/bc = CPU ms per broadcast")
     print(f"{'clients':>7} {'server':>8} {'held':>6} {'deliv.':>11} {'connect s':>9} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'last p50':>9} {'p50 x':>6} {'p99 x':>6} {'cli cpu':>7} {'cli ms/bc':>9} {'srv cpu':>7} "
           f"{'srv ms/bc':>9}")
@@ -328,13 +345,17 @@ def main() -> int:
     p.add_argument("--broadcasts", type=int, help="broadcasts per run (default 20; --quick 8)")
     p.add_argument("--repeat", type=int, default=1, help="runs per (clients, server); rows show the medians")
     p.add_argument("--max-queue", type=int, default=1000, help="gateway per-connection queue bound")
+    p.add_argument("--events-per-broadcast", type=int, default=1, metavar="K",
+                   help="events injected back to back per broadcast, as one Kafka fetch batch (default 1)")
     p.add_argument("--serve", choices=("gateway", "baseline"), help=argparse.SUPPRESS)
     args = p.parse_args()
     raise_fd_limit()
+    if not 1 <= args.events_per_broadcast < args.max_queue:
+        p.error("--events-per-broadcast must be at least 1 and below --max-queue")
     if args.serve == "gateway":
-        asyncio.run(serve_gateway(args.max_queue))
+        asyncio.run(serve_gateway(args.max_queue, args.events_per_broadcast))
     elif args.serve == "baseline":
-        asyncio.run(serve_baseline())
+        asyncio.run(serve_baseline(args.events_per_broadcast))
     else:
         asyncio.run(bench(args))
     return 0

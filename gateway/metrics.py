@@ -31,6 +31,14 @@ HUB_COUNTERS = {
     "duplicates": ("alliance_gateway_duplicate_events", "Feed records applied before (re-delivered), absorbed"),
 }
 
+#: WriteCounts.stats key -> (metric name without _total, help)
+WRITE_COUNTERS = {
+    "writes": ("alliance_gateway_socket_writes", "Socket writes of frames to websocket clients (one write may carry "
+               "several frames: those queued in the same event-loop turn)"),
+    "coalesced": ("alliance_gateway_frames_coalesced", "Frames that went out in a socket write together with at "
+                  "least one other"),
+}
+
 FEED_RECORDS = Counter("alliance_gateway_feed_records", "Records read from the feed topics, by outcome "
                        "(applied, rejected: not its topic's contract)", ["outcome"])
 DELIVERY_SECONDS = Histogram(
@@ -47,20 +55,45 @@ ACKS = Counter("alliance_gateway_acks", "Alert acknowledgements published to all
 LINKS_PUBLISHED = Counter("alliance_survey_links_published", "Survey links published to chat.survey_links")
 
 
+class WriteCounts:
+    """The shell's socket writes and the frames they carried, as plain ints.
+
+    Why not a Prometheus Counter: a write happens per connection per loop turn on the
+    fan-out's hot path, and a Counter takes a lock; the collector reads these when scraped.
+    """
+
+    def __init__(self) -> None:
+        self.stats = {"writes": 0, "frames_written": 0, "coalesced": 0}
+
+    def count(self, frames: int) -> None:
+        """One write carrying ``frames`` frames."""
+        stats = self.stats
+        stats["writes"] += 1
+        stats["frames_written"] += frames
+        if frames > 1:
+            stats["coalesced"] += frames
+
+
 class HubCollector:
-    """Sums the counts of every live hub in this process (one, except in tests and benchmarks)."""
+    """Sums the counts of every live hub in this process (one, except in tests and benchmarks)
+    and of its gateway's socket writes."""
 
     def __init__(self) -> None:
         self._hubs: "weakref.WeakSet[Hub]" = weakref.WeakSet()
-        #: the final counts of hubs that are gone: a counter must never go down (Prometheus reads a
-        #: decrease as a restart), and a process may run several hubs one after another
+        self._writes: "weakref.WeakSet[WriteCounts]" = weakref.WeakSet()
+        #: the final counts of hubs (and write counts) that are gone: a counter must never go down
+        #: (Prometheus reads a decrease as a restart), and a process may run several hubs one after
+        #: another. One dict for both: their keys must differ (they do: ``frames`` vs ``frames_written``)
         self._retired: dict[str, int] = {}
         self._seen = False
 
-    def watch(self, hub: "Hub") -> None:
+    def watch(self, hub: "Hub", writes: WriteCounts | None = None) -> None:
         self._hubs.add(hub)
         self._seen = True
         weakref.finalize(hub, self._retire, hub.stats)  # holds the stats dict, not the hub
+        if writes is not None:
+            self._writes.add(writes)
+            weakref.finalize(writes, self._retire, writes.stats)
 
     def _retire(self, stats: dict[str, int]) -> None:
         for key, value in stats.items():
@@ -70,10 +103,11 @@ class HubCollector:
         hubs = list(self._hubs)
         if not hubs and not self._seen:
             return  # a process of this package without a gateway (survey publish-links)
-        for key, (name, text) in HUB_COUNTERS.items():
-            family = CounterMetricFamily(name, text)
-            family.add_metric([], self._retired.get(key, 0) + sum(h.stats.get(key, 0) for h in hubs))
-            yield family
+        for counters, sources in ((HUB_COUNTERS, hubs), (WRITE_COUNTERS, list(self._writes))):
+            for key, (name, text) in counters.items():
+                family = CounterMetricFamily(name, text)
+                family.add_metric([], self._retired.get(key, 0) + sum(s.stats.get(key, 0) for s in sources))
+                yield family
         roles: dict[str, int] = {"supervisor": 0, "counselor": 0}
         sessions = 0
         for hub in hubs:

@@ -3,9 +3,10 @@
 Thin shell by design: this module moves bytes (sockets, HTTP, Kafka) and asks
 :class:`gateway.protocol.Hub` for every decision. One writer task per connection
 drains that connection's outbox, so a browser whose socket is full only stalls
-its own writer; the fan-out itself never awaits. When the core marks a
-connection as too slow, the shell stops its writer and closes it with the code
-and reason the core chose.
+its own writer; the fan-out itself never awaits. Frames queued in one run of the
+event loop (a Kafka fetch batch) leave in one socket write per connection (see
+:meth:`Gateway._flush`). When the core marks a connection as too slow, the shell
+stops its writer and closes it with the code and reason the core chose.
 
 HTTP (same port, via websockets' ``process_request``): ``/healthz``, ``/metrics``
 (Prometheus; local callers only, like the detailed health: the counts say how
@@ -26,6 +27,7 @@ import logging
 import mimetypes
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import formatdate
@@ -33,10 +35,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import orjson
-from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from streams.tls import server_context
 from streams.topics import ACCESS, RATINGS
@@ -44,7 +47,7 @@ from streams.topics import ACCESS, RATINGS
 from .access import AccessRecord, access_event
 from .auth import KeyRing, read_revoked
 from .history import ArchivedSession, History, MemoryHistory, StoredEvent
-from .metrics import ACKS, ARCHIVE_READS, DELIVERY_CLOCK, DELIVERY_SECONDS, HUBS
+from .metrics import ACKS, ARCHIVE_READS, DELIVERY_CLOCK, DELIVERY_SECONDS, HUBS, WriteCounts
 from .protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_UNAUTHORIZED,
@@ -71,11 +74,14 @@ SURVEY_WS_PATH = "/survey/ws"
 CLOSE_TRY_AGAIN = 1013
 #: messages one survey connection may send (open, submit, a few retries).
 SURVEY_MAX_MESSAGES = 20
-#: backlog frames a writer sends before yielding to the event loop.
+#: backlog frames a writer sends in one write before yielding to the event loop.
 RESUME_PAGE = 10
-#: bytes a socket's write buffer may hold for a live frame to be written at once from
-#: :meth:`Gateway._kick`; above it the frame waits in the outbox for the writer task.
+#: bytes a socket's write buffer may hold for live frames to be written at once from
+#: :meth:`Gateway._flush`; above it the frames wait in the outbox for the writer task.
 DIRECT_WRITE_LIMIT = 16 * 1024
+#: most bytes of frames one coalesced socket write carries (always at least one frame):
+#: bounds what a slow client holds in its socket buffer beyond websockets' own high-water mark.
+WRITE_BATCH_BYTES = 64 * 1024
 CSP = ("default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; "
        "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
@@ -135,7 +141,9 @@ class Gateway:
         self.replica = f"gw-{uuid.uuid4().hex[:12]}"
         self.hub = Hub(self.history, config.policy, replica=self.replica)
         self.hub.archive_enabled = config.archive_loader is not None
-        HUBS.watch(self.hub)
+        #: socket writes and the frames they carried (plain ints; /metrics reads them)
+        self.writes = WriteCounts()
+        HUBS.watch(self.hub, self.writes)
         self._access_queue: asyncio.Queue[tuple[AccessRecord, datetime]] = asyncio.Queue()
         self.access_stats = {"published": 0, "lost": 0, "unaudited": 0}
         self.keys = config.secret if isinstance(config.secret, KeyRing) else KeyRing.single(config.secret)
@@ -148,6 +156,9 @@ class Gateway:
         self._links: dict[int, tuple[ServerConnection, asyncio.Task | None, asyncio.Event]] = {}
         #: connections whose writer task is parked on its wake event with nothing in flight
         self._idle: set[int] = set()
+        #: connections with frames queued since the last flush, in order, each once (a dict)
+        self._pending: dict[int, Connection] = {}
+        self._flush_handle: asyncio.Handle | None = None
         self._started = time.time()
         self._feed_task: asyncio.Task | None = None
         self.port = config.port
@@ -264,12 +275,14 @@ class Gateway:
 
     # -- events in ---------------------------------------------------------------------
     def apply(self, event: StoredEvent) -> None:
+        """Take one feed event; its frames leave at the end of this loop turn (see :meth:`_flush`)."""
         for conn in self.hub.apply(event, time.monotonic(), time.time()):
             self._kick(conn)
         if event.kind in DELIVERY_CLOCK and self.ready.is_set():  # live only, not the start-up re-read
             _observe_delivery(event)
 
     def _kick(self, conn: Connection) -> None:
+        """A connection got frames: close it now if the core says so, else mark it for the flush."""
         link = self._links.get(conn.id)
         if link is None:
             return
@@ -279,20 +292,44 @@ class Gateway:
                 writer.cancel()
             self._links[conn.id] = (ws, None, wake)
             asyncio.create_task(self._close(ws, conn))
-        elif not (conn.id in self._idle and self._write_now(ws, conn)):
-            wake.set()
+            return
+        self._pending[conn.id] = conn
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
 
-    @staticmethod
-    def _write_now(ws: ServerConnection, conn: Connection) -> bool:
-        """The fan-out's fast path: write a live frame into an idle socket's buffer right away.
+    def _flush(self) -> None:
+        """Send what the connections marked since the last flush have queued.
 
-        Waking one writer task per connection per event costs a task switch each (5,000
-        per event at 5,000 clients); ``broadcast`` writes synchronously like
-        ``websockets.broadcast``. Only when the writer is parked (nothing in flight, so
-        order holds), the backlog is empty and the socket's write buffer is nearly empty;
-        otherwise (a slow or busy client) the frames wait in the outbox for the writer,
-        which waits for the socket to drain — so back-pressure and the slow-client cut
-        (``--max-queue``) work as before. True if the outbox was emptied.
+        Runs once per event-loop turn (``call_soon``), after everything applied in the same
+        synchronous run — a Kafka fetch batch — so a burst of N events costs each connection
+        one socket write (one ``send()`` syscall) instead of N. A loop callback, not a task:
+        it runs at the next turn even when the code that applied the events never awaits.
+        """
+        self._flush_handle = None
+        pending, self._pending = self._pending, {}
+        for conn in pending.values():
+            link = self._links.get(conn.id)
+            if link is None or conn.closing:
+                continue  # gone, or closed by _kick (its outbox was cleared by the core)
+            ws, _, wake = link
+            try:
+                written = conn.id in self._idle and self._write_now(ws, conn)
+            except Exception as err:  # noqa: BLE001 - a broken socket must not stall the others' frames
+                log.debug("direct write to connection %s failed: %s", conn.id, type(err).__name__)
+                written = False
+            if not written:
+                wake.set()  # the writer sends the rest, or meets the closed connection
+
+    def _write_now(self, ws: ServerConnection, conn: Connection) -> bool:
+        """The fan-out's fast path: write live frames into an idle socket's buffer right away.
+
+        Waking one writer task per connection costs a task switch each (5,000 per event at
+        5,000 clients); this writes synchronously like ``websockets.broadcast``. Only when the
+        writer is parked (nothing in flight, so order holds), the backlog is empty and the
+        socket's write buffer is nearly empty; otherwise (a slow or busy client) the frames
+        wait in the outbox for the writer, which waits for the socket to drain — so
+        back-pressure and the slow-client cut (``--max-queue``) work as before. True if the
+        outbox was emptied.
         """
         transport = ws.transport
         if conn.backlog or transport is None:
@@ -300,8 +337,29 @@ class Gateway:
         while conn.outbox:
             if transport.is_closing() or transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT:
                 return False
-            broadcast((ws,), conn.outbox.popleft())
+            if not self._write_batch(ws, conn.outbox):
+                return False
         return True
+
+    def _write_batch(self, ws: ServerConnection, frames: deque[str]) -> int:
+        """Take frames from the front of ``frames`` (up to WRITE_BATCH_BYTES) and write them in ONE
+        transport write; return how many (0: the connection cannot take frames now, none taken).
+
+        Each frame is encoded by the connection's own websockets protocol (as ``broadcast``
+        does for one), so framing and state stay websockets' business; only the write is ours.
+        """
+        protocol = ws.protocol
+        if protocol.state is not State.OPEN or ws.send_in_progress is not None:
+            return 0  # closing, or a fragmented send (never ours): the writer's send() decides
+        taken = size = 0
+        while frames and size < WRITE_BATCH_BYTES:
+            data = frames.popleft().encode()
+            protocol.send_text(data)
+            size += len(data)
+            taken += 1
+        _write_chunks(ws, protocol.data_to_send())
+        self.writes.count(taken)
+        return taken
 
     async def _close(self, ws: ServerConnection, conn: Connection) -> None:
         # flush what the core still wants sent before closing (e.g. a final notice)
@@ -393,18 +451,12 @@ class Gateway:
                 link[1].cancel()
 
     async def _writer(self, ws: ServerConnection, conn: Connection, wake: asyncio.Event) -> None:
+        """Send the backlog, then the outbox, then park until woken (see :meth:`_flush`)."""
         try:
             while True:
-                sent = 0
-                while conn.backlog and not conn.closing:
-                    frame = self.hub.render(conn, conn.backlog.popleft())  # a missed event is encoded only now
-                    if frame:
-                        await ws.send(frame)
-                    sent += 1
-                    if sent % RESUME_PAGE == 0:
-                        await asyncio.sleep(0)  # a send into a free buffer does not yield; let others run
+                await self._send_backlog(ws, conn)
                 while conn.outbox and not conn.closing:
-                    await ws.send(conn.outbox.popleft())
+                    await self._send_batch(ws, conn.outbox)
                 if conn.closing:
                     return
                 wake.clear()
@@ -415,6 +467,33 @@ class Gateway:
                     self._idle.discard(conn.id)
         except ConnectionClosed:
             return
+
+    async def _send_backlog(self, ws: ServerConnection, conn: Connection) -> None:
+        """Welcome, snapshot, missed events: a page of RESUME_PAGE at a time, each page one write."""
+        while conn.backlog and not conn.closing:
+            page: deque[str] = deque()
+            for _ in range(min(RESUME_PAGE, len(conn.backlog))):
+                frame = self.hub.render(conn, conn.backlog.popleft())  # a missed event is encoded only now
+                if frame:
+                    page.append(frame)
+            while page:
+                await self._send_batch(ws, page)
+            await asyncio.sleep(0)  # a write into a free buffer does not yield; let others run
+
+    async def _send_batch(self, ws: ServerConnection, frames: deque[str]) -> None:
+        """Write what is queued in one go, then wait for the socket to drain, as ``send()`` does.
+
+        ``send_context`` is websockets' own wrapper around every ``send()``: it checks the
+        connection is open, waits while the transport is paused (back-pressure: a full socket
+        stalls this writer, and the outbox fills up to the slow-client cut) and raises
+        ConnectionClosed when the connection goes. Frames are taken off the queue only inside
+        it, so none is lost or sent twice.
+        """
+        if ws.send_in_progress is not None:  # a fragmented send (never ours): wait for it like send()
+            await ws.send(frames.popleft())
+            return
+        async with ws.send_context():
+            self._write_batch(ws, frames)
 
     async def _answer_from_archive(self, conn: Connection, req: ArchiveRequest) -> None:
         """A ``timeline`` of a session this gateway forgot: read the store in a thread, let the hub answer."""
@@ -600,6 +679,7 @@ class Gateway:
             "untrusted_session_records": self.feed.untrusted if self.feed else 0,
             "survey": dict(self.survey.stats, used_links=len(self.survey.used)),
             "audit": dict(self.access_stats, pending=self._access_queue.qsize()),
+            "socket_writes": dict(self.writes.stats),
             "uptime_s": round(time.time() - self._started, 1),
             "unauthenticated": sum(self.waiting.by_address.values()),
             "refused_unauthenticated": self.waiting.refused,
@@ -647,6 +727,25 @@ class HelloWaitingRoom:
             self.by_address[address] = left
         else:
             self.by_address.pop(address, None)
+
+
+def _write_chunks(ws: ServerConnection, chunks: list[bytes]) -> None:
+    """Write encoded frames to the socket with one ``transport.write``.
+
+    The end-of-stream marker (``b""``) cannot follow frames sent on an open connection; should
+    it ever, the chunks are written the way websockets' ``send_data`` writes them (half-close).
+    """
+    transport = ws.transport
+    if all(chunks):
+        transport.write(b"".join(chunks))
+        return
+    for chunk in chunks:
+        if chunk:
+            transport.write(chunk)
+        elif transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
 
 
 def _remote_host(ws: ServerConnection) -> str:

@@ -48,6 +48,11 @@ async def test_gateway_metrics_move_when_events_reach_connections(gateway, kafka
     assert total(after, "alliance_gateway_connections") == 0
     assert total(during, "alliance_gateway_frames_total") >= total(before, "alliance_gateway_frames_total") + 4
     assert total(during, "alliance_gateway_events_total") >= total(before, "alliance_gateway_events_total") + 2
+    # every frame went out in some socket write (welcome + snapshot of each client share one)
+    assert total(during, "alliance_gateway_socket_writes_total") >= \
+        total(before, "alliance_gateway_socket_writes_total") + 2
+    assert total(during, "alliance_gateway_frames_coalesced_total") >= \
+        total(before, "alliance_gateway_frames_coalesced_total") + 4
     assert total(during, "alliance_gateway_feed_records_total", outcome="applied") >= \
         (total(before, "alliance_gateway_feed_records_total", outcome="applied") or 0) + 2
     assert total(during, "alliance_consumer_lag_records", part="gateway") is not None
@@ -104,3 +109,27 @@ def test_hub_counters_never_go_down_when_a_hub_is_gone():
     assert frames() == 8  # the gone hub's count stays in the total
     second.stats["frames"] += 1
     assert frames() == 9
+
+
+def test_write_counts_say_how_many_frames_shared_a_write_and_survive_their_gateway():
+    import gc
+
+    from gateway.history import MemoryHistory
+    from gateway.metrics import HubCollector, WriteCounts
+    from gateway.protocol import Hub
+
+    collector = HubCollector()
+    hub, writes = Hub(MemoryHistory()), WriteCounts()
+    collector.watch(hub, writes)
+    writes.count(1)  # a frame alone in its write
+    writes.count(3)  # three frames in one write
+
+    def value(name: str) -> float:
+        return next(f for f in collector.collect() if f.name == name).samples[0].value
+
+    assert value("alliance_gateway_socket_writes") == 2
+    assert value("alliance_gateway_frames_coalesced") == 3
+    del writes
+    gc.collect()
+    assert value("alliance_gateway_socket_writes") == 2  # a counter never goes down
+    assert value("alliance_gateway_frames") == 0  # "frames_written" is not mistaken for the hub's "frames"
