@@ -3,6 +3,7 @@
     python bench/stream_throughput.py            # N = 100, 1,000, 10,000 concurrent sessions
     python bench/stream_throughput.py --quick    # N = 100, 1,000, shorter phases
     python bench/stream_throughput.py --sessions 10000 --workers 1 2   # one vs two processor workers
+    python bench/stream_throughput.py --sessions 10000 --cpus 0         # everything on one core: what a core buys
 
 For each N: every session sends a ``started`` event, then turns at a realistic
 pace (one message every ``--turn-every`` seconds per session, both speakers,
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import heapq
+import os
 import random
 import statistics
 import sys
@@ -215,10 +217,20 @@ def main(argv: list[str] | None = None) -> int:
                          "`started` and first turns arrive at once there (default 10; quick 3)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1],
                     help="processor workers in one group, one run per value (default 1)")
+    ap.add_argument("--standby-replicas", type=int, default=1,
+                    help="the workers' table standbys (default 1, the worker's default; with two workers each "
+                         "also follows the other's changelog)")
+    ap.add_argument("--cpus", help="run everything (broker, workers, load generator) on these CPUs only, e.g. 0 or "
+                                   "0,1: the same bench on one core and on two says what a core buys")
     ap.add_argument("--max-batch-bytes", type=int, default=16384,
                     help="the worker's producer batch size (default 16384, the worker's default; 1 = one record per "
                          "batch, the former workaround for Tansu's end offsets)")
     args = ap.parse_args(argv)
+    if args.cpus:
+        try:
+            os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})  # children (broker, workers) inherit it
+        except (ValueError, OSError) as err:
+            ap.error(f"--cpus {args.cpus!r}: {err}")
     ns = args.sessions or ([100, 1000] if args.quick else [100, 1000, 10000])
     seconds = args.seconds or (8.0 if args.quick else 30.0)
     args.warmup = args.warmup if args.warmup is not None else (3.0 if args.quick else 10.0)
@@ -235,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         for k in args.workers:
             app_id = f"bench-{uuid.uuid4().hex[:6]}"
             workers = [WorkerProcess(broker.bootstrap, app_id, "--signal-interval", "0", "--no-process-alerts",
-                                     "--max-batch-bytes", str(args.max_batch_bytes)).start(timeout=120)
+                                     "--max-batch-bytes", str(args.max_batch_bytes),
+                                     "--standby-replicas", str(args.standby_replicas)).start(timeout=120)
                        for _ in range(k)]
             try:
                 _wait_split(workers)
@@ -249,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 code = max(code, *(abs(w.stop()) for w in workers))
     print()
-    print(f"stream processor benchmark: workers {args.workers}, turn every {args.turn_every:g}s per session, "
+    print(f"stream processor benchmark: CPUs {sorted(os.sched_getaffinity(0))}, workers {args.workers} "
+          f"(standby replicas {args.standby_replicas}), turn every {args.turn_every:g}s per session, "
           f"{seconds:g}s paced + {burst}-turn burst per N (total {time.monotonic() - t_start:.0f}s)")
     print(f"{'N':>6} {'path':10} {'offered/s':>9} {'sent':>6} {'recv':>6} {'turns/s':>8} "
           f"{'p50 ms':>8} {'p99 ms':>8} {'steady p50':>10} {'steady p99':>10} {'burst/s':>8}")

@@ -74,6 +74,9 @@ class ProcessorConfig:
     #: the producer's batch size in bytes. Exact changelog recovery on Tansu no longer needs
     #: single-record batches (1): the changelog tails are read after recovery instead.
     producer_max_batch_size: int = 16384
+    #: table standby replicas: another worker of the group follows each table partition's
+    #: changelog, so when the partition moves to it (its worker died) the state is already there
+    standby_replicas: int = 1
     #: after recovery, read each owned changelog partition past its reported end
     #: (streams/changelog_tail.py): Tansu's end offsets stop at the last batch's base
     read_changelog_tails: bool = True
@@ -208,7 +211,7 @@ def build_app(cfg: ProcessorConfig):
         topic_partitions=partitions,
         topic_replication_factor=replication_factor(),
         processing_guarantee="at_least_once",
-        table_standby_replicas=0,
+        table_standby_replicas=cfg.standby_replicas,
         web_enabled=False,
         broker_commit_interval=cfg.commit_interval_s,
         broker_session_timeout=cfg.session_timeout_s,
@@ -479,7 +482,10 @@ def build_app(cfg: ProcessorConfig):
         ready["flag"] = True
         turns = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == CHAT_TURNS.name)
         # which sessions this worker now owns (one line per rebalance: operators and tests see partitions move)
-        print(f"processor assignment: {CHAT_TURNS.name} partitions {turns}, {len(sessions)} session(s)",
+        standby = sorted(tp.partition for tp in app.assignor.assigned_standbys()
+                         if tp.topic == sessions.changelog_topic.get_topic_name())
+        print(f"processor assignment: {CHAT_TURNS.name} partitions {turns}, {len(sessions)} session(s), "
+              f"standby for partitions {standby}",
               file=sys.stderr, flush=True)
         for sid, state in list(sessions.items()):
             if state is not None:

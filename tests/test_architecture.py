@@ -22,7 +22,7 @@ CONTRACTS = {"streams.contracts", "streams.codec", "streams.topics", "streams.er
              "streams.telemetry"}
 #: Decisions without I/O: time and every input are passed in, an outcome comes back.
 CORES = {
-    "streams.phase_clock", "streams.signals", "streams.alert_policy", "streams.session_state", "streams.offline",
+    "streams.phase_clock", "streams.signals", "streams.alert_policy", "streams.session_state", "streams.turn_index", "streams.offline",
     "streams.ruptures", "streams.rupture_cues", "streams.tls", "streams.kafka_security",
     "scoring.instrument", "scoring.prompts", "scoring.readout", "scoring.errors", "scoring.principles",
     "scoring.capacity",

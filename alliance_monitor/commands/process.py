@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from ..argtypes import non_negative_float, positive_float, positive_int
+from ..argtypes import int_at_least, non_negative_float, positive_float, positive_int
 from ..errors import CliError
 from ..health import add_health_argument, start_health
 from .common import announce
@@ -37,6 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-batch-bytes", type=positive_int, default=16384,
                    help="producer batch size in bytes (default 16384); exact table recovery does not depend on "
                         "it (the changelog tails are read after recovery, docs/findings.md)")
+    p.add_argument("--standby-replicas", type=int_at_least(0), default=1, metavar="N",
+                   help="other workers of the group that keep a warm copy of each table partition, so a "
+                        "partition that moves (a worker died) is ready at once (default 1; 0 = recover from "
+                        "the changelog on the new owner)")
     p.add_argument("--records-db", metavar="URL",
                    help="store with the models' validation records (default: ALLIANCE_DB_URL, else the SQLite "
                         "store); alerts of a model without a passing record are marked unvalidated")
@@ -87,6 +91,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         records_db = args.records_db or os.environ.get("ALLIANCE_DB_URL")
         cfg = ProcessorConfig(bootstrap=bootstrap, app_id=args.app_id, settings=settings, alert_book=book,
                               producer_max_batch_size=args.max_batch_bytes,
+                              standby_replicas=args.standby_replicas,
                               record_loader=lambda: load_record_book(records_db),
                               record_reload_s=args.records_reload,
                               on_ready=health.set_ready if health else None)

@@ -1,5 +1,8 @@
 """Two processor workers in one group; one is SIGKILLed mid-session and the other takes its partitions.
 
+Each worker is the other's table standby (``--standby-replicas 1``, the default): it
+follows the other's changelog partitions, so the state is already there when they move.
+
 Why its own module: every worker of the test's app id reads its share of every
 session, and the shared worker of test_processor.py (another app id) would also
 answer. Live clock (rate 1), turns published at full speed, so only turns move the
@@ -80,6 +83,9 @@ def test_two_workers_one_killed_mid_session_every_session_still_complete(kafka_b
         _wait_for(lambda: sorted(_partitions(a) + _partitions(b)) == [0, 1, 2, 3], 60, "the partitions to be split")
         held_by_a = _partitions(a)
         assert held_by_a and _partitions(b), (a.lines[-5:], b.lines[-5:])  # both really work
+        # table standbys (the default, --standby-replicas 1): each keeps a warm copy of the other's partitions
+        _wait_for(lambda: b.standbys() == held_by_a and a.standbys() == _partitions(b), 30,
+                  "each worker to be the other's standby")
         publish(first_half, kafka_bootstrap, speed=math.inf, progress=False)
         for sid in plan:
             assert [r.phase for r in requests_for(kafka_bootstrap, sid, expect=1, timeout=60)] == ["early"]

@@ -58,6 +58,14 @@ class WorkerProcess:
         held = lines[-1].split("partitions", 1)[1].split("]", 1)[0]
         return [int(p) for p in re.findall(r"\d+", held)]
 
+    def standbys(self) -> list[int] | None:
+        """The partitions of the other workers whose tables this one keeps warm (None: not assigned yet)."""
+        lines = [line for line in self.lines if "processor assignment:" in line]
+        if not lines or "standby for partitions" not in lines[-1]:
+            return None
+        held = lines[-1].split("standby for partitions", 1)[1].split("]", 1)[0]
+        return [int(p) for p in re.findall(r"\d+", held)]
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         assert self.proc is not None
         if self.proc.poll() is None:
