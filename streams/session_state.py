@@ -135,6 +135,8 @@ def upgrade_state(state: dict[str, Any]) -> dict[str, Any]:
     Its turns' send times were in the record (``turns``: ``[turn_id, sent_at,
     speaker]``) and their text entries have no time, so those times stay in
     ``legacy_at`` until the session is forgotten. Idempotent; a new record passes through.
+    Called where a stored record enters the core — :func:`_begin` (turns, session
+    events) and :func:`on_tick` — so every later step sees the new shape.
     """
     turns = state.pop("turns", None)
     if turns is not None:
@@ -207,7 +209,6 @@ def _finish(out: Outcome, clock: PhaseClock, wall: float, s: ProcessorSettings) 
 
 def mark_emitted(state: dict[str, Any], phase: str, s: ProcessorSettings) -> list[int]:
     """Record that ``phase``'s request went out; returns turn ids whose text can be dropped."""
-    upgrade_state(state)
     clock = _clock(state)
     clock.mark_emitted(phase)
     state["clock"] = clock.to_dict()
@@ -435,7 +436,6 @@ def transcript_cut(state: dict[str, Any], due: DuePhase, mode: TranscriptMode,
     ``sent_at(turn_id)`` reads a turn's send time from its text entry; a turn
     whose entry is gone (None) is left out, as its text would be.
     """
-    upgrade_state(state)
     legacy = state.get("legacy_at") or {}
     start = due.start_at if mode == "phase" and due.index > 0 else float("-inf")
     cut = []

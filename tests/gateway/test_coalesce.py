@@ -87,15 +87,19 @@ async def joined(gw: Gateway, name: str, **kw):
         await asyncio.sleep(0.01)
 
 
+async def counted_reader(gw: Gateway):
+    """A joined client, a counter of its server-side writes, and the gateway's write counts before."""
+    client, server_side = await joined(gw, "reader")
+    return client, WriteCounter(server_side), dict(gw.writes.stats)
+
+
 def flags_of(messages: list[dict]) -> list[str]:
     return [m["data"]["flags"][0] for m in events_of(messages, SESSION, "signal")]
 
 
 async def test_a_burst_applied_in_one_run_reaches_the_client_in_one_write(gateway_with_session):
     gw, feed = gateway_with_session
-    client, server_side = await joined(gw, "reader")
-    counted = WriteCounter(server_side)
-    before = dict(gw.writes.stats)
+    client, counted, before = await counted_reader(gw)
     n = 40
     for i in range(n):  # one fetch batch: no await in between
         gw.apply(feed.signal(i))
@@ -114,9 +118,7 @@ async def test_a_burst_applied_in_one_run_reaches_the_client_in_one_write(gatewa
 
 async def test_events_applied_one_per_loop_turn_each_leave_in_that_turn(gateway_with_session):
     gw, feed = gateway_with_session
-    client, server_side = await joined(gw, "reader")
-    counted = WriteCounter(server_side)
-    before = dict(gw.writes.stats)
+    client, counted, before = await counted_reader(gw)
     n = 30
     for i in range(n):
         gw.apply(feed.signal(i))

@@ -52,18 +52,18 @@ class WorkerProcess:
 
     def partitions(self) -> list[int] | None:
         """The chat.turns partitions this worker holds after its last rebalance (None: not assigned yet)."""
-        lines = [line for line in self.lines if "processor assignment:" in line]
-        if not lines:
-            return None
-        held = lines[-1].split("partitions", 1)[1].split("]", 1)[0]
-        return [int(p) for p in re.findall(r"\d+", held)]
+        return self._assignment_list("partitions")
 
     def standbys(self) -> list[int] | None:
         """The partitions of the other workers whose tables this one keeps warm (None: not assigned yet)."""
+        return self._assignment_list("standby for partitions")
+
+    def _assignment_list(self, label: str) -> list[int] | None:
+        """The list after ``label`` in the last ``processor assignment: …`` line."""
         lines = [line for line in self.lines if "processor assignment:" in line]
-        if not lines or "standby for partitions" not in lines[-1]:
+        if not lines or label not in lines[-1]:
             return None
-        held = lines[-1].split("standby for partitions", 1)[1].split("]", 1)[0]
+        held = lines[-1].split(label, 1)[1].split("]", 1)[0]
         return [int(p) for p in re.findall(r"\d+", held)]
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
