@@ -4,7 +4,7 @@
     python bench/validation_gate.py --quick    # n = 242 only, 500 resamples
 
 Figures (median and p99 of ``--repeat`` runs, in ms):
-* gate: ``validation.gate.evaluate_dimension`` — raw r, partial r, two bootstrap
+* gate: ``validation.verdict.evaluate_dimension`` — raw r, partial r, two bootstrap
   intervals (raw and partial, ``--resamples`` each), the 5-fold length baseline;
 * baseline: ``scipy.stats.pearsonr`` on the same data, measured in the same run;
   the ratio says what the bootstrap and the baseline cost on top of a plain r.
@@ -28,7 +28,7 @@ from scipy import stats as sps  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from validation import synthetic  # noqa: E402
-from validation.gate import GateSettings, evaluate_dimension  # noqa: E402
+from validation.verdict import GateSettings, evaluate_dimension  # noqa: E402
 
 
 def _times(fn, repeat: int, label: str) -> list[float]:

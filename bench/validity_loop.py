@@ -11,7 +11,7 @@ What it does, all with the real parts:
    older sessions, timing each;
 4. scores the held-out sessions with the real vLLM engine: the demo model zero-shot
    and with the head applied (one engine pass gives both), then the merged LoRA model;
-5. evaluates each with the validation gate (``validation.gate.evaluate_sessions``:
+5. evaluates each with the validation gate (``validation.verdict.evaluate_sessions``:
    raw r, length-controlled r with its 95 % CI, the length-only baseline, pass/fail)
    and prints one line per method and dimension, plus training time and scoring
    cost per phase (median ``latency_ms``; the head's extra is measured in the same run);
@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def _gate(model, scores, sessions, settings):
-    from validation.gate import evaluate_sessions
+    from validation.verdict import evaluate_sessions
 
     labels = {s.session_id: {d: sum(s.answers[q] for q in ids) / 4 for d, ids in DIMS.items()} for s in sessions}
     preds = {sc.session_id: {d: v.score for d, v in sc.dimensions.items()} for sc in scores}
@@ -121,7 +121,7 @@ def main() -> int:
     from training.run import train_head, train_lora
     from training.split import split_by_time
     from training.synthetic_corpus import CorpusSpec
-    from validation.gate import GateSettings
+    from validation.verdict import GateSettings
 
     n = args.sessions or (240 if args.quick else 600)
     steps = args.lora_steps or (30 if args.quick else 150)

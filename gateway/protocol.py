@@ -29,8 +29,11 @@ from typing import Any, Callable
 import orjson
 
 from streams.contracts import WATCHED_DIMENSIONS
-from validation.gate import (RecordBook, episode_reaches_counselor, feedback_reaches_counselor, gate_label,
-                             reaches_counselor, unvalidated_dimensions, validated_dimensions)
+from validation.gate import (
+    episode_reaches_counselor, feedback_reaches_counselor, gate_label, reaches_counselor,
+    unvalidated_dimensions, validated_dimensions,
+)
+from validation.records import RecordBook
 
 from .access import AccessLog
 from .auth import KeyRing, TokenError, Viewer, verify_token
@@ -77,7 +80,7 @@ class Policy:
     msg_burst: int = 30
     #: open connections one token may hold (a leaked token cannot exhaust the gateway).
     max_connections_per_token: int = 20
-    #: validation records (validation.gate.RecordBook), reloaded by the shell. They
+    #: validation records (validation.records.RecordBook), reloaded by the shell. They
     #: decide which dimensions' scores a counselor receives (validation.gate.
     #: withheld_from_counselors); alerts carry the processor's ``alert.validated``.
     record_book: RecordBook | None = field(default=None, compare=False)

@@ -62,7 +62,7 @@ from .protocol import (
 
 if TYPE_CHECKING:
     from streams.contracts import AccessEvent
-    from validation.gate import RecordBook
+    from validation.records import RecordBook
 
 log = logging.getLogger(__name__)
 

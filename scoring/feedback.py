@@ -36,7 +36,7 @@ from .scorer import _encode, fit_transcript
 from .turn_features import decide, features, quote_of
 
 if TYPE_CHECKING:
-    from validation.gate import RecordBook
+    from validation.records import RecordBook
 
 #: Longest part of the rated turn that goes into the prompt (characters).
 PROMPT_TURN_CHARS = 600

@@ -71,7 +71,7 @@ class WorkerConfig:
     #: counselor turns rated per scored phase (turn-level feedback); 0 = off.
     feedback_turns: int = field(default_factory=lambda: int(os.environ.get("ALLIANCE_FEEDBACK_TURNS", "0")))
     feedback_topic: str = FEEDBACK.name
-    #: returns the validation records (validation.gate.RecordBook) whose newest turn-level record of the
+    #: returns the validation records (validation.records.RecordBook) whose newest turn-level record of the
     #: feedback model's identity decides ``CounselorFeedback.validated``; None: every record unvalidated.
     record_loader: Callable[[], object] | None = None
     record_reload_s: float = 60.0
@@ -95,7 +95,7 @@ class RecordCache:
             try:
                 self._book = await asyncio.to_thread(self.loader)
             except Exception as err:  # noqa: BLE001 - fail closed
-                from validation.gate import RecordBook
+                from validation.records import RecordBook
 
                 log.warning("validation records: reload failed (%s); feedback is unvalidated", type(err).__name__)
                 self._book = RecordBook()

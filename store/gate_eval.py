@@ -17,7 +17,8 @@ from .errors import StoreError
 
 if TYPE_CHECKING:
     from streams.contracts import ModelIdentity
-    from validation.gate import GateSettings, ValidationRecord
+    from validation.records import ValidationRecord
+    from validation.verdict import GateSettings
 
     from .eval import Label
     from .repository import ModelKey, PredictionRecord, StoreRepository
@@ -101,7 +102,7 @@ def item_partials(records: Iterable["PredictionRecord"], labels: Mapping[str, "L
 def evaluate_gate(model: "ModelIdentity", inputs: GateInputs, settings: "GateSettings", *,
                   labels_source: str | None, calibration: Mapping | None = None,
                   created_at: datetime | None = None) -> "ValidationRecord":
-    from validation.gate import evaluate_sessions
+    from validation.verdict import evaluate_sessions
 
     covs = {s: c for s, c in inputs.covariates.items() if c is not None}
     return evaluate_sessions(model, inputs.predictions, inputs.labels, covs, settings, labels_source=labels_source,
@@ -113,7 +114,7 @@ def calibration_effect(calibration: Mapping, inputs: GateInputs) -> list[str]:
     import numpy as np
 
     from validation.calibration import Calibration
-    from validation.gate import join_sessions
+    from validation.verdict import join_sessions
 
     try:
         cal = Calibration.from_dict(calibration)
@@ -145,7 +146,7 @@ def gate_section(repo: "StoreRepository", key: "ModelKey", records: list["Predic
                  labels: Mapping[str, "Label"], settings: "GateSettings", *, phase: str, labels_source: str,
                  write_record: bool = True) -> tuple[str, "ValidationRecord | None"]:
     """The gate part of ``eval``: figures, verdicts, and (if ``write_record``) the stored record."""
-    from validation.gate import format_record
+    from validation.formatting import format_record
 
     model = model_identity(key)
     if phase != RECORD_PHASE:
@@ -197,7 +198,7 @@ def calibrate(repo: "StoreRepository", key: "ModelKey", labels: Mapping[str, "La
     record to live in.
     """
     from validation.calibration import fit_calibration, format_checks
-    from validation.gate import GateSettings, join_sessions
+    from validation.verdict import GateSettings, join_sessions
 
     out: list[str] = []
     model = model_identity(key)
@@ -256,7 +257,8 @@ def calibrate(repo: "StoreRepository", key: "ModelKey", labels: Mapping[str, "La
 
 def format_status(records: list["ValidationRecord"], *, history: bool = False) -> str:
     """status_table plus one line per record with a calibration and the reading rule."""
-    from validation.gate import RecordBook, status_table
+    from validation.formatting import status_table
+    from validation.records import RecordBook
 
     shown = records if history else list(RecordBook(records))
     lines = [status_table(shown)]

@@ -321,7 +321,7 @@ class SinkStream(Base):
 
 
 class ValidationRecordRow(Base):
-    """One ``validation.gate.ValidationRecord``: a model identity's verdict on one label set.
+    """One ``validation.records.ValidationRecord``: a model identity's verdict on one label set.
 
     Why both columns and JSON: the identity, date, label-set size and the
     pass/fail per dimension are columns so ``models status`` and SQL can list

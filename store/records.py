@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from validation.gate import RecordBook
+    from validation.records import RecordBook
 
 log = logging.getLogger("alliance.validation")
 
@@ -29,7 +29,7 @@ def load_record_book(db_url: str | None = None) -> "RecordBook":
     """
     from sqlalchemy import inspect, select
 
-    from validation.gate import RecordBook
+    from validation.records import RecordBook
 
     from .db import make_engine, safe_url
     from .models import ValidationRecordRow
@@ -87,7 +87,7 @@ def load_record_book(db_url: str | None = None) -> "RecordBook":
 def _row_levels(row) -> tuple[str, ...]:
     """The level(s) a stored row may speak for: its record's level; both when that cannot be read
     (the row then closes both gates for its identity)."""
-    from validation.gate import LEVELS
+    from validation.records import LEVELS
 
     from .repository import _row_level
 

@@ -23,7 +23,7 @@ from .models import Alert, AlertAck, ChatSession, CounselorFeedbackRow, Event, P
 
 if TYPE_CHECKING:
     from streams.contracts import ModelIdentity
-    from validation.gate import ValidationRecord
+    from validation.records import ValidationRecord
 
 
 @dataclass(frozen=True)
@@ -309,7 +309,7 @@ def _identity_filter(model) -> list:
 def _row_level(row) -> str | None:
     """``session`` or ``turn`` from the row's record JSON (absent: ``session``, as every record before
     levels existed); None when the record cannot be read or names no known level."""
-    from validation.gate import LEVELS
+    from validation.records import LEVELS
 
     doc = row.record
     if isinstance(doc, (str, bytes)):
@@ -342,7 +342,7 @@ def _record_values(record) -> dict:
 
 def _record_from_row(row) -> "ValidationRecord":
     """The record as stored; the ``calibration`` column is authoritative (``calibrate`` updates it)."""
-    from validation.gate import ValidationRecord
+    from validation.records import ValidationRecord
 
     rec = ValidationRecord.model_validate(row.record)
     if rec.calibration != row.calibration:

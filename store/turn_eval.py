@@ -235,7 +235,7 @@ def turn_eval_json(res: TurnEvalResult) -> dict:
 
 def feedback_identity(feedback: dict[tuple[str, int], CounselorFeedback], source: object = "the feedback file"):
     """The one model identity of the feedback records; several is a LabelError (one record per identity)."""
-    from validation.gate import model_key
+    from validation.records import model_key
 
     ids = {model_key(rec.model): rec.model for rec in feedback.values()}
     if len(ids) != 1:

@@ -40,7 +40,8 @@ from typing import Any, Callable
 
 import orjson
 
-from validation.gate import RecordBook, apply_gate, gate_label
+from validation.gate import apply_gate, gate_label
+from validation.records import RecordBook
 
 from . import processor_metrics as metrics
 from . import session_state as core
@@ -80,7 +81,7 @@ class ProcessorConfig:
     #: after recovery, read each owned changelog partition past its reported end
     #: (streams/changelog_tail.py): Tansu's end offsets stop at the last batch's base
     read_changelog_tails: bool = True
-    #: returns the validation records (validation.gate.RecordBook) that decide
+    #: returns the validation records (validation.records.RecordBook) that decide
     #: ``alert.validated`` (docs/validation.md); None: no records, every model unvalidated.
     record_loader: Callable[[], RecordBook] | None = None
     record_reload_s: float = 60.0

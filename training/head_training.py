@@ -2,7 +2,7 @@
 
 The shell around :mod:`training.ridge`: extract features with a progress bar,
 fit, save the artefact with its lineage, and check it on the held-out split
-with the validation gate's own evaluation (``validation.gate.evaluate``).
+with the validation gate's own evaluation (``validation.verdict.evaluate``).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def dimension_means(item_rows: np.ndarray) -> dict[str, np.ndarray]:
 def held_out_record(model, predicted_items: np.ndarray, sessions: Sequence[LabelledSession], settings=None,
                     source: str = "held-out split"):
     """The validation gate's evaluation of item predictions on labelled sessions."""
-    from validation.gate import evaluate
+    from validation.verdict import evaluate
 
     preds = dimension_means(predicted_items)
     labels = dimension_means(answers_matrix(sessions))

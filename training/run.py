@@ -26,7 +26,7 @@ class TrainReport:
     data_fingerprint: str
     seconds: float
     details: dict = field(default_factory=dict)
-    held_out: object | None = None  # validation.gate.ValidationRecord on the held-out split (head only)
+    held_out: object | None = None  # validation.records.ValidationRecord on the held-out split (head only)
 
     def summary(self) -> str:
         lines = [f"trained {self.method}: {self.identity}",
@@ -97,7 +97,7 @@ def train_head(sessions: Sequence[LabelledSession], *, base, features: str = "hi
             _close(scorer)
     seconds = time.perf_counter() - start
     ident = head.identity()
-    from validation.gate import model_key
+    from validation.records import model_key
 
     lin.write(lin.Lineage(method="head", identity=model_key(ident), base_name=base.name, base_revision=base.revision,
                           data_fingerprint=fp, data_source=data_source, n_train=len(split.train),

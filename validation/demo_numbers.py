@@ -14,7 +14,7 @@ import sys
 
 from . import synthetic
 from .calibration import METHODS, cross_validate
-from .gate import GateSettings, evaluate_dimension
+from .verdict import GateSettings, evaluate_dimension
 
 
 def _f(v: float | None) -> str:

@@ -185,14 +185,14 @@ def _pair(i: Interval) -> tuple[float, float] | None:
 
 
 def gate_verdict(a: CodeAgreement, settings: TurnGateSettings | None = None):
-    """Pass/fail of one code for the feedback gate (a ``validation.gate.DimensionVerdict``).
+    """Pass/fail of one code for the feedback gate (a ``validation.records.DimensionVerdict``).
 
     A code passes when all hold: at least ``min_turns`` coded turns from at least
     ``min_sessions`` sessions; the human codes vary; the lower bound of the
     agreement's interval is at least ``floor``; and the interval of the
     difference measure − length-only baseline (same resamples) lies above 0.
     """
-    from .gate import DimensionVerdict
+    from .records import DimensionVerdict
 
     s = settings or TurnGateSettings()
     failures: list[str] = []
@@ -230,7 +230,7 @@ def turn_record(model, agreements: Sequence[CodeAgreement], settings: TurnGateSe
     from dataclasses import asdict
     from datetime import datetime, timezone
 
-    from .gate import ValidationRecord
+    from .records import ValidationRecord
 
     s = settings or TurnGateSettings()
     return ValidationRecord(

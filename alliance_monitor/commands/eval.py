@@ -11,7 +11,7 @@ from .common import add_db_argument, lookup_message, store_engine
 
 
 def add_gate_arguments(p: argparse.ArgumentParser) -> None:
-    """The gate's thresholds as options (defaults: ``validation.gate.GateSettings``)."""
+    """The gate's thresholds as options (defaults: ``validation.verdict.GateSettings``)."""
     g = p.add_argument_group("validation gate (docs/validation.md)")
     g.add_argument("--min-n", type=int_at_least(10), default=50, metavar="N",
                    help="fewest labelled sessions for a dimension to pass (default 50)")
@@ -26,7 +26,7 @@ def add_gate_arguments(p: argparse.ArgumentParser) -> None:
 
 def gate_settings(args: argparse.Namespace):
     """``GateSettings`` from the options (an invalid combination raises ``GateError``: one line)."""
-    from validation.gate import PUBLISHED_COUNSELOR_R, GateSettings
+    from validation.verdict import PUBLISHED_COUNSELOR_R, GateSettings
 
     if args.reference == "published":
         return GateSettings(counselor_r_by_dimension=dict(PUBLISHED_COUNSELOR_R), min_n=args.min_n,

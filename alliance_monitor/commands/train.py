@@ -74,7 +74,7 @@ def _cmd_train(args) -> int:
                             data_source=source, resume=args.resume, progress=not args.no_progress, log=log)
     print(report.summary())
     if report.held_out is not None:
-        from validation.gate import format_record
+        from validation.formatting import format_record
 
         print("\nheld-out check (the validation gate's evaluation on the newest sessions; `eval` on the store "
               "decides for real):")

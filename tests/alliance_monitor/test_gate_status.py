@@ -21,7 +21,7 @@ def test_unvalidated_until_a_passing_record_for_this_identity(tmp_path, demo_ide
     from store.db import make_engine, upgrade
     from store.repository import StoreRepository
     from validation import synthetic
-    from validation.gate import GateSettings, evaluate
+    from validation.verdict import GateSettings, evaluate
 
     url = f"sqlite:///{tmp_path / 'store.db'}"
     upgrade(url)

@@ -26,7 +26,7 @@ from tests.e2e.harness import SECRET, Pipeline, Viewer, wait_until
 from tests.gateway import events as ev
 from tests.kafka_helpers import produce
 from validation import synthetic
-from validation.gate import GateSettings, evaluate
+from validation.verdict import GateSettings, evaluate
 
 pytestmark = pytest.mark.integration
 

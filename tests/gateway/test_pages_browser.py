@@ -144,7 +144,7 @@ async def test_counselor_panel_shows_validation_mode_for_unvalidated_dimensions(
     """A record that passes bond only: the panel shows bond's number, goal and approach in validation mode."""
     from gateway.protocol import Policy
     from tests.gateway.test_protocol_gate import _bond_record
-    from validation.gate import RecordBook
+    from validation.records import RecordBook
 
     context, errors = browser_context
     gw = await make_gateway(Policy(record_book=RecordBook([_bond_record()])))

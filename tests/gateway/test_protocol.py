@@ -265,7 +265,8 @@ def _validated_book(*dimensions: str):
     """A RecordBook whose record for the events' model passes exactly ``dimensions``."""
     from streams.contracts import ModelIdentity
     from validation import synthetic
-    from validation.gate import GateSettings, RecordBook, evaluate
+    from validation.records import RecordBook
+    from validation.verdict import GateSettings, evaluate
 
     model = ModelIdentity.model_validate(ev.score("x", "alice", "early", 4, 4, 4).model.model_dump())
     book = RecordBook()
@@ -289,7 +290,7 @@ def test_counselor_summary_says_validation_mode_until_watched_dimensions_pass(pa
 
 
 def test_validation_mode_is_off_when_goal_and_bond_pass_or_the_gate_is_off():
-    from validation.gate import RecordBook
+    from validation.records import RecordBook
 
     book = _validated_book("bond")
     record = next(iter(book))

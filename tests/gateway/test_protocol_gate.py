@@ -17,7 +17,9 @@ from streams.contracts import ModelIdentity
 from tests.gateway import events as ev
 from tests.gateway.test_protocol import ALICE, WARD, Feed, frames
 from validation import synthetic
-from validation.gate import GateSettings, RecordBook, evaluate, withheld_from_counselors
+from validation.gate import withheld_from_counselors
+from validation.records import RecordBook
+from validation.verdict import GateSettings, evaluate
 
 MODEL = ModelIdentity.model_validate(ev.score("x", "alice", "early", 4, 4, 4).model.model_dump())
 _RECORD = None

@@ -23,7 +23,7 @@ from tests.gateway.conftest import (
     until_known,
 )
 from tests.gateway.test_protocol_gate import _bond_record, _leaks, _score_with_rationales
-from validation.gate import RecordBook
+from validation.records import RecordBook
 
 pytestmark = pytest.mark.integration
 WITHHELD = {"goal", "approach"}

@@ -25,7 +25,7 @@ from tests.gateway.test_feedback_gateway import feedback
 from tests.gateway.test_pages_browser import browser_context  # noqa: F401 - the real-Chromium fixture
 from tests.gateway.test_protocol_gate import _bond_record
 from tests.gateway.test_session_page import HELPED, HURT, VALIDATED, _open, episode
-from validation.gate import RecordBook
+from validation.records import RecordBook
 
 pytestmark = [pytest.mark.integration]
 

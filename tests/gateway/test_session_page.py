@@ -21,7 +21,7 @@ from tests.gateway.conftest import counselor_token, publish, supervisor_token, u
 from tests.gateway.test_feedback_gateway import feedback
 from tests.gateway.test_pages_browser import browser_context  # noqa: F401 - the real-Chromium fixture
 from tests.gateway.test_protocol_gate import _bond_record
-from validation.gate import RecordBook
+from validation.records import RecordBook
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

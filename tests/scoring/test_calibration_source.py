@@ -8,7 +8,7 @@ from store.repository import StoreRepository
 from streams.contracts import ModelIdentity
 from validation import synthetic
 from validation.calibration import calibrate_score, fit_calibration
-from validation.gate import GateSettings, evaluate
+from validation.verdict import GateSettings, evaluate
 
 MODEL = ModelIdentity(name="care-style-8b", revision="r1", prompt_version="wai-sr-client-v1", readout="expected")
 

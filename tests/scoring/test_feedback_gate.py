@@ -17,7 +17,8 @@ from store.records import load_record_book
 from store.repository import StoreRepository
 from streams.contracts import CounselorFeedback, ModelIdentity
 from validation import synthetic
-from validation.gate import GateSettings, RecordBook, evaluate
+from validation.records import RecordBook
+from validation.verdict import GateSettings, evaluate
 from validation.stats import Interval
 from validation.turn_agreement import CodeAgreement, turn_record
 

@@ -25,7 +25,8 @@ from store.validation_demo import write_labelled_set
 from streams.contracts import AllianceAlert, ModelIdentity
 from validation import synthetic
 from validation.calibration import Calibration, LinearMap, calibrate_score
-from validation.gate import GateSettings, apply_gate, evaluate
+from validation.gate import apply_gate
+from validation.verdict import GateSettings, evaluate
 
 from .factories import score
 

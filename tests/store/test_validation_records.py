@@ -12,7 +12,8 @@ from store.models import ValidationRecordRow
 from store.repository import ModelKey, StoreRepository
 from streams.contracts import ModelIdentity
 from validation import synthetic
-from validation.gate import GateSettings, RecordBook, evaluate
+from validation.records import RecordBook
+from validation.verdict import GateSettings, evaluate
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,9 @@ import pytest
 
 from streams.contracts import AllianceAlert, ModelIdentity
 from validation import synthetic
-from validation.gate import (
-    GATE_OFF_WARNING, UNVALIDATED, DimensionVerdict, GateSettings, RecordBook, ValidationRecord, apply_gate,
-    audience_for, evaluate, evaluate_dimension,
-)
+from validation.gate import GATE_OFF_WARNING, UNVALIDATED, apply_gate, audience_for
+from validation.records import DimensionVerdict, RecordBook, ValidationRecord
+from validation.verdict import GateSettings, evaluate, evaluate_dimension
 
 FAST = GateSettings(resamples=500)
 MODEL = ModelIdentity(name="care-8b", revision="abc123", prompt_version="v1", readout="expected")
@@ -193,7 +192,7 @@ def test_verdict_is_strict_about_fields():
 
 
 def test_join_sessions_keeps_sessions_per_dimension():
-    from validation.gate import join_sessions
+    from validation.verdict import join_sessions
 
     preds = {"a": {"goal": 3.0, "bond": 2.0}, "b": {"goal": 4.0, "bond": None}, "c": {"goal": 2.5, "bond": 3.5},
              "unlabelled": {"goal": 1.0, "bond": 1.0}}
@@ -207,7 +206,7 @@ def test_join_sessions_keeps_sessions_per_dimension():
 
 
 def test_evaluate_sessions_equals_evaluate_on_arrays():
-    from validation.gate import evaluate_sessions
+    from validation.verdict import evaluate_sessions
 
     ds = synthetic.signal_in("bond")
     by_sid = lambda values: {s: {d: float(values[d][i]) for d in values} for i, s in enumerate(ds.session_ids)}
@@ -219,7 +218,7 @@ def test_evaluate_sessions_equals_evaluate_on_arrays():
 
 
 def test_status_table_lists_pass_fail_date_and_size(bond_record):
-    from validation.gate import status_table
+    from validation.formatting import status_table
 
     other = _record(synthetic.length_only(), model=ModelIdentity(name="smollm2-135m"))
     text = status_table(RecordBook([bond_record, other]))
@@ -231,7 +230,7 @@ def test_status_table_lists_pass_fail_date_and_size(bond_record):
 
 
 def test_join_without_covariates_for_calibration():
-    from validation.gate import join_sessions
+    from validation.verdict import join_sessions
 
     p, y, c, sids = join_sessions({"a": {"bond": 3.0}, "b": {"bond": 2.0}}, {"a": {"bond": 4.0}}, None, ("bond",))
     assert (p, y, c, sids) == ({"bond": [3.0]}, {"bond": [4.0]}, {"bond": []}, {"bond": ["a"]})
@@ -242,7 +241,7 @@ def test_join_without_covariates_for_calibration():
 
 
 def test_format_record_shows_every_figure_and_the_verdict(bond_record):
-    from validation.gate import format_record
+    from validation.formatting import format_record
 
     text = format_record(bond_record)
     v = bond_record.dimensions["bond"]

@@ -20,7 +20,9 @@ from streams.alert_policy import SettingsBook, on_score
 from streams.contracts import AllianceScore, DimensionScore, ItemScore, ModelIdentity, SessionEvent, utcnow
 from tests.kafka_helpers import produce
 from validation import synthetic
-from validation.gate import RecordBook, apply_gate, evaluate
+from validation.gate import apply_gate
+from validation.records import RecordBook
+from validation.verdict import evaluate
 
 pytestmark = pytest.mark.integration
 

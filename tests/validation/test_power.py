@@ -48,7 +48,7 @@ def test_a_promising_effect_says_how_many_more():
 
 
 def test_needed_for_a_stored_verdict():
-    from validation.gate import DimensionVerdict
+    from validation.records import DimensionVerdict
 
     v = DimensionVerdict(dimension="bond", n=30, r=0.4, partial_r=0.35, partial_ci=(-0.02, 0.6), baseline_r=0.1,
                          counselor_r=0.28, passed=False, reason="fails")

@@ -14,16 +14,10 @@ import pytest
 
 from streams.contracts import ModelIdentity
 from validation import synthetic
-from validation.gate import (
-    GateSettings,
-    RecordBook,
-    ValidationRecord,
-    evaluate,
-    feedback_codes,
-    feedback_passes,
-    feedback_validated,
-    status_table,
-)
+from validation.formatting import status_table
+from validation.gate import feedback_codes, feedback_passes, feedback_validated
+from validation.records import RecordBook, ValidationRecord
+from validation.verdict import GateSettings, evaluate
 from validation.stats import Interval
 from validation.turn_agreement import (
     CodeAgreement,
