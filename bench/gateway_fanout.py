@@ -80,7 +80,7 @@ def signal_payload(seq: int, index: int, start_ns: int) -> dict:
 
 async def serve_gateway(max_queue: int, per_broadcast: int) -> None:
     from gateway.history import EventId, StoredEvent
-    from gateway.protocol import Policy
+    from gateway.policy import Policy
     from gateway.server import Gateway, GatewayConfig
 
     # every client comes from 127.0.0.1 and up to 100 connect at once: let them all wait for their

@@ -116,7 +116,7 @@ async def _serve_round(gw, url: str, token: str, resume: dict | None) -> dict:
 async def main_async(n: int, rounds: int) -> None:
     from gateway.auth import issue_token
     from gateway.history import EventId, StoredEvent
-    from gateway.protocol import Policy
+    from gateway.policy import Policy
     from gateway.server import Gateway, GatewayConfig
 
     gw = Gateway(GatewayConfig(secret=SECRET, port=0, bootstrap=None, policy=Policy(), heartbeat_s=3600,

@@ -1,6 +1,6 @@
 """The audit trail's core: which views the gateway records, and the record it publishes.
 
-Sans-I/O like gateway/protocol.py: the hub calls :meth:`AccessLog.record` when a
+Sans-I/O like gateway/hub.py: the hub calls :meth:`AccessLog.record` when a
 viewer is shown sessions (a board snapshot, a resume, a subscribe, a timeline
 drill-down); the shell drains :meth:`AccessLog.take` after each step and
 publishes every record as an :class:`streams.contracts.AccessEvent` on

@@ -29,7 +29,7 @@ from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, FEEDBACK, RUPTURES, SCOR
 from .errors import GatewayError
 from .history import EventId, StoredEvent
 from .metrics import FEED_RECORDS, PART
-from .protocol import AckRequest
+from .client_messages import AckRequest
 from .trust import record_source, source_trusted
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Why a collector for most of them: the fan-out is the gateway's hot path (one
 event, thousands of connections), so nothing is counted per frame there. The
-protocol core already keeps plain counts (``Hub.stats``) and the live
+hub (the sans-I/O core) already keeps plain counts (``Hub.stats``) and the live
 connections; this collector reads them only when ``/metrics`` is scraped.
 Connections are counted by role (supervisor, counselor), never by name.
 The Kafka feed's lag is the shared gauge of streams.telemetry (part ``gateway``).
@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 if TYPE_CHECKING:
-    from .protocol import Hub
+    from .hub import Hub
 
 PART = "gateway"
 

@@ -1,7 +1,7 @@
-"""The gateway process: websockets server + Kafka feed around the protocol core.
+"""The gateway process: websockets server + Kafka feed around the hub (the sans-I/O core).
 
 Thin shell by design: this module moves bytes (sockets, HTTP, Kafka) and asks
-:class:`gateway.protocol.Hub` for every decision. One writer task per connection
+:class:`gateway.hub.Hub` for every decision. One writer task per connection
 drains that connection's outbox, so a browser whose socket is full only stalls
 its own writer; the fan-out itself never awaits. Frames queued in one run of the
 event loop (a Kafka fetch batch) leave in one socket write per connection (see
@@ -46,19 +46,20 @@ from streams.topics import ACCESS, RATINGS
 
 from .access import AccessRecord, access_event
 from .auth import KeyRing, read_revoked
-from .history import ArchivedSession, History, MemoryHistory, StoredEvent
-from .metrics import ACKS, ARCHIVE_READS, DELIVERY_CLOCK, DELIVERY_SECONDS, HUBS, WriteCounts
-from .protocol import (
+from .client_messages import (
     CLOSE_GOING_AWAY,
+    CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORIZED,
     AckRequest,
     ArchiveRequest,
-    Connection,
-    Hub,
-    Policy,
     ProtocolError,
     parse_hello,
 )
+from .connection import Connection
+from .history import ArchivedSession, History, MemoryHistory, StoredEvent
+from .hub import Hub
+from .metrics import ACKS, ARCHIVE_READS, DELIVERY_CLOCK, DELIVERY_SECONDS, HUBS, WriteCounts
+from .policy import Policy
 
 if TYPE_CHECKING:
     from streams.contracts import AccessEvent
@@ -70,8 +71,6 @@ PAGES_DIR = Path(__file__).resolve().parent / "pages"
 PAGE_ROUTES = {"/": "index.html", "/board": "board.html", "/counselor": "counselor.html", "/survey": "survey.html",
                "/session": "session.html"}
 SURVEY_WS_PATH = "/survey/ws"
-#: close code for a socket refused because too many others wait to authenticate (RFC 6455 "try again later")
-CLOSE_TRY_AGAIN = 1013
 #: messages one survey connection may send (open, submit, a few retries).
 SURVEY_MAX_MESSAGES = 20
 #: backlog frames a writer sends in one write before yielding to the event loop.

@@ -26,7 +26,8 @@ CORES = {
     "streams.ruptures", "streams.rupture_cues", "streams.tls", "streams.kafka_security",
     "scoring.instrument", "scoring.prompts", "scoring.readout", "scoring.errors", "scoring.principles",
     "scoring.capacity",
-    "gateway.protocol", "gateway.auth", "gateway.history", "gateway.access", "gateway.errors", "gateway.trust",
+    "gateway.hub", "gateway.policy", "gateway.client_messages", "gateway.visibility", "gateway.summary",
+    "gateway.connection", "gateway.auth", "gateway.history", "gateway.access", "gateway.errors", "gateway.trust",
     "store.errors", "store.rupture_stats",
     "ingest.batch", "ingest.tokens", "ingest.errors",
     "training.synthetic_corpus", "training.ridge", "training.errors",
@@ -187,8 +188,8 @@ def test_no_import_cycles():
     ("streams.contracts", "streams.codec", True),
     ("streams.contracts", "streams.processor", False),
     ("streams.alert_policy", "validation.gate", True),
-    ("gateway.protocol", "streams.alert_policy", False),  # another package's core
-    ("gateway.protocol", "gateway.server", False),  # a core never imports a shell
+    ("gateway.hub", "streams.alert_policy", False),  # another package's core
+    ("gateway.hub", "gateway.server", False),  # a core never imports a shell
     ("store.sink", "gateway.feed", False),  # shells talk through Kafka, not imports
     ("store.sink", "streams.codec", True),
     ("scoring.worker", "alliance_monitor.cli", False),

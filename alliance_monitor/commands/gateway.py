@@ -147,7 +147,7 @@ def store_archive(db_url: str | None):
 
 def cmd_gateway(args: argparse.Namespace) -> int:
     from gateway.auth import REVOKED_ENV, keyring_from_env
-    from gateway.protocol import Policy
+    from gateway.policy import Policy
     from gateway.server import GatewayConfig, run_gateway
     from store.records import load_record_book
     from streams.broker import ensure_topics, kafka_bootstrap

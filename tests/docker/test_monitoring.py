@@ -28,7 +28,8 @@ def exported() -> dict[str, str]:
     import streams.telemetry  # noqa: F401
     from gateway.history import MemoryHistory
     from gateway.metrics import HUBS
-    from gateway.protocol import Hub, Policy
+    from gateway.hub import Hub
+    from gateway.policy import Policy
     from prometheus_client import REGISTRY
 
     hub = Hub(MemoryHistory(), Policy())

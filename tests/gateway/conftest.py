@@ -10,7 +10,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from gateway.auth import issue_token
-from gateway.protocol import Policy
+from gateway.policy import Policy
 from gateway.server import Gateway, GatewayConfig
 from tests.kafka_helpers import produce
 

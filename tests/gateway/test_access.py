@@ -10,7 +10,9 @@ import pytest
 from gateway.access import AccessLog, access_event
 from gateway.auth import Viewer
 from gateway.history import MemoryHistory
-from gateway.protocol import Hello, Hub, Policy
+from gateway.client_messages import Hello
+from gateway.hub import Hub
+from gateway.policy import Policy
 from streams.codec import decode, encode
 from streams.contracts import MAX_ACCESS_SESSIONS, AccessEvent
 from tests.gateway.test_protocol import ALICE, WARD, Feed, frames

@@ -19,7 +19,8 @@ from websockets.exceptions import ConnectionClosed
 
 from gateway.feed import to_event
 from gateway.history import StoredEvent
-from gateway.protocol import CLOSE_TOO_SLOW, Policy
+from gateway.client_messages import CLOSE_TOO_SLOW
+from gateway.policy import Policy
 from gateway.server import DIRECT_WRITE_LIMIT, WRITE_BATCH_BYTES, Gateway, GatewayConfig
 from streams.codec import encode
 from streams.topics import CHAT_SESSIONS, SCORES, SIGNALS

@@ -12,8 +12,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from gateway.protocol import CLOSE_UNAUTHORIZED
-from gateway.server import CLOSE_TRY_AGAIN, Gateway, GatewayConfig
+from gateway.client_messages import CLOSE_TRY_AGAIN, CLOSE_UNAUTHORIZED
+from gateway.server import Gateway, GatewayConfig
 from tests.gateway.conftest import SECRET, counselor_token, recv_json
 from tests.tls_helpers import make_pki
 

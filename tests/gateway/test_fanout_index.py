@@ -15,7 +15,9 @@ import pytest
 
 from gateway.auth import Viewer
 from gateway.history import EventId, MemoryHistory, StoredEvent
-from gateway.protocol import CLOSE_TOO_SLOW, Hello, Hub, Policy
+from gateway.client_messages import CLOSE_TOO_SLOW, Hello
+from gateway.hub import Hub
+from gateway.policy import Policy
 from tests.gateway import events as ev
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from gateway.protocol import Policy, feedback_is_gated
+from gateway.policy import Policy
+from gateway.visibility import feedback_is_gated
 from scoring.turn_features import decide, features, quote_of
 from streams.contracts import CounselorFeedback, ModelIdentity
 from tests.gateway import events as ev

@@ -91,7 +91,7 @@ def test_hub_counters_never_go_down_when_a_hub_is_gone():
 
     from gateway.history import MemoryHistory
     from gateway.metrics import HubCollector
-    from gateway.protocol import Hub
+    from gateway.hub import Hub
 
     collector = HubCollector()
     first, second = Hub(MemoryHistory()), Hub(MemoryHistory())
@@ -116,7 +116,7 @@ def test_write_counts_say_how_many_frames_shared_a_write_and_survive_their_gatew
 
     from gateway.history import MemoryHistory
     from gateway.metrics import HubCollector, WriteCounts
-    from gateway.protocol import Hub
+    from gateway.hub import Hub
 
     collector = HubCollector()
     hub, writes = Hub(MemoryHistory()), WriteCounts()

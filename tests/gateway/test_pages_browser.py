@@ -142,7 +142,7 @@ async def test_board_shows_session_scores_alert_and_ack(make_gateway, kafka_boot
 async def test_counselor_panel_shows_validation_mode_for_unvalidated_dimensions(make_gateway, kafka_bootstrap, unique,
                                                                                artifacts_dir: Path, browser_context):
     """A record that passes bond only: the panel shows bond's number, goal and approach in validation mode."""
-    from gateway.protocol import Policy
+    from gateway.policy import Policy
     from tests.gateway.test_protocol_gate import _bond_record
     from validation.records import RecordBook
 

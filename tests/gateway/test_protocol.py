@@ -1,4 +1,4 @@
-"""The sans-I/O protocol core: visibility, snapshots, resume, slow clients, acks."""
+"""The sans-I/O core (gateway/hub.py and its parts): visibility, snapshots, resume, slow clients, acks."""
 
 from __future__ import annotations
 
@@ -7,18 +7,12 @@ import pytest
 
 from gateway.auth import Viewer
 from gateway.history import EventId, MemoryHistory, StoredEvent
-from gateway.protocol import (
-    CLOSE_PROTOCOL,
-    CLOSE_RATE_LIMITED,
-    CLOSE_TOKEN_EXPIRED,
-    CLOSE_TOO_SLOW,
-    CLOSE_UNAUTHORIZED,
-    Hello,
-    Hub,
-    Policy,
-    ProtocolError,
-    parse_hello,
+from gateway.client_messages import (
+    CLOSE_PROTOCOL, CLOSE_RATE_LIMITED, CLOSE_TOKEN_EXPIRED, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED, Hello,
+    ProtocolError, parse_hello,
 )
+from gateway.hub import Hub
+from gateway.policy import Policy
 from tests.gateway import events as ev
 
 ALICE = Viewer("counselor", "alice", counselor_id="alice")

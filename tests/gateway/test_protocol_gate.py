@@ -1,4 +1,4 @@
-"""The gate covers every model output a counselor could see, by every path (pure protocol core).
+"""The gate covers every model output a counselor could see, by every path (pure: the hub).
 
 A counselor never receives an unvalidated dimension's score, item detail or
 rationale: not in live events, not in event summaries, not in snapshots, not
@@ -12,7 +12,10 @@ import orjson
 import pytest
 
 from gateway.history import MemoryHistory
-from gateway.protocol import Hello, Hub, Policy, counselor_score
+from gateway.client_messages import Hello
+from gateway.hub import Hub
+from gateway.policy import Policy
+from gateway.visibility import counselor_score
 from streams.contracts import ModelIdentity
 from tests.gateway import events as ev
 from tests.gateway.test_protocol import ALICE, WARD, Feed, frames

@@ -7,7 +7,8 @@ from datetime import timedelta
 import orjson
 import pytest
 
-from gateway.protocol import Policy, episode_for_counselor, episode_is_gated
+from gateway.policy import Policy
+from gateway.visibility import episode_for_counselor, episode_is_gated
 from streams.contracts import ModelDrop, RuptureEpisode, RuptureMarker
 from tests.gateway import events as ev
 from tests.gateway.conftest import (

@@ -11,7 +11,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from gateway.protocol import CLOSE_PROTOCOL, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED, Policy
+from gateway.client_messages import CLOSE_PROTOCOL, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED
+from gateway.policy import Policy
 from tests.gateway import events as ev
 from tests.gateway.conftest import (
     collect_until,

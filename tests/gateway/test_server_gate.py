@@ -30,7 +30,7 @@ WITHHELD = {"goal", "approach"}
 
 
 async def test_counselor_gets_only_validated_dimensions_by_every_path(make_gateway, kafka_bootstrap, unique):
-    from gateway.protocol import Policy
+    from gateway.policy import Policy
 
     gw = await make_gateway(Policy(record_book=RecordBook([_bond_record()])))
     s, cid, grp = f"s-{unique}", f"c-{unique}", f"g-{unique}"

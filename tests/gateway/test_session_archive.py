@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from alliance_monitor.commands.gateway import store_archive
-from gateway.protocol import Policy
+from gateway.policy import Policy
 from store.db import make_engine, upgrade
 from store.retention import purge_text
 from store.writes import Origin, write_events

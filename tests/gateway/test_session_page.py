@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.protocol import Policy
+from gateway.policy import Policy
 from streams.contracts import RuptureEpisode, RuptureMarker
 from tests.gateway import events as ev
 from tests.gateway.conftest import counselor_token, publish, supervisor_token, until_known

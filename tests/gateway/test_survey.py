@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from gateway.auth import TokenError, verify_token
-from gateway.protocol import parse_hello, ProtocolError
+from gateway.client_messages import ProtocolError, parse_hello
 from gateway.survey import LinkError, SurveyDesk, link_url, mint_link, survey_key, verify_link
 from gateway.survey_publisher import link_for_session
 from streams.broker import ensure_topics

@@ -18,9 +18,9 @@ from store.repository import StoreRepository
 from streams.contracts import CounselorFeedback, ModelIdentity
 from validation import synthetic
 from validation.records import RecordBook
-from validation.verdict import GateSettings, evaluate
 from validation.stats import Interval
 from validation.turn_agreement import CodeAgreement, turn_record
+from validation.verdict import GateSettings, evaluate
 
 pytestmark = pytest.mark.integration
 

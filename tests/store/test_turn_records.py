@@ -17,9 +17,9 @@ from store.records import load_record_book
 from store.repository import StoreRepository
 from streams.contracts import ModelIdentity
 from validation import synthetic
-from validation.verdict import GateSettings, evaluate
 from validation.stats import Interval
 from validation.turn_agreement import CodeAgreement, turn_record
+from validation.verdict import GateSettings, evaluate
 
 pytestmark = pytest.mark.integration
 

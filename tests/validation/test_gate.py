@@ -174,7 +174,8 @@ def test_gateway_dicts_are_accepted(bond_record):
 
 
 def test_apply_gate_sets_the_flag_the_gateway_routes_on(bond_record):
-    from gateway.protocol import Policy, alert_is_gated
+    from gateway.policy import Policy
+    from gateway.visibility import alert_is_gated
 
     for dim, expect in (("bond", True), ("goal", False)):
         gated = apply_gate(_alert(dim), bond_record, MODEL)

@@ -17,7 +17,6 @@ from validation import synthetic
 from validation.formatting import status_table
 from validation.gate import feedback_codes, feedback_passes, feedback_validated
 from validation.records import RecordBook, ValidationRecord
-from validation.verdict import GateSettings, evaluate
 from validation.stats import Interval
 from validation.turn_agreement import (
     CodeAgreement,
@@ -27,6 +26,7 @@ from validation.turn_agreement import (
     gate_verdict,
     turn_record,
 )
+from validation.verdict import GateSettings, evaluate
 
 DAY = datetime(2026, 11, 1, 9, 30, tzinfo=timezone.utc)
 FEEDBACK_MODEL = ModelIdentity(name="care-8b", revision="abc123", prompt_version="turn-feedback-v1",

@@ -1,4 +1,4 @@
-"""The gateway's protocol core: visibility, live state, snapshots, resume, acks, queues.
+"""The hub: live state, snapshots, resume, client messages, fan-out for every connection.
 
 Sans-I/O (in the spirit of python-websockets' own design): nothing here reads a
 socket, a topic or the clock. The shell (gateway/server.py) feeds consumed
@@ -7,12 +7,8 @@ drains each :class:`Connection`'s ``outbox``. Every decision — who may see wha
 what a snapshot contains, whether a reconnect can be served, when a slow client
 is cut off — is made here, where a test can check it in microseconds.
 
-Wire protocol (JSON text frames; docs/gateway.md has the full table):
-
-client → server: ``hello`` (first message: token, optional resume cursor),
-``subscribe``, ``timeline``, ``ack``, ``ping``.
-server → client: ``welcome``, ``snapshot``, ``resumed``, ``gap``, ``event``,
-``position``, ``timeline``, ``ack_sent``, ``error``, ``pong``.
+The messages themselves are gateway/client_messages.py; who may see what,
+gateway/visibility.py; a session's summary and risk, gateway/summary.py.
 
 Audit: every view of sessions (snapshot, resume, subscribe, timeline) is queued in
 :attr:`Hub.access` (gateway/access.py) for the shell to publish to ``alliance.access``.
@@ -21,382 +17,43 @@ Audit: every view of sessions (snapshot, resume, subscribe, timeline) is queued 
 from __future__ import annotations
 
 import itertools
-from collections import OrderedDict, deque
 from datetime import datetime, timezone
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import orjson
 
-from streams.contracts import WATCHED_DIMENSIONS
-from validation.gate import (
-    episode_reaches_counselor, feedback_reaches_counselor, gate_label, reaches_counselor,
-    unvalidated_dimensions, validated_dimensions,
-)
-from validation.records import RecordBook
+from validation.gate import unvalidated_dimensions
 
 from .access import AccessLog
-from .auth import KeyRing, TokenError, Viewer, verify_token
-from .errors import GatewayError
-from .history import ArchivedSession, Cursor, EventId, Gap, History, StoredEvent, parse_cursor
+from .auth import Viewer
+from .client_messages import (
+    CLOSE_RATE_LIMITED,
+    CLOSE_TOKEN_EXPIRED,
+    CLOSE_UNAUTHORIZED,
+    AckRequest,
+    ArchiveRequest,
+    Hello,
+    dumps,
+)
+from .connection import Connection
+from .history import ArchivedSession, Cursor, EventId, Gap, History, StoredEvent
+from .policy import Policy
+from .summary import SessionState, later_phase
+from .visibility import (
+    alert_is_gated,
+    alert_view,
+    counselor_score,
+    episode_for_counselor,
+    episode_is_gated,
+    feedback_is_gated,
+    sees_session,
+)
 
-# Close codes (4000-4999 are for applications, RFC 6455 §7.4.2).
-CLOSE_PROTOCOL = 4000  #: first message not a hello / not JSON
-CLOSE_UNAUTHORIZED = 4001  #: missing, bad or expired token
-CLOSE_TOKEN_EXPIRED = 4002  #: the token expired while connected
-CLOSE_TOO_SLOW = 4008  #: the send queue overflowed; reconnect and resume
-CLOSE_RATE_LIMITED = 4029  #: too many messages, or too many connections for one token
-CLOSE_GOING_AWAY = 1001
-
-SEVERITY_WEIGHT = {"critical": 100.0, "warning": 30.0, "info": 5.0}
-PHASE_ORDER = ("early", "middle", "late")
 #: turn-level feedback records kept per session in the live state (the newest).
 FEEDBACK_PER_SESSION = 12
 
-
-@dataclass(frozen=True)
-class Policy:
-    """Settings of the fan-out (all have CLI flags)."""
-
-    #: messages waiting for one connection before it is cut off as too slow.
-    max_queue: int = 1000
-    #: most missed events a resume replays; a cursor further behind gets a gap and a
-    #: fresh snapshot instead. Cheap to hold (references into the history, encoded
-    #: one at a time as they are sent), so it can exceed ``max_queue``.
-    max_resume: int = 5000
-    #: the validation gate (docs/validation.md). False: alerts, scores, item detail and
-    #: rationales of a dimension the model is not validated for go to supervisors only.
-    unvalidated_to_counselors: bool = False
-    #: ended sessions stay on the board this long (seconds), then are pruned.
-    ended_keep_s: float = 600.0
-    #: sessions with no event for this long are pruned even without an ``ended``.
-    stale_after_s: float = 12 * 3600.0
-    #: alerts kept per session in the live state.
-    alerts_per_session: int = 50
-    #: client messages per second per connection (token bucket), and the burst allowed;
-    #: past the limit a message is answered ``rate_limited``, and a client that goes
-    #: on for another burst is closed (4029): timelines and acks cost the gateway work.
-    msg_rate: float = 5.0
-    msg_burst: int = 30
-    #: open connections one token may hold (a leaked token cannot exhaust the gateway).
-    max_connections_per_token: int = 20
-    #: validation records (validation.records.RecordBook), reloaded by the shell. They
-    #: decide which dimensions' scores a counselor receives (validation.gate.
-    #: withheld_from_counselors); alerts carry the processor's ``alert.validated``.
-    record_book: RecordBook | None = field(default=None, compare=False)
-
-
-class ProtocolError(GatewayError, ValueError):
-    """A client message the gateway refuses; carries the close code to use."""
-
-    def __init__(self, code: int, reason: str):
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
-def dumps(obj: Any) -> str:
-    return orjson.dumps(obj).decode("utf-8")
-
-
-# --- visibility ------------------------------------------------------------------
-
-
-def sees_session(viewer: Viewer, counselor_id: str | None, group: str | None) -> bool:
-    """Counselor: own sessions only. Supervisor: sessions of their groups, or all."""
-    if viewer.role == "counselor":
-        return counselor_id is not None and counselor_id == viewer.counselor_id
-    if viewer.all_groups:
-        return True
-    return group is not None and group in viewer.groups
-
-
-def counselor_score(data: dict, withheld: frozenset[str]) -> dict:
-    """A score event as a counselor may receive it: nothing of a withheld dimension.
-
-    Its dimension score, its items (expected value, probabilities, rationale,
-    quotes) and the cross-item self-consistency are removed; ``withheld`` names
-    what was taken out so the panel can say "validation mode" instead.
-    """
-    if not withheld:
-        return data
-    out = {k: v for k, v in data.items() if k != "consistency"}
-    out["dimensions"] = {d: v for d, v in (data.get("dimensions") or {}).items() if d not in withheld}
-    out["items"] = [i for i in data.get("items") or () if i.get("dimension") not in withheld]
-    out["withheld"] = sorted(withheld)
-    return out
-
-
-def alert_is_gated(alert: dict, policy: Policy) -> bool:
-    """True if a counselor must not see this alert: the decision is :func:`validation.gate.reaches_counselor`."""
-    return not reaches_counselor(alert, gate_enabled=not policy.unvalidated_to_counselors)
-
-
-def alert_view(alert: dict) -> dict:
-    """An alert as the pages get it: with ``gate`` (process / validated / unvalidated) from the gate module,
-    so no page re-derives the routing."""
-    return alert if "gate" in alert else {**alert, "gate": gate_label(alert)}
-
-
-def episode_is_gated(episode: dict, policy: Policy) -> bool:
-    """True if a counselor must not see this rupture episode.
-
-    An episode opened by client markers is process evidence (like a process
-    alert): counselors see it. One opened only by the model's drop is a model
-    output and follows the validation gate exactly like the drop alert.
-    """
-    return not episode_reaches_counselor(episode, gate_enabled=not policy.unvalidated_to_counselors)
-
-
-def episode_for_counselor(episode: dict, policy: Policy) -> dict:
-    """The counselor's view of a visible episode: an unvalidated model drop in it is left out."""
-    drop = episode.get("model_drop")
-    if policy.unvalidated_to_counselors or not drop or drop.get("validated"):
-        return episode
-    return {**episode, "model_drop": None, "sources": [x for x in episode.get("sources") or () if x != "model"]}
-
-
-def feedback_is_gated(feedback: dict, policy: Policy) -> bool:
-    """True if a counselor must not see this turn-level feedback: a model output, gated like an alert."""
-    return not feedback_reaches_counselor(feedback, gate_enabled=not policy.unvalidated_to_counselors)
-
-
-# --- live state --------------------------------------------------------------------
-
-
-@dataclass
-class SessionState:
-    """What the board shows about one session, rebuilt from the topics."""
-
-    session_id: str
-    counselor_id: str | None = None
-    group: str | None = None
-    started_at: str | None = None
-    planned_minutes: float | None = None
-    ended_at: str | None = None
-    lang: str | None = None
-    phase: str | None = None
-    scores: dict[str, dict[str, float]] = field(default_factory=dict)
-    model: str | None = None
-    model_identity: dict | None = None
-    #: (record book, passed, unvalidated) for model_identity: summaries are built for every
-    #: event, records and the model change rarely, so the lookup is done once per pair.
-    _validated: tuple[RecordBook | None, frozenset[str], frozenset[str]] | None = field(default=None, repr=False,
-                                                                                       compare=False)
-    signal: dict | None = None
-    alerts: OrderedDict[str, dict] = field(default_factory=OrderedDict)
-    #: rupture episodes by id, newest version of each, in opening order.
-    ruptures: OrderedDict[str, dict] = field(default_factory=OrderedDict)
-    #: turn-level counselor feedback by id, the latest few.
-    feedback: OrderedDict[str, dict] = field(default_factory=OrderedDict)
-    acks: dict[str, list[dict]] = field(default_factory=dict)
-    last_seen: float = 0.0  # shell clock (seconds) of the last event, for pruning
-    ended_seen: float | None = None
-
-    # A counselor-facing summary leaves out gated alerts and the scores of withheld dimensions.
-    def summary(self, policy: Policy, for_counselor: bool) -> dict:
-        alerts = []
-        for alert in self.alerts.values():
-            if for_counselor and alert_is_gated(alert, policy):
-                continue
-            alerts.append({**alert, "acks": self.acks.get(alert["alert_id"], [])})
-        withheld = self.withheld(policy) if for_counselor else frozenset()
-        scores = {p: {d: v for d, v in dims.items() if d not in withheld} for p, dims in self.scores.items()}
-        current, change = _current_and_change(scores)
-        ruptures = [episode_for_counselor(e, policy) if for_counselor else e for e in self.ruptures.values()
-                    if not (for_counselor and episode_is_gated(e, policy))]
-        feedback = [f for f in self.feedback.values() if not (for_counselor and feedback_is_gated(f, policy))]
-        return {
-            "session_id": self.session_id,
-            "counselor_id": self.counselor_id,
-            "group": self.group,
-            "started_at": self.started_at,
-            "planned_minutes": self.planned_minutes,
-            "ended_at": self.ended_at,
-            "lang": self.lang,
-            "phase": self.phase,
-            "scores": scores,
-            "current": current,
-            "change": change,
-            "model": self.model,
-            "validation": self.validation(policy, for_counselor),
-            "signal": self.signal,
-            "alerts": alerts,
-            "ruptures": ruptures,
-            "feedback": feedback,
-            "unacked": sum(1 for a in alerts if not a["acks"] and a.get("kind") != "recovered"),
-            "risk": round(risk_of(current, change, alerts, self.signal, ruptures), 2),
-        }
-
-    def _verdicts(self, policy: Policy) -> tuple[frozenset[str], frozenset[str]]:
-        """(passed, unvalidated) dimensions of the current model, looked up once per (book, model)."""
-        if self._validated is None or self._validated[0] is not policy.record_book:
-            self._validated = (policy.record_book, validated_dimensions(policy.record_book, self.model_identity),
-                               unvalidated_dimensions(policy.record_book, self.model_identity))
-        return self._validated[1], self._validated[2]
-
-    def withheld(self, policy: Policy) -> frozenset[str]:
-        """Dimensions whose scores, items and rationales a counselor must not see."""
-        if policy.unvalidated_to_counselors or self.model_identity is None:
-            return frozenset()
-        return self._verdicts(policy)[1]
-
-    def validation(self, policy: Policy, for_counselor: bool = False) -> dict | None:
-        """Which dimensions the scoring model is validated for. ``mode`` ("validation
-        mode") tells the counselor that alerts go to supervisors for now;
-        ``unvalidated`` marks dimensions on the board; ``withheld`` lists what this
-        viewer does not receive (a counselor: the unvalidated dimensions)."""
-        if self.model_identity is None:
-            return None
-        passed, unvalidated = self._verdicts(policy)
-        gate_on = not policy.unvalidated_to_counselors
-        return {"passed": sorted(passed),
-                "mode": gate_on and not set(WATCHED_DIMENSIONS) <= passed,
-                "unvalidated": sorted(unvalidated),
-                "withheld": sorted(unvalidated) if for_counselor and gate_on else []}
-
-
-def _current_and_change(scores: dict[str, dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
-    phases = [p for p in PHASE_ORDER if p in scores]
-    if not phases:
-        return {}, {}
-    current = scores[phases[-1]]
-    if len(phases) < 2:
-        return current, {}
-    previous = scores[phases[-2]]
-    return current, {d: round(current[d] - previous[d], 3) for d in current if d in previous}
-
-
-def risk_of(current: dict, change: dict, alerts: list[dict], signal: dict | None,
-            ruptures: list[dict] | tuple[dict, ...] = ()) -> float:
-    """How much a supervisor should look at this session now (sort key of the board).
-
-    Unacknowledged alerts dominate (by severity); then low or falling goal/bond;
-    then open rupture episodes; then process flags. Acknowledged alerts count a
-    tenth: someone is on it.
-    """
-    risk = 0.0
-    for alert in alerts:
-        if alert.get("kind") == "recovered":
-            continue
-        weight = SEVERITY_WEIGHT.get(alert.get("severity", "info"), 5.0)
-        risk += weight * (0.1 if alert.get("acks") else 1.0)
-    for dim in WATCHED_DIMENSIONS:
-        if dim in current:
-            risk += max(0.0, 3.5 - current[dim]) * 10
-        if dim in change:
-            risk += max(0.0, -change[dim]) * 20
-    risk += 10.0 * sum(1 for e in ruptures if not e.get("closed"))
-    if signal:
-        risk += 3.0 * len(signal.get("flags") or ())
-    return risk
-
-
-# --- connections -------------------------------------------------------------------
-
-
-@dataclass
-class Connection:
-    """One authenticated client, as the core sees it: an outbox and a cursor.
-
-    ``outbox`` holds encoded frames the shell still has to send. The core never
-    lets it grow past ``Policy.max_queue``: at that point the connection is
-    marked for closing with CLOSE_TOO_SLOW and its outbox is cleared, so a slow
-    browser costs the others nothing and loses nothing (its cursor lets it resume).
-    """
-
-    id: int
-    viewer: Viewer
-    cursor: Cursor = field(default_factory=dict)
-    focus: set[str] | None = None
-    outbox: deque[str] = field(default_factory=deque)
-    #: frames queued at connect time (welcome, snapshot, missed events); sent before
-    #: ``outbox``. Missed events are kept as :class:`StoredEvent` references (shared
-    #: with the history) and encoded one at a time by :meth:`Hub.render` as the
-    #: writer sends them, so a resume costs no memory or time up front; their number
-    #: is bounded by ``Policy.max_resume``.
-    backlog: deque[str | StoredEvent] = field(default_factory=deque)
-    close_code: int | None = None
-    close_reason: str = ""
-    sent_events: int = 0
-    wake: Callable[[], None] | None = None  # set by the shell
-    #: token bucket for client messages: tokens left, when it was last refilled, refusals so far
-    tokens: float | None = None
-    refilled_at: float = 0.0
-    refused: int = 0
-
-    @property
-    def closing(self) -> bool:
-        return self.close_code is not None
-
-    def push(self, frame: str, max_queue: int) -> bool:
-        """Queue a frame; returns False (and marks the connection) on overflow."""
-        if self.closing:
-            return False
-        if len(self.outbox) >= max_queue:
-            pending = len(self.outbox)
-            self.outbox.clear()
-            self.backlog.clear()
-            self.close(CLOSE_TOO_SLOW, f"too slow: {pending} messages pending; reconnect and resume from your last id")
-            return False
-        self.outbox.append(frame)
-        return True
-
-    def close(self, code: int, reason: str) -> None:
-        if self.close_code is None:
-            self.close_code = code
-            self.close_reason = reason[:120]
-
-
-@dataclass(frozen=True)
-class Hello:
-    viewer: Viewer
-    resume: Cursor | None
-
-
-@dataclass(frozen=True)
-class AckRequest:
-    """Ask the shell to publish an ack (to Kafka); it comes back as an ``ack`` event."""
-
-    alert_id: str
-    session_id: str
-    by: str
-    role: str
-    note: str | None
-
-
 #: the key of the all-groups supervisors' one bucket in the subscription index
 ALL_GROUPS = object()
-
-
-@dataclass(frozen=True)
-class ArchiveRequest:
-    """Ask the shell for a session the hub no longer holds (from the store); it answers with
-    :meth:`Hub.archived_timeline`. Why a request: reading a database is I/O, the hub does none."""
-
-    conn_id: int
-    session_id: str
-
-
-def parse_hello(raw: str | bytes, secret: "bytes | KeyRing", now: float) -> Hello:
-    """Check the first message; raise ProtocolError with the close code and a clear reason."""
-    try:
-        msg = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise ProtocolError(CLOSE_PROTOCOL, "first message must be JSON: {\"type\": \"hello\", \"token\": ...}") from None
-    if not isinstance(msg, dict) or msg.get("type") != "hello":
-        raise ProtocolError(CLOSE_PROTOCOL, "first message must be {\"type\": \"hello\", \"token\": ...}")
-    try:
-        viewer = verify_token(secret, msg.get("token"), now=now)
-    except TokenError as err:
-        raise ProtocolError(CLOSE_UNAUTHORIZED, str(err)) from None
-    resume = msg.get("resume")
-    if resume is not None:
-        try:
-            resume = parse_cursor(resume)
-        except ValueError as err:
-            raise ProtocolError(CLOSE_PROTOCOL, str(err)) from None
-    return Hello(viewer, resume)
 
 
 class Hub:
@@ -665,10 +322,10 @@ class Hub:
             if (data.get("model") or None) != state.model_identity:
                 state.model_identity = data.get("model") or None
                 state._validated = None
-            state.phase = _later(state.phase, data.get("phase"))
+            state.phase = later_phase(state.phase, data.get("phase"))
         elif event.kind == "signal":
             state.signal = {k: v for k, v in data.items() if k not in ("session_id", "counselor_id")}
-            state.phase = _later(state.phase, data.get("phase"))
+            state.phase = later_phase(state.phase, data.get("phase"))
         elif event.kind == "alert":
             state.alerts[data["alert_id"]] = alert_view(data)
             state.alerts.move_to_end(data["alert_id"])
@@ -896,11 +553,3 @@ def event_age(event: StoredEvent, wall: float | None) -> float:
                 at = at.replace(tzinfo=timezone.utc)
             return min(max(0.0, wall - at.timestamp()), _MAX_AGE_S)
     return 0.0
-
-
-def _later(a: str | None, b: str | None) -> str | None:
-    if b not in PHASE_ORDER:
-        return a
-    if a not in PHASE_ORDER:
-        return b
-    return b if PHASE_ORDER.index(b) > PHASE_ORDER.index(a) else a

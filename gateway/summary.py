@@ -1,0 +1,163 @@
+"""A session as the board shows it: the live state rebuilt from the topics, its summary and its risk.
+
+Pure: :class:`SessionState` holds what the hub learned about one session; its
+:meth:`~SessionState.summary` is what a viewer receives (a counselor's leaves out
+gated alerts and withheld dimensions) and :func:`risk_of` is the board's sort key.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from streams.contracts import WATCHED_DIMENSIONS
+from validation.gate import unvalidated_dimensions, validated_dimensions
+from validation.records import RecordBook
+
+from .policy import Policy
+from .visibility import (
+    alert_is_gated,
+    episode_for_counselor,
+    episode_is_gated,
+    feedback_is_gated,
+)
+
+SEVERITY_WEIGHT = {"critical": 100.0, "warning": 30.0, "info": 5.0}
+PHASE_ORDER = ("early", "middle", "late")
+
+
+@dataclass
+class SessionState:
+    """What the board shows about one session, rebuilt from the topics."""
+
+    session_id: str
+    counselor_id: str | None = None
+    group: str | None = None
+    started_at: str | None = None
+    planned_minutes: float | None = None
+    ended_at: str | None = None
+    lang: str | None = None
+    phase: str | None = None
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    model: str | None = None
+    model_identity: dict | None = None
+    #: (record book, passed, unvalidated) for model_identity: summaries are built for every
+    #: event, records and the model change rarely, so the lookup is done once per pair.
+    _validated: tuple[RecordBook | None, frozenset[str], frozenset[str]] | None = field(default=None, repr=False,
+                                                                                       compare=False)
+    signal: dict | None = None
+    alerts: OrderedDict[str, dict] = field(default_factory=OrderedDict)
+    #: rupture episodes by id, newest version of each, in opening order.
+    ruptures: OrderedDict[str, dict] = field(default_factory=OrderedDict)
+    #: turn-level counselor feedback by id, the latest few.
+    feedback: OrderedDict[str, dict] = field(default_factory=OrderedDict)
+    acks: dict[str, list[dict]] = field(default_factory=dict)
+    last_seen: float = 0.0  # shell clock (seconds) of the last event, for pruning
+    ended_seen: float | None = None
+
+    # A counselor-facing summary leaves out gated alerts and the scores of withheld dimensions.
+    def summary(self, policy: Policy, for_counselor: bool) -> dict:
+        alerts = []
+        for alert in self.alerts.values():
+            if for_counselor and alert_is_gated(alert, policy):
+                continue
+            alerts.append({**alert, "acks": self.acks.get(alert["alert_id"], [])})
+        withheld = self.withheld(policy) if for_counselor else frozenset()
+        scores = {p: {d: v for d, v in dims.items() if d not in withheld} for p, dims in self.scores.items()}
+        current, change = _current_and_change(scores)
+        ruptures = [episode_for_counselor(e, policy) if for_counselor else e for e in self.ruptures.values()
+                    if not (for_counselor and episode_is_gated(e, policy))]
+        feedback = [f for f in self.feedback.values() if not (for_counselor and feedback_is_gated(f, policy))]
+        return {
+            "session_id": self.session_id,
+            "counselor_id": self.counselor_id,
+            "group": self.group,
+            "started_at": self.started_at,
+            "planned_minutes": self.planned_minutes,
+            "ended_at": self.ended_at,
+            "lang": self.lang,
+            "phase": self.phase,
+            "scores": scores,
+            "current": current,
+            "change": change,
+            "model": self.model,
+            "validation": self.validation(policy, for_counselor),
+            "signal": self.signal,
+            "alerts": alerts,
+            "ruptures": ruptures,
+            "feedback": feedback,
+            "unacked": sum(1 for a in alerts if not a["acks"] and a.get("kind") != "recovered"),
+            "risk": round(risk_of(current, change, alerts, self.signal, ruptures), 2),
+        }
+
+    def _verdicts(self, policy: Policy) -> tuple[frozenset[str], frozenset[str]]:
+        """(passed, unvalidated) dimensions of the current model, looked up once per (book, model)."""
+        if self._validated is None or self._validated[0] is not policy.record_book:
+            self._validated = (policy.record_book, validated_dimensions(policy.record_book, self.model_identity),
+                               unvalidated_dimensions(policy.record_book, self.model_identity))
+        return self._validated[1], self._validated[2]
+
+    def withheld(self, policy: Policy) -> frozenset[str]:
+        """Dimensions whose scores, items and rationales a counselor must not see."""
+        if policy.unvalidated_to_counselors or self.model_identity is None:
+            return frozenset()
+        return self._verdicts(policy)[1]
+
+    def validation(self, policy: Policy, for_counselor: bool = False) -> dict | None:
+        """Which dimensions the scoring model is validated for. ``mode`` ("validation
+        mode") tells the counselor that alerts go to supervisors for now;
+        ``unvalidated`` marks dimensions on the board; ``withheld`` lists what this
+        viewer does not receive (a counselor: the unvalidated dimensions)."""
+        if self.model_identity is None:
+            return None
+        passed, unvalidated = self._verdicts(policy)
+        gate_on = not policy.unvalidated_to_counselors
+        return {"passed": sorted(passed),
+                "mode": gate_on and not set(WATCHED_DIMENSIONS) <= passed,
+                "unvalidated": sorted(unvalidated),
+                "withheld": sorted(unvalidated) if for_counselor and gate_on else []}
+
+
+def _current_and_change(scores: dict[str, dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    phases = [p for p in PHASE_ORDER if p in scores]
+    if not phases:
+        return {}, {}
+    current = scores[phases[-1]]
+    if len(phases) < 2:
+        return current, {}
+    previous = scores[phases[-2]]
+    return current, {d: round(current[d] - previous[d], 3) for d in current if d in previous}
+
+
+def risk_of(current: dict, change: dict, alerts: list[dict], signal: dict | None,
+            ruptures: list[dict] | tuple[dict, ...] = ()) -> float:
+    """How much a supervisor should look at this session now (sort key of the board).
+
+    Unacknowledged alerts dominate (by severity); then low or falling goal/bond;
+    then open rupture episodes; then process flags. Acknowledged alerts count a
+    tenth: someone is on it.
+    """
+    risk = 0.0
+    for alert in alerts:
+        if alert.get("kind") == "recovered":
+            continue
+        weight = SEVERITY_WEIGHT.get(alert.get("severity", "info"), 5.0)
+        risk += weight * (0.1 if alert.get("acks") else 1.0)
+    for dim in WATCHED_DIMENSIONS:
+        if dim in current:
+            risk += max(0.0, 3.5 - current[dim]) * 10
+        if dim in change:
+            risk += max(0.0, -change[dim]) * 20
+    risk += 10.0 * sum(1 for e in ruptures if not e.get("closed"))
+    if signal:
+        risk += 3.0 * len(signal.get("flags") or ())
+    return risk
+
+
+def later_phase(a: str | None, b: str | None) -> str | None:
+    """The later of two phases (an unknown phase never wins)."""
+    if b not in PHASE_ORDER:
+        return a
+    if a not in PHASE_ORDER:
+        return b
+    return b if PHASE_ORDER.index(b) > PHASE_ORDER.index(a) else a

@@ -1,0 +1,78 @@
+"""Who may see what on the board and the panel: scope by counselor and group, the validation gate per kind.
+
+Pure: a viewer, an event's payload and the :class:`~gateway.policy.Policy` in, a
+yes/no or the payload as this audience may receive it out. The per-dimension
+decisions are :mod:`validation.gate`'s; this module applies them to the
+gateway's payloads.
+"""
+
+from __future__ import annotations
+
+from validation.gate import (
+    episode_reaches_counselor,
+    feedback_reaches_counselor,
+    gate_label,
+    reaches_counselor,
+)
+
+from .auth import Viewer
+from .policy import Policy
+
+
+def sees_session(viewer: Viewer, counselor_id: str | None, group: str | None) -> bool:
+    """Counselor: own sessions only. Supervisor: sessions of their groups, or all."""
+    if viewer.role == "counselor":
+        return counselor_id is not None and counselor_id == viewer.counselor_id
+    if viewer.all_groups:
+        return True
+    return group is not None and group in viewer.groups
+
+
+def counselor_score(data: dict, withheld: frozenset[str]) -> dict:
+    """A score event as a counselor may receive it: nothing of a withheld dimension.
+
+    Its dimension score, its items (expected value, probabilities, rationale,
+    quotes) and the cross-item self-consistency are removed; ``withheld`` names
+    what was taken out so the panel can say "validation mode" instead.
+    """
+    if not withheld:
+        return data
+    out = {k: v for k, v in data.items() if k != "consistency"}
+    out["dimensions"] = {d: v for d, v in (data.get("dimensions") or {}).items() if d not in withheld}
+    out["items"] = [i for i in data.get("items") or () if i.get("dimension") not in withheld]
+    out["withheld"] = sorted(withheld)
+    return out
+
+
+def alert_is_gated(alert: dict, policy: Policy) -> bool:
+    """True if a counselor must not see this alert: the decision is :func:`validation.gate.reaches_counselor`."""
+    return not reaches_counselor(alert, gate_enabled=not policy.unvalidated_to_counselors)
+
+
+def alert_view(alert: dict) -> dict:
+    """An alert as the pages get it: with ``gate`` (process / validated / unvalidated) from the gate module,
+    so no page re-derives the routing."""
+    return alert if "gate" in alert else {**alert, "gate": gate_label(alert)}
+
+
+def episode_is_gated(episode: dict, policy: Policy) -> bool:
+    """True if a counselor must not see this rupture episode.
+
+    An episode opened by client markers is process evidence (like a process
+    alert): counselors see it. One opened only by the model's drop is a model
+    output and follows the validation gate exactly like the drop alert.
+    """
+    return not episode_reaches_counselor(episode, gate_enabled=not policy.unvalidated_to_counselors)
+
+
+def episode_for_counselor(episode: dict, policy: Policy) -> dict:
+    """The counselor's view of a visible episode: an unvalidated model drop in it is left out."""
+    drop = episode.get("model_drop")
+    if policy.unvalidated_to_counselors or not drop or drop.get("validated"):
+        return episode
+    return {**episode, "model_drop": None, "sources": [x for x in episode.get("sources") or () if x != "model"]}
+
+
+def feedback_is_gated(feedback: dict, policy: Policy) -> bool:
+    """True if a counselor must not see this turn-level feedback: a model output, gated like an alert."""
+    return not feedback_reaches_counselor(feedback, gate_enabled=not policy.unvalidated_to_counselors)
