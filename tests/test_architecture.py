@@ -27,7 +27,7 @@ CORES = {
     "scoring.instrument", "scoring.prompts", "scoring.readout", "scoring.errors", "scoring.principles",
     "scoring.capacity",
     "gateway.hub", "gateway.policy", "gateway.client_messages", "gateway.visibility", "gateway.summary",
-    "gateway.connection", "gateway.auth", "gateway.history", "gateway.access", "gateway.errors", "gateway.trust",
+    "gateway.connection", "gateway.waiting_room", "gateway.auth", "gateway.history", "gateway.access", "gateway.errors", "gateway.trust",
     "store.errors", "store.rupture_stats",
     "ingest.batch", "ingest.tokens", "ingest.errors",
     "training.synthetic_corpus", "training.ridge", "training.errors",

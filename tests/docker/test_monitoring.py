@@ -27,8 +27,8 @@ def exported() -> dict[str, str]:
     import streams.processor_metrics  # noqa: F401
     import streams.telemetry  # noqa: F401
     from gateway.history import MemoryHistory
-    from gateway.metrics import HUBS
     from gateway.hub import Hub
+    from gateway.metrics import HUBS
     from gateway.policy import Policy
     from prometheus_client import REGISTRY
 

@@ -9,8 +9,8 @@ import pytest
 
 from gateway.access import AccessLog, access_event
 from gateway.auth import Viewer
-from gateway.history import MemoryHistory
 from gateway.client_messages import Hello
+from gateway.history import MemoryHistory
 from gateway.hub import Hub
 from gateway.policy import Policy
 from streams.codec import decode, encode

@@ -45,7 +45,7 @@ async def test_a_timeline_drill_down_lands_on_the_access_topic(gateway, kafka_bo
     assert timeline.key_id == "default" and timeline.token_id and timeline.replica == gateway.replica
     assert timeline.event_id.startswith(gateway.replica + ":") and board.event_id != timeline.event_id
     assert abs(timeline.at.timestamp() - time.time()) < 60
-    assert gateway.access_stats["published"] >= 2 and gateway.access_stats["lost"] == 0
+    assert gateway.audit.stats["published"] >= 2 and gateway.audit.stats["lost"] == 0
 
     # a counselor who asks for another counselor's session: refused, and nothing recorded for them
     other = f"Other {unique}"
@@ -72,11 +72,11 @@ async def test_an_audit_record_the_broker_refuses_is_counted_and_logged(make_gat
         raise KafkaTimeoutError()
 
     gw.feed.publish_access = refuse
-    caplog.set_level(logging.ERROR, logger="gateway.server")
+    caplog.set_level(logging.ERROR, logger="gateway.audit_publisher")
     ws = await open_client(gw, supervisor_token(f"g-{unique}"))
     await recv_json(ws)
     await recv_json(ws)
-    await _until(lambda: gw.access_stats["lost"] == 1)
-    assert calls == ["board", "board"] and gw.access_stats["published"] == 0  # retried, then counted
+    await _until(lambda: gw.audit.stats["lost"] == 1)
+    assert calls == ["board", "board"] and gw.audit.stats["published"] == 0  # retried, then counted
     assert any("1 audit records lost" in r.getMessage() for r in caplog.records)
     await ws.close()

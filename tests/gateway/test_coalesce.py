@@ -1,4 +1,4 @@
-"""Coalesced writes (gateway/server.py ``Gateway._flush`` and the writer task) over real websockets.
+"""Coalesced writes (gateway/fanout.py ``FanOut._flush`` and the writer task) over real websockets.
 
 No broker: events are applied with ``Gateway.apply`` back to back, exactly as the Kafka feed
 applies one fetch batch (gateway/feed.py). The server-side transport of a connection is
@@ -17,11 +17,12 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from gateway.client_messages import CLOSE_TOO_SLOW
+from gateway.fanout import DIRECT_WRITE_LIMIT, WRITE_BATCH_BYTES
 from gateway.feed import to_event
 from gateway.history import StoredEvent
-from gateway.client_messages import CLOSE_TOO_SLOW
 from gateway.policy import Policy
-from gateway.server import DIRECT_WRITE_LIMIT, WRITE_BATCH_BYTES, Gateway, GatewayConfig
+from gateway.server import Gateway, GatewayConfig
 from streams.codec import encode
 from streams.topics import CHAT_SESSIONS, SCORES, SIGNALS
 from tests.gateway import events as ev
@@ -82,8 +83,8 @@ async def joined(gw: Gateway, name: str, **kw):
     deadline = time.monotonic() + 10
     while True:
         conns = [c for c in gw.hub.connections.values() if c.viewer.name == name]
-        if conns and conns[0].id in gw._idle:  # the writer sent the backlog and parked
-            return ws, gw._links[conns[0].id][0]
+        if conns and conns[0].id in gw.fanout.idle:  # the writer sent the backlog and parked
+            return ws, gw.fanout.links[conns[0].id][0]
         assert time.monotonic() < deadline, f"{name} never joined"
         await asyncio.sleep(0.01)
 
@@ -146,9 +147,9 @@ async def test_a_busy_writer_sends_what_piled_up_in_one_write(gateway_with_sessi
     for _ in range(20):  # big frames until the socket is full and the writer waits for it to drain
         gw.apply(feed.event(SCORES.name, ev.score(SESSION, COUNSELOR, "early", 3, 3, 3, pad=1000)))
         await asyncio.sleep(0.01)
-        if server_side.transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT and conn.id not in gw._idle:
+        if server_side.transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT and conn.id not in gw.fanout.idle:
             break
-    assert conn.id not in gw._idle, "the socket never filled up"
+    assert conn.id not in gw.fanout.idle, "the socket never filled up"
     n = 30
     for i in range(n):
         gw.apply(feed.signal(i))

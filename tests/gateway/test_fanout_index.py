@@ -14,8 +14,8 @@ import orjson
 import pytest
 
 from gateway.auth import Viewer
-from gateway.history import EventId, MemoryHistory, StoredEvent
 from gateway.client_messages import CLOSE_TOO_SLOW, Hello
+from gateway.history import EventId, MemoryHistory, StoredEvent
 from gateway.hub import Hub
 from gateway.policy import Policy
 from tests.gateway import events as ev

@@ -90,8 +90,8 @@ def test_hub_counters_never_go_down_when_a_hub_is_gone():
     import gc
 
     from gateway.history import MemoryHistory
-    from gateway.metrics import HubCollector
     from gateway.hub import Hub
+    from gateway.metrics import HubCollector
 
     collector = HubCollector()
     first, second = Hub(MemoryHistory()), Hub(MemoryHistory())
@@ -115,8 +115,8 @@ def test_write_counts_say_how_many_frames_shared_a_write_and_survive_their_gatew
     import gc
 
     from gateway.history import MemoryHistory
-    from gateway.metrics import HubCollector, WriteCounts
     from gateway.hub import Hub
+    from gateway.metrics import HubCollector, WriteCounts
 
     collector = HubCollector()
     hub, writes = Hub(MemoryHistory()), WriteCounts()

@@ -11,8 +11,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from gateway.history import MemoryHistory
 from gateway.client_messages import Hello
+from gateway.history import MemoryHistory
 from gateway.hub import Hub
 from gateway.policy import Policy
 from gateway.visibility import counselor_score

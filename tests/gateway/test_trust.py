@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from gateway.http_pages import health
 from gateway.server import Gateway, GatewayConfig
 from gateway.trust import record_source, source_trusted
 from ingest.server import IngestConfig, serve
@@ -78,4 +79,4 @@ async def test_a_gateway_with_trusted_sources_ignores_other_producers(private_ka
         assert other not in strict.hub.sessions and bare not in strict.hub.sessions
         assert strict.hub.sessions[ok].counselor_id == "c-a" and strict.hub.sessions[ok].ended_at is None
         assert demo.hub.sessions[ok].ended_at is not None and demo.feed.untrusted == 0
-        assert strict._health().body and b'"untrusted_session_records":3' in strict._health().body
+        assert health(strict).body and b'"untrusted_session_records":3' in health(strict).body

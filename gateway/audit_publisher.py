@@ -1,0 +1,90 @@
+"""The audit trail's publisher: the hub's view records, stamped and sent to ``alliance.access`` in order.
+
+The hub (gateway/access.py, gateway/hub.py) decides what counts as a view; this
+shell stamps each record with the wall clock, publishes it with acks=all and a
+few attempts, and counts what it could not publish (``lost``) or had nowhere to
+publish (``unaudited``: no Kafka, e.g. benchmarks) — a loss is logged, never hidden.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from .access import AccessRecord, access_event
+
+if TYPE_CHECKING:
+    from streams.contracts import AccessEvent
+
+    from .feed import KafkaFeed
+
+log = logging.getLogger(__name__)
+
+
+class AuditPublisher:
+    """Queue and publish audit records; ``stats``: published, lost, unaudited."""
+
+    def __init__(self, feed: "Callable[[], KafkaFeed | None]", replica: str, topic: str, attempts: int):
+        #: the gateway's Kafka feed once started (None: no Kafka)
+        self._feed = feed
+        self.replica = replica
+        self.topic = topic
+        self.attempts = attempts
+        self._queue: asyncio.Queue[tuple[AccessRecord, datetime]] = asyncio.Queue()
+        self.stats = {"published": 0, "lost": 0, "unaudited": 0}
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def take(self, records: Iterable[AccessRecord]) -> None:
+        """Stamp new view records with the wall clock and hand them to :meth:`run`."""
+        records = list(records)
+        if not records:
+            return
+        if self._feed() is None:  # no Kafka (benchmarks): nowhere to record, so count what went unaudited
+            self.stats["unaudited"] += len(records)
+            return
+        at = datetime.now(timezone.utc)
+        for record in records:
+            self._queue.put_nowait((record, at))
+
+    async def run(self) -> None:
+        """Publish audit records in order; a record the broker refuses is retried, then counted and logged."""
+        while True:
+            record, at = await self._queue.get()
+            try:
+                await self._publish(access_event(record, at, self.replica))
+            finally:
+                self._queue.task_done()
+
+    async def drain(self, timeout_s: float) -> None:
+        """At shutdown: wait for the queued records (views served so far reach the trail); count the rest as lost."""
+        with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout_s)
+        if not self._queue.empty():
+            self.stats["lost"] += self._queue.qsize()
+            log.error("%d audit records not published at shutdown; %d lost since start",
+                      self._queue.qsize(), self.stats["lost"])
+
+    async def _publish(self, event: "AccessEvent") -> None:
+        """Send one record with acks=all, a few attempts; then count it as lost and say so."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                await self._feed().publish_access(event, self.topic)  # type: ignore[union-attr]
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - the broker is down: count the loss, never hide it
+                if attempt < self.attempts:
+                    await asyncio.sleep(0.5 * attempt)
+                    continue
+                self.stats["lost"] += 1
+                log.error("audit record %s (%s) not published after %d attempts (%s); %d audit records lost "
+                          "since start", event.event_id, event.action, attempt, type(err).__name__,
+                          self.stats["lost"])
+            else:
+                self.stats["published"] += 1
+                return
