@@ -6,4 +6,6 @@ expected failures into one-line messages with exit 2, and supervises the
 pipeline's processes (``up``, ``demo``). Nothing imports it.
 """
 
+__layer__ = "cli"
+
 __version__ = "0.1.0"

@@ -8,6 +8,8 @@ reads one line that names the option.
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 import argparse
 import math
 from datetime import datetime, timedelta, timezone

@@ -9,6 +9,8 @@ and are printed as one line with exit 2, never a traceback.
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 import argparse
 import importlib
 import logging

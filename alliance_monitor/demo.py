@@ -10,6 +10,8 @@ stops every part (see :mod:`alliance_monitor.up`).
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 import argparse
 import asyncio
 import os

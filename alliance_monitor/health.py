@@ -15,6 +15,8 @@ compose and Kubernetes never publish: the figures say how busy the service is.
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

@@ -14,6 +14,8 @@ it off).
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 import json
 import logging
 import os

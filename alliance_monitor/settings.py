@@ -20,6 +20,8 @@ its output; a test keeps them in step).
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 import argparse
 import os
 from dataclasses import dataclass

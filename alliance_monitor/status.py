@@ -8,6 +8,8 @@ the part started; with two scrapes ``rates`` turns them into per-second figures.
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 from dataclasses import dataclass, field
 from typing import Callable
 

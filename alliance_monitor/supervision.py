@@ -7,6 +7,8 @@ unhealthy" are the part worth testing exhaustively; the subprocess handling in
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum

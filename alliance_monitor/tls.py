@@ -6,6 +6,8 @@ its key) with the same one-line error, before they open a port.
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 import argparse
 from pathlib import Path
 

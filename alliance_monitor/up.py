@@ -11,6 +11,8 @@ drives it with the sample sessions; the commands are in
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 import argparse
 import json
 import os

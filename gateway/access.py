@@ -14,6 +14,8 @@ gives each run a random replica id; the rest is counted here.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import itertools
 from collections import deque
 from dataclasses import dataclass

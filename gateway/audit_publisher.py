@@ -8,6 +8,8 @@ publish (``unaudited``: no Kafka, e.g. benchmarks) — a loss is logged, never h
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import asyncio
 import contextlib
 import logging

@@ -20,6 +20,8 @@ here: the clock is passed in, the revocation list is a set the caller loads.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import hashlib
 import os
 import time

@@ -13,6 +13,8 @@ Sans-I/O: :func:`parse_hello` checks a first message it is given; the hub
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from dataclasses import dataclass
 from typing import Any
 

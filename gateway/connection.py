@@ -5,6 +5,8 @@ Pure: the hub queues frames, the shell drains them; nothing here touches a socke
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable

@@ -10,6 +10,8 @@ is stopped and the socket closed with the code and reason the hub chose.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import asyncio
 import contextlib
 import logging
@@ -214,4 +216,3 @@ def _write_chunks(ws: ServerConnection, chunks: list[bytes]) -> None:
             transport.write_eof()
         else:
             transport.close()
-

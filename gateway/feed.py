@@ -15,6 +15,8 @@ topic, and dead-lettering them from N replicas would write N copies.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import asyncio
 import logging
 import time

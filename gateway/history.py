@@ -19,6 +19,8 @@ store (store/) can implement the same four reads over its database. No I/O here.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Literal, Mapping, Protocol, runtime_checkable

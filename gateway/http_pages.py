@@ -10,6 +10,8 @@ through once its Origin is allowed.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import http
 import mimetypes
 import time
@@ -123,4 +125,3 @@ def response(status: http.HTTPStatus, body: bytes, ctype: str) -> Response:
         ("Content-Security-Policy", CSP),
     ])
     return Response(status.value, status.phrase, headers, body)
-

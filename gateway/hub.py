@@ -16,6 +16,8 @@ Audit: every view of sessions (snapshot, resume, subscribe, timeline) is queued 
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import itertools
 from datetime import datetime, timezone
 from typing import Any, Callable

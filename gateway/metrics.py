@@ -10,6 +10,8 @@ The Kafka feed's lag is the shared gauge of streams.telemetry (part ``gateway``)
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import weakref
 from typing import TYPE_CHECKING, Iterator
 

@@ -7,6 +7,8 @@ records.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from dataclasses import dataclass, field
 
 from validation.records import RecordBook

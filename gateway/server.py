@@ -17,6 +17,8 @@ in one module each:
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import asyncio
 import contextlib
 import dataclasses

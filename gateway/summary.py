@@ -7,6 +7,8 @@ gated alerts and withheld dimensions) and :func:`risk_of` is the board's sort ke
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from collections import OrderedDict
 from dataclasses import dataclass, field
 

@@ -22,6 +22,8 @@ clock and the used set come from the shell (gateway/survey_feed.py).
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import base64
 import hashlib
 import hmac

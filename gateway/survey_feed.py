@@ -15,6 +15,8 @@ client's answers can reach a websocket client.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import asyncio
 import logging
 import time

@@ -11,6 +11,8 @@ from the event), so the repeat is the very same single-use link.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import asyncio
 import base64
 import hashlib

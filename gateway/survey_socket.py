@@ -8,6 +8,8 @@ nothing here logs a token or an answer.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import asyncio
 import logging
 import time

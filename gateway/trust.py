@@ -10,6 +10,8 @@ demo, where replay writes the sessions).
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from typing import Iterable
 
 from streams.topics import SOURCE_HEADER

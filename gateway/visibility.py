@@ -8,6 +8,8 @@ gateway's payloads.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from validation.gate import (
     episode_reaches_counselor,
     feedback_reaches_counselor,

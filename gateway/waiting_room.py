@@ -6,6 +6,7 @@ first message; the excess is refused with a reason (close 1013, "try again later
 
 from __future__ import annotations
 
+__layer__ = "core"
 
 class HelloWaitingRoom:
     """Counts sockets that have not authenticated yet, so idle ones cannot pile up.

@@ -11,6 +11,8 @@ is a duplicate, acknowledged and not produced again.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any

@@ -9,6 +9,8 @@ the next post is to a 429. Counted by outcome and platform name, never by id.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from prometheus_client import Counter, Gauge, Histogram
 
 RECORDS = Counter("alliance_ingest_records", "Posted records, by platform and outcome (accepted, duplicate, "

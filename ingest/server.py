@@ -19,6 +19,8 @@ answers local callers only (scrape the ``--health-port`` from elsewhere).
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import asyncio
 import ipaddress
 import logging

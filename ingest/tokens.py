@@ -6,6 +6,8 @@ revoked without touching the others, and logs say which platform sent what.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import hmac
 from pathlib import Path
 

@@ -1,1 +1,3 @@
 """Alembic migrations of the store (a package only so a wheel can ship them)."""
+
+__layer__ = "shell"

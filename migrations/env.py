@@ -7,6 +7,8 @@ default SQLite file. Batch mode is on so ALTERs work on SQLite too.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from logging.config import fileConfig
 
 from alembic import context

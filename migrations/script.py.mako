@@ -6,6 +6,8 @@ Create Date: ${create_date}
 """
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from typing import Sequence, Union
 
 from alembic import op

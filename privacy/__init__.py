@@ -5,6 +5,8 @@ A shared core like ``validation``: no I/O, imports only the contracts, used by t
 sink (before storing), the processor (before the model, opt-in) and the log setup.
 """
 
+__layer__ = "core"
+
 from .redact import KINDS, TOKENS, Redaction, Span, find_spans, redact
 
 __all__ = ["KINDS", "TOKENS", "Redaction", "Span", "find_spans", "redact"]

@@ -9,6 +9,8 @@ without a change here.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from typing import Iterable, TypeVar
 
 from pydantic import BaseModel

@@ -12,6 +12,8 @@ could plant a file that the process then unmarshals.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import logging
 import re
 import threading

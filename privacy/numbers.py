@@ -8,6 +8,8 @@ ISO 7064 check digit, the SSN's unassigned ranges and the Luhn check of payment 
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import re
 from typing import Iterator
 

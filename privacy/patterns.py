@@ -9,6 +9,8 @@ when it has a house number and a street word (12 Baker Street, 建国路88号).
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import re
 from typing import Iterable, Iterator
 

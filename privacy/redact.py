@@ -7,6 +7,8 @@ measure what redaction did without keeping what it removed.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 

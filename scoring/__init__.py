@@ -4,3 +4,5 @@ Pure core (instrument, prompts, read-out) plus thin shells (engines, models,
 scorer, worker); the commands are in ``alliance_monitor/commands/``. Importing
 this package loads no model and no torch.
 """
+
+__layer__ = "shell"

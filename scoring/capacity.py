@@ -19,6 +19,8 @@ stream (starts spread evenly over time); bursts need the headroom that
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from dataclasses import dataclass
 from typing import Sequence
 

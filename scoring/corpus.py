@@ -29,6 +29,8 @@ Nothing here logs or prints message text.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import re
 import time
 from dataclasses import dataclass, field

@@ -15,6 +15,8 @@ Only numbers leave this module; the text is never logged.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import threading
 from typing import Sequence
 

@@ -22,6 +22,8 @@ card to supervisors only (the validation gate).
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import asyncio
 import time
 from typing import TYPE_CHECKING, Sequence

@@ -19,6 +19,8 @@ the scoring worker and ``score-file`` use it unchanged.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import asyncio
 import hashlib
 import io

@@ -7,6 +7,8 @@ so it lives in exactly one place.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from dataclasses import dataclass
 
 from streams.contracts import DIMENSIONS, ITEM_DIMENSION, Dimension, Lang

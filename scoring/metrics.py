@@ -9,6 +9,8 @@ here, and the lag of the requests topic in streams.telemetry) and "what fails"
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from prometheus_client import Counter, Gauge, Histogram
 
 PART = "scorer"

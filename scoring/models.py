@@ -10,6 +10,8 @@ once to safetensors. It is a toy: its scores carry little signal.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import importlib.util
 import json
 import os

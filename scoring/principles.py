@@ -18,6 +18,8 @@ feedback card offers when that principle is the turn's weakest.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from dataclasses import dataclass
 
 from streams.contracts import Lang

@@ -12,6 +12,8 @@ Pure functions; the tokenizer is passed in (anything with ``apply_chat_template`
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from dataclasses import dataclass
 from typing import Iterable, Protocol, Sequence
 

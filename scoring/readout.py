@@ -15,6 +15,8 @@ the alert policy never passes it on as evidence.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import math
 import re
 import unicodedata

@@ -9,6 +9,8 @@ are served from it instead of all twelve recomputing it side by side.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import asyncio
 import logging
 import time

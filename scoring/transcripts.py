@@ -14,6 +14,8 @@ Two formats:
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import re
 from dataclasses import dataclass
 from pathlib import Path

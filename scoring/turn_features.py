@@ -12,6 +12,8 @@ quotes the counselor's own turn.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import re
 from dataclasses import dataclass
 

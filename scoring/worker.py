@@ -25,6 +25,8 @@ Logs carry ids, counts and timings, never transcript text.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import asyncio
 import logging
 import os

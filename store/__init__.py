@@ -6,3 +6,5 @@ from Kafka, reads for reports and ``eval``, and the validation records
 Statistics come from :mod:`validation.stats`; everything here that touches a
 database or a broker is a thin shell. The commands are in ``alliance_monitor/commands/``.
 """
+
+__layer__ = "shell"

@@ -12,6 +12,8 @@ Written as ``after_session.csv``, a text block and ``after_session.png``
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import csv
 import math
 from dataclasses import dataclass

@@ -8,6 +8,8 @@ same rule: late − early ≤ −δ declined, ≥ +δ improved, else stayed.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import itertools
 import math
 from dataclasses import dataclass

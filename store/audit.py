@@ -9,6 +9,8 @@ the trail holds no chat text and no scores.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from dataclasses import dataclass
 from datetime import datetime
 

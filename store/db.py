@@ -8,6 +8,8 @@ installed ``migrations`` package (wheel), never relative to the cwd.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import importlib.util
 import os
 from pathlib import Path

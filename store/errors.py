@@ -1,5 +1,6 @@
 """Errors of the store package; the CLI prints any :class:`StoreError` as one line (exit 2)."""
 
+__layer__ = "core"
 
 class StoreError(RuntimeError):
     """The store cannot be used as asked (missing schema, bad URL, bad label file...): one-line message."""

@@ -19,6 +19,8 @@ Parsing and evaluation are pure functions; the CLI shell only reads the store.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import math
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -8,6 +8,8 @@ only joins store predictions with labels and writes the resulting records.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone

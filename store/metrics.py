@@ -7,6 +7,8 @@ streams.telemetry), "is the database slow or down" (write latency, retries) and
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from prometheus_client import Counter, Histogram
 
 PART = "sink"

@@ -17,6 +17,8 @@ Design choices (see docs/store.md):
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from datetime import datetime, timezone
 from typing import Any
 

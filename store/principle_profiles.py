@@ -12,6 +12,8 @@ the profile is only as good as the model that rated the turns.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import csv
 import math
 from dataclasses import dataclass

@@ -11,6 +11,8 @@ never reach a browser.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from dataclasses import dataclass
 from datetime import datetime
 

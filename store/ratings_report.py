@@ -10,6 +10,8 @@ sessions — never an individual rating.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import csv
 import math
 from pathlib import Path

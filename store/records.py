@@ -9,6 +9,8 @@ Kept apart from the statistics so a caller pays only for SQLAlchemy.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import logging
 from typing import TYPE_CHECKING
 

@@ -8,6 +8,8 @@ tests can rely on it.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import csv
 import math
 from dataclasses import dataclass

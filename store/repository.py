@@ -9,6 +9,8 @@ returns the gateway's own types is :mod:`store.history`. The domain reads
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING

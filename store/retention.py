@@ -25,6 +25,8 @@ purge again changes nothing.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any

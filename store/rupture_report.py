@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import csv
 from pathlib import Path
 

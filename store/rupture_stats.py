@@ -8,6 +8,8 @@ repair rate: an episode still open has not had its chance yet.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol

@@ -21,6 +21,8 @@ is the sink's ``--no-redact`` option (``ALLIANCE_SINK_NO_REDACT``), set by the C
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import os
 from dataclasses import dataclass
 from pathlib import Path

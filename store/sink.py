@@ -18,6 +18,8 @@ DB calls run in a worker thread, so the consumer keeps heartbeating meanwhile.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import asyncio
 import logging
 import time

@@ -9,6 +9,8 @@ coded file may carry the turn (``text``) only so its length can be counted.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import math
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -12,6 +12,8 @@ writer (tests/store/test_validation_cli.py).
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import argparse
 from datetime import datetime, timedelta, timezone
 from pathlib import Path

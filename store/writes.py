@@ -32,6 +32,8 @@ unique), which is what "events after id N" reads.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any

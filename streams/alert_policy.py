@@ -32,6 +32,8 @@ decides it.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import copy
 import fnmatch
 import json

@@ -10,6 +10,8 @@ Gaps of this build are written down in docs/broker-findings.md.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import contextlib
 import json
 import logging

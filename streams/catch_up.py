@@ -17,6 +17,8 @@ early, which is no worse than not having it.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from dataclasses import dataclass, field
 
 Partition = tuple[str, int]

@@ -17,6 +17,8 @@ A shell module: aiokafka and Faust's table store.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import logging
 import time
 from typing import Any, Iterable

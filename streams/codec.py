@@ -8,6 +8,8 @@ goes into the dead-letter record and the CLI's one-line error.
 
 from __future__ import annotations
 
+__layer__ = "contract"
+
 import base64
 from dataclasses import dataclass
 from pathlib import Path

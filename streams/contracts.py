@@ -11,6 +11,8 @@ Serialisation lives in :mod:`streams.codec`; this module has no I/O.
 
 from __future__ import annotations
 
+__layer__ = "contract"
+
 import hashlib
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal

@@ -15,6 +15,8 @@ cannot be read are counted and skipped, never sent.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import asyncio
 import base64
 import time

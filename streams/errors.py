@@ -3,6 +3,7 @@
 Part of the contract layer: it imports nothing, so the codec may raise these.
 """
 
+__layer__ = "contract"
 
 class StreamsError(Exception):
     """Base of every expected failure in ``streams`` (broker, contracts, replay)."""

@@ -9,6 +9,8 @@ running member has fetched but not yet committed (a batch being scored).
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from dataclasses import dataclass
 
 from .broker import BrokerError

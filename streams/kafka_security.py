@@ -23,6 +23,8 @@ The password is never part of a repr or an error message.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping

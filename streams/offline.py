@@ -21,6 +21,8 @@ the first text; a turn after the session closed is ignored).
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 

@@ -22,6 +22,8 @@ Rules, all on event time (seconds since the epoch, floats):
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -30,6 +30,8 @@ to ``<topic>.dlq`` as DeadLetter and processing goes on.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import asyncio
 import heapq
 import logging

@@ -8,6 +8,8 @@ one worker keeps up or another is needed.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from prometheus_client import Counter, Gauge, Histogram
 
 PART = "processor"

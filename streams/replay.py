@@ -7,6 +7,8 @@ times faster.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import time
 from dataclasses import dataclass
 from typing import Callable

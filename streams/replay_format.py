@@ -18,6 +18,8 @@ event-time gap divided by ``speed`` (:func:`schedule`).
 
 from __future__ import annotations
 
+__layer__ = "contract"
+
 import heapq
 from dataclasses import dataclass
 from datetime import datetime, timedelta

@@ -20,6 +20,8 @@ cue names and turn ids.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import re
 from dataclasses import dataclass
 

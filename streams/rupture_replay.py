@@ -11,6 +11,8 @@ real broker and checks that it yields the same episodes.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from pathlib import Path
 
 from . import session_state as core

@@ -32,6 +32,8 @@ a plain JSON-able dict with turn ids, lengths and cue names — never text.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime

@@ -15,6 +15,8 @@ record stays the same size however long the session runs.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Literal, Sequence

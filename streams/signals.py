@@ -12,6 +12,8 @@ The text is looked at once, in :func:`features`, and dropped.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import re
 import statistics
 from dataclasses import dataclass, field

@@ -17,6 +17,8 @@ counted by its *reason class*, a small fixed set.
 
 from __future__ import annotations
 
+__layer__ = "contract"
+
 from typing import Collection, Mapping
 
 from prometheus_client import Counter, Gauge

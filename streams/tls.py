@@ -8,6 +8,8 @@ when a part starts; a missing or bad file is one :class:`TlsError` line, not a t
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import ssl
 
 from .errors import StreamsError

@@ -7,6 +7,8 @@ carry message text: transcripts are clinical data.
 
 from __future__ import annotations
 
+__layer__ = "contract"
+
 import os
 from dataclasses import dataclass, field
 

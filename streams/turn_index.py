@@ -10,6 +10,8 @@ a constant size; a gap (a turn still in flight, or lost) costs one more pair.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import bisect
 from typing import Iterator
 

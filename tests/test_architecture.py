@@ -1,7 +1,9 @@
 """The dependency rule of docs/architecture.md, checked on the source (AST, no imports run).
 
-contracts <- cores <- shells <- alliance_monitor (the CLI). A module may import
-only what its layer allows; nothing imports alliance_monitor; no import cycle
+contracts <- cores <- shells <- alliance_monitor (the CLI). Each module declares
+its own layer near its top (``__layer__ = "core"``), read here from the source; a
+module without a declaration, or with an unknown layer, is refused. A module may
+import only what its layer allows; nothing imports alliance_monitor; no import cycle
 between modules. Imports under ``if TYPE_CHECKING:`` are annotations only and
 do not count.
 """
@@ -17,40 +19,54 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("alliance_monitor", "streams", "scoring", "gateway", "store", "validation", "privacy", "ingest", "training",
             "migrations")
 
-#: The formats every part agrees on: events, their encoding, the topic catalog, the replay file format.
-CONTRACTS = {"streams.contracts", "streams.codec", "streams.topics", "streams.errors", "streams.replay_format",
-             "streams.telemetry"}
-#: Decisions without I/O: time and every input are passed in, an outcome comes back.
-CORES = {
-    "streams.phase_clock", "streams.signals", "streams.alert_policy", "streams.session_state", "streams.turn_index", "streams.offline",
-    "streams.ruptures", "streams.rupture_cues", "streams.tls", "streams.kafka_security",
-    "scoring.instrument", "scoring.prompts", "scoring.readout", "scoring.errors", "scoring.principles",
-    "scoring.capacity",
-    "gateway.hub", "gateway.policy", "gateway.client_messages", "gateway.visibility", "gateway.summary",
-    "gateway.connection", "gateway.waiting_room", "gateway.auth", "gateway.history", "gateway.access", "gateway.errors", "gateway.trust",
-    "store.errors", "store.rupture_stats",
-    "ingest.batch", "ingest.tokens", "ingest.errors",
-    "training.synthetic_corpus", "training.ridge", "training.errors",
-}
+#: The layers, left to right: a module may import from its own layer or those left of it.
+#: contract — the formats every part agrees on (events, their encoding, the topic catalog, the replay
+#: file format, the shared metric names); core — decisions without I/O (time and every input are passed
+#: in, an outcome comes back); shell — moves bytes (Kafka, sockets, files, the database); cli — the
+#: command line (alliance_monitor), which composes everything and which nothing imports.
+LAYERS = ("contract", "core", "shell", "cli")
 #: All core and shared by every part: validation (the statistics and the gate decision) and
 #: privacy (PII redaction for the sink, the processor and the logs). Each imports only
 #: contracts and itself.
 SHARED_CORE_PACKAGES = ("validation", "privacy")
 CLI = "alliance_monitor"
+#: Where the contracts live (the spine every process shares).
+CONTRACT_PACKAGE = "streams"
 
 
 def package_of(module: str) -> str:
     return module.split(".")[0]
 
 
-def layer_of(module: str) -> str:
-    if module in CONTRACTS:
-        return "contract"
-    if module in CORES or package_of(module) in SHARED_CORE_PACKAGES:
-        return "core"
-    if package_of(module) == CLI:
-        return "cli"
-    return "shell"
+class LayerDeclarationError(ValueError):
+    """A module's ``__layer__`` is missing, repeated, not a string literal, or not a known layer."""
+
+
+def declared_layer(source: str, module: str = "<module>") -> str:
+    """The layer a module declares for itself: its top-level ``__layer__ = "<layer>"``, read from the
+    source (AST; nothing is imported). Refuses a module that declares none, declares it twice, declares
+    it with anything but a string literal, or names a layer not in :data:`LAYERS`."""
+    found = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign):
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == "__layer__" for t in targets):
+            found.append(value)
+    if not found:
+        raise LayerDeclarationError(f"{module}: no layer declared; add `__layer__ = \"<layer>\"` near the top "
+                                    f"(one of {', '.join(LAYERS)}; docs/architecture.md#the-dependency-rule)")
+    if len(found) > 1:
+        raise LayerDeclarationError(f"{module}: __layer__ declared {len(found)} times")
+    value = found[0]
+    if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+        raise LayerDeclarationError(f"{module}: __layer__ must be a string literal")
+    if value.value not in LAYERS:
+        raise LayerDeclarationError(f"{module}: unknown layer {value.value!r} (one of {', '.join(LAYERS)})")
+    return value.value
 
 
 def module_name(path: Path) -> str:
@@ -105,13 +121,37 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
     return found
 
 
+def project_files() -> list[Path]:
+    return [p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))]
+
+
 def project_graph() -> dict[str, set[str]]:
-    files = [p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")]
+    files = project_files()
     modules = {module_name(p) for p in files}
     return {module_name(p): imports_of(p, modules) for p in files}
 
 
+def project_layers() -> tuple[dict[str, str], list[str]]:
+    """Each module's declared layer, and the modules whose declaration is refused (why)."""
+    layers: dict[str, str] = {}
+    refused: list[str] = []
+    for path in project_files():
+        name = module_name(path)
+        try:
+            layers[name] = declared_layer(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))
+        except LayerDeclarationError as err:
+            refused.append(str(err))
+    return layers, refused
+
+
 GRAPH = project_graph()
+LAYER, REFUSED = project_layers()
+
+
+def layer_of(module: str) -> str:
+    """The layer ``module`` declares (``__layer__``); a module without a valid one fails
+    :func:`test_every_module_declares_a_known_layer` (and counts as a shell meanwhile)."""
+    return LAYER.get(module, "shell")
 
 
 def allowed(src: str, dst: str) -> bool:
@@ -133,9 +173,40 @@ def allowed(src: str, dst: str) -> bool:
     return d in ("contract", "core") or dst_pkg in own
 
 
-def test_the_layers_are_known():
-    assert CONTRACTS <= GRAPH.keys() and CORES <= GRAPH.keys()
-    assert {layer_of(m) for m in GRAPH} == {"contract", "core", "shell", "cli"}
+def test_every_module_declares_a_known_layer():
+    assert not REFUSED, "\n".join(REFUSED)
+    assert LAYER.keys() == GRAPH.keys()
+    assert set(LAYER.values()) == set(LAYERS)
+
+
+def test_layers_fit_their_packages():
+    """The CLI is alliance_monitor and only it; validation and privacy are core throughout; the
+    contracts live in streams."""
+    bad = sorted(f"{m} declares {layer}" for m, layer in LAYER.items()
+                 if (layer == "cli") != (package_of(m) == CLI)
+                 or (package_of(m) in SHARED_CORE_PACKAGES and layer != "core")
+                 or (layer == "contract" and package_of(m) != CONTRACT_PACKAGE))
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("source, refused", [
+    ('"""A module."""\n\nimport os\n', "no layer declared"),
+    ('__layer__ = "kernel"\n', "unknown layer 'kernel'"),
+    ('__layer__ = "core"\n__layer__ = "shell"\n', "declared 2 times"),
+    ('LAYER = "core"\n__layer__ = LAYER\n', "string literal"),
+    ('def f():\n    __layer__ = "core"\n', "no layer declared"),  # only a module-level declaration counts
+])
+def test_a_missing_or_unknown_layer_is_refused(source, refused):
+    """The check can fail: a module without a declaration, or with one the rule does not know, is refused."""
+    with pytest.raises(LayerDeclarationError, match=refused):
+        declared_layer(source, "synthetic")
+
+
+def test_a_declared_layer_is_read_from_the_file_without_importing_it(tmp_path):
+    module = tmp_path / "probe.py"
+    module.write_text('"""Probe."""\n\nfrom __future__ import annotations\n\n__layer__: str = "core"\n\n'
+                      'raise SystemExit("imported")\n', encoding="utf-8")
+    assert declared_layer(module.read_text(encoding="utf-8"), "probe") == "core"
 
 
 def test_every_import_follows_the_dependency_rule():

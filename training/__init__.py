@@ -4,3 +4,5 @@ Also the labelled *synthetic* corpus generator used by tests and benchmarks
 (never clinical data). Package code never imports the CLI layer; expected
 failures raise :class:`training.errors.TrainingError`.
 """
+
+__layer__ = "shell"

@@ -15,6 +15,8 @@ names its data.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime

@@ -7,6 +7,8 @@ with the validation gate's own evaluation (``validation.verdict.evaluate``).
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import asyncio
 from dataclasses import dataclass
 from typing import Callable, Sequence

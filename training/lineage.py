@@ -8,6 +8,8 @@ index is append-only JSON Lines; a damaged line is skipped, never fatal.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import json
 import os
 from dataclasses import asdict, dataclass, field

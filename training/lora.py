@@ -16,6 +16,8 @@ model, with a new identity (base revision + hash of the adapter and the data).
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import hashlib
 import json
 import random

@@ -9,6 +9,8 @@ Folds come from ``validation.stats.fold_ids`` (the project's one home for them).
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from dataclasses import dataclass
 
 import numpy as np

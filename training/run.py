@@ -7,6 +7,8 @@ prints nothing itself; ``log`` receives progress lines.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

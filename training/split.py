@@ -10,6 +10,8 @@ than the alliance, and a reader should know how much room there was for that.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence

@@ -25,6 +25,8 @@ Sessions are 8–16 turns (a few hundred tokens), so CPU scoring of hundreds is 
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import math
 import random
 from dataclasses import dataclass, field

@@ -10,3 +10,5 @@ them), :mod:`validation.formatting` (what ``eval`` and ``models status`` print),
 scale). The shells — ``eval``/``calibrate``/``models status`` in the store, the
 processor, the scorer and the gateway — call into these.
 """
+
+__layer__ = "core"

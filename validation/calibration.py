@@ -23,6 +23,8 @@ to plain dicts so they can be stored with the validation record.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from dataclasses import dataclass, field
 from typing import Literal, Mapping, Sequence, Union
 

@@ -8,6 +8,8 @@ with the same numpy. Only numbers are printed — the fixtures contain no text.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import argparse
 import json
 import sys

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from typing import Iterable, Sequence
 
 from streams.contracts import DIMENSIONS

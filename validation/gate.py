@@ -11,6 +11,8 @@ and events in, yes or no out.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 

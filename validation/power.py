@@ -25,6 +25,8 @@ one — an estimate from few sessions is itself uncertain. Pure: numbers in and 
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import math
 from dataclasses import dataclass
 

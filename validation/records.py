@@ -9,6 +9,8 @@ them from the store). Pure: pydantic models, no I/O.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from datetime import datetime
 from typing import Any, Iterable, Literal
 

@@ -20,6 +20,8 @@ its n, never an exception.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import math
 from dataclasses import dataclass
 from typing import Literal, Sequence

@@ -16,6 +16,8 @@ length-tracking model look good on raw r.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from dataclasses import dataclass
 
 import numpy as np

@@ -14,6 +14,8 @@ difference has an interval of its own, and the verdict rests on it.
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 import math
 from dataclasses import dataclass
 from typing import Literal, Sequence, get_args

@@ -23,6 +23,8 @@ Pure: numbers in, verdicts out (:class:`validation.records.ValidationRecord`).
 
 from __future__ import annotations
 
+__layer__ = "core"
+
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence

@@ -7,6 +7,8 @@ how a supervisor or an auditor reads it. Prints names, ids and times only.
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 import argparse
 import sys
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 import argparse
 from pathlib import Path
 

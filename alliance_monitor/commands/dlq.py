@@ -5,6 +5,8 @@ Thin: parses, finds the broker, calls :func:`streams.dlq.redrive`, prints counts
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 import argparse
 import asyncio
 import os

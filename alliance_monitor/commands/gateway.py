@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 import argparse
 import asyncio
 import logging

@@ -9,6 +9,8 @@ ids and cue names only, never message text.
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 import argparse
 import sys
 from pathlib import Path

@@ -7,6 +7,8 @@ rationales quote the user's own file on the user's own terminal.
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 import argparse
 import asyncio
 import dataclasses

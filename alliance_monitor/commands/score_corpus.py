@@ -7,6 +7,8 @@ so an offline run stores what the live worker would have stored.
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 import argparse
 import asyncio
 import dataclasses

@@ -5,6 +5,8 @@ Thin: parse, call gateway.survey / gateway.survey_publisher, print.
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 import argparse
 import asyncio
 import signal

@@ -7,6 +7,8 @@ stays unvalidated until ``eval`` passes for it.
 
 from __future__ import annotations
 
+__layer__ = "cli"
+
 import argparse
 import sys
 from pathlib import Path

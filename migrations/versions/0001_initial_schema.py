@@ -9,6 +9,8 @@ Create Date: 2026-11-22 04:17:32.319841
 """
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from typing import Sequence, Union
 
 from alembic import op

@@ -9,6 +9,8 @@ Create Date: 2026-12-02 03:00:00
 """
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from typing import Sequence, Union
 
 from alembic import op

@@ -1,0 +1,1 @@
+__layer__ = "shell"

@@ -5,6 +5,8 @@ Heavy imports (torch, vLLM) happen only inside :func:`load_engine`.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 from ..models import ModelRef
 from .base import Completion, Engine, EngineError, EngineSettings
 

@@ -8,6 +8,8 @@ engine-independent, so vLLM and transformers give comparable numbers.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import os
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence

@@ -8,6 +8,8 @@ in a worker thread so the event loop (Kafka heartbeats) stays responsive.
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import asyncio
 import os
 from concurrent.futures import ThreadPoolExecutor

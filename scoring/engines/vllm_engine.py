@@ -12,6 +12,8 @@ vLLM spawns its engine core process: a script that builds this engine needs an
 
 from __future__ import annotations
 
+__layer__ = "shell"
+
 import logging
 import os
 import uuid
