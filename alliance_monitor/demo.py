@@ -23,6 +23,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from streams import environment
 from validation.gate import GATE_PROCESS, GATE_VALIDATED, episode_reaches_counselor, gate_label
 
 
@@ -195,7 +196,7 @@ def run_demo(args: argparse.Namespace) -> int:
         except ModelError:
             say("demo model not found: converting it once (alliance-monitor models pull-demo)")
             pull_demo(progress=True)
-    db_url = args.db_url or os.environ.get("ALLIANCE_DB_URL")
+    db_url = args.db_url or environment.get("ALLIANCE_DB_URL")
     if not db_url:
         db_path = run_dir / "alliance-demo.db"
         for suffix in ("", "-wal", "-shm"):

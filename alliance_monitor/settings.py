@@ -23,13 +23,13 @@ from __future__ import annotations
 __layer__ = "cli"
 
 import argparse
-import os
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams import environment
 from streams import kafka_security as ks
 
 from .errors import CliError
@@ -255,8 +255,7 @@ def _first_error(err: ValidationError, model: type[BaseSettings]) -> str:
         names = tuple(str(c) for c in info.validation_alias.choices)
     elif info is not None and isinstance(info.validation_alias, str):
         names = (info.validation_alias,)
-    lower = {k.lower(): k for k in os.environ}
-    name = next((lower[n.lower()] for n in names if n.lower() in lower), names[0])
+    name = environment.spelled(names) or names[0]
     msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
     if not msg.startswith("must "):
         msg = "must be valid: " + msg[:1].lower() + msg[1:]
@@ -347,5 +346,21 @@ def reference_markdown(subparsers: dict[str, argparse.ArgumentParser]) -> str:
     ]
     for var, part, default, meaning in reference_rows(subparsers):
         cells = [f"`{var.replace(' or ', '` or `')}`", part, f"`{default}`" if default else "", meaning]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Variables the packages read",
+        "",
+        "Every variable a package reads is catalogued in `streams/environment.py`, the one module that reads",
+        "the process environment; the table above is what the command line reads and validates at start",
+        "(pydantic-settings, `alliance_monitor/settings.py`). A package reads its variables exactly as set",
+        "(case-sensitive) when it needs them; a variable in both tables is read both ways.",
+        "",
+        "| variable | read by | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for var in environment.VARIABLES.values():
+        meaning = var.meaning.replace("|", "\\|")
+        cells = [f"`{var.name}`", var.read_by, f"`{var.default}`" if var.default else "", meaning]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

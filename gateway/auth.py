@@ -23,7 +23,6 @@ from __future__ import annotations
 __layer__ = "core"
 
 import hashlib
-import os
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Literal, Mapping
 
 import jwt
+
+from streams import environment
 
 from .errors import GatewayError
 
@@ -87,7 +88,7 @@ class Viewer:
 
 def secret_from_env(env: dict | None = None) -> bytes:
     """The signing secret from ``ALLIANCE_GATEWAY_SECRET``; raises TokenError if unusable."""
-    value = (env if env is not None else os.environ).get(SECRET_ENV, "")
+    value = (env if env is not None else environment.snapshot()).get(SECRET_ENV, "")
     if not value:
         raise TokenError(f"set {SECRET_ENV} to a random secret of at least {MIN_SECRET_BYTES} bytes")
     raw = value.encode("utf-8")
@@ -143,7 +144,7 @@ def read_revoked(path: str | Path | None) -> frozenset[str]:
 def keyring_from_env(env: Mapping[str, str] | None = None) -> KeyRing:
     """Keys from ``ALLIANCE_GATEWAY_KEYS`` (``kid=secret,...``), else the single
     ``ALLIANCE_GATEWAY_SECRET``; revoked ids from the file ``ALLIANCE_GATEWAY_REVOKED``."""
-    env = env if env is not None else os.environ
+    env = env if env is not None else environment.snapshot()
     listed = env.get(KEYS_ENV, "").strip()
     if listed:
         keys: dict[str, bytes] = {}

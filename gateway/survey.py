@@ -27,7 +27,6 @@ __layer__ = "shell"
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from typing import Any, Literal
 
 import orjson
 
+from streams import environment
 from streams.codec import ContractError, validate
 from streams.contracts import INSTRUMENT_ITEMS, INSTRUMENT_VERSIONS, ClientRating
 
@@ -93,7 +93,7 @@ def survey_key(gateway_secret: "bytes | KeyRing", env: dict | None = None) -> by
     secret of the *signing* key is used: rotating that key also invalidates open
     survey links, so a deployment that rotates keys sets ``ALLIANCE_SURVEY_SECRET``.
     """
-    own = (env if env is not None else os.environ).get(SURVEY_SECRET_ENV, "")
+    own = (env if env is not None else environment.snapshot()).get(SURVEY_SECRET_ENV, "")
     if own:
         raw = own.encode("utf-8")
         if len(raw) < MIN_SECRET_BYTES:

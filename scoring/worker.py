@@ -29,7 +29,6 @@ __layer__ = "shell"
 
 import asyncio
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,6 +36,7 @@ from typing import Callable
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
+from streams import environment
 from streams.codec import ContractError, dead_letter, decode, encode, safe_reason
 from streams.contracts import AllianceScore, CounselorFeedback, ScoreRequest
 from streams.telemetry import REASON_CONTRACT, REASON_SCORING, count_dead_letter, observe_consumer
@@ -71,7 +71,7 @@ class WorkerConfig:
     #: from the model's validation record; None = publish raw scores.
     calibration: object | None = None
     #: counselor turns rated per scored phase (turn-level feedback); 0 = off.
-    feedback_turns: int = field(default_factory=lambda: int(os.environ.get("ALLIANCE_FEEDBACK_TURNS", "0")))
+    feedback_turns: int = field(default_factory=lambda: int(environment.get("ALLIANCE_FEEDBACK_TURNS", "0")))
     feedback_topic: str = FEEDBACK.name
     #: returns the validation records (validation.records.RecordBook) whose newest turn-level record of the
     #: feedback model's identity decides ``CounselorFeedback.validated``; None: every record unvalidated.

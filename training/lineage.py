@@ -11,11 +11,12 @@ from __future__ import annotations
 __layer__ = "shell"
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from streams import environment
 
 LINEAGE_JSON = "lineage.json"
 INDEX = "index.jsonl"
@@ -23,7 +24,7 @@ INDEX = "index.jsonl"
 
 def trained_root() -> Path:
     """``ALLIANCE_TRAINED_DIR``, else ``trained/`` beside the converted models in the user cache."""
-    env = os.environ.get("ALLIANCE_TRAINED_DIR")
+    env = environment.get("ALLIANCE_TRAINED_DIR")
     if env:
         return Path(env).expanduser()
     from scoring.models import cache_root

@@ -9,7 +9,8 @@ __layer__ = "cli"
 
 import argparse
 import asyncio
-import os
+
+from streams import environment
 
 from ..errors import CliError
 
@@ -34,7 +35,7 @@ def cmd_redrive(args) -> int:
     topic = args.topic[: -len(".dlq")] if args.topic.endswith(".dlq") else args.topic
     if topic not in BY_NAME:
         raise CliError(f"unknown topic {args.topic!r}; known: {', '.join(BY_NAME)}")
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP") or running_embedded()
+    bootstrap = environment.get("KAFKA_BOOTSTRAP") or running_embedded()
     if not bootstrap:
         raise CliError("no broker: set KAFKA_BOOTSTRAP or start `alliance-monitor broker`")
     # a DlqError is a StreamsError: one line, exit 2

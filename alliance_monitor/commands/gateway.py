@@ -7,12 +7,13 @@ __layer__ = "cli"
 import argparse
 import asyncio
 import logging
-import os
 import re
 import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+
+from streams import environment
 
 from ..argtypes import duration, port, positive_float, positive_int
 from ..tls import add_tls_options, check_tls_options
@@ -98,7 +99,8 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     """Append the token's id (jti) to the revocation file the gateway re-reads every few seconds."""
     from gateway.auth import REVOKED_ENV, TokenError, read_revoked, token_id
 
-    path = args.file or (Path(os.environ[REVOKED_ENV]) if os.environ.get(REVOKED_ENV) else None)
+    revoked = environment.get(REVOKED_ENV)
+    path = args.file or (Path(revoked) if revoked else None)
     if path is None:
         raise CliError(f"no revocation file: give --file or set {REVOKED_ENV} (the gateway reads the same file)")
     value = args.token.strip()
@@ -166,7 +168,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         print(f"WARNING: {GATE_OFF_WARNING}", file=sys.stderr, flush=True)
     policy = Policy(max_queue=args.max_queue, max_resume=args.max_resume,
                     unvalidated_to_counselors=args.unvalidated_to_counselors,
-                    record_book=load_record_book(os.environ.get("ALLIANCE_DB_URL")))
+                    record_book=load_record_book(environment.get("ALLIANCE_DB_URL")))
 
     async def main(bootstrap: str) -> None:
         stop = asyncio.Event()
@@ -182,15 +184,15 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         config = GatewayConfig(secret=secret, host=args.host, port=args.port, bootstrap=bootstrap,
                                origins=tuple(args.origin), max_message_bytes=args.max_message_bytes,
                                policy=policy, history_events=args.history,
-                               revoked_file=os.environ.get(REVOKED_ENV) or None,
-                               record_loader=lambda: load_record_book(os.environ.get("ALLIANCE_DB_URL")),
+                               revoked_file=environment.get(REVOKED_ENV) or None,
+                               record_loader=lambda: load_record_book(environment.get("ALLIANCE_DB_URL")),
                                record_reload_s=args.records_reload, hello_timeout_s=args.hello_timeout,
                                max_unauthenticated_per_address=args.max_unauthenticated_per_address,
                                max_unauthenticated=args.max_unauthenticated,
                                tls_cert=args.tls_cert, tls_key=args.tls_key,
                                trusted_sources=tuple(args.trusted_source),
                                archive_loader=None if args.no_store_timelines
-                               else store_archive(os.environ.get("ALLIANCE_DB_URL")))
+                               else store_archive(environment.get("ALLIANCE_DB_URL")))
         try:
             await run_gateway(config, stop, on_ready=health.set_ready if health else None)
         except OSError as err:

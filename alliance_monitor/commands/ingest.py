@@ -6,9 +6,10 @@ __layer__ = "cli"
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
+
+from streams import environment
 
 from ..argtypes import port, positive_float, positive_int
 from ..errors import CliError
@@ -41,7 +42,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     check_tls_options(args)
     try:
-        tokens = parse_tokens(os.environ.get("ALLIANCE_INGEST_TOKENS"))
+        tokens = parse_tokens(environment.get("ALLIANCE_INGEST_TOKENS"))
     except IngestError as err:
         raise CliError(str(err)) from None
 

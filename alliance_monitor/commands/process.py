@@ -5,8 +5,9 @@ from __future__ import annotations
 __layer__ = "cli"
 
 import argparse
-import os
 import sys
+
+from streams import environment
 
 from ..argtypes import int_at_least, non_negative_float, positive_float, positive_int
 from ..errors import CliError
@@ -90,7 +91,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         redact("张伟")
     health = start_health("processor", args.health_port)
     with kafka_bootstrap(announce=announce) as bootstrap:
-        records_db = args.records_db or os.environ.get("ALLIANCE_DB_URL")
+        records_db = args.records_db or environment.get("ALLIANCE_DB_URL")
         cfg = ProcessorConfig(bootstrap=bootstrap, app_id=args.app_id, settings=settings, alert_book=book,
                               producer_max_batch_size=args.max_batch_bytes,
                               standby_replicas=args.standby_replicas,

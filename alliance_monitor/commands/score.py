@@ -12,9 +12,10 @@ __layer__ = "cli"
 import argparse
 import asyncio
 import dataclasses
-import os
 import signal
 import sys
+
+from streams import environment
 
 from ..argtypes import int_at_least, non_negative_float, positive_float, positive_int
 from ..errors import CliError
@@ -38,7 +39,7 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
 
 def add_head_arg(p: argparse.ArgumentParser) -> None:
     """``--head DIR``: shared by score, score-file and score-corpus."""
-    p.add_argument("--head", default=os.environ.get("ALLIANCE_HEAD") or None, metavar="DIR",
+    p.add_argument("--head", default=environment.get("ALLIANCE_HEAD") or None, metavar="DIR",
                    help="a trained read-out head (`alliance-monitor train --method head`) applied to the scores; "
                         "a new model identity (env ALLIANCE_HEAD)")
 
@@ -92,7 +93,7 @@ def _cmd_score(args) -> int:
     if cfg.feedback_turns > 0:  # the feedback gate: turn-level validation records, reloaded every minute
         from store.records import load_record_book
 
-        records_db = args.records_db or os.environ.get("ALLIANCE_DB_URL")
+        records_db = args.records_db or environment.get("ALLIANCE_DB_URL")
         cfg = dataclasses.replace(cfg, record_loader=lambda: load_record_book(records_db))
 
     async def main(bootstrap: str) -> int:
@@ -147,7 +148,7 @@ def load_calibration(identity, records_db: str | None):
     from store.records import load_record_book
     from validation.calibration import Calibration
 
-    record = load_record_book(records_db or os.environ.get("ALLIANCE_DB_URL")).for_model(identity)
+    record = load_record_book(records_db or environment.get("ALLIANCE_DB_URL")).for_model(identity)
     if record is None or not record.calibration:
         return None
     try:

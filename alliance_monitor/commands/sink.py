@@ -6,9 +6,10 @@ __layer__ = "cli"
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
+
+from streams import environment
 
 from ..errors import CliError
 from ..health import add_health_argument, start_health
@@ -36,7 +37,7 @@ def cmd_sink(args) -> int:
     from store.sink import Sink
     from streams.broker import running_embedded
 
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP") or running_embedded()
+    bootstrap = environment.get("KAFKA_BOOTSTRAP") or running_embedded()
     if not bootstrap:
         raise CliError("no broker: set KAFKA_BOOTSTRAP or start `alliance-monitor broker`")
     url = store_url(args)

@@ -6,13 +6,14 @@ __layer__ = "cli"
 
 import argparse
 import json
-import os
 import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict
 from urllib.parse import urlsplit
+
+from streams import environment
 
 from ..argtypes import non_negative_float, positive_float
 from ..errors import CliError
@@ -104,7 +105,7 @@ def broker_lag(groups: list[str]) -> tuple[str | None, dict]:
     from streams.broker import running_embedded
     from streams.group_lag import group_lag
 
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP") or running_embedded()
+    bootstrap = environment.get("KAFKA_BOOTSTRAP") or running_embedded()
     if not bootstrap:
         return None, {}
     lags = group_lag(bootstrap, groups)

@@ -5,8 +5,9 @@ from __future__ import annotations
 __layer__ = "cli"
 
 import argparse
-import os
 import signal
+
+from streams import environment
 
 from ..argtypes import base_url, non_negative_float, port, positive_int
 from ..up import PARTS
@@ -53,7 +54,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         sup = Supervisor(specs, state_dir() / "logs")
         signal.signal(signal.SIGTERM, lambda *_: sup.stopping.set())
         if "scorer" not in (args.without or []):
-            sup.say(gate_status(args.model, args.db_url or os.environ.get("ALLIANCE_DB_URL")))
+            sup.say(gate_status(args.model, args.db_url or environment.get("ALLIANCE_DB_URL")))
         try:
             sup.start()
             write_parts(state_dir() / PARTS_FILE, specs)  # for `alliance-monitor status`

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 __layer__ = "shell"
 
-import os
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
+
+from streams import environment
 
 from ..errors import ScoringError
 from ..instrument import OPTION_LABELS
@@ -27,13 +28,13 @@ class EngineSettings:
     """Engine knobs; every one has an ``ALLIANCE_*`` environment override."""
 
     #: Longest prompt + answer the engine accepts (the scorer trims the oldest turns to fit).
-    max_model_len: int = field(default_factory=lambda: int(os.environ.get("ALLIANCE_MAX_MODEL_LEN", "8192")))
+    max_model_len: int = field(default_factory=lambda: int(environment.get("ALLIANCE_MAX_MODEL_LEN", "8192")))
     #: "auto" on a GPU; float32 on CPU keeps the two engines numerically comparable.
-    dtype: str = field(default_factory=lambda: os.environ.get("ALLIANCE_DTYPE", ""))
+    dtype: str = field(default_factory=lambda: environment.get("ALLIANCE_DTYPE", ""))
     #: GiB of KV cache on CPU (VLLM_CPU_KVCACHE_SPACE); bounded so a laptop survives.
-    cpu_kv_cache_gib: int = field(default_factory=lambda: int(os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2")))
+    cpu_kv_cache_gib: int = field(default_factory=lambda: int(environment.get("VLLM_CPU_KVCACHE_SPACE", "2")))
     gpu_memory_utilization: float = field(
-        default_factory=lambda: float(os.environ.get("ALLIANCE_GPU_MEMORY_UTILIZATION", "0.85")))
+        default_factory=lambda: float(environment.get("ALLIANCE_GPU_MEMORY_UTILIZATION", "0.85")))
     enable_prefix_caching: bool = True
     seed: int = 0
 

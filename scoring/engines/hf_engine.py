@@ -15,6 +15,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
+from streams import environment
+
 from ..models import ModelRef, offline_env
 from .base import Completion, EngineError, EngineSettings, option_token_ids
 
@@ -27,7 +29,7 @@ def cpu_threads() -> int:
     forward pass got ~10x slower with 2 threads than with 1 on 2 cores
     (docs/findings.md).
     """
-    env = os.environ.get("ALLIANCE_TORCH_THREADS")
+    env = environment.get("ALLIANCE_TORCH_THREADS")
     if env:
         return max(1, int(env))
     return max(1, (os.cpu_count() or 2) // 2)
