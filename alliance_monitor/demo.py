@@ -110,8 +110,9 @@ class EventPrinter:
     async def _run(self) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        from streams.codec import ContractError, decode
+        from streams.codec import decode
         from streams.contracts import AllianceAlert, AllianceScore, RuptureEpisode
+        from streams.errors import ContractError
         from streams.kafka_security import kafka_security
         from streams.topics import ALERTS, RUPTURES, SCORES
 
@@ -161,7 +162,8 @@ class EventPrinter:
 
 def run_demo(args: argparse.Namespace) -> int:
     """The whole demo (arguments: ``alliance-monitor demo --help``); returns the exit code."""
-    from scoring.models import ModelError, pull_demo, resolve
+    from scoring.errors import ModelError
+    from scoring.models import pull_demo, resolve
     from store.db import make_engine, upgrade
     from store.report import build_report
     from streams.broker import ensure_topics, kafka_bootstrap, state_dir

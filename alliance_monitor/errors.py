@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __layer__ = "cli"
 
+
 class CliError(Exception):
     """An expected failure: printed as ``alliance-monitor: <message>``, exit ``code`` (default 2)."""
 

@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams import environment
 from streams import kafka_security as ks
+from streams.errors import KafkaSecurityError
 
 from .errors import CliError
 
@@ -162,7 +163,7 @@ def load_deploy_settings() -> DeploySettings:
         return settings
     except ValidationError as err:
         raise CliError(_first_error(err, DeploySettings)) from None
-    except ks.KafkaSecurityError as err:
+    except KafkaSecurityError as err:
         raise CliError(str(err)) from None
 
 

@@ -240,8 +240,9 @@ class RunResult:
 
 def run_n(p: Pipeline, n: int, s: Settings, budget: float) -> RunResult:
     from gateway.auth import issue_token
-    from streams.codec import ContractError, decode
+    from streams.codec import decode
     from streams.contracts import AllianceScore, ScoreRequest
+    from streams.errors import ContractError
     from streams.replay import ReplayEvent, publish
     from tests.kafka_helpers import consume_all_sync
 

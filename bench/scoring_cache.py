@@ -120,7 +120,8 @@ def main() -> int:
     repeats = 1 if args.quick else args.repeats
 
     from scoring.engines.base import EngineSettings
-    from scoring.models import ModelError, resolve
+    from scoring.errors import ModelError
+    from scoring.models import resolve
     from scoring.scorer import ScoringConfig
 
     try:

@@ -33,7 +33,7 @@ import jwt
 
 from streams import environment
 
-from .errors import GatewayError
+from .errors import TokenError
 
 SECRET_ENV = "ALLIANCE_GATEWAY_SECRET"
 #: Shorter secrets are refused: an HMAC key you can guess signs anyone's token.
@@ -51,10 +51,6 @@ ALGORITHM = "HS256"
 TOKEN_VERSION = 2
 
 Role = Literal["counselor", "supervisor"]
-
-
-class TokenError(GatewayError, ValueError):
-    """A token that must be refused; ``str()`` is the reason shown to the client."""
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from typing import Any
 
 import orjson
 
-from .auth import KeyRing, TokenError, Viewer, verify_token
-from .errors import GatewayError
+from .auth import KeyRing, Viewer, verify_token
+from .errors import ProtocolError, TokenError
 from .history import Cursor, parse_cursor
 
 # Close codes (4000-4999 are for applications, RFC 6455 §7.4.2).
@@ -34,15 +34,6 @@ CLOSE_GOING_AWAY = 1001
 #: a socket refused because too many others wait to authenticate, or the gateway is still catching up
 #: (RFC 6455 "try again later")
 CLOSE_TRY_AGAIN = 1013
-
-
-class ProtocolError(GatewayError, ValueError):
-    """A client message the gateway refuses; carries the close code to use."""
-
-    def __init__(self, code: int, reason: str):
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
 
 
 def dumps(obj: Any) -> str:

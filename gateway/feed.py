@@ -22,7 +22,8 @@ import logging
 import time
 from typing import Callable
 
-from streams.codec import ContractError, decode, encode
+from streams.codec import decode, encode
+from streams.errors import ContractError
 from streams.contracts import (AccessEvent, AlertAck, AllianceAlert, AllianceScore, CounselorFeedback, ProcessSignal,
                                RuptureEpisode, SessionEvent)
 from streams.telemetry import observe_consumer

@@ -45,9 +45,9 @@ from .client_messages import (
     CLOSE_UNAUTHORIZED,
     AckRequest,
     ArchiveRequest,
-    ProtocolError,
     parse_hello,
 )
+from .errors import ProtocolError
 from .connection import Connection
 from .fanout import FanOut
 from .history import ArchivedSession, History, MemoryHistory, StoredEvent

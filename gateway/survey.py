@@ -31,16 +31,17 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
 from streams import environment
-from streams.codec import ContractError, validate
+from streams.codec import validate
 from streams.contracts import INSTRUMENT_ITEMS, INSTRUMENT_VERSIONS, ClientRating
+from streams.errors import ContractError
 
 from .auth import MIN_SECRET_BYTES, KeyRing
-from .errors import GatewayError
+from .errors import LinkError, Refusal
 
 SURVEY_SECRET_ENV = "ALLIANCE_SURVEY_SECRET"
 PURPOSE = "survey"
@@ -50,8 +51,6 @@ MAX_LINK_TTL_S = 7 * 24 * 3600
 DEFAULT_LINK_TTL_S = 72 * 3600
 LANGS = ("en", "zh")
 INSTRUMENTS = tuple(INSTRUMENT_ITEMS)
-
-Refusal = Literal["invalid", "expired", "used", "unavailable"]
 
 
 def _b64(data: bytes) -> str:
@@ -64,14 +63,6 @@ def _unb64(text: str) -> bytes:
 
 def _sign(key: bytes, body: str) -> str:
     return _b64(hmac.new(key, body.encode("ascii"), hashlib.sha256).digest())
-
-
-class LinkError(GatewayError, ValueError):
-    """A link that must be refused; ``kind`` is what the page explains (``invalid`` | ``expired``)."""
-
-    def __init__(self, kind: Refusal, message: str):
-        super().__init__(message)
-        self.kind = kind
 
 
 @dataclass(frozen=True)

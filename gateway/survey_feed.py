@@ -21,8 +21,9 @@ import asyncio
 import logging
 import time
 
-from streams.codec import ContractError, decode, encode
+from streams.codec import decode, encode
 from streams.contracts import ClientRating
+from streams.errors import ContractError
 from streams.topics import RATINGS
 
 from .errors import GatewayError

@@ -21,8 +21,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from streams.codec import ContractError, decode, encode
+from streams.codec import decode, encode
 from streams.contracts import SessionEvent, SurveyLink
+from streams.errors import ContractError
 from streams.telemetry import observe_consumer
 from streams.topics import CHAT_SESSIONS, SURVEY_LINKS
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __layer__ = "core"
 
+
 class HelloWaitingRoom:
     """Counts sockets that have not authenticated yet, so idle ones cannot pile up.
 

@@ -17,8 +17,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.codec import ContractError
 from streams.contracts import ChatTurn
+from streams.errors import ContractError
 from streams.replay_format import ReplayEvent, parse_line
 
 MAX_RECORDS = 500

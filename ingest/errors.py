@@ -2,5 +2,6 @@
 
 __layer__ = "core"
 
+
 class IngestError(Exception):
     """Base of every expected failure in ``ingest`` (tokens, settings)."""

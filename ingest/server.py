@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from streams.codec import ContractError, encode
+from streams.codec import encode
+from streams.errors import ContractError
 from streams.tls import server_context
 from streams.topics import SOURCE_HEADER
 

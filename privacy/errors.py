@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __layer__ = "core"
 
+
 class PrivacyError(Exception):
     """Base class of the privacy package's errors."""
 

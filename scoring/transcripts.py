@@ -22,7 +22,7 @@ from pathlib import Path
 
 from streams.contracts import Lang
 
-from .errors import ScoringError
+from .errors import TranscriptError
 from .prompts import Line
 
 _LABELS = {
@@ -31,10 +31,6 @@ _LABELS = {
 }
 _LINE = re.compile(r"^\s*(counselor|counsellor|therapist|client|咨询师|来访者)\s*[:：]\s*(.*)$", re.IGNORECASE)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-class TranscriptError(ScoringError, ValueError):
-    """The file is not a transcript; the message names the line."""
 
 
 @dataclass(frozen=True)

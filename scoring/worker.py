@@ -37,7 +37,8 @@ from typing import Callable
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
 from streams import environment
-from streams.codec import ContractError, dead_letter, decode, encode, safe_reason
+from streams.codec import dead_letter, decode, encode, safe_reason
+from streams.errors import ContractError
 from streams.contracts import AllianceScore, CounselorFeedback, ScoreRequest
 from streams.telemetry import REASON_CONTRACT, REASON_SCORING, count_dead_letter, observe_consumer
 from streams.topics import FEEDBACK, SCORE_REQUESTS, SCORES, dlq_name, offset_reset

@@ -29,7 +29,7 @@ from streams.codec import json_lines
 from streams.contracts import DIMENSION_ITEMS, DIMENSIONS, ITEM_DIMENSION, ITEM_IDS
 from validation.stats import Correlation, category_counts, correlation_or_nan, fleiss_kappa, icc
 
-from .errors import StoreError
+from .errors import LabelError
 from .repository import PredictionRecord
 
 #: The item -> dimension map, from the contracts (kept under this name for callers).
@@ -42,10 +42,6 @@ REFERENCE: dict[str, dict[str, float]] = {
     "best zero-shot (110B)": {"goal": 0.436, "approach": 0.431, "bond": 0.452},
     "fine-tuned 8B": {"goal": 0.505, "approach": 0.483, "bond": 0.533},
 }
-
-
-class LabelError(StoreError, ValueError):
-    """The label file is malformed; the message names the line and field."""
 
 
 @dataclass(frozen=True)

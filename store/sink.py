@@ -30,7 +30,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
-from streams.codec import ContractError, dead_letter, decode, encode
+from streams.codec import dead_letter, decode, encode
+from streams.errors import ContractError
 from streams.telemetry import (REASON_CONTRACT, REASON_STORE, REASON_UNROUTABLE, count_dead_letter,
                                observe_consumer)
 from streams.contracts import (AccessEvent, AlertAck, AllianceAlert, AllianceScore, ChatTurn, ClientRating, Contract,

@@ -15,8 +15,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.codec import ContractError, json_lines, validate
+from streams.codec import json_lines, validate
 from streams.contracts import CounselorFeedback
+from streams.errors import ContractError
 from streams.signals import text_length
 from validation.stats import finite_or_none
 from validation.turn_agreement import (
@@ -30,7 +31,7 @@ from validation.turn_agreement import (
     turn_record,
 )
 
-from .eval import LabelError
+from .errors import LabelError
 
 
 @dataclass(frozen=True)

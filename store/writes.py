@@ -56,13 +56,9 @@ from streams.contracts import (
 
 from privacy.events import redact_events
 
-from .errors import StoreError
+from .errors import UnsupportedDatabase
 from .models import (AccessEventRow, AccessEventSession, Alert, AlertAck as AckRow, ChatSession, CounselorFeedbackRow, Event,
                      Prediction, PredictionItem, Rating, RuptureEpisodeRow, SinkStream, Turn)
-
-
-class UnsupportedDatabase(StoreError):
-    """The database dialect has no upsert this module knows."""
 
 
 def _insert(conn: Connection, model: type) -> Any:

@@ -27,13 +27,9 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from . import environment
-from .errors import StreamsError
+from .errors import BrokerError
 
 log = logging.getLogger(__name__)
-
-
-class BrokerError(StreamsError, RuntimeError):
-    """The broker could not be found, started or reached."""
 
 
 def tansu_binary() -> Path:

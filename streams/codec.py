@@ -19,18 +19,9 @@ import orjson
 from pydantic import ValidationError
 
 from .contracts import CONTRACTS, Contract, DeadLetter
-from .errors import StreamsError
+from .errors import ContractError
 
 M = TypeVar("M", bound=Contract)
-
-
-class ContractError(StreamsError, ValueError):
-    """A record that does not satisfy its contract; ``str()`` names the fields."""
-
-    def __init__(self, model: str, problems: list[str]):
-        self.model = model
-        self.problems = problems
-        super().__init__("; ".join(problems) if problems else f"{model}: invalid")
 
 
 def _format_validation_error(model: type[Contract], err: ValidationError) -> ContractError:

@@ -24,13 +24,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .codec import ContractError, decode
+from .codec import decode
 from .contracts import DeadLetter
-from .errors import StreamsError
-
-
-class DlqError(StreamsError, RuntimeError):
-    """The dead-letter topic could not be read or its records not re-sent."""
+from .errors import ContractError, DlqError
 
 
 @dataclass

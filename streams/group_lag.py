@@ -13,7 +13,7 @@ __layer__ = "shell"
 
 from dataclasses import dataclass
 
-from .broker import BrokerError
+from .errors import BrokerError
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from . import environment
-from .errors import StreamsError
+from .errors import KafkaSecurityError
 from .tls import client_context
 
 PROTOCOL_ENV = "KAFKA_SECURITY_PROTOCOL"
@@ -43,10 +43,6 @@ KEYFILE_ENV = "KAFKA_SSL_KEYFILE"
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-
-
-class KafkaSecurityError(StreamsError):
-    """A Kafka security setting is missing, unknown or names an unreadable file."""
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .codec import ContractError, json_lines, validate
+from .codec import json_lines, validate
 from .contracts import ChatTurn, Contract, SessionEvent
+from .errors import ContractError
 from .topics import CHAT_SESSIONS, CHAT_TURNS
 
 

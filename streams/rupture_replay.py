@@ -17,12 +17,8 @@ from pathlib import Path
 
 from . import session_state as core
 from .contracts import ChatTurn, RuptureEpisode, SessionEvent
-from .errors import StreamsError
+from .errors import BadReplayFile
 from .replay_format import read_file
-
-
-class BadReplayFile(StreamsError, ValueError):
-    """A replay file with lines that are not valid events: its episodes would be incomplete."""
 
 
 def replay_ruptures(path: str | Path, settings: core.ProcessorSettings | None = None) -> list[RuptureEpisode]:

@@ -12,11 +12,7 @@ __layer__ = "core"
 
 import ssl
 
-from .errors import StreamsError
-
-
-class TlsError(StreamsError):
-    """A TLS setting names a missing or unusable file, or half of a pair."""
+from .errors import TlsError
 
 
 def server_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:

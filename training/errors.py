@@ -2,5 +2,6 @@
 
 __layer__ = "core"
 
+
 class TrainingError(Exception):
     """An expected failure in training: bad input, too few sessions, a missing artefact."""

@@ -2,5 +2,6 @@
 
 __layer__ = "core"
 
+
 class GateError(ValueError):
     """Base of every expected failure in ``validation`` (bad gate or calibration settings)."""

@@ -127,7 +127,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
     import asyncio
 
     from streams.broker import kafka_bootstrap
-    from streams.codec import ContractError, decode
+    from streams.codec import decode
+    from streams.errors import ContractError
     from streams.topics import spec
 
     try:

@@ -97,7 +97,8 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     """Append the token's id (jti) to the revocation file the gateway re-reads every few seconds."""
-    from gateway.auth import REVOKED_ENV, TokenError, read_revoked, token_id
+    from gateway.auth import REVOKED_ENV, read_revoked, token_id
+    from gateway.errors import TokenError
 
     revoked = environment.get(REVOKED_ENV)
     path = args.file or (Path(revoked) if revoked else None)

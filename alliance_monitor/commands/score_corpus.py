@@ -63,7 +63,7 @@ def cmd_score_corpus(args) -> int:
     from tqdm import tqdm
 
     from scoring.corpus import CorpusStats, identity_for, load_corpus, remaining_work, score_work
-    from scoring.head import HeadError
+    from scoring.errors import HeadError
     from scoring.prompts import PROMPT_VERSION
     from scoring.models import resolve
     from scoring.worker import WorkerConfig

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 __layer__ = "shell"
 
+from ..errors import EngineError
 from ..models import ModelRef
-from .base import Completion, Engine, EngineError, EngineSettings
+from .base import Completion, Engine, EngineSettings
 
 ENGINE_KINDS = ("vllm", "transformers")
 

@@ -15,12 +15,8 @@ from typing import Protocol, Sequence
 
 from streams import environment
 
-from ..errors import ScoringError
+from ..errors import EngineError
 from ..instrument import OPTION_LABELS
-
-
-class EngineError(ScoringError, RuntimeError):
-    """The engine could not be built or could not answer."""
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from typing import Sequence
 
 from streams import environment
 
+from ..errors import EngineError
 from ..models import ModelRef, offline_env
-from .base import Completion, EngineError, EngineSettings, option_token_ids
+from .base import Completion, EngineSettings, option_token_ids
 
 
 def cpu_threads() -> int:

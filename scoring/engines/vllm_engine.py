@@ -19,8 +19,9 @@ import os
 import uuid
 from typing import Sequence
 
+from ..errors import EngineError
 from ..models import ModelRef, offline_env
-from .base import Completion, EngineError, EngineSettings, option_token_ids
+from .base import Completion, EngineSettings, option_token_ids
 
 log = logging.getLogger(__name__)
 

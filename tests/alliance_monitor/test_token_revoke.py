@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from alliance_monitor.cli import main
-from gateway.auth import TokenError, keyring_from_env, verify_token
+from gateway.auth import keyring_from_env, verify_token
+from gateway.errors import TokenError
 
 
 def test_issue_then_revoke_by_token_and_by_id(monkeypatch, tmp_path, capsys):

@@ -172,7 +172,8 @@ class Pipeline:
 
 def read_topic(bootstrap: str, topic: str, contract, *, session_id: str | None = None) -> list:
     """Everything currently on a topic (decoded), optionally for one session."""
-    from streams.codec import ContractError, decode
+    from streams.codec import decode
+    from streams.errors import ContractError
     from tests.kafka_helpers import consume_all_sync
 
     recs = consume_all_sync(bootstrap, topic, idle=1.0, timeout=30,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.auth import KeyRing, TokenError, issue_token, keyring_from_env, secret_from_env, verify_token
+from gateway.auth import KeyRing, issue_token, keyring_from_env, secret_from_env, verify_token
+from gateway.errors import TokenError
 
 SECRET = b"unit-test-secret-0123456789"
 NOW = 1_800_000_000.0

@@ -103,7 +103,7 @@ async def test_wss_with_a_trusted_certificate(pki):
 
 
 async def test_a_half_configured_or_unreadable_certificate_is_one_line(pki, tmp_path):
-    from streams.tls import TlsError
+    from streams.errors import TlsError
 
     mine, _ = pki
     with pytest.raises(TlsError, match="both a certificate and a key"):

@@ -8,9 +8,15 @@ import pytest
 from gateway.auth import Viewer
 from gateway.history import EventId, MemoryHistory, StoredEvent
 from gateway.client_messages import (
-    CLOSE_PROTOCOL, CLOSE_RATE_LIMITED, CLOSE_TOKEN_EXPIRED, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED, Hello,
-    ProtocolError, parse_hello,
+    CLOSE_PROTOCOL,
+    CLOSE_RATE_LIMITED,
+    CLOSE_TOKEN_EXPIRED,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNAUTHORIZED,
+    Hello,
+    parse_hello,
 )
+from gateway.errors import ProtocolError
 from gateway.hub import Hub
 from gateway.policy import Policy
 from tests.gateway import events as ev

@@ -10,9 +10,10 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
-from gateway.auth import TokenError, verify_token
-from gateway.client_messages import ProtocolError, parse_hello
-from gateway.survey import LinkError, SurveyDesk, link_url, mint_link, survey_key, verify_link
+from gateway.auth import verify_token
+from gateway.client_messages import parse_hello
+from gateway.errors import LinkError, ProtocolError, TokenError
+from gateway.survey import SurveyDesk, link_url, mint_link, survey_key, verify_link
 from gateway.survey_publisher import link_for_session
 from streams.broker import ensure_topics
 from streams.codec import decode

@@ -3,7 +3,8 @@
 import pytest
 
 from alliance_monitor.cli import main
-from scoring.models import MARKER, ModelError, resolve
+from scoring.errors import ModelError
+from scoring.models import MARKER, resolve
 
 
 def test_missing_demo_model_names_the_command(tmp_path, monkeypatch):

@@ -5,6 +5,7 @@ import math
 import pytest
 
 from scoring import readout
+from scoring.errors import ReadoutError
 from scoring.instrument import BY_ID
 from streams.contracts import Quote
 
@@ -32,9 +33,9 @@ def test_certain_and_uniform_distributions():
 
 
 def test_unreadable_option_logprobs_raise():
-    with pytest.raises(readout.ReadoutError, match="finite"):
+    with pytest.raises(ReadoutError, match="finite"):
         readout.option_probs([-math.inf] * 5)
-    with pytest.raises(readout.ReadoutError, match="expected 5"):
+    with pytest.raises(ReadoutError, match="expected 5"):
         readout.option_probs([0.0, 0.0])
 
 

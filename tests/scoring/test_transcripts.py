@@ -2,7 +2,8 @@
 
 import pytest
 
-from scoring.transcripts import TranscriptError, load, parse_text
+from scoring.errors import TranscriptError
+from scoring.transcripts import load, parse_text
 
 
 def test_plain_text_with_continuations_comments_and_labels():

@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from store.db import make_engine, upgrade
-from store.eval import LabelError, evaluate, parse_label, read_labels, self_consistency
+from store.errors import LabelError
+from store.eval import evaluate, parse_label, read_labels, self_consistency
 from store.repository import ModelKey, StoreRepository
 from store.writes import write_events
 

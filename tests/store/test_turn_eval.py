@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from scoring.turn_features import features
-from store.eval import LabelError
+from store.errors import LabelError
 from store.turn_eval import evaluate_turns, pair_turns, read_feedback, read_turn_codes
 from streams.codec import json_lines
 from validation.stats import cohen_kappa

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from streams.broker import BrokerError, EmbeddedBroker, api_versions_ok, kafka_bootstrap, split_bootstrap
+from streams.broker import EmbeddedBroker, api_versions_ok, kafka_bootstrap, split_bootstrap
+from streams.errors import BrokerError
 from streams.codec import decode
 from streams.contracts import ChatTurn
 from tests.kafka_helpers import consume_all_sync, produce

@@ -6,7 +6,8 @@ import base64
 
 import pytest
 
-from streams.codec import ContractError, Rejected, codec_name, dead_letter, encode, faust_codec, register_faust_codecs
+from streams.codec import Rejected, codec_name, dead_letter, encode, faust_codec, register_faust_codecs
+from streams.errors import ContractError
 from streams.contracts import ChatTurn, SessionEvent
 
 GOOD = (b'{"session_id":"s","turn_id":0,"speaker":"client","text":"hi",'

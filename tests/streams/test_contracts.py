@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from streams.codec import ContractError, decode, encode, validate
+from streams.codec import decode, encode, validate
+from streams.errors import ContractError
 from streams.contracts import (
     CONTRACTS,
     AccessEvent,

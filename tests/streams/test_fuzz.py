@@ -14,7 +14,8 @@ from collections import Counter
 
 import pytest
 
-from streams.codec import ContractError, decode
+from streams.codec import decode
+from streams.errors import ContractError
 from streams.contracts import AllianceAlert, AllianceScore, ChatTurn, DeadLetter, SessionEvent
 from streams.replay import publish
 from streams.topics import ALERTS, CHAT_SESSIONS, CHAT_TURNS, SCORES

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.errors import KafkaSecurityError
 from streams.kafka_security import (
     CAFILE_ENV,
     MECHANISM_ENV,
@@ -24,7 +25,6 @@ from streams.kafka_security import (
     PROTOCOL_ENV,
     USERNAME_ENV,
     KafkaSecurity,
-    KafkaSecurityError,
     client_kwargs,
     faust_kwargs,
     security_from_env,
@@ -104,14 +104,15 @@ def test_bad_settings_are_one_line_and_never_show_the_password(env, message):
 
 
 def test_an_unreadable_ca_is_one_line(tmp_path):
-    from streams.tls import TlsError
+    from streams.errors import TlsError
 
     with pytest.raises(TlsError, match="cannot load the CA file"):
         client_kwargs(security_from_env({PROTOCOL_ENV: "SSL", CAFILE_ENV: str(tmp_path / "missing.pem")}))
 
 
 def test_the_embedded_broker_refuses_a_secure_protocol(monkeypatch):
-    from streams.broker import BrokerError, kafka_bootstrap
+    from streams.broker import kafka_bootstrap
+    from streams.errors import BrokerError
 
     monkeypatch.delenv("KAFKA_BOOTSTRAP", raising=False)
     monkeypatch.setenv(PROTOCOL_ENV, "SSL")
@@ -190,8 +191,9 @@ def tls_broker(pki):
 async def test_admin_ingest_and_gateway_talk_to_kafka_over_tls(tls_broker, pki, monkeypatch):
     from gateway.server import Gateway, GatewayConfig
     from ingest.server import Ingest, IngestConfig
-    from streams.broker import BrokerError, ensure_topics
+    from streams.broker import ensure_topics
     from streams.codec import encode
+    from streams.errors import BrokerError
     from tests.gateway import events as ev
     from tests.gateway.conftest import SECRET, until_known
 

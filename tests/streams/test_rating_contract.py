@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.codec import ContractError, decode, encode, validate
+from streams.codec import decode, encode, validate
 from streams.contracts import (
     DIMENSIONS,
     INSTRUMENT_ITEMS,
@@ -14,6 +14,7 @@ from streams.contracts import (
     ClientRating,
     SurveyLink,
 )
+from streams.errors import ContractError
 from streams.topics import RATINGS, SURVEY_LINKS, spec
 
 

@@ -249,7 +249,8 @@ def test_cli_rebase_now_with_a_turn_dated_9999_rejects_that_line_only(kafka_boot
 
 
 def test_event_times_must_be_plausible():
-    from streams.codec import ContractError, validate
+    from streams.codec import validate
+    from streams.errors import ContractError
 
     for bad in ("9999-12-31T00:00:00Z", "1970-01-01T00:00:00Z", "0001-01-01T00:00:00Z"):
         with pytest.raises(ContractError, match="ChatTurn.sent_at"):

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from scoring.head import HeadError, ReadoutHead, head_item
+from scoring.errors import HeadError
+from scoring.head import ReadoutHead, head_item
 from scoring.prompts import Line
 from streams.contracts import ITEM_IDS, ItemScore
 from training.dataset import LabelledSession, fingerprint
