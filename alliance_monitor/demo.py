@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import secrets
-import signal
 import sys
 import threading
 import time
@@ -170,6 +169,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from streams.replay import iter_files, merge, publish, read_file, rebase
 
     from .errors import CliError
+    from .stopping import stop_on_sigterm
     from .up import Supervisor, default_specs, gate_status
 
     linger = sys.stdout.isatty() if args.linger is None else args.linger
@@ -224,7 +224,7 @@ def run_demo(args: argparse.Namespace) -> int:
         sup = Supervisor(specs, run_dir / "logs", say=say)
         printer = None
         stop_now = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop_now.set())
+        stop_on_sigterm(stop_now.set)
         try:
             sup.start()
             say("waiting for every part to be healthy (the scorer loads its model: up to a few minutes)…")

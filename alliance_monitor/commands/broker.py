@@ -5,13 +5,13 @@ from __future__ import annotations
 __layer__ = "cli"
 
 import argparse
-import signal
 import sys
 import threading
 import time
 
 from ..argtypes import int_at_least, non_negative_float, port, speed
 from ..errors import CliError
+from ..stopping import stop_on_sigterm
 from .common import announce
 
 
@@ -49,7 +49,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
         print(f"an embedded broker is already running at {existing}", file=sys.stderr)
         return 1
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop_on_sigterm(stop.set)
     with EmbeddedBroker(port=args.port) as broker:
         write_state(broker)
         try:

@@ -8,7 +8,6 @@ import argparse
 import asyncio
 import logging
 import re
-import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 from streams import environment
 
 from ..argtypes import duration, port, positive_float, positive_int
+from ..stopping import stop_on_signals
 from ..tls import add_tls_options, check_tls_options
 from ..errors import CliError
 from ..health import add_health_argument, start_health
@@ -172,16 +172,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
                     record_book=load_record_book(environment.get("ALLIANCE_DB_URL")))
 
     async def main(bootstrap: str) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-
-        def on_signal() -> None:
-            if health:
-                health.set_draining()
-            stop.set()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal)
+        stop = stop_on_signals(health)
         config = GatewayConfig(secret=secret, host=args.host, port=args.port, bootstrap=bootstrap,
                                origins=tuple(args.origin), max_message_bytes=args.max_message_bytes,
                                policy=policy, history_events=args.history,

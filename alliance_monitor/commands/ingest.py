@@ -5,14 +5,13 @@ from __future__ import annotations
 __layer__ = "cli"
 
 import argparse
-import asyncio
-import signal
 import sys
 
 from streams import environment
 
 from ..argtypes import port, positive_float, positive_int
 from ..errors import CliError
+from ..stopping import stop_on_signals
 from ..tls import add_tls_options, check_tls_options
 from ..health import add_health_argument
 from .common import run_kafka_part
@@ -47,16 +46,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise CliError(str(err)) from None
 
     async def main(bootstrap: str, health) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-
-        def on_signal() -> None:
-            if health:
-                health.set_draining()
-            stop.set()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal)
+        stop = stop_on_signals(health)
         cfg = IngestConfig(bootstrap=bootstrap, tokens=tokens, host=args.host, port=args.port,
                            max_pending=args.max_pending, max_records=args.max_records,
                            retry_after_s=args.retry_after, send_timeout_s=args.send_timeout,

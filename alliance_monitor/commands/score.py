@@ -12,7 +12,6 @@ __layer__ = "cli"
 import argparse
 import asyncio
 import dataclasses
-import signal
 import sys
 
 from streams import environment
@@ -20,6 +19,7 @@ from streams import environment
 from ..argtypes import int_at_least, non_negative_float, positive_float, positive_int
 from ..errors import CliError
 from ..health import add_health_argument, start_health
+from ..stopping import stop_on_signals
 from .common import announce
 
 
@@ -98,16 +98,7 @@ def _cmd_score(args) -> int:
 
     async def main(bootstrap: str) -> int:
         nonlocal cfg
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-
-        def on_signal() -> None:  # drain the batch in progress, commit it, exit
-            if health:
-                health.set_draining()
-            stop.set()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal)
+        stop = stop_on_signals(health)
         engine, scorer = _build(args, args.rationale)
         if not args.no_calibration:
             cfg = dataclasses.replace(cfg, calibration=load_calibration(scorer.identity, args.records_db))

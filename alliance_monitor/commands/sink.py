@@ -6,13 +6,13 @@ __layer__ = "cli"
 
 import argparse
 import asyncio
-import signal
 import sys
 
 from streams import environment
 
 from ..errors import CliError
 from ..health import add_health_argument, start_health
+from ..stopping import stop_on_signals
 from .common import add_db_argument, store_engine, store_url
 
 
@@ -46,16 +46,7 @@ def cmd_sink(args) -> int:
     engine = store_engine(args)
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-
-        def on_signal() -> None:  # finish the batch in progress, commit it, exit
-            if health:
-                health.set_draining()
-            stop.set()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal)
+        stop = stop_on_signals(health)
         settings = replace(StoreSettings.from_env(url), redact=not args.no_redact)
         sink = Sink(bootstrap, engine, group_id=args.group, settings=settings)
         print(f"sink: {', '.join(sink.topics.contracts())} → store (Ctrl-C to stop)", file=sys.stderr, flush=True)

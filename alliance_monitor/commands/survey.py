@@ -8,13 +8,12 @@ from __future__ import annotations
 __layer__ = "cli"
 
 import argparse
-import asyncio
-import signal
 import sys
 
 from ..argtypes import base_url, duration
 from ..errors import CliError
 from ..health import add_health_argument
+from ..stopping import stop_on_signals
 from .common import run_kafka_part
 
 
@@ -72,15 +71,7 @@ def cmd_publish_links(args: argparse.Namespace) -> int:
     key = _key()
 
     async def main(bootstrap: str, health) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        def on_signal() -> None:  # finish the batch in progress, commit it, exit
-            if health:
-                health.set_draining()
-            stop.set()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal)
+        stop = stop_on_signals(health)
         pub = LinkPublisher(bootstrap, key, args.base_url, instrument=args.instrument, ttl_s=args.ttl,
                             group_id=args.group)
         print(f"survey links: {CHAT_SESSIONS.name} (ended) → {SURVEY_LINKS.name}, {args.base_url}/survey "

@@ -5,11 +5,11 @@ from __future__ import annotations
 __layer__ = "cli"
 
 import argparse
-import signal
 
 from streams import environment
 
 from ..argtypes import base_url, non_negative_float, port, positive_int
+from ..stopping import stop_on_sigterm
 from ..up import PARTS
 from .common import announce
 
@@ -52,7 +52,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         ensure_topics(bootstrap)
         specs = default_specs(args, bootstrap)
         sup = Supervisor(specs, state_dir() / "logs")
-        signal.signal(signal.SIGTERM, lambda *_: sup.stopping.set())
+        stop_on_sigterm(sup.stopping.set)
         if "scorer" not in (args.without or []):
             sup.say(gate_status(args.model, args.db_url or environment.get("ALLIANCE_DB_URL")))
         try:
