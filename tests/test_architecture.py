@@ -11,6 +11,7 @@ do not count.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -207,6 +208,32 @@ def test_a_declared_layer_is_read_from_the_file_without_importing_it(tmp_path):
     module.write_text('"""Probe."""\n\nfrom __future__ import annotations\n\n__layer__: str = "core"\n\n'
                       'raise SystemExit("imported")\n', encoding="utf-8")
     assert declared_layer(module.read_text(encoding="utf-8"), "probe") == "core"
+
+
+def module_map(text: str) -> dict[str, str]:
+    """The module map of docs/architecture.md: ``| `pkg/mod.py` | layer | what |`` rows -> {path: layer}."""
+    start = re.search(r"^## Module map$", text, flags=re.M).end()
+    end = re.search(r"^## ", text[start:], flags=re.M)
+    section = text[start:start + end.start()] if end else text[start:]
+    rows = re.findall(r"^\| `([\w/]+\.py)` \| (\w+) \|", section, flags=re.M)
+    return dict(rows)
+
+
+def test_the_module_map_lists_every_module_with_its_layer():
+    documented = module_map((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8"))
+    actual = {str(p.relative_to(ROOT)): layer_of(module_name(p)) for p in project_files()}
+    missing = sorted(actual.keys() - documented.keys())
+    gone = sorted(documented.keys() - actual.keys())
+    wrong = sorted(f"{m}: map says {documented[m]}, module declares {actual[m]}"
+                   for m in actual.keys() & documented.keys() if documented[m] != actual[m])
+    assert not (missing or gone or wrong), ("docs/architecture.md#module-map is out of step:\n"
+                                            f"missing: {missing}\nno such module: {gone}\n" + "\n".join(wrong))
+
+
+def test_the_module_map_check_can_fail():
+    text = "## Module map\n\n| `streams/contracts.py` | core | events |\n\n## Next\n| `x/y.py` | shell | no |\n"
+    assert module_map(text) == {"streams/contracts.py": "core"}  # only the map's own rows count
+    assert module_map(text)["streams/contracts.py"] != layer_of("streams.contracts")
 
 
 def test_every_import_follows_the_dependency_rule():
