@@ -46,8 +46,8 @@ def format_alert(alert) -> str:
     else:
         what = f"{alert.dimension} {alert.kind}"
         audience = "validated" if gate == GATE_VALIDATED else "UNVALIDATED model: supervisors only"
-    lines = [f"ALERT  {alert.severity.upper():8} {alert.session_id} (counselor {alert.counselor_id}), "
-             f"{alert.phase} phase: {what}{arrow}  [{audience}]"]
+    lines = [(f"ALERT  {alert.severity.upper():8} {alert.session_id} (counselor {alert.counselor_id}), "
+              f"{alert.phase} phase: {what}{arrow}  [{audience}]")]
     if alert.message:
         lines.append(f"       {alert.message}")
     for ev in alert.evidence[:3]:

@@ -275,7 +275,7 @@ def _tracked_class(base: type[argparse.Action]) -> type[argparse.Action]:
         def __call__(self, parser, namespace, values, option_string=None):  # noqa: N807
             given = set(getattr(namespace, "_given_options", set()))
             given.add(self.dest)
-            setattr(namespace, "_given_options", given)
+            namespace._given_options = given
             return base.__call__(self, parser, namespace, values, option_string)
 
         _TRACKED[base] = type(f"Tracked{base.__name__}", (base,), {"__call__": __call__})
@@ -311,7 +311,7 @@ def apply_environment(command: str, parser: argparse.ArgumentParser, args: argpa
 def reference_rows(subparsers: dict[str, argparse.ArgumentParser]) -> list[tuple[str, str, str, str]]:
     """(variable, part, default, meaning) for the part-wide settings, then every option of every part."""
     rows = []
-    for name, info in DeploySettings.model_fields.items():
+    for info in DeploySettings.model_fields.values():
         default = info.default
         rows.append((str(info.validation_alias), "every part", "" if default is None else str(default).lower() if isinstance(default, bool) else str(default),
                      info.description or ""))

@@ -304,5 +304,5 @@ def gate_status(model: str | None, db_url: str | None) -> str:
     if not passed:
         return (f"validation gate: model {identity.name} is UNVALIDATED — its alerts and scores go to supervisors "
                 f"only, marked 'unvalidated' (validate with `alliance-monitor eval --from-store` or `--labels FILE`)")
-    return f"validation gate: model {identity.name} is validated for {', '.join(passed)} (record of " \
-           f"{record.created_at:%Y-%m-%d}, {record.labels_n} labelled sessions)"
+    return (f"validation gate: model {identity.name} is validated for {', '.join(passed)} (record of "
+            f"{record.created_at:%Y-%m-%d}, {record.labels_n} labelled sessions)")

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import formatdate
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, Coroutine
 
 import orjson
 from websockets.asyncio.server import ServerConnection, serve
@@ -291,7 +291,7 @@ class Gateway:
             if writer is not None and not writer.done():
                 writer.cancel()
             self._links[conn.id] = (ws, None, wake)
-            asyncio.create_task(self._close(ws, conn))
+            _spawn(self._close(ws, conn))
             return
         self._pending[conn.id] = conn
         if self._flush_handle is None:
@@ -438,9 +438,9 @@ class Gateway:
                 self._queue_access()
                 for req in requests:
                     if isinstance(req, ArchiveRequest):
-                        asyncio.create_task(self._answer_from_archive(conn, req))
+                        _spawn(self._answer_from_archive(conn, req))
                     else:
-                        asyncio.create_task(self._publish_ack(conn, req))
+                        _spawn(self._publish_ack(conn, req))
                 self._kick(conn)
         except ConnectionClosed:
             pass
@@ -500,7 +500,7 @@ class Gateway:
         loader = self.config.archive_loader
         try:
             archived = await asyncio.to_thread(loader, req.session_id) if loader else None
-        except Exception as err:  # the store is down: say so, never show what the scope was not checked for
+        except Exception as err:  # noqa: BLE001 - the store is down: say so, never show what the scope was not checked for
             ARCHIVE_READS.labels("failed").inc()
             log.warning("timeline from the store failed: %s", type(err).__name__)
             conn.push(orjson.dumps({"type": "error", "code": "archive_unavailable", "session_id": req.session_id,
@@ -519,7 +519,7 @@ class Gateway:
         try:
             await self.feed.publish_ack(ack)
             ACKS.labels("published").inc()
-        except Exception as err:  # the broker is down: tell the user, do not pretend
+        except Exception as err:  # noqa: BLE001 - the broker is down: tell the user, do not pretend
             ACKS.labels("failed").inc()
             log.warning("ack for alert %s not published: %s", ack.alert_id, type(err).__name__)
             conn.push(orjson.dumps({"type": "error", "code": "ack_failed", "alert_id": ack.alert_id,
@@ -727,6 +727,17 @@ class HelloWaitingRoom:
             self.by_address[address] = left
         else:
             self.by_address.pop(address, None)
+
+
+#: fire-and-forget tasks (a close, an archive read, an ack), held until done: the event loop keeps only a weak
+#: reference to a task, so one nobody holds may be garbage-collected before it finishes
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+def _spawn(coro: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(coro)
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
 
 
 def _write_chunks(ws: ServerConnection, chunks: list[bytes]) -> None:

@@ -74,7 +74,7 @@ class SurveyFeed:
     async def run(self) -> None:
         while True:
             batch = await self._consumer.getmany(timeout_ms=200)
-            for tp, records in batch.items():
+            for records in batch.values():
                 for r in records:
                     try:
                         rating = decode(ClientRating, r.value)

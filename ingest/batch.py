@@ -12,7 +12,7 @@ is a duplicate, acknowledged and not produced again.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from streams.codec import ContractError

@@ -30,7 +30,7 @@ def _value(value, counts: dict[str, int], known: tuple[str, ...]):
         return redact_model(value, counts, known)
     if isinstance(value, list):
         new = [_value(v, counts, known) for v in value]
-        return new if any(a is not b for a, b in zip(new, value)) else value
+        return new if any(a is not b for a, b in zip(new, value, strict=True)) else value
     return value
 
 

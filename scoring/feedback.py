@@ -103,7 +103,7 @@ class FeedbackScorer:
         rest = await asyncio.gather(*(self.engine.complete(p, max_tokens=1) for p in prompts[1:]))
         completions = [first, *rest]
         ratings = {c.key: round(readout.clamp_score(readout.expected_value(readout.option_probs(x.option_logprobs))), 4)
-                   for c, x in zip(CRITERIA, completions)}
+                   for c, x in zip(CRITERIA, completions, strict=True)}
         f = features(turn_text)
         d = decide(ratings, f, turn_text, lang)
         return gated(CounselorFeedback(

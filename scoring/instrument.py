@@ -140,7 +140,7 @@ def survey_form(instrument: str, lang: Lang) -> dict:
 
     ids, low, high = INSTRUMENT_ITEMS[instrument]
     if instrument == "wai-sr":
-        options = [{"value": v, "label": f"{v} · {name}"} for v, name in zip(OPTION_VALUES, OPTION_NAMES[lang])]
+        options = [{"value": v, "label": f"{v} · {name}"} for v, name in zip(OPTION_VALUES, OPTION_NAMES[lang], strict=True)]
         items = [{"id": i.item_id, "text": i.wording(lang), "options": options} for i in ITEMS]
     else:
         assert tuple(i.item_id for i in SESSION_FORM_ITEMS) == SRS_ITEM_IDS

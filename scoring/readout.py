@@ -50,13 +50,13 @@ def option_probs(logprobs: Sequence[float]) -> list[float]:
 
 
 def expected_value(probs: Sequence[float]) -> float:
-    return sum(p * v for p, v in zip(probs, OPTION_VALUES))
+    return sum(p * v for p, v in zip(probs, OPTION_VALUES, strict=True))
 
 
 def spread(probs: Sequence[float]) -> float:
     """Standard deviation of the option distribution (0 = certain, 2 = split between 1 and 5)."""
     mean = expected_value(probs)
-    return math.sqrt(max(0.0, sum(p * (v - mean) ** 2 for p, v in zip(probs, OPTION_VALUES))))
+    return math.sqrt(max(0.0, sum(p * (v - mean) ** 2 for p, v in zip(probs, OPTION_VALUES, strict=True))))
 
 
 def argmax_option(probs: Sequence[float]) -> int:

@@ -181,7 +181,7 @@ class Scorer:
             expected = fmean(ch for ch in choices if ch is not None)
         rationale = None
         if with_reason:
-            for t, ch in zip(c.texts, choices):
+            for t, ch in zip(c.texts, choices, strict=True):
                 if ch is not None:
                     rationale = readout.parse_rationale(t, after_choice=False)
                     break

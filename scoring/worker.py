@@ -217,7 +217,7 @@ def finished_prefix(records: list, outcomes: list[Outcome | None]) -> list[int]:
     """Indexes of the records whose offsets may be committed: per partition, those before the first unfinished."""
     blocked: set[int] = set()
     keep = []
-    for i, (record, outcome) in enumerate(zip(records, outcomes)):
+    for i, (record, outcome) in enumerate(zip(records, outcomes, strict=True)):
         if outcome is None or record.partition in blocked:
             blocked.add(record.partition)
             continue
@@ -304,7 +304,7 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
                             len(records) - len(finished))
             records, outcomes = [records[i] for i in finished], [outcomes[i] for i in finished]
             sends = []
-            for record, outcome in zip(records, outcomes):
+            for record, outcome in zip(records, outcomes, strict=True):
                 if outcome.score is not None:
                     sends.append(await producer.send(cfg.scores_topic, key=outcome.score.session_id.encode(),
                                                      value=encode(outcome.score)))

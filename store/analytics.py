@@ -125,7 +125,7 @@ def pairwise_tests(per_session: dict[str, PredictionRecord]) -> list[PairwiseTes
             t = welch_t([r.dimensions.get(dim) for r in groups[a]], [r.dimensions.get(dim) for r in groups[b]])
             tests.append((a, b, t))
         adjusted = holm([t.p for _, _, t in tests])
-        out.extend(PairwiseTest(dim, a, b, t, p) for (a, b, t), p in zip(tests, adjusted))
+        out.extend(PairwiseTest(dim, a, b, t, p) for (a, b, t), p in zip(tests, adjusted, strict=True))
     return out
 
 

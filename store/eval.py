@@ -203,8 +203,8 @@ def _p(p: float) -> str:
 
 
 def format_result(res: EvalResult, model: str) -> str:
-    lines = [f"model: {model}", f"phase: {res.phase}   labelled sessions: {res.labelled}   "
-             f"with a prediction: {res.matched}", ""]
+    lines = [f"model: {model}", (f"phase: {res.phase}   labelled sessions: {res.labelled}   "
+              f"with a prediction: {res.matched}"), ""]
     refs = list(REFERENCE)
     head = f"{'dimension':<10} {'r':>6} {'p':>6} {'n':>4}  | " + "  ".join(f"{n:>{max(len(n), 6)}}" for n in refs)
     lines += ["Pearson r vs client-rated WAI-SR, beside the published reference numbers:", head,

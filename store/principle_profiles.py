@@ -69,8 +69,8 @@ def write_csv(path: Path, rows: list[ProfileRow]) -> Path:
 
 
 def text_block(rows: list[ProfileRow]) -> str:
-    lines = ["Principle profiles (turn-level feedback, mean rating 1–5 per counselor and week; "
-             "unvalidated model ratings)"]
+    lines = [("Principle profiles (turn-level feedback, mean rating 1–5 per counselor and week; "
+              "unvalidated model ratings)")]
     for r in rows:
         vals = " ".join(f"{k[:8]} {r.means[k]:.2f}" for k in PRINCIPLES if not math.isnan(r.means[k]))
         named = ", ".join(f"{p} {r.named[p]}" for p in PATTERNS if r.named[p])
@@ -87,7 +87,7 @@ def plot(path: Path, rows: list[ProfileRow], figsize: tuple[float, float], dpi: 
 
     weeks = sorted({r.week for r in rows})
     fig, axes = plt.subplots(1, len(PRINCIPLES), figsize=figsize, dpi=dpi, sharey=True)
-    for ax, key in zip(axes, PRINCIPLES):
+    for ax, key in zip(axes, PRINCIPLES, strict=True):
         for cid in sorted({r.counselor_id for r in rows}):
             pts = [(weeks.index(r.week), r.means[key]) for r in rows
                    if r.counselor_id == cid and not math.isnan(r.means[key])]

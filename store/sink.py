@@ -210,7 +210,7 @@ class Sink:
             if client is not None:
                 try:
                     await client.stop()
-                except Exception:  # noqa: BLE001 - best effort on shutdown
+                except Exception:  # best effort on shutdown
                     log.debug("error stopping a kafka client", exc_info=True)
         self._consumer = self._producer = None
 
@@ -286,7 +286,7 @@ class Sink:
 
     async def _write_one_by_one(self, decoded: Decoded) -> None:
         keep = Decoded(rejected=list(decoded.rejected))
-        for ev, origin in zip(decoded.events, decoded.origins):
+        for ev, origin in zip(decoded.events, decoded.origins, strict=True):
             single = Decoded(events=[ev], origins=[origin])
             try:
                 async for attempt in self._retrying(is_transient, self._db_retry):
@@ -295,8 +295,8 @@ class Sink:
             except Exception as err:  # noqa: BLE001 - refused, not an outage
                 log.error("store refused a record at %s:%s (%s)", origin.stream, origin.offset,
                           type(err).__name__)
-                keep.rejected.append((origin, f"store refused the record: {type(err).__name__}: "
-                                              f"{str(err).splitlines()[0][:300]}", None, encode(ev),
+                keep.rejected.append((origin, (f"store refused the record: {type(err).__name__}: "
+                                               f"{str(err).splitlines()[0][:300]}"), None, encode(ev),
                                       REASON_STORE))
         decoded.rejected[:] = keep.rejected
 

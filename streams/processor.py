@@ -377,7 +377,7 @@ def build_app(cfg: ProcessorConfig):
                     if state is None:
                         continue  # a session this processor never saw (or long forgotten)
                     await apply(core.on_model_drop(state, alert, s), alert.session_id, message.partition)
-            except Exception as err:  # never stop the stream on one bad record
+            except Exception as err:  # noqa: BLE001 - never stop the stream on one bad record
                 # no log.exception: a traceback's last line quotes values, i.e. chat text
                 log.error("processing failed for %s[%s]@%s: %s", message.topic, message.partition, message.offset,
                           safe_reason(err))
@@ -418,7 +418,7 @@ def build_app(cfg: ProcessorConfig):
                     alert_state.pop(score.session_id, None)
                 elif decision.state != previous:
                     alert_state[score.session_id] = decision.state
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001 - never stop the stream on one bad score
                 log.error("alert policy failed for %s[%s]@%s: %s", message.topic, message.partition, message.offset,
                           safe_reason(err))
                 await to_dlq(SCORES.name, f"processing error: {safe_reason(err)}", message)
@@ -467,7 +467,7 @@ def build_app(cfg: ProcessorConfig):
             owned = [tp.partition for tp in app.consumer.assignment() if tp.topic == CHAT_TURNS.name]
             try:
                 tail = await read_changelog_tails(cfg.bootstrap, (sessions, texts, alert_state), owned)
-            except Exception as err:  # never keep a worker from starting over it; say what it may have missed
+            except Exception as err:  # noqa: BLE001 - never keep a worker from starting over it; say what it may have missed
                 log.warning("changelog tails not read (%s): the newest state of a moved session may be missing",
                             safe_reason(err))
             else:
@@ -511,7 +511,7 @@ async def _catch_up_gate(app, topics: tuple[str, ...], max_wait_s: float) -> Cat
     tps = [tp for tp in app.consumer.assignment() if tp.topic in topics]
     try:
         ends = await app.consumer.highwaters(*tps) if tps else {}
-    except Exception as err:  # the gate is a refinement; never keep a worker from starting over it
+    except Exception as err:  # noqa: BLE001 - the gate is a refinement; never keep a worker from starting over it
         log.warning("end offsets unavailable (%s); phase ends are not held for the backlog", safe_reason(err))
         return CatchUp.open()
     return CatchUp.from_end_offsets({(tp.topic, tp.partition): int(end) for tp, end in ends.items()},

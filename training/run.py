@@ -31,8 +31,8 @@ class TrainReport:
     def summary(self) -> str:
         lines = [f"trained {self.method}: {self.identity}",
                  f"  artefact: {self.artefact}",
-                 f"  data: {len(self.split.train)} train sessions (fingerprint {self.data_fingerprint}); "
-                 f"{self.split.summary()}",
+                 (f"  data: {len(self.split.train)} train sessions (fingerprint {self.data_fingerprint}); "
+                  f"{self.split.summary()}"),
                  f"  time: {self.seconds:.1f} s"]
         lines += [f"  {k}: {v}" for k, v in self.details.items()]
         return "\n".join(lines)

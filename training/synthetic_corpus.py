@@ -300,5 +300,5 @@ def generate(spec: CorpusSpec) -> list[SyntheticSession]:
 def header_lines(spec: CorpusSpec) -> list[str]:
     """``#`` lines at the top of every file written (the replay and label readers skip them)."""
     return [f"# {SYNTHETIC_NOTE}",
-            f"# generator: training.synthetic_corpus seed={spec.seed} sessions={spec.sessions} "
-            f"langs={','.join(spec.langs)} inverse_share={spec.inverse_share}"]
+            (f"# generator: training.synthetic_corpus seed={spec.seed} sessions={spec.sessions} "
+             f"langs={','.join(spec.langs)} inverse_share={spec.inverse_share}")]

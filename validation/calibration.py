@@ -24,6 +24,7 @@ to plain dicts so they can be stored with the validation record.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Literal, Mapping, Sequence, Union
 
 import numpy as np
@@ -130,7 +131,7 @@ def map_from_dict(data: Mapping) -> MonotoneMap:
         xs, ys = [float(v) for v in data["x"]], [float(v) for v in data["y"]]
         if len(xs) != len(ys) or not xs:
             raise GateError("isotonic calibration needs equally many, at least one, x and y knots")
-        if any(b < a for a, b in zip(xs, xs[1:])) or any(b < a for a, b in zip(ys, ys[1:])):
+        if any(b < a for a, b in pairwise(xs)) or any(b < a for a, b in pairwise(ys)):
             raise GateError("isotonic calibration knots must be non-decreasing")
         return IsotonicMap(knots_x=tuple(xs), knots_y=tuple(ys))
     raise GateError(f"unknown calibration method {method!r} (choose from {', '.join(METHODS)})")

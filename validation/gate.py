@@ -354,8 +354,8 @@ def format_record(record: ValidationRecord) -> str:
     lines = [f"validation gate for {record.key}  (labels: {record.labels_n}"
              + (f" from {record.labels_source}" if record.labels_source else "")
              + f", {record.created_at.date().isoformat()})",
-             f"{'dimension':<10} {'n':>4} {'raw r':>6} {'partial r':>9} {conf + ' CI (partial)':>18} "
-             f"{'length r':>8} {'counselor':>9}  verdict"]
+             (f"{'dimension':<10} {'n':>4} {'raw r':>6} {'partial r':>9} {conf + ' CI (partial)':>18} "
+              f"{'length r':>8} {'counselor':>9}  verdict")]
     for dim, v in record.dimensions.items():
         ci = f"[{v.partial_ci[0]:6.3f}, {v.partial_ci[1]:6.3f}]" if v.partial_ci else "n/a"
         lines.append(f"{dim:<10} {v.n:>4} {_fmt(v.r):>6} {_fmt(v.partial_r):>9} {ci:>18} "

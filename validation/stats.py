@@ -282,7 +282,7 @@ def length_covariates(transcript) -> tuple[float, float]:
 
 def _finite_rows(*columns) -> np.ndarray:
     """Columns side by side as floats (None -> NaN), keeping only rows without a missing value."""
-    data = np.array([[NAN if v is None else v for v in row] for row in zip(*columns)], dtype=float)
+    data = np.array([[NAN if v is None else v for v in row] for row in zip(*columns, strict=True)], dtype=float)
     if data.size == 0:
         return data.reshape(0, len(columns))
     return data[~np.isnan(data).any(axis=1)]
@@ -480,7 +480,7 @@ def cohen_kappa(a: Sequence[bool | int], b: Sequence[bool | int]) -> float:
         return NAN
     x, y = [int(v) for v in a], [int(v) for v in b]
     cats = sorted(set(x) | set(y))
-    p_o = sum(u == v for u, v in zip(x, y)) / n
+    p_o = sum(u == v for u, v in zip(x, y, strict=True)) / n
     p_e = sum((x.count(c) / n) * (y.count(c) / n) for c in cats)
     return NAN if abs(1.0 - p_e) < 1e-12 else (p_o - p_e) / (1.0 - p_e)
 
@@ -489,7 +489,7 @@ def icc_pair(a: Sequence[float], b: Sequence[float]) -> float:
     """ICC(2,1) — two-way random, absolute agreement, single rater — of two raters of the same subjects."""
     if len(a) != len(b):
         raise ValueError(f"icc: the ratings differ in length ({len(a)} vs {len(b)})")
-    return icc([[float(u), float(v)] for u, v in zip(a, b)], "2,1")
+    return icc([[float(u), float(v)] for u, v in zip(a, b, strict=True)], "2,1")
 
 
 def cluster_resamples(clusters: Sequence[str], resamples: int, seed: int) -> list[np.ndarray]:

@@ -163,8 +163,8 @@ def load_calibration(identity, records_db: str | None):
 def format_score(score, *, with_rationale: bool) -> str:
     from scoring.instrument import BY_ID
 
-    lines = [f"session {score.session_id}  phase {score.phase}  model {score.model.name} "
-             f"({score.model.readout}, {score.model.prompt_version})", ""]
+    lines = [(f"session {score.session_id}  phase {score.phase}  model {score.model.name} "
+              f"({score.model.readout}, {score.model.prompt_version})"), ""]
     lines.append(f"{'dimension':<10} {'score':>5}  {'spread':>6}")
     for dim, d in score.dimensions.items():
         lines.append(f"{dim:<10} {d.score:>5.2f}  {d.spread:>6.2f}")
@@ -179,10 +179,10 @@ def format_score(score, *, with_rationale: bool) -> str:
     if score.consistency:
         c = score.consistency
         fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
-        lines += ["", f"self-consistency over {int(c.get('samples') or 0)} samples: ICC(2,1) {fmt(c.get('icc'))}, "
-                      f"Fleiss' kappa {fmt(c.get('fleiss_kappa'))}, parsed {fmt(c.get('parsed_share'))}"]
-    lines += ["", f"{score.prompt_tokens} prompt tokens ({score.cached_tokens} from the prefix cache), "
-                  f"{score.latency_ms / 1000:.1f} s"]
+        lines += ["", (f"self-consistency over {int(c.get('samples') or 0)} samples: ICC(2,1) {fmt(c.get('icc'))}, "
+                       f"Fleiss' kappa {fmt(c.get('fleiss_kappa'))}, parsed {fmt(c.get('parsed_share'))}")]
+    lines += ["", (f"{score.prompt_tokens} prompt tokens ({score.cached_tokens} from the prefix cache), "
+                   f"{score.latency_ms / 1000:.1f} s")]
     return "\n".join(lines)
 
 
