@@ -205,7 +205,8 @@ def _converter(action: argparse.Action) -> Callable[[Any], Any]:
     """The option's own parsing (type + choices), applied to an environment string."""
 
     def one(text: str) -> Any:
-        value = action.type(text) if action.type else text
+        convert = action.type
+        value = convert(text) if callable(convert) else text
         if action.choices is not None and value not in action.choices:
             raise ValueError(f"must be one of {', '.join(map(str, action.choices))}")
         return value
@@ -298,7 +299,7 @@ def apply_environment(command: str, parser: argparse.ArgumentParser, args: argpa
         values = model()
     except ValidationError as err:
         raise CliError(_first_error(err, model)) from None
-    given = getattr(args, "_given_options", set())
+    given: set[str] = getattr(args, "_given_options", set())
     for name in model.model_fields:
         value = getattr(values, name)
         if value is not None and name not in given:

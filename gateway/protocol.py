@@ -24,7 +24,7 @@ import itertools
 from collections import OrderedDict, deque
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import orjson
 
@@ -33,7 +33,7 @@ from validation.gate import (RecordBook, episode_reaches_counselor, feedback_rea
                              reaches_counselor, unvalidated_dimensions, validated_dimensions)
 
 from .access import AccessLog
-from .auth import KeyRing, TokenError, Viewer, verify_token
+from .auth import KeyRing, Role, TokenError, Viewer, verify_token
 from .errors import GatewayError
 from .history import ArchivedSession, Cursor, EventId, Gap, History, StoredEvent, parse_cursor
 
@@ -108,7 +108,7 @@ def sees_session(viewer: Viewer, counselor_id: str | None, group: str | None) ->
     return group is not None and group in viewer.groups
 
 
-def counselor_score(data: dict, withheld: frozenset[str]) -> dict:
+def counselor_score(data: dict[str, Any], withheld: frozenset[str]) -> dict[str, Any]:
     """A score event as a counselor may receive it: nothing of a withheld dimension.
 
     Its dimension score, its items (expected value, probabilities, rationale,
@@ -124,18 +124,18 @@ def counselor_score(data: dict, withheld: frozenset[str]) -> dict:
     return out
 
 
-def alert_is_gated(alert: dict, policy: Policy) -> bool:
+def alert_is_gated(alert: dict[str, Any], policy: Policy) -> bool:
     """True if a counselor must not see this alert: the decision is :func:`validation.gate.reaches_counselor`."""
     return not reaches_counselor(alert, gate_enabled=not policy.unvalidated_to_counselors)
 
 
-def alert_view(alert: dict) -> dict:
+def alert_view(alert: dict[str, Any]) -> dict[str, Any]:
     """An alert as the pages get it: with ``gate`` (process / validated / unvalidated) from the gate module,
     so no page re-derives the routing."""
     return alert if "gate" in alert else {**alert, "gate": gate_label(alert)}
 
 
-def episode_is_gated(episode: dict, policy: Policy) -> bool:
+def episode_is_gated(episode: dict[str, Any], policy: Policy) -> bool:
     """True if a counselor must not see this rupture episode.
 
     An episode opened by client markers is process evidence (like a process
@@ -145,7 +145,7 @@ def episode_is_gated(episode: dict, policy: Policy) -> bool:
     return not episode_reaches_counselor(episode, gate_enabled=not policy.unvalidated_to_counselors)
 
 
-def episode_for_counselor(episode: dict, policy: Policy) -> dict:
+def episode_for_counselor(episode: dict[str, Any], policy: Policy) -> dict[str, Any]:
     """The counselor's view of a visible episode: an unvalidated model drop in it is left out."""
     drop = episode.get("model_drop")
     if policy.unvalidated_to_counselors or not drop or drop.get("validated"):
@@ -153,7 +153,7 @@ def episode_for_counselor(episode: dict, policy: Policy) -> dict:
     return {**episode, "model_drop": None, "sources": [x for x in episode.get("sources") or () if x != "model"]}
 
 
-def feedback_is_gated(feedback: dict, policy: Policy) -> bool:
+def feedback_is_gated(feedback: dict[str, Any], policy: Policy) -> bool:
     """True if a counselor must not see this turn-level feedback: a model output, gated like an alert."""
     return not feedback_reaches_counselor(feedback, gate_enabled=not policy.unvalidated_to_counselors)
 
@@ -175,23 +175,23 @@ class SessionState:
     phase: str | None = None
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     model: str | None = None
-    model_identity: dict | None = None
+    model_identity: dict[str, Any] | None = None
     #: (record book, passed, unvalidated) for model_identity: summaries are built for every
     #: event, records and the model change rarely, so the lookup is done once per pair.
     _validated: tuple[RecordBook | None, frozenset[str], frozenset[str]] | None = field(default=None, repr=False,
                                                                                        compare=False)
-    signal: dict | None = None
-    alerts: OrderedDict[str, dict] = field(default_factory=OrderedDict)
+    signal: dict[str, Any] | None = None
+    alerts: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
     #: rupture episodes by id, newest version of each, in opening order.
-    ruptures: OrderedDict[str, dict] = field(default_factory=OrderedDict)
+    ruptures: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
     #: turn-level counselor feedback by id, the latest few.
-    feedback: OrderedDict[str, dict] = field(default_factory=OrderedDict)
-    acks: dict[str, list[dict]] = field(default_factory=dict)
+    feedback: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+    acks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     last_seen: float = 0.0  # shell clock (seconds) of the last event, for pruning
     ended_seen: float | None = None
 
     # A counselor-facing summary leaves out gated alerts and the scores of withheld dimensions.
-    def summary(self, policy: Policy, for_counselor: bool) -> dict:
+    def summary(self, policy: Policy, for_counselor: bool) -> dict[str, Any]:
         alerts = []
         for alert in self.alerts.values():
             if for_counselor and alert_is_gated(alert, policy):
@@ -238,7 +238,7 @@ class SessionState:
             return frozenset()
         return self._verdicts(policy)[1]
 
-    def validation(self, policy: Policy, for_counselor: bool = False) -> dict | None:
+    def validation(self, policy: Policy, for_counselor: bool = False) -> dict[str, Any] | None:
         """Which dimensions the scoring model is validated for. ``mode`` ("validation
         mode") tells the counselor that alerts go to supervisors for now;
         ``unvalidated`` marks dimensions on the board; ``withheld`` lists what this
@@ -264,8 +264,8 @@ def _current_and_change(scores: dict[str, dict[str, float]]) -> tuple[dict[str, 
     return current, {d: round(current[d] - previous[d], 3) for d in current if d in previous}
 
 
-def risk_of(current: dict, change: dict, alerts: list[dict], signal: dict | None,
-            ruptures: list[dict] | tuple[dict, ...] = ()) -> float:
+def risk_of(current: dict[str, Any], change: dict[str, Any], alerts: list[dict[str, Any]], signal: dict[str, Any] | None,
+            ruptures: list[dict[str, Any]] | tuple[dict[str, Any], ...] = ()) -> float:
     """How much a supervisor should look at this session now (sort key of the board).
 
     Unacknowledged alerts dominate (by severity); then low or falling goal/bond;
@@ -358,7 +358,7 @@ class AckRequest:
     alert_id: str
     session_id: str
     by: str
-    role: str
+    role: Role
     note: str | None
 
 
@@ -489,7 +489,7 @@ class Hub:
         if self.connections.pop(conn.id, None) is not None:
             self._unindex(conn)
 
-    def _scope_keys(self, viewer: Viewer) -> list[tuple[dict, Any]]:
+    def _scope_keys(self, viewer: Viewer) -> list[tuple[dict[Any, dict[int, Connection]], Any]]:
         """The (index, key) pairs of the buckets a viewer belongs in (mirrors :func:`sees_session`)."""
         if viewer.role == "counselor":
             return [] if viewer.counselor_id is None else [(self._by_counselor, viewer.counselor_id)]  # none: no session
@@ -509,7 +509,7 @@ class Hub:
                 if not bucket:
                     del index[key]  # no empty buckets left behind by short-lived viewers
 
-    def audience(self, session_id: str, data: dict | None = None) -> list[Connection]:
+    def audience(self, session_id: str, data: dict[str, Any] | None = None) -> list[Connection]:
         """The connections that may see a session: those whose scope covers its counselor or group.
 
         The owner comes from the live state, else from the event (``data``), exactly as
@@ -618,7 +618,7 @@ class Hub:
         return dumps({"type": "event", "id": str(event.id), "kind": event.kind, "session_id": event.session_id,
                       "data": self._data_for(event, counselor), "summary": summary})
 
-    def _data_for(self, event: StoredEvent, counselor: bool) -> dict:
+    def _data_for(self, event: StoredEvent, counselor: bool) -> dict[str, Any]:
         """The event's payload as this audience may see it: alerts with their ``gate`` label, scores gated,
         and a counselor's rupture episode leaves out an unvalidated model drop."""
         if event.kind == "alert":
@@ -708,7 +708,7 @@ class Hub:
         return False
 
     def handle(self, conn: Connection, raw: str | bytes, now: float | None = None
-               ) -> list[AckRequest | ArchiveRequest]:
+               ) -> Sequence[AckRequest | ArchiveRequest]:
         """A message from an authenticated client; replies go to its outbox.
 
         ``now`` (the shell's clock) enables the per-connection rate limit.
@@ -804,14 +804,14 @@ class Hub:
             events = [e for e in events if self._passes_gate(e, shown_alerts.__contains__)]
         self._answer_timeline(conn, session_id, events, archived=True)
 
-    def _ack(self, conn: Connection, msg: dict) -> list[AckRequest]:
+    def _ack(self, conn: Connection, msg: dict[str, Any]) -> list[AckRequest]:
         alert_id, note = msg.get("alert_id"), msg.get("note")
         if note is not None and (not isinstance(note, str) or len(note) > 280):
             self._error(conn, "bad_message", "note must be a string of at most 280 characters")
             return []
         for state in self.sessions.values():
             alert = state.alerts.get(alert_id) if isinstance(alert_id, str) else None
-            if alert is None:
+            if alert is None or not isinstance(alert_id, str):
                 continue
             event = StoredEvent(EventId("ack", 0), "alert", state.session_id, alert)
             if not self._visible(conn, event):

@@ -28,6 +28,7 @@ import mimetypes
 import time
 import uuid
 from collections import deque
+from collections.abc import Sized
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import formatdate
@@ -61,8 +62,13 @@ from .protocol import (
 )
 
 if TYPE_CHECKING:
+    from websockets.asyncio.server import Server
+
     from streams.contracts import AccessEvent
     from validation.gate import RecordBook
+
+    from .feed import KafkaFeed
+    from .survey_feed import SurveyFeed
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +156,8 @@ class Gateway:
         if config.revoked_file:
             self.keys = self.keys.with_revoked(self.keys.revoked | read_revoked(config.revoked_file))
         self.ready = asyncio.Event()
-        self.feed = None
-        self._server = None
+        self.feed: KafkaFeed | None = None
+        self._server: Server | None = None
         self._tasks: list[asyncio.Task] = []
         self._links: dict[int, tuple[ServerConnection, asyncio.Task | None, asyncio.Event]] = {}
         #: connections whose writer task is parked on its wake event with nothing in flight
@@ -166,7 +172,7 @@ class Gateway:
         from .survey import SurveyDesk, survey_key
 
         self.survey = SurveyDesk(config.survey_key or survey_key(self.keys))
-        self.survey_feed = None
+        self.survey_feed: SurveyFeed | None = None
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> "Gateway":
@@ -553,7 +559,7 @@ class Gateway:
         """Send one record with acks=all, a few attempts; then count it as lost and say so."""
         for attempt in range(1, self.config.access_attempts + 1):
             try:
-                await self.feed.publish_access(event, self.config.access_topic)  # type: ignore[union-attr]
+                await self.feed.publish_access(event, self.config.access_topic)  # type: ignore[union-attr]  # queued only with a feed
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # noqa: BLE001 - the broker is down: count the loss, never hide it
@@ -622,7 +628,7 @@ class Gateway:
         if rating is None:
             return reply
         try:
-            await self.survey_feed.publish(rating)  # type: ignore[union-attr]
+            await self.survey_feed.publish(rating)  # type: ignore[union-attr]  # called only with a survey feed
         except Exception as err:  # noqa: BLE001 - the broker is down: say so, let the client retry
             self.survey.release(rating.link_id or "")
             log.warning("survey rating not published: %s", type(err).__name__)
@@ -673,7 +679,7 @@ class Gateway:
             "feed": feed,
             "connections": len(self.hub.connections),
             "sessions": len(self.hub.sessions),
-            "history_events": len(self.history) if hasattr(self.history, "__len__") else None,
+            "history_events": len(self.history) if isinstance(self.history, Sized) else None,
             "kafka": self.config.bootstrap is not None,
             "rejected_records": self.feed.rejected if self.feed else 0,
             "untrusted_session_records": self.feed.untrusted if self.feed else 0,
@@ -771,6 +777,8 @@ def _observe_delivery(event: StoredEvent) -> None:
     from datetime import datetime
 
     stamp = event.data.get(DELIVERY_CLOCK[event.kind])
+    if not isinstance(stamp, str):
+        return
     try:
         made = datetime.fromisoformat(stamp).timestamp()
     except (TypeError, ValueError):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 from streams.codec import ContractError, decode, encode
 from streams.contracts import ClientRating
@@ -40,8 +41,8 @@ class SurveyFeed:
         self.topic = topic
         self.ready = asyncio.Event()
         self.rejected = 0
-        self._consumer = None
-        self._producer = None
+        self._consumer: Any = None  # AIOKafkaConsumer once started (aiokafka is untyped)
+        self._producer: Any = None  # AIOKafkaProducer once started
         self._end: dict = {}
 
     async def start(self, timeout: float = 30.0) -> None:

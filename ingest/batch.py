@@ -40,7 +40,7 @@ def idempotency_key(event: ReplayEvent) -> str:
     e = event.event
     if isinstance(e, ChatTurn):
         return f"turn:{e.session_id}:{e.turn_id}"
-    return f"session:{e.session_id}:{e.kind}"  # type: ignore[attr-defined]
+    return f"session:{e.session_id}:{e.kind}"
 
 
 class Delivered:

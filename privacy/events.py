@@ -9,7 +9,7 @@ without a change here.
 
 from __future__ import annotations
 
-from typing import Iterable, TypeVar
+from typing import Any, Iterable, TypeVar
 
 from pydantic import BaseModel
 
@@ -25,7 +25,7 @@ def _merge(into: dict[str, int], found: dict[str, int]) -> None:
         into[kind] = into.get(kind, 0) + n
 
 
-def _value(value, counts: dict[str, int], known: tuple[str, ...]):
+def _value(value: Any, counts: dict[str, int], known: tuple[str, ...]) -> Any:
     if isinstance(value, BaseModel):
         return redact_model(value, counts, known)
     if isinstance(value, list):

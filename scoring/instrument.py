@@ -8,6 +8,7 @@ so it lives in exactly one place.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Collection
 
 from streams.contracts import DIMENSIONS, ITEM_DIMENSION, Dimension, Lang
 
@@ -78,7 +79,7 @@ ITEMS: tuple[Item, ...] = (
 BY_ID: dict[str, Item] = {i.item_id: i for i in ITEMS}
 
 
-def items_of(dimensions: tuple[str, ...] | list[str] | set[str]) -> tuple[Item, ...]:
+def items_of(dimensions: Collection[str]) -> tuple[Item, ...]:
     """The items of the given dimensions, in instrument order."""
     unknown = set(dimensions) - set(DIMENSIONS)
     if unknown:
@@ -131,7 +132,7 @@ SESSION_FORM_ITEMS: tuple[ScaleItem, ...] = (
 )
 
 
-def survey_form(instrument: str, lang: Lang) -> dict:
+def survey_form(instrument: str, lang: Lang) -> dict[str, Any]:
     """The items of ``instrument`` in ``lang``, as the survey page renders them (JSON-ready).
 
     Why here: the page must show exactly the wording the instrument defines, from one source.

@@ -19,8 +19,11 @@ feedback card offers when that principle is the turn's weakest.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
 
-from streams.contracts import Lang
+from streams.contracts import Lang, PatternKey, PrincipleKey
+
+K = TypeVar("K", bound=str)
 
 FEEDBACK_PROMPT_VERSION = "turn-feedback-v1"
 
@@ -31,11 +34,11 @@ FEEDBACK_OPTIONS_TEXT: dict[Lang, str] = {
 
 
 @dataclass(frozen=True)
-class Criterion:
+class Criterion(Generic[K]):
     """One thing a counselor turn is rated on: a principle or a poor-alliance pattern."""
 
-    key: str
-    kind: str  # "principle" | "pattern"
+    key: K
+    kind: Literal["principle", "pattern"]
     label: dict[Lang, str]
     statement: dict[Lang, str]  # completes "In this message, the counselor …"
     next_move: dict[Lang, str]  # principles only: what to do instead, "{quote}" is the counselor's turn
@@ -44,7 +47,7 @@ class Criterion:
         return self.statement[lang]
 
 
-PRINCIPLES: tuple[Criterion, ...] = (
+PRINCIPLES: tuple[Criterion[PrincipleKey], ...] = (
     Criterion("empathy", "principle", {"en": "empathy", "zh": "共情"},
               {"en": "shows that they understand how I feel.", "zh": "让我感到他/她理解我的感受。"},
               {"en": "Before the next question, reflect the feeling behind what they just wrote — "
@@ -77,7 +80,7 @@ PRINCIPLES: tuple[Criterion, ...] = (
                "zh": "先了解对方的准备程度，再做计划：“从0到10，你觉得自己有多准备好去改变？”——而不是“{quote}”。"}),
 )
 
-PATTERNS: tuple[Criterion, ...] = (
+PATTERNS: tuple[Criterion[PatternKey], ...] = (
     Criterion("passive_response", "pattern", {"en": "passive response", "zh": "被动回应"},
               {"en": "only acknowledges what I said without exploring what matters most to me.",
                "zh": "只是附和我说的话，没有去探索对我最重要的问题。"}, {}),
@@ -85,5 +88,6 @@ PATTERNS: tuple[Criterion, ...] = (
               {"en": "tells me what to do or decides things for me.", "zh": "告诉我该怎么做，或替我做决定。"}, {}),
 )
 
-CRITERIA: tuple[Criterion, ...] = PRINCIPLES + PATTERNS
-BY_KEY: dict[str, Criterion] = {c.key: c for c in CRITERIA}
+AnyCriterion = Criterion[PrincipleKey] | Criterion[PatternKey]
+CRITERIA: tuple[AnyCriterion, ...] = PRINCIPLES + PATTERNS
+BY_KEY: dict[str, AnyCriterion] = {c.key: c for c in CRITERIA}

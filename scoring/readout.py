@@ -21,7 +21,7 @@ import unicodedata
 from statistics import fmean
 from typing import Sequence
 
-from streams.contracts import DIMENSIONS, DimensionScore, ItemScore, Quote
+from streams.contracts import DIMENSIONS, Dimension, DimensionScore, ItemScore, Quote
 
 from .errors import ScoringError
 from .instrument import OPTION_VALUES, Item
@@ -198,9 +198,9 @@ def sampled_probs(choices: Sequence[int | None]) -> list[float] | None:
     return [valid.count(v) / len(valid) for v in OPTION_VALUES]
 
 
-def dimension_scores(items: Sequence[ItemScore]) -> dict[str, DimensionScore]:
+def dimension_scores(items: Sequence[ItemScore]) -> dict[Dimension, DimensionScore]:
     """Dimension = mean of its items' scores; spread = mean of the items' std devs."""
-    out: dict[str, DimensionScore] = {}
+    out: dict[Dimension, DimensionScore] = {}
     for dim in DIMENSIONS:
         mine = [i for i in items if i.dimension == dim]
         if mine:

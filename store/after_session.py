@@ -38,7 +38,7 @@ def after_session_rows(sessions, rupture_counselors: list[RuptureSummary], ruptu
     """Counselors (those with predictions, then those known only from episodes), then the cohort."""
     per = analytics.counselor_trajectories(sessions, level)
     ruptures = {("(unknown)" if r.key == "unknown" else r.key): r for r in rupture_counselors}
-    empty = {d: analytics.TrajectoryShares(d, level, 0, {c: 0 for c in analytics.CHANGES}) for d in DIMENSIONS}
+    empty: dict[str, analytics.TrajectoryShares] = {d: analytics.TrajectoryShares(d, level, 0, {c: 0 for c in analytics.CHANGES}) for d in DIMENSIONS}
     rows = [AfterSessionRow(cid, {t.dimension: t for t in per.get(cid, [])} or empty, ruptures.get(cid))
             for cid in sorted(set(per) | set(ruptures))]
     cohort = {t.dimension: t for t in analytics.trajectories(sessions, level)}

@@ -33,8 +33,8 @@ def model_identity(key: "ModelKey") -> "ModelIdentity":
     from streams.contracts import ModelIdentity
 
     try:
-        return ModelIdentity(name=key.name, revision=key.revision, prompt_version=key.prompt_version,
-                             readout=key.readout)
+        return ModelIdentity.model_validate({"name": key.name, "revision": key.revision,
+                                             "prompt_version": key.prompt_version, "readout": key.readout})
     except ValidationError as err:
         raise StoreError(f"model {key}: not a valid model identity ({err.errors()[0]['msg']})") from None
 
@@ -63,14 +63,15 @@ def raw_scores(record: "PredictionRecord") -> dict[str, float | None]:
 
 def gate_inputs(records: Iterable["PredictionRecord"], labels: Mapping[str, "Label"],
                 phase: str = RECORD_PHASE) -> GateInputs:
-    preds, covs = {}, {}
+    preds: dict[str, dict[str, float | None]] = {}
+    covs: dict[str, tuple[float, float] | None] = {}
     for r in records:
         if r.phase != phase:
             continue
         preds[r.session_id] = raw_scores(r)
         covs[r.session_id] = ((float(r.transcript_chars), float(r.client_turns))
                               if r.transcript_chars is not None and r.client_turns is not None else None)
-    labs = {sid: dict(lb.dimensions) for sid, lb in labels.items()}
+    labs: dict[str, dict[str, float | None]] = {sid: dict(lb.dimensions) for sid, lb in labels.items()}
     return GateInputs(preds, labs, covs)
 
 
@@ -87,7 +88,8 @@ def item_partials(records: Iterable["PredictionRecord"], labels: Mapping[str, "L
         use = [r for r in rows if item in r.items and item in labels[r.session_id].items]
         x = [r.items[item] for r in use]
         y = [labels[r.session_id].items[item] for r in use]
-        c = [[float(r.transcript_chars), float(r.client_turns)] for r in use]
+        c = [[float(tc), float(ct)] for r in use  # every row has both (rows above)
+             if (tc := r.transcript_chars) is not None and (ct := r.client_turns) is not None]
         try:
             out[item] = partial_correlation(x, y, c) if len(use) > 4 else None
         except ValueError:

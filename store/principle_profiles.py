@@ -21,6 +21,8 @@ from typing import Iterable, get_args
 
 from streams.contracts import CounselorFeedback, PatternKey, PrincipleKey
 
+from .models import CounselorFeedbackRow
+
 PRINCIPLES: tuple[str, ...] = get_args(PrincipleKey)
 PATTERNS: tuple[str, ...] = get_args(PatternKey)
 
@@ -35,21 +37,31 @@ class ProfileRow:
     named: dict[str, int]  # pattern -> turns whose card named it
 
 
-def week_of(rec: CounselorFeedback) -> str:
+#: one turn's feedback: the contract (``report --feedback FILE``) or the store's row (the same fields)
+FeedbackRecord = CounselorFeedback | CounselorFeedbackRow
+
+
+def _rating(rec: FeedbackRecord, key: str) -> float | None:
+    if isinstance(rec, CounselorFeedback):
+        return rec.rating(key)
+    return rec.principles.get(key, rec.patterns.get(key))
+
+
+def week_of(rec: FeedbackRecord) -> str:
     year, week, _ = rec.created_at.isocalendar()
     return f"{year}-W{week:02d}"
 
 
-def profiles(records: Iterable[CounselorFeedback]) -> list[ProfileRow]:
+def profiles(records: Iterable[FeedbackRecord]) -> list[ProfileRow]:
     """One row per (counselor, week), sorted."""
-    groups: dict[tuple[str, str], list[CounselorFeedback]] = {}
+    groups: dict[tuple[str, str], list[FeedbackRecord]] = {}
     for r in records:
         groups.setdefault((r.counselor_id, week_of(r)), []).append(r)
     out = []
     for (cid, week), recs in sorted(groups.items()):
         means = {}
         for key in (*PRINCIPLES, *PATTERNS):
-            vals = [v for r in recs if (v := r.principles.get(key, r.patterns.get(key))) is not None]  # type: ignore[call-overload]
+            vals = [v for r in recs if (v := _rating(r, key)) is not None]
             means[key] = fmean(vals) if vals else math.nan
         out.append(ProfileRow(cid, week, len(recs), len({r.session_id for r in recs}), means,
                               {p: sum(r.pattern == p for r in recs) for p in PATTERNS}))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, select
 
@@ -39,7 +40,7 @@ class StoredRating:
         """WAI-SR only: the mean of each dimension's four answers."""
         if self.instrument != "wai-sr":
             return {}
-        out = {}
+        out: dict[str, float] = {}
         for dim in DIMENSIONS:
             vals = [v for k, v in self.answers.items() if ITEM_DIMENSION.get(k) == dim]
             out[dim] = sum(vals) / len(vals)
@@ -113,7 +114,7 @@ def rated_transcripts(engine: Engine) -> tuple[list[RatedTranscript], list[str]]
     s, t = ChatSession.__table__, Turn.__table__
     ids = sorted(latest)
     turns: dict[str, list] = {}
-    sessions: dict[str, object] = {}
+    sessions: dict[str, Any] = {}  # session_id -> its chat_sessions row
     with engine.connect() as conn:
         for i in range(0, len(ids), 500):  # bounded IN lists
             chunk = ids[i:i + 500]

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Awaitable, Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
@@ -170,7 +170,7 @@ class Sink:
     def __init__(self, bootstrap: str, engine: Engine, *, topics: SinkTopics | None = None,
                  group_id: str = "alliance-store", settings: StoreSettings | None = None,
                  batch_max: int = 500, retry_initial_s: float = 0.2, retry_max_s: float = 10.0,
-                 purge_every_s: float = 3600.0, sleep: Callable[[float], object] = asyncio.sleep):
+                 purge_every_s: float = 3600.0, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         self.bootstrap = bootstrap
         self.engine = engine
         self.settings = settings or StoreSettings.from_env(str(engine.url))
@@ -184,8 +184,8 @@ class Sink:
         self.purge_every_s = purge_every_s
         self._sleep = sleep
         self.stats = SinkStats()
-        self._consumer = None
-        self._producer = None
+        self._consumer: Any = None  # AIOKafkaConsumer once started (aiokafka is untyped)
+        self._producer: Any = None  # AIOKafkaProducer once started
         self._last_purge = 0.0
 
     async def start(self) -> None:
@@ -321,7 +321,7 @@ class Sink:
 
         offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
         try:
-            await self._consumer.commit(offsets)  # type: ignore[union-attr]
+            await self._consumer.commit(offsets)
             self.stats.commits += 1
         except (CommitFailedError, IllegalStateError) as err:
             # the group rebalanced while we wrote: the new owner re-reads, the upserts absorb it

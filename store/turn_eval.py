@@ -127,8 +127,8 @@ def _measure(rec: CounselorFeedback, code: str) -> float | None:
     if code in BINARY_CODES:
         v = rec.features.get(code)
         return None if v is None else float(v)
-    v = rec.principles.get(code, rec.patterns.get(code))  # type: ignore[call-overload]
-    return None if v is None else float(v)
+    rating = rec.rating(code)
+    return None if rating is None else float(rating)
 
 
 def _length(turn_codes: list[TurnCode], rec: CounselorFeedback) -> tuple[float, str]:

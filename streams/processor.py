@@ -180,8 +180,8 @@ def shorten_fetch_wait(fetch_max_wait_ms: int) -> None:
         consumer._fetch_max_wait_ms = fetch_max_wait_ms
         return consumer
 
-    thread._alliance_original_create_worker_consumer = original
-    thread._create_worker_consumer = create
+    thread._alliance_original_create_worker_consumer = original  # type: ignore[attr-defined]  # our marker: idempotent
+    thread._create_worker_consumer = create  # type: ignore[method-assign]  # the patch itself (see above)
 
 
 def build_app(cfg: ProcessorConfig):
@@ -249,7 +249,7 @@ def build_app(cfg: ProcessorConfig):
     ready = {"flag": False}
     catch_up: dict[str, Any] = {"gate": CatchUp.open(), "warned": False}
     inflight: dict[str, float] = {}
-    app.alliance_counters = counters  # type: ignore[attr-defined]
+    app.alliance_counters = counters  # type: ignore[attr-defined]  # run_processor reads them back from the app
 
     async def send(topic: str, key: str, value: bytes, partition: int | None = None) -> None:
         await out[topic].send(key=key.encode(), value=value, partition=partition)
@@ -386,13 +386,14 @@ def build_app(cfg: ProcessorConfig):
             finally:
                 metrics.RECORD_SECONDS.labels(message.topic).observe(time.perf_counter() - started)
 
-    records: dict[str, Any] = {"book": cfg.record_loader() if cfg.record_loader else None}
+    loader = cfg.record_loader
+    records: dict[str, Any] = {"book": loader() if loader else None}
 
-    if cfg.record_loader is not None:
+    if loader is not None:
         @app.timer(interval=cfg.record_reload_s)
         async def reload_records() -> None:
             # a failed reload yields an empty book: the gate closes, it never opens by error
-            records["book"] = await asyncio.to_thread(cfg.record_loader)
+            records["book"] = await asyncio.to_thread(loader)
 
     @app.agent(scores_in, name="alerts_agent")
     async def alerts_agent(stream):
@@ -456,8 +457,8 @@ def build_app(cfg: ProcessorConfig):
             else:
                 wakeups.set(sid, core.next_wakeup(state, s))
 
-    @app.on_rebalance_complete.connect
-    async def on_ready(sender, **kwargs) -> None:  # after table recovery
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # Faust types connect() so no plain receiver fits
+    async def on_ready(sender: Any, **kwargs: Any) -> None:  # after table recovery
         nonlocal s
         first = not ready["flag"]
         # from now on this worker watches these sessions; the time nobody did is not silence
@@ -496,8 +497,8 @@ def build_app(cfg: ProcessorConfig):
             if cfg.on_ready:
                 cfg.on_ready()
 
-    @app.on_partitions_revoked.connect
-    async def on_revoked(sender, revoked, **kwargs) -> None:
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # Faust types connect() so no plain receiver fits
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         inflight.clear()
         print(f"processor rebalance: {len(revoked)} partition(s) revoked", file=sys.stderr, flush=True)
 
@@ -541,6 +542,6 @@ def run_worker(cfg: ProcessorConfig, loglevel: str = "WARNING") -> int:
         worker.execute_from_commandline()
     except SystemExit as exc:
         code = int(exc.code or 0)
-    counters = app.alliance_counters  # type: ignore[attr-defined]
+    counters = app.alliance_counters
     print(f"processor stopped: {counters.line()}", file=sys.stderr, flush=True)
     return code

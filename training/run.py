@@ -10,11 +10,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from .dataset import LabelledSession, fingerprint
 from .errors import TrainingError
 from .split import Split, split_by_time
+
+if TYPE_CHECKING:
+    from validation.gate import ValidationRecord
 
 
 @dataclass
@@ -26,7 +29,7 @@ class TrainReport:
     data_fingerprint: str
     seconds: float
     details: dict = field(default_factory=dict)
-    held_out: object | None = None  # validation.gate.ValidationRecord on the held-out split (head only)
+    held_out: ValidationRecord | None = None  # the gate's record on the held-out split (head only)
 
     def summary(self) -> str:
         lines = [f"trained {self.method}: {self.identity}",

@@ -24,13 +24,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from streams.contracts import DIMENSIONS, AllianceAlert, ModelIdentity
 
 from .errors import GateError
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 #: Counselors' own ratings vs client WAI-SR (242 held-out sessions; docs/architecture.md#background-the-client-rated-alliance).
 PUBLISHED_COUNSELOR_R: dict[str, float] = {"goal": 0.290, "approach": 0.286, "bond": 0.261}
@@ -77,7 +80,7 @@ class GateSettings:
         """Use the three published counselor figures instead of the rounded .28."""
         return cls(counselor_r_by_dimension=dict(PUBLISHED_COUNSELOR_R), **kw)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["counselor_r_by_dimension"] = dict(self.counselor_r_by_dimension)
         return d
@@ -178,7 +181,7 @@ def status_table(records: Iterable[ValidationRecord], dimensions: Sequence[str] 
     width = max(len("model"), *(len(r["model"]) for r in rows))
     # The level column appears once a turn-level record is listed (a session-only listing stays as it was).
     levels = any(r.get("level") == "turn" for r in rows)
-    lv = (lambda r: f"{r.get('level', 'session'):<8}  ") if levels else (lambda r: "")
+    lv: Callable[[dict[str, Any]], str] = (lambda r: f"{r.get('level', 'session'):<8}  ") if levels else (lambda r: "")
     head = (f"{'model':<{width}}  " + (f"{'level':<8}  " if levels else "") + f"{'date':<10}  {'labels':>6}  "
             + "  ".join(f"{d:<8}" for d in dimensions) + ("  turn codes" if levels else ""))
     lines = [head, "-" * len(head)]
@@ -196,7 +199,7 @@ def _fmt(v: float | None) -> str:
     return "n/a" if v is None or v != v else f"{v:.3f}"
 
 
-def evaluate_dimension(dimension: str, predictions: Sequence[float], labels: Sequence[float],
+def evaluate_dimension(dimension: str, predictions: ArrayLike, labels: ArrayLike,
                        covariates: Any, settings: GateSettings | None = None) -> DimensionVerdict:
     """Compute every figure for one dimension and decide pass/fail (see module doc)."""
     from math import isnan
@@ -226,7 +229,7 @@ def evaluate_dimension(dimension: str, predictions: Sequence[float], labels: Seq
 
     raw = stats.pearson(x, y)
     part = stats.partial_correlation(x, y, c)
-    kw = dict(resamples=settings.resamples, confidence=settings.confidence, seed=settings.seed)
+    kw: dict[str, Any] = dict(resamples=settings.resamples, confidence=settings.confidence, seed=settings.seed)
     raw_ci = stats.bootstrap_interval(x, y, **kw)
     part_ci = stats.bootstrap_interval(x, y, c, **kw)
     base = stats.length_baseline(y, c, folds=settings.folds, seed=settings.seed)
@@ -316,8 +319,8 @@ def join_sessions(predictions: Mapping[str, Mapping[str, float | None]],
             common &= {s for s, c in covariates.items() if c is not None and all(v is not None for v in c)}
         sids = [s for s in sorted(common)
                 if predictions[s].get(dim) is not None and labels[s].get(dim) is not None]
-        preds_out[dim] = [float(predictions[s][dim]) for s in sids]
-        labels_out[dim] = [float(labels[s][dim]) for s in sids]
+        preds_out[dim] = [float(pred) for s in sids if (pred := predictions[s][dim]) is not None]  # all are: sids
+        labels_out[dim] = [float(label) for s in sids if (label := labels[s][dim]) is not None]
         cov_out[dim] = [[float(v) for v in covariates[s]] for s in sids] if covariates is not None else []
         sids_out[dim] = sids
     return preds_out, labels_out, cov_out, sids_out
@@ -398,7 +401,7 @@ GATE_PROCESS, GATE_VALIDATED, GATE_UNVALIDATED = "process", "validated", UNVALID
 
 def is_process_alert(alert: AllianceAlert | Mapping[str, Any]) -> bool:
     """Process alerts come from cheap turn statistics, not from the model, so the gate does not apply."""
-    return _get(alert, "kind") == "process" or _get(alert, "dimension") == "process"
+    return bool(_get(alert, "kind") == "process" or _get(alert, "dimension") == "process")
 
 
 def gate_label(alert: AllianceAlert | Mapping[str, Any]) -> str:
@@ -555,7 +558,7 @@ class RecordBook:
     def __len__(self) -> int:
         return len(self._by_key)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[ValidationRecord]:
         return iter(sorted(self._by_key.values(), key=lambda r: (r.key, LEVELS.index(r.level))))
 
 

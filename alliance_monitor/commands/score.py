@@ -13,11 +13,15 @@ import dataclasses
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from ..argtypes import int_at_least, non_negative_float, positive_float, positive_int
 from ..errors import CliError
 from ..health import add_health_argument, start_health
 from .common import announce
+
+if TYPE_CHECKING:
+    from scoring.scorer import RationaleMode
 
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
@@ -41,7 +45,7 @@ def add_head_arg(p: argparse.ArgumentParser) -> None:
                         "a new model identity (env ALLIANCE_HEAD)")
 
 
-def _build(args, rationale: str):
+def _build(args, rationale: RationaleMode):
     from scoring.engines import load_engine
     from scoring.engines.base import EngineSettings
     from scoring.models import resolve

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 from ..errors import ScoringError
 from ..instrument import OPTION_LABELS
@@ -58,7 +58,7 @@ class Engine(Protocol):
     kind: str
     model_name: str
     revision: str
-    tokenizer: object
+    tokenizer: Any  # a Hugging Face tokenizer (transformers is not type-checked here)
     option_ids: tuple[int, ...]
     max_model_len: int
 
