@@ -16,6 +16,7 @@ import importlib
 import logging
 import re
 import sys
+from typing import NoReturn
 
 from . import __version__
 from .errors import CliError, known_errors
@@ -55,7 +56,7 @@ _TYPE_MESSAGE = re.compile(r"^argument ([^:]+): (?=must )")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not a usage dump
+    def error(self, message: str) -> NoReturn:  # one line, not a usage dump
         message = _TYPE_MESSAGE.sub(r"\1 ", message)
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 

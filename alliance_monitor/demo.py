@@ -21,9 +21,13 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streams import environment
 from validation.gate import GATE_PROCESS, GATE_VALIDATED, episode_reaches_counselor, gate_label
+
+if TYPE_CHECKING:
+    from streams.contracts import AllianceAlert, AllianceScore, RuptureEpisode
 
 
 
@@ -48,8 +52,8 @@ def format_alert(alert) -> str:
     else:
         what = f"{alert.dimension} {alert.kind}"
         audience = "validated" if gate == GATE_VALIDATED else "UNVALIDATED model: supervisors only"
-    lines = [f"ALERT  {alert.severity.upper():8} {alert.session_id} (counselor {alert.counselor_id}), "
-             f"{alert.phase} phase: {what}{arrow}  [{audience}]"]
+    lines = [(f"ALERT  {alert.severity.upper():8} {alert.session_id} (counselor {alert.counselor_id}), "
+              f"{alert.phase} phase: {what}{arrow}  [{audience}]")]
     if alert.message:
         lines.append(f"       {alert.message}")
     for ev in alert.evidence[:3]:
@@ -96,9 +100,9 @@ class EventPrinter:
         self.bootstrap = bootstrap
         self.stop = threading.Event()
         self.ready = threading.Event()
-        self.scores: dict[str, object] = {}
-        self.alerts: dict[str, object] = {}
-        self.episodes: dict[str, object] = {}  # newest version per episode
+        self.scores: dict[str, AllianceScore] = {}
+        self.alerts: dict[str, AllianceAlert] = {}
+        self.episodes: dict[str, RuptureEpisode] = {}  # newest version per episode
         self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
     def start(self) -> "EventPrinter":
@@ -115,7 +119,7 @@ class EventPrinter:
         from streams.kafka_security import kafka_security
         from streams.topics import ALERTS, RUPTURES, SCORES
 
-        contracts = {SCORES.name: AllianceScore, ALERTS.name: AllianceAlert, RUPTURES.name: RuptureEpisode}
+        contracts: dict[str, type[AllianceScore | AllianceAlert | RuptureEpisode]] = {SCORES.name: AllianceScore, ALERTS.name: AllianceAlert, RUPTURES.name: RuptureEpisode}
         c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, **kafka_security(), enable_auto_commit=False,
                              fetch_max_wait_ms=100)
         await c.start()
@@ -134,11 +138,11 @@ class EventPrinter:
                             ev = decode(contracts[tp.topic], r.value)
                         except ContractError:
                             continue
-                        if tp.topic == SCORES.name:
+                        if isinstance(ev, AllianceScore):
                             if ev.request_id not in self.scores:
                                 say(format_score(ev))
                             self.scores[ev.request_id] = ev
-                        elif tp.topic == RUPTURES.name:
+                        elif isinstance(ev, RuptureEpisode):
                             known = self.episodes.get(ev.episode_id)
                             if known is None or ev.version > known.version:
                                 self.episodes[ev.episode_id] = ev
@@ -238,9 +242,12 @@ def run_demo(args: argparse.Namespace) -> int:
             say(f"replaying {len(sessions)} sample sessions ({len(events)} events, {span / 60:.0f} min of "
                 f"event time) at {args.speed:g}x: about {span / args.speed:.0f} s")
             replay_done = threading.Event()
-            replay = threading.Thread(
-                target=lambda: (publish(events, bootstrap, speed=args.speed, progress=False), replay_done.set()),
-                daemon=True)
+
+            def replay_all() -> None:
+                publish(events, bootstrap, speed=args.speed, progress=False)
+                replay_done.set()
+
+            replay = threading.Thread(target=replay_all, daemon=True)
             replay.start()
             while not replay_done.is_set() and not stop_now.is_set():
                 sup.step()

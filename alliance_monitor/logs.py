@@ -20,6 +20,7 @@ import json
 import logging
 import os
 from datetime import datetime, timezone
+from typing import Any
 
 #: attributes every LogRecord has; anything else was passed with ``extra=`` and is kept
 _STANDARD = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime", "taskName"}
@@ -52,7 +53,7 @@ class JsonFormatter(logging.Formatter):
         self.part = part
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {
+        out: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "part": self.part,

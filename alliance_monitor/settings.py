@@ -208,7 +208,8 @@ def _converter(action: argparse.Action) -> Callable[[Any], Any]:
     """The option's own parsing (type + choices), applied to an environment string."""
 
     def one(text: str) -> Any:
-        value = action.type(text) if action.type else text
+        convert = action.type
+        value = convert(text) if callable(convert) else text
         if action.choices is not None and value not in action.choices:
             raise ValueError(f"must be one of {', '.join(map(str, action.choices))}")
         return value
@@ -277,7 +278,7 @@ def _tracked_class(base: type[argparse.Action]) -> type[argparse.Action]:
         def __call__(self, parser, namespace, values, option_string=None):  # noqa: N807
             given = set(getattr(namespace, "_given_options", set()))
             given.add(self.dest)
-            setattr(namespace, "_given_options", given)
+            namespace._given_options = given
             return base.__call__(self, parser, namespace, values, option_string)
 
         _TRACKED[base] = type(f"Tracked{base.__name__}", (base,), {"__call__": __call__})
@@ -300,7 +301,7 @@ def apply_environment(command: str, parser: argparse.ArgumentParser, args: argpa
         values = model()
     except ValidationError as err:
         raise CliError(_first_error(err, model)) from None
-    given = getattr(args, "_given_options", set())
+    given: set[str] = getattr(args, "_given_options", set())
     for name in model.model_fields:
         value = getattr(values, name)
         if value is not None and name not in given:
@@ -313,7 +314,7 @@ def apply_environment(command: str, parser: argparse.ArgumentParser, args: argpa
 def reference_rows(subparsers: dict[str, argparse.ArgumentParser]) -> list[tuple[str, str, str, str]]:
     """(variable, part, default, meaning) for the part-wide settings, then every option of every part."""
     rows = []
-    for name, info in DeploySettings.model_fields.items():
+    for info in DeploySettings.model_fields.values():
         default = info.default
         rows.append((str(info.validation_alias), "every part", "" if default is None else str(default).lower() if isinstance(default, bool) else str(default),
                      info.description or ""))
@@ -360,8 +361,8 @@ def reference_markdown(subparsers: dict[str, argparse.ArgumentParser]) -> str:
         "| variable | read by | default | meaning |",
         "|---|---|---|---|",
     ]
-    for var in environment.VARIABLES.values():
-        meaning = var.meaning.replace("|", "\\|")
-        cells = [f"`{var.name}`", var.read_by, f"`{var.default}`" if var.default else "", meaning]
+    for variable in environment.VARIABLES.values():
+        meaning = variable.meaning.replace("|", "\\|")
+        cells = [f"`{variable.name}`", variable.read_by, f"`{variable.default}`" if variable.default else "", meaning]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

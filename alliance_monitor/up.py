@@ -91,11 +91,12 @@ class Child:
         return self.health.probe(ok, detail)
 
     def _ready_probe(self) -> bool:
-        if not self._ready:
+        line = self.spec.ready_line
+        if not self._ready and line is not None:
             try:
                 with open(self.log_path, "rb") as f:
                     f.seek(self._log_from)
-                    self._ready = self.spec.ready_line.encode() in f.read()  # type: ignore[union-attr]
+                    self._ready = line.encode() in f.read()
             except OSError:
                 return False
         return self._ready
@@ -161,7 +162,7 @@ class Supervisor:
                     self.say(f"{c.spec.name} failed: {c.health.detail}; see {c.log_path}")
                 else:
                     self.say(f"{c.spec.name} exited with code {code}; restarting in "
-                             f"{c.health.restart_at - now:.0f}s (see {c.log_path})")
+                             f"{(c.health.restart_at or now) - now:.0f}s (see {c.log_path})")  # set: BACKOFF
             if c.health.due(now):
                 c.health.restarting()
                 c.start()
@@ -303,8 +304,8 @@ def gate_status(model: str | None, db_url: str | None) -> str:
     except Exception as err:  # noqa: BLE001 - a status line must never stop the pipeline
         return f"validation gate: could not check the model ({type(err).__name__}); its alerts count as unvalidated"
     passed = record.passed_dimensions() if record is not None else []
-    if not passed:
+    if record is None or not passed:
         return (f"validation gate: model {identity.name} is UNVALIDATED — its alerts and scores go to supervisors "
                 f"only, marked 'unvalidated' (validate with `alliance-monitor eval --from-store` or `--labels FILE`)")
-    return f"validation gate: model {identity.name} is validated for {', '.join(passed)} (record of " \
-           f"{record.created_at:%Y-%m-%d}, {record.labels_n} labelled sessions)"
+    return (f"validation gate: model {identity.name} is validated for {', '.join(passed)} (record of "
+            f"{record.created_at:%Y-%m-%d}, {record.labels_n} labelled sessions)")

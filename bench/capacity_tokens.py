@@ -30,7 +30,7 @@ from scoring_cache import PHASES, load_session  # noqa: E402
 
 def common_prefix(a: list[int], b: list[int]) -> int:
     """Tokens two prompts share from the start (what a prefix cache can reuse)."""
-    return len(os.path.commonprefix([a, b]))
+    return len(os.path.commonprefix([a, b]))  # noqa: RUF071 - token id lists, not paths: element-wise is right
 
 
 def session_rows(tok, path: Path, block: int, rationale_items: int, rationale_tokens: int,

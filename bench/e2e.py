@@ -73,7 +73,7 @@ BOUNDARY_FRACTIONS = {"early": 1 / 3, "middle": 2 / 3, "late": 1.0}
 class _StampedList(list):
     """A list whose append() records the wall receive time in the message (key ``_rx``)."""
 
-    def append(self, msg) -> None:  # type: ignore[override]
+    def append(self, msg) -> None:  # type: ignore[override]  # stamps and stores any message the viewer gets
         if isinstance(msg, dict):
             msg["_rx"] = time.time()
         super().append(msg)

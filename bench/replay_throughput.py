@@ -29,10 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streams.broker import ensure_topics, kafka_bootstrap  # noqa: E402
-from streams.codec import encode  # noqa: E402
-from streams.contracts import ChatTurn  # noqa: E402
-from streams.replay import ReplayEvent, publish  # noqa: E402
+from streams.broker import ensure_topics, kafka_bootstrap
+from streams.codec import encode
+from streams.contracts import ChatTurn
+from streams.replay import ReplayEvent, publish
 
 TEXTS = [
     "I have been sleeping badly since the exams started.",
@@ -80,7 +80,7 @@ def consume_latencies(bootstrap: str, tag: str, expect: int, ready: threading.Ev
     async def run() -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, 
+        c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                               fetch_max_wait_ms=fetch_wait_ms)
         await c.start()
         tps = [TopicPartition("chat.turns", p) for p in sorted(c.partitions_for_topic("chat.turns"))]

@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from streams import ruptures, session_state as core  # noqa: E402
+from streams import ruptures  # noqa: E402
+from streams import session_state as core  # noqa: E402
 from streams.contracts import ChatTurn, SessionEvent  # noqa: E402
 from streams.replay import read_file  # noqa: E402
 

@@ -130,7 +130,7 @@ def main() -> int:
         print(f"scoring_cache: {err}", file=sys.stderr)
         return 2
     path = args.session or sorted((ROOT / "samples").glob("s01_*.jsonl"))[0]
-    session_id, lang, minutes, phases = load_session(path)
+    _session_id, lang, minutes, phases = load_session(path)
     print(f"session {path.name}: {minutes:g} planned minutes, turns per phase "
           f"{', '.join(f'{p} {len(phases[p])}' for p in PHASES)}; model {model.name}; repeats {repeats}")
 

@@ -25,13 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+from sqlalchemy import insert
+from tqdm import tqdm
 
-from store.db import downgrade, make_engine, upgrade  # noqa: E402
-from store.models import Prediction, PredictionItem  # noqa: E402
-from store.writes import write_events  # noqa: E402
-from tests.store.factories import T0, score  # noqa: E402
+from store.db import downgrade, make_engine, upgrade
+from store.models import Prediction, PredictionItem
+from store.writes import write_events
+from tests.store.factories import T0, score
 
 
 def make_batches(n_batches: int, size: int):
@@ -91,7 +91,7 @@ def main() -> int:
         urls = ([args.db, args.db] if args.db else
                 [f"sqlite:///{tmp}/store.db", f"sqlite:///{tmp}/baseline.db"])
         results = {}
-        for which, url in zip(("store", "baseline"), urls):
+        for which, url in zip(("store", "baseline"), urls, strict=True):
             if args.db:
                 downgrade(url, "base")
             upgrade(url)

@@ -20,15 +20,16 @@ import argparse
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scipy import stats as sps  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+from scipy import stats as sps
+from tqdm import tqdm
 
-from validation import synthetic  # noqa: E402
-from validation.verdict import GateSettings, evaluate_dimension  # noqa: E402
+from validation import synthetic
+from validation.verdict import GateSettings, evaluate_dimension
 
 
 def _times(fn, repeat: int, label: str) -> list[float]:
@@ -60,8 +61,8 @@ def main() -> int:
     for n in sizes:
         ds = synthetic.signal_in("bond", n=n)
         x, y, c = ds.predictions["bond"], ds.labels["bond"], ds.covariates
-        gate = _times(lambda: evaluate_dimension("bond", x, y, c, settings), repeat, f"gate n={n}")
-        base = _times(lambda: sps.pearsonr(x, y), max(repeat, 50), f"pearsonr n={n}")
+        gate = _times(partial(evaluate_dimension, "bond", x, y, c, settings), repeat, f"gate n={n}")
+        base = _times(partial(sps.pearsonr, x, y), max(repeat, 50), f"pearsonr n={n}")
         g50, b50 = statistics.median(gate), statistics.median(base)
         print(f"{n:>5} {g50:9.1f} {_p99(gate):9.1f} {b50:13.3f} {g50 / b50:7.0f}x")
     return 0

@@ -76,7 +76,7 @@ class AuditPublisher:
         """Send one record with acks=all, a few attempts; then count it as lost and say so."""
         for attempt in range(1, self.attempts + 1):
             try:
-                await self._feed().publish_access(event, self.topic)  # type: ignore[union-attr]
+                await self._feed().publish_access(event, self.topic)  # type: ignore[union-attr]  # queued only with a feed
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # noqa: BLE001 - the broker is down: count the loss, never hide it

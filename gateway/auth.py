@@ -27,7 +27,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Any, Iterable, Literal, Mapping
 
 import jwt
 
@@ -71,7 +71,7 @@ class Viewer:
             return f"counselor {self.counselor_id}"
         return "all groups" if self.all_groups else "groups " + ", ".join(sorted(self.groups))
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "role": self.role,
             "name": self.name,
@@ -82,7 +82,7 @@ class Viewer:
         }
 
 
-def secret_from_env(env: dict | None = None) -> bytes:
+def secret_from_env(env: Mapping[str, str] | None = None) -> bytes:
     """The signing secret from ``ALLIANCE_GATEWAY_SECRET``; raises TokenError if unusable."""
     value = (env if env is not None else environment.snapshot()).get(SECRET_ENV, "")
     if not value:
@@ -118,7 +118,7 @@ class KeyRing:
     def single(cls, secret: bytes, kid: str = "default") -> "KeyRing":
         return cls({kid: secret}, kid)
 
-    def with_revoked(self, token_ids) -> "KeyRing":
+    def with_revoked(self, token_ids: Iterable[str]) -> "KeyRing":
         return replace(self, revoked=frozenset(token_ids))
 
 
@@ -189,10 +189,10 @@ def issue_token(
             raise TokenError("--group must not be empty")
     ring = _ring(secret)
     now = time.time() if now is None else now
-    claims: dict = {"v": TOKEN_VERSION, "role": role, "iat": int(now), "exp": int(now + ttl_s),
+    claims: dict[str, Any] = {"v": TOKEN_VERSION, "role": role, "iat": int(now), "exp": int(now + ttl_s),
                     "jti": uuid.uuid4().hex}
     if role == "counselor":
-        claims["cid"] = counselor_id.strip()  # type: ignore[union-attr]
+        claims["cid"] = (counselor_id or "").strip()  # not empty: checked above
         claims["sub"] = name or claims["cid"]
     else:
         claims["all"] = bool(all_groups)

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from .auth import KeyRing, Viewer, verify_token
+from .auth import KeyRing, Role, Viewer, verify_token
 from .errors import ProtocolError, TokenError
 from .history import Cursor, parse_cursor
 
@@ -53,7 +53,7 @@ class AckRequest:
     alert_id: str
     session_id: str
     by: str
-    role: str
+    role: Role
     note: str | None
 
 

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Coroutine
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -39,6 +39,18 @@ DIRECT_WRITE_LIMIT = 16 * 1024
 #: most bytes of frames one coalesced socket write carries (always at least one frame):
 #: bounds what a slow client holds in its socket buffer beyond websockets' own high-water mark.
 WRITE_BATCH_BYTES = 64 * 1024
+
+#: fire-and-forget tasks of the gateway (a close here; an archive read, an ack in gateway/server.py), held until
+#: done: the event loop keeps only a weak reference to a task, so one nobody holds may be garbage-collected
+#: before it finishes
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+def spawn(coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` as a task nobody awaits, held (in :data:`_BACKGROUND`) until it is done."""
+    task = asyncio.create_task(coro)
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
 
 
 class FanOut:
@@ -78,7 +90,7 @@ class FanOut:
             if writer is not None and not writer.done():
                 writer.cancel()
             self.links[conn.id] = (ws, None, wake)
-            asyncio.create_task(self._close(ws, conn))
+            spawn(self._close(ws, conn))
             return
         self._pending[conn.id] = conn
         if self._flush_handle is None:

@@ -20,7 +20,7 @@ __layer__ = "shell"
 import asyncio
 import logging
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from streams.codec import decode, encode
 from streams.errors import ContractError
@@ -30,7 +30,7 @@ from streams.telemetry import observe_consumer
 from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, FEEDBACK, RUPTURES, SCORES, SIGNALS
 
 from .errors import GatewayError
-from .history import EventId, StoredEvent
+from .history import EventId, Kind, StoredEvent
 from .metrics import FEED_RECORDS, PART
 from .client_messages import AckRequest
 from .trust import record_source, source_trusted
@@ -38,7 +38,8 @@ from .trust import record_source, source_trusted
 log = logging.getLogger(__name__)
 
 #: topic → (event kind, contract)
-FEED_TOPICS: dict[str, tuple[str, type]] = {
+FeedContract = SessionEvent | AllianceScore | ProcessSignal | AllianceAlert | AlertAck | RuptureEpisode | CounselorFeedback
+FEED_TOPICS: dict[str, tuple[Kind, type[FeedContract]]] = {
     CHAT_SESSIONS.name: ("session", SessionEvent),
     SCORES.name: ("score", AllianceScore),
     SIGNALS.name: ("signal", ProcessSignal),
@@ -58,7 +59,7 @@ def to_event(topic: str, partition: int, offset: int, raw: bytes) -> StoredEvent
     """Decode one record into a StoredEvent; raises ContractError on a bad record."""
     kind, model = FEED_TOPICS[topic]
     record = decode(model, raw)
-    return StoredEvent(EventId.of(topic, partition, offset), kind, record.session_id,  # type: ignore[arg-type]
+    return StoredEvent(EventId.of(topic, partition, offset), kind, record.session_id,
                        record.model_dump(mode="json"))
 
 
@@ -73,9 +74,9 @@ class KafkaFeed:
         self.untrusted = 0  # chat.sessions records ignored: not from a trusted source
         self.rejected = 0
         self.consumed = 0
-        self._consumer = None
-        self._producer = None
-        self._end: dict = {}
+        self._consumer: Any = None  # AIOKafkaConsumer once started (aiokafka is untyped)
+        self._producer: Any = None  # AIOKafkaProducer once started
+        self._end: dict[Any, int] = {}
 
     async def start(self, mark_start: Callable[[str, int], None], timeout: float = 30.0) -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -152,7 +153,7 @@ class KafkaFeed:
                 on_ready()
 
     async def publish_ack(self, ack: AckRequest) -> None:
-        record = AlertAck(alert_id=ack.alert_id, session_id=ack.session_id, by=ack.by, role=ack.role,  # type: ignore[arg-type]
+        record = AlertAck(alert_id=ack.alert_id, session_id=ack.session_id, by=ack.by, role=ack.role,
                           note=ack.note)
         await self._producer.send_and_wait(ACK_TOPIC, key=ack.session_id.encode(), value=encode(record))
 

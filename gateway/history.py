@@ -23,7 +23,7 @@ __layer__ = "core"
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Literal, Mapping, Protocol, runtime_checkable
+from typing import Any, Literal, Mapping, Protocol, cast, runtime_checkable
 
 Kind = Literal["session", "score", "signal", "alert", "ack", "rupture", "feedback"]
 #: Kinds a session's timeline keeps (signals are many and only the latest matters).
@@ -77,7 +77,7 @@ class StoredEvent:
     id: EventId
     kind: Kind
     session_id: str
-    data: dict = field(compare=False)
+    data: dict[str, Any] = field(compare=False)
 
 
 @dataclass(frozen=True)
@@ -95,10 +95,10 @@ class ArchivedSession:
 
 
 def archived_event(seq: int, kind: str, stream: str | None, offset: int | None, session_id: str,
-                   data: dict) -> StoredEvent:
+                   data: dict[str, Any]) -> StoredEvent:
     """A stored journal entry as a StoredEvent: under its Kafka id when the store knows it (the id it had live)."""
     event_id = EventId(stream, offset) if stream and offset is not None else EventId(f"store:{kind}", seq)
-    return StoredEvent(event_id, kind, session_id, data)  # type: ignore[arg-type]
+    return StoredEvent(event_id, cast(Kind, kind), session_id, data)  # the journal keeps the kinds of StoredEvent
 
 
 @dataclass(frozen=True)

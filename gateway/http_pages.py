@@ -15,6 +15,7 @@ __layer__ = "shell"
 import http
 import mimetypes
 import time
+from collections.abc import Sized
 from email.utils import formatdate
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,7 +79,7 @@ def health(gw: "Gateway", detailed: bool = True) -> Response:
         "feed": feed,
         "connections": len(gw.hub.connections),
         "sessions": len(gw.hub.sessions),
-        "history_events": len(gw.history) if hasattr(gw.history, "__len__") else None,
+        "history_events": len(gw.history) if isinstance(gw.history, Sized) else None,
         "kafka": gw.config.bootstrap is not None,
         "rejected_records": gw.feed.rejected if gw.feed else 0,
         "untrusted_session_records": gw.feed.untrusted if gw.feed else 0,

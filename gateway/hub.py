@@ -20,7 +20,7 @@ __layer__ = "core"
 
 import itertools
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import orjson
 
@@ -151,7 +151,7 @@ class Hub:
         if self.connections.pop(conn.id, None) is not None:
             self._unindex(conn)
 
-    def _scope_keys(self, viewer: Viewer) -> list[tuple[dict, Any]]:
+    def _scope_keys(self, viewer: Viewer) -> list[tuple[dict[Any, dict[int, Connection]], Any]]:
         """The (index, key) pairs of the buckets a viewer belongs in (mirrors :func:`sees_session`)."""
         if viewer.role == "counselor":
             return [] if viewer.counselor_id is None else [(self._by_counselor, viewer.counselor_id)]  # none: no session
@@ -171,7 +171,7 @@ class Hub:
                 if not bucket:
                     del index[key]  # no empty buckets left behind by short-lived viewers
 
-    def audience(self, session_id: str, data: dict | None = None) -> list[Connection]:
+    def audience(self, session_id: str, data: dict[str, Any] | None = None) -> list[Connection]:
         """The connections that may see a session: those whose scope covers its counselor or group.
 
         The owner comes from the live state, else from the event (``data``), exactly as
@@ -280,7 +280,7 @@ class Hub:
         return dumps({"type": "event", "id": str(event.id), "kind": event.kind, "session_id": event.session_id,
                       "data": self._data_for(event, counselor), "summary": summary})
 
-    def _data_for(self, event: StoredEvent, counselor: bool) -> dict:
+    def _data_for(self, event: StoredEvent, counselor: bool) -> dict[str, Any]:
         """The event's payload as this audience may see it: alerts with their ``gate`` label, scores gated,
         and a counselor's rupture episode leaves out an unvalidated model drop."""
         if event.kind == "alert":
@@ -370,7 +370,7 @@ class Hub:
         return False
 
     def handle(self, conn: Connection, raw: str | bytes, now: float | None = None
-               ) -> list[AckRequest | ArchiveRequest]:
+               ) -> Sequence[AckRequest | ArchiveRequest]:
         """A message from an authenticated client; replies go to its outbox.
 
         ``now`` (the shell's clock) enables the per-connection rate limit.
@@ -466,14 +466,14 @@ class Hub:
             events = [e for e in events if self._passes_gate(e, shown_alerts.__contains__)]
         self._answer_timeline(conn, session_id, events, archived=True)
 
-    def _ack(self, conn: Connection, msg: dict) -> list[AckRequest]:
+    def _ack(self, conn: Connection, msg: dict[str, Any]) -> list[AckRequest]:
         alert_id, note = msg.get("alert_id"), msg.get("note")
         if note is not None and (not isinstance(note, str) or len(note) > 280):
             self._error(conn, "bad_message", "note must be a string of at most 280 characters")
             return []
         for state in self.sessions.values():
             alert = state.alerts.get(alert_id) if isinstance(alert_id, str) else None
-            if alert is None:
+            if alert is None or not isinstance(alert_id, str):
                 continue
             event = StoredEvent(EventId("ack", 0), "alert", state.session_id, alert)
             if not self._visible(conn, event):

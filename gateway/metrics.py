@@ -35,10 +35,10 @@ HUB_COUNTERS = {
 
 #: WriteCounts.stats key -> (metric name without _total, help)
 WRITE_COUNTERS = {
-    "writes": ("alliance_gateway_socket_writes", "Socket writes of frames to websocket clients (one write may carry "
-               "several frames: those queued in the same event-loop turn)"),
-    "coalesced": ("alliance_gateway_frames_coalesced", "Frames that went out in a socket write together with at "
-                  "least one other"),
+    "writes": ("alliance_gateway_socket_writes", ("Socket writes of frames to websocket clients (one write may carry "
+                "several frames: those queued in the same event-loop turn)")),
+    "coalesced": ("alliance_gateway_frames_coalesced", ("Frames that went out in a socket write together with at "
+                   "least one other")),
 }
 
 FEED_RECORDS = Counter("alliance_gateway_feed_records", "Records read from the feed topics, by outcome "

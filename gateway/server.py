@@ -49,7 +49,7 @@ from .client_messages import (
 )
 from .errors import ProtocolError
 from .connection import Connection
-from .fanout import FanOut
+from .fanout import FanOut, spawn
 from .history import ArchivedSession, History, MemoryHistory, StoredEvent
 from .hub import Hub
 from .metrics import ACKS, ARCHIVE_READS, DELIVERY_CLOCK, DELIVERY_SECONDS, HUBS, WriteCounts
@@ -58,7 +58,12 @@ from .survey_socket import SURVEY_WS_PATH, SurveySocket
 from .waiting_room import HelloWaitingRoom
 
 if TYPE_CHECKING:
+    from websockets.asyncio.server import Server
+
     from validation.records import RecordBook
+
+    from .feed import KafkaFeed
+    from .survey_feed import SurveyFeed
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +132,8 @@ class Gateway:
         if config.revoked_file:
             self.keys = self.keys.with_revoked(self.keys.revoked | read_revoked(config.revoked_file))
         self.ready = asyncio.Event()
-        self.feed = None
-        self._server = None
+        self.feed: KafkaFeed | None = None
+        self._server: Server | None = None
         self._tasks: list[asyncio.Task] = []
         self.started_at = time.time()
         self._feed_task: asyncio.Task | None = None
@@ -137,7 +142,7 @@ class Gateway:
         from .survey import SurveyDesk, survey_key
 
         self.survey = SurveyDesk(config.survey_key or survey_key(self.keys))
-        self.survey_feed = None
+        self.survey_feed: SurveyFeed | None = None
         self.survey_socket = SurveySocket(self.survey, lambda: self.survey_feed, self.waiting, config.hello_timeout_s,
                                           config.ready_timeout_s)
 
@@ -319,9 +324,9 @@ class Gateway:
                 self._queue_access()
                 for req in requests:
                     if isinstance(req, ArchiveRequest):
-                        asyncio.create_task(self._answer_from_archive(conn, req))
+                        spawn(self._answer_from_archive(conn, req))
                     else:
-                        asyncio.create_task(self._publish_ack(conn, req))
+                        spawn(self._publish_ack(conn, req))
                 self.fanout.kick(conn)
         except ConnectionClosed:
             pass
@@ -334,7 +339,7 @@ class Gateway:
         loader = self.config.archive_loader
         try:
             archived = await asyncio.to_thread(loader, req.session_id) if loader else None
-        except Exception as err:  # the store is down: say so, never show what the scope was not checked for
+        except Exception as err:  # noqa: BLE001 - the store is down: say so, never show what the scope was not checked for
             ARCHIVE_READS.labels("failed").inc()
             log.warning("timeline from the store failed: %s", type(err).__name__)
             conn.push(orjson.dumps({"type": "error", "code": "archive_unavailable", "session_id": req.session_id,
@@ -353,7 +358,7 @@ class Gateway:
         try:
             await self.feed.publish_ack(ack)
             ACKS.labels("published").inc()
-        except Exception as err:  # the broker is down: tell the user, do not pretend
+        except Exception as err:  # noqa: BLE001 - the broker is down: tell the user, do not pretend
             ACKS.labels("failed").inc()
             log.warning("ack for alert %s not published: %s", ack.alert_id, type(err).__name__)
             conn.push(orjson.dumps({"type": "error", "code": "ack_failed", "alert_id": ack.alert_id,
@@ -381,6 +386,8 @@ def _observe_delivery(event: StoredEvent) -> None:
     from datetime import datetime
 
     stamp = event.data.get(DELIVERY_CLOCK[event.kind])
+    if not isinstance(stamp, str):
+        return
     try:
         made = datetime.fromisoformat(stamp).timestamp()
     except (TypeError, ValueError):

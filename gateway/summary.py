@@ -11,6 +11,7 @@ __layer__ = "core"
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 from streams.contracts import WATCHED_DIMENSIONS
 from validation.gate import unvalidated_dimensions, validated_dimensions
@@ -42,23 +43,23 @@ class SessionState:
     phase: str | None = None
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     model: str | None = None
-    model_identity: dict | None = None
+    model_identity: dict[str, Any] | None = None
     #: (record book, passed, unvalidated) for model_identity: summaries are built for every
     #: event, records and the model change rarely, so the lookup is done once per pair.
     _validated: tuple[RecordBook | None, frozenset[str], frozenset[str]] | None = field(default=None, repr=False,
                                                                                        compare=False)
-    signal: dict | None = None
-    alerts: OrderedDict[str, dict] = field(default_factory=OrderedDict)
+    signal: dict[str, Any] | None = None
+    alerts: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
     #: rupture episodes by id, newest version of each, in opening order.
-    ruptures: OrderedDict[str, dict] = field(default_factory=OrderedDict)
+    ruptures: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
     #: turn-level counselor feedback by id, the latest few.
-    feedback: OrderedDict[str, dict] = field(default_factory=OrderedDict)
-    acks: dict[str, list[dict]] = field(default_factory=dict)
+    feedback: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+    acks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     last_seen: float = 0.0  # shell clock (seconds) of the last event, for pruning
     ended_seen: float | None = None
 
     # A counselor-facing summary leaves out gated alerts and the scores of withheld dimensions.
-    def summary(self, policy: Policy, for_counselor: bool) -> dict:
+    def summary(self, policy: Policy, for_counselor: bool) -> dict[str, Any]:
         alerts = []
         for alert in self.alerts.values():
             if for_counselor and alert_is_gated(alert, policy):
@@ -105,7 +106,7 @@ class SessionState:
             return frozenset()
         return self._verdicts(policy)[1]
 
-    def validation(self, policy: Policy, for_counselor: bool = False) -> dict | None:
+    def validation(self, policy: Policy, for_counselor: bool = False) -> dict[str, Any] | None:
         """Which dimensions the scoring model is validated for. ``mode`` ("validation
         mode") tells the counselor that alerts go to supervisors for now;
         ``unvalidated`` marks dimensions on the board; ``withheld`` lists what this
@@ -131,8 +132,8 @@ def _current_and_change(scores: dict[str, dict[str, float]]) -> tuple[dict[str, 
     return current, {d: round(current[d] - previous[d], 3) for d in current if d in previous}
 
 
-def risk_of(current: dict, change: dict, alerts: list[dict], signal: dict | None,
-            ruptures: list[dict] | tuple[dict, ...] = ()) -> float:
+def risk_of(current: dict[str, Any], change: dict[str, Any], alerts: list[dict[str, Any]], signal: dict[str, Any] | None,
+            ruptures: list[dict[str, Any]] | tuple[dict[str, Any], ...] = ()) -> float:
     """How much a supervisor should look at this session now (sort key of the board).
 
     Unacknowledged alerts dominate (by severity); then low or falling goal/bond;

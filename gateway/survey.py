@@ -31,17 +31,20 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
 from streams import environment
 from streams.codec import validate
-from streams.contracts import INSTRUMENT_ITEMS, INSTRUMENT_VERSIONS, ClientRating
+from streams.contracts import INSTRUMENT_ITEMS, INSTRUMENT_VERSIONS, ClientRating, Lang
 from streams.errors import ContractError
 
 from .auth import MIN_SECRET_BYTES, KeyRing
 from .errors import LinkError, Refusal
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs  # typing.TypeIs from Python 3.13
 
 SURVEY_SECRET_ENV = "ALLIANCE_SURVEY_SECRET"
 PURPOSE = "survey"
@@ -69,7 +72,7 @@ def _sign(key: bytes, body: str) -> str:
 class SurveyClaims:
     link_id: str
     session_id: str
-    lang: str
+    lang: Lang
     instrument: str
     issued_at: int
     expires_at: int
@@ -95,6 +98,10 @@ def survey_key(gateway_secret: "bytes | KeyRing", env: dict | None = None) -> by
     return hmac.new(gateway_secret, b"alliance-monitor survey links v1", hashlib.sha256).digest()
 
 
+def _is_lang(value: str) -> TypeIs[Lang]:
+    return value in LANGS
+
+
 def mint_link(key: bytes, *, session_id: str, lang: str = "en", instrument: str = "wai-sr",
               ttl_s: float = DEFAULT_LINK_TTL_S, now: float | None = None,
               link_id: str | None = None) -> tuple[str, SurveyClaims]:
@@ -103,7 +110,7 @@ def mint_link(key: bytes, *, session_id: str, lang: str = "en", instrument: str 
         raise LinkError("invalid", "a survey link needs a session id (no surrounding spaces)")
     if len(session_id) > 128:
         raise LinkError("invalid", "session id is longer than 128 characters")
-    if lang not in LANGS:
+    if not _is_lang(lang):
         raise LinkError("invalid", f"lang must be one of {', '.join(LANGS)}, not {lang!r}")
     if instrument not in INSTRUMENTS:
         raise LinkError("invalid", f"instrument must be one of {', '.join(INSTRUMENTS)}, not {instrument!r}")
@@ -143,7 +150,7 @@ def verify_link(key: bytes, token: object, *, now: float | None = None) -> Surve
     fields = (c.get("lid"), c.get("sid"), c.get("lang"), c.get("ins"), c.get("iat"), c.get("exp"))
     if not all(isinstance(f, str) and f for f in fields[:4]) or not all(isinstance(f, int) for f in fields[4:]):
         raise LinkError("invalid", "this link is not valid")
-    claims = SurveyClaims(*fields)  # type: ignore[arg-type]
+    claims = SurveyClaims(*cast("tuple[str, str, Lang, str, int, int]", fields))  # types checked above, values below
     if claims.lang not in LANGS or claims.instrument not in INSTRUMENTS:
         raise LinkError("invalid", "this link is not valid")
     now = time.time() if now is None else now

@@ -20,6 +20,7 @@ __layer__ = "shell"
 import asyncio
 import logging
 import time
+from typing import Any
 
 from streams.codec import decode, encode
 from streams.contracts import ClientRating
@@ -43,8 +44,8 @@ class SurveyFeed:
         self.topic = topic
         self.ready = asyncio.Event()
         self.rejected = 0
-        self._consumer = None
-        self._producer = None
+        self._consumer: Any = None  # AIOKafkaConsumer once started (aiokafka is untyped)
+        self._producer: Any = None  # AIOKafkaProducer once started
         self._end: dict = {}
 
     async def start(self, timeout: float = 30.0) -> None:
@@ -77,7 +78,7 @@ class SurveyFeed:
     async def run(self) -> None:
         while True:
             batch = await self._consumer.getmany(timeout_ms=200)
-            for tp, records in batch.items():
+            for records in batch.values():
                 for r in records:
                     try:
                         rating = decode(ClientRating, r.value)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from streams.codec import decode, encode
-from streams.contracts import SessionEvent, SurveyLink
+from streams.contracts import Instrument, SessionEvent, SurveyLink
 from streams.errors import ContractError
 from streams.telemetry import observe_consumer
 from streams.topics import CHAT_SESSIONS, SURVEY_LINKS
@@ -39,7 +39,7 @@ def link_id_for(key: bytes, session_id: str, instrument: str) -> str:
     return base64.urlsafe_b64encode(digest[:12]).decode().rstrip("=")
 
 
-def link_for_session(key: bytes, event: SessionEvent, base_url: str, *, instrument: str = "wai-sr",
+def link_for_session(key: bytes, event: SessionEvent, base_url: str, *, instrument: Instrument = "wai-sr",
                      ttl_s: float = DEFAULT_LINK_TTL_S) -> SurveyLink | None:
     """A SurveyLink for an ``ended`` event (in the session's language); None for other events. Pure."""
     if event.kind != "ended":
@@ -48,7 +48,7 @@ def link_for_session(key: bytes, event: SessionEvent, base_url: str, *, instrume
     token, claims = mint_link(key, session_id=event.session_id, lang=event.lang, instrument=instrument,
                               ttl_s=ttl_s, now=now, link_id=link_id_for(key, event.session_id, instrument))
     return SurveyLink(link_id=claims.link_id, session_id=event.session_id, url=link_url(base_url, token),
-                      instrument=instrument, lang=event.lang,  # type: ignore[arg-type]
+                      instrument=instrument, lang=event.lang,
                       expires_at=datetime.fromtimestamp(claims.expires_at, timezone.utc),
                       created_at=datetime.now(timezone.utc))
 
@@ -64,7 +64,7 @@ class PublisherStats:
 class LinkPublisher:
     """Consumes ``chat.sessions`` in a group; publishes a SurveyLink per ended session."""
 
-    def __init__(self, bootstrap: str, key: bytes, base_url: str, *, instrument: str = "wai-sr",
+    def __init__(self, bootstrap: str, key: bytes, base_url: str, *, instrument: Instrument = "wai-sr",
                  ttl_s: float = DEFAULT_LINK_TTL_S, sessions_topic: str = CHAT_SESSIONS.name,
                  links_topic: str = SURVEY_LINKS.name, group_id: str = "alliance-survey-links"):
         self.bootstrap, self.key, self.base_url = bootstrap, key, base_url

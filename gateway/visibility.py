@@ -10,6 +10,8 @@ from __future__ import annotations
 
 __layer__ = "core"
 
+from typing import Any
+
 from validation.gate import (
     episode_reaches_counselor,
     feedback_reaches_counselor,
@@ -30,7 +32,7 @@ def sees_session(viewer: Viewer, counselor_id: str | None, group: str | None) ->
     return group is not None and group in viewer.groups
 
 
-def counselor_score(data: dict, withheld: frozenset[str]) -> dict:
+def counselor_score(data: dict[str, Any], withheld: frozenset[str]) -> dict[str, Any]:
     """A score event as a counselor may receive it: nothing of a withheld dimension.
 
     Its dimension score, its items (expected value, probabilities, rationale,
@@ -46,18 +48,18 @@ def counselor_score(data: dict, withheld: frozenset[str]) -> dict:
     return out
 
 
-def alert_is_gated(alert: dict, policy: Policy) -> bool:
+def alert_is_gated(alert: dict[str, Any], policy: Policy) -> bool:
     """True if a counselor must not see this alert: the decision is :func:`validation.gate.reaches_counselor`."""
     return not reaches_counselor(alert, gate_enabled=not policy.unvalidated_to_counselors)
 
 
-def alert_view(alert: dict) -> dict:
+def alert_view(alert: dict[str, Any]) -> dict[str, Any]:
     """An alert as the pages get it: with ``gate`` (process / validated / unvalidated) from the gate module,
     so no page re-derives the routing."""
     return alert if "gate" in alert else {**alert, "gate": gate_label(alert)}
 
 
-def episode_is_gated(episode: dict, policy: Policy) -> bool:
+def episode_is_gated(episode: dict[str, Any], policy: Policy) -> bool:
     """True if a counselor must not see this rupture episode.
 
     An episode opened by client markers is process evidence (like a process
@@ -67,7 +69,7 @@ def episode_is_gated(episode: dict, policy: Policy) -> bool:
     return not episode_reaches_counselor(episode, gate_enabled=not policy.unvalidated_to_counselors)
 
 
-def episode_for_counselor(episode: dict, policy: Policy) -> dict:
+def episode_for_counselor(episode: dict[str, Any], policy: Policy) -> dict[str, Any]:
     """The counselor's view of a visible episode: an unvalidated model drop in it is left out."""
     drop = episode.get("model_drop")
     if policy.unvalidated_to_counselors or not drop or drop.get("validated"):
@@ -75,6 +77,6 @@ def episode_for_counselor(episode: dict, policy: Policy) -> dict:
     return {**episode, "model_drop": None, "sources": [x for x in episode.get("sources") or () if x != "model"]}
 
 
-def feedback_is_gated(feedback: dict, policy: Policy) -> bool:
+def feedback_is_gated(feedback: dict[str, Any], policy: Policy) -> bool:
     """True if a counselor must not see this turn-level feedback: a model output, gated like an alert."""
     return not feedback_reaches_counselor(feedback, gate_enabled=not policy.unvalidated_to_counselors)

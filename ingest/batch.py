@@ -14,7 +14,7 @@ from __future__ import annotations
 __layer__ = "core"
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from streams.contracts import ChatTurn
@@ -42,7 +42,7 @@ def idempotency_key(event: ReplayEvent) -> str:
     e = event.event
     if isinstance(e, ChatTurn):
         return f"turn:{e.session_id}:{e.turn_id}"
-    return f"session:{e.session_id}:{e.kind}"  # type: ignore[attr-defined]
+    return f"session:{e.session_id}:{e.kind}"
 
 
 class Delivered:

@@ -26,6 +26,7 @@ import ipaddress
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -65,7 +66,7 @@ class Ingest:
         self.cfg = cfg
         self.delivered = Delivered(cfg.dedupe_window)
         self.pending = 0
-        self.producer = None
+        self.producer: Any = None  # AIOKafkaProducer once started (aiokafka is untyped)
         self.counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "throttled": 0}
         self._lock = asyncio.Lock()
 

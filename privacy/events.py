@@ -11,7 +11,7 @@ from __future__ import annotations
 
 __layer__ = "core"
 
-from typing import Iterable, TypeVar
+from typing import Any, Iterable, TypeVar
 
 from pydantic import BaseModel
 
@@ -27,12 +27,12 @@ def _merge(into: dict[str, int], found: dict[str, int]) -> None:
         into[kind] = into.get(kind, 0) + n
 
 
-def _value(value, counts: dict[str, int], known: tuple[str, ...]):
+def _value(value: Any, counts: dict[str, int], known: tuple[str, ...]) -> Any:
     if isinstance(value, BaseModel):
         return redact_model(value, counts, known)
     if isinstance(value, list):
         new = [_value(v, counts, known) for v in value]
-        return new if any(a is not b for a, b in zip(new, value)) else value
+        return new if any(a is not b for a, b in zip(new, value, strict=True)) else value
     return value
 
 

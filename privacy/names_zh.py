@@ -17,10 +17,10 @@ __layer__ = "core"
 import logging
 import re
 import threading
-from typing import Iterator
+from typing import Any, Iterator
 
 _lock = threading.Lock()
-_tagger = None
+_tagger: Any = None  # jieba.posseg.POSTokenizer (jieba is untyped)
 
 #: tags jieba gives person names (nr: Chinese, nrfg / nrt: other or transliterated)
 NAME_TAGS = frozenset({"nr", "nrfg", "nrt"})
@@ -31,7 +31,7 @@ NOT_NAMES = frozenset({"老师", "医生", "同学", "朋友", "妈妈", "爸爸
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def _posseg():
+def _posseg() -> Any:
     """The part-of-speech tagger, built once per process without touching the disk cache."""
     global _tagger
     with _lock:
@@ -104,7 +104,9 @@ def find_names(text: str) -> Iterator[tuple[int, int]]:
     the tagger reads as a name (张伟), a familiar form (小红, 小李)."""
     pairs = _tagged(text)
     nxt = pairs[1:] + [("", "x")]
-    pos, run, out = 0, None, []
+    pos: int = 0
+    run: tuple[int, int] | None = None
+    out: list[tuple[int, int]] = []
     surname_only = False  # the run so far is a surname waiting for its given name
     for i, (word, flag) in enumerate(pairs):
         start, end = pos, pos + len(word)
@@ -122,7 +124,7 @@ def find_names(text: str) -> Iterator[tuple[int, int]]:
                 start -= 1  # 小 + 李说: jieba glued the next character to the surname
             run, surname_only = ((run[0], end) if run else (start, end)), False
             continue
-        if surname_only and 1 <= len(word) <= 2 and has_cjk(word) and flag.startswith(_GIVEN_TAGS) \
+        if surname_only and run is not None and 1 <= len(word) <= 2 and has_cjk(word) and flag.startswith(_GIVEN_TAGS) \
                 and word not in NOT_NAMES:
             run, surname_only = (run[0], end), False  # a surname and a given name jieba did not know
             continue

@@ -73,7 +73,7 @@ def find_addresses(text: str) -> Iterator[tuple[int, int]]:
             yield m.span()
 
 
-def _named(m: re.Match) -> tuple[int, int] | None:
+def _named(m: re.Match[str]) -> tuple[int, int] | None:
     words = [(w.group(), w.start(), w.end()) for w in re.finditer(r"\S+", m.group(1))]
     while words and words[-1][0] in _NOT_A_NAME:
         words.pop()

@@ -77,7 +77,9 @@ def redact(text: str, *, known_names: Iterable[str] = (), kinds: Iterable[str] =
     spans = find_spans(text, known_names=known_names, kinds=kinds)
     if not spans:
         return Redaction(text)
-    parts, counts, pos = [], {}, 0
+    parts: list[str] = []
+    counts: dict[str, int] = {}
+    pos = 0
     for sp in spans:
         parts += [text[pos:sp.start], TOKENS[sp.kind]]
         counts[sp.kind] = counts.get(sp.kind, 0) + 1

@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Sequence
 
-from streams.contracts import AllianceScore, ModelIdentity, ScoreRequest, SessionEvent
+from streams.contracts import AllianceScore, ChatTurn, ModelIdentity, Phase, ScoreRequest, SessionEvent
 from streams.offline import SessionPlan, plan_session
 from streams.replay_format import BadLine, iter_files, merge, read_file
 from streams.session_state import ProcessorSettings
@@ -52,7 +52,7 @@ PhaseChoice = Literal["all", "late"]
 #: Which of the given request ids are already stored for the run's model identity.
 StoredLookup = Callable[[list[str]], set[str]]
 #: Commit one session's SessionEvents and new scores in one transaction.
-SessionWriter = Callable[[list[SessionEvent | AllianceScore]], None]
+SessionWriter = Callable[[list[SessionEvent | AllianceScore]], object]  # what it returns is not used
 
 
 # --------------------------------------------------------------------------- reading
@@ -107,12 +107,12 @@ def load_corpus(paths: Sequence[str], settings: ProcessorSettings | None = None)
             corpus.unattributed.append(b)
         else:
             corpus.held_back.setdefault(sid, []).append(b.source)
-    by_session: dict[str, list] = {}
+    by_session: dict[str, list[ChatTurn | SessionEvent]] = {}
     for ev in merge(streams):  # the order a replay would publish them in
         by_session.setdefault(ev.session_id, []).append(ev.event)
-    for sid, events in by_session.items():
+    for sid, session_events in by_session.items():
         if sid not in corpus.held_back:
-            corpus.plans.append(plan_session(sid, events, settings))
+            corpus.plans.append(plan_session(sid, session_events, settings))
     return corpus
 
 
@@ -151,7 +151,7 @@ class Work:
     """The requests still to score, per session, after the store was asked."""
 
     #: (plan, requests to score, phases already stored) per session with something to do.
-    todo: list[tuple[SessionPlan, list[ScoreRequest], tuple[str, ...]]]
+    todo: list[tuple[SessionPlan, list[ScoreRequest], tuple[Phase, ...]]]
     already_stored: int  # requests skipped
     sessions_already_stored: int
 

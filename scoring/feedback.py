@@ -26,13 +26,13 @@ __layer__ = "shell"
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from streams.contracts import CounselorFeedback, Lang, ModelIdentity
+from streams.contracts import CounselorFeedback, Lang, ModelIdentity, Phase
 
 from . import readout
 from .engines.base import Engine
-from .principles import CRITERIA, FEEDBACK_OPTIONS_TEXT, FEEDBACK_PROMPT_VERSION, Criterion
+from .principles import CRITERIA, FEEDBACK_OPTIONS_TEXT, FEEDBACK_PROMPT_VERSION, PATTERNS, PRINCIPLES, AnyCriterion
 from .prompts import INTRO, OPTIONS, QUESTION, TurnLike, render, transcript_text
 from .scorer import _encode, fit_transcript
 from .turn_features import decide, features, quote_of
@@ -52,7 +52,7 @@ MESSAGE_LABEL: dict[Lang, str] = {"en": "The counselor's message (turn {n}): ", 
 STEM: dict[Lang, str] = {"en": "In this message, the counselor ", "zh": "在这条消息中，咨询师"}
 
 
-def feedback_message(transcript: str, turn_id: int, turn_text: str, criterion: Criterion, lang: Lang) -> str:
+def feedback_message(transcript: str, turn_id: int, turn_text: str, criterion: AnyCriterion, lang: Lang) -> str:
     """Intro and transcript exactly as the WAI-SR prompt has them, then the quoted turn and the question."""
     quoted = " ".join(turn_text.split())[:PROMPT_TURN_CHARS]
     return (
@@ -92,7 +92,7 @@ class FeedbackScorer:
         return ModelIdentity(name=self.engine.model_name, revision=self.engine.revision,
                              prompt_version=FEEDBACK_PROMPT_VERSION, readout="expected")
 
-    async def rate_turn(self, *, session_id: str, phase: str, turns: Sequence[TurnLike], turn_id: int,
+    async def rate_turn(self, *, session_id: str, phase: Phase, turns: Sequence[TurnLike], turn_id: int,
                         turn_text: str, lang: Lang = "en", counselor_id: str | None = None) -> CounselorFeedback:
         """Nine one-token completions sharing the session prefix; the card built from them."""
         start = time.perf_counter()
@@ -104,23 +104,23 @@ class FeedbackScorer:
         first = await self.engine.complete(prompts[0], max_tokens=1)  # fills the cache for the turn's questions
         rest = await asyncio.gather(*(self.engine.complete(p, max_tokens=1) for p in prompts[1:]))
         completions = [first, *rest]
-        ratings = {c.key: round(readout.clamp_score(readout.expected_value(readout.option_probs(x.option_logprobs))), 4)
-                   for c, x in zip(CRITERIA, completions)}
+        ratings: dict[str, float] = {c.key: round(readout.clamp_score(readout.expected_value(readout.option_probs(x.option_logprobs))), 4)
+                   for c, x in zip(CRITERIA, completions, strict=True)}
         f = features(turn_text)
         d = decide(ratings, f, turn_text, lang)
         return gated(CounselorFeedback(
             feedback_id=f"{session_id}:{phase}:t{turn_id}", session_id=session_id,
-            counselor_id=counselor_id or "unknown", phase=phase, turn_id=turn_id, lang=lang,  # type: ignore[arg-type]
-            quote=quote_of(turn_text), principles={c.key: ratings[c.key] for c in CRITERIA if c.kind == "principle"},
-            patterns={c.key: ratings[c.key] for c in CRITERIA if c.kind == "pattern"}, features=f.as_dict(),
-            pattern=d.pattern, pattern_source=d.pattern_source, principle=d.principle, next_move=d.next_move,  # type: ignore[arg-type]
+            counselor_id=counselor_id or "unknown", phase=phase, turn_id=turn_id, lang=lang,
+            quote=quote_of(turn_text), principles={c.key: ratings[c.key] for c in PRINCIPLES},
+            patterns={c.key: ratings[c.key] for c in PATTERNS}, features=f.as_dict(),
+            pattern=d.pattern, pattern_source=d.pattern_source, principle=d.principle, next_move=d.next_move,
             model=self.identity(), validated=False,
             prompt_tokens=sum(x.prompt_tokens for x in completions),
             cached_tokens=sum(x.cached_tokens for x in completions),
             latency_ms=(time.perf_counter() - start) * 1000,
         ), self.records)
 
-    async def rate(self, *, session_id: str, phase: str, turns: Sequence, k: int, lang: Lang = "en",
+    async def rate(self, *, session_id: str, phase: Phase, turns: Sequence[Any], k: int, lang: Lang = "en",
                    counselor_id: str | None = None, after_turn_id: int = -1) -> list[CounselorFeedback]:
         """The last ``k`` counselor turns after ``after_turn_id``, one after another (each fills the cache)."""
         out = []

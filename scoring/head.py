@@ -82,7 +82,7 @@ class ReadoutHead:
         if x.shape != self.mean.shape:
             raise HeadError(f"head expects {self.mean.size} features, got {x.size}")
         y = ((x - self.mean) / self.scale) @ self.coef + self.intercept
-        return {q: float(min(5.0, max(1.0, v))) for q, v in zip(ITEM_IDS, y)}
+        return {q: float(min(5.0, max(1.0, v))) for q, v in zip(ITEM_IDS, y, strict=True)}
 
     # ------------------------------------------------------------------ artefact
     def _npz_bytes(self) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 __layer__ = "core"
 
 from dataclasses import dataclass
+from typing import Any, Collection
 
 from streams.contracts import DIMENSIONS, ITEM_DIMENSION, Dimension, Lang
 
@@ -80,7 +81,7 @@ ITEMS: tuple[Item, ...] = (
 BY_ID: dict[str, Item] = {i.item_id: i for i in ITEMS}
 
 
-def items_of(dimensions: tuple[str, ...] | list[str] | set[str]) -> tuple[Item, ...]:
+def items_of(dimensions: Collection[str]) -> tuple[Item, ...]:
     """The items of the given dimensions, in instrument order."""
     unknown = set(dimensions) - set(DIMENSIONS)
     if unknown:
@@ -133,7 +134,7 @@ SESSION_FORM_ITEMS: tuple[ScaleItem, ...] = (
 )
 
 
-def survey_form(instrument: str, lang: Lang) -> dict:
+def survey_form(instrument: str, lang: Lang) -> dict[str, Any]:
     """The items of ``instrument`` in ``lang``, as the survey page renders them (JSON-ready).
 
     Why here: the page must show exactly the wording the instrument defines, from one source.
@@ -142,7 +143,7 @@ def survey_form(instrument: str, lang: Lang) -> dict:
 
     ids, low, high = INSTRUMENT_ITEMS[instrument]
     if instrument == "wai-sr":
-        options = [{"value": v, "label": f"{v} · {name}"} for v, name in zip(OPTION_VALUES, OPTION_NAMES[lang])]
+        options = [{"value": v, "label": f"{v} · {name}"} for v, name in zip(OPTION_VALUES, OPTION_NAMES[lang], strict=True)]
         items = [{"id": i.item_id, "text": i.wording(lang), "options": options} for i in ITEMS]
     else:
         assert tuple(i.item_id for i in SESSION_FORM_ITEMS) == SRS_ITEM_IDS

@@ -21,8 +21,11 @@ from __future__ import annotations
 __layer__ = "core"
 
 from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
 
-from streams.contracts import Lang
+from streams.contracts import Lang, PatternKey, PrincipleKey
+
+K = TypeVar("K", bound=str)
 
 FEEDBACK_PROMPT_VERSION = "turn-feedback-v1"
 
@@ -33,11 +36,11 @@ FEEDBACK_OPTIONS_TEXT: dict[Lang, str] = {
 
 
 @dataclass(frozen=True)
-class Criterion:
+class Criterion(Generic[K]):
     """One thing a counselor turn is rated on: a principle or a poor-alliance pattern."""
 
-    key: str
-    kind: str  # "principle" | "pattern"
+    key: K
+    kind: Literal["principle", "pattern"]
     label: dict[Lang, str]
     statement: dict[Lang, str]  # completes "In this message, the counselor …"
     next_move: dict[Lang, str]  # principles only: what to do instead, "{quote}" is the counselor's turn
@@ -46,7 +49,7 @@ class Criterion:
         return self.statement[lang]
 
 
-PRINCIPLES: tuple[Criterion, ...] = (
+PRINCIPLES: tuple[Criterion[PrincipleKey], ...] = (
     Criterion("empathy", "principle", {"en": "empathy", "zh": "共情"},
               {"en": "shows that they understand how I feel.", "zh": "让我感到他/她理解我的感受。"},
               {"en": "Before the next question, reflect the feeling behind what they just wrote — "
@@ -79,7 +82,7 @@ PRINCIPLES: tuple[Criterion, ...] = (
                "zh": "先了解对方的准备程度，再做计划：“从0到10，你觉得自己有多准备好去改变？”——而不是“{quote}”。"}),
 )
 
-PATTERNS: tuple[Criterion, ...] = (
+PATTERNS: tuple[Criterion[PatternKey], ...] = (
     Criterion("passive_response", "pattern", {"en": "passive response", "zh": "被动回应"},
               {"en": "only acknowledges what I said without exploring what matters most to me.",
                "zh": "只是附和我说的话，没有去探索对我最重要的问题。"}, {}),
@@ -87,5 +90,6 @@ PATTERNS: tuple[Criterion, ...] = (
               {"en": "tells me what to do or decides things for me.", "zh": "告诉我该怎么做，或替我做决定。"}, {}),
 )
 
-CRITERIA: tuple[Criterion, ...] = PRINCIPLES + PATTERNS
-BY_KEY: dict[str, Criterion] = {c.key: c for c in CRITERIA}
+AnyCriterion = Criterion[PrincipleKey] | Criterion[PatternKey]
+CRITERIA: tuple[AnyCriterion, ...] = PRINCIPLES + PATTERNS
+BY_KEY: dict[str, AnyCriterion] = {c.key: c for c in CRITERIA}

@@ -15,7 +15,7 @@ from __future__ import annotations
 __layer__ = "core"
 
 from dataclasses import dataclass
-from typing import Iterable, Protocol, Sequence
+from typing import Any, Iterable, Protocol, Sequence
 
 from streams.contracts import Lang, Speaker
 
@@ -57,14 +57,19 @@ OMITTED: dict[Lang, str] = {
 
 
 class TurnLike(Protocol):
-    speaker: Speaker
-    text: str
+    """A transcript line: the contract's TranscriptLine or ChatTurn, or a :class:`Line` (read-only)."""
+
+    @property
+    def speaker(self) -> Speaker: ...
+
+    @property
+    def text(self) -> str: ...
 
 
 class ChatTemplater(Protocol):
     chat_template: str | None
 
-    def apply_chat_template(self, conversation, **kwargs): ...
+    def apply_chat_template(self, conversation: list[dict[str, str]], **kwargs: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -104,9 +109,10 @@ def render(tokenizer: ChatTemplater, message: str) -> str:
     newline; the answer position is then the next token.
     """
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(
+        text: str = tokenizer.apply_chat_template(
             [{"role": "user", "content": message}], tokenize=False, add_generation_prompt=True
         )
+        return text
     return message + "\n"
 
 

@@ -23,7 +23,7 @@ import unicodedata
 from statistics import fmean
 from typing import Sequence
 
-from streams.contracts import DIMENSIONS, DimensionScore, ItemScore, Quote
+from streams.contracts import DIMENSIONS, Dimension, DimensionScore, ItemScore, Quote
 
 from .errors import ReadoutError
 from .instrument import OPTION_VALUES, Item
@@ -48,13 +48,13 @@ def option_probs(logprobs: Sequence[float]) -> list[float]:
 
 
 def expected_value(probs: Sequence[float]) -> float:
-    return sum(p * v for p, v in zip(probs, OPTION_VALUES))
+    return sum(p * v for p, v in zip(probs, OPTION_VALUES, strict=True))
 
 
 def spread(probs: Sequence[float]) -> float:
     """Standard deviation of the option distribution (0 = certain, 2 = split between 1 and 5)."""
     mean = expected_value(probs)
-    return math.sqrt(max(0.0, sum(p * (v - mean) ** 2 for p, v in zip(probs, OPTION_VALUES))))
+    return math.sqrt(max(0.0, sum(p * (v - mean) ** 2 for p, v in zip(probs, OPTION_VALUES, strict=True))))
 
 
 def argmax_option(probs: Sequence[float]) -> int:
@@ -196,9 +196,9 @@ def sampled_probs(choices: Sequence[int | None]) -> list[float] | None:
     return [valid.count(v) / len(valid) for v in OPTION_VALUES]
 
 
-def dimension_scores(items: Sequence[ItemScore]) -> dict[str, DimensionScore]:
+def dimension_scores(items: Sequence[ItemScore]) -> dict[Dimension, DimensionScore]:
     """Dimension = mean of its items' scores; spread = mean of the items' std devs."""
-    out: dict[str, DimensionScore] = {}
+    out: dict[Dimension, DimensionScore] = {}
     for dim in DIMENSIONS:
         mine = [i for i in items if i.dimension == dim]
         if mine:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from statistics import fmean
 from typing import Literal, Sequence
 
-from streams.contracts import WATCHED_DIMENSIONS, AllianceScore, ItemScore, Lang, ModelIdentity, request_id_for
+from streams.contracts import WATCHED_DIMENSIONS, AllianceScore, ItemScore, Lang, ModelIdentity, Phase, request_id_for
 from validation.stats import category_counts, finite_or_none, fleiss_kappa, icc
 
 from . import readout
@@ -99,7 +99,7 @@ class Scorer:
         return ModelIdentity(name=self.engine.model_name, revision=self.engine.revision,
                              prompt_version=PROMPT_VERSION, readout=self.config.readout)
 
-    async def score(self, *, session_id: str, phase: str, turns: Sequence[TurnLike], lang: Lang = "en",
+    async def score(self, *, session_id: str, phase: Phase, turns: Sequence[TurnLike], lang: Lang = "en",
                     upto_turn_id: int | None = None, counselor_id: str | None = None,
                     watched: Sequence[str] | None = None, trimmed_turns: int = 0) -> AllianceScore:
         """Score one phase. ``trimmed_turns``: oldest turns the processor already left out
@@ -138,10 +138,10 @@ class Scorer:
             request_id=request_id_for(session_id, phase),
             session_id=session_id,
             counselor_id=counselor_id,
-            phase=phase,  # type: ignore[arg-type]
+            phase=phase,
             upto_turn_id=upto_turn_id if upto_turn_id is not None else len(turns) - 1,
             items=items,
-            dimensions=readout.dimension_scores(items),  # type: ignore[arg-type]
+            dimensions=readout.dimension_scores(items),
             model=self.identity,
             prompt_tokens=usage.prompt_tokens,
             cached_tokens=usage.cached_tokens,
@@ -183,7 +183,7 @@ class Scorer:
             expected = fmean(ch for ch in choices if ch is not None)
         rationale = None
         if with_reason:
-            for t, ch in zip(c.texts, choices):
+            for t, ch in zip(c.texts, choices, strict=True):
                 if ch is not None:
                     rationale = readout.parse_rationale(t, after_choice=False)
                     break
@@ -192,7 +192,7 @@ class Scorer:
                                   samples=parsed), choices
 
     def _consistency(self, per_item: list[list[int | None]]) -> dict[str, float | None]:
-        complete = [row for row in per_item if row and all(c is not None for c in row)]
+        complete = [[c for c in row if c is not None] for row in per_item if row and all(c is not None for c in row)]
         parsed = sum(c is not None for row in per_item for c in row)
         total = sum(len(row) for row in per_item)
         out: dict[str, float | None] = {
@@ -202,6 +202,6 @@ class Scorer:
             "fleiss_kappa": None,
         }
         if len(complete) >= 2:
-            out["icc"] = finite_or_none(icc([[float(c) for c in row] for row in complete]))  # type: ignore[misc]
-            out["fleiss_kappa"] = finite_or_none(fleiss_kappa(category_counts(complete)))  # type: ignore[arg-type]
+            out["icc"] = finite_or_none(icc([[float(c) for c in row] for row in complete]))
+            out["fleiss_kappa"] = finite_or_none(fleiss_kappa(category_counts(complete)))
         return out

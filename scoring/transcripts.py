@@ -20,12 +20,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.contracts import Lang
+from streams.contracts import Lang, Speaker
 
 from .errors import TranscriptError
 from .prompts import Line
 
-_LABELS = {
+_LABELS: dict[str, Speaker] = {
     "counselor": "counselor", "counsellor": "counselor", "therapist": "counselor", "咨询师": "counselor",
     "client": "client", "来访者": "client",
 }
@@ -48,19 +48,21 @@ def guess_lang(texts: list[str]) -> Lang:
 
 
 def parse_text(text: str, *, source: str = "<text>", lang: Lang | None = None) -> Transcript:
-    turns: list[list[str]] = []  # [speaker, text]
+    speakers: list[Speaker] = []
+    texts: list[str] = []
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         m = _LINE.match(line)
         if m:
-            turns.append([_LABELS[m.group(1).lower()], m.group(2).strip()])
-        elif turns:
-            turns[-1][1] = f"{turns[-1][1]} {line}".strip()
+            speakers.append(_LABELS[m.group(1).lower()])
+            texts.append(m.group(2).strip())
+        elif texts:
+            texts[-1] = f"{texts[-1]} {line}".strip()
         else:
             raise TranscriptError(f"{source}:{lineno}: expected a line starting with 'Counselor:' or 'Client:'")
-    lines = tuple(Line(s, t) for s, t in turns if t)  # type: ignore[arg-type]
+    lines = tuple(Line(s, t) for s, t in zip(speakers, texts, strict=True) if t)
     if not lines:
         raise TranscriptError(f"{source}: no turns found (lines must start with 'Counselor:' or 'Client:')")
     return Transcript(Path(source).stem or "transcript", lang or guess_lang([t.text for t in lines]), lines)

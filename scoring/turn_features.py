@@ -16,7 +16,9 @@ __layer__ = "shell"
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
+from streams.contracts import PatternKey, PrincipleKey
 from streams.signals import is_directive, is_question, is_reflection, text_length
 
 from .principles import BY_KEY, PRINCIPLES
@@ -58,9 +60,9 @@ def features(text: str) -> TurnFeatures:
     )
 
 
-def feature_patterns(f: TurnFeatures) -> list[str]:
+def feature_patterns(f: TurnFeatures) -> list[PatternKey]:
     """Patterns the words alone show: advice/directives overstep; a bare acknowledgement is passive."""
-    out = []
+    out: list[PatternKey] = []
     if f.directive:
         out.append("boundary_overstepping")
     if (not f.directive and not f.reflection and not f.open_question and not f.closed_question
@@ -76,24 +78,27 @@ def quote_of(text: str, limit: int = QUOTE_CHARS) -> str:
 
 @dataclass(frozen=True)
 class Decision:
-    pattern: str | None
-    pattern_source: str | None  # "features" | "model"
-    principle: str  # the one to work on next
+    pattern: PatternKey | None
+    pattern_source: Literal["features", "model"] | None
+    principle: PrincipleKey  # the one to work on next
     next_move: str
 
 
 #: When a pattern is found, the principle its remedy serves.
-PATTERN_PRINCIPLE = {"boundary_overstepping": "autonomy", "passive_response": "self_exploration"}
+PATTERN_PRINCIPLE: dict[PatternKey, PrincipleKey] = {"boundary_overstepping": "autonomy", "passive_response": "self_exploration"}
+#: the pattern ratings read when the words show none, in this order
+_RATED_PATTERNS: tuple[PatternKey, ...] = ("boundary_overstepping", "passive_response")
 
 
 def decide(ratings: dict[str, float], f: TurnFeatures, text: str, lang: str) -> Decision:
     """The pattern (features first, then the model's pattern ratings), the principle to work on, the move."""
-    pattern, source = None, None
+    pattern: PatternKey | None = None
+    source: Literal["features", "model"] | None = None
     by_words = feature_patterns(f)
     if by_words:
         pattern, source = by_words[0], "features"
     else:
-        rated = [(ratings[k], k) for k in ("boundary_overstepping", "passive_response") if k in ratings]
+        rated = [(ratings[k], k) for k in _RATED_PATTERNS if k in ratings]
         high = [x for x in rated if x[0] >= PATTERN_THRESHOLD]
         if high:
             pattern, source = max(high)[1], "model"

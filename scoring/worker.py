@@ -32,7 +32,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
@@ -45,6 +45,10 @@ from streams.topics import FEEDBACK, SCORE_REQUESTS, SCORES, dlq_name, offset_re
 
 from . import metrics
 from .scorer import Scorer
+
+if TYPE_CHECKING:
+    from validation.calibration import Calibration
+    from validation.records import RecordBook
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +74,13 @@ class WorkerConfig:
     drain_s: float = 20.0
     #: maps raw dimension scores to the client scale (validation.calibration.Calibration),
     #: from the model's validation record; None = publish raw scores.
-    calibration: object | None = None
+    calibration: Calibration | None = None
     #: counselor turns rated per scored phase (turn-level feedback); 0 = off.
     feedback_turns: int = field(default_factory=lambda: int(environment.get("ALLIANCE_FEEDBACK_TURNS", "0")))
     feedback_topic: str = FEEDBACK.name
     #: returns the validation records (validation.records.RecordBook) whose newest turn-level record of the
     #: feedback model's identity decides ``CounselorFeedback.validated``; None: every record unvalidated.
-    record_loader: Callable[[], object] | None = None
+    record_loader: Callable[[], RecordBook] | None = None
     record_reload_s: float = 60.0
 
 
@@ -84,13 +88,13 @@ class RecordCache:
     """The record book, reloaded at most every ``reload_s`` seconds; a failed load is an EMPTY book
     (the gate closes, it never opens by error) and is tried again at the next reload."""
 
-    def __init__(self, loader: Callable[[], object] | None, reload_s: float = 60.0,
+    def __init__(self, loader: Callable[[], RecordBook] | None, reload_s: float = 60.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.loader, self.reload_s, self.clock = loader, reload_s, clock
-        self._book: object | None = None
+        self._book: RecordBook | None = None
         self._at: float | None = None
 
-    async def book(self):
+    async def book(self) -> RecordBook | None:
         if self.loader is None:
             return None
         now = self.clock()
@@ -130,17 +134,18 @@ class Outcome:
 
 
 async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, stats: WorkerStats, *,
-                        book: object | None = None) -> Outcome:
+                        book: RecordBook | None = None) -> Outcome:
     """Score with a timeout and retries (tenacity, linear backoff); never raises for a scoring failure."""
 
-    def why(err: BaseException | None) -> str:
+    def why(err: BaseException) -> str:
         if isinstance(err, asyncio.TimeoutError):
             return f"timed out after {cfg.timeout_s:g} s"
         return safe_reason(err)  # never str(err): it may quote the transcript
 
     def failed(state: RetryCallState) -> None:  # after every failed attempt: never the transcript, only the kind
+        err = state.outcome.exception() if state.outcome else None
         log.warning("request %s attempt %d/%d failed: %s", req.request_id, state.attempt_number, cfg.retries + 1,
-                    why(state.outcome.exception() if state.outcome else None).split(":")[0])
+                    why(err).split(":")[0] if err is not None else "unknown")
 
     def retrying(_: RetryCallState) -> None:
         stats.retries += 1
@@ -169,7 +174,7 @@ async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, st
 
 
 async def _feedback(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig,
-                    book: object | None = None) -> tuple[CounselorFeedback, ...]:
+                    book: RecordBook | None = None) -> tuple[CounselorFeedback, ...]:
     """Rate the phase's last counselor turns; any failure costs only the feedback, never the score."""
     if cfg.feedback_turns <= 0:
         return ()
@@ -177,7 +182,7 @@ async def _feedback(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig,
 
     try:
         rated = await asyncio.wait_for(
-            FeedbackScorer(scorer.engine, records=book).rate(  # type: ignore[arg-type]
+            FeedbackScorer(scorer.engine, records=book).rate(
                 session_id=req.session_id, phase=req.phase, turns=req.transcript, k=cfg.feedback_turns,
                 lang=req.lang, counselor_id=req.counselor_id),
             timeout=cfg.timeout_s)
@@ -190,7 +195,7 @@ async def _feedback(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig,
 
 
 async def handle_record(scorer: Scorer, record, cfg: WorkerConfig, stats: WorkerStats, *,
-                        book: object | None = None) -> Outcome:
+                        book: RecordBook | None = None) -> Outcome:
     try:
         req = decode(ScoreRequest, record.value)
     except ContractError as err:
@@ -220,7 +225,7 @@ def finished_prefix(records: list, outcomes: list[Outcome | None]) -> list[int]:
     """Indexes of the records whose offsets may be committed: per partition, those before the first unfinished."""
     blocked: set[int] = set()
     keep = []
-    for i, (record, outcome) in enumerate(zip(records, outcomes)):
+    for i, (record, outcome) in enumerate(zip(records, outcomes, strict=True)):
         if outcome is None or record.partition in blocked:
             blocked.add(record.partition)
             continue
@@ -305,9 +310,10 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
             if len(finished) < len(records):
                 log.warning("stopping: %d request(s) of the batch left unfinished for another worker",
                             len(records) - len(finished))
-            records, outcomes = [records[i] for i in finished], [outcomes[i] for i in finished]
+            kept = [(records[i], o) for i in finished if (o := outcomes[i]) is not None]  # finished: all have one
+            records = [r for r, _ in kept]
             sends = []
-            for record, outcome in zip(records, outcomes):
+            for record, outcome in kept:
                 if outcome.score is not None:
                     sends.append(await producer.send(cfg.scores_topic, key=outcome.score.session_id.encode(),
                                                      value=encode(outcome.score)))

@@ -40,7 +40,7 @@ def after_session_rows(sessions, rupture_counselors: list[RuptureSummary], ruptu
     """Counselors (those with predictions, then those known only from episodes), then the cohort."""
     per = analytics.counselor_trajectories(sessions, level)
     ruptures = {("(unknown)" if r.key == "unknown" else r.key): r for r in rupture_counselors}
-    empty = {d: analytics.TrajectoryShares(d, level, 0, {c: 0 for c in analytics.CHANGES}) for d in DIMENSIONS}
+    empty: dict[str, analytics.TrajectoryShares] = {d: analytics.TrajectoryShares(d, level, 0, {c: 0 for c in analytics.CHANGES}) for d in DIMENSIONS}
     rows = [AfterSessionRow(cid, {t.dimension: t for t in per.get(cid, [])} or empty, ruptures.get(cid))
             for cid in sorted(set(per) | set(ruptures))]
     cohort = {t.dimension: t for t in analytics.trajectories(sessions, level)}
@@ -75,8 +75,8 @@ def _pct(x: float) -> str:
 
 
 def text_block(rows: list[AfterSessionRow]) -> str:
-    lines = ["After the session (per counselor; deepened / stagnant / declined = a change of at least one scale "
-             "level early → late)"]
+    lines = [("After the session (per counselor; deepened / stagnant / declined = a change of at least one scale "
+              "level early → late)")]
     for r in rows:
         dims = "  ".join(f"{d} {_pct(r.trajectories[d].share('improved'))}/{_pct(r.trajectories[d].share('stayed'))}"
                          f"/{_pct(r.trajectories[d].share('declined'))}" for d in DIMENSIONS)
@@ -98,15 +98,15 @@ def plot(path: Path, rows: list[AfterSessionRow], figsize: tuple[float, float], 
 
     fig, axes = plt.subplots(1, len(DIMENSIONS), figsize=figsize, dpi=dpi, sharey=True)
     names = [r.counselor_id for r in rows]
-    for ax, dim in zip(axes, DIMENSIONS):
+    for ax, dim in zip(axes, DIMENSIONS, strict=True):
         bottom = [0.0] * len(rows)
         for change in analytics.PHASE_WISE_ORDER:
             vals = [0.0 if math.isnan(r.trajectories[dim].share(change)) else r.trajectories[dim].share(change)
                     for r in rows]
             ax.bar(range(len(rows)), vals, bottom=bottom, color=COLORS[change],
                    label=analytics.PHASE_WISE[change])
-            bottom = [b + v for b, v in zip(bottom, vals)]
-        ax.set_xticks(range(len(rows)), [f"{n}\n(n={r.trajectories[dim].n})" for n, r in zip(names, rows)],
+            bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+        ax.set_xticks(range(len(rows)), [f"{n}\n(n={r.trajectories[dim].n})" for n, r in zip(names, rows, strict=True)],
                       fontsize=7, rotation=30)
         ax.set_ylim(0, 1.12)
         ax.set_title(dim)

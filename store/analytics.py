@@ -62,13 +62,15 @@ def trajectories(sessions: dict[str, dict[str, PredictionRecord]], delta: float,
     """Per dimension, how many sessions declined / stayed / improved from ``start`` to ``end``."""
     out = []
     for dim in DIMENSIONS:
-        counts = {c: 0 for c in CHANGES}
+        counts: dict[str, int] = {c: 0 for c in CHANGES}
         n = 0
         for phases in sessions.values():
             a, b = phases.get(start), phases.get(end)
-            if a is None or b is None or a.dimensions.get(dim) is None or b.dimensions.get(dim) is None:
+            va = None if a is None else a.dimensions.get(dim)
+            vb = None if b is None else b.dimensions.get(dim)
+            if va is None or vb is None:
                 continue
-            counts[classify_change(a.dimensions[dim], b.dimensions[dim], delta)] += 1
+            counts[classify_change(va, vb, delta)] += 1
             n += 1
         out.append(TrajectoryShares(dim, delta, n, counts))
     return out
@@ -127,7 +129,7 @@ def pairwise_tests(per_session: dict[str, PredictionRecord]) -> list[PairwiseTes
             t = welch_t([r.dimensions.get(dim) for r in groups[a]], [r.dimensions.get(dim) for r in groups[b]])
             tests.append((a, b, t))
         adjusted = holm([t.p for _, _, t in tests])
-        out.extend(PairwiseTest(dim, a, b, t, p) for (a, b, t), p in zip(tests, adjusted))
+        out.extend(PairwiseTest(dim, a, b, t, p) for (a, b, t), p in zip(tests, adjusted, strict=True))
     return out
 
 

@@ -116,7 +116,9 @@ def downgrade(url: str, revision: str = "base") -> None:
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None, "migrations/ has a head revision"
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -72,7 +72,7 @@ def parse_label(data: object, where: str) -> Label:
         if k not in ITEM_IDS:
             raise LabelError(f"{where}: items.{k} is not a WAI-SR item (Q1..Q12)")
         items[k] = _score(v, f"{where}: items.{k}")
-    dims = {}
+    dims: dict[str, float] = {}
     for dim, ids in DIM_ITEMS.items():
         if all(i in items for i in ids):
             dims[dim] = sum(items[i] for i in ids) / len(ids)
@@ -132,7 +132,7 @@ def evaluate(records: list[PredictionRecord], labels: dict[str, Label], phase: s
     """Pearson r per dimension and per item between predictions at ``phase`` and the labels."""
     preds = {r.session_id: r for r in records if r.phase == phase}
     sids = sorted(set(preds) & set(labels))
-    dims = {d: correlation_or_nan([preds[s].dimensions.get(d) for s in sids], [labels[s].dimensions.get(d) for s in sids])
+    dims: dict[str, Correlation] = {d: correlation_or_nan([preds[s].dimensions.get(d) for s in sids], [labels[s].dimensions.get(d) for s in sids])
             for d in DIMENSIONS}
     items = {i: correlation_or_nan([preds[s].items.get(i) for s in sids], [labels[s].items.get(i) for s in sids])
              for i in ITEM_IDS}
@@ -176,8 +176,8 @@ def scorer_consistency(records: list[PredictionRecord]) -> dict[str, float] | No
     when no per-sample choices were stored.
     """
     def mean_of(key: str) -> float:
-        vals = [r.consistency.get(key) for r in records if r.consistency]
-        vals = [float(v) for v in vals if isinstance(v, (int, float)) and not math.isnan(v)]
+        given = [r.consistency.get(key) for r in records if r.consistency]
+        vals = [float(v) for v in given if isinstance(v, (int, float)) and not math.isnan(v)]
         return sum(vals) / len(vals) if vals else math.nan
 
     with_c = [r for r in records if r.consistency]
@@ -201,8 +201,8 @@ def _p(p: float) -> str:
 
 
 def format_result(res: EvalResult, model: str) -> str:
-    lines = [f"model: {model}", f"phase: {res.phase}   labelled sessions: {res.labelled}   "
-             f"with a prediction: {res.matched}", ""]
+    lines = [f"model: {model}", (f"phase: {res.phase}   labelled sessions: {res.labelled}   "
+              f"with a prediction: {res.matched}"), ""]
     refs = list(REFERENCE)
     head = f"{'dimension':<10} {'r':>6} {'p':>6} {'n':>4}  | " + "  ".join(f"{n:>{max(len(n), 6)}}" for n in refs)
     lines += ["Pearson r vs client-rated WAI-SR, beside the published reference numbers:", head,
@@ -226,14 +226,14 @@ def format_result(res: EvalResult, model: str) -> str:
     if res.consistency:
         any_c = next(iter(res.consistency.values()))
         lines.append(f"self-consistency across {any_c.samples} samples (sampled read-out):")
-        for name, c in res.consistency.items():
-            lines.append(f"  {name:<9} ratings={c.subjects:<5} ICC(1,1)={_f(c.icc1)}  ICC(2,1)={_f(c.icc2)}  "
-                         f"Fleiss' kappa={_f(c.kappa)}")
+        for name, cons in res.consistency.items():
+            lines.append(f"  {name:<9} ratings={cons.subjects:<5} ICC(1,1)={_f(cons.icc1)}  ICC(2,1)={_f(cons.icc2)}  "
+                         f"Fleiss' kappa={_f(cons.kappa)}")
     elif res.scorer_consistency:
-        c = res.scorer_consistency
-        lines.append(f"self-consistency as reported by the scorer, mean over {int(c['predictions'])} predictions "
-                     f"({_f(c['samples'], 0)} samples each): ICC(2,1)={_f(c['icc'])}  "
-                     f"Fleiss' kappa={_f(c['fleiss_kappa'])}")
+        sc = res.scorer_consistency
+        lines.append(f"self-consistency as reported by the scorer, mean over {int(sc['predictions'])} predictions "
+                     f"({_f(sc['samples'], 0)} samples each): ICC(2,1)={_f(sc['icc'])}  "
+                     f"Fleiss' kappa={_f(sc['fleiss_kappa'])}")
     else:
         lines.append("self-consistency: no sampled-mode predictions with per-sample choices in the store")
     lines.append("")

@@ -36,8 +36,8 @@ def model_identity(key: "ModelKey") -> "ModelIdentity":
     from streams.contracts import ModelIdentity
 
     try:
-        return ModelIdentity(name=key.name, revision=key.revision, prompt_version=key.prompt_version,
-                             readout=key.readout)
+        return ModelIdentity.model_validate({"name": key.name, "revision": key.revision,
+                                             "prompt_version": key.prompt_version, "readout": key.readout})
     except ValidationError as err:
         raise StoreError(f"model {key}: not a valid model identity ({err.errors()[0]['msg']})") from None
 
@@ -66,14 +66,15 @@ def raw_scores(record: "PredictionRecord") -> dict[str, float | None]:
 
 def gate_inputs(records: Iterable["PredictionRecord"], labels: Mapping[str, "Label"],
                 phase: str = RECORD_PHASE) -> GateInputs:
-    preds, covs = {}, {}
+    preds: dict[str, dict[str, float | None]] = {}
+    covs: dict[str, tuple[float, float] | None] = {}
     for r in records:
         if r.phase != phase:
             continue
         preds[r.session_id] = raw_scores(r)
         covs[r.session_id] = ((float(r.transcript_chars), float(r.client_turns))
                               if r.transcript_chars is not None and r.client_turns is not None else None)
-    labs = {sid: dict(lb.dimensions) for sid, lb in labels.items()}
+    labs: dict[str, dict[str, float | None]] = {sid: dict(lb.dimensions) for sid, lb in labels.items()}
     return GateInputs(preds, labs, covs)
 
 
@@ -90,7 +91,8 @@ def item_partials(records: Iterable["PredictionRecord"], labels: Mapping[str, "L
         use = [r for r in rows if item in r.items and item in labels[r.session_id].items]
         x = [r.items[item] for r in use]
         y = [labels[r.session_id].items[item] for r in use]
-        c = [[float(r.transcript_chars), float(r.client_turns)] for r in use]
+        c = [[float(tc), float(ct)] for r in use  # every row has both (rows above)
+             if (tc := r.transcript_chars) is not None and (ct := r.client_turns) is not None]
         try:
             out[item] = partial_correlation(x, y, c) if len(use) > 4 else None
         except ValueError:
@@ -152,8 +154,8 @@ def gate_section(repo: "StoreRepository", key: "ModelKey", records: list["Predic
 
     model = model_identity(key)
     if phase != RECORD_PHASE:
-        return (f"validation gate: computed on the {RECORD_PHASE} phase only (the whole session, what the client "
-                f"rates); run with --phase {RECORD_PHASE}", None)
+        return ((f"validation gate: computed on the {RECORD_PHASE} phase only (the whole session, what the client "
+                 f"rates); run with --phase {RECORD_PHASE}"), None)
     inputs = gate_inputs(records, labels)
     previous = repo.latest_record(model)
     carried = previous.calibration if previous is not None else None
@@ -274,8 +276,8 @@ def format_status(records: list["ValidationRecord"], *, history: bool = False) -
     for r in shown:
         lines += ["", *dimension_details(r)]
     if shown:
-        lines += ["", "pass = alerts for that dimension may reach counselors; fail, or a model identity not listed: "
-                      "supervisors only, marked unvalidated"]
+        lines += ["", ("pass = alerts for that dimension may reach counselors; fail, or a model identity not listed: "
+                       "supervisors only, marked unvalidated")]
     if any(r.level == "turn" for r in shown):
         lines.append("turn level (eval-turns --record): a feedback card reaches counselors only when every code it "
                      "shows passes for its exact model identity")
@@ -292,8 +294,8 @@ def dimension_details(record: "ValidationRecord") -> list[str]:
     if record.level == "turn":
         return turn_code_details(record)
     lines = [f"{record.key}  (labels: {record.labels_source or 'unknown source'})",
-             f"  {'dimension':<10} {'n':>4} {'r':>6} {'partial r':>9} {'95% CI (partial)':>18}  {'verdict':<7}  "
-             "rated sessions still needed"]
+             (f"  {'dimension':<10} {'n':>4} {'r':>6} {'partial r':>9} {'95% CI (partial)':>18}  {'verdict':<7}  "
+              "rated sessions still needed")]
     for dim, v in record.dimensions.items():
         ci = f"[{v.partial_ci[0]:6.3f}, {v.partial_ci[1]:6.3f}]" if v.partial_ci else "n/a"
         need = needed_for_verdict(v, record.settings)
@@ -315,8 +317,8 @@ def turn_code_details(record: "ValidationRecord") -> list[str]:
     floor = record.settings.get("floor")
     lines = [f"{record.key}  turn level (codes: {record.labels_source or 'unknown source'}"
              + (f"; floor {floor:.2f} on the interval's lower bound" if isinstance(floor, (int, float)) else "") + ")",
-             f"  {'code':<22} {'stat':<8} {'turns':>5} {'sessions':>8} {'agreement':>9} {'95% CI':<14} "
-             f"{'length':>6} {'Δ 95% CI':<14}  verdict"]
+             (f"  {'code':<22} {'stat':<8} {'turns':>5} {'sessions':>8} {'agreement':>9} {'95% CI':<14} "
+              f"{'length':>6} {'Δ 95% CI':<14}  verdict")]
     for code, v in record.dimensions.items():
         lines.append(f"  {code:<22} {v.statistic or '?':<8} {v.n:>5} {v.sessions if v.sessions is not None else '?':>8} "
                      f"{f(v.r):>9} {ci(v.r_ci):<14} {f(v.baseline_r):>6} {ci(v.difference_ci):<14}  "

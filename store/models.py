@@ -20,7 +20,7 @@ from __future__ import annotations
 __layer__ = "shell"
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -33,6 +33,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -79,6 +80,8 @@ class UtcDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    if TYPE_CHECKING:  # every model here maps a Table (SQLAlchemy types ``__table__`` as any FromClause)
+        __table__: ClassVar[Table]
 
 
 class ChatSession(Base):

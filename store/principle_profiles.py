@@ -23,6 +23,8 @@ from typing import Iterable, get_args
 
 from streams.contracts import CounselorFeedback, PatternKey, PrincipleKey
 
+from .models import CounselorFeedbackRow
+
 PRINCIPLES: tuple[str, ...] = get_args(PrincipleKey)
 PATTERNS: tuple[str, ...] = get_args(PatternKey)
 
@@ -37,21 +39,31 @@ class ProfileRow:
     named: dict[str, int]  # pattern -> turns whose card named it
 
 
-def week_of(rec: CounselorFeedback) -> str:
+#: one turn's feedback: the contract (``report --feedback FILE``) or the store's row (the same fields)
+FeedbackRecord = CounselorFeedback | CounselorFeedbackRow
+
+
+def _rating(rec: FeedbackRecord, key: str) -> float | None:
+    if isinstance(rec, CounselorFeedback):
+        return rec.rating(key)
+    return rec.principles.get(key, rec.patterns.get(key))
+
+
+def week_of(rec: FeedbackRecord) -> str:
     year, week, _ = rec.created_at.isocalendar()
     return f"{year}-W{week:02d}"
 
 
-def profiles(records: Iterable[CounselorFeedback]) -> list[ProfileRow]:
+def profiles(records: Iterable[FeedbackRecord]) -> list[ProfileRow]:
     """One row per (counselor, week), sorted."""
-    groups: dict[tuple[str, str], list[CounselorFeedback]] = {}
+    groups: dict[tuple[str, str], list[FeedbackRecord]] = {}
     for r in records:
         groups.setdefault((r.counselor_id, week_of(r)), []).append(r)
     out = []
     for (cid, week), recs in sorted(groups.items()):
         means = {}
         for key in (*PRINCIPLES, *PATTERNS):
-            vals = [v for r in recs if (v := r.principles.get(key, r.patterns.get(key))) is not None]  # type: ignore[call-overload]
+            vals = [v for r in recs if (v := _rating(r, key)) is not None]
             means[key] = fmean(vals) if vals else math.nan
         out.append(ProfileRow(cid, week, len(recs), len({r.session_id for r in recs}), means,
                               {p: sum(r.pattern == p for r in recs) for p in PATTERNS}))
@@ -71,8 +83,8 @@ def write_csv(path: Path, rows: list[ProfileRow]) -> Path:
 
 
 def text_block(rows: list[ProfileRow]) -> str:
-    lines = ["Principle profiles (turn-level feedback, mean rating 1–5 per counselor and week; "
-             "unvalidated model ratings)"]
+    lines = [("Principle profiles (turn-level feedback, mean rating 1–5 per counselor and week; "
+              "unvalidated model ratings)")]
     for r in rows:
         vals = " ".join(f"{k[:8]} {r.means[k]:.2f}" for k in PRINCIPLES if not math.isnan(r.means[k]))
         named = ", ".join(f"{p} {r.named[p]}" for p in PATTERNS if r.named[p])
@@ -89,7 +101,7 @@ def plot(path: Path, rows: list[ProfileRow], figsize: tuple[float, float], dpi: 
 
     weeks = sorted({r.week for r in rows})
     fig, axes = plt.subplots(1, len(PRINCIPLES), figsize=figsize, dpi=dpi, sharey=True)
-    for ax, key in zip(axes, PRINCIPLES):
+    for ax, key in zip(axes, PRINCIPLES, strict=True):
         for cid in sorted({r.counselor_id for r in rows}):
             pts = [(weeks.index(r.week), r.means[key]) for r in rows
                    if r.counselor_id == cid and not math.isnan(r.means[key])]

@@ -15,6 +15,7 @@ __layer__ = "shell"
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, select
 
@@ -41,7 +42,7 @@ class StoredRating:
         """WAI-SR only: the mean of each dimension's four answers."""
         if self.instrument != "wai-sr":
             return {}
-        out = {}
+        out: dict[str, float] = {}
         for dim in DIMENSIONS:
             vals = [v for k, v in self.answers.items() if ITEM_DIMENSION.get(k) == dim]
             out[dim] = sum(vals) / len(vals)
@@ -115,7 +116,7 @@ def rated_transcripts(engine: Engine) -> tuple[list[RatedTranscript], list[str]]
     s, t = ChatSession.__table__, Turn.__table__
     ids = sorted(latest)
     turns: dict[str, list] = {}
-    sessions: dict[str, object] = {}
+    sessions: dict[str, Any] = {}  # session_id -> its chat_sessions row
     with engine.connect() as conn:
         for i in range(0, len(ids), 500):  # bounded IN lists
             chunk = ids[i:i + 500]

@@ -22,7 +22,7 @@ from streams.contracts import DIMENSIONS, INSTRUMENT_ITEMS, ITEM_DIMENSION
 
 from .ratings import Distribution, ResponseRate, distributions, response_rates
 
-ANSWER_COLUMNS = tuple(range(0, 11))  # covers wai-sr 1..5 and srs 0..10
+ANSWER_COLUMNS = tuple(range(11))  # covers wai-sr 1..5 and srs 0..10
 FIGSIZE = (12.0, 4.5)
 DPI = 100
 
@@ -122,8 +122,8 @@ def _text(rates: list[ResponseRate], dists: list[Distribution]) -> str:
     if not dists:
         lines += ["", "Rating distribution: no client ratings in the store"]
     for d in dists:
-        lines += ["", f"Rating distribution, {d.instrument} (latest rating of {d.sessions} sessions; mean, then "
-                      "how many gave each answer)"]
+        lines += ["", (f"Rating distribution, {d.instrument} (latest rating of {d.sessions} sessions; mean, then "
+                       "how many gave each answer)")]
         if d.dimension_means:
             for dim, values in d.dimension_means.items():
                 m, sd = _mean_sd(values)

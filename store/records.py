@@ -12,9 +12,11 @@ from __future__ import annotations
 __layer__ = "shell"
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sqlalchemy import Row
+
     from validation.records import RecordBook
 
 log = logging.getLogger("alliance.validation")
@@ -61,7 +63,7 @@ def load_record_book(db_url: str | None = None) -> "RecordBook":
     # Only the newest row per identity and level counts, chosen by its columns before parsing: if that row
     # is unreadable, an older (perhaps passing) record must not take its place. The level lives in the
     # record JSON; a row whose level cannot be read is taken as the newest of BOTH levels, closing both.
-    newest: dict[tuple, object] = {}
+    newest: dict[tuple[Any, ...], Row[Any]] = {}
     for row in rows:
         ident = (row.model_name, row.model_revision, row.prompt_version, row.readout)
         for level in _row_levels(row):

@@ -153,7 +153,7 @@ def _plots(out_dir: Path, sessions, means, shares, profiles) -> list[Path]:
     # 1. trajectories: every session thin, the mean with its 95% CI bold
     fig, axes = plt.subplots(1, 3, figsize=FIGSIZES["trajectories.png"], dpi=DPI, sharey=True)
     xs = list(range(len(PHASES)))
-    for ax, dim in zip(axes, DIMENSIONS):
+    for ax, dim in zip(axes, DIMENSIONS, strict=True):
         for phases in sessions.values():
             pts = [(i, phases[ph].dimensions.get(dim)) for i, ph in enumerate(PHASES) if ph in phases]
             pts = [(i, v) for i, v in pts if v is not None]

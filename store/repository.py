@@ -149,8 +149,8 @@ class StoreRepository:
         with self._session() as s:
             preds = [p for p in s.scalars(q) if model is None or model.matches(p)]
         latest: dict[str, Prediction] = {}
-        for p in preds:
-            latest[p.phase] = p
+        for pred in preds:
+            latest[pred.phase] = pred
         out = []
         for phase in PHASES:
             p = latest.get(phase)

@@ -38,7 +38,7 @@ class RuptureSummary:
     repaired: int = 0
     repair_attempted: int = 0  # closed unrepaired although the counselor addressed it
     model_only: int = 0  # opened by a model drop with no client marker
-    kinds: Counter = field(default_factory=Counter)
+    kinds: Counter[str] = field(default_factory=Counter)
 
     @property
     def repair_rate(self) -> float | None:

@@ -24,7 +24,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Awaitable, Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
@@ -173,7 +173,7 @@ class Sink:
     def __init__(self, bootstrap: str, engine: Engine, *, topics: SinkTopics | None = None,
                  group_id: str = "alliance-store", settings: StoreSettings | None = None,
                  batch_max: int = 500, retry_initial_s: float = 0.2, retry_max_s: float = 10.0,
-                 purge_every_s: float = 3600.0, sleep: Callable[[float], object] = asyncio.sleep):
+                 purge_every_s: float = 3600.0, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         self.bootstrap = bootstrap
         self.engine = engine
         self.settings = settings or StoreSettings.from_env(str(engine.url))
@@ -187,8 +187,8 @@ class Sink:
         self.purge_every_s = purge_every_s
         self._sleep = sleep
         self.stats = SinkStats()
-        self._consumer = None
-        self._producer = None
+        self._consumer: Any = None  # AIOKafkaConsumer once started (aiokafka is untyped)
+        self._producer: Any = None  # AIOKafkaProducer once started
         self._last_purge = 0.0
 
     async def start(self) -> None:
@@ -213,7 +213,7 @@ class Sink:
             if client is not None:
                 try:
                     await client.stop()
-                except Exception:  # noqa: BLE001 - best effort on shutdown
+                except Exception:  # best effort on shutdown
                     log.debug("error stopping a kafka client", exc_info=True)
         self._consumer = self._producer = None
 
@@ -289,7 +289,7 @@ class Sink:
 
     async def _write_one_by_one(self, decoded: Decoded) -> None:
         keep = Decoded(rejected=list(decoded.rejected))
-        for ev, origin in zip(decoded.events, decoded.origins):
+        for ev, origin in zip(decoded.events, decoded.origins, strict=True):
             single = Decoded(events=[ev], origins=[origin])
             try:
                 async for attempt in self._retrying(is_transient, self._db_retry):
@@ -298,8 +298,8 @@ class Sink:
             except Exception as err:  # noqa: BLE001 - refused, not an outage
                 log.error("store refused a record at %s:%s (%s)", origin.stream, origin.offset,
                           type(err).__name__)
-                keep.rejected.append((origin, f"store refused the record: {type(err).__name__}: "
-                                              f"{str(err).splitlines()[0][:300]}", None, encode(ev),
+                keep.rejected.append((origin, (f"store refused the record: {type(err).__name__}: "
+                                               f"{str(err).splitlines()[0][:300]}"), None, encode(ev),
                                       REASON_STORE))
         decoded.rejected[:] = keep.rejected
 
@@ -324,7 +324,7 @@ class Sink:
 
         offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
         try:
-            await self._consumer.commit(offsets)  # type: ignore[union-attr]
+            await self._consumer.commit(offsets)
             self.stats.commits += 1
         except (CommitFailedError, IllegalStateError) as err:
             # the group rebalanced while we wrote: the new owner re-reads, the upserts absorb it

@@ -130,8 +130,8 @@ def _measure(rec: CounselorFeedback, code: str) -> float | None:
     if code in BINARY_CODES:
         v = rec.features.get(code)
         return None if v is None else float(v)
-    v = rec.principles.get(code, rec.patterns.get(code))  # type: ignore[call-overload]
-    return None if v is None else float(v)
+    rating = rec.rating(code)
+    return None if rating is None else float(rating)
 
 
 def _length(turn_codes: list[TurnCode], rec: CounselorFeedback) -> tuple[float, str]:
@@ -196,15 +196,15 @@ def _ci(low: float, high: float) -> str:
 
 
 def format_turn_eval(res: TurnEvalResult) -> str:
-    lines = [f"Turn-level measures vs human codes — {res.matched} of {res.coded_turns} coded turns have a feedback "
-             f"record (model {res.model}); coders: {', '.join(res.coders)}",
-             "  agreement: kappa for yes/no codes (features), ICC(2,1) for 1–5 ratings (model); 95% intervals "
-             "resample sessions;",
+    lines = [(f"Turn-level measures vs human codes — {res.matched} of {res.coded_turns} coded turns have a feedback "
+              f"record (model {res.model}); coders: {', '.join(res.coders)}"),
+             ("  agreement: kappa for yes/no codes (features), ICC(2,1) for 1–5 ratings (model); 95% intervals "
+              "resample sessions;"),
              "  length: the same statistic for turn length alone (cross-validated); Δ: measure − length",
-             f"  verdict 'agrees': at least {THRESHOLDS['binary']:.2f} (kappa) / {THRESHOLDS['rated']:.2f} (ICC) "
-             "and Δ's interval above 0", ""]
-    header = f"  {'code':<22} {'stat':<8} {'n':>3} {'yes':>4} {'agreement':>9} {'95% CI':<15} {'length':>6} " \
-             f"{'95% CI':<15} {'Δ 95% CI':<15} {'coders':>6}  verdict"
+             (f"  verdict 'agrees': at least {THRESHOLDS['binary']:.2f} (kappa) / {THRESHOLDS['rated']:.2f} (ICC) "
+              "and Δ's interval above 0"), ""]
+    header = (f"  {'code':<22} {'stat':<8} {'n':>3} {'yes':>4} {'agreement':>9} {'95% CI':<15} {'length':>6} "
+              f"{'95% CI':<15} {'Δ 95% CI':<15} {'coders':>6}  verdict")
     lines.append(header)
     for c in res.codes:
         lines.append(f"  {c.code:<22} {c.statistic:<8} {c.n:>3} {'' if c.positives is None else c.positives:>4} "
@@ -252,9 +252,9 @@ def format_turn_gate(record) -> str:
     s = record.settings
     lines = [f"Feedback gate for {record.key} (turn level; {record.labels_n} coded turns"
              + (f" from {record.labels_source}" if record.labels_source else "") + "):",
-             f"  a code passes with at least {s.get('min_turns')} coded turns from {s.get('min_sessions')} sessions, "
-             f"the lower bound of its 95% interval at least {s.get('floor', 0):.2f}, and the interval of "
-             "(measure − length) above 0"]
+             (f"  a code passes with at least {s.get('min_turns')} coded turns from {s.get('min_sessions')} sessions, "
+              f"the lower bound of its 95% interval at least {s.get('floor', 0):.2f}, and the interval of "
+              "(measure − length) above 0")]
     for code, v in record.dimensions.items():
         lines.append(f"  {code:<22} {'PASS' if v.passed else 'fail'}  {v.reason.partition(': ')[2]}")
     passed = record.passed_dimensions()

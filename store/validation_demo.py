@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from streams.contracts import (DIMENSION_ITEMS, AllianceScore, DimensionScore, ItemScore, ModelIdentity,
+from streams.contracts import (DIMENSION_ITEMS, DIMENSIONS, AllianceScore, DimensionScore, ItemScore, ModelIdentity,
                                request_id_for)
 from validation import synthetic
 
@@ -70,7 +70,7 @@ def write_labelled_set(ds: synthetic.LabelledSet, url: str, labels_path: Path,
             write_events(conn, scores_for(ds, model or ModelIdentity(name="demo-model")))
     finally:
         engine.dispose()
-    lines = [orjson.dumps({"session_id": sid, "dimensions": {d: float(ds.labels[d][i]) for d in synthetic.DIMENSIONS}})
+    lines = [orjson.dumps({"session_id": sid, "dimensions": {d: float(ds.labels[d][i]) for d in DIMENSIONS}})
              for i, sid in enumerate(ds.session_ids)]
     labels_path.parent.mkdir(parents=True, exist_ok=True)
     labels_path.write_bytes(b"\n".join(lines) + b"\n")

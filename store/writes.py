@@ -36,7 +36,7 @@ __layer__ = "shell"
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Sequence
 
 from sqlalchemy import Connection, Engine, bindparam, case, delete, func, not_, select
 
@@ -64,12 +64,14 @@ from .models import (AccessEventRow, AccessEventSession, Alert, AlertAck as AckR
 def _insert(conn: Connection, model: type) -> Any:
     name = conn.dialect.name
     if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        raise UnsupportedDatabase(f"the store supports SQLite and PostgreSQL, not {name}")
-    return insert(model)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(model)
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(model)
+    raise UnsupportedDatabase(f"the store supports SQLite and PostgreSQL, not {name}")
 
 
 _STATEMENTS: dict[tuple[str, str], Any] = {}
@@ -119,11 +121,15 @@ class Origin:
         return f"{self.topic}:{self.partition}"
 
 
-def _journal(conn: Connection, kind: str, ref: str, ev: Contract, at: datetime, origin: Origin | None) -> None:
+#: the contracts the journal keeps (each one's session_id files it under its session)
+Journaled = SessionEvent | AllianceScore | AllianceAlert | AlertAck | RuptureEpisode | CounselorFeedback
+
+
+def _journal(conn: Connection, kind: str, ref: str, ev: Journaled, at: datetime, origin: Origin | None) -> None:
     stmt = _cached(conn, "journal",
                    lambda: _insert(conn, Event).on_conflict_do_nothing(index_elements=["kind", "ref"]))
     conn.execute(stmt, dict(
-        kind=kind, ref=ref, session_id=ev.session_id, at=at,  # type: ignore[attr-defined]
+        kind=kind, ref=ref, session_id=ev.session_id, at=at,
         stream=origin.stream if origin else None, record_offset=origin.offset if origin else None,
         data=ev.model_dump(mode="json"),
     ))
@@ -212,7 +218,7 @@ def write_score(conn: Connection, ev: AllianceScore, origin: Origin | None = Non
         dimension=item.dimension, expected=item.expected,
         p1=item.probs[0], p2=item.probs[1], p3=item.probs[2], p4=item.probs[3], p5=item.probs[4],
         rationale=item.rationale, quotes=[q.model_dump() for q in item.quotes],
-        samples=list(item.samples) if getattr(item, "samples", None) else None,
+        samples=list(item.samples) if item.samples else None,
     ) for item in ev.items]
     def build_items():
         istmt = _insert(conn, PredictionItem)
@@ -365,7 +371,7 @@ def write_event(conn: Connection, ev: Contract, *, store_turns: bool = False,
     raise TypeError(f"the store does not keep {type(ev).__name__} events")
 
 
-def write_events(conn: Connection, events: list[Contract], *, store_turns: bool = False,
+def write_events(conn: Connection, events: Sequence[Contract], *, store_turns: bool = False,
                  origins: list[Origin] | None = None) -> WriteResult:
     """Write a batch on one connection (the caller owns the transaction)."""
     result = WriteResult()
@@ -377,7 +383,7 @@ def write_events(conn: Connection, events: list[Contract], *, store_turns: bool 
     return result
 
 
-def write_in_one_transaction(db: Engine, events: list[Contract], *, redact: bool = True) -> WriteResult:
+def write_in_one_transaction(db: Engine, events: Sequence[Contract], *, redact: bool = True) -> WriteResult:
     """Write ``events`` in one transaction of their own (``score-corpus`` commits one session at a time),
     with their quotes and rationales redacted like the sink's (privacy/)."""
     if redact:

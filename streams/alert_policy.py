@@ -40,9 +40,28 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Mapping, TypedDict
 
-from .contracts import DIMENSIONS, PHASES, WATCHED_DIMENSIONS, AllianceAlert, AllianceScore, Evidence, derived_id
+from .contracts import (
+    DIMENSIONS,
+    PHASES,
+    WATCHED_DIMENSIONS,
+    AllianceAlert,
+    AllianceScore,
+    Dimension,
+    Evidence,
+    Phase,
+    derived_id,
+)
+
+Severity = Literal["info", "warning", "critical"]
+AlertKind = Literal["drop", "low", "recovered"]
+
+
+class _Stamp(TypedDict, total=False):
+    """``created_at`` of an alert when the caller gives the time (else the contract's default: now)."""
+
+    created_at: datetime
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
@@ -51,7 +70,7 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 class AlertSettings:
     """Thresholds on the WAI-SR 1–5 scale (dimension score = mean of 4 items)."""
 
-    watched: tuple[str, ...] = WATCHED_DIMENSIONS
+    watched: tuple[Dimension, ...] = WATCHED_DIMENSIONS
     drop_fire: float = 0.5  # δ: fire when a dimension falls this much from the previous phase
     drop_critical: float = 1.0
     drop_clear: float = 0.2  # recovered when back within this of the level before the drop
@@ -104,7 +123,7 @@ class SettingsBook:
                 return settings
         return self.default
 
-    def watched(self) -> tuple[str, ...]:
+    def watched(self) -> tuple[Dimension, ...]:
         """Every dimension some model's settings watch, in contract order: what a score request
         asks rationales for (the model is known only once the score is back)."""
         wanted = set(self.default.watched).union(*(s.watched for _, s in self.per_model))
@@ -153,7 +172,9 @@ def scored_every_phase(state: dict[str, Any] | None) -> bool:
     policy's memory before the last phase is scored would re-fire, as new, alerts
     the counselor already had.
     """
-    return bool(state) and PHASES[-1] in state.get("phases", ())
+    if not state:
+        return False
+    return PHASES[-1] in state.get("phases", ())
 
 
 #: marks the memory of a session the processor forgot before its last phase was scored
@@ -183,9 +204,9 @@ def alert_id(session_id: str, phase: str, dimension: str, kind: str) -> str:
     return derived_id(session_id, phase, dimension, kind)
 
 
-def _dimension_level(score: AllianceScore, dim: str) -> float | None:
+def _dimension_level(score: AllianceScore, dim: Dimension) -> float | None:
     if dim in score.dimensions:
-        return score.dimensions[dim].score  # type: ignore[index]
+        return score.dimensions[dim].score
     values = [i.expected for i in score.items if i.dimension == dim]
     return sum(values) / len(values) if values else None
 
@@ -243,9 +264,9 @@ def on_score(
     counselor = score.counselor_id or counselor_id or "unknown"
     alerts: list[AllianceAlert] = []
     suppressed: list[str] = []
-    stamp = {"created_at": now} if now is not None else {}
+    stamp: _Stamp = {"created_at": now} if now is not None else {}
 
-    def emit(dim: str, kind: str, severity: str, previous: float | None, current: float, message: str,
+    def emit(dim: Dimension, kind: AlertKind, severity: Severity, previous: float | None, current: float, message: str,
              evidence: list[Evidence], counts: bool) -> bool:
         aid = alert_id(score.session_id, score.phase, dim, kind)
         if counts:
@@ -255,8 +276,8 @@ def on_score(
                 return False
             st["sent"] += 1
         alerts.append(AllianceAlert(
-            alert_id=aid, session_id=score.session_id, counselor_id=counselor, dimension=dim,  # type: ignore[arg-type]
-            kind=kind, severity=severity, previous=previous, current=current, phase=score.phase,  # type: ignore[arg-type]
+            alert_id=aid, session_id=score.session_id, counselor_id=counselor, dimension=dim,
+            kind=kind, severity=severity, previous=previous, current=current, phase=score.phase,
             evidence=evidence, message=message, model=score.model.name, validated=False, **stamp,
         ))
         return True
@@ -270,7 +291,7 @@ def on_score(
         drop = None if prev is None else prev - cur
         drop_now = drop is not None and drop >= settings.drop_fire
         low_now = cur < settings.low_fire
-        severity_now = "critical" if (
+        severity_now: Severity = "critical" if (
             (drop is not None and drop >= settings.drop_critical) or cur < settings.low_critical
         ) else "warning"
         since = f" since {prev_phase}" if prev_phase else ""
@@ -319,7 +340,8 @@ def on_score(
     return Decision(alerts, st, suppressed)
 
 
-def _kind(drop: float | None, cur: float, drop_now: bool, low_now: bool, settings: AlertSettings) -> str:
+def _kind(drop: float | None, cur: float, drop_now: bool, low_now: bool,
+          settings: AlertSettings) -> Literal["drop", "low"]:
     """When both rules hold, the alert is named after the one that sets its severity."""
     if drop_now and drop is not None and drop >= settings.drop_critical:
         return "drop"
@@ -333,9 +355,9 @@ def on_signal_flags(
     *,
     session_id: str,
     counselor_id: str,
-    phase: str,
+    phase: Phase,
     flags: list[str] | tuple[str, ...],
-    figures: dict[str, float | int | None],
+    figures: Mapping[str, object],
     settings: AlertSettings,
     now: datetime | None = None,
 ) -> Decision:
@@ -344,6 +366,7 @@ def on_signal_flags(
     ps = st["process"]
     alerts: list[AllianceAlert] = []
     suppressed: list[str] = []
+    stamp: _Stamp = {"created_at": now} if now is not None else {}
     active = set(ps["active"])
     for flag in flags:
         if flag in active:
@@ -361,9 +384,9 @@ def on_signal_flags(
                           for k, v in figures.items() if v is not None)
         alerts.append(AllianceAlert(
             alert_id=aid, session_id=session_id, counselor_id=counselor_id, dimension="process", kind="process",
-            severity="info", phase=phase, message=f"process signal: {flag.replace('_', ' ')}",  # type: ignore[arg-type]
+            severity="info", phase=phase, message=f"process signal: {flag.replace('_', ' ')}",
             evidence=[Evidence(dimension="process", note=f"{flag}: {shown}")], validated=False, signal=flag,
-            **({"created_at": now} if now is not None else {}),
+            **stamp,
         ))
     ps["active"] = sorted(flags)
     return Decision(alerts, st, suppressed)

@@ -260,7 +260,7 @@ def ensure_topics(bootstrap: str, specs: Sequence | None = None, timeout: float 
     while admin is None:
         try:
             admin = KafkaAdminClient(bootstrap_servers=bootstrap, **security, client_id="alliance-monitor-admin")
-        except Exception as err:  # NoBrokersAvailable while the broker warms up
+        except Exception as err:  # noqa: BLE001 - NoBrokersAvailable while the broker warms up
             if time.monotonic() > deadline:
                 raise BrokerError(f"cannot reach Kafka at {bootstrap}: {err}") from None
             time.sleep(0.2)

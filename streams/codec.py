@@ -13,13 +13,16 @@ __layer__ = "contract"
 import base64
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Iterator, Literal, TypeVar
 
 import orjson
 from pydantic import ValidationError
 
 from .contracts import CONTRACTS, Contract, DeadLetter
 from .errors import ContractError
+
+if TYPE_CHECKING:
+    from faust.serializers.codecs import Codec
 
 M = TypeVar("M", bound=Contract)
 
@@ -107,6 +110,7 @@ def dead_letter(
         raw_b = raw.encode("utf-8")
     else:
         raw_b = raw
+    encoding: Literal["utf-8", "base64"]
     try:
         text, encoding = raw_b.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -117,7 +121,7 @@ def dead_letter(
         source_topic=source_topic,
         reason=reason,
         raw=text,
-        raw_encoding=encoding,  # type: ignore[arg-type]
+        raw_encoding=encoding,
         key=key,
         partition=partition,
         offset=offset,
@@ -137,7 +141,7 @@ class Rejected:
     raw: bytes
 
 
-def faust_codec(model: type[Contract], *, lenient: bool = True):
+def faust_codec(model: type[Contract], *, lenient: bool = True) -> Codec:
     """A Faust ``Codec`` that yields ``model`` instances (or :class:`Rejected`)."""
     from faust.serializers import codecs
 

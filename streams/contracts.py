@@ -15,7 +15,7 @@ __layer__ = "contract"
 
 import hashlib
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar, cast
 
 from pydantic import (
     AfterValidator,
@@ -196,11 +196,15 @@ def derived_id(*parts: str) -> str:
     return f"{head}~{digest}{tail}"[:MAX_ID_CHARS]
 
 
+#: the two contracts named ``session_id:phase``
+_Named = TypeVar("_Named", "ScoreRequest", "AllianceScore")
+
+
 def request_id_for(session_id: str, phase: str) -> str:
     return derived_id(session_id, phase)
 
 
-def _check_request_id(event):
+def _check_request_id(event: _Named) -> _Named:
     """A request and its score are named ``session_id:phase``: a repeat is recognisably the same."""
     expected = request_id_for(event.session_id, event.phase)
     if event.request_id != expected:
@@ -537,6 +541,12 @@ class CounselorFeedback(Contract):
     cached_tokens: Annotated[int, Field(ge=0)] = 0
     latency_ms: Annotated[float, Field(ge=0)] = 0.0
     created_at: UtcDatetime = Field(default_factory=utcnow)
+
+    def rating(self, key: str) -> float | None:
+        """The rating of a principle or a pattern, by its key (None when this record has none)."""
+        if key in self.principles:
+            return self.principles[key]
+        return self.patterns.get(cast(PatternKey, key))
 
 
 #: Most sessions one access record names (a ``subscribe`` takes at most this many).

@@ -44,8 +44,8 @@ class RedriveResult:
 
     def lines(self, dry_run: bool) -> list[str]:
         verb = "would re-drive" if dry_run else "re-drove"
-        out = [f"{self.source_topic}.dlq: {self.scanned} dead letters, {self.matched} matching; "
-               f"{verb} {self.matched if dry_run else self.sent} to {self.source_topic}"]
+        out = [(f"{self.source_topic}.dlq: {self.scanned} dead letters, {self.matched} matching; "
+                f"{verb} {self.matched if dry_run else self.sent} to {self.source_topic}")]
         if self.unreadable or self.other_source or self.newer:
             out.append(f"  skipped: {self.unreadable} unreadable, {self.other_source} from another topic, "
                        f"{self.newer} written after the re-drive began")

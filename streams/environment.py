@@ -27,7 +27,7 @@ __layer__ = "contract"
 
 import os
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, overload
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,14 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
     Variable("ALLIANCE_TRAINED_DIR", "training/lineage.py",
              "where trained adapters and heads are kept", "$ALLIANCE_MODEL_CACHE/trained"),
 )}
+
+
+@overload
+def get(name: str) -> str | None: ...
+@overload
+def get(name: str, default: str) -> str: ...
+@overload
+def get(name: str, default: str | None) -> str | None: ...
 
 
 def get(name: str, default: str | None = None) -> str | None:

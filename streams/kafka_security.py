@@ -72,7 +72,10 @@ PLAINTEXT = KafkaSecurity()
 def security_from_env(env: Mapping[str, str] | None = None) -> KafkaSecurity:
     """The settings from ``env`` (default: the process environment), checked; one-line errors."""
     env = environment.snapshot() if env is None else env
-    get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+
+    def get(name: str) -> str | None:
+        return (env.get(name) or "").strip() or None
+
     protocol = (get(PROTOCOL_ENV) or "PLAINTEXT").upper()
     if protocol not in PROTOCOLS:
         raise KafkaSecurityError(f"{PROTOCOL_ENV} must be one of {', '.join(PROTOCOLS)} (got {protocol!r})")
@@ -81,9 +84,9 @@ def security_from_env(env: Mapping[str, str] | None = None) -> KafkaSecurity:
         given = next(n for n, v in tls_files.items() if v)
         raise KafkaSecurityError(f"{given} is set but {PROTOCOL_ENV}={protocol} does not use TLS (SSL or SASL_SSL)")
     if not protocol.startswith("SASL_"):
-        given = next((n for n in (MECHANISM_ENV, USERNAME_ENV, PASSWORD_ENV, PASSWORD_FILE_ENV) if get(n)), None)
-        if given:
-            raise KafkaSecurityError(f"{given} is set but {PROTOCOL_ENV}={protocol} does not use SASL "
+        sasl_var = next((n for n in (MECHANISM_ENV, USERNAME_ENV, PASSWORD_ENV, PASSWORD_FILE_ENV) if get(n)), None)
+        if sasl_var:
+            raise KafkaSecurityError(f"{sasl_var} is set but {PROTOCOL_ENV}={protocol} does not use SASL "
                                      f"(SASL_SSL or SASL_PLAINTEXT)")
         return KafkaSecurity(protocol, cafile=tls_files[CAFILE_ENV], certfile=tls_files[CERTFILE_ENV],
                              keyfile=tls_files[KEYFILE_ENV])

@@ -25,9 +25,12 @@ from __future__ import annotations
 __layer__ = "core"
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-PHASES: tuple[str, ...] = ("early", "middle", "late")
+if TYPE_CHECKING:
+    from .contracts import Phase
+
+PHASES: tuple[Phase, ...] = ("early", "middle", "late")
 DEFAULT_PLANNED_MINUTES = 50.0
 
 
@@ -46,7 +49,7 @@ class ClockSettings:
 class DuePhase:
     """A phase whose boundary has been crossed: emit its request with turns < ``cut_at``."""
 
-    phase: str
+    phase: Phase
     index: int  # 0, 1, 2
     start_at: float  # beginning of this phase (for the phase-local mode)
     cut_at: float  # end of this phase: turns strictly before it belong to the cut
@@ -109,7 +112,7 @@ class PhaseClock:
             return None
         return self.last_event_at + settings.idle_timeout_s
 
-    def phase_at(self, at: float) -> str:
+    def phase_at(self, at: float) -> Phase:
         """The phase an event at ``at`` falls in (``late`` after the plan)."""
         if self.started_at is None:
             return "early"

@@ -184,8 +184,8 @@ def shorten_fetch_wait(fetch_max_wait_ms: int) -> None:
         consumer._fetch_max_wait_ms = fetch_max_wait_ms
         return consumer
 
-    thread._alliance_original_create_worker_consumer = original
-    thread._create_worker_consumer = create
+    thread._alliance_original_create_worker_consumer = original  # type: ignore[attr-defined]  # our marker: idempotent
+    thread._create_worker_consumer = create  # type: ignore[method-assign]  # the patch itself (see above)
 
 
 def build_app(cfg: ProcessorConfig):
@@ -253,7 +253,7 @@ def build_app(cfg: ProcessorConfig):
     ready = {"flag": False}
     catch_up: dict[str, Any] = {"gate": CatchUp.open(), "warned": False}
     inflight: dict[str, float] = {}
-    app.alliance_counters = counters  # type: ignore[attr-defined]
+    app.alliance_counters = counters  # type: ignore[attr-defined]  # run_processor reads them back from the app
 
     async def send(topic: str, key: str, value: bytes, partition: int | None = None) -> None:
         await out[topic].send(key=key.encode(), value=value, partition=partition)
@@ -381,7 +381,7 @@ def build_app(cfg: ProcessorConfig):
                     if state is None:
                         continue  # a session this processor never saw (or long forgotten)
                     await apply(core.on_model_drop(state, alert, s), alert.session_id, message.partition)
-            except Exception as err:  # never stop the stream on one bad record
+            except Exception as err:  # noqa: BLE001 - never stop the stream on one bad record
                 # no log.exception: a traceback's last line quotes values, i.e. chat text
                 log.error("processing failed for %s[%s]@%s: %s", message.topic, message.partition, message.offset,
                           safe_reason(err))
@@ -390,13 +390,14 @@ def build_app(cfg: ProcessorConfig):
             finally:
                 metrics.RECORD_SECONDS.labels(message.topic).observe(time.perf_counter() - started)
 
-    records: dict[str, Any] = {"book": cfg.record_loader() if cfg.record_loader else None}
+    loader = cfg.record_loader
+    records: dict[str, Any] = {"book": loader() if loader else None}
 
-    if cfg.record_loader is not None:
+    if loader is not None:
         @app.timer(interval=cfg.record_reload_s)
         async def reload_records() -> None:
             # a failed reload yields an empty book: the gate closes, it never opens by error
-            records["book"] = await asyncio.to_thread(cfg.record_loader)
+            records["book"] = await asyncio.to_thread(loader)
 
     @app.agent(scores_in, name="alerts_agent")
     async def alerts_agent(stream):
@@ -422,7 +423,7 @@ def build_app(cfg: ProcessorConfig):
                     alert_state.pop(score.session_id, None)
                 elif decision.state != previous:
                     alert_state[score.session_id] = decision.state
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001 - never stop the stream on one bad score
                 log.error("alert policy failed for %s[%s]@%s: %s", message.topic, message.partition, message.offset,
                           safe_reason(err))
                 await to_dlq(SCORES.name, f"processing error: {safe_reason(err)}", message)
@@ -460,8 +461,8 @@ def build_app(cfg: ProcessorConfig):
             else:
                 wakeups.set(sid, core.next_wakeup(state, s))
 
-    @app.on_rebalance_complete.connect
-    async def on_ready(sender, **kwargs) -> None:  # after table recovery
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # Faust types connect() so no plain receiver fits
+    async def on_ready(sender: Any, **kwargs: Any) -> None:  # after table recovery
         nonlocal s
         first = not ready["flag"]
         # from now on this worker watches these sessions; the time nobody did is not silence
@@ -471,7 +472,7 @@ def build_app(cfg: ProcessorConfig):
             owned = [tp.partition for tp in app.consumer.assignment() if tp.topic == CHAT_TURNS.name]
             try:
                 tail = await read_changelog_tails(cfg.bootstrap, (sessions, texts, alert_state), owned)
-            except Exception as err:  # never keep a worker from starting over it; say what it may have missed
+            except Exception as err:  # noqa: BLE001 - never keep a worker from starting over it; say what it may have missed
                 log.warning("changelog tails not read (%s): the newest state of a moved session may be missing",
                             safe_reason(err))
             else:
@@ -500,8 +501,8 @@ def build_app(cfg: ProcessorConfig):
             if cfg.on_ready:
                 cfg.on_ready()
 
-    @app.on_partitions_revoked.connect
-    async def on_revoked(sender, revoked, **kwargs) -> None:
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # Faust types connect() so no plain receiver fits
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         inflight.clear()
         print(f"processor rebalance: {len(revoked)} partition(s) revoked", file=sys.stderr, flush=True)
 
@@ -515,7 +516,7 @@ async def _catch_up_gate(app, topics: tuple[str, ...], max_wait_s: float) -> Cat
     tps = [tp for tp in app.consumer.assignment() if tp.topic in topics]
     try:
         ends = await app.consumer.highwaters(*tps) if tps else {}
-    except Exception as err:  # the gate is a refinement; never keep a worker from starting over it
+    except Exception as err:  # noqa: BLE001 - the gate is a refinement; never keep a worker from starting over it
         log.warning("end offsets unavailable (%s); phase ends are not held for the backlog", safe_reason(err))
         return CatchUp.open()
     return CatchUp.from_end_offsets({(tp.topic, tp.partition): int(end) for tp, end in ends.items()},
@@ -545,6 +546,6 @@ def run_worker(cfg: ProcessorConfig, loglevel: str = "WARNING") -> int:
         worker.execute_from_commandline()
     except SystemExit as exc:
         code = int(exc.code or 0)
-    counters = app.alliance_counters  # type: ignore[attr-defined]
+    counters = app.alliance_counters
     print(f"processor stopped: {counters.line()}", file=sys.stderr, flush=True)
     return code

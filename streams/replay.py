@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .codec import encode
-from .replay_format import (BadLine, ReplayEvent, iter_files, merge, parse_line, read_file, rebase,  # noqa: F401
+from .replay_format import (BadLine, ReplayEvent, iter_files, merge, parse_line, read_file, rebase,
                             schedule)
 from .topics import CHAT_TURNS
 
@@ -61,7 +61,7 @@ def publish(
     futures = []
     try:
         with tqdm(total=len(events), unit="ev", desc="replay", disable=not progress, leave=False) as bar:
-            for ev, offset in zip(events, offsets):
+            for ev, offset in zip(events, offsets, strict=True):
                 wait = start + offset - time.monotonic()
                 if wait > 0:
                     producer.flush()  # what is due now goes now

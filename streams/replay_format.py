@@ -24,10 +24,10 @@ import heapq
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from .codec import json_lines, validate
-from .contracts import ChatTurn, Contract, SessionEvent
+from .contracts import ChatTurn, SessionEvent
 from .errors import ContractError
 from .topics import CHAT_SESSIONS, CHAT_TURNS
 
@@ -37,14 +37,14 @@ class ReplayEvent:
     """One event to publish, with where it came from (for error reports)."""
 
     topic: str
-    event: Contract
+    event: ChatTurn | SessionEvent
     at: datetime
     source: str  # "file:line"
     order: int  # tie-breaker: position in its file
 
     @property
     def session_id(self) -> str:
-        return self.event.session_id  # type: ignore[attr-defined]
+        return self.event.session_id
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ class BadLine:
         return f"{self.source}: {self.reason}"
 
 
-def _event_time(event: Contract) -> datetime:
-    return event.sent_at if isinstance(event, ChatTurn) else event.at  # type: ignore[attr-defined]
+def _event_time(event: ChatTurn | SessionEvent) -> datetime:
+    return event.sent_at if isinstance(event, ChatTurn) else event.at
 
 
 def parse_line(data: object, source: str, order: int) -> list[ReplayEvent]:
@@ -77,7 +77,7 @@ def parse_line(data: object, source: str, order: int) -> list[ReplayEvent]:
     )
 
 
-def _expand_session(data: dict, source: str, order: int) -> list[ReplayEvent]:
+def _expand_session(data: dict[str, Any], source: str, order: int) -> list[ReplayEvent]:
     data = dict(data)
     turns = data.pop("turns")
     if not isinstance(turns, list):

@@ -42,7 +42,7 @@ from typing import Any
 import orjson
 
 from . import rupture_cues as cues
-from .contracts import DIMENSIONS, AllianceAlert, ModelDrop, RuptureEpisode, RuptureMarker
+from .contracts import DIMENSIONS, AllianceAlert, Lang, ModelDrop, RuptureEpisode, RuptureMarker
 from .signals import text_length
 
 #: Process flags (streams.signals) that are about the client pulling away.
@@ -92,7 +92,7 @@ class SessionInfo:
 
     session_id: str
     counselor_id: str
-    lang: str = "en"
+    lang: Lang = "en"
 
 
 @dataclass
@@ -167,7 +167,7 @@ def _reengages(length: int, base: float | None, s: RuptureSettings) -> bool:
     return length >= need
 
 
-def _opening(recent: list, flags: list[str], s: RuptureSettings) -> list[list] | None:
+def _opening(recent: list[Any], flags: list[str], s: RuptureSettings) -> list[list[Any]] | None:
     """The markers that open an episode now (the latest client turn must carry one), or None."""
     if not recent or not recent[-1][1]:
         return None
@@ -218,7 +218,7 @@ def on_model_drop(
     st = ctx.st
     if alert.kind != "drop" or alert.dimension not in DIMENSIONS:
         return Decision([], st)
-    drop = ModelDrop(alert_id=alert.alert_id, dimension=alert.dimension, phase=alert.phase,  # type: ignore[arg-type]
+    drop = ModelDrop(alert_id=alert.alert_id, dimension=alert.dimension, phase=alert.phase,
                      previous=alert.previous, current=alert.current, model=alert.model,
                      validated=alert.validated).model_dump(mode="json")
     ep = st["open"] if not st["ended"] else st.get("ended_episode")
@@ -256,7 +256,7 @@ def on_session_end(state: dict[str, Any] | None, info: SessionInfo, *, at: datet
 # --- episode bookkeeping -------------------------------------------------------------
 
 
-def _open(ctx: _Ctx, phase: str, turn_id: int, markers: list[list], flags: list[str], s: RuptureSettings,
+def _open(ctx: _Ctx, phase: str, turn_id: int, markers: list[list[Any]], flags: list[str], s: RuptureSettings,
           model_drop: dict[str, Any] | None = None) -> dict[str, Any]:
     st = ctx.st
     st["count"] += 1
@@ -272,7 +272,7 @@ def _open(ctx: _Ctx, phase: str, turn_id: int, markers: list[list], flags: list[
     return ep
 
 
-def kind_of(markers: list[list], mixed_share: float) -> str:
+def kind_of(markers: list[list[Any]], mixed_share: float) -> str:
     """withdrawal / confrontation / mixed from the marker families (untyped when none)."""
     w = sum(1 for m in markers if m[1] == cues.WITHDRAWAL)
     c = sum(1 for m in markers if m[1] == cues.CONFRONTATION)
@@ -304,12 +304,12 @@ def _emit(ctx: _Ctx, ep: dict[str, Any], closed: bool = False) -> None:
 
 def _episode(ctx: _Ctx, ep: dict[str, Any], closed: bool = False) -> RuptureEpisode:
     drop = ep["model_drop"]
-    markers = [RuptureMarker(turn_id=t, speaker="client", family=f, cue=c) for t, f, c in ep["markers"]]  # type: ignore[arg-type]
+    markers = [RuptureMarker(turn_id=t, speaker="client", family=f, cue=c) for t, f, c in ep["markers"]]
     moves = [RuptureMarker(turn_id=t, speaker="counselor", family="repair", cue=c) for t, _, c in ep["repair_moves"]]
     return RuptureEpisode(
         episode_id=ep["episode_id"], session_id=ctx.info.session_id, counselor_id=ctx.info.counselor_id,
         version=ep["version"], kind=ep["kind"], status=ep["status"], closed=closed or ep["closed_at"] is not None,
-        sources=ep["sources"], phase=ep["phase"], lang=ctx.info.lang, opened_at=ep["opened_at"],  # type: ignore[arg-type]
+        sources=ep["sources"], phase=ep["phase"], lang=ctx.info.lang, opened_at=ep["opened_at"],
         opened_turn_id=ep["opened_turn_id"], markers=markers, flags=ep["flags"], repair_moves=moves,
         reengaged_turn_id=ep["reengaged_turn_id"], closed_at=ep["closed_at"],
         model_drop=ModelDrop.model_validate(drop) if drop else None,

@@ -19,7 +19,7 @@ __layer__ = "core"
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence, TypedDict
 
 import orjson
 
@@ -35,6 +35,7 @@ from .contracts import (
     WATCHED_DIMENSIONS,
     AllianceAlert,
     ChatTurn,
+    Dimension,
     ProcessSignal,
     RuptureEpisode,
     ScoreRequest,
@@ -65,7 +66,7 @@ class ProcessorSettings:
     process_alerts: bool = True
     #: dimensions the alert policy watches (``SettingsBook.watched()``); every ScoreRequest
     #: carries them so the scorer writes rationales for exactly those items.
-    watched: tuple[str, ...] = WATCHED_DIMENSIONS
+    watched: tuple[Dimension, ...] = WATCHED_DIMENSIONS
     #: wall seconds of transport jitter a phase also waits for (consumer fetch waits,
     #: two topics read at different paces). At clock rate r it is worth r× as much
     #: event time, so at 60× the lateness must be at least 2 s × 60 = 2 event minutes.
@@ -411,7 +412,18 @@ def next_wakeup(state: dict[str, Any], s: ProcessorSettings) -> float | None:
     return min(wakes)
 
 
-def _figure_dict(f: sig.Figures) -> dict[str, float | int | None]:
+class _FigureDict(TypedDict):
+    """The figures of :class:`signals.Figures` a ProcessSignal carries, as its keyword arguments."""
+
+    client_length_ratio: float | None
+    client_latency_s: float | None
+    client_idle_s: float | None
+    question_streak: int
+    directive_density: float | None
+    minimal_response_rate: float | None
+
+
+def _figure_dict(f: sig.Figures) -> _FigureDict:
     return {
         "client_length_ratio": f.client_length_ratio,
         "client_latency_s": f.client_latency_s,
@@ -427,7 +439,7 @@ def _signal(state: dict[str, Any], clock: PhaseClock, f: sig.Figures, at: float)
     elapsed = 0.0 if clock.started_at is None else max(0.0, at - clock.started_at)
     return ProcessSignal(
         session_id=state["session_id"], counselor_id=state["counselor_id"], at=dt(at), upto_turn_id=upto,
-        phase=clock.phase_at(at), elapsed_s=elapsed, flags=list(f.flags), **_figure_dict(f),  # type: ignore[arg-type]
+        phase=clock.phase_at(at), elapsed_s=elapsed, flags=list(f.flags), **_figure_dict(f),
     )
 
 
@@ -474,7 +486,7 @@ def build_request(
     due: DuePhase,
     lookup: Callable[[int], Sequence[Any] | None],
     mode: TranscriptMode = "cumulative",
-    watched: Sequence[str] = WATCHED_DIMENSIONS,
+    watched: Sequence[Dimension] = WATCHED_DIMENSIONS,
     max_bytes: int = MAX_REQUEST_BYTES,
 ) -> ScoreRequest:
     """The ScoreRequest for ``due``; ``lookup(turn_id)`` gives the turn's :func:`text_entry` from the text store.
@@ -497,17 +509,17 @@ def build_request(
         if found is None:
             continue  # text already dropped (cannot happen before the session closes)
         speaker, text = found[0], found[1]
-        lines.append(TranscriptLine(turn_id=turn_id, speaker=speaker, text=text))  # type: ignore[arg-type]
+        lines.append(TranscriptLine(turn_id=turn_id, speaker=speaker, text=text))
     upto = max((line.turn_id for line in lines), default=-1)
     request = ScoreRequest(
         request_id=request_id_for(state["session_id"], due.phase),
         session_id=state["session_id"],
         counselor_id=state["counselor_id"],
-        phase=due.phase,  # type: ignore[arg-type]
+        phase=due.phase,
         upto_turn_id=upto,
         transcript=lines,
         lang=state["lang"],
-        watched=list(watched),  # type: ignore[arg-type]
+        watched=list(watched),
     )
     envelope = len(orjson.dumps(request.model_copy(update={"transcript": []}).model_dump(mode="json"))) + 32
     sizes = [_line_bytes(line) for line in lines]

@@ -148,8 +148,8 @@ class SignalSettings:
 class SignalState:
     """Rolling windows of one session. JSON-serialisable via :meth:`to_dict`."""
 
-    client: list[list] = field(default_factory=list)  # [turn_id, at, length, minimal]
-    counselor: list[list] = field(default_factory=list)  # [turn_id, at, question, reflection, directive]
+    client: list[list[Any]] = field(default_factory=list)  # [turn_id, at, length, minimal]
+    counselor: list[list[Any]] = field(default_factory=list)  # [turn_id, at, question, reflection, directive]
     latencies: list[float] = field(default_factory=list)
     baseline_lengths: list[int] = field(default_factory=list)
     baseline_latencies: list[float] = field(default_factory=list)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 __layer__ = "contract"
 
-from typing import Collection, Mapping
+from typing import Any, Collection, Mapping
 
 from prometheus_client import Counter, Gauge
 
@@ -78,7 +78,7 @@ def set_lag(part: str, group: str, ends: Mapping[tuple[str, int], int | None],
     return total
 
 
-async def observe_consumer(part: str, group: str, consumer, topics: Collection[str] | None = None) -> int | None:
+async def observe_consumer(part: str, group: str, consumer: Any, topics: Collection[str] | None = None) -> int | None:
     """Set the lag gauges of ``consumer`` (aiokafka's or Faust's: ``assignment``, ``highwater``, ``position``).
 
     ``topics`` limits it to those topics (Faust's consumer also holds its tables' changelogs).

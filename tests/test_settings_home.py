@@ -79,7 +79,7 @@ def environment_reads(source: str) -> list[str]:
             continue  # os.environ[NAME] = value / del os.environ[NAME]
         if isinstance(up, ast.Attribute) and up.value is node and up.attr in WRITES:
             continue  # os.environ.setdefault(...), .update(...), .pop(...), .copy() for a child
-        if isinstance(up, ast.Dict) and any(k is None and v is node for k, v in zip(up.keys, up.values)):
+        if isinstance(up, ast.Dict) and any(k is None and v is node for k, v in zip(up.keys, up.values, strict=True)):
             continue  # {**os.environ, ...}: handed on whole
         if isinstance(up, ast.Call) and isinstance(up.func, ast.Name) and up.func.id == "dict" \
                 and up.args[:1] == [node]:

@@ -83,7 +83,7 @@ def fit_head(x: np.ndarray, sessions: Sequence[LabelledSession], *, features: st
     fit = fit_ridge(x, y, seed=seed)
     head = ReadoutHead(features=features, base_name=base_name, base_revision=base_revision, mean=fit.mean,
                        scale=fit.scale, coef=fit.coef, intercept=fit.intercept, lineage=lineage)
-    return HeadResult(head, len(sessions), {q: float(a) for q, a in zip(ITEM_IDS, fit.alphas)})
+    return HeadResult(head, len(sessions), {q: float(a) for q, a in zip(ITEM_IDS, fit.alphas, strict=True)})
 
 
 def dimension_means(item_rows: np.ndarray) -> dict[str, np.ndarray]:

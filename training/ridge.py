@@ -12,8 +12,10 @@ from __future__ import annotations
 __layer__ = "core"
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from validation.stats import fold_ids
 
@@ -34,7 +36,8 @@ class RidgeFit:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         z = (np.atleast_2d(np.asarray(x, dtype=float)) - self.mean) / self.scale
-        return z @ self.coef + self.intercept
+        y: np.ndarray = z @ self.coef + self.intercept
+        return y
 
 
 def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -56,7 +59,8 @@ def _solve(z: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
-def fit_ridge(x, y, *, alphas=DEFAULT_ALPHAS, folds: int = 5, seed: int = 0) -> RidgeFit:
+def fit_ridge(x: ArrayLike, y: ArrayLike, *, alphas: Sequence[float] = DEFAULT_ALPHAS, folds: int = 5,
+              seed: int = 0) -> RidgeFit:
     """Pick each target's penalty by k-fold CV (mean squared error), then refit on all rows."""
     xa = np.asarray(x, dtype=float)
     ya = np.asarray(y, dtype=float)

@@ -12,11 +12,14 @@ __layer__ = "shell"
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from .dataset import LabelledSession, fingerprint
 from .errors import TrainingError
 from .split import Split, split_by_time
+
+if TYPE_CHECKING:
+    from validation.records import ValidationRecord
 
 
 @dataclass
@@ -28,13 +31,13 @@ class TrainReport:
     data_fingerprint: str
     seconds: float
     details: dict = field(default_factory=dict)
-    held_out: object | None = None  # validation.records.ValidationRecord on the held-out split (head only)
+    held_out: ValidationRecord | None = None  # validation.records.ValidationRecord on the held-out split (head only)
 
     def summary(self) -> str:
         lines = [f"trained {self.method}: {self.identity}",
                  f"  artefact: {self.artefact}",
-                 f"  data: {len(self.split.train)} train sessions (fingerprint {self.data_fingerprint}); "
-                 f"{self.split.summary()}",
+                 (f"  data: {len(self.split.train)} train sessions (fingerprint {self.data_fingerprint}); "
+                  f"{self.split.summary()}"),
                  f"  time: {self.seconds:.1f} s"]
         lines += [f"  {k}: {v}" for k, v in self.details.items()]
         return "\n".join(lines)

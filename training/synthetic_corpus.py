@@ -31,9 +31,9 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Literal
+from typing import Any, Literal
 
-from streams.contracts import DIMENSION_ITEMS, DIMENSIONS, ITEM_DIMENSION, ITEM_IDS, Lang
+from streams.contracts import DIMENSION_ITEMS, DIMENSIONS, ITEM_DIMENSION, ITEM_IDS, Dimension, Lang
 
 SYNTHETIC_NOTE = "SYNTHETIC: generated for tests and benchmarks; not clinical data"
 Part = Literal["length-free", "length-inverse"]
@@ -169,11 +169,11 @@ class SyntheticSession:
     def chars(self) -> int:
         return sum(len(t.text) for t in self.turns)
 
-    def dimension_label(self, dimension: str) -> float:
+    def dimension_label(self, dimension: Dimension) -> float:
         ids = list(DIMENSION_ITEMS[dimension])
         return sum(self.answers[i] for i in ids) / len(ids)
 
-    def session_line(self) -> dict:
+    def session_line(self) -> dict[str, Any]:
         """The replay format's one-line session (``turns`` present)."""
         end = self.turns[-1].sent_at + timedelta(seconds=30)
         return {
@@ -183,7 +183,7 @@ class SyntheticSession:
             "turns": [{"speaker": t.speaker, "text": t.text, "sent_at": _iso(t.sent_at)} for t in self.turns],
         }
 
-    def label_line(self) -> dict:
+    def label_line(self) -> dict[str, Any]:
         """The labels format of ``eval --labels`` (extra keys are ignored there)."""
         return {"session_id": self.session_id, "items": dict(self.answers), "part": self.part, "note": SYNTHETIC_NOTE}
 
@@ -246,7 +246,9 @@ def generate_session(rng: random.Random, index: int, spec: CorpusSpec) -> Synthe
         exchanges = rng.randint(2, 6)
         filler_rate = 0.6
     sep = " " if lang == "en" else ""
-    fill = lambda s: s.format(topic=topic, goal=goal)  # noqa: E731
+
+    def fill(s: str) -> str:
+        return s.format(topic=topic, goal=goal)
 
     def client_text(core: str) -> str:
         extra = [rng.choice(FILLER[lang]) for _ in range(_poisson(rng, filler_rate))]
@@ -302,5 +304,5 @@ def generate(spec: CorpusSpec) -> list[SyntheticSession]:
 def header_lines(spec: CorpusSpec) -> list[str]:
     """``#`` lines at the top of every file written (the replay and label readers skip them)."""
     return [f"# {SYNTHETIC_NOTE}",
-            f"# generator: training.synthetic_corpus seed={spec.seed} sessions={spec.sessions} "
-            f"langs={','.join(spec.langs)} inverse_share={spec.inverse_share}"]
+            (f"# generator: training.synthetic_corpus seed={spec.seed} sessions={spec.sessions} "
+             f"langs={','.join(spec.langs)} inverse_share={spec.inverse_share}")]

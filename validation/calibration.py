@@ -26,11 +26,13 @@ from __future__ import annotations
 __layer__ = "core"
 
 from dataclasses import dataclass, field
-from typing import Literal, Mapping, Sequence, Union
+from itertools import pairwise
+from typing import Any, Literal, Mapping, Sequence, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from streams.contracts import DIMENSION_ITEMS
+from streams.contracts import DIMENSION_ITEMS, AllianceScore
 
 from .errors import GateError
 from .stats import fold_ids, pearson_r
@@ -42,7 +44,7 @@ SCALE_MIN, SCALE_MAX = 1.0, 5.0
 FORMAT_VERSION = 1
 
 
-def _xy(x, y) -> tuple[np.ndarray, np.ndarray]:
+def _xy(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if xa.ndim != 1 or xa.shape != ya.shape:
         raise GateError(f"raw scores and labels must be 1-D of equal length, got {xa.shape} and {ya.shape}")
@@ -62,7 +64,7 @@ class LinearMap:
     method: str = field(default="linear", init=False)
 
     @classmethod
-    def fit(cls, x, y) -> "LinearMap":
+    def fit(cls, x: ArrayLike, y: ArrayLike) -> "LinearMap":
         xa, ya = _xy(x, y)
         dx = xa - xa.mean()
         sxx = float(dx @ dx)
@@ -71,15 +73,15 @@ class LinearMap:
             slope = 0.0
         return cls(intercept=float(ya.mean() - slope * xa.mean()), slope=slope)
 
-    def apply(self, raw):
+    def apply(self, raw: ArrayLike) -> float | np.ndarray:
         out = np.clip(self.intercept + self.slope * np.asarray(raw, dtype=float), SCALE_MIN, SCALE_MAX)
         return float(out) if out.ndim == 0 else out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"method": "linear", "intercept": self.intercept, "slope": self.slope}
 
 
-def pava(y, weights=None) -> np.ndarray:
+def pava(y: ArrayLike, weights: ArrayLike | None = None) -> np.ndarray:
     """The non-decreasing sequence closest to ``y`` (weighted L2): scipy's pool-adjacent-violators."""
     from scipy.optimize import isotonic_regression
 
@@ -95,25 +97,25 @@ class IsotonicMap:
     method: str = field(default="isotonic", init=False)
 
     @classmethod
-    def fit(cls, x, y) -> "IsotonicMap":
+    def fit(cls, x: ArrayLike, y: ArrayLike) -> "IsotonicMap":
         xa, ya = _xy(x, y)
         ux, inverse, counts = np.unique(xa, return_inverse=True, return_counts=True)
         means = np.bincount(inverse, weights=ya) / counts  # ties in raw score pooled first
         fitted = pava(means, counts)
         return cls(knots_x=tuple(float(v) for v in ux), knots_y=tuple(float(v) for v in fitted))
 
-    def apply(self, raw):
+    def apply(self, raw: ArrayLike) -> float | np.ndarray:
         out = np.clip(np.interp(np.asarray(raw, dtype=float), self.knots_x, self.knots_y), SCALE_MIN, SCALE_MAX)
         return float(out) if out.ndim == 0 else out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"method": "isotonic", "x": list(self.knots_x), "y": list(self.knots_y)}
 
 
 MonotoneMap = Union[LinearMap, IsotonicMap]
 
 
-def fit_map(x, y, method: str = DEFAULT_METHOD) -> MonotoneMap:
+def fit_map(x: ArrayLike, y: ArrayLike, method: str = DEFAULT_METHOD) -> MonotoneMap:
     if method == "linear":
         return LinearMap.fit(x, y)
     if method == "isotonic":
@@ -121,7 +123,7 @@ def fit_map(x, y, method: str = DEFAULT_METHOD) -> MonotoneMap:
     raise GateError(f"unknown calibration method {method!r} (choose from {', '.join(METHODS)})")
 
 
-def map_from_dict(data: Mapping) -> MonotoneMap:
+def map_from_dict(data: Mapping[str, Any]) -> MonotoneMap:
     method = data.get("method")
     if method == "linear":
         slope = float(data["slope"])
@@ -132,7 +134,7 @@ def map_from_dict(data: Mapping) -> MonotoneMap:
         xs, ys = [float(v) for v in data["x"]], [float(v) for v in data["y"]]
         if len(xs) != len(ys) or not xs:
             raise GateError("isotonic calibration needs equally many, at least one, x and y knots")
-        if any(b < a for a, b in zip(xs, xs[1:])) or any(b < a for a, b in zip(ys, ys[1:])):
+        if any(b < a for a, b in pairwise(xs)) or any(b < a for a, b in pairwise(ys)):
             raise GateError("isotonic calibration knots must be non-decreasing")
         return IsotonicMap(knots_x=tuple(xs), knots_y=tuple(ys))
     raise GateError(f"unknown calibration method {method!r} (choose from {', '.join(METHODS)})")
@@ -157,11 +159,12 @@ class CalibrationCheck:
         """True when the map lowers held-out MAE and RMSE."""
         return self.mae_after < self.mae_before and self.rmse_after < self.rmse_before
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def cross_validate(x, y, method: str = DEFAULT_METHOD, *, folds: int = 5, seed: int = 0) -> CalibrationCheck:
+def cross_validate(x: ArrayLike, y: ArrayLike, method: str = DEFAULT_METHOD, *, folds: int = 5,
+                   seed: int = 0) -> CalibrationCheck:
     """Fit on k−1 folds, apply to the held-out fold; compare with the raw scores there."""
     xa, ya = _xy(x, y)
     ids = fold_ids(xa.size, folds, seed)
@@ -192,12 +195,12 @@ class Calibration:
             return float(min(SCALE_MAX, max(SCALE_MIN, raw)))
         return float(m.apply(raw))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"version": FORMAT_VERSION, "method": self.method, "n": self.n,
                 "dimensions": {d: m.to_dict() for d, m in self.maps.items()}}
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "Calibration":
+    def from_dict(cls, data: Mapping[str, Any]) -> "Calibration":
         version = data.get("version")
         if version != FORMAT_VERSION:
             raise GateError(f"unsupported calibration format version {version!r} (expected {FORMAT_VERSION})")
@@ -240,8 +243,8 @@ def raw_dimensions(items: Mapping[str, float]) -> dict[str, float | None]:
     """
     out: dict[str, float | None] = {}
     for dim, ids in DIMENSION_ITEMS.items():
-        values = [items.get(i) for i in ids]
-        out[dim] = None if any(v is None for v in values) else sum(values) / len(values)  # type: ignore[arg-type]
+        values = [v for i in ids if (v := items.get(i)) is not None]
+        out[dim] = None if len(values) < len(ids) else sum(values) / len(values)
     return out
 
 
@@ -255,7 +258,7 @@ def format_checks(checks: Mapping[str, CalibrationCheck]) -> str:
     return "\n".join(lines)
 
 
-def calibrate_score(score, calibration: Calibration):
+def calibrate_score(score: AllianceScore, calibration: Calibration) -> AllianceScore:
     """An ``AllianceScore`` with its dimension scores mapped to the client scale.
 
     What the scoring worker applies before publishing. Item scores stay raw:
@@ -267,7 +270,7 @@ def calibrate_score(score, calibration: Calibration):
     """
     from streams.contracts import DimensionScore
 
-    dims = {}
+    dims: dict[str, DimensionScore] = {}
     for name, dim in score.dimensions.items():
         m = calibration.maps.get(name)
         if m is None:

@@ -13,6 +13,9 @@ __layer__ = "core"
 import argparse
 import json
 import sys
+from typing import Any
+
+from streams.contracts import DIMENSIONS
 
 from . import synthetic
 from .calibration import METHODS, cross_validate
@@ -23,20 +26,20 @@ def _f(v: float | None) -> str:
     return "   n/a" if v is None else f"{v:6.3f}"
 
 
-def gate_rows(settings: GateSettings) -> list[dict]:
+def gate_rows(settings: GateSettings) -> list[dict[str, Any]]:
     rows = []
     for ds in (synthetic.length_only(), synthetic.signal_in("bond")):
-        for dim in synthetic.DIMENSIONS:
+        for dim in DIMENSIONS:
             v = evaluate_dimension(dim, ds.predictions[dim], ds.labels[dim], ds.covariates, settings)
             rows.append({"fixture": ds.name, **v.model_dump()})
     return rows
 
 
-def calibration_rows(sizes: tuple[int, ...] = (242, 40)) -> list[dict]:
+def calibration_rows(sizes: tuple[int, ...] = (242, 40)) -> list[dict[str, Any]]:
     rows = []
     for n in sizes:
         ds = synthetic.misscaled(n=n)
-        for dim in synthetic.DIMENSIONS:
+        for dim in DIMENSIONS:
             for method in METHODS:
                 c = cross_validate(ds.predictions[dim], ds.labels[dim], method, folds=5, seed=0)
                 rows.append({"fixture": ds.name, "dimension": dim, **c.to_dict()})

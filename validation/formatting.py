@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __layer__ = "core"
 
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from streams.contracts import DIMENSIONS
 
@@ -20,7 +20,7 @@ def status_table(records: Iterable[ValidationRecord], dimensions: Sequence[str] 
     width = max(len("model"), *(len(r["model"]) for r in rows))
     # The level column appears once a turn-level record is listed (a session-only listing stays as it was).
     levels = any(r.get("level") == "turn" for r in rows)
-    lv = (lambda r: f"{r.get('level', 'session'):<8}  ") if levels else (lambda r: "")
+    lv: Callable[[dict[str, Any]], str] = (lambda r: f"{r.get('level', 'session'):<8}  ") if levels else (lambda r: "")
     head = (f"{'model':<{width}}  " + (f"{'level':<8}  " if levels else "") + f"{'date':<10}  {'labels':>6}  "
             + "  ".join(f"{d:<8}" for d in dimensions) + ("  turn codes" if levels else ""))
     lines = [head, "-" * len(head)]
@@ -51,8 +51,8 @@ def format_record(record: ValidationRecord) -> str:
     lines = [f"validation gate for {record.key}  (labels: {record.labels_n}"
              + (f" from {record.labels_source}" if record.labels_source else "")
              + f", {record.created_at.date().isoformat()})",
-             f"{'dimension':<10} {'n':>4} {'raw r':>6} {'partial r':>9} {conf + ' CI (partial)':>18} "
-             f"{'length r':>8} {'counselor':>9}  verdict"]
+             (f"{'dimension':<10} {'n':>4} {'raw r':>6} {'partial r':>9} {conf + ' CI (partial)':>18} "
+              f"{'length r':>8} {'counselor':>9}  verdict")]
     for dim, v in record.dimensions.items():
         ci = f"[{v.partial_ci[0]:6.3f}, {v.partial_ci[1]:6.3f}]" if v.partial_ci else "n/a"
         lines.append(f"{dim:<10} {v.n:>4} {fmt_figure(v.r):>6} {fmt_figure(v.partial_r):>9} {ci:>18} "

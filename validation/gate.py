@@ -54,7 +54,7 @@ GATE_PROCESS, GATE_VALIDATED, GATE_UNVALIDATED = "process", "validated", UNVALID
 
 def is_process_alert(alert: AllianceAlert | Mapping[str, Any]) -> bool:
     """Process alerts come from cheap turn statistics, not from the model, so the gate does not apply."""
-    return _get(alert, "kind") == "process" or _get(alert, "dimension") == "process"
+    return bool(_get(alert, "kind") == "process" or _get(alert, "dimension") == "process")
 
 
 def gate_label(alert: AllianceAlert | Mapping[str, Any]) -> str:

@@ -29,8 +29,12 @@ __layer__ = "core"
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .stats import sessions_for_interval_above_zero
+
+if TYPE_CHECKING:
+    from .records import DimensionVerdict
 
 __all__ = ["SessionsNeeded", "needed_for_verdict", "sessions_for_interval_above_zero", "sessions_needed"]
 
@@ -66,7 +70,7 @@ def sessions_needed(partial_r: float | None, n: int, *, reference: float, baseli
     return SessionsNeeded(total, more, f"about {more} more rated sessions ({total} in all): {why}")
 
 
-def needed_for_verdict(verdict, settings: dict) -> SessionsNeeded | None:
+def needed_for_verdict(verdict: DimensionVerdict, settings: dict[str, Any]) -> SessionsNeeded | None:
     """:func:`sessions_needed` for a stored ``DimensionVerdict`` (None when it passed)."""
     if verdict.passed or verdict.counselor_r is None:  # passed, or a turn-level code (no session reference)
         return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 __layer__ = "core"
 
 from datetime import datetime
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -136,5 +136,5 @@ class RecordBook:
     def __len__(self) -> int:
         return len(self._by_key)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[ValidationRecord]:
         return iter(sorted(self._by_key.values(), key=lambda r: (r.key, LEVELS.index(r.level))))

@@ -24,9 +24,10 @@ __layer__ = "core"
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats as _sps
 
 NAN = float("nan")
@@ -56,7 +57,7 @@ class Interval:
     resamples: int
 
 
-def _vector(values, name: str) -> np.ndarray:
+def _vector(values: ArrayLike, name: str) -> np.ndarray:
     arr = np.asarray(values, dtype=float)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
@@ -65,7 +66,7 @@ def _vector(values, name: str) -> np.ndarray:
     return arr
 
 
-def _matrix(values, n: int) -> np.ndarray:
+def _matrix(values: ArrayLike, n: int) -> np.ndarray:
     arr = np.asarray(values, dtype=float)
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -76,7 +77,7 @@ def _matrix(values, n: int) -> np.ndarray:
     return arr
 
 
-def _pair(x, y) -> tuple[np.ndarray, np.ndarray]:
+def _pair(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     xa, ya = _vector(x, "predictions"), _vector(y, "labels")
     if xa.shape != ya.shape:
         raise ValueError(f"predictions and labels differ in length ({xa.size} vs {ya.size})")
@@ -92,7 +93,7 @@ def _r(x: np.ndarray, y: np.ndarray, tiny: float = 0.0) -> float:
     return max(-1.0, min(1.0, float(dx @ dy) / denom))
 
 
-def pearson_r(x, y) -> float:
+def pearson_r(x: ArrayLike, y: ArrayLike) -> float:
     """Just Pearson r of two equal-length vectors; NaN when a side is constant."""
     xa, ya = _pair(x, y)
     return _r(xa, ya)
@@ -108,7 +109,7 @@ def _p_value(r: float, df: int) -> float:
     return float(2.0 * _sps.t.sf(abs(t), df))
 
 
-def pearson(x, y) -> Correlation:
+def pearson(x: ArrayLike, y: ArrayLike) -> Correlation:
     """Pearson r of predictions with labels, p-value from t with n − 2 df (as scipy)."""
     xa, ya = _pair(x, y)
     n = xa.size
@@ -118,13 +119,14 @@ def pearson(x, y) -> Correlation:
     return Correlation(r=r, p=_p_value(r, n - 2), n=n, df=n - 2)
 
 
-def residualize(values, covariates) -> np.ndarray:
+def residualize(values: ArrayLike, covariates: ArrayLike) -> np.ndarray:
     """What OLS of ``values`` on an intercept plus ``covariates`` leaves unexplained."""
     v = _vector(values, "values")
     c = _matrix(covariates, v.size)
     design = np.column_stack([np.ones(v.size), c])
     beta, *_ = np.linalg.lstsq(design, v, rcond=None)
-    return v - design @ beta
+    out: np.ndarray = v - design @ beta
+    return out
 
 
 def _partial_r(x: np.ndarray, y: np.ndarray, design: np.ndarray) -> float:
@@ -134,7 +136,7 @@ def _partial_r(x: np.ndarray, y: np.ndarray, design: np.ndarray) -> float:
     return _r(res[:, 0], res[:, 1], tiny=1e-12)  # residuals of a constant are rounding noise
 
 
-def partial_correlation(x, y, covariates) -> Correlation:
+def partial_correlation(x: ArrayLike, y: ArrayLike, covariates: ArrayLike) -> Correlation:
     """r of predictions with labels after removing what the covariates explain of each.
 
     The p-value uses n − 2 − k degrees of freedom (k covariates), the standard
@@ -155,7 +157,7 @@ def partial_correlation(x, y, covariates) -> Correlation:
 _CHUNK = 256
 
 
-def bootstrap_replicates(x, y, covariates, idx) -> np.ndarray:
+def bootstrap_replicates(x: ArrayLike, y: ArrayLike, covariates: ArrayLike | None, idx: np.ndarray) -> np.ndarray:
     """r (or partial r) of each resample; row ``b`` of ``idx`` lists the sessions drawn.
 
     Vectorised over resamples: each chunk residualises both sides on the
@@ -195,7 +197,8 @@ def bootstrap_replicates(x, y, covariates, idx) -> np.ndarray:
     return out
 
 
-def bootstrap_interval(x, y, covariates=None, *, resamples: int = 2000, confidence: float = 0.95,
+def bootstrap_interval(x: ArrayLike, y: ArrayLike, covariates: ArrayLike | None = None, *, resamples: int = 2000,
+                       confidence: float = 0.95,
                        seed: int = 0) -> Interval:
     """Percentile bootstrap interval of r (or of partial r when covariates are given).
 
@@ -241,7 +244,7 @@ class LengthBaseline:
     predictions: tuple[float, ...]
 
 
-def length_baseline(y, covariates, *, folds: int = 5, seed: int = 0) -> LengthBaseline:
+def length_baseline(y: ArrayLike, covariates: ArrayLike, *, folds: int = 5, seed: int = 0) -> LengthBaseline:
     """Cross-validated OLS of labels on the length covariates (plus intercept).
 
     Each session is predicted by a model fitted without it, so the baseline's r
@@ -262,7 +265,7 @@ def length_baseline(y, covariates, *, folds: int = 5, seed: int = 0) -> LengthBa
     return LengthBaseline(r=r, p=_p_value(r, n - 2), n=n, folds=folds, predictions=tuple(float(v) for v in out))
 
 
-def length_covariates(transcript) -> tuple[float, float]:
+def length_covariates(transcript: Iterable[Any]) -> tuple[float, float]:
     """(transcript characters, client turns) of one transcript.
 
     ``transcript`` is an iterable of objects or dicts with ``speaker`` and
@@ -282,15 +285,17 @@ def length_covariates(transcript) -> tuple[float, float]:
 # --- reports: lenient figures (eval, report) ------------------------------------------------
 
 
-def _finite_rows(*columns) -> np.ndarray:
+def _finite_rows(*columns: Sequence[float | None]) -> np.ndarray:
     """Columns side by side as floats (None -> NaN), keeping only rows without a missing value."""
-    data = np.array([[NAN if v is None else v for v in row] for row in zip(*columns)], dtype=float)
+    data = np.array([[NAN if v is None else v for v in row] for row in zip(*columns, strict=True)], dtype=float)
     if data.size == 0:
         return data.reshape(0, len(columns))
-    return data[~np.isnan(data).any(axis=1)]
+    finite: np.ndarray = data[~np.isnan(data).any(axis=1)]
+    return finite
 
 
-def correlation_or_nan(x: Sequence[float | None], y: Sequence[float | None], covariates=None) -> Correlation:
+def correlation_or_nan(x: Sequence[float | None], y: Sequence[float | None],
+                       covariates: Iterable[Iterable[float | None]] | None = None) -> Correlation:
     """Pearson r (or partial r given ``covariates``, an ``(n, k)`` table) for a report.
 
     Pairs with a missing value (None/NaN) are dropped; too few sessions or a
@@ -427,7 +432,7 @@ def category_counts(ratings: Sequence[Sequence[int]], categories: Sequence[int] 
     return out
 
 
-def fleiss_kappa(counts: Sequence[Sequence[float]]) -> float:
+def fleiss_kappa(counts: ArrayLike) -> float:
     """Fleiss' kappa from a subjects x categories table of rater counts (same raters per subject).
 
     NaN when undefined (no subjects, fewer than two raters, everyone always in one category).
@@ -458,7 +463,7 @@ def sessions_for_interval_above_zero(r: float, *, covariates: int = 2, confidenc
     if not 0.5 <= confidence < 1.0 or not 0.0 < power < 1.0:
         raise ValueError("confidence must be in [0.5, 1) and power in (0, 1)")
     z = _sps.norm.ppf((1.0 + confidence) / 2.0) + _sps.norm.ppf(power)
-    return math.ceil((z / math.atanh(r)) ** 2 + 3 + covariates)
+    return math.ceil(float((z / math.atanh(r)) ** 2 + 3 + covariates))
 
 
 def finite_or_none(x: float) -> float | None:
@@ -482,16 +487,16 @@ def cohen_kappa(a: Sequence[bool | int], b: Sequence[bool | int]) -> float:
         return NAN
     x, y = [int(v) for v in a], [int(v) for v in b]
     cats = sorted(set(x) | set(y))
-    p_o = sum(u == v for u, v in zip(x, y)) / n
+    p_o = sum(u == v for u, v in zip(x, y, strict=True)) / n
     p_e = sum((x.count(c) / n) * (y.count(c) / n) for c in cats)
     return NAN if abs(1.0 - p_e) < 1e-12 else (p_o - p_e) / (1.0 - p_e)
 
 
-def icc_pair(a: Sequence[float], b: Sequence[float]) -> float:
+def icc_pair(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
     """ICC(2,1) — two-way random, absolute agreement, single rater — of two raters of the same subjects."""
     if len(a) != len(b):
         raise ValueError(f"icc: the ratings differ in length ({len(a)} vs {len(b)})")
-    return icc([[float(u), float(v)] for u, v in zip(a, b)], "2,1")
+    return icc([[float(u), float(v)] for u, v in zip(a, b, strict=True)], "2,1")
 
 
 def cluster_resamples(clusters: Sequence[str], resamples: int, seed: int) -> list[np.ndarray]:
@@ -527,7 +532,7 @@ def _spread(v: np.ndarray) -> float:
     return float(v.std()) if v.size > 1 else 0.0
 
 
-def length_rater(lengths: Sequence[float], codes: Sequence[float], *, folds: int = 5, seed: int = 0) -> np.ndarray:
+def length_rater(lengths: ArrayLike, codes: ArrayLike, *, folds: int = 5, seed: int = 0) -> np.ndarray:
     """Out-of-fold ratings from turn length alone, on the codes' own scale.
 
     Each fold's turns are rated by a map fitted without them: log length,
@@ -551,7 +556,7 @@ def length_rater(lengths: Sequence[float], codes: Sequence[float], *, folds: int
     return out
 
 
-def length_classifier(lengths: Sequence[float], codes: Sequence[bool | int], *, folds: int = 5,
+def length_classifier(lengths: ArrayLike, codes: Iterable[bool | int], *, folds: int = 5,
                       seed: int = 0) -> np.ndarray:
     """Out-of-fold yes/no from turn length alone: the best length threshold of the other folds.
 

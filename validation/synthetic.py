@@ -45,7 +45,8 @@ class LabelledSet:
 
 
 def _z(v: np.ndarray) -> np.ndarray:
-    return (v - v.mean()) / v.std()
+    z: np.ndarray = (v - v.mean()) / v.std()
+    return z
 
 
 def _base(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -77,7 +78,8 @@ def length_only(seed: int = 11, n: int = N_SESSIONS) -> LabelledSet:
     """Predictions = f(length) + small noise, for every dimension: should never pass."""
     cov, length, labels, _ = _base(seed, n)
     rng = np.random.default_rng(seed + 1000)
-    preds = {d: np.clip(3.2 + 0.35 * length + rng.normal(0, 0.08, size=n), 1, 5) for d in DIMENSIONS}
+    preds: dict[str, np.ndarray] = {d: np.clip(3.2 + 0.35 * length + rng.normal(0, 0.08, size=n), 1, 5)
+                                    for d in DIMENSIONS}
     return LabelledSet("length_only", _ids("len", n), cov, labels, preds)
 
 
@@ -87,7 +89,7 @@ def signal_in(dimension: str = "bond", seed: int = 12, n: int = N_SESSIONS) -> L
         raise ValueError(f"unknown dimension {dimension!r}")
     cov, length, labels, beyond = _base(seed, n)
     rng = np.random.default_rng(seed + 1000)
-    preds = {}
+    preds: dict[str, np.ndarray] = {}
     for d in DIMENSIONS:
         p = 3.2 + 0.35 * length + rng.normal(0, 0.08, size=n)
         if d == dimension:
@@ -100,7 +102,7 @@ def misscaled(seed: int = 13, n: int = N_SESSIONS) -> LabelledSet:
     """Predictions that track the labels but live in 2.9–3.3 (offset and compressed)."""
     cov, _, labels, _ = _base(seed, n)
     rng = np.random.default_rng(seed + 1000)
-    preds = {}
+    preds: dict[str, np.ndarray] = {}
     for d in DIMENSIONS:
         informative = _z(labels[d]) + rng.normal(0, 1.6, size=n)
         preds[d] = np.clip(3.1 + 0.1 * _z(informative), 2.9, 3.3)

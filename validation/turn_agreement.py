@@ -18,11 +18,12 @@ __layer__ = "core"
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Sequence, get_args
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Sequence, get_args
 
 import numpy as np
 
-from streams.contracts import PatternKey, PrincipleKey
+from streams.contracts import ModelIdentity, PatternKey, PrincipleKey
 
 from .stats import (
     NAN,
@@ -34,6 +35,9 @@ from .stats import (
     length_rater,
     percentile_interval,
 )
+
+if TYPE_CHECKING:
+    from .records import DimensionVerdict, ValidationRecord
 
 #: Word-level features (``CounselorFeedback.features``): yes/no codes, Cohen's kappa.
 BINARY_CODES: tuple[str, ...] = ("open_question", "closed_question", "reflection", "directive", "self_disclosure")
@@ -91,7 +95,7 @@ def _reference(kind: Kind, human: Sequence[float]) -> float | None:
     return 1.0 if 2 * yes > len(human) else 0.0
 
 
-def _stat(kind: Kind, a, b) -> float:
+def _stat(kind: Kind, a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
     if len(a) < 2:
         return NAN
     return cohen_kappa([int(v) for v in a], [int(v) for v in b]) if kind == "binary" else icc_pair(a, b)
@@ -186,7 +190,7 @@ def _pair(i: Interval) -> tuple[float, float] | None:
     return None if math.isnan(i.low) or math.isnan(i.high) else (float(i.low), float(i.high))
 
 
-def gate_verdict(a: CodeAgreement, settings: TurnGateSettings | None = None):
+def gate_verdict(a: CodeAgreement, settings: TurnGateSettings | None = None) -> DimensionVerdict:
     """Pass/fail of one code for the feedback gate (a ``validation.records.DimensionVerdict``).
 
     A code passes when all hold: at least ``min_turns`` coded turns from at least
@@ -226,11 +230,12 @@ def _fmt(v: float | None) -> str:
     return "n/a" if v is None or math.isnan(v) else f"{v:.3f}"
 
 
-def turn_record(model, agreements: Sequence[CodeAgreement], settings: TurnGateSettings | None = None, *,
-                labels_n: int, labels_source: str | None = None, created_at=None, extra: dict | None = None):
+def turn_record(model: ModelIdentity, agreements: Sequence[CodeAgreement], settings: TurnGateSettings | None = None,
+                *, labels_n: int, labels_source: str | None = None, created_at: datetime | None = None,
+                extra: dict[str, Any] | None = None) -> ValidationRecord:
     """The turn-level ``ValidationRecord`` (``level="turn"``) of ``model`` from its per-code agreements."""
     from dataclasses import asdict
-    from datetime import datetime, timezone
+    from datetime import timezone
 
     from .records import ValidationRecord
 

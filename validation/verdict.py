@@ -27,12 +27,15 @@ __layer__ = "core"
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from streams.contracts import DIMENSIONS, ModelIdentity
 
 from .errors import GateError
 from .records import DimensionVerdict, ValidationRecord
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 #: Counselors' own ratings vs client WAI-SR (242 held-out sessions; docs/architecture.md#background-the-client-rated-alliance).
 PUBLISHED_COUNSELOR_R: dict[str, float] = {"goal": 0.290, "approach": 0.286, "bond": 0.261}
@@ -72,7 +75,7 @@ class GateSettings:
         """Use the three published counselor figures instead of the rounded .28."""
         return cls(counselor_r_by_dimension=dict(PUBLISHED_COUNSELOR_R), **kw)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["counselor_r_by_dimension"] = dict(self.counselor_r_by_dimension)
         return d
@@ -82,7 +85,7 @@ def fmt_figure(v: float | None) -> str:
     return "n/a" if v is None or v != v else f"{v:.3f}"
 
 
-def evaluate_dimension(dimension: str, predictions: Sequence[float], labels: Sequence[float],
+def evaluate_dimension(dimension: str, predictions: ArrayLike, labels: ArrayLike,
                        covariates: Any, settings: GateSettings | None = None) -> DimensionVerdict:
     """Compute every figure for one dimension and decide pass/fail (see module doc)."""
     from math import isnan
@@ -112,7 +115,7 @@ def evaluate_dimension(dimension: str, predictions: Sequence[float], labels: Seq
 
     raw = stats.pearson(x, y)
     part = stats.partial_correlation(x, y, c)
-    kw = dict(resamples=settings.resamples, confidence=settings.confidence, seed=settings.seed)
+    kw: dict[str, Any] = dict(resamples=settings.resamples, confidence=settings.confidence, seed=settings.seed)
     raw_ci = stats.bootstrap_interval(x, y, **kw)
     part_ci = stats.bootstrap_interval(x, y, c, **kw)
     base = stats.length_baseline(y, c, folds=settings.folds, seed=settings.seed)
@@ -202,8 +205,8 @@ def join_sessions(predictions: Mapping[str, Mapping[str, float | None]],
             common &= {s for s, c in covariates.items() if c is not None and all(v is not None for v in c)}
         sids = [s for s in sorted(common)
                 if predictions[s].get(dim) is not None and labels[s].get(dim) is not None]
-        preds_out[dim] = [float(predictions[s][dim]) for s in sids]
-        labels_out[dim] = [float(labels[s][dim]) for s in sids]
+        preds_out[dim] = [float(pred) for s in sids if (pred := predictions[s][dim]) is not None]  # all are: sids
+        labels_out[dim] = [float(label) for s in sids if (label := labels[s][dim]) is not None]
         cov_out[dim] = [[float(v) for v in covariates[s]] for s in sids] if covariates is not None else []
         sids_out[dim] = sids
     return preds_out, labels_out, cov_out, sids_out

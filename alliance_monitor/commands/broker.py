@@ -95,7 +95,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from streams.replay import iter_files, merge, publish, read_file, rebase
 
     per_file = []
-    bad = []
+    bad: list[object] = []  # missing files and rejected lines
     for path in iter_files(args.files):
         if not path.exists():
             print(f"{path}: no such file", file=sys.stderr)

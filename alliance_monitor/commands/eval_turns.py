@@ -69,7 +69,7 @@ def cmd_eval_turns(args) -> int:
                        "(records are matched by session_id and turn_id)")
     print(format_turn_eval(res), end="")
     record = None
-    if model is not None:
+    if model is not None and engine is not None:  # both with --record
         record = turn_gate_record(res, model, labels_source=str(args.turn_codes), resamples=args.resamples,
                                   seed=args.seed)
         print("\n" + format_turn_gate(record), end="")

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import dataclasses
 import sys
+from typing import TYPE_CHECKING
 
 from streams import environment
 
@@ -21,6 +22,9 @@ from ..errors import CliError
 from ..health import add_health_argument, start_health
 from ..stopping import stop_on_signals
 from .common import announce
+
+if TYPE_CHECKING:
+    from scoring.scorer import RationaleMode
 
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
@@ -44,7 +48,7 @@ def add_head_arg(p: argparse.ArgumentParser) -> None:
                         "a new model identity (env ALLIANCE_HEAD)")
 
 
-def _build(args, rationale: str):
+def _build(args, rationale: RationaleMode):
     from scoring.engines import load_engine
     from scoring.engines.base import EngineSettings
     from scoring.models import resolve
@@ -157,8 +161,8 @@ def load_calibration(identity, records_db: str | None):
 def format_score(score, *, with_rationale: bool) -> str:
     from scoring.instrument import BY_ID
 
-    lines = [f"session {score.session_id}  phase {score.phase}  model {score.model.name} "
-             f"({score.model.readout}, {score.model.prompt_version})", ""]
+    lines = [(f"session {score.session_id}  phase {score.phase}  model {score.model.name} "
+              f"({score.model.readout}, {score.model.prompt_version})"), ""]
     lines.append(f"{'dimension':<10} {'score':>5}  {'spread':>6}")
     for dim, d in score.dimensions.items():
         lines.append(f"{dim:<10} {d.score:>5.2f}  {d.spread:>6.2f}")
@@ -173,10 +177,10 @@ def format_score(score, *, with_rationale: bool) -> str:
     if score.consistency:
         c = score.consistency
         fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
-        lines += ["", f"self-consistency over {int(c.get('samples') or 0)} samples: ICC(2,1) {fmt(c.get('icc'))}, "
-                      f"Fleiss' kappa {fmt(c.get('fleiss_kappa'))}, parsed {fmt(c.get('parsed_share'))}"]
-    lines += ["", f"{score.prompt_tokens} prompt tokens ({score.cached_tokens} from the prefix cache), "
-                  f"{score.latency_ms / 1000:.1f} s"]
+        lines += ["", (f"self-consistency over {int(c.get('samples') or 0)} samples: ICC(2,1) {fmt(c.get('icc'))}, "
+                       f"Fleiss' kappa {fmt(c.get('fleiss_kappa'))}, parsed {fmt(c.get('parsed_share'))}")]
+    lines += ["", (f"{score.prompt_tokens} prompt tokens ({score.cached_tokens} from the prefix cache), "
+                   f"{score.latency_ms / 1000:.1f} s")]
     return "\n".join(lines)
 
 

@@ -4,7 +4,7 @@ Written out in full (no imports from store.models) so this revision keeps
 creating exactly this schema however the models change later.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22 04:17:32.319841
 """
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 __layer__ = "shell"
 
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 from streams import environment
 
@@ -57,7 +57,7 @@ class Engine(Protocol):
     kind: str
     model_name: str
     revision: str
-    tokenizer: object
+    tokenizer: Any  # a Hugging Face tokenizer (transformers is not type-checked here)
     option_ids: tuple[int, ...]
     max_model_len: int
 

@@ -61,7 +61,7 @@ class Part:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
-            raise AssertionError("did not exit after SIGTERM:\n" + "\n".join(self.lines[-30:]))
+            raise AssertionError("did not exit after SIGTERM:\n" + "\n".join(self.lines[-30:])) from None
 
 
 pytestmark = pytest.mark.integration

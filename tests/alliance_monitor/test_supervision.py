@@ -5,7 +5,7 @@ from alliance_monitor.supervision import ChildHealth, RestartPolicy, State, all_
 
 def test_backoff_doubles_and_caps():
     p = RestartPolicy(initial_delay_s=1, max_delay_s=10)
-    assert [p.delay(n) for n in range(0, 7)] == [0, 1, 2, 4, 8, 10, 10]
+    assert [p.delay(n) for n in range(7)] == [0, 1, 2, 4, 8, 10, 10]
 
 
 def test_crash_schedules_restart_then_gives_up_when_asked_to():

@@ -24,7 +24,7 @@ def exported() -> dict[str, str]:
     import ingest.metrics  # noqa: F401 - each import registers its part's metrics
     import scoring.metrics  # noqa: F401
     import store.metrics  # noqa: F401
-    import streams.processor_metrics  # noqa: F401
+    import streams.processor_metrics  # registers the processor's metrics
     import streams.telemetry  # noqa: F401
     from gateway.history import MemoryHistory
     from gateway.hub import Hub

@@ -36,8 +36,8 @@ SCRIPT: list[tuple[float, str, str]] = [
     (0.9, "client", "I've been really stressed about my exams and I can't sleep properly anymore."),
     (1.4, "counselor", "Exams are weighing on you, and it's costing you sleep. What is the hardest part right now?"),
     (2.1, "client", "Mostly at night. I lie awake thinking about failing and letting my parents down."),
-    (2.7, "counselor", "So the worry gets loudest at night, and part of it is about your parents. "
-                       "What would you like to be different by the end of our talk?"),
+    (2.7, "counselor", ("So the worry gets loudest at night, and part of it is about your parents. "
+                        "What would you like to be different by the end of our talk?")),
     (3.3, "client", "I'd like to have some way to calm down at night, and maybe a plan for studying."),
     (3.8, "counselor", "Calmer nights and a study plan. Shall we start with the nights?"),
     (4.2, "client", "Yes, that sounds good."),

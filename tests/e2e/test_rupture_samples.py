@@ -96,7 +96,7 @@ def test_the_rupture_samples_yield_their_episode_repair_and_counselor_pattern(tm
 
         # episodes: typed from the client's turns, closed repaired / unrepaired at the session's end
         for name, (kind, status, _, _) in EXPECTED.items():
-            episodes = wait_until(lambda: _closed(pipeline.bootstrap, sids[name]), timeout=240,
+            episodes = wait_until(lambda name=name: _closed(pipeline.bootstrap, sids[name]), timeout=240,
                                   what=f"the closed episode of {name}", pipeline=pipeline, every=2)
             assert [(e.kind, e.status) for e in episodes] == [(kind, status)], name
             assert "markers" in episodes[0].sources
@@ -105,7 +105,7 @@ def test_the_rupture_samples_yield_their_episode_repair_and_counselor_pattern(tm
 
         # turn-level feedback: the rated counselor turns of every phase show the sample's pattern
         for name, (_, _, counselor, patterns) in EXPECTED.items():
-            by_phase = wait_until(lambda: _feedback_by_phase(pipeline.bootstrap, sids[name]), timeout=900,
+            by_phase = wait_until(lambda name=name: _feedback_by_phase(pipeline.bootstrap, sids[name]), timeout=900,
                                   what=f"feedback for the three phases of {name}", pipeline=pipeline, every=3)
             for phase, expected in patterns.items():
                 rated = by_phase[phase]

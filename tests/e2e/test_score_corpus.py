@@ -112,7 +112,7 @@ def test_offline_scoring_interrupted_and_resumed_gives_the_live_predictions(tmp_
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     lines = []
     try:
-        for line in proc.stdout:  # type: ignore[union-attr]
+        for line in proc.stdout:  # type: ignore[union-attr]  # stdout=PIPE: never None
             lines.append(line)
             if line.startswith(f"stored {SHORT}:"):
                 os.killpg(proc.pid, signal.SIGINT)

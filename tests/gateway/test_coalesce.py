@@ -59,7 +59,7 @@ class WriteCounter:
             self.bytes += len(data)
             write(data)
 
-        ws.transport.write = counted  # type: ignore[method-assign]
+        ws.transport.write = counted  # type: ignore[method-assign]  # the spy: counts the socket writes
 
 
 @pytest.fixture

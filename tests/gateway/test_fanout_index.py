@@ -114,17 +114,17 @@ def test_index_delivers_exactly_what_visiting_every_connection_delivers(seed):
         if action < 0.08 or not conns[0]:  # a viewer connects (snapshot of what exists by now)
             viewer = random_viewer(rng, viewers)
             viewers += 1
-            for hub, mine in zip(hubs, conns):
+            for hub, mine in zip(hubs, conns, strict=True):
                 mine.append(hub.open(Hello(viewer, None), server_time=0))
         elif action < 0.11:  # a viewer leaves
             k = rng.randrange(len(conns[0]))
-            for hub, mine in zip(hubs, conns):
+            for hub, mine in zip(hubs, conns, strict=True):
                 hub.close(mine.pop(k))
         elif action < 0.15:  # focus on some sessions in scope, or back to the whole board
             k = rng.randrange(len(conns[0]))
             visible = [s for s in hubs[0].sessions if hubs[0].can_see_session(conns[0][k].viewer, s)]
             pick = None if rng.random() < 0.3 else rng.sample(visible, min(len(visible), rng.randint(1, 2)))
-            for hub, mine in zip(hubs, conns):
+            for hub, mine in zip(hubs, conns, strict=True):
                 hub.handle(mine[k], orjson.dumps({"type": "subscribe", "sessions": pick}))
         elif action < 0.25:  # some clients keep up (the others fill up and get cut as too slow)
             for k in range(len(conns[0])):
@@ -136,7 +136,7 @@ def test_index_delivers_exactly_what_visiting_every_connection_delivers(seed):
             event = script.next()
             touched = [hub.apply(event, now=float(step)) for hub in hubs]
             assert sorted(c.id for c in touched[0]) == sorted(c.id for c in touched[1]), event
-        for a, b in zip(*conns):
+        for a, b in zip(*conns, strict=True):
             assert observed(a) == observed(b), (seed, step)
     indexed, brute = ({k: v for k, v in hub.stats.items() if k != "visits"} for hub in hubs)
     assert indexed == brute

@@ -31,12 +31,12 @@ def feedback(sid: str, cid: str, turn_id: int, text: str, *, validated: bool = F
     f = features(text)
     d = decide(RATINGS, f, text, lang)
     return CounselorFeedback(
-        feedback_id=f"{sid}:{phase}:t{turn_id}", session_id=sid, counselor_id=cid, phase=phase, turn_id=turn_id,  # type: ignore[arg-type]
-        lang=lang, quote=quote_of(text), principles={k: v for k, v in RATINGS.items() if k not in (  # type: ignore[arg-type]
+        feedback_id=f"{sid}:{phase}:t{turn_id}", session_id=sid, counselor_id=cid, phase=phase, turn_id=turn_id,  # type: ignore[arg-type]  # phase: a str test parameter
+        lang=lang, quote=quote_of(text), principles={k: v for k, v in RATINGS.items() if k not in (  # type: ignore[arg-type]  # lang, keys: strs
             "passive_response", "boundary_overstepping")},
         patterns={"passive_response": RATINGS["passive_response"],
                   "boundary_overstepping": RATINGS["boundary_overstepping"]},
-        features=f.as_dict(), pattern=d.pattern, pattern_source=d.pattern_source, principle=d.principle,  # type: ignore[arg-type]
+        features=f.as_dict(), pattern=d.pattern, pattern_source=d.pattern_source, principle=d.principle,  # type: ignore[arg-type]  # RATINGS is a plain dict
         next_move=d.next_move, model=ModelIdentity(name="smollm2-135m-demo", prompt_version="turn-feedback-v1"),
         validated=validated)
 

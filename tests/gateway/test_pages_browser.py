@@ -103,9 +103,9 @@ async def test_board_shows_session_scores_alert_and_ack(make_gateway, kafka_boot
     drawer = page.locator("#drawer")
     try:
         await drawer.locator(".phase-block").nth(1).wait_for(timeout=20_000)
-    except Exception:
+    except Exception as err:  # any failure: keep a screenshot, then fail with the page's errors
         await page.screenshot(path=str(artifacts_dir / "gateway-board-failed.png"))
-        raise AssertionError(f"drawer never showed two phases; page errors: {errors + console}")
+        raise AssertionError(f"drawer never showed two phases; page errors: {errors + console}") from err
     await drawer.locator("details").first.evaluate("d => d.open = true")
     quotes = await drawer.locator("blockquote").all_inner_texts()
     assert "we agreed to work on sleep" in quotes and "you don't get it" in quotes

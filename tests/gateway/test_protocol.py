@@ -345,7 +345,7 @@ def test_resume_from_nothing_is_bounded_a_gap_and_a_snapshot_not_the_whole_histo
 
 
 def test_a_resume_within_the_budget_is_queued_as_references_and_encoded_when_sent():
-    hub, f = _busy_history(10)
+    hub, _f = _busy_history(10)
     conn = hub.open(Hello(ALL, {"chat.sessions:0": 1, "alliance.scores:0": 4}), 0)
     lazy = [item for item in conn.backlog if not isinstance(item, str)]
     assert len(lazy) == 5  # scores 5..9, not yet encoded
@@ -399,13 +399,13 @@ def test_a_flooding_client_is_rate_limited_then_closed_and_others_are_unaffected
     flood, calm = hub.open(Hello(WARD, None), 0), hub.open(Hello(WARD, None), 0)
     frames(flood), frames(calm)
     burst = hub.policy.msg_burst
-    for i in range(burst):  # a burst is fine
+    for _ in range(burst):  # a burst is fine
         hub.handle(flood, orjson.dumps({"type": "timeline", "session_id": "s-alice"}), now=100.0)
     assert not flood.closing and all(m["type"] == "timeline" for m in frames(flood))
     hub.handle(flood, orjson.dumps({"type": "ping"}), now=100.0)
     (msg,) = frames(flood)
     assert msg["type"] == "error" and msg["code"] == "rate_limited"
-    for i in range(burst):  # keeps going: cut off
+    for _ in range(burst):  # keeps going: cut off
         hub.handle(flood, orjson.dumps({"type": "ping"}), now=100.0)
     assert flood.close_code == CLOSE_RATE_LIMITED
     hub.handle(calm, orjson.dumps({"type": "ping", "ref": 1}), now=100.0)

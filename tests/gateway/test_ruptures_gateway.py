@@ -32,8 +32,8 @@ def episode(sid: str, cid: str, n: int, *, sources=("markers",), validated: bool
                          current=3.1, model="smollm2-135m-demo", validated=validated)
     closed = status in ("repaired", "unrepaired")
     return RuptureEpisode(
-        episode_id=f"{sid}:rupture:{n}", session_id=sid, counselor_id=cid, version=version, kind=kind,  # type: ignore[arg-type]
-        status=status, closed=closed, sources=list(sources), phase="middle", opened_at=ev.T0,  # type: ignore[arg-type]
+        episode_id=f"{sid}:rupture:{n}", session_id=sid, counselor_id=cid, version=version, kind=kind,  # type: ignore[arg-type]  # kind: a str parameter
+        status=status, closed=closed, sources=list(sources), phase="middle", opened_at=ev.T0,  # type: ignore[arg-type]  # status, sources: strs
         opened_turn_id=24, markers=[RuptureMarker(turn_id=24, speaker="client", family="withdrawal", cue="minimal")]
         if "markers" in sources else [], model_drop=drop, validated=validated,
         closed_at=ev.T0 + timedelta(minutes=5) if closed else None,

@@ -23,7 +23,6 @@ from tests.gateway.conftest import (
     until_known,
     recv_json,
     supervisor_token,
-    token,
 )
 from tests.kafka_helpers import consume_all
 

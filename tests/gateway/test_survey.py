@@ -19,8 +19,7 @@ from streams.broker import ensure_topics
 from streams.codec import decode
 from streams.contracts import ITEM_IDS, SRS_ITEM_IDS, ClientRating, SessionEvent
 from streams.topics import spec
-from tests.gateway import events as ev
-from tests.gateway.conftest import SECRET, open_client, publish, supervisor_token
+from tests.gateway.conftest import SECRET, open_client, supervisor_token
 from tests.kafka_helpers import consume_all
 
 KEY = survey_key(SECRET, env={})

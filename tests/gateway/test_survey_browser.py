@@ -3,7 +3,6 @@ resubmit / expired / tampered refused, and the rating reaching the store through
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -55,7 +54,7 @@ async def open_survey(context, url: str, viewport: dict | None = None):
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 async def test_survey_answered_by_keyboard_arrives_in_the_store(make_gateway, kafka_bootstrap, unique, lang,
-                                                                artifacts_dir: Path, browser_context, tmp_path):
+                                                                artifacts_dir: Path, browser_context, tmp_path):  # noqa: F811 - the fixture
     context, errors = browser_context
     topics = make_topics(kafka_bootstrap, f".svb{unique}")
     gw = await make_gateway(ratings_topic=topics.ratings)
@@ -126,7 +125,7 @@ async def test_survey_answered_by_keyboard_arrives_in_the_store(make_gateway, ka
 
 
 async def test_expired_and_tampered_links_get_their_own_message(make_gateway, kafka_bootstrap, unique,
-                                                               artifacts_dir: Path, browser_context):
+                                                               artifacts_dir: Path, browser_context):  # noqa: F811 - the fixture
     context, errors = browser_context
     topics = make_topics(kafka_bootstrap, f".svx{unique}")
     gw = await make_gateway(ratings_topic=topics.ratings)

@@ -73,7 +73,7 @@ async def test_a_gateway_with_trusted_sources_ignores_other_producers(private_ka
         await until_known(strict, ok)
         await until_known(demo, ok, other, bare)  # the default trusts every record
         deadline = time.monotonic() + 30
-        while (strict.feed.untrusted < 3 or demo.hub.sessions[ok].ended_at is None) and time.monotonic() < deadline:
+        while (strict.feed.untrusted < 3 or demo.hub.sessions[ok].ended_at is None) and time.monotonic() < deadline:  # noqa: ASYNC110 - polls two gateways' counters, with a deadline
             await asyncio.sleep(0.05)
         assert strict.feed.untrusted == 3
         assert other not in strict.hub.sessions and bare not in strict.hub.sessions

@@ -63,8 +63,6 @@ def hf_engine(demo_model, engine_loop):
 
 @pytest.fixture(scope="session")
 def vllm_engine(demo_model, engine_loop):
-    from scoring.engines import load_engine
-
     engine = engine_loop.run(_build_async("vllm", demo_model))
     yield engine
     engine_loop.run(engine.aclose())

@@ -57,7 +57,7 @@ class RecordingEngine:
 def common_prefix(a, b) -> int:
     """Length of the shared prefix of two sequences (strings or token id lists)."""
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         n += 1

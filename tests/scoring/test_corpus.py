@@ -53,7 +53,7 @@ def _score(sid, phase, identity=IDENTITY):
 def test_a_resumed_run_only_scores_what_is_not_stored_for_this_model(tmp_path):
     corpus = load_corpus([str(_write(tmp_path / "c.jsonl", "s-a", "s-b"))])
     assert [p.session_id for p in corpus.plans] == ["s-a", "s-b"] and not corpus.bad
-    url, db = _db(tmp_path)
+    _url, db = _db(tmp_path)
     plan_a = corpus.plans[0]
     write_session(db, plan_a, [_score("s-a", p) for p in ("early", "middle", "late")])
     write_session(db, corpus.plans[1], [_score("s-b", "early")])

@@ -35,7 +35,7 @@ def test_engines_give_the_same_alliance_score(hf_engine, vllm_engine, engine_loo
     a = engine_loop.run(Scorer(hf_engine).score(session_id=f"s-{unique}", phase="early", turns=turns))
     b = engine_loop.run(Scorer(vllm_engine).score(session_id=f"s-{unique}", phase="early", turns=turns))
     assert [i.item_id for i in a.items] == [f"Q{n}" for n in range(1, 13)]
-    for x, y in zip(a.items, b.items):
+    for x, y in zip(a.items, b.items, strict=True):
         assert x.expected == pytest.approx(y.expected, abs=0.02)
     for dim in ("goal", "approach", "bond"):
         assert a.dimensions[dim].score == pytest.approx(b.dimensions[dim].score, abs=0.02)
@@ -56,7 +56,7 @@ def test_items_and_next_phase_reuse_the_cached_prefix(vllm_engine, engine_loop, 
     # the first item computes the transcript; the other eleven get it from the cache
     assert calls[0][1].cached_tokens == 0
     shared = min(common_prefix(calls[0][0], ids) for ids, _ in calls[1:])
-    for ids, c in calls[1:]:
+    for _ids, c in calls[1:]:
         assert c.cached_tokens > 0
         assert c.cached_tokens >= shared - 128  # CPU blocks are large: up to a block of tail is recomputed
         assert c.cached_tokens <= c.prompt_tokens

@@ -101,7 +101,7 @@ def test_rating_turns_after_scoring_reuses_the_cached_session_prefix(vllm_engine
     for f in rated:
         assert set(f.principles) == {p.key for p in PRINCIPLES} and set(f.patterns) == {p.key for p in PATTERNS}
         assert all(1.0 <= v <= 5.0 for v in [*f.principles.values(), *f.patterns.values()])
-        assert f.quote == turns[f.turn_id].text and f.quote in f.next_move or f.quote[:40] in f.next_move
+        assert (f.quote == turns[f.turn_id].text and f.quote in f.next_move) or f.quote[:40] in f.next_move
         assert f.validated is False and f.model.prompt_version == "turn-feedback-v1"
         assert 0 < f.cached_tokens <= f.prompt_tokens
     # every question, the very first included, is served the transcript the scored phase left in the cache

@@ -15,7 +15,7 @@ def test_missing_demo_model_names_the_command(tmp_path, monkeypatch):
 
 
 def test_model_dir_without_config_is_rejected(tmp_path):
-    with pytest.raises(ModelError, match="has no config.json"):
+    with pytest.raises(ModelError, match=r"has no config\.json"):
         resolve(tmp_path)
 
 

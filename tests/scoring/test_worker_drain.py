@@ -9,7 +9,6 @@ import subprocess
 import pytest
 
 from scoring.worker import Outcome, finish_batch, finished_prefix
-from streams.contracts import ScoreRequest
 from streams.topics import SCORE_REQUESTS
 from tests.kafka_helpers import consume_all_sync, produce
 from tests.scoring.helpers import EN_SESSION
@@ -74,7 +73,7 @@ def test_sigterm_drains_commits_what_finished_and_exits(private_kafka, demo_mode
         try:
             code = worker.proc.wait(120)  # a bound for a hung worker, not a speed claim
         except subprocess.TimeoutExpired:
-            raise AssertionError("the scorer ignored SIGTERM:\n" + "\n".join(worker.lines[-20:]))
+            raise AssertionError("the scorer ignored SIGTERM:\n" + "\n".join(worker.lines[-20:])) from None
     finally:
         worker.kill()
     assert code == 0, "\n".join(worker.lines[-20:])

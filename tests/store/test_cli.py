@@ -101,7 +101,7 @@ def test_sink_command_stores_events_and_stops_cleanly_on_sigint(tmp_path):
                     pass
             assert stored == 1, "the sink did not store the score within 60 s"
             proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=30)
+            _out, err = proc.communicate(timeout=30)
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -12,10 +12,10 @@ from store.ratings import STORE_LABELS_SOURCE
 from store.repository import StoreRepository
 from store.validation_demo import write_labelled_set
 from store.writes import write_events
-from streams.contracts import ITEM_IDS, ClientRating, ModelIdentity
+from streams.contracts import ModelIdentity
 from validation import synthetic
 
-from .factories import T0, client_rating, session_events
+from .factories import client_rating, session_events
 
 pytestmark = pytest.mark.integration
 

@@ -84,7 +84,7 @@ async def test_report_on_replayed_samples_writes_plots_and_summary(kafka_bootstr
 
     # the CSV shares are what the synthetic early/late numbers imply
     expected = {}
-    for dim, ids in DIM_ITEMS.items():
+    for dim in DIM_ITEMS:
         for name, delta in (("level", 1.0), ("delta", 0.5)):
             counts = {c: 0 for c in analytics.CHANGES}
             for sid in {s.session_id for s in scores}:

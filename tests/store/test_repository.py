@@ -20,7 +20,7 @@ def fill(engine, sid="s-h"):
               "alliance.alerts", "alliance.acks"]
     offsets = [0, 1, 0, 1, 2, 0, 0]
     with engine.begin() as conn:
-        write_events(conn, events, origins=[Origin(t, 0, o) for t, o in zip(topics, offsets)])
+        write_events(conn, events, origins=[Origin(t, 0, o) for t, o in zip(topics, offsets, strict=True)])
     return a
 
 

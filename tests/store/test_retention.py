@@ -91,5 +91,5 @@ def test_purge_leaves_no_old_quote_anywhere_and_keeps_the_numbers(db_url, capsys
     engine.dispose()
     # a second purge finds nothing left to do
     assert main(["db", "purge", "--older-than", "30", "--db", db_url]) == 0
-    assert "deleted 0 chat turns; removed quotes and rationales from 0 prediction items, 0 alerts, 0 ack notes, " \
-           "0 feedback records and 0 journal events" in capsys.readouterr().out
+    assert ("deleted 0 chat turns; removed quotes and rationales from 0 prediction items, 0 alerts, 0 ack notes, "
+            "0 feedback records and 0 journal events") in capsys.readouterr().out

@@ -145,7 +145,7 @@ async def test_a_record_the_database_refuses_is_dead_lettered_and_the_rest_store
     async def collect(origin, reason, key, value):
         sent.append((origin, reason, value))
 
-    sink._dead_letter = collect  # type: ignore[method-assign]
+    sink._dead_letter = collect  # type: ignore[method-assign]  # the spy: collects the dead letters
     decoded = Decoded(events=[good, bad], origins=[Origin("alliance.scores", 0, 7), Origin("alliance.scores", 0, 8)])
     await sink._write_with_retry(decoded)
     for origin, reason, key, value, _ in decoded.rejected:

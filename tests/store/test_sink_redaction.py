@@ -18,7 +18,7 @@ from sqlalchemy import text
 from store.db import make_engine, upgrade
 from store.models import Base
 from store.settings import StoreSettings
-from store.sink import Sink, SinkTopics
+from store.sink import Sink
 from streams.broker import ensure_topics
 from streams.contracts import ChatTurn, Quote
 from streams.topics import spec

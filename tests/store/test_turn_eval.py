@@ -73,7 +73,7 @@ def _shuffled(path: Path, out: Path, seed: int) -> Path:
     keys = [(r["session_id"], r["turn_id"]) for r in recs]
     random.Random(seed).shuffle(keys)
     with out.open("w", encoding="utf-8") as f:
-        for r, (sid, tid) in zip(recs, keys):
+        for r, (sid, tid) in zip(recs, keys, strict=True):
             f.write(json.dumps({**r, "session_id": sid, "turn_id": tid}, ensure_ascii=False) + "\n")
     return out
 
@@ -140,7 +140,7 @@ def _write(tmp_path, name, text):
 ])
 def test_bad_code_lines_are_one_line_errors_naming_the_line(tmp_path, capsys, line, message):
     bad = _write(tmp_path, "codes.jsonl", "# header\n" + line + "\n")
-    rc, out, err = run(["eval-turns", "--turn-codes", str(bad), "--feedback", str(FEEDBACK)], capsys)
+    rc, _out, err = run(["eval-turns", "--turn-codes", str(bad), "--feedback", str(FEEDBACK)], capsys)
     assert rc == 2 and message in err and f"{bad}:2" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 

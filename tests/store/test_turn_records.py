@@ -99,7 +99,7 @@ def test_a_feedback_file_of_several_identities_is_refused_in_one_line(store, cap
     other["model"]["revision"] = "another-rev"
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text("\n".join(lines[:-1] + [json.dumps(other)]) + "\n")
-    rc, out, err = run(["eval-turns", "--turn-codes", str(CODES), "--feedback", str(mixed), "--resamples", "100",
+    rc, _out, err = run(["eval-turns", "--turn-codes", str(CODES), "--feedback", str(mixed), "--resamples", "100",
                         "--record", "--db", store], capsys)
     assert rc != 0 and "2 model identities" in err and len(err.strip().splitlines()) == 1
     assert "Traceback" not in err and len(load_record_book(store)) == 0

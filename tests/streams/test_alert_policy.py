@@ -43,7 +43,7 @@ def score(sid: str, phase: str, levels: dict[str, float], *, item_shift: dict[st
 
 def run(levels_by_phase, settings=S, sid="s1"):
     state, out = None, []
-    for phase, levels in zip(("early", "middle", "late"), levels_by_phase):
+    for phase, levels in zip(("early", "middle", "late"), levels_by_phase, strict=False):
         d = on_score(state, score(sid, phase, levels), settings)
         state = d.state
         out.append([(a.dimension, a.kind, a.severity) for a in d.alerts])

@@ -253,6 +253,6 @@ def test_event_times_must_be_plausible():
     from streams.errors import ContractError
 
     for bad in ("9999-12-31T00:00:00Z", "1970-01-01T00:00:00Z", "0001-01-01T00:00:00Z"):
-        with pytest.raises(ContractError, match="ChatTurn.sent_at"):
+        with pytest.raises(ContractError, match=r"ChatTurn\.sent_at"):
             validate(ChatTurn, turn_line("s", 0, 0) | {"sent_at": bad})
     validate(ChatTurn, turn_line("s", 0, 0) | {"sent_at": (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()})

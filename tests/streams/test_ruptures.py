@@ -271,7 +271,7 @@ def test_kind_of_uses_the_smaller_familys_share():
 
 def drop_alert(validated: bool, kind: str = "drop", dimension: str = "bond") -> AllianceAlert:
     return AllianceAlert(alert_id=f"s-en:middle:{dimension}:{kind}", session_id="s-en", counselor_id="c-1",
-                         dimension=dimension, kind=kind, severity="warning", previous=4.0, current=3.2,  # type: ignore[arg-type]
+                         dimension=dimension, kind=kind, severity="warning", previous=4.0, current=3.2,  # type: ignore[arg-type]  # kind, dimension: strs
                          phase="middle", model="m", validated=validated, created_at=T0)
 
 

@@ -172,7 +172,7 @@ def test_turns_overtaking_started_in_a_burst_wait_for_it():
 
 
 def test_a_session_that_never_sends_started_goes_on_after_the_grace():
-    st, turns, end = session("s1", planned_minutes=50, turns=49)
+    _st, turns, _end = session("s1", planned_minutes=50, turns=49)
     h = Harness()
     for i, t in enumerate(turns):
         h.turn(t, 1000.0 + i * 0.001)
@@ -234,7 +234,7 @@ def test_signals_are_coalesced_per_session_and_flushed_by_the_timer():
 
 
 def test_signal_fields_and_process_alert():
-    st, turns, _ = session("s1", planned_minutes=3, turns=0)
+    st, _turns, _ = session("s1", planned_minutes=3, turns=0)
     h = Harness()
     h.event(st, 100.0)
     base = st.at

@@ -53,10 +53,10 @@ def test_withdrawal_against_the_clients_own_baseline():
     st = sig.SignalState()
     rows = []
     t = 0
-    for i in range(3):  # baseline: long replies
+    for _ in range(3):  # baseline: long replies
         rows += [("counselor", "Tell me more?", t), ("client", LONG, t + 20)]
         t += 40
-    for i in range(6):  # then short ones
+    for _ in range(6):  # then short ones
         rows += [("counselor", "And then?", t), ("client", "work was bad", t + 20)]
         t += 40
     feed(st, rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 
 import pytest
 
@@ -26,7 +27,7 @@ def test_ranges_answer_like_a_set_of_ids(seed):
     assert ti.count(ranges) == len(seen)
     assert ti.last(ranges) == (max(seen) if seen else -1)
     # sorted, disjoint and never adjacent: the most compact form
-    assert all(a[1] + 1 < b[0] for a, b in zip(ranges, ranges[1:]))
+    assert all(a[1] + 1 < b[0] for a, b in pairwise(ranges))
     assert ranges == ti.from_ids(sorted(seen))
 
 

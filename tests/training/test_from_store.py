@@ -44,7 +44,7 @@ def _store(tmp_path, corpus, *, store_turns: bool, every: int = 1):
 
 
 def test_from_store_gives_the_sessions_the_files_give(tmp_path, small_corpus):
-    url, engine = _store(tmp_path, small_corpus, store_turns=True)
+    _url, engine = _store(tmp_path, small_corpus, store_turns=True)
     stored, counts = from_store(*rated_transcripts(engine))
     files, _ = from_files(read_labels(small_corpus["labels"]), [small_corpus["sessions"]])
     assert len(stored) == len(files) == 120 and counts["missing"] == 0

@@ -106,7 +106,7 @@ def test_head_item_is_a_two_point_distribution_with_the_head_answer_as_mean():
     for v in (1.0, 2.25, 3.5, 4.99, 5.0):
         it = head_item(base, v)
         assert abs(sum(it.probs) - 1) < 1e-9
-        assert abs(sum(p * k for p, k in zip(it.probs, range(1, 6))) - v) < 1e-9
+        assert abs(sum(p * k for p, k in zip(it.probs, range(1, 6), strict=True)) - v) < 1e-9
         assert it.expected == v
 
 

@@ -210,7 +210,10 @@ def test_evaluate_sessions_equals_evaluate_on_arrays():
     from validation.verdict import evaluate_sessions
 
     ds = synthetic.signal_in("bond")
-    by_sid = lambda values: {s: {d: float(values[d][i]) for d in values} for i, s in enumerate(ds.session_ids)}
+
+    def by_sid(values):
+        return {s: {d: float(values[d][i]) for d in values} for i, s in enumerate(ds.session_ids)}
+
     cov = {s: tuple(ds.covariates[i]) for i, s in enumerate(ds.session_ids)}
     a = evaluate_sessions(MODEL, by_sid(ds.predictions), by_sid(ds.labels), cov, FAST, created_at=DAY)
     b = _record(ds)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 
 from validation.power import needed_for_verdict, sessions_for_interval_above_zero, sessions_needed
 

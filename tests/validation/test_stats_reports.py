@@ -83,7 +83,7 @@ def test_icc_reproduces_shrout_and_fleiss_1979():
     assert icc(SHROUT_FLEISS, "3,1") == pytest.approx(0.7148, abs=5e-4)
     assert icc([[3, 3, 3], [1, 1, 1], [5, 5, 5]]) == pytest.approx(1.0)  # perfect agreement
     with pytest.raises(ValueError):
-        icc(SHROUT_FLEISS, "9,9")  # type: ignore[arg-type]
+        icc(SHROUT_FLEISS, "9,9")  # type: ignore[arg-type]  # the point: a form icc() does not know
 
 
 FLEISS_EXAMPLE = [  # Fleiss (1971) as worked on Wikipedia: 10 subjects, 14 raters, 5 categories

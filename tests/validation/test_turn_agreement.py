@@ -80,7 +80,7 @@ def test_length_rater_is_on_the_codes_scale_and_tracks_length_only_when_there_is
 
 def _turns(human, measure, lengths, sessions=8):
     return [CodedTurn(f"s{i % sessions}", i, (float(h),), float(m), float(n))
-            for i, (h, m, n) in enumerate(zip(human, measure, lengths))]
+            for i, (h, m, n) in enumerate(zip(human, measure, lengths, strict=True))]
 
 
 def test_a_measure_that_only_tracks_length_is_not_above_length():
