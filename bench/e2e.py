@@ -44,9 +44,9 @@ import argparse
 import asyncio
 import math
 import os
+import shutil
 import statistics
 import sys
-import shutil
 import tempfile
 import threading
 import time
@@ -60,8 +60,7 @@ sys.path.insert(0, str(ROOT))
 
 from alliance_monitor.supervision import RestartPolicy  # noqa: E402
 from alliance_monitor.up import Child, ChildSpec  # noqa: E402
-from tests.e2e.harness import (  # noqa: E402
-    PLANNED_MINUTES, SECRET, Pipeline, Viewer, session_events)
+from tests.e2e.harness import PLANNED_MINUTES, SECRET, Pipeline, Viewer, session_events  # noqa: E402
 
 PHASES = ("early", "middle", "late")
 BOUNDARY_FRACTIONS = {"early": 1 / 3, "middle": 2 / 3, "late": 1.0}

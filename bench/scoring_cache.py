@@ -29,10 +29,9 @@ PHASES = ("early", "middle", "late")
 
 def load_session(path: Path):
     """Cumulative transcripts at the three phase boundaries (docs/streams.md#phases-and-the-clock), by event time."""
+    from scoring.prompts import Line
     from streams.contracts import ChatTurn, SessionEvent
     from streams.replay import read_file
-
-    from scoring.prompts import Line
 
     events, bad = read_file(path)
     if bad:

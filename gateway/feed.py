@@ -23,16 +23,24 @@ import time
 from typing import Any, Callable
 
 from streams.codec import decode, encode
+from streams.contracts import (
+    AccessEvent,
+    AlertAck,
+    AllianceAlert,
+    AllianceScore,
+    CounselorFeedback,
+    ProcessSignal,
+    RuptureEpisode,
+    SessionEvent,
+)
 from streams.errors import ContractError
-from streams.contracts import (AccessEvent, AlertAck, AllianceAlert, AllianceScore, CounselorFeedback, ProcessSignal,
-                               RuptureEpisode, SessionEvent)
 from streams.telemetry import observe_consumer
 from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, FEEDBACK, RUPTURES, SCORES, SIGNALS
 
+from .client_messages import AckRequest
 from .errors import GatewayError
 from .history import EventId, Kind, StoredEvent
 from .metrics import FEED_RECORDS, PART
-from .client_messages import AckRequest
 from .trust import record_source, source_trusted
 
 log = logging.getLogger(__name__)

@@ -47,8 +47,8 @@ from .client_messages import (
     ArchiveRequest,
     parse_hello,
 )
-from .errors import ProtocolError
 from .connection import Connection
+from .errors import ProtocolError
 from .fanout import FanOut, spawn
 from .history import ArchivedSession, History, MemoryHistory, StoredEvent
 from .hub import Hub

@@ -38,8 +38,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from streams import environment
 from streams.codec import dead_letter, decode, encode, safe_reason
-from streams.errors import ContractError
 from streams.contracts import AllianceScore, CounselorFeedback, ScoreRequest
+from streams.errors import ContractError
 from streams.telemetry import REASON_CONTRACT, REASON_SCORING, count_dead_letter, observe_consumer
 from streams.topics import FEEDBACK, SCORE_REQUESTS, SCORES, dlq_name, offset_reset
 

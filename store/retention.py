@@ -33,8 +33,17 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, null, or_, select, update
 
-from .models import (AccessEventRow, AccessEventSession, Alert, AlertAck, CounselorFeedbackRow, Event, Prediction,
-                     PredictionItem, Turn)
+from .models import (
+    AccessEventRow,
+    AccessEventSession,
+    Alert,
+    AlertAck,
+    CounselorFeedbackRow,
+    Event,
+    Prediction,
+    PredictionItem,
+    Turn,
+)
 
 #: rows rewritten per UPDATE batch when scrubbing JSON documents.
 BATCH = 500

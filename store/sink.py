@@ -30,20 +30,39 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
-from streams.codec import dead_letter, decode, encode
-from streams.errors import ContractError
-from streams.telemetry import (REASON_CONTRACT, REASON_STORE, REASON_UNROUTABLE, count_dead_letter,
-                               observe_consumer)
-from streams.contracts import (AccessEvent, AlertAck, AllianceAlert, AllianceScore, ChatTurn, ClientRating, Contract,
-                               CounselorFeedback, RuptureEpisode, SessionEvent)
-from streams.topics import (ACCESS, ACKS, ALERTS, CHAT_SESSIONS, CHAT_TURNS, FEEDBACK, RATINGS, RUPTURES, SCORES, dlq_name,
-                           offset_reset)
-
 from privacy.events import redact_events
+from streams.codec import dead_letter, decode, encode
+from streams.contracts import (
+    AccessEvent,
+    AlertAck,
+    AllianceAlert,
+    AllianceScore,
+    ChatTurn,
+    ClientRating,
+    Contract,
+    CounselorFeedback,
+    RuptureEpisode,
+    SessionEvent,
+)
+from streams.errors import ContractError
+from streams.telemetry import REASON_CONTRACT, REASON_STORE, REASON_UNROUTABLE, count_dead_letter, observe_consumer
+from streams.topics import (
+    ACCESS,
+    ACKS,
+    ALERTS,
+    CHAT_SESSIONS,
+    CHAT_TURNS,
+    FEEDBACK,
+    RATINGS,
+    RUPTURES,
+    SCORES,
+    dlq_name,
+    offset_reset,
+)
 
 from . import metrics
-from .settings import StoreSettings
 from .retention import purge_audit, purge_text
+from .settings import StoreSettings
 from .writes import Origin, WriteResult, record_positions, write_events
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,15 @@ from pathlib import Path
 
 import orjson
 
-from streams.contracts import (DIMENSION_ITEMS, DIMENSIONS, AllianceScore, DimensionScore, ItemScore, ModelIdentity,
-                               request_id_for)
+from streams.contracts import (
+    DIMENSION_ITEMS,
+    DIMENSIONS,
+    AllianceScore,
+    DimensionScore,
+    ItemScore,
+    ModelIdentity,
+    request_id_for,
+)
 from validation import synthetic
 
 FIXTURES = {

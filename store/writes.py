@@ -40,6 +40,7 @@ from typing import Any, Sequence
 
 from sqlalchemy import Connection, Engine, bindparam, case, delete, func, not_, select
 
+from privacy.events import redact_events
 from streams.contracts import (
     DIMENSIONS,
     AccessEvent,
@@ -54,11 +55,22 @@ from streams.contracts import (
     SessionEvent,
 )
 
-from privacy.events import redact_events
-
 from .errors import UnsupportedDatabase
-from .models import (AccessEventRow, AccessEventSession, Alert, AlertAck as AckRow, ChatSession, CounselorFeedbackRow, Event,
-                     Prediction, PredictionItem, Rating, RuptureEpisodeRow, SinkStream, Turn)
+from .models import (
+    AccessEventRow,
+    AccessEventSession,
+    Alert,
+    ChatSession,
+    CounselorFeedbackRow,
+    Event,
+    Prediction,
+    PredictionItem,
+    Rating,
+    RuptureEpisodeRow,
+    SinkStream,
+    Turn,
+)
+from .models import AlertAck as AckRow
 
 
 def _insert(conn: Connection, model: type) -> Any:

@@ -51,11 +51,22 @@ from .alert_policy import SettingsBook, memory_at_forget, memory_done, on_score
 from .catch_up import CatchUp
 from .changelog_tail import read_changelog_tails
 from .codec import M, dead_letter, decode, encode, safe_reason
-from .errors import ContractError
 from .contracts import AllianceAlert, AllianceScore, ChatTurn, SessionEvent
+from .errors import ContractError
 from .telemetry import REASON_CONTRACT, REASON_PROCESSING, REASON_REJECTED, count_dead_letter, observe_consumer
-from .topics import (ALERTS, CHAT_SESSIONS, CHAT_TURNS, RUPTURES, SCORE_REQUESTS, SCORES, SIGNALS, TopicSpec, dlq_name,
-                     offset_reset, replication_factor)
+from .topics import (
+    ALERTS,
+    CHAT_SESSIONS,
+    CHAT_TURNS,
+    RUPTURES,
+    SCORE_REQUESTS,
+    SCORES,
+    SIGNALS,
+    TopicSpec,
+    dlq_name,
+    offset_reset,
+    replication_factor,
+)
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .codec import encode
-from .replay_format import (BadLine, ReplayEvent, iter_files, merge, parse_line, read_file, rebase,
-                            schedule)
+from .replay_format import BadLine, ReplayEvent, iter_files, merge, parse_line, read_file, rebase, schedule
 from .topics import CHAT_TURNS
 
 __all__ = ["BadLine", "ReplayEvent", "ReplayStats", "iter_files", "merge", "parse_line", "publish", "read_file",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -234,6 +235,72 @@ def test_the_module_map_check_can_fail():
     text = "## Module map\n\n| `streams/contracts.py` | core | events |\n\n## Next\n| `x/y.py` | shell | no |\n"
     assert module_map(text) == {"streams/contracts.py": "core"}  # only the map's own rows count
     assert module_map(text)["streams/contracts.py"] != layer_of("streams.contracts")
+
+
+#: The mypy flags that make an override section strict (``--strict``, flag by flag; pyproject.toml).
+STRICT_FLAG = "disallow_untyped_defs"
+#: The layers mypy checks strictly (docs/development.md#mypy-strict-on-contracts-and-cores-normal-on-shells).
+STRICT_LAYERS = ("contract", "core")
+
+
+def strict_patterns(config: dict) -> list[str]:
+    """The module patterns of the one ``[[tool.mypy.overrides]]`` section that turns strict checking on."""
+    sections = [o for o in config.get("tool", {}).get("mypy", {}).get("overrides", []) if o.get(STRICT_FLAG)]
+    assert len(sections) == 1, (f"expected one strict [[tool.mypy.overrides]] section ({STRICT_FLAG} = true), "
+                                f"found {len(sections)}")
+    module = sections[0]["module"]
+    return [module] if isinstance(module, str) else list(module)
+
+
+def pattern_covers(pattern: str, module: str) -> bool:
+    """mypy's override matching: ``a.b`` is that module only, ``a.b.*`` is ``a.b`` and everything under it.
+    Other wildcards are refused (this check would have to learn them first)."""
+    if pattern.endswith(".*"):
+        prefix = pattern[:-2]
+        if "*" not in prefix:
+            return module == prefix or module.startswith(prefix + ".")
+    elif "*" not in pattern:
+        return module == pattern
+    raise ValueError(f"mypy override pattern {pattern!r}: only `a.b` and `a.b.*` are understood here")
+
+
+def strictness_drift(patterns: list[str], layers: dict[str, str]) -> list[str]:
+    """What keeps the strict list from being exactly the contracts and cores: each problem in words."""
+    strict = {m for m in layers if any(pattern_covers(p, m) for p in patterns)}
+    wanted = {m for m, layer in layers.items() if layer in STRICT_LAYERS}
+    problems = [f"{m} declares {layers[m]}: add it to the strict [[tool.mypy.overrides]] of pyproject.toml"
+                for m in sorted(wanted - strict)]
+    problems += [f"{m} is a {layers[m]} but checked strictly (pyproject.toml): take it out of the strict list"
+                 for m in sorted(strict - wanted)]
+    problems += [f"{p} names no module: take it out of the strict list"
+                 for p in patterns if not any(pattern_covers(p, m) for m in layers)]
+    return problems
+
+
+def test_contracts_and_cores_and_only_they_are_checked_strictly():
+    """The strict list of pyproject.toml and the ``__layer__`` declarations cannot drift apart: a module split
+    out of a core, or a new contract, fails here until it is listed; a shell or a gone module listed fails too."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    problems = strictness_drift(strict_patterns(config), LAYER)
+    assert not problems, "mypy strictness out of step with the declared layers:\n" + "\n".join(problems)
+
+
+def test_the_strictness_check_can_fail():
+    layers = {"gateway.hub": "core", "gateway.policy": "core", "gateway.server": "shell",
+              "validation": "core", "validation.gate": "core"}
+    assert strictness_drift(["gateway.hub", "gateway.policy", "validation.*"], layers) == []
+    assert strictness_drift(["gateway.hub", "validation.*"], layers) == [
+        "gateway.policy declares core: add it to the strict [[tool.mypy.overrides]] of pyproject.toml"]
+    assert strictness_drift(["gateway.*", "validation.*"], layers) == [
+        "gateway.server is a shell but checked strictly (pyproject.toml): take it out of the strict list"]
+    assert strictness_drift(["gateway.hub", "gateway.policy", "gateway.protocol.*", "validation.*"], layers) == [
+        "gateway.protocol.* names no module: take it out of the strict list"]
+    assert not pattern_covers("gateway.hub", "gateway.hubs") and not pattern_covers("gateway.hub.*", "gateway.hubs")
+    with pytest.raises(ValueError, match="only"):
+        pattern_covers("gateway.*.hub", "gateway.x.hub")
+    config = {"tool": {"mypy": {"overrides": [{"module": "a", "disallow_untyped_defs": True},
+                                              {"module": ["b"], "ignore_missing_imports": True}]}}}
+    assert strict_patterns(config) == ["a"]
 
 
 def test_every_import_follows_the_dependency_rule():

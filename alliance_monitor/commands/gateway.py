@@ -15,10 +15,10 @@ from pathlib import Path
 from streams import environment
 
 from ..argtypes import duration, port, positive_float, positive_int
-from ..stopping import stop_on_signals
-from ..tls import add_tls_options, check_tls_options
 from ..errors import CliError
 from ..health import add_health_argument, start_health
+from ..stopping import stop_on_signals
+from ..tls import add_tls_options, check_tls_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:

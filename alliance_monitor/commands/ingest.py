@@ -11,9 +11,9 @@ from streams import environment
 
 from ..argtypes import port, positive_float, positive_int
 from ..errors import CliError
+from ..health import add_health_argument
 from ..stopping import stop_on_signals
 from ..tls import add_tls_options, check_tls_options
-from ..health import add_health_argument
 from .common import run_kafka_part
 
 

@@ -64,8 +64,8 @@ def cmd_score_corpus(args) -> int:
 
     from scoring.corpus import CorpusStats, identity_for, load_corpus, remaining_work, score_work
     from scoring.errors import HeadError
-    from scoring.prompts import PROMPT_VERSION
     from scoring.models import resolve
+    from scoring.prompts import PROMPT_VERSION
     from scoring.worker import WorkerConfig
     from store.repository import stored_request_ids
     from store.writes import write_in_one_transaction

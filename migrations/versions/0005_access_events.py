@@ -13,8 +13,8 @@ __layer__ = "shell"
 
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision: str = '0005_access_events'
 down_revision: Union[str, Sequence[str], None] = '0004_rupture_episodes'

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from alliance_monitor.cli import build_parser, subcommand_parsers
-from alliance_monitor.settings import (PART_COMMANDS, DeploySettings, apply_environment, option_vars,
-                                       reference_markdown)
 from alliance_monitor.errors import CliError
+from alliance_monitor.settings import PART_COMMANDS, DeploySettings, apply_environment, option_vars, reference_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "docs" / "settings.md"

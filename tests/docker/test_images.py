@@ -24,8 +24,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.docker.test_docker_files import (COMPOSE, DUMMY_SECRETS, dockerfile_of, project_services,
-                                            resolved_compose, service_argv)
+from tests.docker.test_docker_files import (
+    COMPOSE,
+    DUMMY_SECRETS,
+    dockerfile_of,
+    project_services,
+    resolved_compose,
+    service_argv,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"

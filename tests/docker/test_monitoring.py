@@ -21,6 +21,8 @@ SUFFIXES = ("_bucket", "_sum", "_count", "_total")
 
 def exported() -> dict[str, str]:
     """Every alliance_ metric family the parts export: name -> type (a gateway hub watched, so its collector yields)."""
+    from prometheus_client import REGISTRY
+
     import ingest.metrics  # noqa: F401 - each import registers its part's metrics
     import scoring.metrics  # noqa: F401
     import store.metrics  # noqa: F401
@@ -30,7 +32,6 @@ def exported() -> dict[str, str]:
     from gateway.hub import Hub
     from gateway.metrics import HUBS
     from gateway.policy import Policy
-    from prometheus_client import REGISTRY
 
     hub = Hub(MemoryHistory(), Policy())
     HUBS.watch(hub)

@@ -15,8 +15,8 @@ from gateway.hub import Hub
 from gateway.policy import Policy
 from streams.codec import decode, encode
 from streams.contracts import MAX_ACCESS_SESSIONS, AccessEvent
-from tests.gateway.test_protocol import ALICE, WARD, Feed, frames
 from tests.gateway import events as ev
+from tests.gateway.test_protocol import ALICE, WARD, Feed, frames
 
 AT = datetime(2026, 12, 2, 3, 0, tzinfo=timezone.utc)
 

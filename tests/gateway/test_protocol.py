@@ -6,7 +6,6 @@ import orjson
 import pytest
 
 from gateway.auth import Viewer
-from gateway.history import EventId, MemoryHistory, StoredEvent
 from gateway.client_messages import (
     CLOSE_PROTOCOL,
     CLOSE_RATE_LIMITED,
@@ -17,6 +16,7 @@ from gateway.client_messages import (
     parse_hello,
 )
 from gateway.errors import ProtocolError
+from gateway.history import EventId, MemoryHistory, StoredEvent
 from gateway.hub import Hub
 from gateway.policy import Policy
 from tests.gateway import events as ev

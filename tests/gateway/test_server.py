@@ -20,9 +20,9 @@ from tests.gateway.conftest import (
     events_of,
     open_client,
     publish,
-    until_known,
     recv_json,
     supervisor_token,
+    until_known,
 )
 from tests.kafka_helpers import consume_all
 

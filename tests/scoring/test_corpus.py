@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from alliance_monitor.cli import main
 from scoring.corpus import identity_for, load_corpus, remaining_work
 from store.db import make_engine, upgrade
+from store.models import ChatSession, Prediction
 from store.repository import stored_request_ids
 from store.writes import write_in_one_transaction
-from store.models import ChatSession, Prediction
 from streams.codec import encode
 from tests.e2e.harness import session_events
 from tests.gateway import events as ev

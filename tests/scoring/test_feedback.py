@@ -113,15 +113,14 @@ def test_rating_turns_after_scoring_reuses_the_cached_session_prefix(vllm_engine
 @pytest.mark.model
 @pytest.mark.integration
 def test_the_worker_sends_feedback_for_the_last_counselor_turns(kafka_bootstrap, vllm_engine, engine_loop, unique):
-    from scoring.worker import WorkerConfig, run_worker
-    from streams.codec import decode
-    from streams.contracts import CounselorFeedback, ScoreRequest
-    from tests.kafka_helpers import consume_all_sync, produce
-
     import dataclasses
 
+    from scoring.worker import WorkerConfig, run_worker
     from streams.broker import ensure_topics
+    from streams.codec import decode
+    from streams.contracts import CounselorFeedback, ScoreRequest
     from streams.topics import spec
+    from tests.kafka_helpers import consume_all_sync, produce
 
     sid = f"wf-{unique}"
     # topics of its own: other worker tests read the shared alliance.requests from the beginning

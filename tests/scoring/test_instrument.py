@@ -1,6 +1,6 @@
-from scoring.instrument import BY_ID, ITEMS, OPTIONS_TEXT, items_of
-
 import pytest
+
+from scoring.instrument import BY_ID, ITEMS, OPTIONS_TEXT, items_of
 
 
 def test_twelve_items_four_per_dimension_both_languages():

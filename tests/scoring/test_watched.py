@@ -14,9 +14,9 @@ from scoring.scorer import ScoringConfig
 from streams import session_state as core
 from streams.alert_policy import SettingsBook, on_score
 from streams.contracts import DIMENSION_ITEMS, WATCHED_DIMENSIONS
+from tests.streams.session_factory import session
 from tests.streams.test_alert_policy import score
 from tests.streams.test_session_state import Harness, replay
-from tests.streams.session_factory import session
 
 
 def test_default_watched_comes_from_the_contract():

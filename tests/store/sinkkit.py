@@ -6,10 +6,9 @@ import asyncio
 import dataclasses
 import time
 
+from store.sink import Sink, SinkTopics
 from streams.broker import ensure_topics
 from streams.topics import spec
-
-from store.sink import Sink, SinkTopics
 
 
 def make_topics(bootstrap: str, suffix: str) -> SinkTopics:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from store.db import make_engine, upgrade
-from store.models import AlertAck, Alert, ChatSession, CounselorFeedbackRow, Prediction, PredictionItem
+from store.models import Alert, AlertAck, ChatSession, CounselorFeedbackRow, Prediction, PredictionItem
 from store.settings import StoreSettings
 from store.sink import Sink
 from tests.kafka_helpers import consume_all, produce
@@ -130,10 +130,9 @@ async def test_no_loss_while_the_database_is_down(kafka_bootstrap, unique, pg_ur
 async def test_a_record_the_database_refuses_is_dead_lettered_and_the_rest_stored(pg_url):
     """Not an outage: PostgreSQL rejects one value (a 200-character model revision does not fit
     VARCHAR(128)). The batch is retried record by record; only that record goes to the DLQ."""
-    from streams.contracts import ModelIdentity
-
     from store.sink import Decoded
     from store.writes import Origin
+    from streams.contracts import ModelIdentity
 
     upgrade(pg_url)
     engine = make_engine(pg_url)
@@ -161,11 +160,10 @@ async def test_a_record_the_database_refuses_is_dead_lettered_and_the_rest_store
 async def test_the_sink_applies_turn_retention_periodically(sqlite_url):
     from datetime import datetime, timedelta, timezone
 
-    from streams.contracts import ChatTurn
-
     from store.models import Turn
     from store.settings import StoreSettings
     from store.writes import write_events
+    from streams.contracts import ChatTurn
 
     upgrade(sqlite_url)
     engine = make_engine(sqlite_url)

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import update
 
 from alliance_monitor.cli import build_parser, main
+from alliance_monitor.commands.models import cmd_models_status, register_models_status
 from store.db import make_engine, upgrade
 from store.models import ValidationRecordRow
-from store.repository import ModelKey, StoreRepository
-from alliance_monitor.commands.models import cmd_models_status, register_models_status
 from store.records import load_record_book
+from store.repository import ModelKey, StoreRepository
 from store.validation_demo import write_labelled_set
 from streams.contracts import AllianceAlert, ModelIdentity
 from validation import synthetic

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from streams.broker import EmbeddedBroker, api_versions_ok, kafka_bootstrap, split_bootstrap
-from streams.errors import BrokerError
 from streams.codec import decode
 from streams.contracts import ChatTurn
+from streams.errors import BrokerError
 from tests.kafka_helpers import consume_all_sync, produce
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ import base64
 import pytest
 
 from streams.codec import Rejected, codec_name, dead_letter, encode, faust_codec, register_faust_codecs
-from streams.errors import ContractError
 from streams.contracts import ChatTurn, SessionEvent
+from streams.errors import ContractError
 
 GOOD = (b'{"session_id":"s","turn_id":0,"speaker":"client","text":"hi",'
         b'"sent_at":"2026-03-02T09:00:00Z","counselor_id":"c"}')

@@ -9,11 +9,10 @@ import pydantic
 import pytest
 
 from streams.codec import decode, encode, validate
-from streams.errors import ContractError
 from streams.contracts import (
     CONTRACTS,
-    AccessEvent,
     MAX_TEXT_BYTES,
+    AccessEvent,
     AlertAck,
     AllianceAlert,
     AllianceScore,
@@ -24,8 +23,8 @@ from streams.contracts import (
     DimensionScore,
     Evidence,
     ItemScore,
-    ModelIdentity,
     ModelDrop,
+    ModelIdentity,
     ProcessSignal,
     Quote,
     RuptureEpisode,
@@ -35,6 +34,7 @@ from streams.contracts import (
     SurveyLink,
     TranscriptLine,
 )
+from streams.errors import ContractError
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 

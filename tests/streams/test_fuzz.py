@@ -15,8 +15,8 @@ from collections import Counter
 import pytest
 
 from streams.codec import decode
-from streams.errors import ContractError
 from streams.contracts import AllianceAlert, AllianceScore, ChatTurn, DeadLetter, SessionEvent
+from streams.errors import ContractError
 from streams.replay import publish
 from streams.topics import ALERTS, CHAT_SESSIONS, CHAT_TURNS, SCORES
 from tests.kafka_helpers import consume_all_sync, produce

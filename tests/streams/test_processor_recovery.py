@@ -14,10 +14,10 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
+from streams.replay import publish
 from tests.streams.session_factory import expected_cuts, session
 from tests.streams.test_processor import cuts, events_of, requests_for, settled_requests_for
 from tests.streams.worker_process import WorkerProcess
-from streams.replay import publish
 
 pytestmark = pytest.mark.integration
 

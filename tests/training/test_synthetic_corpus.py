@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from store.eval import read_labels
-from streams.contracts import ChatTurn, DIMENSIONS
+from streams.contracts import DIMENSIONS, ChatTurn
 from streams.replay import read_file
 from training.corpus_files import write_corpus
 from training.synthetic_corpus import SYNTHETIC_NOTE, CorpusSpec, generate

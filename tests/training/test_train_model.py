@@ -65,10 +65,9 @@ def test_head_moves_held_out_predictions_towards_the_labels(head_dir, small_corp
     """On held-out sessions (never trained on), through the real vLLM engine: one pass gives both read-outs."""
     from scoring.head import with_head
     from scoring.scorer import Scorer
+    from store.eval import read_labels
     from training.dataset import from_files
     from training.split import split_by_time
-
-    from store.eval import read_labels
 
     sessions, _ = from_files(read_labels(small_corpus["labels"]), [small_corpus["sessions"]])
     held = split_by_time(sessions, 0.3).evaluation[:24]
@@ -103,17 +102,16 @@ def test_score_file_applies_the_head(head_dir, small_corpus, capsys):
 
 def test_the_scoring_worker_applies_the_head_with_vllm(head_dir, demo_model, vllm_engine, engine_loop,
                                                        kafka_bootstrap, unique):
+    import dataclasses
+
     from scoring.head import with_head
     from scoring.scorer import Scorer
     from scoring.worker import WorkerConfig, run_worker
+    from streams.broker import ensure_topics
     from streams.codec import decode
     from streams.contracts import AllianceScore, ScoreRequest, TranscriptLine
-    from tests.kafka_helpers import consume_all_sync, produce
-
-    import dataclasses
-
-    from streams.broker import ensure_topics
     from streams.topics import spec
+    from tests.kafka_helpers import consume_all_sync, produce
 
     # topics of its own: other worker tests leave requests in the shared alliance.requests, and a
     # new group reads it from the beginning, so max_records=1 would score someone else's request

@@ -10,10 +10,16 @@ from scipy import stats as sps
 
 from validation import synthetic
 from validation.calibration import (
-    DEFAULT_METHOD, Calibration, IsotonicMap, LinearMap, cross_validate, fit_calibration, fit_map, map_from_dict,
+    DEFAULT_METHOD,
+    Calibration,
+    IsotonicMap,
+    LinearMap,
+    cross_validate,
+    fit_calibration,
+    fit_map,
+    map_from_dict,
     pava,
 )
-
 
 # --- pool adjacent violators ----------------------------------------------------------------------
 
