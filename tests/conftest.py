@@ -74,3 +74,12 @@ def samples_dir() -> Path:
 def postgres_url() -> str:
     """URL of the real PostgreSQL server (``ALLIANCE_TEST_PG_URL`` overrides)."""
     return os.environ.get("ALLIANCE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A 2-layer random-weight model of the demo model's architecture (tests/tiny_model.py): the real
+    engine code at a fraction of the compute, for tests whose property does not need a model that knows."""
+    from tests.tiny_model import tiny_model as build
+
+    return build()

@@ -80,11 +80,15 @@ def _feedback_by_phase(bootstrap: str, sid: str) -> dict[str, list[CounselorFeed
     return dict(out) if set(out) == {"early", "middle", "late"} else None
 
 
-def test_the_rupture_samples_yield_their_episode_repair_and_counselor_pattern(tmp_path, artifacts_dir: Path):
+def test_the_rupture_samples_yield_their_episode_repair_and_counselor_pattern(tmp_path, artifacts_dir: Path,
+                                                                             tiny_model):
     run = uuid.uuid4().hex[:6]
-    pipeline = Pipeline(tmp_path / "run", db_url=f"sqlite:///{tmp_path / 'store.db'}", clock_rate=SPEED)
-    pipeline.specs["scorer"].argv[:] = ["score", "--engine", "vllm", "--rationale", "none", "--max-model-len", "4096",
-                                        "--feedback-turns", "2"]
+    # episodes come from the client's turns and the patterns from the counselor's words, not from what the
+    # model knows: the scorer runs the real transformers engine on the tiny random-weight model
+    pipeline = Pipeline(tmp_path / "run", db_url=f"sqlite:///{tmp_path / 'store.db'}", clock_rate=SPEED,
+                        engine="transformers", extra_env={"ALLIANCE_MODEL": str(tiny_model.path)})
+    pipeline.specs["scorer"].argv[:] = ["score", "--engine", "transformers", "--rationale", "none",
+                                        "--max-model-len", "4096", "--feedback-turns", "2"]
     pipeline.start()
     try:
         pipeline.wait_gateway()

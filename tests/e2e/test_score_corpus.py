@@ -36,7 +36,11 @@ SPEED = 60.0
 SAMPLE = Path("samples/s05_client_goes_silent_zh.jsonl")  # no `ended`: its phases close by time
 SHORT = "corpus-short-en"
 SILENT = "sample-05-silent-client-zh"
-ENGINE_ARGS = ["--max-model-len", "4096", "--rationale-tokens", "24"]  # as the harness runs `score`
+# Both sides run the transformers engine on the tiny random-weight model (tests/tiny_model.py): the
+# property — offline equals live, an interrupted run resumes without scoring twice — holds for any
+# engine and weights, and the production engine has its own end-to-end run (test_pipeline.py).
+ENGINE = "transformers"
+ENGINE_ARGS = ["--engine", ENGINE, "--max-model-len", "4096", "--rationale-tokens", "24"]  # as the live scorer
 TOL = 0.02  # the engine's numeric noise on the 1-5 scale (batching differs between the two runs)
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,9 +78,10 @@ def _score_events(url: str) -> int:
         return conn.execute(select(func.count()).select_from(Event).where(Event.kind == "score")).scalar_one()
 
 
-def _live(tmp_path: Path, corpus: Path) -> dict[str, dict]:
+def _live(tmp_path: Path, corpus: Path, model: Path) -> dict[str, dict]:
     url = f"sqlite:///{tmp_path / 'live.db'}"
-    pipeline = Pipeline(tmp_path / "live", db_url=url, clock_rate=SPEED)
+    pipeline = Pipeline(tmp_path / "live", db_url=url, clock_rate=SPEED, engine=ENGINE,
+                        extra_env={"ALLIANCE_MODEL": str(model)})
     try:
         pipeline.start("processor", "scorer", "sink")
         events, bad = read_file(corpus)
@@ -97,18 +102,18 @@ def _offline_argv(corpus: Path, url: str) -> list[str]:
             "--no-progress", *ENGINE_ARGS]
 
 
-def _env() -> dict:
-    return {**os.environ, "PYTHONPATH": str(REPO), "ALLIANCE_LOG": "WARNING"}
+def _env(model: Path) -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO), "ALLIANCE_LOG": "WARNING", "ALLIANCE_MODEL": str(model)}
 
 
-def test_offline_scoring_interrupted_and_resumed_gives_the_live_predictions(tmp_path):
+def test_offline_scoring_interrupted_and_resumed_gives_the_live_predictions(tmp_path, tiny_model):
     corpus = _corpus(tmp_path / "corpus.jsonl")
-    live = _live(tmp_path, corpus)
+    live = _live(tmp_path, corpus, tiny_model.path)
     assert set(live) == {f"{s}:{p}" for s in (SHORT, SILENT) for p in ("early", "middle", "late")}
 
     url = f"sqlite:///{tmp_path / 'offline.db'}"
     # run 1: Ctrl-C right after the first session is stored
-    proc = subprocess.Popen(_offline_argv(corpus, url), cwd=REPO, env=_env(), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(_offline_argv(corpus, url), cwd=REPO, env=_env(tiny_model.path), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     lines = []
     try:
@@ -128,7 +133,7 @@ def test_offline_scoring_interrupted_and_resumed_gives_the_live_predictions(tmp_
     assert set(first) == {f"{SHORT}:{p}" for p in ("early", "middle", "late")}, "a session was stored half"
 
     # run 2: continues with the rest, scores nothing twice
-    done = subprocess.run(_offline_argv(corpus, url), cwd=REPO, env=_env(), capture_output=True, text=True,
+    done = subprocess.run(_offline_argv(corpus, url), cwd=REPO, env=_env(tiny_model.path), capture_output=True, text=True,
                           timeout=1800)
     assert done.returncode == 1, done.stdout + done.stderr[-3000:]  # the bad line, reported
     assert f"rejected {corpus}:{len(corpus.read_bytes().splitlines())}: ChatTurn.speaker" in done.stderr

@@ -73,8 +73,12 @@ def _alerts(viewer: Viewer, session_id: str) -> list[dict]:
     return list(viewer.alerts(session_id).values())
 
 
-def test_train_score_rate_eval_then_the_head_alerts_reach_the_counselor(tmp_path, monkeypatch):
+def test_train_score_rate_eval_then_the_head_alerts_reach_the_counselor(tmp_path, monkeypatch, tiny_model):
     monkeypatch.setenv("ALLIANCE_TRAINED_DIR", str(tmp_path / "trained"))
+    # The loop's mechanics, not the demo model's knowledge, are under test: every step runs the real
+    # transformers engine on the tiny random-weight model. Its hidden states are a random projection of
+    # the words, which is enough for a head to find the synthetic corpus's cues and pass the gate.
+    monkeypatch.setenv("ALLIANCE_MODEL", str(tiny_model.path))
     corpus, head_dir = tmp_path / "corpus", tmp_path / "head"
     db_url = f"sqlite:///{tmp_path / 'store.db'}"
     upgrade(db_url)
@@ -96,12 +100,13 @@ def test_train_score_rate_eval_then_the_head_alerts_reach_the_counselor(tmp_path
     held_file = _write_sessions(corpus / "sessions.jsonl", tmp_path / "held-out.jsonl", held_ids)
 
     # 3. the held-out sessions scored offline with the head, late phase (what eval reads)
-    engine_args = ["--engine", "vllm", "--max-model-len", "4096", "--rationale", "none", "--no-progress"]
+    engine_args = ["--engine", "transformers", "--max-model-len", "4096", "--rationale", "none", "--no-progress"]
     assert main(["score-corpus", str(held_file), "--head", str(head_dir), "--phases", "late",
                  "--db", db_url, *engine_args]) == 0
     assert len(repo.predictions(ModelKey.parse(_key(head_id)), phase="late")) == len(held_ids)
 
-    pipeline = Pipeline(tmp_path / "run", db_url=db_url)
+    pipeline = Pipeline(tmp_path / "run", db_url=db_url, engine="transformers",
+                        extra_env={"ALLIANCE_MODEL": str(tiny_model.path)})
     pipeline.specs["processor"].argv += ["--records-reload", "1"]
     pipeline.specs["gateway"].argv += ["--records-reload", "1"]
     pipeline.specs["scorer"].argv += ["--head", str(head_dir), "--no-calibration"]
@@ -133,19 +138,21 @@ def test_train_score_rate_eval_then_the_head_alerts_reach_the_counselor(tmp_path
         by_late = sorted(repo.predictions(ModelKey.parse(_key(head_id)), phase="late"),
                          key=lambda p: min(p.dimensions[d] for d in watched))
         chosen = dim = None
-        for cand in by_late[:3]:
-            one = _write_sessions(corpus / "sessions.jsonl", tmp_path / f"{cand.session_id}.jsonl", {cand.session_id})
-            assert main(["score-corpus", str(one), "--head", str(head_dir), "--phases", "all",
-                         "--db", db_url, *engine_args]) == 0
-            phases = {p.phase: p for p in repo.predictions(ModelKey.parse(_key(head_id)))
-                      if p.session_id == cand.session_id}
+        candidates = [p.session_id for p in by_late[:3]]
+        # the three candidates' every phase in one run (one engine start), then the first that fires
+        both = _write_sessions(corpus / "sessions.jsonl", tmp_path / "candidates.jsonl", set(candidates))
+        assert main(["score-corpus", str(both), "--head", str(head_dir), "--phases", "all",
+                     "--db", db_url, *engine_args]) == 0
+        for cand in candidates:
+            phases = {p.phase: p for p in repo.predictions(ModelKey.parse(_key(head_id))) if p.session_id == cand}
             for d in watched:
                 if _fires([phases[ph].dimensions[d] for ph in ("early", "middle", "late")], settings):
-                    chosen, dim = cand.session_id, d
+                    chosen, dim = cand, d
                     break
             if chosen:
                 break
         assert chosen, "no held-out session's head scores fire an alert on a passing dimension"
+        _write_sessions(corpus / "sessions.jsonl", tmp_path / f"{chosen}.jsonl", {chosen})
 
         # 6. live: processor + scorer with the head + gateway, real websocket clients
         pipeline.start("processor", "scorer", "gateway")

@@ -179,14 +179,14 @@ def _shape(requests: list[ScoreRequest]) -> list[tuple]:
     return [(r.phase, r.upto_turn_id, [(t.turn_id, t.speaker, t.text) for t in r.transcript]) for r in requests]
 
 
-def _score_both(bootstrap: str, request_ids: set[str], demo_model, engine_loop) -> None:
-    """Score exactly these requests with the real tiny model (transformers engine, one at a time)."""
+def _score_both(bootstrap: str, request_ids: set[str], model, engine_loop) -> None:
+    """Score exactly these requests with the real engine code (transformers, one at a time) on ``model``."""
     from scoring.engines import load_engine
     from scoring.scorer import Scorer, ScoringConfig
     from scoring.worker import WorkerConfig, run_worker
     from tests.scoring.conftest import TEST_SETTINGS
 
-    engine = load_engine("transformers", demo_model, TEST_SETTINGS)
+    engine = load_engine("transformers", model, TEST_SETTINGS)
     done: set[str] = set()
     stop = asyncio.Event()
 
@@ -234,7 +234,7 @@ def _settled_alerts(bootstrap: str, kafka_sid: str, http_sid: str, timeout: floa
 
 @pytest.mark.model
 def test_an_http_session_yields_the_same_requests_scores_and_alerts_as_a_kafka_replay(private_kafka, samples_dir,
-                                                                                       demo_model, engine_loop):
+                                                                                       tiny_model, engine_loop):
     run = uuid.uuid4().hex[:6]
     kafka_sid, http_sid = f"kafka-{run}", f"http-{run}"
     worker = WorkerProcess(private_kafka, f"it-ingest-{run}", "--clock-rate", "60", "--lateness", "5").start()
@@ -267,8 +267,9 @@ def test_an_http_session_yields_the_same_requests_scores_and_alerts_as_a_kafka_r
         ids = [decode(ChatTurn, r.value).turn_id for r in turns]
         assert len(ids) == len(set(ids)), "a duplicate reached chat.turns"
 
-        # the same scores (real model, real engine) and, from the processor's alert policy, the same alerts
-        _score_both(private_kafka, {r.request_id for r in via_kafka + via_http}, demo_model, engine_loop)
+        # the same scores (real engine, the tiny random-weight model: equal inputs give equal scores whatever
+        # the weights) and, from the processor's alert policy, the same alerts
+        _score_both(private_kafka, {r.request_id for r in via_kafka + via_http}, tiny_model, engine_loop)
         assert _by_phase(private_kafka, http_sid) == _by_phase(private_kafka, kafka_sid)
         assert set(_by_phase(private_kafka, http_sid)) == {"early", "middle", "late"}
         kafka_alerts, http_alerts = _settled_alerts(private_kafka, kafka_sid, http_sid)

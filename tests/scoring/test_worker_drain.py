@@ -61,12 +61,12 @@ async def _committed(bootstrap: str, group: str) -> dict[int, int]:
 
 @pytest.mark.model
 @pytest.mark.integration
-def test_sigterm_drains_commits_what_finished_and_exits(private_kafka, demo_model, unique):
+def test_sigterm_drains_commits_what_finished_and_exits(private_kafka, tiny_model, unique):
     sid = f"term-{unique}"
     reqs = [_request(f"{sid}-{i}", "early", EN_SESSION[:4]) for i in range(4)]
     produce(private_kafka, SCORE_REQUESTS.name, [(r.session_id, r) for r in reqs])
     group = f"g-term-{unique}"
-    worker = WorkerProcess(private_kafka, group, str(demo_model.path.parent)).start()
+    worker = WorkerProcess(private_kafka, group, str(tiny_model.path)).start()
     try:
         assert worker.wait_for("scored ", 300), "\n".join(worker.lines[-20:])
         worker.proc.send_signal(signal.SIGTERM)

@@ -1,7 +1,11 @@
-"""``train`` end to end with the real tiny model: head and LoRA artefacts, new identities, live application.
+"""``train`` end to end: head and LoRA artefacts, new identities, live application.
 
-Slow (real model): the head needs one hidden-state pass per session, LoRA two
-optimizer steps; the worker test starts the real vLLM engine once.
+The base is the tiny random-weight model of the demo model's architecture
+(tests/tiny_model.py), through the real engine code: training mechanics, identities
+and lineage do not depend on what the model knows, and its hidden states (a random
+projection of the words) still carry the synthetic corpus's cues, so the held-out
+check below means something. The vLLM worker test applies a head made for the demo
+model to the real vLLM engine.
 """
 
 from __future__ import annotations
@@ -19,8 +23,15 @@ pytestmark = [pytest.mark.model]
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def tiny_base(tiny_model, monkeypatch_module):
+    """Every command in this module resolves the tiny model (``ALLIANCE_MODEL``)."""
+    monkeypatch_module.setenv("ALLIANCE_MODEL", str(tiny_model.path))
+    return tiny_model
+
+
 @pytest.fixture(scope="module")
-def head_dir(small_corpus, trained_root, tmp_path_factory, monkeypatch_module):
+def head_dir(small_corpus, trained_root, tmp_path_factory, monkeypatch_module, tiny_base):
     out = tmp_path_factory.mktemp("head") / "head"
     monkeypatch_module.setenv("ALLIANCE_TRAINED_DIR", str(trained_root))
     rc = main(["train", "--method", "head", "--labels", str(small_corpus["labels"]), "--sessions",
@@ -36,18 +47,18 @@ def monkeypatch_module():
     mp.undo()
 
 
-def test_train_head_writes_a_loadable_artefact_with_a_new_identity_and_lineage(head_dir, demo_model, trained_root,
+def test_train_head_writes_a_loadable_artefact_with_a_new_identity_and_lineage(head_dir, tiny_base, trained_root,
                                                                                capsys):
     from scoring.head import ReadoutHead
     from training.lineage import listing
 
     head = ReadoutHead.load(head_dir)
     ident = head.identity()
-    assert ident.readout == "head" and ident.name == demo_model.name
-    assert ident.revision.startswith(demo_model.revision + "+head-") and ident.revision != demo_model.revision
+    assert ident.readout == "head" and ident.name == tiny_base.name
+    assert ident.revision.startswith(tiny_base.revision + "+head-") and ident.revision != tiny_base.revision
     lin = json.loads((head_dir / "lineage.json").read_text())
     assert lin["method"] == "head" and lin["n_train"] == 84 and lin["n_eval"] == 36
-    assert lin["base_name"] == demo_model.name and lin["data_fingerprint"] == head.lineage["data_fingerprint"]
+    assert lin["base_name"] == tiny_base.name and lin["data_fingerprint"] == head.lineage["data_fingerprint"]
     assert [x.path for x in listing(trained_root)] == [str(head_dir)]
 
 
@@ -60,24 +71,27 @@ def test_models_status_shows_the_lineage(head_dir, tmp_path, capsys, monkeypatch
     assert "trained models (lineage" in out and str(head_dir) in out and "+head-" in out
 
 
-def test_head_moves_held_out_predictions_towards_the_labels(head_dir, small_corpus, demo_model, vllm_engine,
-                                                           engine_loop):
-    """On held-out sessions (never trained on), through the real vLLM engine: one pass gives both read-outs."""
+def test_head_moves_held_out_predictions_towards_the_labels(head_dir, small_corpus, tiny_base, engine_loop):
+    """On held-out sessions (never trained on), through the real engine: one pass gives both read-outs."""
+    from scoring.engines import load_engine
     from scoring.head import with_head
     from scoring.scorer import Scorer
     from store.eval import read_labels
+    from tests.scoring.conftest import TEST_SETTINGS
     from training.dataset import from_files
     from training.split import split_by_time
 
     sessions, _ = from_files(read_labels(small_corpus["labels"]), [small_corpus["sessions"]])
     held = split_by_time(sessions, 0.3).evaluation[:24]
-    scorer = with_head(Scorer(vllm_engine), head_dir, demo_model)
+    engine = load_engine("transformers", tiny_base, TEST_SETTINGS)
+    scorer = with_head(Scorer(engine), head_dir, tiny_base)
 
     async def run():
-        import asyncio
-
-        return await asyncio.gather(*(scorer.score_with_base(session_id=s.session_id, phase="late", turns=s.turns,
-                                                             lang=s.lang) for s in held))
+        try:
+            return await asyncio.gather(*(scorer.score_with_base(session_id=s.session_id, phase="late", turns=s.turns,
+                                                                 lang=s.lang) for s in held))
+        finally:
+            await engine.aclose()
 
     pairs = engine_loop.run(run(), timeout=1800)
     dims = {"goal": ("Q1", "Q2", "Q3", "Q4"), "approach": ("Q5", "Q6", "Q7", "Q8"), "bond": ("Q9", "Q10", "Q11", "Q12")}
@@ -100,9 +114,19 @@ def test_score_file_applies_the_head(head_dir, small_corpus, capsys):
     assert len(score["items"]) == 12
 
 
-def test_the_scoring_worker_applies_the_head_with_vllm(head_dir, demo_model, vllm_engine, engine_loop,
-                                                       kafka_bootstrap, unique):
+def test_the_scoring_worker_applies_the_head_with_vllm(demo_model, vllm_engine, engine_loop, kafka_bootstrap, unique,
+                                                       tmp_path):
     import dataclasses
+
+    from scoring.head import ReadoutHead
+
+    # a head for the demo model (what a site trains; here weights of the right shape, not trained)
+    width = json.loads((demo_model.path / "config.json").read_text())["hidden_size"]
+    rng = np.random.default_rng(3)
+    head_dir = tmp_path / "demo-head"
+    ReadoutHead(features="hidden", base_name=demo_model.name, base_revision=demo_model.revision,
+                mean=np.zeros(width), scale=np.ones(width), coef=rng.normal(scale=0.01, size=(width, 12)),
+                intercept=np.full(12, 3.0)).save(head_dir)
 
     from scoring.head import with_head
     from scoring.scorer import Scorer
@@ -136,7 +160,7 @@ def test_the_scoring_worker_applies_the_head_with_vllm(head_dir, demo_model, vll
     assert len(got.items) == 12
 
 
-def test_train_lora_two_steps_resume_and_the_merged_model_loads(small_corpus, tmp_path, demo_model, trained_root,
+def test_train_lora_two_steps_resume_and_the_merged_model_loads(small_corpus, tmp_path, tiny_base, trained_root,
                                                                  monkeypatch, capsys):
     monkeypatch.setenv("ALLIANCE_TRAINED_DIR", str(trained_root))
     out = tmp_path / "lora"
@@ -156,7 +180,7 @@ def test_train_lora_two_steps_resume_and_the_merged_model_loads(small_corpus, tm
     from tests.scoring.conftest import TEST_SETTINGS
 
     ref = resolve(out / "model")
-    assert ref.name == demo_model.name and ref.revision.startswith(demo_model.revision + "+lora-")
+    assert ref.name == tiny_base.name and ref.revision.startswith(tiny_base.revision + "+lora-")
     engine = load_engine("transformers", ref, TEST_SETTINGS)
     try:
         score = asyncio.run(Scorer(engine).score(session_id="l-1", phase="late", turns=[
