@@ -83,3 +83,20 @@ def tiny_model():
     from tests.tiny_model import tiny_model as build
 
     return build()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Long files first: with two xdist workers and a file per worker (``--dist loadfile``), the
+    end-to-end files and those that load a model are handed out first, so the run does not end
+    with one worker busy on a long file while the other waits. A file's tests keep their order
+    and stay together (a module fixture starts once)."""
+    def weight(item) -> int:
+        path = str(item.path)
+        if f"{os.sep}e2e{os.sep}" in path:
+            return 0
+        return 1 if heavy_files.get(path) else 2
+
+    heavy_files: dict[str, bool] = {}
+    for item in items:
+        heavy_files[str(item.path)] = heavy_files.get(str(item.path), False) or item.get_closest_marker("model") is not None
+    items.sort(key=weight)  # stable: the order within a file, and between files of one weight, is kept
