@@ -2,9 +2,12 @@
 
 Why ridge: the head maps a few hundred to a thousand frozen features to 12 item
 answers from a few hundred rated sessions; an unpenalised fit would memorise
-them. Why closed form: scikit-learn is not a dependency, and with an SVD of the
-standardised features every penalty on the grid costs one matrix product.
-Folds come from ``validation.stats.fold_ids`` (the project's one home for them).
+them. Why closed form and not scikit-learn's ``RidgeCV``: RidgeCV picks one penalty per
+target only with its leave-one-out CV (``alpha_per_target`` needs ``cv=None``), not
+k-fold; its penalty is absolute where ours scales with the training rows; and its
+``KFold`` would split other folds than ``validation.stats.fold_ids`` (the project's
+one home for them) — the fits would change. With an SVD of the standardised features
+every penalty on the grid costs one matrix product (numpy's SVD is the library here).
 """
 
 from __future__ import annotations

@@ -1,5 +1,12 @@
 """The project's one statistics module: the validation gate's figures, ``eval``, ``report``
-and the scorer's self-consistency all come from here. numpy/scipy only, no I/O.
+and the scorer's self-consistency all come from here. No I/O.
+
+Where a maintained library computes a figure exactly as defined here, it does:
+scipy (t tests, t intervals, p-values), statsmodels (Holm's adjustment, Fleiss'
+and Cohen's kappa). What stays hand-written says why in a comment (no library has
+the figure, or the library's semantics differ: NaN replicates, cluster resampling,
+the project's seeded folds). statsmodels costs about a second to import, so it is
+imported inside the functions that use it: every part imports this module.
 
 Why these and not just Pearson r: a model that only tracks how long the chat was
 can reach a respectable raw r with client ratings, because longer, more engaged
@@ -121,6 +128,8 @@ def pearson(x: ArrayLike, y: ArrayLike) -> Correlation:
 
 def residualize(values: ArrayLike, covariates: ArrayLike) -> np.ndarray:
     """What OLS of ``values`` on an intercept plus ``covariates`` leaves unexplained."""
+    # numpy's least squares is the library here: scipy/statsmodels/scikit-learn have no partial correlation
+    # with covariates (pingouin has, at the cost of pandas + scikit-learn + statsmodels for one lstsq).
     v = _vector(values, "values")
     c = _matrix(covariates, v.size)
     design = np.column_stack([np.ones(v.size), c])
@@ -206,6 +215,8 @@ def bootstrap_interval(x: ArrayLike, y: ArrayLike, covariates: ArrayLike | None 
     where a side is constant (r undefined) are dropped and the count of used
     ones is reported.
     """
+    # Not scipy.stats.bootstrap: a NaN replicate there makes the interval NaN (here: dropped and counted), and it
+    # has no count of the replicates used; the resampling below is vectorised over resamples (partial r per chunk).
     xa, ya = _pair(x, y)
     n = xa.size
     if not 0.0 < confidence < 1.0:
@@ -224,6 +235,8 @@ def bootstrap_interval(x: ArrayLike, y: ArrayLike, covariates: ArrayLike | None 
 
 def fold_ids(n: int, folds: int, seed: int) -> np.ndarray:
     """A seeded assignment of ``n`` sessions to ``folds`` folds of near-equal size."""
+    # Not scikit-learn's KFold: its shuffled contiguous split assigns other sessions to each fold for the same
+    # seed, which would change every cross-validated figure (length baselines, length raters, the ridge head).
     if folds < 2:
         raise ValueError(f"folds must be at least 2, got {folds}")
     if n < folds:
@@ -368,14 +381,20 @@ def welch_t(a: Sequence[float | None], b: Sequence[float | None]) -> TTest:
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (NaNs stay NaN and are not counted)."""
+    """Holm-Bonferroni adjusted p-values (NaNs stay NaN and are not counted).
+
+    statsmodels ``multipletests(method="holm")`` on the p-values that are not NaN. It
+    runs ``gc.collect()`` on every call (tens of ms): fine per report dimension, not in a hot loop.
+    """
     idx = [i for i, p in enumerate(pvalues) if not math.isnan(p)]
-    m = len(idx)
     out = [NAN] * len(pvalues)
-    running = 0.0
-    for rank, i in enumerate(sorted(idx, key=lambda i: pvalues[i])):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
-        out[i] = running
+    if not idx:
+        return out
+    from statsmodels.stats.multitest import multipletests  # lazy: ~1 s to import
+
+    adjusted = multipletests([pvalues[i] for i in idx], method="holm")[1]
+    for i, p in zip(idx, adjusted, strict=True):
+        out[i] = float(p)
     return out
 
 
@@ -392,6 +411,8 @@ def icc(ratings: Sequence[Sequence[float]], form: IccForm = "2,1") -> float:
     level matters); "3,1" two-way mixed, consistency. Rows with a missing rating
     are dropped; fewer than two subjects or no variance give NaN.
     """
+    # Hand-written: scipy, statsmodels and scikit-learn have no ICC; pingouin's intraclass_corr would add pandas
+    # and scikit-learn for these three mean-square formulas (checked against Shrout & Fleiss's published table).
     if form not in ("1,1", "2,1", "3,1"):
         raise ValueError(f"icc: unknown form {form!r} (use '1,1', '2,1' or '3,1')")
     rows = [list(r) for r in ratings]
@@ -435,21 +456,21 @@ def category_counts(ratings: Sequence[Sequence[int]], categories: Sequence[int] 
 def fleiss_kappa(counts: ArrayLike) -> float:
     """Fleiss' kappa from a subjects x categories table of rater counts (same raters per subject).
 
-    NaN when undefined (no subjects, fewer than two raters, everyone always in one category).
+    statsmodels ``inter_rater.fleiss_kappa(method="fleiss")``. NaN when undefined (no
+    subjects, fewer than two raters, everyone always in one category).
     """
     m = np.asarray(counts, dtype=float)
     if m.ndim != 2 or m.shape[0] == 0:
         return NAN
     raters = m.sum(axis=1)
-    if not np.allclose(raters, raters[0]):
+    # exactly equal (statsmodels asserts the total is subjects x raters); counts are whole numbers
+    if not np.all(raters == raters[0]):
         raise ValueError("every subject needs the same number of ratings for Fleiss' kappa")
-    r = float(raters[0])
-    if r < 2:
+    if float(raters[0]) < 2 or np.count_nonzero(m.sum(axis=0)) < 2:  # chance agreement 1: kappa is 0/0
         return NAN
-    p_j = m.sum(axis=0) / (m.shape[0] * r)
-    p_bar = float(np.mean((np.sum(m * m, axis=1) - r) / (r * (r - 1))))
-    p_e = float(np.sum(p_j * p_j))
-    return NAN if abs(1 - p_e) < 1e-12 else (p_bar - p_e) / (1 - p_e)
+    from statsmodels.stats.inter_rater import fleiss_kappa as _fleiss  # lazy: ~1 s to import
+
+    return float(_fleiss(m, method="fleiss"))
 
 
 def sessions_for_interval_above_zero(r: float, *, covariates: int = 2, confidence: float = 0.95,
@@ -477,19 +498,25 @@ def finite_or_none(x: float) -> float | None:
 def cohen_kappa(a: Sequence[bool | int], b: Sequence[bool | int]) -> float:
     """Cohen's kappa of two binary (or categorical) codings of the same subjects.
 
-    NaN when undefined: no subjects, or chance agreement is 1 (both sides always
-    gave the same single category — e.g. nobody ever coded a self-disclosure).
+    statsmodels ``inter_rater.cohens_kappa`` (simple, unweighted) of the two codings'
+    contingency table. NaN when undefined: no subjects, or chance agreement is 1
+    (both sides always gave the same single category — e.g. nobody ever coded a
+    self-disclosure).
     """
     if len(a) != len(b):
         raise ValueError(f"kappa: the codings differ in length ({len(a)} vs {len(b)})")
-    n = len(a)
-    if n == 0:
+    if len(a) == 0:
         return NAN
-    x, y = [int(v) for v in a], [int(v) for v in b]
-    cats = sorted(set(x) | set(y))
-    p_o = sum(u == v for u, v in zip(x, y, strict=True)) / n
-    p_e = sum((x.count(c) / n) * (y.count(c) / n) for c in cats)
-    return NAN if abs(1.0 - p_e) < 1e-12 else (p_o - p_e) / (1.0 - p_e)
+    x = np.asarray([int(v) for v in a])
+    y = np.asarray([int(v) for v in b])
+    cats, codes = np.unique(np.concatenate([x, y]), return_inverse=True)
+    if cats.size < 2:  # chance agreement 1: kappa is 0/0
+        return NAN
+    from statsmodels.stats.inter_rater import cohens_kappa  # lazy: ~1 s to import
+
+    table = np.zeros((cats.size, cats.size))
+    np.add.at(table, (codes[:x.size], codes[x.size:]), 1.0)
+    return float(cohens_kappa(table, return_results=False))
 
 
 def icc_pair(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
