@@ -24,7 +24,7 @@ lint: venv
 TEST_WORKERS ?= 2
 test: venv lint services
 	@start=$$(date +%s); \
-	$(PY) -m pytest -p no:cacheprovider -q -rfE --durations=25 -n $(TEST_WORKERS) --dist loadfile tests; rc=$$?; \
+	$(PY) -m pytest -p no:cacheprovider -q -rfE --durations=25 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests; rc=$$?; \
 	echo "make test: tests took $$(( $$(date +%s) - start )) s of wall time"; exit $$rc
 
 bench: venv

@@ -38,20 +38,31 @@ def _keys(prefix: str):
 
 
 def test_worker_scores_requests_and_dead_letters_poison(kafka_bootstrap, vllm_engine, engine_loop, unique):
+    import dataclasses
+
+    from streams.broker import ensure_topics
+    from streams.topics import spec
+
     sid = f"w-{unique}"
+    # topics of its own: a new group reads from the beginning, and other tests on this worker's broker
+    # (the processor's, in any order under xdist) leave their requests in the shared alliance.requests
+    requests, scores_topic = f"alliance.requests.w{unique}", f"alliance.scores.w{unique}"
+    ensure_topics(kafka_bootstrap, [dataclasses.replace(spec("alliance.requests"), name=requests),
+                                    dataclasses.replace(spec("alliance.requests.dlq"), name=f"{requests}.dlq"),
+                                    dataclasses.replace(spec("alliance.scores"), name=scores_topic)])
     good = [_request(f"{sid}-a", "early", EN_SESSION[:6]), _request(f"{sid}-b", "early", ZH_SESSION, "zh"),
             _request(f"{sid}-a", "middle", EN_SESSION)]
     empty = _request(f"{sid}-c", "late", [])  # valid contract, but nothing to score: fails every attempt
-    produce(kafka_bootstrap, "alliance.requests",
+    produce(kafka_bootstrap, requests,
             [(r.session_id, r) for r in good] + [(f"{sid}-p", b"{not json"), (empty.session_id, empty)])
     cfg = WorkerConfig(group_id=f"g-{unique}", concurrency=4, timeout_s=120, retries=1, retry_backoff_s=0.1,
-                       max_records=5)
+                       max_records=5, requests_topic=requests, scores_topic=scores_topic)
     scorer = Scorer(vllm_engine, ScoringConfig(rationale="alerts", rationale_tokens=16))
     stats = engine_loop.run(run_worker(kafka_bootstrap, scorer, cfg), timeout=900)
     assert (stats.scored, stats.dead_lettered, stats.retries) == (3, 2, 1)
 
     scores = [decode(AllianceScore, r.value)
-              for r in consume_all_sync(kafka_bootstrap, "alliance.scores", expect=3, where=_keys(sid))]
+              for r in consume_all_sync(kafka_bootstrap, scores_topic, expect=3, where=_keys(sid))]
     assert sorted(s.request_id for s in scores) == sorted(r.request_id for r in good)
     for s in scores:
         assert s.model.name == vllm_engine.model_name and len(s.items) == 12 and set(s.dimensions) == {
@@ -60,7 +71,7 @@ def test_worker_scores_requests_and_dead_letters_poison(kafka_bootstrap, vllm_en
     middle = next(s for s in scores if s.phase == "middle")
     assert middle.cached_tokens > 0  # the early phase of the same session was scored first
     dead = [decode(DeadLetter, r.value)
-            for r in consume_all_sync(kafka_bootstrap, "alliance.requests.dlq", expect=2, where=_keys(sid))]
+            for r in consume_all_sync(kafka_bootstrap, f"{requests}.dlq", expect=2, where=_keys(sid))]
     reasons = sorted(d.reason for d in dead)
     assert reasons[0].startswith("invalid ScoreRequest") and "not valid JSON" in reasons[0]
     assert reasons[1].startswith("scoring failed after 2 attempt(s): ValueError in ")  # type and place, never text
