@@ -14,9 +14,8 @@ Candidates, all fitted on the training split only:
 * ``concat`` — one ridge over all blocks, each block with its own penalty (the one its own
   CV chose, as a kernel weight ``1/α_b``), the overall penalty CV'd per item.
 
-Which one the head uses is chosen by a nested k-fold CV on the training split (the outer
-folds never see the inner fits): the lowest mean squared error over the 12 items. The
-held-out split is never looked at here.
+Which one the head uses is chosen by k-fold CV on the training split (:func:`combine`): the
+lowest mean squared error over the 12 items. The held-out split is never looked at here.
 """
 
 from __future__ import annotations
@@ -146,52 +145,58 @@ def _nnls_weights(oof: Mapping[str, np.ndarray], y: np.ndarray) -> tuple[dict[st
     return w, c
 
 
-def fit_candidates(kernels: Mapping[str, np.ndarray], y: np.ndarray, *, folds: int = 5,
-                   seed: int = 0) -> tuple[dict[str, DualModel], dict[str, np.ndarray], dict[str, float]]:
-    """Every candidate fitted on these rows: (models, each block's penalties, stacking weights)."""
+def _stack_predict(oof: Mapping[str, np.ndarray], w: Mapping[str, np.ndarray], c: np.ndarray) -> np.ndarray:
+    out: np.ndarray = c + sum((oof[b] * w[b][None, :] for b in oof), np.zeros_like(next(iter(oof.values()))))
+    return out
+
+
+def combine(kernels: Mapping[str, np.ndarray], y: np.ndarray, *, folds: int = 5, seed: int = 0) -> Combination:
+    """Fit every candidate on all rows and choose the one with the lowest k-fold CV error on the same rows.
+
+    The CV errors: a block's own out-of-fold predictions (its penalty chosen on the same folds);
+    stacking's NNLS weights fitted on the other folds' out-of-fold predictions; the concatenation's
+    out-of-fold predictions at its penalty. The penalties are chosen once on all training rows, not
+    again inside each fold (a nested CV costs an eigendecomposition per fold, block and candidate:
+    minutes at a thousand sessions) — a slight optimism shared by every candidate.
+    """
+    if not kernels:
+        raise ValueError("no feature block to combine")
     names = list(kernels)
+    n = y.shape[0]
     models: dict[str, DualModel] = {}
     alphas: dict[str, np.ndarray] = {}
     oof: dict[str, np.ndarray] = {}
+    cv_mse: dict[str, float] = {}
     singles: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for b in names:
         alphas[b], oof[b] = ridge_cv(kernels[b], y, folds=folds, seed=seed)
         singles[b] = fit_dual(kernels[b], y, alphas[b])
         models[f"single:{b}"] = DualModel({b: singles[b][0]}, singles[b][1])
-    if len(names) < 2:
-        return models, alphas, {}
-    # stacking: blocks' full-data fits, weighted by NNLS on their out-of-fold predictions
-    w, c = _nnls_weights(oof, y)
-    intercept = c + sum((w[b] * singles[b][1] for b in names), np.zeros(y.shape[1]))
-    models["stack"] = DualModel({b: singles[b][0] * w[b][None, :] for b in names}, intercept)
-    # one ridge over the concatenation: block b weighted 1/α_b (its own penalty), overall penalty CV'd
-    scaled = {b: kernels[b] / _scale(centre(kernels[b])) for b in names}
-    gains = {b: 1.0 / float(np.exp(np.log(alphas[b]).mean())) for b in names}
-    total = sum((gains[b] * scaled[b] for b in names), np.zeros_like(next(iter(scaled.values()))))
-    a_all, _ = ridge_cv(total, y, folds=folds, seed=seed)
-    dual, ym = fit_dual(total, y, a_all)
-    # the same dual weights, expressed per block on its own (unscaled) kernel
-    models["concat"] = DualModel({b: dual * (gains[b] / _scale(centre(kernels[b]))) for b in names}, ym)
-    return models, alphas, {b: float(w[b].mean()) for b in names}
-
-
-def combine(kernels: Mapping[str, np.ndarray], y: np.ndarray, *, folds: int = 5, seed: int = 0) -> Combination:
-    """Fit every candidate on all rows and choose one by nested k-fold CV on the same rows."""
-    if not kernels:
-        raise ValueError("no feature block to combine")
-    n = y.shape[0]
-    ids = fold_ids(n, min(folds, n), seed + 1)
-    sq: dict[str, float] = {}
-    for f in np.unique(ids):
-        tr, te = ids != f, ids == f
-        ktr = {b: k[np.ix_(tr, tr)] for b, k in kernels.items()}
-        kte = {b: k[np.ix_(te, tr)] for b, k in kernels.items()}
-        inner, _, _ = fit_candidates(ktr, y[tr], folds=folds, seed=seed)
-        for name, m in inner.items():
-            sq[name] = sq.get(name, 0.0) + float(((m.predict(kte, ktr) - y[te]) ** 2).sum())
-    cv_mse = {name: v / (n * y.shape[1]) for name, v in sq.items()}
-    models, alphas, stack_w = fit_candidates(kernels, y, folds=folds, seed=seed)
-    chosen = min(cv_mse, key=lambda c: cv_mse[c])
+        cv_mse[f"single:{b}"] = float(((oof[b] - y) ** 2).mean())
+    stack_w: dict[str, float] = {}
+    if len(names) > 1:
+        # stacking: the blocks' full-data fits, weighted by NNLS on their out-of-fold predictions
+        ids = fold_ids(n, min(folds, n), seed + 1)
+        pred = np.zeros_like(y)
+        for f in np.unique(ids):
+            tr, te = ids != f, ids == f
+            wf, cf = _nnls_weights({b: o[tr] for b, o in oof.items()}, y[tr])
+            pred[te] = _stack_predict({b: o[te] for b, o in oof.items()}, wf, cf)
+        cv_mse["stack"] = float(((pred - y) ** 2).mean())
+        w, c = _nnls_weights(oof, y)
+        intercept = c + sum((w[b] * singles[b][1] for b in names), np.zeros(y.shape[1]))
+        models["stack"] = DualModel({b: singles[b][0] * w[b][None, :] for b in names}, intercept)
+        stack_w = {b: float(w[b].mean()) for b in names}
+        # one ridge over the concatenation: block b weighted 1/α_b (its own penalty), overall penalty CV'd
+        scales = {b: _scale(centre(kernels[b])) for b in names}
+        gains = {b: 1.0 / float(np.exp(np.log(alphas[b]).mean())) for b in names}
+        total = sum((gains[b] / scales[b] * kernels[b] for b in names), np.zeros((n, n)))
+        a_all, oof_all = ridge_cv(total, y, folds=folds, seed=seed)
+        cv_mse["concat"] = float(((oof_all - y) ** 2).mean())
+        dual, ym = fit_dual(total, y, a_all)
+        # the same dual weights, expressed per block on its own (unscaled) kernel
+        models["concat"] = DualModel({b: dual * (gains[b] / scales[b]) for b in names}, ym)
+    chosen = min(cv_mse, key=lambda k: cv_mse[k])
     return Combination(chosen, models, cv_mse, alphas, stack_w)
 
 
