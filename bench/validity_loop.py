@@ -238,7 +238,7 @@ def _feature_blocks(sessions, base, work: Path, seed: int) -> str:
     from training.run import train_head
     from validation.verdict import fmt_figure
 
-    lines = [("feature blocks (train --features; combination chosen by nested CV on the training split; held-out "
+    lines = [("feature blocks (train --features; combination chosen by CV on the training split; held-out "
               "split, late phase; partial r = length-controlled, 95% bootstrap CI):")]
     full = base_line = ""
     rows = []
@@ -246,7 +246,7 @@ def _feature_blocks(sessions, base, work: Path, seed: int) -> str:
         t = time.perf_counter()
         rep = train_head(sessions, base=base, features=feats, eval_share=0.3, out=work / f"head-{feats[:40]}",
                          data_source="synthetic corpus", cache=work / "feature-cache", seed=seed, progress=False)
-        chosen = rep.details.get("combination (nested CV on the training split)", "").split("  ")[0]
+        chosen = rep.details.get("combination (CV on the training split)", "").split("  ")[0]
         rec = rep.held_out
         cells = "  ".join(f"{d} {fmt_figure(v.partial_r)} [{fmt_figure(v.partial_ci[0] if v.partial_ci else None)},"
                           f"{fmt_figure(v.partial_ci[1] if v.partial_ci else None)}]"

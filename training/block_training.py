@@ -6,7 +6,7 @@ The shell around :mod:`training.combine` and :mod:`training.comparison`:
   (:class:`scoring.features.PooledHidden`), cached on disk by the session's content hash and
   the model (:class:`FeatureCache`), so a second ``train`` with other blocks reads them back;
 * lexical: vectorisers fitted on the training sessions' texts (milliseconds per session, not cached);
-* every block enters as a kernel over the training sessions; the combination is chosen by nested CV
+* every block enters as a kernel over the training sessions; the combination is chosen by CV
   on the training split; the held-out split only measures (the comparison table, per phase).
 """
 
@@ -208,7 +208,7 @@ def train_blocks(train: Sequence[LabelledSession], evaluation: Sequence[Labelled
     timings["lexical + kernels s"] = time.perf_counter() - t
     t = time.perf_counter()
     comb = combine(kernels, y, seed=seed)
-    timings["combination (nested CV) s"] = time.perf_counter() - t
+    timings["combination (CV) s"] = time.perf_counter() - t
     coefs, intercept = to_primal(comb.model, data)
     head = BlockHead([Block(b, coefs[b], data[b].lexical, data[b].mean, data[b].scale) for b in blocks if b in coefs],
                      intercept, base.name, base.revision,

@@ -55,7 +55,7 @@ class Combination:
 
     chosen: str
     models: dict[str, DualModel]
-    #: nested-CV mean squared error (mean over the items) per candidate, on the training split
+    #: k-fold CV mean squared error (mean over the items) per candidate, on the training split
     cv_mse: dict[str, float]
     #: per block, the penalty per item its own CV chose (relative)
     alphas: dict[str, np.ndarray] = field(default_factory=dict)

@@ -185,7 +185,7 @@ def _train_block_head(sessions: Sequence[LabelledSession], *, base, features: st
                                   "candidates": ",".join(blocks)}), out)
     details = {
         "features": f"{', '.join(blocks)} -> {head.features} in the head",
-        "combination (nested CV on the training split)": comb.chosen + "  (CV mse: " + ", ".join(
+        "combination (CV on the training split)": comb.chosen + "  (CV mse: " + ", ".join(
             f"{k} {v:.3f}" for k, v in sorted(comb.cv_mse.items(), key=lambda kv: kv[1])) + ")",
     }
     ext = res.extraction

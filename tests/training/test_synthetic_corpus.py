@@ -96,7 +96,7 @@ def test_the_hard_corpus_is_long_spreads_its_cues_and_runs_length_against_the_ra
     turns = np.array([len(s.turns) for s in sessions])
     assert 24 <= turns.mean() <= 36 and turns.min() >= 20
     mean_label = np.array([np.mean(list(s.answers.values())) for s in sessions])
-    assert np.corrcoef(turns, mean_label)[0, 1] < -0.2  # a length tracker gets the sign wrong
+    assert -0.35 < np.corrcoef(turns, mean_label)[0, 1] < -0.05  # against the rating, about as weakly as real chats
     # cues of one dimension in both speakers' turns, and sessions without any cue in most exchanges
     bank_lines = {speaker: {ln for lang in BANK for d in BANK[lang] for pos in (True, False)
                             for ln in BANK[lang][d][pos][i]} for i, speaker in enumerate(("counselor", "client"))}
