@@ -287,3 +287,11 @@ def test_score_corpus_refuses_a_head_of_another_base_before_loading_the_engine(t
     err = capsys.readouterr().err
     assert "the head was trained on other-model@r9" in err and err.count("\n") == 1
     assert not db.exists()  # refused before the store (and the engine) was touched
+
+
+def test_an_unknown_feature_block_is_one_line_exit_2(small_corpus, capsys):
+    argv = ["train", "--labels", str(small_corpus["labels"]), "--sessions", str(small_corpus["sessions"]),
+            "--features", "lexical,words", "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "unknown feature block 'words'" in err[-1] and "Traceback" not in "\n".join(err)
