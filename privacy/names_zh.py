@@ -27,7 +27,7 @@ NAME_TAGS = frozenset({"nr", "nrfg", "nrt"})
 #: a single-character surname becomes a name with one of these before it (小李, 老王)
 _FAMILIAR = ("小", "老", "阿")
 #: words jieba tags ``nr`` that are not names in the chats this product sees
-NOT_NAMES = frozenset({"老师", "医生", "同学", "朋友", "妈妈", "爸爸", "宝宝", "明白", "小时"})
+NOT_NAMES = frozenset({"老师", "医生", "同学", "朋友", "妈妈", "爸爸", "宝宝", "明白", "小时", "小于", "小白", "老大"})
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -116,6 +116,9 @@ def find_names(text: str) -> Iterator[tuple[int, int]]:
             if len(word) == 1 and i and pairs[i - 1][0].endswith(_FAMILIAR):
                 start -= 1  # 小李: the familiar prefix belongs to the name
             run, surname_only = (start, end), True
+            continue
+        if run is None and len(word) == 2 and word[0] in _FAMILIAR and word[1] in SURNAMES and word not in NOT_NAMES:
+            out.append((start, end))  # 小张, 老李: a familiar form jieba keeps as one word
             continue
         new_name = flag == "new" and 2 <= len(word) <= 4 and _starts_like_a_name(word) and _confirmed(word)
         if (tagged and len(word) > 1 and (surname_only or (_freq(word) < COMMON_FREQ and _starts_like_a_name(word)))) \
