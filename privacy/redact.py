@@ -48,6 +48,7 @@ def _detectors(known: tuple[str, ...]) -> list[tuple[str, Callable[[str], Iterab
         if names_zh.has_cjk(text):
             yield from patterns.find_zh_intro_names(text)
             yield from names_zh.find_names(text)
+            yield from names_zh.find_context_names(text)
 
     def phones(text: str) -> Iterable[tuple[int, int]]:
         return numbers.find_phones(text) if numbers.digit_count(text) >= 7 else ()
