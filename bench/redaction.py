@@ -11,7 +11,8 @@ detector). Prints the median microseconds per turn of each, by language, and the
 ratio of redaction to the e-mail pass. Then the detection figures on the labelled
 sample in tests/privacy/labelled.py (recall and precision per kind, on the lines
 the redactor was tuned on and on the held-out lines written afterwards) and on the
-labelled set of tests/privacy/data/pii_labelled.jsonl (208 en + zh lines).
+labelled sets of tests/privacy/data/ (pii_labelled.jsonl, 208 en + zh lines; pii_heldout.jsonl,
+68 lines written after the detectors were tuned on the first).
 
 ``--baseline REF`` loads ``privacy/`` as it was at git commit REF (git archive into a
 temporary directory, imported as another package) and measures it beside today's in
@@ -37,7 +38,7 @@ from privacy import KINDS, find_spans, redact  # noqa: E402
 from privacy.patterns import EMAIL  # noqa: E402
 from streams.contracts import ChatTurn  # noqa: E402
 from streams.replay import read_file  # noqa: E402
-from tests.privacy.labelled import HELD_OUT, SAMPLE, evaluate, load_labelled  # noqa: E402
+from tests.privacy.labelled import HELD_OUT, HELD_OUT_SET, SAMPLE, evaluate, load_labelled  # noqa: E402
 
 
 def load_baseline(ref: str):
@@ -123,16 +124,21 @@ def main() -> int:
               "false alarms")
         for kind, s in scores.kinds.items():
             print(f"  {kind:8} {s.found:3d}/{s.found + s.missed:<3d}  {fmt(s.recall)}  {fmt(s.precision)}  {s.wrong}")
-    labelled = load_labelled()
     runs = [("today", find_spans)] + ([(f"@{args.baseline}", baseline.find_spans)] if baseline is not None else [])
-    for name, find in runs:
-        scores = evaluate(labelled, find, KINDS)
-        recall, precision, found, missed, wrong = totals(scores)
-        print(f"\nlabelled set ({len(labelled)} lines, {name}): recall {found}/{found + missed} = {recall:.3f}, "
-              f"precision {found}/{found + wrong} = {precision:.3f}")
-        for kind, s in scores.kinds.items():
-            print(f"  {kind:8} {s.found:3d}/{s.found + s.missed:<3d}  {fmt(s.recall)}  {fmt(s.precision)}  {s.wrong}")
+    for title, labelled in (("labelled set", load_labelled()), ("held-out set", load_labelled(HELD_OUT_SET))):
+        for name, find in runs:
+            report(title, name, labelled, find)
     return 0
+
+
+def report(title: str, name: str, labelled, find) -> None:
+    """Recall and precision over all kinds, then per kind (found/gold, recall, precision, false alarms)."""
+    scores = evaluate(labelled, find, KINDS)
+    recall, precision, found, missed, wrong = totals(scores)
+    print(f"\n{title} ({len(labelled)} lines, {name}): recall {found}/{found + missed} = {recall:.3f}, "
+          f"precision {found}/{found + wrong} = {precision:.3f}")
+    for kind, s in scores.kinds.items():
+        print(f"  {kind:8} {s.found:3d}/{s.found + s.missed:<3d}  {fmt(s.recall)}  {fmt(s.precision)}  {s.wrong}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ from typing import Callable, Iterable
 #: "pii": [[kind, exact substring], ...]}``; a line with no ``pii`` is a negative that must
 #: stay intact. Written before the detectors were changed for it.
 LABELLED_SET = Path(__file__).with_name("data") / "pii_labelled.jsonl"
+#: 68 more lines in the same form, written after the detectors were tuned on LABELLED_SET and
+#: measured once, unchanged since.
+HELD_OUT_SET = Path(__file__).with_name("data") / "pii_heldout.jsonl"
 
 
 def load_labelled(path: Path = LABELLED_SET) -> list[tuple[str, str, dict[str, list[str]]]]:
