@@ -14,6 +14,8 @@ from __future__ import annotations
 __layer__ = "contract"
 
 import hashlib
+import re
+import unicodedata
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal, TypeVar, cast
 
@@ -87,18 +89,36 @@ def _plausible_time(value: datetime) -> datetime:
     return value
 
 
+#: control and format characters (NUL, line breaks, zero-width, bidi overrides, BOM, soft hyphen):
+#: none belongs in an identifier — NUL cannot be stored in PostgreSQL at all, the others make
+#: an id invisible or display as another one on the board.
+_CONTROL_OR_FORMAT = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]")
+
+
+def _check_id(value: str) -> str:
+    if _CONTROL_OR_FORMAT.search(value):
+        raise ValueError("must not contain control or invisible format characters")
+    return value
+
+
 def _check_text(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty or only whitespace")
+    visible = value.strip()
+    if not visible or all(unicodedata.category(c) == "Cf" for c in visible):
+        raise ValueError("must not be empty, only whitespace or only invisible characters")
+    if "\x00" in value:
+        raise ValueError("must not contain NUL")
     size = len(value.encode("utf-8"))
     if size > MAX_TEXT_BYTES:
         raise ValueError(f"is {size} bytes, more than the {MAX_TEXT_BYTES}-byte limit")
     return value
 
 
-#: An identifier: non-empty, no surrounding whitespace, bounded.
+#: An identifier: non-empty, visible, no surrounding whitespace or control characters, bounded.
 Id = Annotated[
-    str, StringConstraints(strip_whitespace=False, min_length=1, max_length=MAX_ID_CHARS, pattern=r"^\S(.*\S)?$")
+    str, StringConstraints(strip_whitespace=False, min_length=1, max_length=MAX_ID_CHARS, pattern=r"^\S(.*\S)?$"),
+    AfterValidator(_check_id),
 ]
 #: A timezone-aware instant, normalised to UTC. Naive datetimes are rejected
 #: because event time drives the phase clock and a guessed zone shifts phases.
