@@ -68,7 +68,7 @@ def test_forged_session_records_change_nothing_in_the_live_view():
         assert hub.can_see_session(evil, "s-a") and hub.sessions["s-a"].group == "g-a"
 
 
-async def _post(url: str, token: str, *records: dict) -> None:
+async def _post(url: str, token: str, *records: dict) -> list[str]:
     import aiohttp
     import orjson
 
@@ -76,6 +76,7 @@ async def _post(url: str, token: str, *records: dict) -> None:
         async with http.post(f"{url}/v1/records", data=orjson.dumps(list(records)),
                              headers={"Authorization": f"Bearer {token}"}) as resp:
             assert resp.status == 200, await resp.text()
+            return [r["status"] for r in (await resp.json())["results"]]
 
 
 def _session(sid: str, kind: str, counselor: str) -> dict:
@@ -98,12 +99,25 @@ async def test_a_gateway_with_trusted_sources_ignores_other_producers(private_ka
     await asyncio.wait_for(ready.wait(), 30)
     try:
         await _post(where[0], "platform-a-token-0123456789", _session(ok, "started", "c-a"))
-        await _post(where[0], "platform-b-token-9876543210", _session(other, "started", "c-evil"),
-                    _session(ok, "ended", "c-a"))  # platform b may not end a's session either
+        # platform b may not end a's session either: ingest refuses it (the session is a's) ...
+        assert await _post(where[0], "platform-b-token-9876543210", _session(other, "started", "c-evil"),
+                           _session(ok, "ended", "c-a")) == ["accepted", "rejected"]
     finally:
         stop.set()
         await task
     await publish(private_kafka, "chat.sessions", ev.started(bare, "c-evil", "ward-trust"))  # no source header
+    # ... and a producer that writes chat.sessions itself, stamped as b, is refused by the gateway
+    from kafka import KafkaProducer
+
+    from streams.codec import encode
+
+    producer = KafkaProducer(bootstrap_servers=private_kafka, acks="all")
+    try:
+        producer.send("chat.sessions", key=ok.encode(), value=encode(ev.ended(ok, "c-a", "ward-trust")),
+                      headers=[(SOURCE_HEADER, b"platform-b")])
+        producer.flush()
+    finally:
+        producer.close()
 
     async with Gateway(GatewayConfig(secret=SECRET, port=0, bootstrap=private_kafka, heartbeat_s=3600,
                                      trusted_sources=("platform-a",))) as strict, \
