@@ -106,6 +106,20 @@ class Verdict:
         return self.refused is None
 
 
+def foreign_turn(owner: Owner | None, session_id: str, source: str | None) -> str | None:
+    """Why a turn stamped by ``source`` may not enter the session, or None.
+
+    Only a turn that names a source other than the owner's is refused: a producer that
+    stamps no header (a platform writing ``chat.turns`` itself) is not told apart here
+    (Kafka ACLs decide who may write the topic), but one platform's stamped turns never
+    enter another platform's session, even behind an ingest that forgot who owns it.
+    """
+    if owner is None or owner.source is None or source is None or source == owner.source:
+        return None
+    return (f"ChatTurn of session {session_id[:128]}: the session belongs to {_shown(owner.source)}; "
+            f"a turn from {_shown(source)} changes nothing")
+
+
 def _shown(source: str | None) -> str:
     return "no source header" if source is None else f"source {source[:64]!r}"
 

@@ -352,7 +352,8 @@ def build_app(cfg: ProcessorConfig):
                     counters.turns += 1
                     metrics.TURNS.inc()
                     state = _copy(sessions.get(turn.session_id))
-                    outcome = core.on_turn(state, turn, wall, s, received_at=wall)
+                    outcome = core.on_turn(state, turn, wall, s, received_at=wall,
+                                           source=record_source(message.headers))
                     if outcome.rejected:
                         await to_dlq(CHAT_TURNS.name, outcome.rejected, message, REASON_REJECTED)
                         continue

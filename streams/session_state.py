@@ -43,7 +43,7 @@ from .contracts import (
     TranscriptLine,
     request_id_for,
 )
-from .ownership import Owner, judge
+from .ownership import Owner, foreign_turn, judge
 from .phase_clock import ClockSettings, DuePhase, PhaseClock, SessionClock
 
 TranscriptMode = Literal["cumulative", "phase"]
@@ -238,10 +238,16 @@ def _begin(state: dict[str, Any] | None, session_id: str, wall: float) -> tuple[
 
 
 def on_turn(state: dict[str, Any] | None, turn: ChatTurn, wall: float, s: ProcessorSettings,
-            received_at: float | None = None) -> Outcome:
+            received_at: float | None = None, source: str | None = None) -> Outcome:
     """A turn. ``received_at``: the real clock (epoch seconds) when it was read — the shell passes
     ``time.time()`` — so a session's first turns, before any ``started``, are bounded too (see
-    :func:`_unanchored_lead`); None skips that bound (tests that drive the core with a made-up wall)."""
+    :func:`_unanchored_lead`); None skips that bound (tests that drive the core with a made-up wall).
+    ``source``: its source header; a turn stamped by another source than the session's owner is refused."""
+    foreign = foreign_turn(Owner.from_dict((state or {}).get("owner")), turn.session_id, source)
+    if foreign is not None:
+        out = Outcome(state if state is not None else new_state(turn.session_id))
+        out.rejected = foreign
+        return out
     out, clock = _begin(state, turn.session_id, wall)
     if out.ignored:
         return out

@@ -133,3 +133,13 @@ def test_a_turn_a_day_ahead_before_started_is_rejected():
     assert back.rejected and "before the session's first turn" in back.rejected
     # a fast replay's turns, read in a burst ahead of the clock, are still taken
     assert core.on_turn(None, turn(0, 45, sid="s-three"), wall(0), S, received_at=real_now).rejected is None
+
+
+def test_another_sources_stamped_turn_does_not_enter_the_session():
+    state = _started_session(S)  # owned by platform-a
+    turns_before = list(state["turn_ranges"])
+    forged = core.on_turn(state, turn(9, 5), wall(5), S, source=B)
+    assert forged.rejected and "belongs to source 'platform-a'" in forged.rejected
+    assert state["turn_ranges"] == turns_before
+    assert core.on_turn(state, turn(9, 5), wall(5), S, source=A).rejected is None
+    assert core.on_turn(state, turn(10, 6), wall(6), S, source=None).rejected is None  # unstamped: ACLs decide

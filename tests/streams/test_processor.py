@@ -231,6 +231,8 @@ def test_a_forged_ended_and_a_turn_a_day_ahead_change_nothing(worker, kafka_boot
     _produce_with_source(kafka_bootstrap, CHAT_SESSIONS.name, [(sid, started)], "platform-a")
     produce(kafka_bootstrap, CHAT_TURNS.name, [(sid, t) for t in turns])
     _produce_with_source(kafka_bootstrap, CHAT_SESSIONS.name, [(sid, forged)], "platform-b")
+    injected = turns[-1].model_copy(update={"turn_id": 40, "text": "injected"})
+    _produce_with_source(kafka_bootstrap, CHAT_TURNS.name, [(sid, injected)], "platform-b")
     letters = consume_all_sync(kafka_bootstrap, CHAT_SESSIONS.dlq, expect=1, timeout=30, where=keyed(sid))
     letter = decode(DeadLetter, letters[0].value)
     assert "belongs to source 'platform-a'" in letter.reason and "platform-b" in letter.reason
@@ -242,6 +244,9 @@ def test_a_forged_ended_and_a_turn_a_day_ahead_change_nothing(worker, kafka_boot
                          [(sid, forged.model_copy(update={"counselor_id": "c-test", "group": None}))], "platform-a")
     got = requests_for(kafka_bootstrap, sid)
     assert [r.phase for r in got] == ["early", "middle", "late"] and {r.counselor_id for r in got} == {"c-test"}
+    assert all(line.turn_id != 40 for r in got for line in r.transcript)  # b's stamped turn never entered
+    assert "belongs to source 'platform-a'" in decode(
+        DeadLetter, consume_all_sync(kafka_bootstrap, CHAT_TURNS.dlq, expect=1, timeout=30, where=keyed(sid))[0].value).reason
 
     _, ahead_turns, _ = session(early, start=datetime.now(timezone.utc) + timedelta(hours=23), turns=1, ended=False)
     produce(kafka_bootstrap, CHAT_TURNS.name, [(early, ahead_turns[0])])
