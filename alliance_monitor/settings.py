@@ -57,6 +57,11 @@ SHARED_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
     ("process", "health_port"): ("ALLIANCE_HEALTH_PORT",),
     ("score", "health_port"): ("ALLIANCE_HEALTH_PORT",),
     ("sink", "health_port"): ("ALLIANCE_HEALTH_PORT",),
+    # one list of trusted sources for every part that reads session records (streams/ownership.py)
+    ("process", "trusted_source"): ("ALLIANCE_TRUSTED_SOURCE",),
+    ("sink", "trusted_source"): ("ALLIANCE_TRUSTED_SOURCE",),
+    ("gateway", "trusted_source"): ("ALLIANCE_TRUSTED_SOURCE",),
+    ("up", "trusted_source"): ("ALLIANCE_TRUSTED_SOURCE",),
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

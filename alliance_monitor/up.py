@@ -232,6 +232,8 @@ def default_specs(args: argparse.Namespace, bootstrap: str) -> list[ChildSpec]:
     env = {"KAFKA_BOOTSTRAP": bootstrap}
     if getattr(args, "db_url", None):
         env["ALLIANCE_DB_URL"] = args.db_url
+    if getattr(args, "trusted_source", None):  # the one variable every part that reads session records takes
+        env["ALLIANCE_TRUSTED_SOURCE"] = ",".join(args.trusted_source)
     wanted = [p for p in PARTS if p not in set(args.without or [])]
     specs: list[ChildSpec] = []
     for part in wanted:

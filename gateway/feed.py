@@ -34,6 +34,7 @@ from streams.contracts import (
     SessionEvent,
 )
 from streams.errors import ContractError
+from streams.ownership import record_source
 from streams.telemetry import observe_consumer
 from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, FEEDBACK, RUPTURES, SCORES, SIGNALS
 
@@ -41,7 +42,6 @@ from .client_messages import AckRequest
 from .errors import GatewayError
 from .history import EventId, Kind, StoredEvent
 from .metrics import FEED_RECORDS, PART
-from .trust import record_source, source_trusted
 
 log = logging.getLogger(__name__)
 
@@ -63,23 +63,24 @@ YIELD_EVERY = 50
 LAG_EVERY_S = 2.0
 
 
-def to_event(topic: str, partition: int, offset: int, raw: bytes) -> StoredEvent:
-    """Decode one record into a StoredEvent; raises ContractError on a bad record."""
+def to_event(topic: str, partition: int, offset: int, raw: bytes, source: str | None = None) -> StoredEvent:
+    """Decode one record into a StoredEvent; raises ContractError on a bad record.
+
+    ``source``: the record's source header; the hub obeys a session record only from
+    the session's owner (streams/ownership.py).
+    """
     kind, model = FEED_TOPICS[topic]
     record = decode(model, raw)
     return StoredEvent(EventId.of(topic, partition, offset), kind, record.session_id,
-                       record.model_dump(mode="json"))
+                       record.model_dump(mode="json"), source)
 
 
 class KafkaFeed:
     """Consumes the feed topics into ``on_event``; calls ``on_ready`` once caught up."""
 
-    def __init__(self, bootstrap: str, *, topics: tuple[str, ...] = tuple(FEED_TOPICS),
-                 trusted_sources: frozenset[str] = frozenset()):
+    def __init__(self, bootstrap: str, *, topics: tuple[str, ...] = tuple(FEED_TOPICS)):
         self.bootstrap = bootstrap
         self.topics = topics
-        self.trusted_sources = trusted_sources
-        self.untrusted = 0  # chat.sessions records ignored: not from a trusted source
         self.rejected = 0
         self.consumed = 0
         self._consumer: Any = None  # AIOKafkaConsumer once started (aiokafka is untyped)
@@ -134,13 +135,9 @@ class KafkaFeed:
             for tp, records in batch.items():
                 applied = 0
                 for r in records:
-                    if tp.topic == CHAT_SESSIONS.name and not source_trusted(self.trusted_sources, r.headers):
-                        self.untrusted += 1
-                        log.warning("ignored session record %s:%s:%s from untrusted source %r", tp.topic,
-                                    tp.partition, r.offset, (record_source(r.headers) or "none")[:64])
-                        continue
                     try:
-                        event = to_event(tp.topic, tp.partition, r.offset, r.value)
+                        source = record_source(r.headers) if tp.topic == CHAT_SESSIONS.name else None
+                        event = to_event(tp.topic, tp.partition, r.offset, r.value, source)
                     except (ContractError, KeyError) as err:
                         self.rejected += 1
                         FEED_RECORDS.labels("rejected").inc()

@@ -78,6 +78,8 @@ class StoredEvent:
     kind: Kind
     session_id: str
     data: dict[str, Any] = field(compare=False)
+    #: the record's source header (session records: whose word it is, streams/ownership.py)
+    source: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def health(gw: "Gateway", detailed: bool = True) -> Response:
         "history_events": len(gw.history) if isinstance(gw.history, Sized) else None,
         "kafka": gw.config.bootstrap is not None,
         "rejected_records": gw.feed.rejected if gw.feed else 0,
-        "untrusted_session_records": gw.feed.untrusted if gw.feed else 0,
+        "refused_session_records": gw.hub.stats["refused_sessions"],
         "survey": dict(gw.survey.stats, used_links=len(gw.survey.used)),
         "audit": dict(gw.audit.stats, pending=gw.audit.pending),
         "socket_writes": dict(gw.writes.stats),

@@ -19,11 +19,13 @@ from __future__ import annotations
 __layer__ = "core"
 
 import itertools
+from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
 import orjson
 
+from streams.ownership import Owner, judge_fields
 from validation.gate import unvalidated_dimensions
 
 from .access import AccessLog
@@ -54,6 +56,10 @@ from .visibility import (
 #: turn-level feedback records kept per session in the live state (the newest).
 FEEDBACK_PER_SESSION = 12
 
+#: session owners remembered after their sessions are pruned (a forged record for a forgotten
+#: session must not claim it); the oldest are forgotten first past this many.
+OWNERS_KEPT = 100_000
+
 #: the key of the all-groups supervisors' one bucket in the subscription index
 ALL_GROUPS = object()
 
@@ -61,8 +67,13 @@ ALL_GROUPS = object()
 class Hub:
     """Live state + fan-out for every connection of one gateway process."""
 
-    def __init__(self, history: History, policy: Policy | None = None, *, replica: str = "local"):
+    def __init__(self, history: History, policy: Policy | None = None, *, replica: str = "local",
+                 trusted_sources: frozenset[str] = frozenset()):
         self.history = history
+        #: sources whose session records may claim a session (empty: every source); streams/ownership.py
+        self.trusted_sources = trusted_sources
+        #: who owns each session (kept past :meth:`prune`, bounded by OWNERS_KEPT)
+        self.owners: OrderedDict[str, Owner] = OrderedDict()
         self.policy = policy or Policy()
         #: views to publish to the audit trail (gateway/access.py); the shell drains it
         self.access = AccessLog(replica)
@@ -79,8 +90,9 @@ class Hub:
         self._all_groups: dict[object, dict[int, Connection]] = {}  # one bucket, under ALL_GROUPS
         self._ids = itertools.count(1)
         #: ``visits``: connections :meth:`apply` looked at (the index keeps it to those in scope)
+        #: ``refused_sessions``: session records not from the session's owner (or an untrusted source)
         self.stats = {"events": 0, "duplicates": 0, "cut_slow": 0, "frames": 0, "resumed": 0, "gaps": 0,
-                      "visits": 0}
+                      "visits": 0, "refused_sessions": 0}
         #: the shell can read sessions this hub forgot from the store (``timeline`` → ArchiveRequest)
         self.archive_enabled = False
 
@@ -211,6 +223,9 @@ class Hub:
             self.stats["duplicates"] += 1  # re-delivered record (at-least-once): already applied
             return []
         self.position[stream] = offset
+        if event.kind == "session" and not self._owned_by_its_source(event):
+            self.stats["refused_sessions"] += 1  # changes nothing: no state, no history, no frame
+            return []
         self.stats["events"] += 1
         self._update_state(event, now - event_age(event, wall))
         self.history.append(event)
@@ -236,6 +251,19 @@ class Hub:
                 self.stats["cut_slow"] += 1
                 touched.append(conn)
         return touched
+
+    def _owned_by_its_source(self, event: StoredEvent) -> bool:
+        """Is this session record its owner's word (streams/ownership.py)? Remembers a new owner."""
+        data = event.data
+        verdict = judge_fields(self.owners.get(event.session_id), str(data.get("kind")), event.session_id,
+                               str(data.get("counselor_id")), data.get("group"), event.source, self.trusted_sources)
+        if verdict.refused is not None or verdict.owner is None:
+            return False
+        self.owners[event.session_id] = verdict.owner
+        self.owners.move_to_end(event.session_id)
+        while len(self.owners) > OWNERS_KEPT:
+            self.owners.popitem(last=False)
+        return True
 
     def _deliver(self, conn: Connection, event: StoredEvent, frame: str) -> bool:
         stream, offset = event.id.stream, event.id.offset
@@ -307,9 +335,12 @@ class Hub:
         if data.get("counselor_id") and state.counselor_id is None:
             state.counselor_id = data["counselor_id"]
         if event.kind == "session":
-            state.counselor_id = data.get("counselor_id") or state.counselor_id
-            state.group = data.get("group") or state.group
-            state.lang = data.get("lang") or state.lang
+            owner = self.owners.get(event.session_id)  # set by _owned_by_its_source for this very record
+            if data.get("kind") != "ended" and owner is not None:  # ended never re-assigns
+                state.counselor_id, state.group = owner.counselor_id, owner.group
+                state.lang = data.get("lang") or state.lang
+            elif state.counselor_id is None and owner is not None:
+                state.counselor_id, state.group = owner.counselor_id, owner.group
             if data.get("kind") == "started":
                 state.started_at = data.get("at")
                 state.planned_minutes = data.get("planned_minutes")

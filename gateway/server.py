@@ -90,7 +90,8 @@ class GatewayConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     #: producers (platform names in the record header ingest stamps) whose chat.sessions records
-    #: may assign sessions; empty: every record (the demo). gateway/trust.py
+    #: may claim sessions; empty: every record (the demo). Either way only a session's owner
+    #: changes it afterwards (streams/ownership.py)
     trusted_sources: tuple[str, ...] = ()
     ready_timeout_s: float = 60.0
     heartbeat_s: float = 15.0
@@ -121,7 +122,8 @@ class Gateway:
         self.history = history if history is not None else MemoryHistory(max_events=config.history_events)
         #: this run's id: prefixes audit event ids, so replicas and restarts never collide
         self.replica = f"gw-{uuid.uuid4().hex[:12]}"
-        self.hub = Hub(self.history, config.policy, replica=self.replica)
+        self.hub = Hub(self.history, config.policy, replica=self.replica,
+                       trusted_sources=frozenset(config.trusted_sources))
         self.hub.archive_enabled = config.archive_loader is not None
         #: socket writes and the frames they carried (plain ints; /metrics reads them)
         self.writes = WriteCounts()
@@ -151,7 +153,7 @@ class Gateway:
         if self.config.bootstrap:
             from .feed import KafkaFeed
 
-            self.feed = KafkaFeed(self.config.bootstrap, trusted_sources=frozenset(self.config.trusted_sources))
+            self.feed = KafkaFeed(self.config.bootstrap)
             mark = getattr(self.history, "mark_start", None)
             await self.feed.start(mark if mark else (lambda stream, offset: None))
             self._feed_task = asyncio.create_task(self.feed.run(self.apply, self._caught_up), name="gateway-feed")

@@ -36,7 +36,7 @@ from streams.tls import server_context
 from streams.topics import SOURCE_HEADER
 
 from . import metrics
-from .batch import MAX_RECORDS, Delivered, idempotency_key, plan_batch, records_of
+from .batch import MAX_RECORDS, Delivered, SessionPlatforms, idempotency_key, plan_batch, records_of
 from .tokens import platform_of
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,8 @@ class Ingest:
     def __init__(self, cfg: IngestConfig):
         self.cfg = cfg
         self.delivered = Delivered(cfg.dedupe_window)
+        #: which platform owns each session id (ingest/batch.py): another platform's records of it are refused
+        self.owners = SessionPlatforms(cfg.dedupe_window)
         self.pending = 0
         self.producer: Any = None  # AIOKafkaProducer once started (aiokafka is untyped)
         self.counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "throttled": 0}
@@ -110,8 +112,10 @@ class Ingest:
                 metrics.THROTTLED.labels("429").inc()
                 log.warning("throttled a batch of %d from %s (%d pending)", len(records), platform, self.pending)
                 return self._answer(429, {"error": "too many records in flight; retry later"}, retry=True)
-            outcomes = plan_batch(records, self.delivered)
+            outcomes = plan_batch(records, self.delivered, platform, self.owners)
             events = [ev for o in outcomes for ev in o.events]
+            for ev in events:  # claimed now, under the lock: a concurrent post of another platform sees it
+                self.owners.claim(ev.session_id, platform)
             self.pending += len(events)
             metrics.PENDING.set(self.pending)
             try:
@@ -134,7 +138,7 @@ class Ingest:
             metrics.PENDING.set(self.pending)
         metrics.POST_SECONDS.observe(time.perf_counter() - started)
         for ev in events:
-            self.delivered.add(idempotency_key(ev))
+            self.delivered.add(idempotency_key(ev, platform))
         summary = {k: sum(o.status == k for o in outcomes) for k in ("accepted", "duplicate", "rejected")}
         for k, v in summary.items():
             self.counts[k] += v

@@ -40,6 +40,7 @@ from streams import environment
 from streams.codec import dead_letter, decode, encode, safe_reason
 from streams.contracts import AllianceScore, CounselorFeedback, ScoreRequest
 from streams.errors import ContractError
+from streams.ownership import header_pairs
 from streams.telemetry import REASON_CONTRACT, REASON_SCORING, count_dead_letter, observe_consumer
 from streams.topics import FEEDBACK, SCORE_REQUESTS, SCORES, dlq_name, offset_reset
 
@@ -330,7 +331,8 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
                 else:
                     dl = dead_letter(cfg.requests_topic, outcome.dlq_reason or "unknown", record.value,
                                      key=record.key, partition=record.partition, offset=record.offset)
-                    sends.append(await producer.send(dlq_name(cfg.requests_topic), key=record.key, value=encode(dl)))
+                    sends.append(await producer.send(dlq_name(cfg.requests_topic), key=record.key, value=encode(dl),
+                                                     headers=header_pairs(record.headers) or None))
                     stats.dead_lettered += 1
                     metrics.REQUESTS.labels("dead_lettered").inc()
                     count_dead_letter(metrics.PART, cfg.requests_topic, outcome.dlq_class)

@@ -97,6 +97,9 @@ class ChatSession(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: the source (ingest's platform name) that owns the session: only its records change this row
+    #: (streams/ownership.py); "" for a record without a source header, NULL while nobody claimed it
+    owner_source: Mapped[str | None] = mapped_column(ID)
 
 
 class Prediction(Base):

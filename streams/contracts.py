@@ -152,10 +152,15 @@ class ChatTurn(Contract):
 
 
 class SessionEvent(Contract):
-    """Session lifecycle on ``chat.sessions``: ``started`` then ``ended``."""
+    """Session lifecycle on ``chat.sessions``: ``started``, any ``reassigned``, then ``ended``.
+
+    ``reassigned`` is a counselor hand-over: the session's new ``counselor_id`` and
+    ``group`` from the platform that owns the session (streams/ownership.py); it
+    moves no phase boundary.
+    """
 
     session_id: Id
-    kind: Literal["started", "ended"]
+    kind: Literal["started", "reassigned", "ended"]
     at: EventTime
     counselor_id: Id
     planned_minutes: Annotated[float, Field(gt=0, le=600)] = 50

@@ -53,6 +53,7 @@ from .changelog_tail import read_changelog_tails
 from .codec import M, dead_letter, decode, encode, safe_reason
 from .contracts import AllianceAlert, AllianceScore, ChatTurn, SessionEvent
 from .errors import ContractError
+from .ownership import header_pairs, record_source
 from .telemetry import REASON_CONTRACT, REASON_PROCESSING, REASON_REJECTED, count_dead_letter, observe_consumer
 from .topics import (
     ALERTS,
@@ -266,15 +267,17 @@ def build_app(cfg: ProcessorConfig):
     inflight: dict[str, float] = {}
     app.alliance_counters = counters  # type: ignore[attr-defined]  # run_processor reads them back from the app
 
-    async def send(topic: str, key: str, value: bytes, partition: int | None = None) -> None:
-        await out[topic].send(key=key.encode(), value=value, partition=partition)
+    async def send(topic: str, key: str, value: bytes, partition: int | None = None,
+                   headers: list[tuple[str, bytes]] | None = None) -> None:
+        await out[topic].send(key=key.encode(), value=value, partition=partition, headers=headers or None)
 
     async def to_dlq(source: str, reason: str, message, reason_class: str = REASON_PROCESSING) -> None:
         counters.dead_letters += 1
         count_dead_letter(metrics.PART, source, reason_class)
         letter = dead_letter(source, reason, message.value, key=message.key,
                              partition=message.partition, offset=message.offset)
-        await send(dlq_name(source), letter.key or "", encode(letter))
+        # the record's headers go with it (its source above all): `dlq redrive` sends them back
+        await send(dlq_name(source), letter.key or "", encode(letter), headers=header_pairs(message.headers))
         log.warning("dead letter from %s[%s]@%s: %s", source, message.partition, message.offset, reason)
 
     async def decoded(contract: type[M], source: str, message) -> M | None:
@@ -349,7 +352,8 @@ def build_app(cfg: ProcessorConfig):
                     counters.turns += 1
                     metrics.TURNS.inc()
                     state = _copy(sessions.get(turn.session_id))
-                    outcome = core.on_turn(state, turn, wall, s)
+                    outcome = core.on_turn(state, turn, wall, s, received_at=wall,
+                                           source=record_source(message.headers))
                     if outcome.rejected:
                         await to_dlq(CHAT_TURNS.name, outcome.rejected, message, REASON_REJECTED)
                         continue
@@ -376,7 +380,11 @@ def build_app(cfg: ProcessorConfig):
                         continue
                     counters.session_events += 1
                     metrics.SESSION_EVENTS.inc()
-                    outcome = core.on_session_event(_copy(sessions.get(ev.session_id)), ev, wall, s)
+                    outcome = core.on_session_event(_copy(sessions.get(ev.session_id)), ev, wall, s,
+                                                    source=record_source(message.headers))
+                    if outcome.rejected:  # not the owner's: changes nothing, kept in the dead-letter topic
+                        await to_dlq(CHAT_SESSIONS.name, outcome.rejected, message, REASON_REJECTED)
+                        continue
                     if outcome.ignored:
                         counters.ignored += 1
                         continue

@@ -15,6 +15,16 @@ def announce(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+TRUSTED_SOURCE_HELP = ("a source (the platform name ingest stamps in the alliance-source header) whose chat.sessions "
+                       "records may claim a session; repeatable; default: every source. Either way only the "
+                       "session's owner changes it afterwards (docs/streams.md#session-ownership)")
+
+
+def add_trusted_source_argument(p: argparse.ArgumentParser) -> None:
+    """``--trusted-source NAME``, the same on every part that reads session records (one variable for all)."""
+    p.add_argument("--trusted-source", action="append", default=[], metavar="NAME", help=TRUSTED_SOURCE_HELP)
+
+
 def add_db_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="URL", help="database URL (default: ALLIANCE_DB_URL, else the SQLite file "
                                                "in ~/.local/share/alliance-monitor)")

@@ -19,6 +19,7 @@ from ..errors import CliError
 from ..health import add_health_argument, start_health
 from ..stopping import stop_on_signals
 from ..tls import add_tls_options, check_tls_options
+from .common import add_trusted_source_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,9 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-unauthenticated", type=positive_int, default=500, metavar="N",
                    help="sockets waiting to authenticate in all; more are closed with 1013 (default 500)")
     add_tls_options(p, "https:// and wss://")
-    p.add_argument("--trusted-source", action="append", default=[], metavar="NAME",
-                   help="only chat.sessions records stamped with this source (the platform name ingest puts in "
-                        "the alliance-source header) assign sessions; repeatable; default: trust every record")
+    add_trusted_source_argument(p)
     p.add_argument("--records-reload", type=positive_float, default=60.0, metavar="SECONDS",
                    help="re-read the validation records from the store this often (default 60)")
     p.add_argument("--no-store-timelines", action="store_true",

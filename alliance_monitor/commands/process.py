@@ -12,7 +12,7 @@ from streams import environment
 from ..argtypes import int_at_least, non_negative_float, positive_float, positive_int
 from ..errors import CliError
 from ..health import add_health_argument, start_health
-from .common import announce
+from .common import add_trusted_source_argument, announce
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--redact-before-model", action="store_true",
                    help="replace names, phone numbers, e-mails, addresses and ID numbers in turn texts with "
                         "[NAME], [PHONE], ... before they go into score requests (the model never sees them)")
+    add_trusted_source_argument(p)
     add_health_argument(p)
     p.set_defaults(func=cmd_process)
 
@@ -84,6 +85,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         transport_grace_s=args.grace,
         forget_after_s=args.forget_after,
         redact_before_model=args.redact_before_model,
+        trusted_sources=frozenset(args.trusted_source),
     )
     if args.redact_before_model:  # build the Chinese name dictionary now, not inside the first turn
         from privacy import redact

@@ -11,11 +11,12 @@ from streams import environment
 from ..argtypes import base_url, non_negative_float, port, positive_int
 from ..stopping import stop_on_sigterm
 from ..up import PARTS
-from .common import announce
+from .common import add_trusted_source_argument, announce
 
 
 def add_up_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--without", action="append", choices=PARTS, help="leave a part out (repeatable)")
+    add_trusted_source_argument(p)
     p.add_argument("--engine", choices=("vllm", "transformers"), default="vllm",
                    help="scoring engine (default vllm; transformers loads faster)")
     p.add_argument("--model", help="model directory (default: the demo model from `models pull-demo`)")

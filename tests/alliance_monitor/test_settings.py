@@ -95,6 +95,19 @@ def test_variables_set_options_and_flags_win(monkeypatch):
     assert args.port == 9300 and args.without == ["scorer", "sink"]
 
 
+def test_one_variable_names_the_trusted_sources_of_every_part_that_reads_session_records(monkeypatch):
+    """streams/ownership.py: process, sink, gateway and up take the same --trusted-source list, from one variable."""
+    from alliance_monitor.up import default_specs
+
+    env = {"ALLIANCE_TRUSTED_SOURCE": "platform-a, platform-b"}
+    for part in ("process", "sink", "gateway", "up"):
+        assert _args([part], env, monkeypatch).trusted_source == ["platform-a", "platform-b"], part
+    assert _args(["sink", "--trusted-source", "platform-c"], env, monkeypatch).trusted_source == ["platform-c"]
+    args = _args(["up", "--trusted-source", "platform-a"], {}, monkeypatch)
+    children = default_specs(args, "127.0.0.1:9092")
+    assert {s.env.get("ALLIANCE_TRUSTED_SOURCE") for s in children} == {"platform-a"}
+
+
 @pytest.mark.parametrize("argv, env, variable", [
     (["gateway"], {"ALLIANCE_GATEWAY_PORT": "70000"}, "ALLIANCE_GATEWAY_PORT"),
     (["process"], {"ALLIANCE_PROCESS_LATENESS": "-1"}, "ALLIANCE_PROCESS_LATENESS"),
