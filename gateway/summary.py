@@ -21,6 +21,7 @@ from .policy import Policy
 from .visibility import (
     alert_is_gated,
     episode_for_counselor,
+    episode_gate,
     episode_is_gated,
     feedback_is_gated,
 )
@@ -68,8 +69,9 @@ class SessionState:
         withheld = self.withheld(policy) if for_counselor else frozenset()
         scores = {p: {d: v for d, v in dims.items() if d not in withheld} for p, dims in self.scores.items()}
         current, change = _current_and_change(scores)
-        ruptures = [episode_for_counselor(e, policy) if for_counselor else e for e in self.ruptures.values()
-                    if not (for_counselor and episode_is_gated(e, policy))]
+        ruptures = [episode_for_counselor(v, policy) if for_counselor else v
+                    for v in ({**e, "gate": episode_gate(e, policy)} for e in self.ruptures.values())
+                    if not (for_counselor and episode_is_gated(v, policy))]
         feedback = [f for f in self.feedback.values() if not (for_counselor and feedback_is_gated(f, policy))]
         return {
             "session_id": self.session_id,
@@ -89,6 +91,8 @@ class SessionState:
             "alerts": alerts,
             "ruptures": ruptures,
             "feedback": feedback,
+            #: rule detectors the site opened to counselors by setting (the board shows them)
+            "opened_detectors": sorted(policy.opened_detectors),
             "unacked": sum(1 for a in alerts if not a["acks"] and a.get("kind") != "recovered"),
             "risk": round(risk_of(current, change, alerts, self.signal, ruptures), 2),
         }

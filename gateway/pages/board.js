@@ -99,7 +99,7 @@
       title: a.message || "",
     },
       AM.alertLabel(a),
-      AM.showUnvalidated(a) ? AM.el("em", { class: "unval", text: "unvalidated" }) : null,
+      AM.showUnvalidated(a) ? AM.el("em", { class: "unval", text: AM.unvalidatedText(a) }) : null,
       acked ? AM.el("span", { class: "ackby", text: `✓ ${a.acks.map((x) => x.by).join(", ")}` }) : null);
   }
 
@@ -131,10 +131,14 @@
     $("empty").hidden = sessions.size > 0;
     const all = [...sessions.values()];
     const unacked = all.reduce((n, s) => n + (s.unacked || 0), 0);
-    $("summary").replaceChildren(
+    const opened = [...new Set(all.flatMap((s) => s.opened_detectors || []))];
+    $("summary").replaceChildren(...[
+      opened.length ? AM.el("div", { class: "kpi opened-detectors", "data-opened": opened.join(" "),
+        title: "these rules reach counselors by the site's setting, before any validation record passed",
+        text: `Opened to counselors by setting (unvalidated): ${opened.join(", ")}` }) : null,
       AM.el("div", { class: "kpi" }, AM.el("b", { text: all.filter((s) => !s.ended_at).length }), " live sessions"),
       AM.el("div", { class: `kpi${unacked ? " hot" : ""}` }, AM.el("b", { text: unacked }), " unacknowledged alerts"),
-      AM.el("div", { class: "kpi" }, AM.el("b", { text: all.filter((s) => s.change && ((s.change.bond || 0) <= -0.3 || (s.change.goal || 0) <= -0.3)).length }), " with falling goal or bond"));
+      AM.el("div", { class: "kpi" }, AM.el("b", { text: all.filter((s) => s.change && ((s.change.bond || 0) <= -0.3 || (s.change.goal || 0) <= -0.3)).length }), " with falling goal or bond")].filter(Boolean));
   }
 
   function requestTimeline(sid) {
@@ -175,7 +179,9 @@
     return AM.el("div", { class: `alert-card sev-${a.severity}`, "data-alert": a.alert_id },
       AM.el("div", { class: "alert-head" },
         AM.el("span", { class: `badge sev-${a.severity}`, text: `${a.severity} · ${AM.alertLabel(a)}` }),
-        !AM.showUnvalidated(a) ? null : AM.el("span", { class: "badge unvalidated-tag", title: "the model has no passing validation record; counselors do not see this alert", text: "unvalidated" }),
+        !AM.showUnvalidated(a) ? null : AM.el("span", { class: "badge unvalidated-tag", title: a.gate === "opened"
+          ? "no passing validation record; the site opened this rule to counselors by setting"
+          : `${AM.isModelAlert(a) ? "the model" : "this rule"} has no passing validation record; counselors do not see this alert`, text: AM.unvalidatedText(a) }),
         AM.el("span", { class: "muted", text: ` ${a.phase} phase` })),
       AM.el("p", { text: a.message || "" }),
       evidenceList(a.evidence),
