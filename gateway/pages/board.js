@@ -116,7 +116,12 @@
         onclick: () => openDrawer(s.session_id),
         onkeydown: (e) => e.key === "Enter" && openDrawer(s.session_id),
       },
-        AM.el("td", { class: "risk" }, AM.el("span", { class: `riskpill r${Math.min(3, Math.floor(s.risk / 30))}`, text: Math.round(s.risk) })),
+        AM.el("td", { class: "risk" }, AM.el("span", { class: `riskpill r${Math.min(3, Math.floor(s.risk / 30))}`,
+          title: "from validated signals only", text: Math.round(s.risk) }),
+          // what unvalidated signals would add: shown, marked, never part of the sort
+          s.risk_unvalidated >= 1 ? AM.el("span", { class: "risk-unval unval", "data-risk-unvalidated": Math.round(s.risk_unvalidated),
+            title: "from unvalidated signals (a model or rule without a passing record on this site); not used to sort",
+            text: `+${Math.round(s.risk_unvalidated)} unvalidated` }) : null),
         AM.el("td", { class: "sid", text: s.session_id }),
         AM.el("td", { class: "col-counselor", text: s.counselor_id || "–" }),
         AM.el("td", { class: "elapsed", "data-started": s.started_at || "", text: AM.fmtClock(el) + planned }),
@@ -138,7 +143,11 @@
         text: `Opened to counselors by setting (unvalidated): ${opened.join(", ")}` }) : null,
       AM.el("div", { class: "kpi" }, AM.el("b", { text: all.filter((s) => !s.ended_at).length }), " live sessions"),
       AM.el("div", { class: `kpi${unacked ? " hot" : ""}` }, AM.el("b", { text: unacked }), " unacknowledged alerts"),
-      AM.el("div", { class: "kpi" }, AM.el("b", { text: all.filter((s) => s.change && ((s.change.bond || 0) <= -0.3 || (s.change.goal || 0) <= -0.3)).length }), " with falling goal or bond")].filter(Boolean));
+      AM.el("div", { class: "kpi falling" }, AM.el("b", { text: all.filter((s) => s.falling).length }), " with falling goal or bond",
+        (() => {
+          const unval = all.filter((s) => !s.falling && s.falling_unvalidated).length;
+          return unval ? AM.el("span", { class: "unval", "data-falling-unvalidated": unval, text: ` (+${unval} by an unvalidated model)` }) : null;
+        })())].filter(Boolean));
   }
 
   function requestTimeline(sid) {

@@ -132,3 +132,49 @@ def test_a_site_may_open_a_detector_by_setting_and_the_board_shows_it():
 def test_opening_names_a_known_detector_and_code(spec, problem):
     with pytest.raises(ValueError, match=problem):
         parse_opened([spec])
+
+
+# --- risk from validated signals ------------------------------------------------------------------------
+
+
+def _ranked(policy: Policy) -> list[dict]:
+    """A board of three sessions: 'steady' with an unvalidated model's low, falling bond (and its unvalidated
+    'bond low' alert), 'flagged' with an unvalidated process flag, 'quiet' with nothing."""
+    hub = Hub(MemoryHistory(), policy)
+    feed = Feed(hub)
+    for sid in ("steady", "flagged", "quiet"):
+        feed("chat.sessions", "session", ev.started(sid, "alice", "ward"))
+    feed("alliance.scores", "score", ev.score("steady", "alice", "early", 4.2, 4.0, 4.0))
+    feed("alliance.scores", "score", ev.score("steady", "alice", "middle", 2.0, 4.0, 2.0))
+    feed("alliance.alerts", "alert", ev.alert("steady:middle:bond:low", "steady", "alice", validated=False,
+                                              kind="low", severity="critical"))
+    feed("alliance.signals", "signal", ev.signal("flagged", "alice", flags=("rushing",)))
+    feed("alliance.alerts", "alert", _process_alert("rushing", policy.record_book).model_copy(
+        update={"session_id": "flagged", "alert_id": "flagged:early:process:rushing"}))
+    conn = hub.open(Hello(WARD, None), 0)
+    return frames(conn)[1]["sessions"]
+
+
+def test_unvalidated_signals_show_beside_the_risk_without_moving_the_ranking():
+    board = {s["session_id"]: s for s in _ranked(Policy())}
+    assert [board[s]["risk"] for s in ("steady", "flagged", "quiet")] == [0, 0, 0]
+    assert board["steady"]["risk_unvalidated"] > 100 and board["flagged"]["risk_unvalidated"] > 0
+    assert board["quiet"]["risk_unvalidated"] == 0
+    assert board["steady"]["falling"] is False and board["steady"]["falling_unvalidated"] is True
+    assert board["steady"]["alerts"][0]["gate"] == "unvalidated"  # still shown to the supervisor, marked
+
+
+def test_validated_signals_rank_the_board():
+    from tests.gateway.test_protocol_gate import MODEL
+    from validation import synthetic
+    from validation.verdict import GateSettings, evaluate
+
+    ds = synthetic.signal_in("bond")
+    bond = evaluate(MODEL, ds.predictions, ds.labels, ds.covariates, GateSettings(resamples=300))
+    book = RecordBook([bond, *_book(PROCESS_SIGNALS, {"rushing": True})])
+    ranked = _ranked(Policy(record_book=book))
+    assert [s["session_id"] for s in ranked] == ["steady", "flagged", "quiet"]
+    steady = ranked[0]
+    assert steady["falling"] is True  # bond passed: its fall counts
+    assert steady["risk"] == pytest.approx((3.5 - 2.0) * 10 + 2.0 * 20)  # bond only: goal is not validated
+    assert ranked[1]["risk"] > 0 and ranked[1]["risk_unvalidated"] == 0

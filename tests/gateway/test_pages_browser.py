@@ -94,9 +94,14 @@ async def test_board_shows_session_scores_alert_and_ack(make_gateway, kafka_boot
     badge = row.locator("td.alerts .badge")
     await badge.first.wait_for(timeout=20_000)
     assert "unvalidated" in (await badge.first.inner_text()).lower()
-    # the riskiest session is sorted first
-    first = page.locator("tbody#rows tr").first
-    assert await first.get_attribute("data-session") == s
+    # unvalidated signals (this alert, the unvalidated model's falling bond) show beside the risk, marked,
+    # and do not move the ranking (issue 23): the sessions still sort as equals, by id
+    await row.locator("td.risk .risk-unval").wait_for(timeout=20_000)
+    assert "unvalidated" in (await row.locator("td.risk .risk-unval").inner_text()).lower()
+    assert await row.locator("td.risk .riskpill").inner_text() == "0"
+    assert await page.locator("tbody#rows tr").first.get_attribute("data-session") == other
+    assert await page.locator(".kpi.falling b").inner_text() == "0"
+    assert "unvalidated model" in await page.locator(".kpi.falling .unval").inner_text()
 
     # drill down: phase timeline with rationales and verified quotes only
     await row.click()
@@ -126,6 +131,9 @@ async def test_board_shows_session_scores_alert_and_ack(make_gateway, kafka_boot
 
     # the counselor panel for the same session: validated alerts only, calm wording
     await publish(kafka_bootstrap, "alliance.alerts", ev.alert(f"valid-{unique}", s, cid, validated=True))
+    # a validated alert ranks: the riskiest session is sorted first
+    await page.wait_for_function(
+        "sid => document.querySelector('tbody#rows tr').dataset.session === sid", arg=s, timeout=20_000)
     panel = await context.new_page()
     await panel.set_viewport_size({"width": 440, "height": 760})
     await panel.goto(f"{gw.http_url}/counselor#token={counselor_token(cid)}")
