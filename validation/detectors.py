@@ -51,8 +51,9 @@ class Detector:
 
 
 #: The process-signal flags (``streams.signals``): rolling windows of reply length, pace and word rules.
+#: Version 2: acknowledgements and questions read against this client's rhythm (issue 23).
 PROCESS_SIGNALS = Detector(
-    "process-signals", "1",
+    "process-signals", "2",
     ("withdrawal", "slow_replies", "idle", "rushing", "over_directing", "minimal_responses"),
     "process-signal flags over rolling windows (streams/signals.py)")
 #: The client rupture-marker rules (``streams.rupture_cues`` + ``streams.ruptures``); codes are episode kinds.

@@ -20,7 +20,7 @@ AM.rupture = (function () {
   const STATUS = { open: "open", repair_attempted: "repair attempted", repaired: "repaired", unrepaired: "unrepaired" };
   const CUE = {
     minimal: "minimal reply", empty_agreement: "hedged agreement", deflecting: "deflecting", topic_change: "topic change",
-    short_reply: "much shorter reply", disagreement: "rejects a suggestion", criticism: "criticises the session",
+    short_reply: "much shorter reply", acknowledgement: "only short acknowledgements", disagreement: "rejects a suggestion", criticism: "criticises the session",
     meta_communication: "talks about the conversation", acknowledging: "acknowledges", inviting_disagreement: "invites disagreement",
     changing_course: "changes course",
   };
