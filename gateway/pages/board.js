@@ -193,7 +193,9 @@
           : `${AM.isModelAlert(a) ? "the model" : "this rule"} has no passing validation record; counselors do not see this alert`, text: AM.unvalidatedText(a) }),
         AM.el("span", { class: "muted", text: ` ${a.phase} phase` })),
       AM.el("p", { text: a.message || "" }),
-      evidenceList(a.evidence),
+      // a process note: what was seen (the message) and the one move that fits it
+      AM.isModelAlert(a) ? evidenceList(a.evidence)
+        : (a.evidence || []).filter((e) => e.note).slice(0, 1).map((e) => AM.el("p", { class: "hint", text: e.note })),
       AM.el("div", { class: "ack-row" },
         acks.length
           ? AM.el("span", { class: "acked-by", text: `Acknowledged by ${acks.map((x) => x.by).join(", ")}` })
