@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.contracts import WATCHED_DIMENSIONS
-from validation.detectors import PROCESS_SIGNALS, detector_passes
+from validation.detectors import OPENABLE, PROCESS_SIGNALS, detector_passes, is_opened
 from validation.gate import GATE_VALIDATED, unvalidated_dimensions, validated_dimensions
 from validation.records import RecordBook
 
@@ -96,6 +96,11 @@ class SessionState:
             "feedback": feedback,
             #: rule detectors the site opened to counselors by setting (the board shows them)
             "opened_detectors": sorted(policy.opened_detectors),
+            #: per process flag up now: validated / opened / unvalidated (the board marks the chips)
+            "signal_gate": self.signal_gate(policy),
+            #: the rule detectors whose notices this viewer does not receive for now (a counselor: every one
+            #: with a code neither validated nor opened; the panel says so, like validation mode)
+            "rules_withheld": rules_withheld(policy) if for_counselor else [],
             "unacked": sum(1 for a in alerts if not a["acks"] and a.get("kind") != "recovered"),
             # the board's sort key and "falling" counter rest on validated signals only; what
             # unvalidated ones would add is shown beside it, marked, and moves nothing
@@ -104,6 +109,13 @@ class SessionState:
             "falling": falling(change, self.passed(policy)),
             "falling_unvalidated": falling(change, frozenset(WATCHED_DIMENSIONS) - self.passed(policy)),
         }
+
+    def signal_gate(self, policy: Policy) -> dict[str, str]:
+        """How each process flag that is up now stands with its detector."""
+        flags = [str(f) for f in (self.signal or {}).get("flags") or ()]
+        return {f: ("validated" if detector_passes(policy.record_book, PROCESS_SIGNALS, f)
+                    else "opened" if is_opened(policy.opened_detectors, PROCESS_SIGNALS, f) else "unvalidated")
+                for f in flags}
 
     def passed(self, policy: Policy) -> frozenset[str]:
         """Dimensions the current model is validated for (empty without a model or a record)."""
@@ -155,6 +167,15 @@ class SessionState:
                 "mode": gate_on and not set(WATCHED_DIMENSIONS) <= passed,
                 "unvalidated": sorted(unvalidated),
                 "withheld": sorted(unvalidated) if for_counselor and gate_on else []}
+
+
+def rules_withheld(policy: Policy) -> list[str]:
+    """Rule detectors (process-signals, rupture-markers) with a code whose notices a counselor does not get."""
+    if policy.unvalidated_to_counselors:
+        return []
+    return [d.name for d in OPENABLE
+            if any(not (detector_passes(policy.record_book, d, c) or is_opened(policy.opened_detectors, d, c))
+                   for c in d.codes)]
 
 
 def _only(values: dict[str, float], dims: frozenset[str]) -> dict[str, float]:

@@ -127,7 +127,14 @@
         AM.el("td", { class: "elapsed", "data-started": s.started_at || "", text: AM.fmtClock(el) + planned }),
         phaseCell(s),
         DIMS.map((d) => scoreCell(s, d)),
-        AM.el("td", { class: "flags col-signals" }, flags.length ? flags.map((f) => AM.el("span", { class: "chip", text: f.replace(/_/g, " ") })) : AM.el("span", { class: "muted", text: "–" })),
+        AM.el("td", { class: "flags col-signals" }, flags.length ? flags.map((f) => {
+          // a flag whose rule has no passing record on this site is marked, like an unvalidated score
+          const gate = (s.signal_gate || {})[f];
+          const unval = gate === "unvalidated" || gate === "opened";
+          return AM.el("span", { class: `chip${unval ? " unvalidated" : ""}`, "data-gate": gate || null,
+            title: unval ? "this rule has no passing validation record on this site" : null },
+            f.replace(/_/g, " "), unval ? AM.el("em", { class: "unval", text: "unvalidated" }) : null);
+        }) : AM.el("span", { class: "muted", text: "–" })),
         AM.el("td", { class: "alerts" }, alerts.length || ruptures.length
           ? [ruptures.map(AM.rupture.chip), alerts.map(alertBadge)] : AM.el("span", { class: "muted", text: "–" })),
       );

@@ -121,6 +121,8 @@
       AM.el("p", { class: "muted small", text: "Estimates of how the client may be experiencing the session (1–5), updated at each phase. Not a verdict." }),
       s.validation && (s.validation.mode || withheld.length) ? AM.el("p", { class: "validation-mode", "data-validation-mode": "1",
         text: validationText(withheld, s.validation.mode) }) : null,
+      (s.rules_withheld || []).length ? AM.el("p", { class: "validation-mode muted small", "data-rules-withheld": s.rules_withheld.join(" "),
+        text: "Notes from the chat-rhythm and rupture-marker rules have not yet been checked against this site's own coding, so they go to your supervisor for now." }) : null,
       openEpisodes.map((e) => AM.rupture.counselorCard(e, s.feedback)),
       !openEpisodes.length && repaired.length ? AM.el("p", { class: "calm repaired", "data-episode": repaired[0].episode_id,
         text: `The rupture from turn ${repaired[0].opened_turn_id} looks repaired: the client re-engaged after you addressed it.` }) : null,

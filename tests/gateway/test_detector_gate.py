@@ -178,3 +178,16 @@ def test_validated_signals_rank_the_board():
     assert steady["falling"] is True  # bond passed: its fall counts
     assert steady["risk"] == pytest.approx((3.5 - 2.0) * 10 + 2.0 * 20)  # bond only: goal is not validated
     assert ranked[1]["risk"] > 0 and ranked[1]["risk_unvalidated"] == 0
+
+
+def test_the_board_marks_unvalidated_flags_and_the_panel_says_which_rules_are_withheld():
+    policy = Policy(record_book=_book(PROCESS_SIGNALS, {"rushing": True}),
+                    opened_detectors=parse_opened(["process-signals:idle"]))
+    hub, feed, _alice, _ward = _hub(policy)
+    feed("alliance.signals", "signal", ev.signal("s1", "alice", flags=("rushing", "idle", "withdrawal")))
+    state = hub.sessions["s1"]
+    board = state.summary(policy, for_counselor=False)
+    assert board["signal_gate"] == {"rushing": "validated", "idle": "opened", "withdrawal": "unvalidated"}
+    assert board["rules_withheld"] == []
+    assert state.summary(policy, for_counselor=True)["rules_withheld"] == ["process-signals", "rupture-markers"]
+    assert state.summary(Policy(unvalidated_to_counselors=True), for_counselor=True)["rules_withheld"] == []

@@ -104,6 +104,7 @@ async def test_notices_are_sentences_with_one_move_and_colours_agree(make_gatewa
     hints = await panel.locator("article.c-alert .hint").all_inner_texts()
     assert len(hints) == len(set(hints)) == await notes.count()  # each note its own move
     panel_info = await notes.first.evaluate("el => getComputedStyle(el).borderLeftColor")
+    assert await panel.locator("[data-rules-withheld]").count() == 0  # this site validated its rules
     assert panel_info == board_info  # the same severity, the same colour on both pages
     await panel.screenshot(path=str(artifacts_dir / "notices-counselor.png"))
 

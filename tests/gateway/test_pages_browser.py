@@ -127,6 +127,8 @@ async def test_board_shows_session_scores_alert_and_ack(make_gateway, kafka_boot
     await page.screenshot(path=str(artifacts_dir / "gateway-board-drilldown.png"))
     await page.keyboard.press("Escape")
     await drawer.wait_for(state="hidden")
+    # the session's process flags are marked: no rule is validated on a new site
+    assert await row.locator('td.flags .chip[data-gate="unvalidated"]').count() == 2
     await page.screenshot(path=str(artifacts_dir / "gateway-board.png"))
 
     # the counselor panel for the same session: validated alerts only, calm wording
@@ -143,6 +145,8 @@ async def test_board_shows_session_scores_alert_and_ack(make_gateway, kafka_boot
     for dim in ("goal", "approach", "bond"):
         assert (await panel.locator(f'.c-score[data-dim="{dim}"] .big').inner_text()) == "validation mode"
     assert "less understood" in await panel.locator(".c-alert .hint").first.inner_text()
+    # no rule detector is validated on a new site: the panel says their notes go to the supervisor for now
+    assert "go to your supervisor" in await panel.locator("[data-rules-withheld]").inner_text()
     await panel.screenshot(path=str(artifacts_dir / "gateway-counselor.png"))
     assert not errors and not console, f"page errors: {errors + console}"
 
