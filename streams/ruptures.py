@@ -323,7 +323,7 @@ def _episode(ctx: _Ctx, ep: dict[str, Any], closed: bool = False) -> RuptureEpis
         opened_turn_id=ep["opened_turn_id"], markers=markers, flags=ep["flags"], repair_moves=moves,
         reengaged_turn_id=ep["reengaged_turn_id"], closed_at=ep["closed_at"],
         model_drop=ModelDrop.model_validate(drop) if drop else None,
-        # markers are process evidence (no model); a model-only episode is as valid as its drop alert
+        # the drop part only; the processor adds the markers detector's verdict (validation.detectors.gate_episode)
         validated=bool(drop and drop["validated"]),
         suggestion=suggestion(ep["kind"], ep["status"], ctx.info.lang,
                               ep["markers"][0][0] if ep["markers"] else None),
