@@ -48,6 +48,7 @@ from .visibility import (
     alert_view,
     counselor_score,
     episode_for_counselor,
+    episode_gate,
     episode_is_gated,
     feedback_is_gated,
     sees_session,
@@ -312,9 +313,10 @@ class Hub:
         """The event's payload as this audience may see it: alerts with their ``gate`` label, scores gated,
         and a counselor's rupture episode leaves out an unvalidated model drop."""
         if event.kind == "alert":
-            return alert_view(event.data)
-        if event.kind == "rupture" and counselor:
-            return episode_for_counselor(event.data, self.policy)
+            return alert_view(event.data, self.policy)
+        if event.kind == "rupture":
+            view = {**event.data, "gate": episode_gate(event.data, self.policy)}
+            return episode_for_counselor(view, self.policy) if counselor else view
         if not counselor or event.kind != "score" or self.policy.unvalidated_to_counselors:
             return event.data
         state = self.sessions.get(event.session_id)
@@ -360,7 +362,7 @@ class Hub:
             state.signal = {k: v for k, v in data.items() if k not in ("session_id", "counselor_id")}
             state.phase = later_phase(state.phase, data.get("phase"))
         elif event.kind == "alert":
-            state.alerts[data["alert_id"]] = alert_view(data)
+            state.alerts[data["alert_id"]] = alert_view(data, self.policy)
             state.alerts.move_to_end(data["alert_id"])
             while len(state.alerts) > self.policy.alerts_per_session:
                 state.alerts.popitem(last=False)

@@ -27,6 +27,9 @@ class Policy:
     #: the validation gate (docs/validation.md). False: alerts, scores, item detail and
     #: rationales of a dimension the model is not validated for go to supervisors only.
     unvalidated_to_counselors: bool = False
+    #: detectors (``NAME`` or ``NAME:CODE``, validation.detectors.parse_opened) a site opened to counselors
+    #: by setting before their records pass: logged at start, marked "opened" on the board.
+    opened_detectors: frozenset[str] = frozenset()
     #: ended sessions stay on the board this long (seconds), then are pruned.
     ended_keep_s: float = 600.0
     #: sessions with no event for this long are pruned even without an ``ended``.

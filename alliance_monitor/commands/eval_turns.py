@@ -16,8 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                           "beside a length-only baseline, with 95%% intervals")
     p.add_argument("--turn-codes", required=True, type=Path, metavar="FILE",
                    help="JSONL: one coded counselor turn per line (docs/counselor-feedback.md)")
-    p.add_argument("--feedback", required=True, type=Path, metavar="FILE",
+    p.add_argument("--feedback", type=Path, metavar="FILE",
                    help="JSONL of CounselorFeedback records for the coded turns (alliance.feedback)")
+    p.add_argument("--detector", choices=("counselor-words", "rupture-markers"),
+                   help="instead of --feedback: evaluate this rule detector on the coded turns' text; with --record "
+                        "its turn-level record opens its notices to counselors (docs/validation.md#detectors)")
     p.add_argument("--resamples", type=int_at_least(100), default=2000, metavar="B",
                    help="bootstrap resamples of sessions for the 95%% intervals (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the folds (default 0)")
@@ -59,11 +62,25 @@ def cmd_eval_turns(args) -> int:
 
     from ..errors import CliError
 
-    codes = read_turn_codes(args.turn_codes)  # a bad line is a LabelError (StoreError): one line, exit 2
-    feedback = read_feedback(args.feedback)
-    model = feedback_identity(feedback, args.feedback) if args.record else None  # refused before any work
-    engine = _record_store(args) if args.record else None  # a bad URL or no schema: one line, before the work
-    res = evaluate_turns(codes, feedback, resamples=args.resamples, seed=args.seed)
+    if (args.feedback is None) == (args.detector is None):
+        raise CliError("give --feedback FILE (the model's feedback records) or --detector NAME (a rule detector), "
+                       "not both and not neither")
+    from scoring.turn_features import rule_codes
+
+    # a bad line is a LabelError (StoreError): one line, exit 2; with --detector the rules read each turn's text
+    codes = read_turn_codes(args.turn_codes, rule_codes if args.detector else None)
+    if args.detector:
+        from store.turn_eval import evaluate_detector
+        from validation.detectors import DETECTORS
+
+        model = DETECTORS[args.detector].identity if args.record else None
+        engine = _record_store(args) if args.record else None
+        res = evaluate_detector(codes, args.detector, resamples=args.resamples, seed=args.seed)
+    else:
+        feedback = read_feedback(args.feedback)
+        model = feedback_identity(feedback, args.feedback) if args.record else None  # refused before any work
+        engine = _record_store(args) if args.record else None  # a bad URL or no schema: one line, before the work
+        res = evaluate_turns(codes, feedback, resamples=args.resamples, seed=args.seed)
     if res.matched == 0:
         raise CliError(f"none of the {res.coded_turns} coded turns has a feedback record in {args.feedback} "
                        "(records are matched by session_id and turn_id)")

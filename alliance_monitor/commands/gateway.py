@@ -41,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unvalidated-to-counselors", action="store_true",
                    help="DEMO ONLY: also show alerts and scores of unvalidated models to counselors "
                         "(docs/validation.md)")
+    p.add_argument("--open-detector", action="append", default=[], metavar="NAME[:CODE]",
+                   help="open a rule detector (process-signals, rupture-markers), or one code of it, to counselors "
+                        "before its validation record passes; repeatable; logged at start and shown on the board "
+                        "(docs/validation.md#detectors)")
     p.add_argument("--hello-timeout", type=positive_float, default=3.0, metavar="SECONDS",
                    help="close a socket that sends no valid hello (token) within this long (default 3)")
     p.add_argument("--max-unauthenticated-per-address", type=positive_int, default=20, metavar="N",
@@ -166,8 +170,17 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
         logging.getLogger("gateway").warning(GATE_OFF_WARNING)
         print(f"WARNING: {GATE_OFF_WARNING}", file=sys.stderr, flush=True)
+    from validation.detectors import OPENED_WARNING, parse_opened
+
+    try:
+        opened = parse_opened(args.open_detector)
+    except ValueError as err:
+        raise CliError(f"--open-detector: {err}") from None
+    for what in sorted(opened):
+        logging.getLogger("gateway").warning(OPENED_WARNING.format(what=what))
+        print(f"WARNING: {OPENED_WARNING.format(what=what)}", file=sys.stderr, flush=True)
     policy = Policy(max_queue=args.max_queue, max_resume=args.max_resume,
-                    unvalidated_to_counselors=args.unvalidated_to_counselors,
+                    unvalidated_to_counselors=args.unvalidated_to_counselors, opened_detectors=opened,
                     record_book=load_record_book(environment.get("ALLIANCE_DB_URL")))
 
     async def main(bootstrap: str) -> None:

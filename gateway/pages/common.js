@@ -180,10 +180,12 @@ AM.tokenBox = function (container, onToken, reason) {
   );
 };
 
-/** The gateway tells each alert's routing in `gate` (validation/gate.py decides):
- * "process" (turn statistics, never gated), "validated" or "unvalidated". */
-AM.isModelAlert = (a) => a.gate !== "process";
-AM.showUnvalidated = (a) => a.gate === "unvalidated";
+/** The gateway tells each alert's (and episode's) routing in `gate` (validation/gate.py and
+ * validation/detectors.py decide): "validated", "unvalidated" (supervisors only) or "opened"
+ * (a rule the site opened to counselors by setting: still unvalidated, and marked so). */
+AM.isModelAlert = (a) => a.kind !== "process";
+AM.showUnvalidated = (a) => a.gate === "unvalidated" || a.gate === "opened";
+AM.unvalidatedText = (a) => (a.gate === "opened" ? "unvalidated · opened by setting" : "unvalidated");
 
 /** "bond drop", or for a process alert the signal that fired ("rushing", "withdrawal"). */
 AM.alertLabel = (a) => {
