@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Callable
 
 import orjson
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -39,6 +40,7 @@ from streams.topics import ACCESS, RATINGS
 from . import http_pages
 from .audit_publisher import AuditPublisher
 from .auth import KeyRing, read_revoked
+from .client_address import LOOPBACK, ClientAddress, forwarded_hops, parse_networks, resolve
 from .client_messages import (
     CLOSE_GOING_AWAY,
     CLOSE_TRY_AGAIN,
@@ -86,6 +88,12 @@ class GatewayConfig:
     #: sockets that have not said hello yet, per remote address and in all; the excess is closed (1013)
     max_unauthenticated_per_address: int = 20
     max_unauthenticated: int = 500
+    #: reverse proxies (CIDR) whose X-Forwarded-For / Forwarded headers name the client; the per-client
+    #: caps and the observer check use that address (gateway/client_address.py). Empty: the TCP peer.
+    trusted_proxies: tuple[str, ...] = ()
+    #: clients (CIDR) that may read /metrics and the detailed /healthz; empty: loopback only.
+    #: A forwarded request counts by the address it was forwarded for, never by the proxy's.
+    observers: tuple[str, ...] = ()
     #: PEM certificate chain and private key: serve https:// and wss:// instead of http:// and ws://
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -138,13 +146,17 @@ class Gateway:
         self.started_at = time.time()
         self._feed_task: asyncio.Task | None = None
         self.port = config.port
+        self.trusted_proxies = parse_networks(config.trusted_proxies)  # ValueError: the CLI says which
+        self.observers = parse_networks(config.observers) or LOOPBACK
         self.waiting = HelloWaitingRoom(config.max_unauthenticated_per_address, config.max_unauthenticated)
+        #: survey sockets for their whole life (they never authenticate): the same caps, a room of their own
+        self.survey_room = HelloWaitingRoom(config.max_unauthenticated_per_address, config.max_unauthenticated)
         from .survey import SurveyDesk, survey_key
 
         self.survey = SurveyDesk(config.survey_key or survey_key(self.keys))
         self.survey_feed: SurveyFeed | None = None
         self.survey_socket = SurveySocket(self.survey, lambda: self.survey_feed, self.waiting, config.hello_timeout_s,
-                                          config.ready_timeout_s)
+                                          config.ready_timeout_s, self.survey_room)
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> "Gateway":
@@ -285,10 +297,10 @@ class Gateway:
 
     # -- websocket connections -----------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:
+        address = self.client(ws, ws.request.headers if ws.request is not None else None).address
         if ws.request is not None and ws.request.path.split("?", 1)[0] == SURVEY_WS_PATH:
-            await self.survey_socket.serve(ws, _remote_host(ws))
+            await self.survey_socket.serve(ws, address)
             return
-        address = _remote_host(ws)
         refused = self.waiting.enter(address)
         if refused:
             await ws.close(CLOSE_TRY_AGAIN, refused)
@@ -369,6 +381,13 @@ class Gateway:
     def _queue_access(self) -> None:
         """Hand the hub's new view records to the audit trail (gateway/audit_publisher.py)."""
         self.audit.take(self.hub.access.take())
+
+    def client(self, connection: ServerConnection, headers: Headers | None) -> ClientAddress:
+        """Who this request is charged to: the peer, or whom a trusted proxy forwards for."""
+        hops = [] if headers is None else forwarded_hops(headers.get_all("Forwarded"),
+                                                          headers.get_all("X-Forwarded-For"),
+                                                          headers.get_all("X-Real-IP"))
+        return resolve(_remote_host(connection), hops, self.trusted_proxies)
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         return http_pages.answer(self, connection, request)

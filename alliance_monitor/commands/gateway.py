@@ -14,7 +14,7 @@ from pathlib import Path
 
 from streams import environment
 
-from ..argtypes import duration, port, positive_float, positive_int
+from ..argtypes import duration, network, port, positive_float, positive_int
 from ..errors import CliError
 from ..health import add_health_argument, start_health
 from ..stopping import stop_on_signals
@@ -47,6 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "with 1013 (default 20)")
     p.add_argument("--max-unauthenticated", type=positive_int, default=500, metavar="N",
                    help="sockets waiting to authenticate in all; more are closed with 1013 (default 500)")
+    p.add_argument("--trusted-proxy", action="append", default=[], metavar="CIDR", type=network,
+                   help="a reverse proxy (address or network) whose X-Forwarded-For / Forwarded header names the "
+                        "client; the per-client caps and --observer then use that address (repeatable; default: "
+                        "none, every client is its TCP peer)")
+    p.add_argument("--observer", action="append", default=[], metavar="CIDR", type=network,
+                   help="clients (address or network) that may read /metrics and the detailed /healthz "
+                        "(repeatable; default: loopback). A forwarded request counts by the client a trusted "
+                        "proxy names, never by the proxy")
     add_tls_options(p, "https:// and wss://")
     p.add_argument("--trusted-source", action="append", default=[], metavar="NAME",
                    help="only chat.sessions records stamped with this source (the platform name ingest puts in "
@@ -181,6 +189,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
                                record_reload_s=args.records_reload, hello_timeout_s=args.hello_timeout,
                                max_unauthenticated_per_address=args.max_unauthenticated_per_address,
                                max_unauthenticated=args.max_unauthenticated,
+                               trusted_proxies=tuple(args.trusted_proxy), observers=tuple(args.observer),
                                tls_cert=args.tls_cert, tls_key=args.tls_key,
                                trusted_sources=tuple(args.trusted_source),
                                archive_loader=None if args.no_store_timelines
