@@ -38,7 +38,7 @@ from .client_messages import (
     dumps,
 )
 from .connection import Connection
-from .history import ArchivedSession, Cursor, EventId, Gap, History, StoredEvent
+from .history import ArchivedSession, Cursor, EventId, Gap, History, ScopedHistory, StoredEvent
 from .policy import Policy
 from .summary import SessionState, later_phase
 from .visibility import (
@@ -54,6 +54,9 @@ from .visibility import (
 #: turn-level feedback records kept per session in the live state (the newest).
 FEEDBACK_PER_SESSION = 12
 
+#: tokens whose reconnect bucket is kept before full ones are forgotten (x4 triggers a sweep)
+RECONNECT_TOKENS_KEPT = 10_000
+
 #: the key of the all-groups supervisors' one bucket in the subscription index
 ALL_GROUPS = object()
 
@@ -63,6 +66,8 @@ class Hub:
 
     def __init__(self, history: History, policy: Policy | None = None, *, replica: str = "local"):
         self.history = history
+        #: the history's scope index, when it keeps one (resume in time proportional to the viewer's scope)
+        self._scoped: ScopedHistory | None = history if isinstance(history, ScopedHistory) else None
         self.policy = policy or Policy()
         #: views to publish to the audit trail (gateway/access.py); the shell drains it
         self.access = AccessLog(replica)
@@ -78,9 +83,13 @@ class Hub:
         self._by_group: dict[str, dict[int, Connection]] = {}
         self._all_groups: dict[object, dict[int, Connection]] = {}  # one bucket, under ALL_GROUPS
         self._ids = itertools.count(1)
-        #: ``visits``: connections :meth:`apply` looked at (the index keeps it to those in scope)
+        #: ``visits``: connections :meth:`apply` looked at (the index keeps it to those in scope);
+        #: ``resume_scanned``: events resumes looked at (the history's scope index keeps it to the viewer's)
         self.stats = {"events": 0, "duplicates": 0, "cut_slow": 0, "frames": 0, "resumed": 0, "gaps": 0,
-                      "visits": 0}
+                      "visits": 0, "reconnects_refused": 0,
+                      "resume_scanned": 0}
+        #: per token: connections left in its reconnect bucket and when it was last refilled
+        self._reconnects: dict[str, tuple[float, float]] = {}
         #: the shell can read sessions this hub forgot from the store (``timeline`` → ArchiveRequest)
         self.archive_enabled = False
 
@@ -98,6 +107,10 @@ class Hub:
             conn.close(CLOSE_RATE_LIMITED, f"too many connections for this token "
                                            f"(at most {self.policy.max_connections_per_token})")
             return conn
+        wait = self._reconnect_wait(tid, server_time)
+        if wait > 0:
+            conn.close(CLOSE_RATE_LIMITED, f"reconnecting too often with this token; wait {wait:.0f} s")
+            return conn
         self.connections[conn.id] = conn
         self._index(conn)
         conn.backlog.append(dumps({"type": "welcome", "viewer": hello.viewer.as_dict(), "server_time": server_time,
@@ -105,7 +118,13 @@ class Hub:
         if hello.resume is None:
             self._push_snapshot(conn)
             return conn
-        missed = self.history.since(hello.resume)
+        if not hello.resume:  # "I have seen nothing": the snapshot is the whole answer, and the cheapest
+            self.stats["gaps"] += 1
+            conn.backlog.append(dumps({"type": "gap", "reason": "no position to resume from; "
+                                                               "here is a fresh snapshot"}))
+            self._push_snapshot(conn)
+            return conn
+        missed = self._missed(conn.viewer, hello.resume)
         if isinstance(missed, Gap):
             self.stats["gaps"] += 1
             conn.backlog.append(dumps({"type": "gap", "reason": missed.reason}))
@@ -113,6 +132,7 @@ class Hub:
             return conn
         limit = self.policy.max_resume
         picked: list[StoredEvent] = []
+        self.stats["resume_scanned"] += len(missed)
         for event in missed:  # visibility only (cheap); encoding happens in render()
             if event.id.offset <= hello.resume.get(event.id.stream, -1) or not self._visible(conn, event):
                 continue
@@ -136,6 +156,41 @@ class Hub:
             conn.cursor[stream] = max(conn.cursor.get(stream, -1), offset)
         conn.backlog.append(dumps({"type": "position", "cursor": conn.cursor}))
         return conn
+
+    def _missed(self, viewer: Viewer, cursor: Cursor) -> list[StoredEvent] | Gap:
+        """The events after ``cursor`` this viewer's scope may hold: from the scope index when the history
+        keeps one (gateway/history.py, ScopedHistory), else every event (the hub filters them)."""
+        scoped = self._scoped
+        if scoped is None:
+            return self.history.since(cursor)
+        counselor = viewer.role == "counselor"
+        if counselor and viewer.counselor_id is None:
+            return []
+        return scoped.since_for(cursor, viewer.counselor_id if counselor else None,
+                                      () if counselor else viewer.groups, viewer.all_groups and not counselor,
+                                      self.policy.max_resume)
+
+    def _reconnect_wait(self, token_id: str, now: float) -> float:
+        """Seconds this token must wait before another connection (0: it may connect now).
+
+        A token bucket per token: ``reconnect_burst`` connections at once, refilled at
+        ``reconnect_rate`` per second. Why: every connect costs a snapshot or a resume;
+        one token reconnecting in a loop held the loop for the whole organisation.
+        """
+        p = self.policy
+        if not token_id or p.reconnect_rate <= 0:
+            return 0.0
+        tokens, at = self._reconnects.get(token_id, (float(p.reconnect_burst), now))
+        tokens = min(float(p.reconnect_burst), tokens + max(0.0, now - at) * p.reconnect_rate)
+        if tokens < 1.0:
+            self._reconnects[token_id] = (tokens, now)
+            self.stats["reconnects_refused"] += 1
+            return max(1.0, (1.0 - tokens) / p.reconnect_rate)
+        self._reconnects[token_id] = (tokens - 1.0, now)
+        if len(self._reconnects) > 4 * RECONNECT_TOKENS_KEPT:  # forget tokens that are full again
+            full = p.reconnect_burst / p.reconnect_rate
+            self._reconnects = {t: v for t, v in self._reconnects.items() if now - v[1] < full}
+        return 0.0
 
     def render(self, conn: Connection, item: str | StoredEvent) -> str:
         """The frame for a backlog item: control frames are ready, missed events are encoded now."""
@@ -214,6 +269,9 @@ class Hub:
         self.stats["events"] += 1
         self._update_state(event, now - event_age(event, wall))
         self.history.append(event)
+        if self._scoped is not None:
+            state = self.sessions[event.session_id]
+            self._scoped.assign(event.session_id, state.counselor_id, state.group)
         touched = []
         cache: dict[bool, str | None] = {}
         audience = self.audience(event.session_id, event.data)

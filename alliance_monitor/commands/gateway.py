@@ -14,7 +14,7 @@ from pathlib import Path
 
 from streams import environment
 
-from ..argtypes import duration, network, port, positive_float, positive_int
+from ..argtypes import duration, network, non_negative_float, port, positive_float, positive_int
 from ..errors import CliError
 from ..health import add_health_argument, start_health
 from ..stopping import stop_on_signals
@@ -37,6 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="largest message a client may send (default 65536)")
     p.add_argument("--history", type=positive_int, default=50_000,
                    help="events kept in memory for reconnects (default 50000)")
+    p.add_argument("--reconnect-rate", type=non_negative_float, default=1.0, metavar="PER_SECOND",
+                   help="connections one token may open per second, after a burst of --reconnect-burst; a token "
+                        "reconnecting faster is closed with 4029 (default 1; 0 = no limit)")
+    p.add_argument("--reconnect-burst", type=positive_int, default=20, metavar="N",
+                   help="connections one token may open at once before --reconnect-rate applies (default 20)")
     p.add_argument("--unvalidated-to-counselors", action="store_true",
                    help="DEMO ONLY: also show alerts and scores of unvalidated models to counselors "
                         "(docs/validation.md)")
@@ -177,6 +182,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         print(f"WARNING: {GATE_OFF_WARNING}", file=sys.stderr, flush=True)
     policy = Policy(max_queue=args.max_queue, max_resume=args.max_resume,
                     unvalidated_to_counselors=args.unvalidated_to_counselors,
+                    reconnect_rate=args.reconnect_rate, reconnect_burst=args.reconnect_burst,
                     record_book=load_record_book(environment.get("ALLIANCE_DB_URL")))
 
     async def main(bootstrap: str) -> None:
