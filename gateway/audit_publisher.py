@@ -13,6 +13,8 @@ __layer__ = "shell"
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable, Iterable
 
@@ -36,11 +38,24 @@ class AuditPublisher:
         self.topic = topic
         self.attempts = attempts
         self._queue: asyncio.Queue[tuple[AccessRecord, datetime]] = asyncio.Queue()
+        #: when each record not yet published (or counted lost) was queued, oldest first (monotonic)
+        self._queued_at: deque[float] = deque()
         self.stats = {"published": 0, "lost": 0, "unaudited": 0}
+
+    def overdue_s(self, now: float | None = None) -> float:
+        """How long the oldest record not yet published has waited (0: nothing waiting).
+
+        Why this and not ``lost``: with the broker down a record is counted lost only after
+        its attempts time out, minutes later; the age of what waits shows the outage at once.
+        """
+        if not self._queued_at:
+            return 0.0
+        return max(0.0, (time.monotonic() if now is None else now) - self._queued_at[0])
 
     @property
     def pending(self) -> int:
-        return self._queue.qsize()
+        """Records not yet published or counted lost (the one being sent included)."""
+        return len(self._queued_at)
 
     def take(self, records: Iterable[AccessRecord]) -> None:
         """Stamp new view records with the wall clock and hand them to :meth:`run`."""
@@ -51,8 +66,10 @@ class AuditPublisher:
             self.stats["unaudited"] += len(records)
             return
         at = datetime.now(timezone.utc)
+        queued = time.monotonic()
         for record in records:
             self._queue.put_nowait((record, at))
+            self._queued_at.append(queued)
 
     async def run(self) -> None:
         """Publish audit records in order; a record the broker refuses is retried, then counted and logged."""
@@ -61,6 +78,8 @@ class AuditPublisher:
             try:
                 await self._publish(access_event(record, at, self.replica))
             finally:
+                if self._queued_at:
+                    self._queued_at.popleft()
                 self._queue.task_done()
 
     async def drain(self, timeout_s: float) -> None:

@@ -75,12 +75,15 @@ def health(gw: "Gateway", detailed: bool = True) -> Response:
     ready = gw.ready.is_set()
     feed = gw.feed_state()
     feed_ok = feed in ("running", "none")
-    status = http.HTTPStatus.OK if ready and feed_ok else http.HTTPStatus.SERVICE_UNAVAILABLE
+    audit_ok = not gw.audit_overdue()
+    status = http.HTTPStatus.OK if ready and feed_ok and audit_ok else http.HTTPStatus.SERVICE_UNAVAILABLE
+    word = ("ok" if ready else "starting") if feed_ok else "feed stopped"
+    if feed_ok and not audit_ok:
+        word = "audit unavailable"
     if not detailed:
-        brief = {"status": ("ok" if ready else "starting") if feed_ok else "feed stopped", "ready": ready}
-        return response(status, orjson.dumps(brief), "application/json")
+        return response(status, orjson.dumps({"status": word, "ready": ready}), "application/json")
     body = {
-        "status": ("ok" if ready else "starting") if feed_ok else "feed stopped",
+        "status": word,
         "ready": ready,
         "feed": feed,
         "connections": len(gw.hub.connections),
@@ -90,7 +93,8 @@ def health(gw: "Gateway", detailed: bool = True) -> Response:
         "rejected_records": gw.feed.rejected if gw.feed else 0,
         "untrusted_session_records": gw.feed.untrusted if gw.feed else 0,
         "survey": dict(gw.survey.stats, used_links=len(gw.survey.used)),
-        "audit": dict(gw.audit.stats, pending=gw.audit.pending),
+        "audit": dict(gw.audit.stats, pending=gw.audit.pending, overdue_s=round(gw.audit.overdue_s(), 1),
+                      blocked=gw.audit_blocked),
         "socket_writes": dict(gw.writes.stats),
         "uptime_s": round(time.time() - gw.started_at, 1),
         "unauthenticated": sum(gw.waiting.by_address.values()),

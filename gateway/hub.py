@@ -10,8 +10,10 @@ is cut off — is made here, where a test can check it in microseconds.
 The messages themselves are gateway/client_messages.py; who may see what,
 gateway/visibility.py; a session's summary and risk, gateway/summary.py.
 
-Audit: every view of sessions (snapshot, resume, subscribe, timeline) is queued in
-:attr:`Hub.access` (gateway/access.py) for the shell to publish to ``alliance.access``.
+Audit: every view of sessions (snapshot, resume, subscribe, timeline, and the first live
+frame with content of a session a connection was not yet shown) is queued in
+:attr:`Hub.access` (gateway/access.py), naming the sessions, for the shell to publish to
+``alliance.access``.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ from .visibility import (
 
 #: turn-level feedback records kept per session in the live state (the newest).
 FEEDBACK_PER_SESSION = 12
+
+#: event kinds that carry session content (scores with item reasons and quotes, alerts with evidence,
+#: episodes, turn feedback, ack notes): the first one of a session a connection receives is audited
+CONTENT_KINDS: frozenset[str] = frozenset({"score", "alert", "rupture", "feedback", "ack"})
 
 #: tokens whose reconnect bucket is kept before full ones are forgotten (x4 triggers a sweep)
 RECONNECT_TOKENS_KEPT = 10_000
@@ -144,7 +150,9 @@ class Hub:
                 self._push_snapshot(conn)
                 return conn
         self.stats["resumed"] += 1
-        self.access.record(conn.id, "resume", conn.viewer, sessions_shown=len({e.session_id for e in picked}))
+        shown = sorted({e.session_id for e in picked})
+        self.access.record(conn.id, "resume", conn.viewer, tuple(shown), sessions_shown=len(shown))
+        conn.audited.update(shown)
         conn.cursor = dict(hello.resume)
         conn.backlog.append(dumps({"type": "resumed", "missed": len(picked)}))
         for event in picked:
@@ -250,7 +258,9 @@ class Hub:
         sessions = [s.summary(self.policy, counselor) for s in self.sessions.values()
                     if sees_session(viewer, s.counselor_id, s.group)]
         sessions.sort(key=lambda s: -s["risk"])
-        self.access.record(conn.id, "board", viewer, sessions_shown=len(sessions))
+        ids = tuple(s["session_id"] for s in sessions)
+        self.access.record(conn.id, "board", viewer, ids, sessions_shown=len(ids))
+        conn.audited.update(ids)
         conn.cursor = dict(self.position)
         conn.backlog.append(dumps({"type": "snapshot", "sessions": sessions, "cursor": conn.cursor}))
 
@@ -273,6 +283,7 @@ class Hub:
             state = self.sessions[event.session_id]
             self._scoped.assign(event.session_id, state.counselor_id, state.group)
         touched = []
+        live: list[Connection] = []  # connections shown this session's content for the first time
         cache: dict[bool, str | None] = {}
         audience = self.audience(event.session_id, event.data)
         self.stats["visits"] += len(audience)
@@ -290,9 +301,14 @@ class Hub:
                 continue
             if self._deliver(conn, event, frame):
                 touched.append(conn)
+                if event.kind in CONTENT_KINDS and event.session_id not in conn.audited:
+                    live.append(conn)
             elif conn.closing:
                 self.stats["cut_slow"] += 1
                 touched.append(conn)
+        for conn in live:  # once per connection and session, not per frame
+            conn.audited.add(event.session_id)
+            self.access.record(conn.id, "live", conn.viewer, (event.session_id,))
         return touched
 
     def _deliver(self, conn: Connection, event: StoredEvent, frame: str) -> bool:
@@ -468,8 +484,10 @@ class Hub:
     def _subscribe(self, conn: Connection, sessions: object) -> None:
         if sessions is None:
             if conn.focus is not None:  # back to the whole board: every session in scope is shown again
-                shown = sum(1 for s in self.sessions.values() if sees_session(conn.viewer, s.counselor_id, s.group))
-                self.access.record(conn.id, "board", conn.viewer, sessions_shown=shown)
+                ids = tuple(sid for sid, s in self.sessions.items()
+                            if sees_session(conn.viewer, s.counselor_id, s.group))
+                self.access.record(conn.id, "board", conn.viewer, ids, sessions_shown=len(ids))
+                conn.audited.update(ids)
             conn.focus = None
             conn.push(dumps({"type": "subscribed", "sessions": None}), self._room())
             return

@@ -69,6 +69,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+AUDIT_UNAVAILABLE = "audit trail unavailable: no session content until it is back; try again shortly"
+
 
 @dataclass
 class GatewayConfig:
@@ -116,6 +118,11 @@ class GatewayConfig:
     access_topic: str = ACCESS.name
     #: attempts to publish one audit record before it is counted as lost
     access_attempts: int = 3
+    #: an audit record unpublished for longer than this is an audit outage: /healthz says so (503) and,
+    #: unless ``serve_unaudited``, no session content is served until the trail is back
+    audit_bound_s: float = 15.0
+    #: serve content during an audit outage anyway (views then go unaudited until the trail is back)
+    serve_unaudited: bool = False
     #: reads a session the gateway forgot from the store (the after-session page, days later);
     #: None: only what the gateway holds in memory. Called in a thread; may raise.
     archive_loader: "Callable[[str], ArchivedSession | None] | None" = None
@@ -140,6 +147,8 @@ class Gateway:
         if config.revoked_file:
             self.keys = self.keys.with_revoked(self.keys.revoked | read_revoked(config.revoked_file))
         self.ready = asyncio.Event()
+        #: an audit outage past ``audit_bound_s``: connections closed, new ones refused (fail closed)
+        self.audit_blocked = False
         self.feed: KafkaFeed | None = None
         self._server: Server | None = None
         self._tasks: list[asyncio.Task] = []
@@ -263,6 +272,8 @@ class Gateway:
         """Take one feed event; its frames leave at the end of this loop turn (see :meth:`FanOut._flush`)."""
         for conn in self.hub.apply(event, time.monotonic(), time.time()):
             self.fanout.kick(conn)
+        if self.hub.access.pending:  # first live content of a session on a connection (gateway/hub.py)
+            self._queue_access()
         if event.kind in DELIVERY_CLOCK and self.ready.is_set():  # live only, not the start-up re-read
             _observe_delivery(event)
 
@@ -280,11 +291,31 @@ class Gateway:
                 self.hub.policy = dataclasses.replace(self.hub.policy, record_book=book)
             for conn in self.hub.expire_tokens(time.time()):
                 self.fanout.kick(conn)
+            self.check_audit(now)
             if now - last_beat >= self.config.heartbeat_s:
                 last_beat = now
                 for conn in self.hub.heartbeat():
                     self.fanout.kick(conn)
                 self.hub.prune(now)
+
+    def audit_overdue(self, now: float | None = None) -> bool:
+        return self.audit.overdue_s(now) > self.config.audit_bound_s
+
+    def check_audit(self, now: float | None = None) -> None:
+        """Fail closed on an audit outage: past the bound, close every board and panel connection
+        (they resume once the trail is back: nothing is lost) and refuse new ones."""
+        overdue = self.audit_overdue(now) and not self.config.serve_unaudited
+        if overdue and not self.audit_blocked:
+            log.error("audit trail unavailable for more than %g s (%d records waiting); no session content is "
+                      "served until it is back", self.config.audit_bound_s, self.audit.pending)
+            for conn in list(self.hub.connections.values()):
+                conn.outbox.clear()
+                conn.backlog.clear()
+                conn.close(CLOSE_TRY_AGAIN, AUDIT_UNAVAILABLE)
+                self.fanout.kick(conn)
+        elif not overdue and self.audit_blocked:
+            log.warning("audit trail is back; serving session content again")
+        self.audit_blocked = overdue
 
     async def reload_revoked(self) -> int:
         """Re-read the revocation file; close connections of newly revoked tokens. Returns how many."""
@@ -325,6 +356,10 @@ class Gateway:
             except (asyncio.TimeoutError, TimeoutError):
                 await ws.close(CLOSE_TRY_AGAIN, "gateway is still catching up; try again shortly")
                 return
+        self.check_audit()
+        if self.audit_blocked:
+            await ws.close(CLOSE_TRY_AGAIN, AUDIT_UNAVAILABLE)
+            return
         conn = self.hub.open(hello, time.time())
         self._queue_access()
         self.fanout.attach(ws, conn)

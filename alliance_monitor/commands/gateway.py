@@ -64,6 +64,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trusted-source", action="append", default=[], metavar="NAME",
                    help="only chat.sessions records stamped with this source (the platform name ingest puts in "
                         "the alliance-source header) assign sessions; repeatable; default: trust every record")
+    p.add_argument("--audit-bound", type=positive_float, default=15.0, metavar="SECONDS",
+                   help="an audit record unpublished this long is an audit outage: /healthz answers 503 and no "
+                        "session content is served until the trail is back (default 15)")
+    p.add_argument("--serve-unaudited", action="store_true",
+                   help="keep serving session content during an audit outage (views then go unaudited)")
     p.add_argument("--records-reload", type=positive_float, default=60.0, metavar="SECONDS",
                    help="re-read the validation records from the store this often (default 60)")
     p.add_argument("--no-store-timelines", action="store_true",
@@ -196,6 +201,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
                                max_unauthenticated_per_address=args.max_unauthenticated_per_address,
                                max_unauthenticated=args.max_unauthenticated,
                                trusted_proxies=tuple(args.trusted_proxy), observers=tuple(args.observer),
+                               audit_bound_s=args.audit_bound, serve_unaudited=args.serve_unaudited,
                                tls_cert=args.tls_cert, tls_key=args.tls_key,
                                trusted_sources=tuple(args.trusted_source),
                                archive_loader=None if args.no_store_timelines
