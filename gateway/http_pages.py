@@ -77,7 +77,8 @@ def health(gw: "Gateway", detailed: bool = True) -> Response:
     feed_ok = feed in ("running", "none")
     audit_ok = not gw.audit_overdue()
     status = http.HTTPStatus.OK if ready and feed_ok and audit_ok else http.HTTPStatus.SERVICE_UNAVAILABLE
-    word = ("ok" if ready else "starting") if feed_ok else "feed stopped"
+    word = ("ok" if ready else "starting") if feed_ok else (
+        "kafka unreachable" if feed.startswith("stalled") else "feed stopped")
     if feed_ok and not audit_ok:
         word = "audit unavailable"
     if not detailed:

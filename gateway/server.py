@@ -103,6 +103,9 @@ class GatewayConfig:
     #: may assign sessions; empty: every record (the demo). gateway/trust.py
     trusted_sources: tuple[str, ...] = ()
     ready_timeout_s: float = 60.0
+    #: the Kafka feed counts as stalled (/healthz 503) when the broker has not answered for this long;
+    #: the gateway asks it for metadata every third of this
+    kafka_stale_s: float = 6.0
     heartbeat_s: float = 15.0
     #: reloads validation records (returns a RecordBook); None: keep the policy's book.
     record_loader: "Callable[[], RecordBook] | None" = None
@@ -178,6 +181,7 @@ class Gateway:
             self._feed_task = asyncio.create_task(self.feed.run(self.apply, self._caught_up), name="gateway-feed")
             self._feed_task.add_done_callback(self._feed_ended)
             self._tasks.append(self._feed_task)
+            self._tasks.append(asyncio.create_task(self._probe_kafka(), name="gateway-kafka-probe"))
             from .survey_feed import SurveyFeed
 
             self.survey_feed = SurveyFeed(self.config.bootstrap, self.survey, topic=self.config.ratings_topic)
@@ -255,12 +259,32 @@ class Gateway:
             log.error("gateway Kafka feed stopped (%s); /healthz reports 503 until restarted",
                       type(err).__name__ if err else "returned")
 
+    async def _probe_kafka(self) -> None:
+        """Ask the broker for metadata every third of ``kafka_stale_s``: the feed's own reads cannot tell an
+        outage from a quiet hour (aiokafka retries inside them)."""
+        every = self.config.kafka_stale_s / 3
+        stalled = False
+        while self.feed is not None:
+            await asyncio.sleep(every)
+            await self.feed.probe(every)
+            now_stalled = self.feed.silent_s() > self.config.kafka_stale_s
+            if now_stalled != stalled:
+                stalled = now_stalled
+                if stalled:
+                    log.error("Kafka has not answered for %.0f s; /healthz reports 503 until it does",
+                              self.feed.silent_s())
+                else:
+                    log.warning("Kafka answers again; the feed is reading")
+
     def feed_state(self) -> str:
-        """``running``, ``none`` (no Kafka configured) or why the feed task ended."""
+        """``running``, ``none`` (no Kafka configured), ``stalled: ...`` (the broker does not answer) or why
+        the feed task ended."""
         task = self._feed_task
         if task is None:
             return "none"
         if not task.done():
+            if self.feed is not None and self.feed.silent_s() > self.config.kafka_stale_s:
+                return f"stalled: no answer from Kafka for {self.feed.silent_s():.0f} s"
             return "running"
         if task.cancelled():
             return "cancelled"
