@@ -88,6 +88,10 @@ class Hub:
         self._by_counselor: dict[str, dict[int, Connection]] = {}
         self._by_group: dict[str, dict[int, Connection]] = {}
         self._all_groups: dict[object, dict[int, Connection]] = {}  # one bucket, under ALL_GROUPS
+        #: live sessions by owner (counselor, group), kept by :meth:`_update_state` and :meth:`prune`, so a
+        #: snapshot for a counselor or a group supervisor visits their sessions, not the organisation's
+        self._live_by_counselor: dict[str, dict[str, None]] = {}
+        self._live_by_group: dict[str, dict[str, None]] = {}
         self._ids = itertools.count(1)
         #: ``visits``: connections :meth:`apply` looked at (the index keeps it to those in scope);
         #: ``resume_scanned``: events resumes looked at (the history's scope index keeps it to the viewer's)
@@ -255,8 +259,7 @@ class Hub:
     def _push_snapshot(self, conn: Connection) -> None:
         viewer = conn.viewer
         counselor = viewer.role == "counselor"
-        sessions = [s.summary(self.policy, counselor) for s in self.sessions.values()
-                    if sees_session(viewer, s.counselor_id, s.group)]
+        sessions = [s.summary(self.policy, counselor) for s in self._sessions_in_scope(viewer)]
         sessions.sort(key=lambda s: -s["risk"])
         ids = tuple(s["session_id"] for s in sessions)
         self.access.record(conn.id, "board", viewer, ids, sessions_shown=len(ids))
@@ -373,10 +376,41 @@ class Hub:
 
     def _update_state(self, event: StoredEvent, seen: float) -> None:
         """``seen``: when the event happened, on the shell's clock (not when it was consumed)."""
-        data = event.data
         state = self.sessions.get(event.session_id)
         if state is None:
             state = self.sessions[event.session_id] = SessionState(event.session_id, last_seen=seen)
+        owner = (state.counselor_id, state.group)
+        self._update_fields(state, event, seen)
+        if (state.counselor_id, state.group) != owner:
+            self._reindex_owner(event.session_id, owner, (state.counselor_id, state.group))
+
+    def _reindex_owner(self, session_id: str, old: tuple[str | None, str | None],
+                       new: tuple[str | None, str | None]) -> None:
+        for index, before, after in ((self._live_by_counselor, old[0], new[0]), (self._live_by_group, old[1], new[1])):
+            if before == after:
+                continue
+            if before is not None and before in index:
+                index[before].pop(session_id, None)
+                if not index[before]:
+                    del index[before]
+            if after is not None:
+                index.setdefault(after, {})[session_id] = None
+
+    def _sessions_in_scope(self, viewer: Viewer) -> list[SessionState]:
+        """The live sessions this viewer may see: from the owner index, except for all-groups supervisors."""
+        if viewer.role == "supervisor" and viewer.all_groups:
+            return list(self.sessions.values())
+        if viewer.role == "counselor":
+            ids: dict[str, None] = dict(self._live_by_counselor.get(viewer.counselor_id or "", {}))
+        else:
+            ids = {}
+            for group in sorted(viewer.groups):
+                ids.update(self._live_by_group.get(group, {}))
+        states = [self.sessions[sid] for sid in ids if sid in self.sessions]
+        return [st for st in states if sees_session(viewer, st.counselor_id, st.group)]
+
+    def _update_fields(self, state: SessionState, event: StoredEvent, seen: float) -> None:
+        data = event.data
         state.last_seen = max(state.last_seen, seen)
         if data.get("counselor_id") and state.counselor_id is None:
             state.counselor_id = data["counselor_id"]
@@ -484,8 +518,7 @@ class Hub:
     def _subscribe(self, conn: Connection, sessions: object) -> None:
         if sessions is None:
             if conn.focus is not None:  # back to the whole board: every session in scope is shown again
-                ids = tuple(sid for sid, s in self.sessions.items()
-                            if sees_session(conn.viewer, s.counselor_id, s.group))
+                ids = tuple(s.session_id for s in self._sessions_in_scope(conn.viewer))
                 self.access.record(conn.id, "board", conn.viewer, ids, sessions_shown=len(ids))
                 conn.audited.update(ids)
             conn.focus = None
@@ -601,7 +634,8 @@ class Hub:
                 if (s.ended_seen is not None and now - s.ended_seen > self.policy.ended_keep_s)
                 or now - s.last_seen > self.policy.stale_after_s]
         for sid in gone:
-            del self.sessions[sid]
+            state = self.sessions.pop(sid)
+            self._reindex_owner(sid, (state.counselor_id, state.group), (None, None))
         return gone
 
 

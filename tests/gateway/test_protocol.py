@@ -486,3 +486,25 @@ def test_one_token_reconnecting_in_a_loop_is_refused_others_are_not():
     other = hub.open(Hello(Viewer("counselor", "bob", counselor_id="bob", token_id="t-other"), None), 100.1)
     assert not other.closing
     assert not hub.open(Hello(looping, None), 102.0).closing  # refilled at one a second
+
+
+def test_a_snapshot_follows_hand_overs_and_pruning_through_the_owner_index():
+    hub = Hub(MemoryHistory(), Policy(ended_keep_s=1))
+    f = Feed(hub)
+    f("chat.sessions", "session", ev.started("s-1", "alice", "ward"))
+    f("chat.sessions", "session", ev.started("s-2", "bob", "other"))
+    carol = Viewer("counselor", "carol", counselor_id="carol")
+    other = Viewer("supervisor", "other sup", groups=frozenset({"other"}))
+
+    def shown(viewer) -> set[str]:
+        conn = hub.open(Hello(viewer, None), 0)
+        hub.close(conn)
+        return {s["session_id"] for s in frames(conn)[1]["sessions"]}
+
+    assert (shown(ALICE), shown(carol), shown(WARD), shown(other)) == ({"s-1"}, set(), {"s-1"}, {"s-2"})
+    f("chat.sessions", "session", ev.started("s-1", "carol", "other"))  # a hand-over to carol, group other
+    assert (shown(ALICE), shown(carol), shown(WARD), shown(other)) == (set(), {"s-1"}, set(), {"s-1", "s-2"})
+    assert shown(ALL) == {"s-1", "s-2"}
+    hub.sessions["s-2"].ended_seen = -10.0
+    hub.prune(0.0)
+    assert shown(other) == {"s-1"} and "s-2" not in hub._live_by_group.get("other", {})
