@@ -215,6 +215,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     try:
         with kafka_bootstrap(announce=lambda m: print(m, flush=True)) as bootstrap:
             ensure_topics(bootstrap)
+            if health:
+                health.watch_kafka(bootstrap)
             asyncio.run(main(bootstrap))
     finally:
         if health:
