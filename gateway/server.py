@@ -145,7 +145,8 @@ class Gateway:
         self.writes = WriteCounts()
         HUBS.watch(self.hub, self.writes)
         self.fanout = FanOut(self.hub, self.writes)
-        self.audit = AuditPublisher(lambda: self.feed, self.replica, config.access_topic, config.access_attempts)
+        self.audit = AuditPublisher(lambda: self.feed, self.replica, config.access_topic, config.access_attempts,
+                                    keep_trying=not config.serve_unaudited)
         self.keys = config.secret if isinstance(config.secret, KeyRing) else KeyRing.single(config.secret)
         if config.revoked_file:
             self.keys = self.keys.with_revoked(self.keys.revoked | read_revoked(config.revoked_file))

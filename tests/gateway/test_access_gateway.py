@@ -64,7 +64,7 @@ async def test_an_audit_record_the_broker_refuses_is_counted_and_logged(make_gat
                                                                        caplog):
     from aiokafka.errors import KafkaTimeoutError
 
-    gw = await make_gateway(access_attempts=2)
+    gw = await make_gateway(access_attempts=2, serve_unaudited=True)  # the mode that gives records up
     calls = []
 
     async def refuse(event, topic):  # fault injection: the broker does not take the record
@@ -163,3 +163,33 @@ async def test_serve_unaudited_keeps_content_flowing_but_health_says_so(make_gat
     back.set()
     for w in (ws, again):
         await w.close()
+
+
+async def test_failing_closed_a_refused_audit_record_is_retried_until_published_and_content_waits(make_gateway,
+                                                                                                 unique, caplog):
+    """A broker that refuses at once (an ACL, a missing topic) must not let views through unaudited: with the
+    record given up after a few attempts nothing would be pending and nothing would ever block."""
+    from aiokafka.errors import TopicAuthorizationFailedError
+
+    from gateway.client_messages import CLOSE_TRY_AGAIN
+
+    gw = await make_gateway(access_attempts=2, audit_bound_s=0.5)
+    real = gw.feed.publish_access
+    refusing = {"on": True}
+
+    async def refuse(event, topic):  # fault injection: the broker refuses the audit record at once
+        if refusing["on"]:
+            raise TopicAuthorizationFailedError()
+        await real(event, topic)
+
+    gw.feed.publish_access = refuse
+    caplog.set_level(logging.ERROR, logger="gateway.audit_publisher")
+    ws = await open_client(gw, supervisor_token(f"g-{unique}"))
+    await recv_json(ws)
+    await recv_json(ws)
+    code, reason = await _close_code(ws)
+    assert code == CLOSE_TRY_AGAIN and "audit" in reason and gw.audit.stats["lost"] == 0
+    assert any("retrying until it is" in r.getMessage() for r in caplog.records)
+    refusing["on"] = False
+    await _until(lambda: gw.audit.stats["published"] == 1 and not gw.audit_blocked)
+    assert gw.audit.stats["lost"] == 0 and gw.audit.stats["retried"] == 1
