@@ -43,6 +43,10 @@ class Policy:
     msg_burst: int = 30
     #: open connections one token may hold (a leaked token cannot exhaust the gateway).
     max_connections_per_token: int = 20
+    #: connections one token may open per second (token bucket) and at once; past it the
+    #: connect is closed 4029 with how long to wait. 0 switches the limit off.
+    reconnect_rate: float = 1.0
+    reconnect_burst: int = 20
     #: validation records (validation.records.RecordBook), reloaded by the shell. They
     #: decide which dimensions' scores a counselor receives (validation.gate.
     #: withheld_from_counselors); alerts carry the processor's ``alert.validated``.

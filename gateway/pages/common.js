@@ -97,7 +97,8 @@ AM.Client = class {
     this.h.status("connecting", "connecting…");
     ws.onopen = () => {
       const hello = { type: "hello", token: this.token };
-      if (this.cursor) hello.resume = this.cursor;
+      // an empty cursor is no position: the gateway answers it with a snapshot anyway, without the "gap"
+      if (this.cursor && Object.keys(this.cursor).length) hello.resume = this.cursor;
       ws.send(JSON.stringify(hello));
     };
     ws.onmessage = (e) => this.onMessage(JSON.parse(e.data));
