@@ -34,13 +34,13 @@ from streams.contracts import (
     SessionEvent,
 )
 from streams.errors import ContractError
-from streams.telemetry import observe_consumer
 from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, FEEDBACK, RUPTURES, SCORES, SIGNALS
 
 from .client_messages import AckRequest
 from .errors import GatewayError
 from .history import EventId, Kind, StoredEvent
-from .metrics import FEED_RECORDS, PART
+from .metrics import PrometheusGatewaySensor
+from .sensor import GatewaySensor
 from .trust import record_source, source_trusted
 
 log = logging.getLogger(__name__)
@@ -75,10 +75,11 @@ class KafkaFeed:
     """Consumes the feed topics into ``on_event``; calls ``on_ready`` once caught up."""
 
     def __init__(self, bootstrap: str, *, topics: tuple[str, ...] = tuple(FEED_TOPICS),
-                 trusted_sources: frozenset[str] = frozenset()):
+                 trusted_sources: frozenset[str] = frozenset(), sensor: GatewaySensor | None = None):
         self.bootstrap = bootstrap
         self.topics = topics
         self.trusted_sources = trusted_sources
+        self.sensor: GatewaySensor = sensor if sensor is not None else PrometheusGatewaySensor()
         self.untrusted = 0  # chat.sessions records ignored: not from a trusted source
         self.rejected = 0
         self.consumed = 0
@@ -130,7 +131,7 @@ class KafkaFeed:
             batch = await self._consumer.getmany(timeout_ms=200)
             if time.monotonic() >= lag_at:
                 lag_at = time.monotonic() + LAG_EVERY_S
-                await observe_consumer(PART, "alliance-gateway", self._consumer)  # no group: every replica reads all
+                await self.sensor.observe_lag("alliance-gateway", self._consumer)  # no group: every replica reads all
             for tp, records in batch.items():
                 applied = 0
                 for r in records:
@@ -143,7 +144,7 @@ class KafkaFeed:
                         event = to_event(tp.topic, tp.partition, r.offset, r.value)
                     except (ContractError, KeyError) as err:
                         self.rejected += 1
-                        FEED_RECORDS.labels("rejected").inc()
+                        self.sensor.on_feed_records("rejected", 1)
                         log.warning("skipped bad record %s:%s:%s: %s", tp.topic, tp.partition, r.offset,
                                     str(err)[:200] if isinstance(err, ContractError) else "unknown topic")
                         continue
@@ -154,7 +155,7 @@ class KafkaFeed:
                         # let the connections' writers drain between bursts, so a burst
                         # of records never looks like a slow client (Policy.max_queue)
                         await asyncio.sleep(0)
-                FEED_RECORDS.labels("applied").inc(applied)
+                self.sensor.on_feed_records("applied", applied)
                 await asyncio.sleep(0)
             if not ready and await self.caught_up():
                 ready = True
