@@ -35,13 +35,13 @@ from streams.contracts import (
 )
 from streams.errors import ContractError
 from streams.ownership import record_source
-from streams.telemetry import observe_consumer
 from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, FEEDBACK, RUPTURES, SCORES, SIGNALS
 
 from .client_messages import AckRequest
 from .errors import GatewayError
 from .history import EventId, Kind, StoredEvent
-from .metrics import FEED_RECORDS, PART
+from .metrics import PrometheusGatewaySensor
+from .sensor import GatewaySensor
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +78,11 @@ def to_event(topic: str, partition: int, offset: int, raw: bytes, source: str | 
 class KafkaFeed:
     """Consumes the feed topics into ``on_event``; calls ``on_ready`` once caught up."""
 
-    def __init__(self, bootstrap: str, *, topics: tuple[str, ...] = tuple(FEED_TOPICS)):
+    def __init__(self, bootstrap: str, *, topics: tuple[str, ...] = tuple(FEED_TOPICS),
+                 sensor: GatewaySensor | None = None):
         self.bootstrap = bootstrap
         self.topics = topics
+        self.sensor: GatewaySensor = sensor if sensor is not None else PrometheusGatewaySensor()
         self.rejected = 0
         self.consumed = 0
         self._consumer: Any = None  # AIOKafkaConsumer once started (aiokafka is untyped)
@@ -138,7 +140,7 @@ class KafkaFeed:
                 self.last_contact = time.monotonic()
             if time.monotonic() >= lag_at:
                 lag_at = time.monotonic() + LAG_EVERY_S
-                await observe_consumer(PART, "alliance-gateway", self._consumer)  # no group: every replica reads all
+                await self.sensor.observe_lag("alliance-gateway", self._consumer)  # no group: every replica reads all
             for tp, records in batch.items():
                 applied = 0
                 for r in records:
@@ -147,7 +149,7 @@ class KafkaFeed:
                         event = to_event(tp.topic, tp.partition, r.offset, r.value, source)
                     except (ContractError, KeyError) as err:
                         self.rejected += 1
-                        FEED_RECORDS.labels("rejected").inc()
+                        self.sensor.on_feed_records("rejected", 1)
                         log.warning("skipped bad record %s:%s:%s: %s", tp.topic, tp.partition, r.offset,
                                     str(err)[:200] if isinstance(err, ContractError) else "unknown topic")
                         continue
@@ -158,7 +160,7 @@ class KafkaFeed:
                         # let the connections' writers drain between bursts, so a burst
                         # of records never looks like a slow client (Policy.max_queue)
                         await asyncio.sleep(0)
-                FEED_RECORDS.labels("applied").inc(applied)
+                self.sensor.on_feed_records("applied", applied)
                 await asyncio.sleep(0)
             if not ready and await self.caught_up():
                 ready = True

@@ -54,8 +54,9 @@ from .errors import ProtocolError
 from .fanout import FanOut, spawn
 from .history import ArchivedSession, History, MemoryHistory, StoredEvent
 from .hub import Hub
-from .metrics import ACKS, ARCHIVE_READS, DELIVERY_CLOCK, DELIVERY_SECONDS, HUBS, WriteCounts
+from .metrics import DELIVERY_CLOCK, HUBS, PrometheusGatewaySensor, WriteCounts
 from .policy import Policy
+from .sensor import GatewaySensor
 from .survey_socket import SURVEY_WS_PATH, SurveySocket
 from .waiting_room import HelloWaitingRoom
 
@@ -130,6 +131,8 @@ class GatewayConfig:
     #: reads a session the gateway forgot from the store (the after-session page, days later);
     #: None: only what the gateway holds in memory. Called in a thread; may raise.
     archive_loader: "Callable[[str], ArchivedSession | None] | None" = None
+    #: what the gateway tells its metrics (gateway/sensor.py); Prometheus unless a test records instead
+    sensor: GatewaySensor = field(default_factory=PrometheusGatewaySensor)
 
 
 class Gateway:
@@ -178,7 +181,7 @@ class Gateway:
         if self.config.bootstrap:
             from .feed import KafkaFeed
 
-            self.feed = KafkaFeed(self.config.bootstrap)
+            self.feed = KafkaFeed(self.config.bootstrap, sensor=self.config.sensor)
             mark = getattr(self.history, "mark_start", None)
             await self.feed.start(mark if mark else (lambda stream, offset: None))
             self._feed_task = asyncio.create_task(self.feed.run(self.apply, self._caught_up), name="gateway-feed")
@@ -302,7 +305,7 @@ class Gateway:
         if self.hub.access.pending:  # first live content of a session on a connection (gateway/hub.py)
             self._queue_access()
         if event.kind in DELIVERY_CLOCK and self.ready.is_set():  # live only, not the start-up re-read
-            _observe_delivery(event)
+            _observe_delivery(event, self.config.sensor)
 
     async def _housekeeping(self) -> None:
         last_beat = last_records = last_revoked = time.monotonic()
@@ -414,14 +417,14 @@ class Gateway:
         try:
             archived = await asyncio.to_thread(loader, req.session_id) if loader else None
         except Exception as err:  # noqa: BLE001 - the store is down: say so, never show what the scope was not checked for
-            ARCHIVE_READS.labels("failed").inc()
+            self.config.sensor.on_archive_read("failed")
             log.warning("timeline from the store failed: %s", type(err).__name__)
             conn.push(orjson.dumps({"type": "error", "code": "archive_unavailable", "session_id": req.session_id,
                                     "message": "this session's history cannot be read right now; try again"}).decode(),
                       self.hub.policy.max_queue)
             self.fanout.kick(conn)
             return
-        ARCHIVE_READS.labels("found" if archived is not None else "unknown").inc()
+        self.config.sensor.on_archive_read("found" if archived is not None else "unknown")
         self.hub.archived_timeline(conn, req.session_id, archived)
         self._queue_access()
         self.fanout.kick(conn)
@@ -431,9 +434,9 @@ class Gateway:
             return
         try:
             await self.feed.publish_ack(ack)
-            ACKS.labels("published").inc()
+            self.config.sensor.on_ack("published")
         except Exception as err:  # noqa: BLE001 - the broker is down: tell the user, do not pretend
-            ACKS.labels("failed").inc()
+            self.config.sensor.on_ack("failed")
             log.warning("ack for alert %s not published: %s", ack.alert_id, type(err).__name__)
             conn.push(orjson.dumps({"type": "error", "code": "ack_failed", "alert_id": ack.alert_id,
                                     "message": "acknowledgement not saved; try again"}).decode(),
@@ -462,7 +465,7 @@ def _remote_host(ws: ServerConnection) -> str:
         return "?"
 
 
-def _observe_delivery(event: StoredEvent) -> None:
+def _observe_delivery(event: StoredEvent, sensor: GatewaySensor) -> None:
     """Seconds from the event's own timestamp to now (one per event, never per connection)."""
     from datetime import datetime
 
@@ -473,7 +476,7 @@ def _observe_delivery(event: StoredEvent) -> None:
         made = datetime.fromisoformat(stamp).timestamp()
     except (TypeError, ValueError):
         return
-    DELIVERY_SECONDS.labels(event.kind).observe(max(0.0, time.time() - made))
+    sensor.on_delivered(event.kind, time.time() - made)
 
 
 async def run_gateway(config: GatewayConfig, stop: asyncio.Event,

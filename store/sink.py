@@ -46,7 +46,7 @@ from streams.contracts import (
 )
 from streams.errors import ContractError
 from streams.ownership import header_pairs, record_source
-from streams.telemetry import REASON_CONTRACT, REASON_STORE, REASON_UNROUTABLE, count_dead_letter, observe_consumer
+from streams.telemetry import REASON_CONTRACT, REASON_STORE, REASON_UNROUTABLE
 from streams.topics import (
     ACCESS,
     ACKS,
@@ -61,8 +61,9 @@ from streams.topics import (
     offset_reset,
 )
 
-from . import metrics
+from .metrics import PrometheusSinkSensor
 from .retention import purge_audit, purge_text
+from .sensor import SinkSensor
 from .settings import StoreSettings
 from .writes import Origin, WriteResult, record_positions, write_events
 
@@ -202,7 +203,7 @@ class Sink:
                  group_id: str = "alliance-store", settings: StoreSettings | None = None,
                  batch_max: int = 500, retry_initial_s: float = 0.2, retry_max_s: float = 10.0,
                  purge_every_s: float = 3600.0, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 trusted_sources: frozenset[str] = frozenset()):
+                 trusted_sources: frozenset[str] = frozenset(), sensor: SinkSensor | None = None):
         self.bootstrap = bootstrap
         #: sources whose chat.sessions records may claim a session (empty: every source); streams/ownership.py
         self.trusted_sources = trusted_sources
@@ -218,6 +219,8 @@ class Sink:
         self.purge_every_s = purge_every_s
         self._sleep = sleep
         self.stats = SinkStats()
+        #: what the sink tells its metrics (store/sensor.py); Prometheus unless a test records instead
+        self.sensor: SinkSensor = sensor if sensor is not None else PrometheusSinkSensor()
         self._consumer: Any = None  # AIOKafkaConsumer once started (aiokafka is untyped)
         self._producer: Any = None  # AIOKafkaProducer once started
         self._last_purge = 0.0
@@ -270,8 +273,8 @@ class Sink:
         self.stats.consumed += len(records)
         self.stats.batches += 1
         for tp, recs in batch.items():
-            metrics.RECORDS.labels(tp.topic).inc(len(recs))
-        await observe_consumer(metrics.PART, self.group_id, self._consumer)
+            self.sensor.on_records(tp.topic, len(recs))
+        await self.sensor.observe_lag(self.group_id, self._consumer)
         decoded = decode_batch(records, self.topics.contracts())
         if self.settings.redact:  # before the first write: no stored column, journal row or retry sees PII
             decoded.events, found = await asyncio.to_thread(redact_events, decoded.events)
@@ -280,9 +283,9 @@ class Sink:
         await self._write_with_retry(decoded)
         for origin, reason, key, value, reason_class in decoded.rejected:
             await self._dead_letter(origin, reason, key, value, decoded.headers.get((origin.stream, origin.offset)))
-            count_dead_letter(metrics.PART, origin.topic, reason_class)
+            self.sensor.on_dead_letter(origin.topic, reason_class)
         await self._commit(batch)
-        await observe_consumer(metrics.PART, self.group_id, self._consumer)
+        await self.sensor.observe_lag(self.group_id, self._consumer)
         return len(records)
 
     def _retrying(self, retry_on: Callable[[BaseException], bool], on_retry: Callable[[RetryCallState], None]):
@@ -293,7 +296,7 @@ class Sink:
 
     def _db_retry(self, state: RetryCallState) -> None:
         self.stats.db_retries += 1
-        metrics.DB_RETRIES.inc()
+        self.sensor.on_db_retry()
         err = state.outcome.exception() if state.outcome else None
         state_code = sqlstate(err) if err is not None else None
         log.warning("store unavailable (%s%s); retrying in %.1fs, offsets not committed",
@@ -308,14 +311,14 @@ class Sink:
             await self._write_one_by_one(decoded)  # find it, dead-letter it
 
     def _write(self, decoded: Decoded) -> WriteResult:
-        with metrics.WRITE_SECONDS.time(), self.engine.begin() as conn:
+        with self.sensor.write_timer(), self.engine.begin() as conn:
             result = write_events(conn, decoded.events, store_turns=bool(self.topics.turns),
                                   origins=decoded.origins, trusted=self.trusted_sources)
             record_positions(conn, [o for o, *_ in decoded.rejected])
         for kind, n in result.written.items():
-            metrics.ROWS.labels(kind).inc(n)
+            self.sensor.on_rows_written(kind, n)
         for kind, n in result.skipped.items():
-            metrics.SKIPPED.labels(kind).inc(n)
+            self.sensor.on_rows_skipped(kind, n)
         return result
 
     async def _write_one_by_one(self, decoded: Decoded) -> None:
@@ -361,7 +364,7 @@ class Sink:
         except (CommitFailedError, IllegalStateError) as err:
             # the group rebalanced while we wrote: the new owner re-reads, the upserts absorb it
             self.stats.commit_failures += 1
-            metrics.COMMIT_FAILURES.inc()
+            self.sensor.on_commit_failed()
             log.warning("offset commit failed after a rebalance (%s); records will be re-read", type(err).__name__)
 
     async def _maybe_purge(self) -> None:

@@ -46,7 +46,6 @@ from validation.detectors import gate_episode, gate_process_alert
 from validation.gate import apply_gate, gate_label
 from validation.records import RecordBook
 
-from . import processor_metrics as metrics
 from . import session_state as core
 from .alert_policy import SettingsBook, memory_at_forget, memory_done, on_score
 from .catch_up import CatchUp
@@ -55,7 +54,9 @@ from .codec import M, dead_letter, decode, encode, safe_reason
 from .contracts import AllianceAlert, AllianceScore, ChatTurn, SessionEvent
 from .errors import ContractError
 from .ownership import header_pairs, record_source
-from .telemetry import REASON_CONTRACT, REASON_PROCESSING, REASON_REJECTED, count_dead_letter, observe_consumer
+from .processor_metrics import PrometheusProcessorSensor
+from .processor_sensor import ProcessorSensor
+from .telemetry import REASON_CONTRACT, REASON_PROCESSING, REASON_REJECTED
 from .topics import (
     ALERTS,
     CHAT_SESSIONS,
@@ -108,6 +109,8 @@ class ProcessorConfig:
     lag_interval_s: float = 2.0
     #: called once the tables are recovered and the worker processes records (health endpoint)
     on_ready: Callable[[], None] | None = None
+    #: what the agents tell the metrics (streams/processor_sensor.py); Prometheus unless a test records instead
+    sensor: ProcessorSensor = field(default_factory=PrometheusProcessorSensor)
 
     def tick_topic(self) -> TopicSpec:
         return TopicSpec(
@@ -262,6 +265,7 @@ def build_app(cfg: ProcessorConfig):
     texts = table("texts", extra_topic_configs=texts_changelog_configs())
     alert_state = table("alert_state")
     counters = Counters()
+    sensor = cfg.sensor  # what the agents tell the metrics (streams/processor_sensor.py)
     wakeups = Wakeups()
     ready = {"flag": False}
     catch_up: dict[str, Any] = {"gate": CatchUp.open(), "warned": False}
@@ -276,7 +280,7 @@ def build_app(cfg: ProcessorConfig):
 
     async def to_dlq(source: str, reason: str, message, reason_class: str = REASON_PROCESSING) -> None:
         counters.dead_letters += 1
-        count_dead_letter(metrics.PART, source, reason_class)
+        sensor.on_dead_letter(source, reason_class)
         letter = dead_letter(source, reason, message.value, key=message.key,
                              partition=message.partition, offset=message.offset)
         # the record's headers go with it (its source above all): `dlq redrive` sends them back
@@ -299,7 +303,7 @@ def build_app(cfg: ProcessorConfig):
                                          s.watched)
             await send(SCORE_REQUESTS.name, session_id, encode(request))
             counters.requests += 1
-            metrics.REQUESTS.labels(request.phase).inc()
+            sensor.on_request(request.phase)
             log.info("request %s: upto turn %s, %d lines, phase ended by %s", request.request_id,
                      request.upto_turn_id, len(request.transcript), due.reason)
             outcome.drop_turn_ids.extend(core.mark_emitted(state, due.phase, s))
@@ -309,16 +313,16 @@ def build_app(cfg: ProcessorConfig):
             episode = gate_episode(episode, records["book"])
             await send(RUPTURES.name, session_id, encode(episode))
             counters.episodes += 1
-            metrics.EPISODES.inc()
+            sensor.on_episode()
         if outcome.signal is not None:
             await send(SIGNALS.name, session_id, encode(outcome.signal))
             counters.signals += 1
-            metrics.SIGNALS.inc()
+            sensor.on_signal()
         for alert in outcome.alerts:
             alert = gate_process_alert(alert, records["book"])  # a flag reaches a counselor once its rule passed
             await send(ALERTS.name, session_id, encode(alert))
             counters.alerts += 1
-            metrics.ALERTS.labels(alert.kind, gate_label(alert)).inc()
+            sensor.on_alert(alert.kind, gate_label(alert))
         if outcome.forget:
             sessions.pop(session_id, None)
             # the alert policy's memory of the session goes with it (same key, same
@@ -356,7 +360,7 @@ def build_app(cfg: ProcessorConfig):
                     if (turn := await decoded(ChatTurn, CHAT_TURNS.name, message)) is None:
                         continue
                     counters.turns += 1
-                    metrics.TURNS.inc()
+                    sensor.on_turn()
                     state = _copy(sessions.get(turn.session_id))
                     outcome = core.on_turn(state, turn, wall, s, received_at=wall,
                                            source=record_source(message.headers))
@@ -366,14 +370,14 @@ def build_app(cfg: ProcessorConfig):
                     text_key = f"{turn.session_id}:{turn.turn_id}"
                     if outcome.duplicate:
                         counters.duplicates += 1
-                        metrics.DUPLICATES.inc()
+                        sensor.on_duplicate_turn()
                         if texts.get(text_key) is None:  # an open session's texts are kept until it closes
                             # A crash can land the state's changelog record but not the text's
                             # (two changelog partitions, each with its own produce in flight);
                             # the redelivered turn is then a "duplicate" whose text is missing.
                             # Restore it, or every later transcript silently lacks this turn.
                             texts[text_key] = core.text_entry(turn, s)
-                            metrics.TEXTS_RESTORED.inc()
+                            sensor.on_text_restored()
                     elif outcome.ignored:
                         counters.ignored += 1
                     else:
@@ -385,7 +389,7 @@ def build_app(cfg: ProcessorConfig):
                     if (ev := await decoded(SessionEvent, CHAT_SESSIONS.name, message)) is None:
                         continue
                     counters.session_events += 1
-                    metrics.SESSION_EVENTS.inc()
+                    sensor.on_session_event()
                     outcome = core.on_session_event(_copy(sessions.get(ev.session_id)), ev, wall, s,
                                                     source=record_source(message.headers))
                     if outcome.rejected:  # not the owner's: changes nothing, kept in the dead-letter topic
@@ -413,7 +417,7 @@ def build_app(cfg: ProcessorConfig):
                 if message.topic not in (tick_spec.name, ALERTS.name):
                     await to_dlq(message.topic, f"processing error: {safe_reason(err)}", message)
             finally:
-                metrics.RECORD_SECONDS.labels(message.topic).observe(time.perf_counter() - started)
+                sensor.on_record_handled(message.topic, time.perf_counter() - started)
 
 
     if loader is not None:
@@ -430,7 +434,7 @@ def build_app(cfg: ProcessorConfig):
                 if (score := await decoded(AllianceScore, SCORES.name, message)) is None:
                     continue
                 counters.scores += 1
-                metrics.SCORES.inc()
+                sensor.on_score()
                 previous = alert_state.get(score.session_id)
                 decision = on_score(_copy(previous), score, cfg.alert_book.for_model(score.model.name))
                 record = records["book"].for_model(score.model) if records["book"] is not None else None
@@ -440,7 +444,7 @@ def build_app(cfg: ProcessorConfig):
                     alert = apply_gate(alert, record, score.model)
                     await send(ALERTS.name, score.session_id, encode(alert))
                     counters.alerts += 1
-                    metrics.ALERTS.labels(alert.kind, gate_label(alert)).inc()
+                    sensor.on_alert(alert.kind, gate_label(alert))
                 if memory_done(previous, decision.state):
                     # the last score of a session already forgotten: nothing more will come
                     alert_state.pop(score.session_id, None)
@@ -453,9 +457,9 @@ def build_app(cfg: ProcessorConfig):
 
     @app.timer(interval=cfg.lag_interval_s)
     async def observe() -> None:  # the figures of /metrics that are states, not counts
-        metrics.SESSIONS.set(len(sessions))
+        sensor.on_sessions(len(sessions))
         if ready["flag"] and not app.rebalancing:
-            await observe_consumer(metrics.PART, cfg.app_id, app.consumer,
+            await sensor.observe_lag(cfg.app_id, app.consumer,
                                    (CHAT_TURNS.name, CHAT_SESSIONS.name, SCORES.name, ALERTS.name))
 
     @app.timer(interval=cfg.tick_interval_s)
