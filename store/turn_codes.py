@@ -1,0 +1,121 @@
+"""Human turn codes in the store (``turn_codes``), and the stored turns the ``/code`` page samples from.
+
+The shell around :mod:`validation.codebook` and :mod:`validation.coding_sample`:
+reads the stored turns (``turns``, kept only with ``ALLIANCE_STORE_TURNS=1`` and
+purged by retention), marks each with whether a word rule fired on it
+(``scoring/turn_features.py`` for counselor turns, ``streams/rupture_cues.py``
+for client turns; the command line hands that test in), and writes and reads the coders' code sets. Turn text leaves
+this module only redacted (``privacy/``), like every quote; it is never logged.
+"""
+
+from __future__ import annotations
+
+__layer__ = "shell"
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import Engine
+
+from privacy.redact import redact
+from validation.codebook import SESSION_TURN, check_code_set, check_rupture
+from validation.coding_sample import CandidateTurn, SampledTurn, context_ids, sample_turns
+
+from .models import Turn, TurnCodeRow
+
+
+@dataclass(frozen=True)
+class StoredTurnCode:
+    session_id: str
+    turn_id: int
+    coder_id: str
+    speaker: str
+    codes: tuple[str, ...]  # the code names; empty for the session's own row
+    rupture: dict | None  # the session's rupture code (turn_id == SESSION_TURN)
+    coded_at: datetime
+
+
+#: Did a word rule fire on a turn (speaker, text)? Handed in by the command line, which composes the
+#: rules of ``scoring/turn_features.py`` and ``streams/rupture_cues.py`` (alliance_monitor/coding.py).
+RuleFired = Callable[[str, str], bool]
+
+
+def candidate_turns(engine: Engine, rule_fired: RuleFired) -> list[CandidateTurn]:
+    t = Turn.__table__
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.c.session_id, t.c.turn_id, t.c.speaker, t.c.text, t.c.sent_at)).all()
+    return [CandidateTurn(r.session_id, r.turn_id, r.speaker, r.sent_at, rule_fired(r.speaker, r.text)) for r in rows]
+
+
+def coding_sample(engine: Engine, rule_fired: RuleFired, *, now: datetime, retention_days: float, size: int,
+                  double_share: float, seed: int = 0) -> list[SampledTurn]:
+    return sample_turns(candidate_turns(engine, rule_fired), now=now, retention_days=retention_days, size=size,
+                        double_share=double_share, seed=seed)
+
+
+def turn_with_context(engine: Engine, session_id: str, turn_id: int, context: int) -> list[dict]:
+    """The turn and the ``context`` turns before it, oldest first, each redacted: ``{turn_id, speaker, text}``."""
+    t = Turn.__table__
+    with engine.connect() as conn:
+        ids = conn.execute(select(t.c.turn_id).where(t.c.session_id == session_id)).scalars().all()
+        wanted = [*context_ids(turn_id, ids, context), turn_id]
+        rows = conn.execute(select(t.c.turn_id, t.c.speaker, t.c.text)
+                            .where(t.c.session_id == session_id, t.c.turn_id.in_(wanted))
+                            .order_by(t.c.turn_id)).all()
+    return [{"turn_id": r.turn_id, "speaker": r.speaker, "text": redact(r.text).text} for r in rows]
+
+
+def write_turn_code(engine: Engine, *, session_id: str, turn_id: int, coder_id: str, speaker: str,
+                    codes: object, coded_at: datetime) -> StoredTurnCode:
+    """Record (or replace) ``coder_id``'s codes of one turn; a code outside the codebook is a ValueError.
+
+    ``turn_id`` = ``SESSION_TURN`` records the session's rupture code (``codes`` is then
+    ``{"rupture": null | {"type", "repaired"}}``).
+    """
+    if turn_id == SESSION_TURN:
+        if not isinstance(codes, dict) or set(codes) != {"rupture"}:
+            raise ValueError("a session's codes must be {rupture: null | {type, repaired}}")
+        doc: object = {"rupture": check_rupture(codes["rupture"])}
+        speaker = "session"
+    else:
+        doc = list(check_code_set(speaker, codes))
+    c = TurnCodeRow.__table__
+    with engine.begin() as conn:
+        conn.execute(delete(c).where(c.c.session_id == session_id, c.c.turn_id == turn_id, c.c.coder_id == coder_id))
+        conn.execute(insert(c).values(session_id=session_id, turn_id=turn_id, coder_id=coder_id, speaker=speaker,
+                                      codes=doc, coded_at=coded_at))
+    return _stored(session_id, turn_id, coder_id, speaker, doc, coded_at)
+
+
+def _stored(session_id: str, turn_id: int, coder_id: str, speaker: str, doc: object, coded_at: datetime
+            ) -> StoredTurnCode:
+    if isinstance(doc, dict):
+        return StoredTurnCode(session_id, turn_id, coder_id, speaker, (), doc.get("rupture"), coded_at)
+    names = tuple(str(c) for c in doc) if isinstance(doc, (list, tuple)) else ()
+    return StoredTurnCode(session_id, turn_id, coder_id, speaker, names, None, coded_at)
+
+
+def read_turn_codes(engine: Engine, *, coder_id: str | None = None) -> list[StoredTurnCode]:
+    """Every stored code set (of one coder, if given), by session, turn, coder."""
+    c = TurnCodeRow.__table__
+    q = select(c).order_by(c.c.session_id, c.c.turn_id, c.c.coder_id)
+    if coder_id is not None:
+        q = q.where(c.c.coder_id == coder_id)
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+    return [_stored(r.session_id, r.turn_id, r.coder_id, r.speaker, r.codes, r.coded_at) for r in rows]
+
+
+def turn_texts(engine: Engine, keys: set[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, str]]:
+    """(speaker, text) of stored turns by (session, turn), for the word rules ``eval-turns --from-store`` scores."""
+    t = Turn.__table__
+    sessions = {s for s, _ in keys}
+    out: dict[tuple[str, int], tuple[str, str]] = {}
+    with engine.connect() as conn:
+        for r in conn.execute(select(t.c.session_id, t.c.turn_id, t.c.speaker, t.c.text)
+                              .where(t.c.session_id.in_(sessions))):
+            if (r.session_id, r.turn_id) in keys:
+                out[(r.session_id, r.turn_id)] = (r.speaker, r.text)
+    return out
