@@ -24,3 +24,8 @@ def rule_fired(speaker: str, text: str) -> bool:
         f = features(text)
         return bool(f.open_question or f.closed_question or f.reflection or f.directive or feature_patterns(f))
     return bool(client_cues(text))
+
+
+def rule_codes(text: str) -> dict[str, bool]:
+    """The word rules' yes/no codes of a counselor turn (what ``eval-turns --from-store`` judges)."""
+    return features(text).as_dict()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 __layer__ = "shell"
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
@@ -20,10 +21,21 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
 from privacy.redact import redact
-from validation.codebook import SESSION_TURN, check_code_set, check_rupture
+from streams.signals import text_length
+from validation.codebook import (
+    EVAL_CODES,
+    SESSION_TURN,
+    CoderAgreement,
+    check_code_set,
+    check_rupture,
+    coder_agreement,
+    eval_codes,
+)
 from validation.coding_sample import CandidateTurn, SampledTurn, context_ids, sample_turns
+from validation.turn_agreement import CodedTurn, evaluate_code
 
 from .models import Turn, TurnCodeRow
+from .turn_eval import TurnEvalResult
 
 
 @dataclass(frozen=True)
@@ -119,3 +131,63 @@ def turn_texts(engine: Engine, keys: set[tuple[str, int]]) -> dict[tuple[str, in
             if (r.session_id, r.turn_id) in keys:
                 out[(r.session_id, r.turn_id)] = (r.speaker, r.text)
     return out
+
+
+# --- ``eval-turns --from-store``: the stored codes against the word rules, and the coders' own agreement -----
+
+#: The word rules' yes/no codes of one counselor turn's text (``scoring.turn_features.features(...).as_dict()``),
+#: handed in by the command line like :data:`RuleFired`.
+RuleCodes = Callable[[str], dict[str, bool]]
+
+
+@dataclass
+class StoredEvaluation:
+    result: TurnEvalResult  # kappa per eval-turns code: word rules vs the coders (the ``eval-turns`` table)
+    agreement: list[CoderAgreement]  # the first two coders per codebook code, on the turns both coded
+    coded_turns: int
+    double_coded: int
+    sessions: int
+
+
+def evaluate_stored_codes(engine: Engine, rule_codes: RuleCodes, *, resamples: int = 2000,
+                          seed: int = 0) -> StoredEvaluation:
+    """The stored counselor-turn codes, as ``eval-turns`` codes, against the word rules on the stored text."""
+    rows = [r for r in read_turn_codes(engine) if r.turn_id != SESSION_TURN]
+    coders = sorted({r.coder_id for r in rows})
+    by_turn: dict[tuple[str, int], list[StoredTurnCode]] = {}
+    for r in rows:
+        by_turn.setdefault((r.session_id, r.turn_id), []).append(r)
+    pairs = [(sets[0].speaker, sets[0].codes, sets[1].codes)
+             for sets in (sorted(v, key=lambda r: coders.index(r.coder_id)) for v in by_turn.values())
+             if len(sets) >= 2]
+    texts = turn_texts(engine, set(by_turn))
+    per_code: dict[str, list[CodedTurn]] = {}
+    matched = 0
+    for (sid, tid), sets in sorted(by_turn.items()):
+        speaker_text = texts.get((sid, tid))
+        if speaker_text is None or speaker_text[0] != "counselor":  # purged by retention, or a client turn
+            continue
+        matched += 1
+        text = speaker_text[1]
+        measure = rule_codes(text)
+        ordered = sorted(sets, key=lambda r: coders.index(r.coder_id))
+        human = [eval_codes(r.codes) for r in ordered]
+        for code in EVAL_CODES:
+            per_code.setdefault(code, []).append(CodedTurn(sid, tid, tuple(h[code] for h in human),
+                                                           float(measure[code]), float(text_length(text))))
+    res = TurnEvalResult(len(by_turn), matched, coders, 0, "word rules (scoring/turn_features.py)")
+    res.codes = [evaluate_code(code, per_code[code], resamples=resamples, seed=seed)
+                 for code in EVAL_CODES if code in per_code]
+    return StoredEvaluation(res, coder_agreement(pairs), len(by_turn), len(pairs), len({s for s, _ in by_turn}))
+
+
+def format_coder_agreement(ev: StoredEvaluation) -> str:
+    """The coders' own agreement per codebook code: the ceiling a detector is judged against."""
+    lines = [f"Coders' agreement — {ev.double_coded} of {ev.coded_turns} coded turns coded by two coders "
+             f"({', '.join(ev.result.coders)}); kappa per code (— where undefined: a code neither or both always chose)",
+             f"  {'code':<26} {'turns':>5} {'agree':>6} {'kappa':>6}"]
+    for a in ev.agreement:
+        pct = "—" if math.isnan(a.percent) else f"{a.percent:.0%}"
+        kappa = "—" if math.isnan(a.kappa) else f"{a.kappa:.2f}"
+        lines.append(f"  {a.code:<26} {a.n:>5} {pct:>6} {kappa:>6}")
+    return "\n".join(lines) + "\n"

@@ -4,6 +4,7 @@ stored turns — on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
@@ -11,16 +12,30 @@ from sqlalchemy import insert
 from alliance_monitor.coding import rule_fired
 from store.models import Turn
 from store.turn_codes import coding_sample, read_turn_codes, turn_with_context, write_turn_code
+from store.turn_eval import evaluate_turns, read_feedback
+from store.turn_eval import read_turn_codes as read_file_codes
+from store.writes import write_turn
+from streams.contracts import ChatTurn
+from streams.replay_format import read_file
 from validation.codebook import SESSION_TURN
 
 pytestmark = pytest.mark.integration
 
+LABELS = Path(__file__).resolve().parents[2] / "samples" / "labels"
 NOW = datetime(2026, 12, 7, 12, tzinfo=timezone.utc)
 TEXTS = [("client", "I can't sleep since I started the new job."),
          ("counselor", "What keeps you awake?"),
          ("client", "ok"),
          ("counselor", "You should just switch off your phone. Call me on 555-123-4567."),
          ("client", "Mary says the same thing, it's pointless.")]
+
+
+def run(argv, capsys):
+    from alliance_monitor.cli import main
+
+    rc = main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
 
 
 def _turns(engine, sid: str = "s1", at: datetime = NOW - timedelta(hours=2)) -> None:
@@ -61,3 +76,58 @@ def test_the_sample_comes_from_stored_turns_within_retention_and_quotes_are_reda
     ctx = turn_with_context(engine, "s1", 3, context=2)
     assert [c["turn_id"] for c in ctx] == [1, 2, 3]
     assert "555-123-4567" not in ctx[-1]["text"] and "switch off your phone" in ctx[-1]["text"]
+
+
+# --- eval-turns --from-store ---------------------------------------------------------------------------------
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+#: The fixture's eval-turns codes as codebook codes (the fixture does not split reflections or advice).
+AS_CODEBOOK = {"open_question": "open_question", "closed_question": "closed_question",
+               "reflection": "complex_reflection", "directive": "advice_without_permission"}
+
+
+def store_samples(engine, shift: timedelta = timedelta(0)) -> None:
+    """The six samples' turns in the store (as the sink keeps them with ALLIANCE_STORE_TURNS=1)."""
+    with engine.begin() as conn:
+        for path in sorted(SAMPLES.glob("s0*.jsonl")):
+            events, bad = read_file(path)
+            assert not bad
+            for ev in events:
+                if isinstance(ev.event, ChatTurn):
+                    write_turn(conn, ev.event.model_copy(update={"sent_at": ev.event.sent_at + shift}))
+
+
+def test_eval_turns_from_store_equals_the_file_route_and_prints_the_coders_agreement(engine, db_url, capsys):
+    store_samples(engine)
+    fixture = read_file_codes(LABELS / "turn-codes.jsonl")
+    for c in fixture:
+        chosen = [AS_CODEBOOK[k] for k, v in c.codes.items() if k in AS_CODEBOOK and v]
+        write_turn_code(engine, session_id=c.session_id, turn_id=c.turn_id, coder_id="dev-1", speaker="counselor",
+                        codes=chosen, coded_at=NOW)
+    rc, out, err = run(["eval-turns", "--from-store", "--db", db_url, "--resamples", "200"], capsys)
+    assert rc == 0, err
+    # the same kappa as eval-turns on the files: the word rules on the stored text = the feedback's features
+    by_file = {a.code: a.agreement for a in evaluate_turns(fixture, read_feedback(LABELS / "turn-feedback-demo.jsonl"),
+                                                           resamples=200).codes}
+    for code in AS_CODEBOOK:
+        line = next(line for line in out.splitlines() if line.strip().startswith(code + " "))
+        assert f"{by_file[code]:.2f}" in line.split()[4], (code, line)
+    assert "0 of 44 coded turns coded by two coders" in out
+    # a second coder who agrees on every turn but one
+    for i, c in enumerate(fixture[:10]):
+        chosen = [AS_CODEBOOK[k] for k, v in c.codes.items() if k in AS_CODEBOOK and v]
+        if i == 0:
+            chosen = [*chosen, "affirmation"]
+        write_turn_code(engine, session_id=c.session_id, turn_id=c.turn_id, coder_id="dev-2", speaker="counselor",
+                        codes=chosen, coded_at=NOW)
+    rc, out, err = run(["eval-turns", "--from-store", "--db", db_url, "--resamples", "200"], capsys)
+    assert rc == 0, err
+    assert "10 of 44 coded turns coded by two coders (dev-1, dev-2)" in out
+    rows = {line.split()[0]: line.split() for line in out.split("Coders' agreement")[1].splitlines()[2:]}
+    assert rows["affirmation"][1:3] == ["10", "90%"]  # one of ten disagreed
+    assert rows["complex_reflection"][2:] == ["100%", "1.00"]
+
+
+def test_eval_turns_from_store_on_an_empty_store_is_one_line(engine, db_url, capsys):
+    rc, _out, err = run(["eval-turns", "--from-store", "--db", db_url], capsys)
+    assert rc == 2 and "no turn codes" in err and "Traceback" not in err
