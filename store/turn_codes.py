@@ -183,8 +183,8 @@ def evaluate_stored_codes(engine: Engine, rule_codes: RuleCodes, *, resamples: i
 
 def format_coder_agreement(ev: StoredEvaluation) -> str:
     """The coders' own agreement per codebook code: the ceiling a detector is judged against."""
-    lines = [f"Coders' agreement — {ev.double_coded} of {ev.coded_turns} coded turns coded by two coders "
-             f"({', '.join(ev.result.coders)}); kappa per code (— where undefined: a code neither or both always chose)",
+    lines = [(f"Coders' agreement — {ev.double_coded} of {ev.coded_turns} coded turns coded by two coders "
+              f"({', '.join(ev.result.coders)}); kappa per code (— where undefined: a code neither or both always chose)"),
              f"  {'code':<26} {'turns':>5} {'agree':>6} {'kappa':>6}"]
     for a in ev.agreement:
         pct = "—" if math.isnan(a.percent) else f"{a.percent:.0%}"
