@@ -3,7 +3,7 @@
 ``/healthz`` (counts only for local callers: unauthenticated, they would tell
 anyone how busy the organisation is), ``/metrics`` (Prometheus; local callers
 only — scrape the ``--health-port`` instead), the pages ``/``, ``/board``,
-``/counselor``, ``/session``, ``/survey`` and their static files under
+``/counselor``, ``/session``, ``/survey``, ``/code`` and their static files under
 ``/static/`` (a fixed list: no path traversal). A websocket upgrade passes
 through once its Origin is allowed.
 """
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 PAGE_ROUTES = {"/": "index.html", "/board": "board.html", "/counselor": "counselor.html", "/survey": "survey.html",
-               "/session": "session.html"}
+               "/session": "session.html", "/code": "code.html"}
 CSP = ("default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; "
        "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 

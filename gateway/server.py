@@ -11,6 +11,8 @@ in one module each:
   pages and their static files;
 * gateway/survey_socket.py — the client survey page's socket (``/survey/ws``),
   which never joins the hub, so no rating reaches a board or panel connection;
+* gateway/coding_socket.py — the coding page's socket (``/code/ws``): supervisors code
+  sampled stored turns, audited; never joins the hub;
 * gateway/audit_publisher.py — the audit trail (who viewed which session) to
   ``alliance.access``.
 """
@@ -47,6 +49,7 @@ from .client_messages import (
     ArchiveRequest,
     parse_hello,
 )
+from .coding_socket import CODING_WS_PATH, CodingDesk, CodingSocket
 from .connection import Connection
 from .errors import ProtocolError
 from .fanout import FanOut, spawn
@@ -112,6 +115,8 @@ class GatewayConfig:
     #: reads a session the gateway forgot from the store (the after-session page, days later);
     #: None: only what the gateway holds in memory. Called in a thread; may raise.
     archive_loader: "Callable[[str], ArchivedSession | None] | None" = None
+    #: the store behind the coding page (``/code``; alliance_monitor/coding.py); None: the page says it has none
+    coding: "CodingDesk | None" = None
 
 
 class Gateway:
@@ -130,6 +135,7 @@ class Gateway:
         HUBS.watch(self.hub, self.writes)
         self.fanout = FanOut(self.hub, self.writes)
         self.audit = AuditPublisher(lambda: self.feed, self.replica, config.access_topic, config.access_attempts)
+        self.coding_socket = CodingSocket(self, config.coding)
         self.keys = config.secret if isinstance(config.secret, KeyRing) else KeyRing.single(config.secret)
         if config.revoked_file:
             self.keys = self.keys.with_revoked(self.keys.revoked | read_revoked(config.revoked_file))
@@ -289,6 +295,9 @@ class Gateway:
     async def _handle(self, ws: ServerConnection) -> None:
         if ws.request is not None and ws.request.path.split("?", 1)[0] == SURVEY_WS_PATH:
             await self.survey_socket.serve(ws, _remote_host(ws))
+            return
+        if ws.request is not None and ws.request.path.split("?", 1)[0] == CODING_WS_PATH:
+            await self.coding_socket.serve(ws, _remote_host(ws))
             return
         address = _remote_host(ws)
         refused = self.waiting.enter(address)

@@ -34,7 +34,7 @@ from validation.codebook import (
 from validation.coding_sample import CandidateTurn, SampledTurn, context_ids, sample_turns
 from validation.turn_agreement import CodedTurn, evaluate_code
 
-from .models import Turn, TurnCodeRow
+from .models import ChatSession, Turn, TurnCodeRow
 from .turn_eval import TurnEvalResult
 
 
@@ -54,16 +54,21 @@ class StoredTurnCode:
 RuleFired = Callable[[str, str], bool]
 
 
-def candidate_turns(engine: Engine, rule_fired: RuleFired) -> list[CandidateTurn]:
-    t = Turn.__table__
+def candidate_turns(engine: Engine, rule_fired: RuleFired, groups: frozenset[str] | None = None
+                    ) -> list[CandidateTurn]:
+    """Every stored turn, marked; with ``groups``, only turns of sessions in those groups (a supervisor's scope)."""
+    t, s = Turn.__table__, ChatSession.__table__
+    q = select(t.c.session_id, t.c.turn_id, t.c.speaker, t.c.text, t.c.sent_at)
+    if groups is not None:
+        q = q.join(s, s.c.session_id == t.c.session_id).where(s.c.group_id.in_(sorted(groups)))
     with engine.connect() as conn:
-        rows = conn.execute(select(t.c.session_id, t.c.turn_id, t.c.speaker, t.c.text, t.c.sent_at)).all()
+        rows = conn.execute(q).all()
     return [CandidateTurn(r.session_id, r.turn_id, r.speaker, r.sent_at, rule_fired(r.speaker, r.text)) for r in rows]
 
 
 def coding_sample(engine: Engine, rule_fired: RuleFired, *, now: datetime, retention_days: float, size: int,
-                  double_share: float, seed: int = 0) -> list[SampledTurn]:
-    return sample_turns(candidate_turns(engine, rule_fired), now=now, retention_days=retention_days, size=size,
+                  double_share: float, seed: int = 0, groups: frozenset[str] | None = None) -> list[SampledTurn]:
+    return sample_turns(candidate_turns(engine, rule_fired, groups), now=now, retention_days=retention_days, size=size,
                         double_share=double_share, seed=seed)
 
 

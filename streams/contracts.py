@@ -580,7 +580,7 @@ MAX_ACCESS_SESSIONS = 1000
 #: ``resume`` (missed events of sessions in scope replayed after a reconnect),
 #: ``subscribe`` (focused the board on the named sessions), ``timeline`` (drill-down:
 #: the full history of one session, with scores, item reasons and quotes).
-AccessAction = Literal["board", "resume", "subscribe", "timeline"]
+AccessAction = Literal["board", "resume", "subscribe", "timeline", "coding"]
 #: A display name or key id as it reaches the audit: bounded, non-empty, no edge whitespace.
 Label = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^\S(.*\S)?$")]
 

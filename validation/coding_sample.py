@@ -29,6 +29,8 @@ from typing import Mapping, Sequence
 DOUBLE_SHARE = 0.2
 #: Earlier turns of the same session shown above a sampled turn.
 CONTEXT_TURNS = 4
+#: Turns a site codes per sample (half where a rule fired, half where none did).
+SAMPLE_SIZE = 200
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,141 @@
+"""The coding page (/code) in real headless Chromium, on one gateway over a real SQLite store.
+
+Two supervisors code the same sampled turns of the six samples, keyboard only — one
+in English, one in Chinese; the store then holds both coders' codes; the page shows
+their agreement; every load is audited; and ``eval-turns --from-store`` prints kappa per
+code and the coders' agreement. Screenshot: artifacts/coding-page.png.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from alliance_monitor.coding import StoreCodingDesk
+from store.db import make_engine, upgrade
+from store.turn_codes import read_turn_codes
+from store.writes import write_events
+from streams.replay_format import read_file
+from tests.gateway.conftest import counselor_token, supervisor_token
+from tests.gateway.test_pages_browser import browser_context  # noqa: F401 - the real-Chromium fixture
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+SIZE = 6
+
+
+def stored_samples(url: str) -> None:
+    """The six samples (sessions and turns) in the store, moved to end an hour ago: inside the retention window."""
+    upgrade(url)
+    engine = make_engine(url)
+    events = []
+    for path in sorted(SAMPLES.glob("s0*.jsonl")):
+        evs, bad = read_file(path)
+        assert not bad
+        events += [e.event for e in evs]
+    last = max(getattr(e, "sent_at", None) or e.at for e in events)
+    shift = datetime.now(timezone.utc) - last - timedelta(hours=1)
+    moved = [e.model_copy(update={"sent_at": e.sent_at + shift}) if hasattr(e, "sent_at")
+             else e.model_copy(update={"at": e.at + shift}) for e in events]
+    with engine.begin() as conn:
+        write_events(conn, moved, store_turns=True)
+    engine.dispose()
+
+
+async def code_all(page, keys_for, count: int) -> None:
+    """Code ``count`` turns by keyboard: on the i-th, ``keys_for(i)`` number keys, then Enter (save, go on)."""
+    for i in range(count):
+        turn = page.locator("#turn")
+        await turn.wait_for(timeout=20_000)
+        assert f"{i + 1}" in await page.locator("#progress").inner_text()
+        key = (await turn.get_attribute("data-session"), await turn.get_attribute("data-turn"))
+        for k in keys_for(i):
+            await page.keyboard.press(k)
+        assert await page.locator(".code-opt.on").count() == len(keys_for(i))
+        await page.keyboard.press("Enter")
+        if i == count - 1:  # the last turn stays, marked saved
+            await page.locator("#saved.saved-mark").wait_for(timeout=20_000)
+        else:
+            await page.wait_for_function(
+                "([s, t]) => { const e = document.getElementById('turn');"
+                " return e && (e.dataset.session !== s || e.dataset.turn !== t); }", arg=list(key), timeout=20_000)
+
+
+async def test_two_coders_code_the_same_turns_and_eval_turns_reads_them(make_gateway, tmp_path, artifacts_dir: Path,
+                                                                       browser_context, capsys):  # noqa: F811
+    context, errors = browser_context
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    stored_samples(url)
+    desk = StoreCodingDesk(url, retention_days=30, size=SIZE, double_share=1.0)  # every turn to two coders
+    gw = await make_gateway(coding=desk)
+    console: list[str] = []
+
+    # coder A, English: "1" on every turn (open question / withdrawal marker)
+    page = await context.new_page()
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+    await page.goto(f"{gw.http_url}/code?lang=en#token={supervisor_token(all_groups=True, name='coder-a')}")
+    await page.wait_for_selector("#turn", timeout=20_000)
+    assert "Turn 1 of" in await page.locator("#progress").inner_text()
+    assert await page.locator(".ctx.target").count() == 1  # the turn, below its context
+    first_speaker = await page.locator(".ctx.target .who").inner_text()
+    assert first_speaker in ("Counselor", "Client")
+    # arrows move without saving, and come back
+    await page.keyboard.press("ArrowRight")
+    assert "Turn 2 of" in await page.locator("#progress").inner_text()
+    await page.keyboard.press("ArrowLeft")
+    await code_all(page, lambda i: ["1"], SIZE)
+    assert "No turn has been coded by two coders yet." in await page.locator("#agreement").inner_text()
+    await page.close()
+
+    # coder B, Chinese: "1" too, and "2" as well on the first two turns (two disagreements)
+    page = await context.new_page()
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+    await page.set_viewport_size({"width": 1100, "height": 900})
+    await page.goto(f"{gw.http_url}/code?lang=zh#token={supervisor_token(all_groups=True, name='coder-b')}")
+    await page.wait_for_selector("#turn", timeout=20_000)
+    assert "第 1 / " in await page.locator("#progress").inner_text()
+    assert "编码" in await page.locator("#codes h3").inner_text()
+    await code_all(page, lambda i: ["1", "2"] if i < 2 else ["1"], SIZE)
+    agreement = page.locator("#agreement")
+    await agreement.locator("table.agree").wait_for(timeout=10_000)
+    text = await agreement.inner_text()
+    assert f"{SIZE} 个话轮由两位编码者编码" in text and "编码者一致性" in text
+    await page.locator("#main").screenshot(path=str(artifacts_dir / "coding-page.png"))
+    await page.close()
+
+    # a counselor is refused (the page is for supervisors), and nothing was coded in their name
+    page = await context.new_page()
+    await page.goto(f"{gw.http_url}/code#token={counselor_token('c-anna', name='anna')}")
+    await page.wait_for_selector(".status.down", timeout=20_000)
+    await page.close()
+    assert not errors and not console, (errors, console)
+
+    # the store holds both coders' codes of the same turns
+    engine = make_engine(url)
+    rows = read_turn_codes(engine)
+    engine.dispose()
+    by_coder = {c: {(r.session_id, r.turn_id) for r in rows if r.coder_id == c} for c in ("coder-a", "coder-b")}
+    assert len(by_coder["coder-a"]) == SIZE and by_coder["coder-a"] == by_coder["coder-b"]
+    assert {r.coder_id for r in rows} == {"coder-a", "coder-b"}
+    # every load of turns was audited (coding, with the sessions shown)
+    for _ in range(100):
+        if gw.audit.stats["published"] >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert gw.audit.stats["published"] >= 2 and gw.audit.stats["lost"] == 0
+
+    from alliance_monitor.cli import main
+
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["eval-turns", "--from-store", "--db", url, "--resamples", "200"]) == 0
+    out = capsys.readouterr().out
+    assert f"{SIZE} of {SIZE} coded turns coded by two coders (coder-a, coder-b)" in out
+    lines = {line.split()[0]: line.split() for line in out.split("Coders' agreement")[1].splitlines()[2:]}
+    counselor_turns = int(lines["open_question"][1])
+    assert counselor_turns + int(lines["withdrawal_marker"][1]) == SIZE
+    assert lines["open_question"][2] == "100%" and lines["withdrawal_marker"][2] == "100%"
+    assert "kappa" in out.split("Coders' agreement")[0]  # the word rules' table, kappa per eval-turns code
