@@ -12,14 +12,16 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import orjson
 import pytest
+from websockets.asyncio.client import connect
 
 from alliance_monitor.coding import StoreCodingDesk
 from store.db import make_engine, upgrade
 from store.turn_codes import read_turn_codes
 from store.writes import write_events
 from streams.replay_format import read_file
-from tests.gateway.conftest import counselor_token, supervisor_token
+from tests.gateway.conftest import counselor_token, recv_json, supervisor_token
 from tests.gateway.test_pages_browser import browser_context  # noqa: F401 - the real-Chromium fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -44,6 +46,14 @@ def stored_samples(url: str) -> None:
     with engine.begin() as conn:
         write_events(conn, moved, store_turns=True)
     engine.dispose()
+
+
+def read_turn_codes_of(url: str):
+    engine = make_engine(url)
+    try:
+        return read_turn_codes(engine)
+    finally:
+        engine.dispose()
 
 
 async def code_all(page, keys_for, count: int) -> None:
@@ -114,10 +124,33 @@ async def test_two_coders_code_the_same_turns_and_eval_turns_reads_them(make_gat
     await page.close()
     assert not errors and not console, (errors, console)
 
+    # over the socket itself: a turn outside the sample and a code outside the codebook are refused, unsaved
+    async with connect("ws" + gw.http_url[len("http"):] + "/code/ws") as ws:
+        await ws.send(orjson.dumps({"type": "hello", "token": supervisor_token(all_groups=True, name="coder-c")}))
+        assert (await recv_json(ws))["type"] == "welcome"
+        await ws.send(orjson.dumps({"type": "load"}).decode())
+        turns = (await recv_json(ws))["turns"]
+        assert turns == []  # every sampled turn already has its two coders
+        await ws.send(orjson.dumps({"type": "code", "session_id": "sample-01-steady-en", "turn_id": 9999,
+                                    "codes": []}).decode())
+        refused = await recv_json(ws)
+        assert refused["type"] == "error" and "not in your coding sample" in refused["message"]
+    async with connect("ws" + gw.http_url[len("http"):] + "/code/ws") as ws:
+        await ws.send(orjson.dumps({"type": "hello", "token": supervisor_token(all_groups=True, name="coder-a")}))
+        await recv_json(ws)
+        await ws.send(orjson.dumps({"type": "load"}).decode())
+        mine = (await recv_json(ws))["turns"]
+        assert len(mine) == SIZE and all(t["codes"] for t in mine)  # coder A may revisit their turns
+        t = mine[0]
+        wrong = "confrontation_marker" if t["speaker"] == "counselor" else "open_question"
+        await ws.send(orjson.dumps({"type": "code", "session_id": t["session_id"], "turn_id": t["turn_id"],
+                                    "codes": [wrong]}).decode())
+        refused = await recv_json(ws)
+        assert refused["type"] == "error" and wrong in refused["message"]
+    assert not any(wrong in r.codes for r in read_turn_codes_of(url))
+
     # the store holds both coders' codes of the same turns
-    engine = make_engine(url)
-    rows = read_turn_codes(engine)
-    engine.dispose()
+    rows = read_turn_codes_of(url)
     by_coder = {c: {(r.session_id, r.turn_id) for r in rows if r.coder_id == c} for c in ("coder-a", "coder-b")}
     assert len(by_coder["coder-a"]) == SIZE and by_coder["coder-a"] == by_coder["coder-b"]
     assert {r.coder_id for r in rows} == {"coder-a", "coder-b"}

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import insert
 
 from alliance_monitor.coding import rule_fired
-from store.models import Turn
+from store.models import ChatSession, Turn
 from store.turn_codes import coding_sample, read_turn_codes, turn_with_context, write_turn_code
 from store.turn_eval import evaluate_turns, read_feedback
 from store.turn_eval import read_turn_codes as read_file_codes
@@ -131,3 +131,18 @@ def test_eval_turns_from_store_equals_the_file_route_and_prints_the_coders_agree
 def test_eval_turns_from_store_on_an_empty_store_is_one_line(engine, db_url, capsys):
     rc, _out, err = run(["eval-turns", "--from-store", "--db", db_url], capsys)
     assert rc == 2 and "no turn codes" in err and "Traceback" not in err
+
+
+def test_a_supervisor_is_sampled_only_turns_of_their_groups(engine):
+    _turns(engine, "ward-a-1")
+    _turns(engine, "ward-b-1")
+    _turns(engine, "no-session-row")
+    with engine.begin() as conn:
+        conn.execute(insert(ChatSession.__table__), [
+            {"session_id": "ward-a-1", "group_id": "ward-a", "updated_at": NOW},
+            {"session_id": "ward-b-1", "group_id": "ward-b", "updated_at": NOW}])
+    scoped = coding_sample(engine, rule_fired, now=NOW, retention_days=30, size=20, double_share=0.2,
+                           groups=frozenset({"ward-a"}))
+    assert {t.session_id for t in scoped} == {"ward-a-1"} and len(scoped) == len(TEXTS)
+    everything = coding_sample(engine, rule_fired, now=NOW, retention_days=30, size=20, double_share=0.2)
+    assert {t.session_id for t in everything} == {"ward-a-1", "ward-b-1", "no-session-row"}
