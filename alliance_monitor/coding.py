@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from scoring.turn_features import feature_patterns, features
 from streams.rupture_cues import client_cues
+from validation.codebook import SESSION_TURN
 from validation.coding_sample import CONTEXT_TURNS, DOUBLE_SHARE, SAMPLE_SIZE, SampledTurn
 
 if TYPE_CHECKING:
@@ -85,20 +86,36 @@ class StoreCodingDesk:
         sample = self._sample(viewer)
         coded_by: dict[tuple[str, int], set[str]] = {}
         mine: dict[tuple[str, int], tuple[str, ...]] = {}
+        ruptures: dict[str, dict | None] = {}  # this coder's rupture code per session, where given
         for r in read_turn_codes(self.engine):
+            if r.turn_id == SESSION_TURN:
+                if r.coder_id == viewer.name:
+                    ruptures[r.session_id] = r.rupture
+                continue
             coded_by.setdefault((r.session_id, r.turn_id), set()).add(r.coder_id)
             if r.coder_id == viewer.name:
                 mine[(r.session_id, r.turn_id)] = r.codes
         queue = queue_for(viewer.name, sample, {k: frozenset(v) for k, v in coded_by.items()})
         return [{"session_id": t.session_id, "turn_id": t.turn_id, "speaker": t.speaker,
                  "context": turn_with_context(self.engine, t.session_id, t.turn_id, self.context),
-                 "codes": list(mine[(t.session_id, t.turn_id)]) if (t.session_id, t.turn_id) in mine else None}
+                 "codes": list(mine[(t.session_id, t.turn_id)]) if (t.session_id, t.turn_id) in mine else None,
+                 "session_coded": t.session_id in ruptures, "rupture": ruptures.get(t.session_id)}
                 for t in queue]
 
     def save(self, viewer: Viewer, session_id: str, turn_id: int, codes: object) -> dict[str, Any]:
-        """Record the viewer's codes of a turn of their sample (any other turn is refused: LookupError)."""
+        """Record the viewer's codes of a turn of their sample (any other turn is refused: LookupError).
+
+        ``turn_id`` = ``SESSION_TURN``: the session's rupture code, for a session of the sample.
+        """
         from store.turn_codes import write_turn_code
 
+        if turn_id == SESSION_TURN:
+            if session_id not in {t.session_id for t in self._sample(viewer)}:
+                raise LookupError(f"session {session_id} is not in your coding sample")
+            at = datetime.fromtimestamp(self.clock(), timezone.utc)
+            row = write_turn_code(self.engine, session_id=session_id, turn_id=turn_id, coder_id=viewer.name,
+                                  speaker="session", codes=codes, coded_at=at)
+            return {"session_id": session_id, "turn_id": turn_id, "codes": [], "rupture": row.rupture}
         turn = next((t for t in self._sample(viewer) if (t.session_id, t.turn_id) == (session_id, turn_id)), None)
         if turn is None:
             raise LookupError(f"turn {turn_id} of {session_id} is not in your coding sample")

@@ -1,7 +1,8 @@
 /* The coding page (/code): a supervisor codes sampled turns from the codebook, keyboard first.
  *
  * Keys: 1–8 (counselor turns) or 1–2 (client turns) toggle a code, Enter saves and
- * moves to the next turn, ← / → move without saving, 0 clears. The socket is
+ * moves to the next turn, ← / → move without saving, 0 clears. The session's own code (a
+ * rupture episode): W withdrawal, C confrontation, N none, R toggles repaired — saved at once. The socket is
  * /code/ws (gateway/coding_socket.py): hello with the token, then "load" and "code".
  * Every text from the server (turns are client and counselor text, already
  * redacted) is inserted with textContent only. Language: ?lang=zh or ?lang=en.
@@ -17,6 +18,9 @@ const TEXT = {
     agreeTitle: "Coders' agreement", agreeNone: "No turn has been coded by two coders yet.",
     agreeHead: ["code", "turns", "agree", "κ"], agreeNote: (d, c) => `${d} turns coded by two coders (${c} coded in all)`,
     refused: "Not saved: ", allDone: "All turns coded. Thank you.",
+    sessionTitle: "This session: rupture episode", notCoded: "not coded yet", noEpisode: "no episode",
+    withdrawal: "withdrawal", confrontation: "confrontation", repaired: "repaired", unrepaired: "not repaired",
+    sessionKeys: "W withdrawal · C confrontation · N none · R repaired",
   },
   zh: {
     subtitle: "话轮编码", other: "English", otherLang: "en", loading: "加载中…", connected: "已连接",
@@ -26,6 +30,9 @@ const TEXT = {
     agreeTitle: "编码者一致性", agreeNone: "还没有由两位编码者共同编码的话轮。",
     agreeHead: ["编码", "话轮", "一致", "κ"], agreeNote: (d, c) => `${d} 个话轮由两位编码者编码（共 ${c} 个）`,
     refused: "未保存：", allDone: "全部话轮已编码，谢谢。",
+    sessionTitle: "本次会话：破裂事件", notCoded: "尚未编码", noEpisode: "无破裂事件",
+    withdrawal: "退缩型", confrontation: "对抗型", repaired: "已修复", unrepaired: "未修复",
+    sessionKeys: "W 退缩型 · C 对抗型 · N 无 · R 已修复",
   },
 };
 const S = { ws: null, lang: "en", codebook: [], turns: [], at: 0, chosen: new Set(), agreement: null };
@@ -94,6 +101,12 @@ function render() {
       AM.el("span", { class: "hint", text: c[`hint_${S.lang}`] })));
   }
   codebox.append(AM.el("p", { class: "keys", text: T().keys }));
+  const r = t.rupture;
+  const state = !t.session_coded ? T().notCoded : !r ? T().noEpisode
+    : `${T()[r.type]} · ${r.repaired ? T().repaired : T().unrepaired}`;
+  codebox.append(AM.el("div", { class: "session-code", id: "rupture", "data-coded": t.session_coded ? "yes" : "no" },
+    AM.el("h4", { text: T().sessionTitle }), AM.el("p", { id: "rupture-state", text: state }),
+    AM.el("p", { class: "keys", text: T().sessionKeys })));
   main.append(turnbox, codebox, AM.el("div", { class: "wide" }, renderAgreement()));
 }
 
@@ -112,6 +125,14 @@ function onKey(ev) {
     const code = codesFor(t.speaker).find((c) => c.key === n);
     if (code) S.chosen.has(code.name) ? S.chosen.delete(code.name) : S.chosen.add(code.name);
     render();
+  } else if (["w", "c", "n", "r"].includes(ev.key.toLowerCase())) {
+    const k = ev.key.toLowerCase();
+    const r = t.rupture;
+    let rupture;
+    if (k === "n") rupture = null;
+    else if (k === "r") { if (!r) return; rupture = { type: r.type, repaired: !r.repaired }; }
+    else rupture = { type: k === "w" ? "withdrawal" : "confrontation", repaired: r ? r.repaired : false };
+    S.ws.send(JSON.stringify({ type: "code", session_id: t.session_id, turn_id: -1, codes: { rupture } }));
   } else if (ev.key === "Enter") {
     save();
   } else if (ev.key === "ArrowRight") {
@@ -135,6 +156,9 @@ function onMessage(raw) {
     S.agreement = msg.agreement;
     const firstOpen = S.turns.findIndex((t) => !t.codes);
     enter(firstOpen < 0 ? 0 : firstOpen);
+  } else if (msg.type === "saved" && msg.turn_id === -1) {
+    for (const x of S.turns) if (x.session_id === msg.session_id) { x.session_coded = true; x.rupture = msg.rupture; }
+    render();
   } else if (msg.type === "saved") {
     const t = S.turns.find((x) => x.session_id === msg.session_id && x.turn_id === msg.turn_id);
     if (t) t.codes = msg.codes;

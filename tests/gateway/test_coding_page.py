@@ -1,7 +1,7 @@
 """The coding page (/code) in real headless Chromium, on one gateway over a real SQLite store.
 
 Two supervisors code the same sampled turns of the six samples, keyboard only — one
-in English, one in Chinese; the store then holds both coders' codes; the page shows
+in English, one in Chinese (the first also codes a session's rupture episode); the store then holds both coders' codes; the page shows
 their agreement; every load is audited; and ``eval-turns --from-store`` prints kappa per
 code and the coders' agreement. Screenshot: artifacts/coding-page.png.
 """
@@ -23,6 +23,7 @@ from store.writes import write_events
 from streams.replay_format import read_file
 from tests.gateway.conftest import counselor_token, recv_json, supervisor_token
 from tests.gateway.test_pages_browser import browser_context  # noqa: F401 - the real-Chromium fixture
+from validation.codebook import SESSION_TURN
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -97,6 +98,16 @@ async def test_two_coders_code_the_same_turns_and_eval_turns_reads_them(make_gat
     await page.keyboard.press("ArrowRight")
     assert "Turn 2 of" in await page.locator("#progress").inner_text()
     await page.keyboard.press("ArrowLeft")
+    # the session's own code: a withdrawal episode, then marked repaired (saved at once, no move)
+    assert await page.locator("#rupture-state").inner_text() == "not coded yet"
+    rupture_session = await page.locator("#turn").get_attribute("data-session")
+    await page.keyboard.press("w")
+    await page.wait_for_function("() => document.getElementById('rupture-state').textContent === 'withdrawal · not repaired'",
+                                 timeout=20_000)
+    await page.keyboard.press("r")
+    await page.wait_for_function("() => document.getElementById('rupture-state').textContent === 'withdrawal · repaired'",
+                                 timeout=20_000)
+    assert "Turn 1 of" in await page.locator("#progress").inner_text()
     await code_all(page, lambda i: ["1"], SIZE)
     assert "No turn has been coded by two coders yet." in await page.locator("#agreement").inner_text()
     await page.close()
@@ -151,7 +162,10 @@ async def test_two_coders_code_the_same_turns_and_eval_turns_reads_them(make_gat
 
     # the store holds both coders' codes of the same turns
     rows = read_turn_codes_of(url)
-    by_coder = {c: {(r.session_id, r.turn_id) for r in rows if r.coder_id == c} for c in ("coder-a", "coder-b")}
+    by_coder = {c: {(r.session_id, r.turn_id) for r in rows if r.coder_id == c and r.turn_id != SESSION_TURN}
+                for c in ("coder-a", "coder-b")}
+    assert [(r.session_id, r.coder_id, r.rupture) for r in rows if r.turn_id == SESSION_TURN] == [
+        (rupture_session, "coder-a", {"type": "withdrawal", "repaired": True})]
     assert len(by_coder["coder-a"]) == SIZE and by_coder["coder-a"] == by_coder["coder-b"]
     assert {r.coder_id for r in rows} == {"coder-a", "coder-b"}
     # every load of turns was audited (coding, with the sessions shown)
