@@ -20,9 +20,13 @@ from alliance_monitor.coding import StoreCodingDesk
 from store.db import make_engine, upgrade
 from store.turn_codes import read_turn_codes
 from store.writes import write_events
+from streams.codec import decode
+from streams.contracts import AccessEvent
 from streams.replay_format import read_file
+from streams.topics import ACCESS
 from tests.gateway.conftest import counselor_token, recv_json, supervisor_token
 from tests.gateway.test_pages_browser import browser_context  # noqa: F401 - the real-Chromium fixture
+from tests.kafka_helpers import consume_all
 from validation.codebook import SESSION_TURN
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -77,8 +81,9 @@ async def code_all(page, keys_for, count: int) -> None:
 
 
 async def test_two_coders_code_the_same_turns_and_eval_turns_reads_them(make_gateway, tmp_path, artifacts_dir: Path,
-                                                                       browser_context, capsys):  # noqa: F811
+                                                                       browser_context, capsys, kafka_bootstrap, unique):  # noqa: F811
     context, errors = browser_context
+    coder_a, coder_b = f"coder-a-{unique}", f"coder-b-{unique}"
     url = f"sqlite:///{tmp_path / 'store.db'}"
     stored_samples(url)
     desk = StoreCodingDesk(url, retention_days=30, size=SIZE, double_share=1.0)  # every turn to two coders
@@ -88,7 +93,7 @@ async def test_two_coders_code_the_same_turns_and_eval_turns_reads_them(make_gat
     # coder A, English: "1" on every turn (open question / withdrawal marker)
     page = await context.new_page()
     page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
-    await page.goto(f"{gw.http_url}/code?lang=en#token={supervisor_token(all_groups=True, name='coder-a')}")
+    await page.goto(f"{gw.http_url}/code?lang=en#token={supervisor_token(all_groups=True, name=coder_a)}")
     await page.wait_for_selector("#turn", timeout=20_000)
     assert "Turn 1 of" in await page.locator("#progress").inner_text()
     assert await page.locator(".ctx.target").count() == 1  # the turn, below its context
@@ -116,7 +121,7 @@ async def test_two_coders_code_the_same_turns_and_eval_turns_reads_them(make_gat
     page = await context.new_page()
     page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
     await page.set_viewport_size({"width": 1100, "height": 900})
-    await page.goto(f"{gw.http_url}/code?lang=zh#token={supervisor_token(all_groups=True, name='coder-b')}")
+    await page.goto(f"{gw.http_url}/code?lang=zh#token={supervisor_token(all_groups=True, name=coder_b)}")
     await page.wait_for_selector("#turn", timeout=20_000)
     assert "第 1 / " in await page.locator("#progress").inner_text()
     assert "编码" in await page.locator("#codes h3").inner_text()
@@ -137,7 +142,7 @@ async def test_two_coders_code_the_same_turns_and_eval_turns_reads_them(make_gat
 
     # over the socket itself: a turn outside the sample and a code outside the codebook are refused, unsaved
     async with connect("ws" + gw.http_url[len("http"):] + "/code/ws") as ws:
-        await ws.send(orjson.dumps({"type": "hello", "token": supervisor_token(all_groups=True, name="coder-c")}))
+        await ws.send(orjson.dumps({"type": "hello", "token": supervisor_token(all_groups=True, name=f"coder-c-{unique}")}))
         assert (await recv_json(ws))["type"] == "welcome"
         await ws.send(orjson.dumps({"type": "load"}).decode())
         turns = (await recv_json(ws))["turns"]
@@ -147,7 +152,7 @@ async def test_two_coders_code_the_same_turns_and_eval_turns_reads_them(make_gat
         refused = await recv_json(ws)
         assert refused["type"] == "error" and "not in your coding sample" in refused["message"]
     async with connect("ws" + gw.http_url[len("http"):] + "/code/ws") as ws:
-        await ws.send(orjson.dumps({"type": "hello", "token": supervisor_token(all_groups=True, name="coder-a")}))
+        await ws.send(orjson.dumps({"type": "hello", "token": supervisor_token(all_groups=True, name=coder_a)}))
         await recv_json(ws)
         await ws.send(orjson.dumps({"type": "load"}).decode())
         mine = (await recv_json(ws))["turns"]
@@ -163,24 +168,27 @@ async def test_two_coders_code_the_same_turns_and_eval_turns_reads_them(make_gat
     # the store holds both coders' codes of the same turns
     rows = read_turn_codes_of(url)
     by_coder = {c: {(r.session_id, r.turn_id) for r in rows if r.coder_id == c and r.turn_id != SESSION_TURN}
-                for c in ("coder-a", "coder-b")}
+                for c in (coder_a, coder_b)}
     assert [(r.session_id, r.coder_id, r.rupture) for r in rows if r.turn_id == SESSION_TURN] == [
-        (rupture_session, "coder-a", {"type": "withdrawal", "repaired": True})]
-    assert len(by_coder["coder-a"]) == SIZE and by_coder["coder-a"] == by_coder["coder-b"]
-    assert {r.coder_id for r in rows} == {"coder-a", "coder-b"}
-    # every load of turns was audited (coding, with the sessions shown)
-    for _ in range(100):
-        if gw.audit.stats["published"] >= 2:
-            break
-        await asyncio.sleep(0.1)
-    assert gw.audit.stats["published"] >= 2 and gw.audit.stats["lost"] == 0
+        (rupture_session, coder_a, {"type": "withdrawal", "repaired": True})]
+    assert len(by_coder[coder_a]) == SIZE and by_coder[coder_a] == by_coder[coder_b]
+    assert {r.coder_id for r in rows} == {coder_a, coder_b}
+    # every load of turns was audited: action "coding", the coder, the sessions shown (A loaded twice, B once)
+    recs = await consume_all(kafka_bootstrap, ACCESS.name, expect=3,
+                             where=lambda r: r.key in (coder_a.encode(), coder_b.encode()))
+    events = [decode(AccessEvent, r.value) for r in recs]
+    assert sorted((e.viewer, e.action) for e in events) == [(coder_a, "coding"), (coder_a, "coding"),
+                                                            (coder_b, "coding")]
+    sampled_sessions = {sid for sid, _ in by_coder[coder_a]}
+    assert all(set(e.session_ids) == sampled_sessions and e.role == "supervisor" for e in events)
+    assert gw.audit.stats["lost"] == 0
 
     from alliance_monitor.cli import main
 
     capsys.readouterr()
     assert await asyncio.to_thread(main, ["eval-turns", "--from-store", "--db", url, "--resamples", "200"]) == 0
     out = capsys.readouterr().out
-    assert f"{SIZE} of {SIZE} coded turns coded by two coders (coder-a, coder-b)" in out
+    assert f"{SIZE} of {SIZE} coded turns coded by two coders ({coder_a}, {coder_b})" in out
     lines = {line.split()[0]: line.split() for line in out.split("Coders' agreement")[1].splitlines()[2:]}
     counselor_turns = int(lines["open_question"][1])
     assert counselor_turns + int(lines["withdrawal_marker"][1]) == SIZE
