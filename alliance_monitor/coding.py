@@ -14,8 +14,7 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
-from scoring.turn_features import feature_patterns, features
-from streams.rupture_cues import client_cues
+from scoring.turn_features import feature_patterns, features, rule_codes
 from validation.codebook import SESSION_TURN
 from validation.coding_sample import CONTEXT_TURNS, DOUBLE_SHARE, SAMPLE_SIZE, SampledTurn
 
@@ -31,18 +30,14 @@ KEEP_FOREVER_DAYS = 3650.0
 def rule_fired(speaker: str, text: str) -> bool:
     """Did a word rule fire on this turn (the stratum it is sampled from)?
 
-    Counselor turns: any word-level feature (a question, a reflection, a directive)
-    or the "passive response" pattern; client turns: any rupture marker.
+    Counselor turns: any word-level feature (a question, a reflection, a directive,
+    a self-disclosure) or the "passive response" pattern; client turns: a withdrawal
+    or confrontation marker (``scoring.turn_features.rule_codes``: a bare
+    acknowledgement is not one).
     """
     if speaker == "counselor":
-        f = features(text)
-        return bool(f.open_question or f.closed_question or f.reflection or f.directive or feature_patterns(f))
-    return bool(client_cues(text))
-
-
-def rule_codes(text: str) -> dict[str, bool]:
-    """The word rules' yes/no codes of a counselor turn (what ``eval-turns --from-store`` judges)."""
-    return features(text).as_dict()
+        return any(rule_codes(text, speaker).values()) or bool(feature_patterns(features(text)))
+    return any(rule_codes(text, speaker).values())
 
 
 class StoreCodingDesk:

@@ -86,6 +86,10 @@ class KafkaFeed:
         self._consumer: Any = None  # AIOKafkaConsumer once started (aiokafka is untyped)
         self._producer: Any = None  # AIOKafkaProducer once started
         self._end: dict[Any, int] = {}
+        #: when the broker last answered (monotonic): a metadata probe or a fetch that returned records.
+        #: Why: during an outage aiokafka retries inside getmany() and returns empty batches, so the
+        #: feed task keeps "running" while it reads nothing; the age of this says so.
+        self.last_contact = time.monotonic()
 
     async def start(self, mark_start: Callable[[str, int], None], timeout: float = 30.0) -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -117,6 +121,7 @@ class KafkaFeed:
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **kafka_security(), acks="all",
                                           client_id="alliance-gateway")
         await self._producer.start()
+        self.last_contact = time.monotonic()
 
     async def caught_up(self) -> bool:
         for tp, end in self._end.items():
@@ -129,6 +134,8 @@ class KafkaFeed:
         lag_at = 0.0
         while True:
             batch = await self._consumer.getmany(timeout_ms=200)
+            if batch:
+                self.last_contact = time.monotonic()
             if time.monotonic() >= lag_at:
                 lag_at = time.monotonic() + LAG_EVERY_S
                 await observe_consumer(PART, "alliance-gateway", self._consumer)  # no group: every replica reads all
@@ -156,6 +163,20 @@ class KafkaFeed:
             if not ready and await self.caught_up():
                 ready = True
                 on_ready()
+
+    async def probe(self, timeout_s: float) -> bool:
+        """Ask the broker for the cluster's metadata (one small request); True and ``last_contact`` now if it
+        answered within ``timeout_s``."""
+        try:
+            await asyncio.wait_for(self._consumer.topics(), timeout_s)
+        except Exception:  # noqa: BLE001 - any failure means "the broker did not answer"; the age says how long
+            return False
+        self.last_contact = time.monotonic()
+        return True
+
+    def silent_s(self, now: float | None = None) -> float:
+        """Seconds since the broker last answered."""
+        return max(0.0, (time.monotonic() if now is None else now) - self.last_contact)
 
     async def publish_ack(self, ack: AckRequest) -> None:
         record = AlertAck(alert_id=ack.alert_id, session_id=ack.session_id, by=ack.by, role=ack.role,

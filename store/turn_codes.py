@@ -24,6 +24,7 @@ from privacy.redact import redact
 from streams.signals import text_length
 from validation.codebook import (
     EVAL_CODES,
+    EVAL_CODES_OF,
     SESSION_TURN,
     CoderAgreement,
     check_code_set,
@@ -140,9 +141,9 @@ def turn_texts(engine: Engine, keys: set[tuple[str, int]]) -> dict[tuple[str, in
 
 # --- ``eval-turns --from-store``: the stored codes against the word rules, and the coders' own agreement -----
 
-#: The word rules' yes/no codes of one counselor turn's text (``scoring.turn_features.features(...).as_dict()``),
-#: handed in by the command line like :data:`RuleFired`.
-RuleCodes = Callable[[str], dict[str, bool]]
+#: The word rules' yes/no codes of one turn (text, speaker) — ``scoring.turn_features.rule_codes`` — handed in
+#: by the command line like :data:`RuleFired`.
+RuleCodes = Callable[[str, str], dict[str, bool]]
 
 
 @dataclass
@@ -156,7 +157,7 @@ class StoredEvaluation:
 
 def evaluate_stored_codes(engine: Engine, rule_codes: RuleCodes, *, resamples: int = 2000,
                           seed: int = 0) -> StoredEvaluation:
-    """The stored counselor-turn codes, as ``eval-turns`` codes, against the word rules on the stored text."""
+    """The stored turn codes, as ``eval-turns`` codes, against the word rules on the stored text."""
     rows = [r for r in read_turn_codes(engine) if r.turn_id != SESSION_TURN]
     coders = sorted({r.coder_id for r in rows})
     by_turn: dict[tuple[str, int], list[StoredTurnCode]] = {}
@@ -170,14 +171,14 @@ def evaluate_stored_codes(engine: Engine, rule_codes: RuleCodes, *, resamples: i
     matched = 0
     for (sid, tid), sets in sorted(by_turn.items()):
         speaker_text = texts.get((sid, tid))
-        if speaker_text is None or speaker_text[0] != "counselor":  # purged by retention, or a client turn
+        if speaker_text is None:  # purged by retention
             continue
         matched += 1
-        text = speaker_text[1]
-        measure = rule_codes(text)
+        speaker, text = speaker_text
+        measure = rule_codes(text, speaker)
         ordered = sorted(sets, key=lambda r: coders.index(r.coder_id))
-        human = [eval_codes(r.codes) for r in ordered]
-        for code in EVAL_CODES:
+        human = [eval_codes(r.codes, speaker) for r in ordered]
+        for code in EVAL_CODES_OF.get(speaker, ()):
             per_code.setdefault(code, []).append(CodedTurn(sid, tid, tuple(h[code] for h in human),
                                                            float(measure[code]), float(text_length(text))))
     res = TurnEvalResult(len(by_turn), matched, coders, 0, "word rules (scoring/turn_features.py)")

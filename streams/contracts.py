@@ -579,8 +579,12 @@ MAX_ACCESS_SESSIONS = 1000
 #: What a viewer did: ``board`` (a snapshot of every session in scope: summaries),
 #: ``resume`` (missed events of sessions in scope replayed after a reconnect),
 #: ``subscribe`` (focused the board on the named sessions), ``timeline`` (drill-down:
-#: the full history of one session, with scores, item reasons and quotes).
-AccessAction = Literal["board", "resume", "subscribe", "timeline", "coding"]
+#: the full history of one session, with scores, item reasons and quotes), ``live``
+#: (a connection's first live frame with session content — a score, alert, episode,
+#: feedback or ack — of sessions its snapshot or resume did not already name).
+#: ``coding`` (a load of sampled turns, with their context, on the coding page).
+#: Every action names the sessions it showed in ``session_ids``.
+AccessAction = Literal["board", "resume", "subscribe", "timeline", "live", "coding"]
 #: A display name or key id as it reaches the audit: bounded, non-empty, no edge whitespace.
 Label = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^\S(.*\S)?$")]
 
@@ -607,7 +611,7 @@ class AccessEvent(Contract):
     #: key id (``kid``) that signed the token, and the token's id (``jti``, for revocation)
     key_id: Label | None = None
     token_id: Label | None = None
-    #: the sessions viewed (``subscribe``, ``timeline``); empty for ``board``/``resume``
+    #: the sessions viewed (a view of more than MAX_ACCESS_SESSIONS is split over several records)
     session_ids: Annotated[list[Id], Field(max_length=MAX_ACCESS_SESSIONS)] = Field(default_factory=list)
     #: how many sessions the view showed (``board``: the snapshot; ``resume``: sessions with missed events)
     sessions_shown: Annotated[int, Field(ge=0)] = 0
@@ -620,8 +624,8 @@ class AccessEvent(Contract):
     def _sessions_match_action(self) -> "AccessEvent":
         if self.action == "timeline" and len(self.session_ids) != 1:
             raise ValueError("a timeline view names exactly one session in session_ids")
-        if self.action == "subscribe" and not self.session_ids:
-            raise ValueError("a subscribe view names at least one session in session_ids")
+        if self.action in ("subscribe", "live") and not self.session_ids:
+            raise ValueError(f"a {self.action} view names at least one session in session_ids")
         return self
 
 

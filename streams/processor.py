@@ -42,6 +42,7 @@ from typing import Any, Callable
 
 import orjson
 
+from validation.detectors import gate_episode, gate_process_alert
 from validation.gate import apply_gate, gate_label
 from validation.records import RecordBook
 
@@ -266,6 +267,8 @@ def build_app(cfg: ProcessorConfig):
     catch_up: dict[str, Any] = {"gate": CatchUp.open(), "warned": False}
     inflight: dict[str, float] = {}
     app.alliance_counters = counters  # type: ignore[attr-defined]  # run_processor reads them back from the app
+    loader = cfg.record_loader
+    records: dict[str, Any] = {"book": loader() if loader else None}
 
     async def send(topic: str, key: str, value: bytes, partition: int | None = None,
                    headers: list[tuple[str, bytes]] | None = None) -> None:
@@ -302,6 +305,8 @@ def build_app(cfg: ProcessorConfig):
             outcome.drop_turn_ids.extend(core.mark_emitted(state, due.phase, s))
         outcome.episodes.extend(core.close_ruptures(state))  # nothing unless the session just closed
         for episode in outcome.episodes:
+            # the detector gate: markers reach a counselor only once the rupture-marker rules passed
+            episode = gate_episode(episode, records["book"])
             await send(RUPTURES.name, session_id, encode(episode))
             counters.episodes += 1
             metrics.EPISODES.inc()
@@ -310,6 +315,7 @@ def build_app(cfg: ProcessorConfig):
             counters.signals += 1
             metrics.SIGNALS.inc()
         for alert in outcome.alerts:
+            alert = gate_process_alert(alert, records["book"])  # a flag reaches a counselor once its rule passed
             await send(ALERTS.name, session_id, encode(alert))
             counters.alerts += 1
             metrics.ALERTS.labels(alert.kind, gate_label(alert)).inc()
@@ -409,8 +415,6 @@ def build_app(cfg: ProcessorConfig):
             finally:
                 metrics.RECORD_SECONDS.labels(message.topic).observe(time.perf_counter() - started)
 
-    loader = cfg.record_loader
-    records: dict[str, Any] = {"book": loader() if loader else None}
 
     if loader is not None:
         @app.timer(interval=cfg.record_reload_s)

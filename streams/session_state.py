@@ -283,7 +283,7 @@ def on_turn(state: dict[str, Any] | None, turn: ChatTurn, wall: float, s: Proces
         d = on_signal_flags(
             state["alerts"], session_id=turn.session_id, counselor_id=state["counselor_id"],
             phase=clock.phase_at(at), flags=figures.flags, figures=_figure_dict(figures),
-            settings=s.alerts, now=dt(at),
+            settings=s.alerts, now=dt(at), lang=state["lang"],
         )
         state["alerts"], out.alerts = d.state, d.alerts
     elif s.process_alerts and state["alerts"]:

@@ -5,7 +5,8 @@ mean the same thing by a code. The page shows :data:`TURN_CODES` in this order
 and toggles code *n* with number key *n*; the store keeps a coder's code set as
 the names here; :func:`eval_codes` maps a code set to the yes/no codes
 ``eval-turns`` already judges the word rules by (``validation.turn_agreement``):
-``reflection`` is either reflection, ``directive`` either advice code.
+``reflection`` is either reflection, ``directive`` either advice code, ``withdrawal`` and
+``confrontation`` the client markers.
 
 The codes follow the MITI / MISC families that counseling research codes
 counselor turns with, kept to what a text chat shows; the client markers are the
@@ -73,6 +74,13 @@ EVAL_CODES: Mapping[str, tuple[str, ...]] = {
     "closed_question": ("closed_question",),
     "reflection": ("simple_reflection", "complex_reflection"),
     "directive": ("advice_with_permission", "advice_without_permission"),
+    "withdrawal": ("withdrawal_marker",),
+    "confrontation": ("confrontation_marker",),
+}
+#: Which of :data:`EVAL_CODES` a turn of each speaker is judged on.
+EVAL_CODES_OF: Mapping[str, tuple[str, ...]] = {
+    "counselor": ("open_question", "closed_question", "reflection", "directive"),
+    "client": ("withdrawal", "confrontation"),
 }
 
 
@@ -107,10 +115,10 @@ def check_rupture(value: object) -> dict[str, object] | None:
     return {"type": value["type"], "repaired": value["repaired"]}
 
 
-def eval_codes(code_set: tuple[str, ...] | list[str]) -> dict[str, float]:
-    """A counselor turn's code set as ``eval-turns``'s yes/no codes (1.0 / 0.0)."""
+def eval_codes(code_set: tuple[str, ...] | list[str], speaker: str = "counselor") -> dict[str, float]:
+    """A turn's code set as the ``eval-turns`` yes/no codes (1.0 / 0.0) its speaker's turns are judged on."""
     chosen = set(code_set)
-    return {name: float(bool(chosen.intersection(parts))) for name, parts in EVAL_CODES.items()}
+    return {name: float(bool(chosen.intersection(EVAL_CODES[name]))) for name in EVAL_CODES_OF.get(speaker, ())}
 
 
 def code_vector(speaker: str, code_set: tuple[str, ...] | list[str]) -> dict[str, int]:

@@ -76,6 +76,8 @@ def run_kafka_part(part: str, health_port: int | None, main) -> None:
     try:
         with kafka_bootstrap(announce=announce) as bootstrap:
             ensure_topics(bootstrap)
+            if health:
+                health.watch_kafka(bootstrap)
             asyncio.run(main(bootstrap, health))
     finally:
         if health:

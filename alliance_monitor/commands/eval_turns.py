@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from-store", action="store_true",
                    help="instead of the files: the codes recorded on the /code page (turn_codes in the store, "
                         "--db), against the word rules on the stored turns; prints the coders' agreement too")
+    p.add_argument("--detector", choices=("counselor-words", "rupture-markers"),
+                   help="instead of --feedback: evaluate this rule detector on the coded turns' text; with --record "
+                        "its turn-level record opens its notices to counselors (docs/validation.md#detectors)")
     p.add_argument("--resamples", type=int_at_least(100), default=2000, metavar="B",
                    help="bootstrap resamples of sessions for the 95%% intervals (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the folds (default 0)")
@@ -64,13 +67,27 @@ def cmd_eval_turns(args) -> int:
 
     if args.from_store:
         return _from_store(args)
-    if args.turn_codes is None or args.feedback is None:
-        raise CliError("eval-turns needs --turn-codes FILE and --feedback FILE, or --from-store")
-    codes = read_turn_codes(args.turn_codes)  # a bad line is a LabelError (StoreError): one line, exit 2
-    feedback = read_feedback(args.feedback)
-    model = feedback_identity(feedback, args.feedback) if args.record else None  # refused before any work
-    engine = _record_store(args) if args.record else None  # a bad URL or no schema: one line, before the work
-    res = evaluate_turns(codes, feedback, resamples=args.resamples, seed=args.seed)
+    if args.turn_codes is None:
+        raise CliError("eval-turns needs --turn-codes FILE (with --feedback FILE or --detector NAME), or --from-store")
+    if (args.feedback is None) == (args.detector is None):
+        raise CliError("give --feedback FILE (the model's feedback records) or --detector NAME (a rule detector), "
+                       "not both and not neither")
+    from scoring.turn_features import rule_codes
+
+    # a bad line is a LabelError (StoreError): one line, exit 2; with --detector the rules read each turn's text
+    codes = read_turn_codes(args.turn_codes, rule_codes if args.detector else None)
+    if args.detector:
+        from store.turn_eval import evaluate_detector
+        from validation.detectors import DETECTORS
+
+        model = DETECTORS[args.detector].identity if args.record else None
+        engine = _record_store(args) if args.record else None
+        res = evaluate_detector(codes, args.detector, resamples=args.resamples, seed=args.seed)
+    else:
+        feedback = read_feedback(args.feedback)
+        model = feedback_identity(feedback, args.feedback) if args.record else None  # refused before any work
+        engine = _record_store(args) if args.record else None  # a bad URL or no schema: one line, before the work
+        res = evaluate_turns(codes, feedback, resamples=args.resamples, seed=args.seed)
     if res.matched == 0:
         raise CliError(f"none of the {res.coded_turns} coded turns has a feedback record in {args.feedback} "
                        "(records are matched by session_id and turn_id)")
@@ -102,14 +119,14 @@ def cmd_eval_turns(args) -> int:
 
 def _from_store(args) -> int:
     """``--from-store``: kappa per code of the word rules against the stored codes, and the coders' agreement."""
+    from scoring.turn_features import rule_codes
     from store.turn_codes import evaluate_stored_codes, format_coder_agreement
     from store.turn_eval import format_turn_eval
 
-    from ..coding import rule_codes
     from ..errors import CliError
 
-    if args.turn_codes is not None or args.feedback is not None or args.record:
-        raise CliError("--from-store takes no --turn-codes, --feedback or --record (it reads the store)")
+    if args.turn_codes is not None or args.feedback is not None or args.detector is not None or args.record:
+        raise CliError("--from-store takes no --turn-codes, --feedback, --detector or --record (it reads the store)")
     engine = _record_store(args)
     try:
         ev = evaluate_stored_codes(engine, rule_codes, resamples=args.resamples, seed=args.seed)

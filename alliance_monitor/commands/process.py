@@ -93,6 +93,8 @@ def cmd_process(args: argparse.Namespace) -> int:
         redact("张伟")
     health = start_health("processor", args.health_port)
     with kafka_bootstrap(announce=announce) as bootstrap:
+        if health:
+            health.watch_kafka(bootstrap)
         records_db = args.records_db or environment.get("ALLIANCE_DB_URL")
         cfg = ProcessorConfig(bootstrap=bootstrap, app_id=args.app_id, settings=settings, alert_book=book,
                               producer_max_batch_size=args.max_batch_bytes,

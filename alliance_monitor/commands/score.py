@@ -102,6 +102,8 @@ def _cmd_score(args) -> int:
 
     async def main(bootstrap: str) -> int:
         nonlocal cfg
+        if health:
+            health.watch_kafka(bootstrap)
         stop = stop_on_signals(health)
         engine, scorer = _build(args, args.rationale)
         if not args.no_calibration:

@@ -61,6 +61,8 @@ def cmd_sink(args) -> int:
               file=sys.stderr)
 
     health = start_health("sink", args.health_port)
+    if health:
+        health.watch_kafka(bootstrap)
     try:
         asyncio.run(main())
     finally:

@@ -71,8 +71,9 @@ def test_the_sample_comes_from_stored_turns_within_retention_and_quotes_are_reda
     _turns(engine, "old", at=NOW - timedelta(days=60))
     sample = coding_sample(engine, rule_fired, now=NOW, retention_days=30, size=4, double_share=0.5)
     assert len(sample) == 4 and {t.session_id for t in sample} == {"s1"}
-    # four turns fired a rule (a question, "ok", a directive, a complaint), one did not: it leaves its place
-    assert sum(t.fired for t in sample) == 3 and sum(t.double for t in sample) == 2
+    # three turns fired a rule (a question, a directive, a complaint); a bare "ok" is an acknowledgement, no marker
+    assert not rule_fired("client", "ok") and rule_fired("client", TEXTS[4][1])
+    assert sum(t.fired for t in sample) == 2 and sum(t.double for t in sample) == 2
     ctx = turn_with_context(engine, "s1", 3, context=2)
     assert [c["turn_id"] for c in ctx] == [1, 2, 3]
     assert "555-123-4567" not in ctx[-1]["text"] and "switch off your phone" in ctx[-1]["text"]

@@ -18,7 +18,7 @@ from validation.codebook import (
     page_codebook,
 )
 from validation.coding_sample import CandidateTurn, context_ids, queue_for, sample_turns
-from validation.turn_agreement import BINARY_CODES
+from validation.turn_agreement import BINARY_CODES, CLIENT_CODES
 
 NOW = datetime(2026, 12, 7, 12, tzinfo=timezone.utc)
 
@@ -34,11 +34,12 @@ def test_the_codebook_names_every_code_the_issue_lists_with_words_in_both_langua
 
 
 def test_eval_codes_are_the_ones_eval_turns_reads():
-    assert set(EVAL_CODES) <= set(BINARY_CODES)
+    assert set(EVAL_CODES) <= set(BINARY_CODES) | set(CLIENT_CODES)
     assert all(part in BY_NAME for parts in EVAL_CODES.values() for part in parts)
     assert eval_codes(["complex_reflection", "open_question"]) == {
         "open_question": 1.0, "closed_question": 0.0, "reflection": 1.0, "directive": 0.0}
     assert eval_codes(["advice_with_permission"])["directive"] == 1.0
+    assert eval_codes(["withdrawal_marker"], "client") == {"withdrawal": 1.0, "confrontation": 0.0}
 
 
 def test_a_code_set_is_checked_against_the_speaker_and_kept_in_codebook_order():
