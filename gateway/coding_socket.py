@@ -4,7 +4,8 @@ Why its own socket, like the survey's: a coder is shown stored turns, not the li
 feed, so the connection never joins the hub. It does authenticate like the board
 (the first message is the same ``hello`` with a token) and admits supervisors only;
 what it shows is audited like every view of session content (``coding`` in the
-audit trail, with the sessions shown). The store side — the sample, the context,
+audit trail, with the sessions shown), and like the board it shows nothing while the
+trail is down past its bound (``Gateway.audit_blocked``). The store side — the sample, the context,
 the codes — is a :class:`CodingDesk` the command line hands in
 (alliance_monitor/coding.py), called in a thread. Nothing here logs a turn or a code.
 
@@ -107,6 +108,9 @@ class CodingSocket:
             return _error("unavailable", "this gateway has no store to code from (run it with ALLIANCE_DB_URL)")
         try:
             if msg["type"] == "load":
+                if self.gw.audit_blocked:  # fail closed like the board: no unaudited view of session content
+                    return _error("audit_unavailable", "audit trail unavailable: no turns until it is back; "
+                                                       "try again shortly")
                 turns = await asyncio.to_thread(self.desk.turns_for, viewer)
                 agreement = await asyncio.to_thread(self.desk.agreement, viewer)
                 shown = tuple(sorted({t["session_id"] for t in turns}))
