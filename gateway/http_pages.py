@@ -5,7 +5,7 @@ anyone how busy the organisation is), ``/metrics`` (Prometheus; observers only â
 or scrape the ``--health-port``). An observer is a client in ``--observer``
 (default loopback), judged by gateway/client_address.py: behind a reverse proxy
 by the address a trusted proxy forwarded for, never by the proxy's own address. the pages ``/``, ``/board``,
-``/counselor``, ``/session``, ``/survey`` and their static files under
+``/counselor``, ``/session``, ``/survey``, ``/code`` and their static files under
 ``/static/`` (a fixed list: no path traversal). A websocket upgrade passes
 through once its Origin is allowed.
 """
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 PAGE_ROUTES = {"/": "index.html", "/board": "board.html", "/counselor": "counselor.html", "/survey": "survey.html",
-               "/session": "session.html"}
+               "/session": "session.html", "/code": "code.html"}
 CSP = ("default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; "
        "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 

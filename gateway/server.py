@@ -11,6 +11,8 @@ in one module each:
   pages and their static files;
 * gateway/survey_socket.py — the client survey page's socket (``/survey/ws``),
   which never joins the hub, so no rating reaches a board or panel connection;
+* gateway/coding_socket.py — the coding page's socket (``/code/ws``): supervisors code
+  sampled stored turns, audited; never joins the hub;
 * gateway/audit_publisher.py — the audit trail (who viewed which session) to
   ``alliance.access``.
 """
@@ -49,6 +51,7 @@ from .client_messages import (
     ArchiveRequest,
     parse_hello,
 )
+from .coding_socket import CODING_WS_PATH, CodingDesk, CodingSocket
 from .connection import Connection
 from .errors import ProtocolError
 from .fanout import FanOut, spawn
@@ -133,6 +136,8 @@ class GatewayConfig:
     archive_loader: "Callable[[str], ArchivedSession | None] | None" = None
     #: what the gateway tells its metrics (gateway/sensor.py); Prometheus unless a test records instead
     sensor: GatewaySensor = field(default_factory=PrometheusGatewaySensor)
+    #: the store behind the coding page (``/code``; alliance_monitor/coding.py); None: the page says it has none
+    coding: "CodingDesk | None" = None
 
 
 class Gateway:
@@ -152,6 +157,7 @@ class Gateway:
         self.fanout = FanOut(self.hub, self.writes)
         self.audit = AuditPublisher(lambda: self.feed, self.replica, config.access_topic, config.access_attempts,
                                     keep_trying=not config.serve_unaudited)
+        self.coding_socket = CodingSocket(self, config.coding)
         self.keys = config.secret if isinstance(config.secret, KeyRing) else KeyRing.single(config.secret)
         if config.revoked_file:
             self.keys = self.keys.with_revoked(self.keys.revoked | read_revoked(config.revoked_file))
@@ -361,6 +367,9 @@ class Gateway:
         address = self.client(ws, ws.request.headers if ws.request is not None else None).address
         if ws.request is not None and ws.request.path.split("?", 1)[0] == SURVEY_WS_PATH:
             await self.survey_socket.serve(ws, address)
+            return
+        if ws.request is not None and ws.request.path.split("?", 1)[0] == CODING_WS_PATH:
+            await self.coding_socket.serve(ws, address)
             return
         refused = self.waiting.enter(address)
         if refused:

@@ -582,8 +582,9 @@ MAX_ACCESS_SESSIONS = 1000
 #: the full history of one session, with scores, item reasons and quotes), ``live``
 #: (a connection's first live frame with session content — a score, alert, episode,
 #: feedback or ack — of sessions its snapshot or resume did not already name).
+#: ``coding`` (a load of sampled turns, with their context, on the coding page).
 #: Every action names the sessions it showed in ``session_ids``.
-AccessAction = Literal["board", "resume", "subscribe", "timeline", "live"]
+AccessAction = Literal["board", "resume", "subscribe", "timeline", "live", "coding"]
 #: A display name or key id as it reaches the audit: bounded, non-empty, no edge whitespace.
 Label = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^\S(.*\S)?$")]
 

@@ -15,7 +15,7 @@ import sys
 from ..argtypes import int_at_least, since
 from .common import add_db_argument, db_failure, store_engine, store_url
 
-ACTIONS = ("board", "resume", "subscribe", "timeline", "live")
+ACTIONS = ("board", "resume", "subscribe", "timeline", "live", "coding")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -171,6 +171,16 @@ def store_archive(db_url: str | None):
     return load
 
 
+def coding_desk():
+    """The ``/code`` page's store: the turns the sink kept (ALLIANCE_STORE_TURNS=1), within their retention."""
+    from store.settings import StoreSettings
+
+    from ..coding import StoreCodingDesk
+
+    settings = StoreSettings.from_env()
+    return StoreCodingDesk(settings.db_url, retention_days=settings.turns_retention_days)
+
+
 def cmd_gateway(args: argparse.Namespace) -> int:
     from gateway.auth import REVOKED_ENV, keyring_from_env
     from gateway.policy import Policy
@@ -217,7 +227,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
                                tls_cert=args.tls_cert, tls_key=args.tls_key,
                                trusted_sources=tuple(args.trusted_source),
                                archive_loader=None if args.no_store_timelines
-                               else store_archive(environment.get("ALLIANCE_DB_URL")))
+                               else store_archive(environment.get("ALLIANCE_DB_URL")),
+                               coding=None if args.no_store_timelines else coding_desk())
         try:
             await run_gateway(config, stop, on_ready=health.set_ready if health else None)
         except OSError as err:
