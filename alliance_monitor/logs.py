@@ -70,6 +70,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+#: libraries whose info lines are chatter to an operator (every connection, plugin set-up, each health
+#: probe's handshake): warning and above unless the part runs at debug (--verbose / ALLIANCE_LOG=debug)
+THIRD_PARTY_LOGGERS = ("kafka", "aiokafka", "faust", "mode", "alembic", "websockets", "urllib3", "httpx", "httpcore",
+                       "sqlalchemy", "asyncio", "aiohttp", "vllm", "transformers", "torch", "filelock")
+
+
 def configure_logging(level: int, fmt: str, part: str, *, redact_pii: bool = True) -> None:
     """Root logging for one run of the console script: text for a terminal, JSON for a collector."""
     handler = logging.StreamHandler()
@@ -84,4 +90,6 @@ def configure_logging(level: int, fmt: str, part: str, *, redact_pii: bool = Tru
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(level if level <= logging.DEBUG else max(level, logging.WARNING))
     os.environ.setdefault("ALLIANCE_LOG_FORMAT", fmt)  # children of `up` log the same way
