@@ -76,7 +76,7 @@ class DeploySettings(BaseSettings):
                           "1: names, phones, e-mails, addresses and ID numbers in log lines become [NAME], [PHONE], ..."
                           )] = True
     kafka_bootstrap: Annotated[str | None, Field(validation_alias="KAFKA_BOOTSTRAP", description=
-                               "Kafka bootstrap servers; unset: an embedded broker (development)")] = None
+                               "Kafka bootstrap servers; unset: a part fails (--embedded-broker: a development broker)")] = None
     partitions: Annotated[int, Field(ge=1, validation_alias="ALLIANCE_PARTITIONS", description=
                           "partitions per topic when topics are created (the unit of parallelism)")] = 4
     replication_factor: Annotated[int, Field(ge=1, validation_alias="ALLIANCE_REPLICATION_FACTOR", description=

@@ -215,10 +215,13 @@ def running_embedded() -> str | None:
 
 
 @contextlib.contextmanager
-def kafka_bootstrap(*, announce=None) -> Iterator[str]:
-    """Yield a bootstrap address: ``KAFKA_BOOTSTRAP``, a running embedded broker, or a new one.
+def kafka_bootstrap(*, announce=None, embedded: bool = False) -> Iterator[str]:
+    """Yield a bootstrap address: ``KAFKA_BOOTSTRAP``, the embedded broker already running on this machine
+    (``alliance-monitor broker`` / ``up``, found by its state file), or, with ``embedded``, a new one.
 
-    A broker started here lives as long as the ``with`` block.
+    Without any of these it fails: a production part that
+    quietly started a private broker would report healthy while talking to nobody (`--embedded-broker`,
+    which `demo` and `up` set, asks for one). A broker started here lives as long as the ``with`` block.
     """
     env = environment.get("KAFKA_BOOTSTRAP")
     if env:
@@ -236,6 +239,9 @@ def kafka_bootstrap(*, announce=None) -> Iterator[str]:
             announce(f"using the embedded broker already running at {existing}")
         yield existing
         return
+    if not embedded:
+        raise BrokerError("KAFKA_BOOTSTRAP is not set: set it to the Kafka cluster's bootstrap servers "
+                          "(or pass --embedded-broker for a development broker of this process)")
     with EmbeddedBroker() as broker:
         if announce:
             announce(f"started an embedded broker at {broker.bootstrap} (set KAFKA_BOOTSTRAP to use another)")

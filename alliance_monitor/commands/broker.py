@@ -12,7 +12,7 @@ import time
 from ..argtypes import int_at_least, non_negative_float, port, speed
 from ..errors import CliError
 from ..stopping import stop_on_sigterm
-from .common import announce
+from .common import add_embedded_broker_argument, announce
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("topics", help="list the topic catalog, or create it on the broker")
     p.add_argument("--create", action="store_true", help="create missing topics on KAFKA_BOOTSTRAP / embedded broker")
+    add_embedded_broker_argument(p)
     p.set_defaults(func=cmd_topics)
 
     p = sub.add_parser("replay", help="publish recorded sessions (JSONL) with their original timing")
@@ -32,12 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rebase-now", action="store_true",
                    help="shift event times so the first event is now (keeps all spacing)")
     p.add_argument("--no-progress", action="store_true")
+    add_embedded_broker_argument(p)
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("tail", help="print events from a topic (ids and sizes only, never message text)")
     p.add_argument("topic")
     p.add_argument("--count", type=int_at_least(0), default=0, help="stop after this many events (0 = until --idle)")
     p.add_argument("--idle", type=non_negative_float, default=5.0, help="stop after this many seconds without an event")
+    add_embedded_broker_argument(p)
     p.set_defaults(func=cmd_tail)
 
 
@@ -76,7 +79,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
     if args.create:
         from streams.broker import ensure_topics, kafka_bootstrap
 
-        with kafka_bootstrap(announce=announce) as bootstrap:
+        with kafka_bootstrap(announce=announce, embedded=args.embedded_broker) as bootstrap:
             created = ensure_topics(bootstrap)
             print(f"created {len(created)} topic(s) on {bootstrap}")
         return 0
@@ -112,7 +115,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not events:
         print("nothing to replay", file=sys.stderr)
         return 1
-    with kafka_bootstrap(announce=announce) as bootstrap:
+    with kafka_bootstrap(announce=announce, embedded=args.embedded_broker) as bootstrap:
         ensure_topics(bootstrap)
         stats = publish(events, bootstrap, speed=args.speed, progress=not args.no_progress)
     print(
@@ -167,7 +170,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
         finally:
             await consumer.stop()
 
-    with kafka_bootstrap(announce=announce) as bootstrap:
+    with kafka_bootstrap(announce=announce, embedded=args.embedded_broker) as bootstrap:
         return asyncio.run(run(bootstrap))
 
 

@@ -14,7 +14,7 @@ from ..errors import CliError
 from ..health import add_health_argument
 from ..stopping import stop_on_signals
 from ..tls import add_tls_options, check_tls_options
-from .common import run_kafka_part
+from .common import add_embedded_broker_argument, run_kafka_part
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="turn/session ids remembered to recognise re-posted records (default 200000)")
     add_tls_options(p, "https://")
     add_health_argument(p)
+    add_embedded_broker_argument(p)
     p.set_defaults(func=cmd_ingest)
 
 
@@ -68,5 +69,5 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"ingest stopped: {c['accepted']} accepted, {c['duplicate']} duplicate, {c['rejected']} rejected, "
               f"{c['throttled']} throttled posts", file=sys.stderr, flush=True)
 
-    run_kafka_part("ingest", args.health_port, main)
+    run_kafka_part("ingest", args.health_port, main, embedded=args.embedded_broker)
     return 0

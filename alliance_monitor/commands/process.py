@@ -12,7 +12,7 @@ from streams import environment
 from ..argtypes import int_at_least, non_negative_float, positive_float, positive_int
 from ..errors import CliError
 from ..health import add_health_argument, start_health
-from .common import announce
+from .common import add_embedded_broker_argument, announce
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="replace names, phone numbers, e-mails, addresses and ID numbers in turn texts with "
                         "[NAME], [PHONE], ... before they go into score requests (the model never sees them)")
     add_health_argument(p)
+    add_embedded_broker_argument(p)
     p.set_defaults(func=cmd_process)
 
 
@@ -90,7 +91,7 @@ def cmd_process(args: argparse.Namespace) -> int:
 
         redact("张伟")
     health = start_health("processor", args.health_port)
-    with kafka_bootstrap(announce=announce) as bootstrap:
+    with kafka_bootstrap(announce=announce, embedded=args.embedded_broker) as bootstrap:
         records_db = args.records_db or environment.get("ALLIANCE_DB_URL")
         cfg = ProcessorConfig(bootstrap=bootstrap, app_id=args.app_id, settings=settings, alert_book=book,
                               producer_max_batch_size=args.max_batch_bytes,

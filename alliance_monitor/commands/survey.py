@@ -14,7 +14,7 @@ from ..argtypes import base_url, duration
 from ..errors import CliError
 from ..health import add_health_argument
 from ..stopping import stop_on_signals
-from .common import run_kafka_part
+from .common import add_embedded_broker_argument, run_kafka_part
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ttl", type=duration, default=DEFAULT_LINK_TTL_S, help="link lifetime (default 72h)")
     p.add_argument("--group", default="alliance-survey-links", help="consumer group id")
     add_health_argument(p)
+    add_embedded_broker_argument(p)
     p.set_defaults(func=cmd_publish_links)
     s.set_defaults(func=lambda args: (s.print_help(), 2)[1])
 
@@ -83,5 +84,5 @@ def cmd_publish_links(args: argparse.Namespace) -> int:
         print(f"survey links stopped: {stats.published} published for {stats.ended} ended sessions "
               f"({stats.skipped_expired} too old)", file=sys.stderr)
 
-    run_kafka_part("survey-links", args.health_port, main)
+    run_kafka_part("survey-links", args.health_port, main, embedded=args.embedded_broker)
     return 0

@@ -359,29 +359,60 @@ def _healthy(r, part: Part) -> bool:
     return done.returncode == 0
 
 
-@pytest.fixture(scope="module")
-def compose_broker():
-    """A broker of its own: the compose topics-init job creates the catalog with compose's partition count."""
+def k8s_parts(images: dict, bootstrap: str, db_url: str) -> dict[str, Part]:
+    """Every container of docker/k8s as its pod would run it: the ConfigMap (envFrom) and the container's
+    env (secrets: the dummy values, the store URL: the test's database), the image's ENV below them."""
+    from tests.docker.test_k8s import argv_of, by_kind, config
+
+    parts = {}
+    for kind in ("Job", "Deployment"):
+        for name, doc in by_kind(kind).items():
+            (container,) = doc["spec"]["template"]["spec"]["containers"]
+            image = container["image"].split("/")[-1].split(":")[0]
+            env = {**images[image].plan.env, **config()}
+            for item in container.get("env", []):
+                if "value" in item:
+                    env[item["name"]] = item["value"]
+                else:
+                    env[item["name"]] = db_url if item["name"] == "ALLIANCE_DB_URL" else DUMMY_SECRETS[item["name"]]
+            env["KAFKA_BOOTSTRAP"] = bootstrap
+            ports = {p: str(_free_port()) for p in INTERNAL_PORTS}
+            probe = None
+            if "readinessProbe" in container:
+                port = ports[str(container["readinessProbe"]["httpGet"]["port"])]
+                path = container["readinessProbe"]["httpGet"]["path"]
+                probe = ["python", "-c", (f"import urllib.request; urllib.request.urlopen("
+                                         f"'http://127.0.0.1:{port}{path}', timeout=4)")]
+            parts[name] = Part(name, image, [ports.get(a, a) for a in argv_of(container)],
+                               {k: ports.get(v, v) for k, v in env.items()}, probe, job=kind == "Job")
+    return parts
+
+
+@pytest.fixture(scope="module", params=["compose", "k8s"])
+def stack(request, images, image_db) -> dict[str, Part]:
+    """The parts as compose or the Kubernetes manifests run them, on a broker of their own (their topic job
+    creates the catalog with their partition count)."""
     from streams.broker import EmbeddedBroker
 
     with EmbeddedBroker() as broker:
-        yield broker.bootstrap
+        if request.param == "compose":
+            yield compose_parts(resolved_compose(), images, broker.bootstrap, image_db)
+        else:
+            yield k8s_parts(images, broker.bootstrap, image_db)
 
 
-@pytest.fixture(scope="module")
-def compose_stack(images, compose_broker, image_db) -> dict[str, Part]:
-    return compose_parts(resolved_compose(), images, compose_broker, image_db)
-
-
-def test_compose_stack_starts_with_composes_environment(images, compose_stack):
-    """topics-init and migrate succeed; every long-running part becomes healthy by its own healthcheck
-    and exits 0 on SIGTERM. The scorer needs a real model on a GPU: only its misconfiguration is run here."""
-    parts = compose_stack
-    for job in ("topics-init", "migrate"):
-        done = _run(images[parts[job].image], parts[job])
-        assert done.returncode == 0, f"{job}: {done.stderr.strip()[-2000:]}"
-    running = {name: p for name, p in parts.items() if not p.job and name != "scorer"}
-    assert set(running) >= {"processor", "sink", "survey-links", "ingest", "gateway"}
+def test_the_stack_starts_with_its_own_environment(images, stack):
+    """The jobs succeed; every long-running part becomes healthy by its own healthcheck (compose) or
+    readiness probe (k8s) and exits 0 on SIGTERM. The scorer needs a real model on a GPU: only its
+    misconfiguration is run here."""
+    parts = stack
+    jobs = sorted((p for p in parts.values() if p.job), key=lambda p: p.argv[0] != "topics")
+    assert [p.argv[0] for p in jobs] == ["topics", "db"]
+    for job in jobs:
+        done = _run(images[job.image], job)
+        assert done.returncode == 0, f"{job.name}: {done.stderr.strip()[-2000:]}"
+    running = {name: p for name, p in parts.items() if not p.job and p.image != "scorer"}
+    assert sorted(p.argv[0] for p in running.values()) == ["gateway", "ingest", "process", "sink", "survey"]
     procs = {name: images[p.image].popen(*p.argv, **p.env) for name, p in running.items()}
     try:
         waiting = set(running)
@@ -394,7 +425,7 @@ def test_compose_stack_starts_with_composes_environment(images, compose_stack):
                     waiting.discard(name)
             time.sleep(1)
         assert not waiting, f"never healthy: {sorted(waiting)}"
-        gateway = running["gateway"]
+        (gateway,) = (p for p in running.values() if p.argv[0] == "gateway")
         port = gateway.argv[gateway.argv.index("--port") + 1]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/board", timeout=10) as resp:
             assert b"<html" in resp.read().lower()  # the pages ship inside the wheel
@@ -402,7 +433,7 @@ def test_compose_stack_starts_with_composes_environment(images, compose_stack):
             proc.send_signal(signal.SIGTERM)
         outputs = {}
         for name, proc in procs.items():
-            out, _ = proc.communicate(timeout=45)  # compose's stop_grace_period
+            out, _ = proc.communicate(timeout=45)  # compose's stop_grace_period, k8s' grace period
             assert proc.returncode == 0, f"{name} exited {proc.returncode} after SIGTERM: {out[-2000:]}"
             outputs[name] = out
     finally:
@@ -410,35 +441,50 @@ def test_compose_stack_starts_with_composes_environment(images, compose_stack):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
-    assert set(outputs) == set(running)
-    assert "cannot read validation records" not in outputs["gateway"], outputs["gateway"]  # psycopg2 + the schema
-    current = images["processor"].run("db", "current", **parts["migrate"].env)  # the schema migrate left
+    assert "cannot read validation records" not in outputs[gateway.name], outputs[gateway.name]  # psycopg2, schema
+    (migrate,) = (p for p in jobs if p.argv[0] == "db")
+    current = images["processor"].run("db", "current", **migrate.env)  # the schema the job left
     assert current.returncode == 0 and "revision: none" not in current.stdout, current
 
 
-def _one_line(done: subprocess.CompletedProcess) -> str | None:
-    """None when the part failed as an operator needs: exit 2, one line on stderr, no traceback."""
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    if done.returncode == 2 and len(lines) == 1 and lines[0].startswith("alliance-monitor: "):
+@pytest.fixture(scope="module")
+def compose_stack(images, private_kafka, image_db) -> dict[str, Part]:
+    """Compose's parts for the misconfiguration runs (none of them gets as far as reading a topic)."""
+    return compose_parts(resolved_compose(), images, private_kafka, image_db)
+
+
+def _one_line(done: subprocess.CompletedProcess, expected: str) -> str | None:
+    """None when the part failed as an operator needs: exit 2 and one line (beside JSON log records) that
+    says ``expected``, no traceback."""
+    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("{")]
+    if done.returncode == 2 and len(lines) == 1 and lines[0].startswith("alliance-monitor: ") and expected in lines[0]:
         return None
-    return f"exit {done.returncode}: {done.stderr.strip()[-1500:]}"
+    return f"exit {done.returncode}, expected one line saying {expected!r}: {done.stderr.strip()[-1500:]}"
 
 
-#: (service, the expected misconfiguration: variables changed (None: unset))
+#: (service, the expected misconfiguration: variables changed (None: unset), what its one line names)
 MISCONFIGURATIONS = [
-    ("gateway", {"ALLIANCE_GATEWAY_SECRET": None}),
-    ("gateway", {"ALLIANCE_GATEWAY_SECRET": "short"}),
-    ("ingest", {"ALLIANCE_INGEST_TOKENS": None}),
-    ("migrate", {"ALLIANCE_DB_URL": "postgresql+psycopg2://alliance:pw@127.0.0.1:1/alliance"}),
-    ("processor", {"ALLIANCE_PARTITIONS": "many"}),
-    ("sink", {"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512"}),
-    ("survey-links", {"ALLIANCE_GATEWAY_SECRET": None}),
-    ("scorer", {}),  # no model mounted at /models/alliance
+    ("gateway", {"ALLIANCE_GATEWAY_SECRET": None}, "ALLIANCE_GATEWAY_SECRET"),
+    ("gateway", {"ALLIANCE_GATEWAY_SECRET": "short"}, "16"),
+    ("ingest", {"ALLIANCE_INGEST_TOKENS": None}, "ALLIANCE_INGEST_TOKENS"),
+    ("migrate", {"ALLIANCE_DB_URL": "postgresql+psycopg2://alliance:pw@127.0.0.1:1/alliance"}, "127.0.0.1"),
+    ("processor", {"ALLIANCE_PARTITIONS": "many"}, "ALLIANCE_PARTITIONS"),
+    ("sink", {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "KAFKA_SASL_USERNAME"),
+    ("survey-links", {"ALLIANCE_GATEWAY_SECRET": None}, "secret"),
+    ("scorer", {}, "config.json"),  # no model mounted at /models/alliance
+    ("ingest", {"KAFKA_BOOTSTRAP": None}, "KAFKA_BOOTSTRAP is not set"),  # never a private broker of its own
 ]
 
 
-@pytest.mark.parametrize(("service", "changes"), MISCONFIGURATIONS,
-                         ids=[f"{s}-{'-'.join(c) or 'no-model'}" for s, c in MISCONFIGURATIONS])
-def test_an_expected_misconfiguration_is_one_line_and_exit_2(images, compose_stack, service, changes):
+@pytest.mark.parametrize(("service", "changes", "expected"), MISCONFIGURATIONS,
+                         ids=[f"{s}-{'-'.join(c) or 'no-model'}" for s, c, _ in MISCONFIGURATIONS])
+def test_an_expected_misconfiguration_is_one_line_and_exit_2(images, compose_stack, service, changes, expected):
     part = compose_stack[service]
-    assert (err := _one_line(_run(images[part.image], part, timeout=60, **changes))) is None, err
+    assert (err := _one_line(_run(images[part.image], part, timeout=60, **changes), expected)) is None, err
+
+
+def test_a_k8s_job_against_an_unreachable_database_is_one_line(images, image_db):
+    """The runbook's `kubectl logs job/alliance-migrate` must say why, not show a missing module."""
+    parts = k8s_parts(images, "127.0.0.1:1", "postgresql+psycopg2://alliance:pw@127.0.0.1:1/alliance")
+    (migrate,) = (p for p in parts.values() if p.argv[:2] == ["db", "upgrade"])
+    assert (err := _one_line(_run(images[migrate.image], migrate, timeout=60), "127.0.0.1")) is None, err

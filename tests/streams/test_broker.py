@@ -59,10 +59,22 @@ def test_kafka_bootstrap_prefers_the_environment(monkeypatch):
 def test_kafka_bootstrap_starts_and_stops_its_own(monkeypatch, tmp_path):
     monkeypatch.delenv("KAFKA_BOOTSTRAP", raising=False)
     monkeypatch.setenv("ALLIANCE_STATE_DIR", str(tmp_path))
-    with kafka_bootstrap() as bs:
+    with kafka_bootstrap(embedded=True) as bs:
         host, port = split_bootstrap(bs)
         assert api_versions_ok(host, port)
     assert not api_versions_ok(host, port, timeout=0.3)
+
+
+def test_kafka_bootstrap_without_the_setting_fails_unless_asked(monkeypatch, tmp_path):
+    """A production part never starts a private broker on its own: one line, exit 2 (a StreamsError)."""
+    from alliance_monitor.cli import main
+
+    monkeypatch.delenv("KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.setenv("ALLIANCE_STATE_DIR", str(tmp_path))
+    with pytest.raises(BrokerError, match=r"KAFKA_BOOTSTRAP is not set.*--embedded-broker"):
+        with kafka_bootstrap():
+            pass
+    assert main(["topics", "--create"]) == 2
 
 
 def test_produce_consume_keyed_and_ordered_per_session(kafka_bootstrap, unique):
