@@ -34,6 +34,7 @@ class HealthServer:
         self.part = part
         self.ready = threading.Event()
         self.detail = "starting"
+        self.failing: str | None = None  # set while the part runs but cannot do its work
         health = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,8 +46,9 @@ class HealthServer:
                 if path not in ("/healthz", "/readyz"):
                     self.send_error(404)
                     return
-                ok = health.ready.is_set()
-                body = json.dumps({"part": health.part, "status": "ok" if ok else health.detail}).encode()
+                ok = health.ready.is_set() and health.failing is None
+                status = "ok" if ok else health.failing or health.detail
+                body = json.dumps({"part": health.part, "status": status}).encode()
                 self._send(200 if ok else 503, body, "application/json")
 
             def _send(self, status: int, body: bytes, ctype: str) -> None:
@@ -67,6 +69,10 @@ class HealthServer:
 
     def set_ready(self) -> None:
         self.ready.set()
+
+    def set_failing(self, reason: str | None) -> None:
+        """Unhealthy (503 with ``reason``) while the part runs but fails every record; None: healthy again."""
+        self.failing = reason
 
     def set_draining(self) -> None:
         self.detail = "draining"

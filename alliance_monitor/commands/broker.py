@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("topics", help="list the topic catalog, or create it on the broker")
     p.add_argument("--create", action="store_true", help="create missing topics on KAFKA_BOOTSTRAP / embedded broker")
+    p.add_argument("--check", action="store_true",
+                   help="compare the broker's partition counts (topics and the processor's changelogs) with "
+                        "ALLIANCE_PARTITIONS; exit 2 when they disagree")
     add_embedded_broker_argument(p)
     p.set_defaults(func=cmd_topics)
 
@@ -82,6 +85,13 @@ def cmd_topics(args: argparse.Namespace) -> int:
         with kafka_bootstrap(announce=announce, embedded=args.embedded_broker) as bootstrap:
             created = ensure_topics(bootstrap)
             print(f"created {len(created)} topic(s) on {bootstrap}")
+            _check_partitions(bootstrap)  # topics that existed with another count: one line, exit 2
+        return 0
+    if args.check:
+        from streams.broker import kafka_bootstrap
+
+        with kafka_bootstrap(announce=announce, embedded=args.embedded_broker) as bootstrap:
+            _check_partitions(bootstrap, verbose=True)
         return 0
     print(f"{'topic':24} {'contract':15} {'partitions':>10} {'retention':>10}  text")
     for t in all_topics():
@@ -89,6 +99,25 @@ def cmd_topics(args: argparse.Namespace) -> int:
         print(f"{t.name:24} {t.contract.__name__:15} {t.partition_count():>10} {days:>9.0f}d  "
               f"{'yes' if t.carries_text else 'no'}")
     return 0
+
+
+def _check_partitions(bootstrap: str, *, verbose: bool = False) -> None:
+    """Every catalog topic and the processor's changelogs against ALLIANCE_PARTITIONS; CliError on a mismatch."""
+    from streams.broker import disagreement_line, partition_counts, partition_disagreements
+    from streams.processor import changelog_topics
+    from streams.topics import all_topics, default_partitions
+
+    want = default_partitions()
+    names = [t.name for t in all_topics()] + changelog_topics()
+    counts = partition_counts(bootstrap, names)
+    if verbose:
+        for name in names:
+            print(f"{name:44} {counts.get(name, '-'):>10}")
+    found = partition_disagreements(counts, want)
+    if found:
+        raise CliError(disagreement_line(found, want))
+    if verbose:
+        print(f"every existing topic has {want} partition(s)")
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

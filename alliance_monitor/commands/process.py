@@ -63,7 +63,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     from streams.alert_policy import SettingsBook
     from streams.broker import kafka_bootstrap
     from streams.phase_clock import ClockSettings
-    from streams.processor import ProcessorConfig, run_worker
+    from streams.processor import ProcessorConfig, check_partitions, run_worker
     from streams.session_state import ProcessorSettings
 
     book = SettingsBook.builtin()
@@ -98,10 +98,12 @@ def cmd_process(args: argparse.Namespace) -> int:
                               standby_replicas=args.standby_replicas,
                               record_loader=lambda: load_record_book(records_db),
                               record_reload_s=args.records_reload,
-                              on_ready=health.set_ready if health else None)
-        print(f"processor starting: app {args.app_id} on {bootstrap}, clock rate {args.clock_rate:g}, "
-              f"{args.transcript} transcripts (Ctrl-C stops)", file=sys.stderr, flush=True)
+                              on_ready=health.set_ready if health else None,
+                              on_failing=health.set_failing if health else None)
         try:
+            check_partitions(cfg)  # sources and changelogs that disagree: one line now, not a DLQ of every record
+            print(f"processor starting: app {args.app_id} on {bootstrap}, clock rate {args.clock_rate:g}, "
+                  f"{args.transcript} transcripts (Ctrl-C stops)", file=sys.stderr, flush=True)
             return run_worker(cfg, loglevel="DEBUG" if args.verbose else "WARNING")
         finally:
             if health:
