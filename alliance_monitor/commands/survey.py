@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = ssub.add_parser("publish-links", help="publish a survey link to chat.survey_links for every session "
                                               "that ends, until Ctrl-C")
-    p.add_argument("--base-url", type=base_url, required=True, help="the gateway as clients reach it")
+    p.add_argument("--base-url", type=base_url, help="the gateway as clients reach it (required)")
     p.add_argument("--instrument", choices=INSTRUMENTS, default="wai-sr", help="default wai-sr")
     p.add_argument("--ttl", type=duration, default=DEFAULT_LINK_TTL_S, help="link lifetime (default 72h)")
     p.add_argument("--group", default="alliance-survey-links", help="consumer group id")
@@ -67,6 +67,9 @@ def cmd_publish_links(args: argparse.Namespace) -> int:
     from gateway.survey_publisher import LinkPublisher
     from streams.topics import CHAT_SESSIONS, SURVEY_LINKS
 
+    if not args.base_url:
+        raise CliError("survey publish-links needs --base-url or ALLIANCE_SURVEY_PUBLISH_LINKS_BASE_URL "
+                       "(the gateway as clients reach it)")
     if args.ttl > MAX_LINK_TTL_S:
         raise CliError(f"--ttl must be at most {MAX_LINK_TTL_S // 3600} hours")
     key = _key()

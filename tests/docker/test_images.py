@@ -471,6 +471,8 @@ MISCONFIGURATIONS = [
     ("processor", {"ALLIANCE_PARTITIONS": "many"}, "ALLIANCE_PARTITIONS"),
     ("sink", {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "KAFKA_SASL_USERNAME"),
     ("survey-links", {"ALLIANCE_GATEWAY_SECRET": None}, "secret"),
+    ("survey-links", {"ALLIANCE_SURVEY_PUBLISH_LINKS_BASE_URL": None}, "ALLIANCE_SURVEY_PUBLISH_LINKS_BASE_URL"),
+    ("scorer", {"ALLIANCE_GPU_MEMORY_UTILIZATION": "abc"}, "ALLIANCE_GPU_MEMORY_UTILIZATION"),
     ("scorer", {}, "config.json"),  # no model mounted at /models/alliance
     ("ingest", {"KAFKA_BOOTSTRAP": None}, "KAFKA_BOOTSTRAP is not set"),  # never a private broker of its own
 ]
