@@ -92,6 +92,11 @@ def subcommand_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.Ar
     return {}
 
 
+#: the parts that run as services (a container's whole output goes to a log collector): with
+#: ALLIANCE_LOG_FORMAT=json every line they write is a JSON record
+SERVICE_PARTS = ("process", "score", "sink", "gateway", "ingest", "survey publish-links")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -109,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     from .logs import configure_logging
 
     configure_logging(logging.DEBUG if args.verbose else getattr(logging, deploy.log), deploy.log_format,
-                      args.command or "cli", redact_pii=deploy.log_redact)
+                      args.command or "cli", redact_pii=deploy.log_redact, json_stdio=part in SERVICE_PARTS)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -436,6 +436,8 @@ def test_the_stack_starts_with_its_own_environment(images, stack):
             out, _ = proc.communicate(timeout=45)  # compose's stop_grace_period, k8s' grace period
             assert proc.returncode == 0, f"{name} exited {proc.returncode} after SIGTERM: {out[-2000:]}"
             outputs[name] = out
+            plain = [line for line in out.splitlines() if line.strip() and not line.startswith("{")]
+            assert not plain, f"{name}: lines that are not JSON with ALLIANCE_LOG_FORMAT=json: {plain[:5]}"
     finally:
         for proc in procs.values():
             if proc.poll() is None:
@@ -454,10 +456,13 @@ def compose_stack(images, private_kafka, image_db) -> dict[str, Part]:
 
 
 def _one_line(done: subprocess.CompletedProcess, expected: str) -> str | None:
-    """None when the part failed as an operator needs: exit 2 and one line (beside JSON log records) that
-    says ``expected``, no traceback."""
-    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("{")]
-    if done.returncode == 2 and len(lines) == 1 and lines[0].startswith("alliance-monitor: ") and expected in lines[0]:
+    """None when the part failed as an operator needs: exit 2 and one ``alliance-monitor: ...`` line that
+    says ``expected`` (plain, or a JSON record once a service part's logging is set up), no traceback."""
+    plain = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("{")]
+    records = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    said = plain + [r["msg"] for r in records if str(r.get("msg", "")).startswith("alliance-monitor: ")]
+    if done.returncode == 2 and len(said) == 1 and len(plain) <= 1 and said[0].startswith("alliance-monitor: ") \
+            and expected in said[0] and "Traceback" not in done.stderr:
         return None
     return f"exit {done.returncode}, expected one line saying {expected!r}: {done.stderr.strip()[-1500:]}"
 
