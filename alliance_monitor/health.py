@@ -43,6 +43,11 @@ class HealthServer:
                 if path == "/metrics":
                     self._send(200, *metrics_body())
                     return
+                if path == "/livez":  # liveness: the process serves and is not failing every record
+                    alive = health.failing is None
+                    body = json.dumps({"part": health.part, "status": "alive" if alive else health.failing}).encode()
+                    self._send(200 if alive else 503, body, "application/json")
+                    return
                 if path not in ("/healthz", "/readyz"):
                     self.send_error(404)
                     return

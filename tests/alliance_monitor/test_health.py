@@ -38,3 +38,23 @@ def test_a_streak_of_dead_letters_fails_once_at_the_limit_and_one_success_ends_i
     assert [streak.failed() for _ in range(5)] == [False, False, True, False, False]
     assert streak.succeeded() is True and streak.run == 0
     assert streak.failed() is False and streak.succeeded() is False  # a lone bad record is input, not failure
+
+
+def test_liveness_is_alive_while_draining_and_not_while_failing():
+    health = start_health("sink", 0)
+    try:
+        def live() -> int:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{health.port}/livez", timeout=5) as resp:
+                    return resp.status
+            except urllib.error.HTTPError as err:
+                return err.code
+
+        assert live() == 200  # starting is alive (the startup probe waits for ready)
+        health.set_ready()
+        health.set_draining()
+        assert live() == 200 and _get(health.port)[0] == 503
+        health.set_failing("every record dead-lettered")
+        assert live() == 503
+    finally:
+        health.close()
