@@ -217,7 +217,11 @@ def describe(event) -> str:
         return f"{event.session_id} {event.phase}: {dims}"
     if isinstance(event, AllianceAlert):
         return f"{event.session_id} {event.phase} {event.severity} {event.dimension} {event.kind}: {event.message}"
-    from streams.contracts import CounselorFeedback, RuptureEpisode
+    from streams.contracts import CounselorFeedback, DeadLetter, RuptureEpisode
+
+    if isinstance(event, DeadLetter):  # where from and why; the raw bytes only by size (they may hold chat text)
+        return (f"{event.at:%Y-%m-%d %H:%M:%S} {event.source_topic}[{event.partition}]@{event.offset} "
+                f"key {event.key or '-'}: {event.reason} ({len(event.raw)} {event.raw_encoding} chars)")
 
     if isinstance(event, RuptureEpisode):
         marks = " ".join(f"{m.turn_id}:{m.cue}" for m in event.markers)

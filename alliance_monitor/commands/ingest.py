@@ -41,6 +41,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.tokens import parse_tokens
 
     check_tls_options(args)
+    if args.max_pending < args.max_records:  # a full post could never fit: 429 forever
+        raise CliError(f"--max-pending ({args.max_pending}) must be at least --max-records ({args.max_records}): "
+                       "a post of --max-records records would be throttled forever")
     try:
         tokens = parse_tokens(environment.get("ALLIANCE_INGEST_TOKENS"))
     except IngestError as err:

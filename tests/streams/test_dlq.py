@@ -55,3 +55,14 @@ def test_redrive_sends_the_matching_letters_back_with_their_key_and_bytes(kafka_
 def test_bad_arguments_are_one_line(kafka_bootstrap):
     proc = _cli(kafka_bootstrap, "no.such.topic")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "unknown topic" in proc.stderr
+
+
+def test_tail_of_a_dlq_prints_where_from_and_why_never_the_raw_text():
+    """The runbook's `alliance-monitor tail chat.sessions.dlq` (it printed only `DeadLetter` per record)."""
+    from alliance_monitor.commands.broker import describe
+
+    letter = dead_letter("chat.sessions", "not a SessionEvent: missing kind", b'{"text": "secret words"}',
+                         key="s-9", partition=2, offset=17)
+    line = describe(letter)
+    assert "chat.sessions[2]@17" in line and "key s-9" in line and "missing kind" in line
+    assert "secret" not in line and not line.startswith("DeadLetter")
