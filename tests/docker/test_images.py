@@ -361,31 +361,41 @@ def _healthy(r, part: Part) -> bool:
 
 def k8s_parts(images: dict, bootstrap: str, db_url: str) -> dict[str, Part]:
     """Every container of docker/k8s as its pod would run it: the ConfigMap (envFrom) and the container's
-    env (secrets: the dummy values, the store URL: the test's database), the image's ENV below them."""
-    from tests.docker.test_k8s import argv_of, by_kind, config
+    env (secrets: the dummy values, the store URL: the test's database), the image's ENV below them.
+    Init containers run as jobs after the Jobs (``db wait`` returns once the store is at head)."""
+    from tests.docker.test_k8s import by_kind
 
     parts = {}
     for kind in ("Job", "Deployment"):
         for name, doc in by_kind(kind).items():
-            (container,) = doc["spec"]["template"]["spec"]["containers"]
-            image = container["image"].split("/")[-1].split(":")[0]
-            env = {**images[image].plan.env, **config()}
-            for item in container.get("env", []):
-                if "value" in item:
-                    env[item["name"]] = item["value"]
-                else:
-                    env[item["name"]] = db_url if item["name"] == "ALLIANCE_DB_URL" else DUMMY_SECRETS[item["name"]]
-            env["KAFKA_BOOTSTRAP"] = bootstrap
-            ports = {p: str(_free_port()) for p in INTERNAL_PORTS}
-            probe = None
-            if "readinessProbe" in container:
-                port = ports[str(container["readinessProbe"]["httpGet"]["port"])]
-                path = container["readinessProbe"]["httpGet"]["path"]
-                probe = ["python", "-c", (f"import urllib.request; urllib.request.urlopen("
-                                         f"'http://127.0.0.1:{port}{path}', timeout=4)")]
-            parts[name] = Part(name, image, [ports.get(a, a) for a in argv_of(container)],
-                               {k: ports.get(v, v) for k, v in env.items()}, probe, job=kind == "Job")
+            pod = doc["spec"]["template"]["spec"]
+            for init in pod.get("initContainers", []):
+                init_name = f"{name}/{init['name']}"
+                parts[init_name] = _k8s_part(init_name, init, images, bootstrap, db_url, job=True)
+            (container,) = pod["containers"]
+            parts[name] = _k8s_part(name, container, images, bootstrap, db_url, job=kind == "Job")
     return parts
+
+
+def _k8s_part(name: str, container: dict, images: dict, bootstrap: str, db_url: str, *, job: bool) -> Part:
+    from tests.docker.test_k8s import argv_of, config
+
+    image = container["image"].split("/")[-1].split(":")[0]
+    env = {**images[image].plan.env, **config()}
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        else:
+            env[item["name"]] = db_url if item["name"] == "ALLIANCE_DB_URL" else DUMMY_SECRETS[item["name"]]
+    env["KAFKA_BOOTSTRAP"] = bootstrap
+    ports = {p: str(_free_port()) for p in INTERNAL_PORTS}
+    probe = None
+    if "readinessProbe" in container:
+        port = ports[str(container["readinessProbe"]["httpGet"]["port"])]
+        path = container["readinessProbe"]["httpGet"]["path"]
+        probe = ["python", "-c", f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=4)"]
+    return Part(name, image, [ports.get(a, a) for a in argv_of(container)],
+                {k: ports.get(v, v) for k, v in env.items()}, probe, job=job)
 
 
 @pytest.fixture(scope="module", params=["compose", "k8s"])
@@ -406,8 +416,10 @@ def test_the_stack_starts_with_its_own_environment(images, stack):
     readiness probe (k8s) and exits 0 on SIGTERM. The scorer needs a real model on a GPU: only its
     misconfiguration is run here."""
     parts = stack
-    jobs = sorted((p for p in parts.values() if p.job), key=lambda p: p.argv[0] != "topics")
-    assert [p.argv[0] for p in jobs] == ["topics", "db"]
+    order = {"topics": 0, "upgrade": 1, "wait": 2}  # the topic job, the migrate job, then the init containers
+    jobs = sorted((p for p in parts.values() if p.job), key=lambda p: order[p.argv[0] if p.argv[0] == "topics"
+                                                                            else p.argv[1]])
+    assert [p.argv[:2] for p in jobs][:2] == [["topics", "--create"], ["db", "upgrade"]]
     for job in jobs:
         done = _run(images[job.image], job)
         assert done.returncode == 0, f"{job.name}: {done.stderr.strip()[-2000:]}"
@@ -444,7 +456,7 @@ def test_the_stack_starts_with_its_own_environment(images, stack):
                 proc.kill()
                 proc.wait(10)
     assert "cannot read validation records" not in outputs[gateway.name], outputs[gateway.name]  # psycopg2, schema
-    (migrate,) = (p for p in jobs if p.argv[0] == "db")
+    (migrate,) = (p for p in jobs if p.argv[:2] == ["db", "upgrade"])
     current = images["processor"].run("db", "current", **migrate.env)  # the schema the job left
     assert current.returncode == 0 and "revision: none" not in current.stdout, current
 

@@ -47,7 +47,7 @@ def containers() -> dict[str, tuple[dict, dict]]:
 def argv_of(container: dict) -> list[str]:
     """What the container runs: the image's ENTRYPOINT (minus the script name) + args."""
     image = container["image"].split("/")[-1].split(":")[0]
-    entry = exec_form(DOCKER / f"{image}.Dockerfile", "ENTRYPOINT") or []
+    entry = container.get("command") or exec_form(DOCKER / f"{image}.Dockerfile", "ENTRYPOINT") or []
     return entry[1:] + container.get("args", [])
 
 
@@ -157,7 +157,7 @@ def test_every_pod_meets_pod_security_restricted():
         assert pod.get("runAsNonRoot") is True and pod.get("runAsUser") == 10001, name
         assert pod.get("seccompProfile", {}).get("type") == "RuntimeDefault", name
         volumes = {v["name"]: v for v in spec.get("volumes", [])}
-        for c in spec["containers"]:
+        for c in spec["containers"] + spec.get("initContainers", []):
             sec = c.get("securityContext", {})
             assert sec.get("allowPrivilegeEscalation") is False, name
             assert sec.get("capabilities", {}).get("drop") == ["ALL"], name
@@ -202,3 +202,17 @@ def test_image_tags_are_pinned_to_the_release():
     assert set(tags.values()) == {version}, tags
     for name in ("disruption.yaml", "network.yaml"):
         assert name in kustomization["resources"]
+
+
+def test_the_migrate_job_gates_every_part_that_reads_the_store():
+    """An init container `db wait` of the part's own image: its pods stay in Init until the store is at that
+    image's schema revision, so `kubectl apply -k` no longer rolls the parts while the migrate Job runs."""
+    for name, d in by_kind("Deployment").items():
+        spec = d["spec"]["template"]["spec"]
+        (c,) = spec["containers"]
+        if not any(e["name"] == "ALLIANCE_DB_URL" for e in c.get("env", [])):
+            continue
+        (init,) = spec.get("initContainers", [])
+        assert init["image"] == c["image"], name
+        assert argv_of(init)[:2] == ["db", "wait"] and cli_error(argv_of(init)) is None, name
+        assert init["env"] == [e for e in c["env"] if e["name"] == "ALLIANCE_DB_URL"], name
