@@ -219,7 +219,7 @@ def run_demo(args: argparse.Namespace) -> int:
         "signal.")
     say(gate_status(args.model, db_url))
 
-    with kafka_bootstrap(announce=say) as bootstrap:
+    with kafka_bootstrap(announce=say, embedded=True) as bootstrap:
         ensure_topics(bootstrap)
         specs = default_specs(args, bootstrap)
         app_id = f"alliance-demo-{int(time.time())}"  # one group for every processor replica

@@ -85,6 +85,7 @@ class HealthServer:
         self.detail = "starting"
         self.dependencies: list[Dependency] = []
         self._closed = threading.Event()
+        self.failing: str | None = None  # set while the part runs but cannot do its work
         health = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -93,10 +94,15 @@ class HealthServer:
                 if path == "/metrics":
                     self._send(200, *metrics_body())
                     return
+                if path == "/livez":  # liveness: the process serves and is not failing every record
+                    alive = health.failing is None
+                    body = json.dumps({"part": health.part, "status": "alive" if alive else health.failing}).encode()
+                    self._send(200 if alive else 503, body, "application/json")
+                    return
                 if path not in ("/healthz", "/readyz"):
                     self.send_error(404)
                     return
-                problems = health.problems()
+                problems = ([health.failing] if health.failing else []) + health.problems()
                 ok = health.ready.is_set() and not problems
                 status = "ok" if ok else ("; ".join(problems) if health.ready.is_set() else health.detail)
                 body = json.dumps({"part": health.part, "status": status}).encode()
@@ -142,6 +148,10 @@ class HealthServer:
 
     def watch_kafka(self, bootstrap: str) -> Dependency:
         return self.watch("kafka", lambda: kafka_answers(bootstrap))
+
+    def set_failing(self, reason: str | None) -> None:
+        """Unhealthy (503 with ``reason``) while the part runs but fails every record; None: healthy again."""
+        self.failing = reason
 
     def set_draining(self) -> None:
         self.detail = "draining"

@@ -251,13 +251,17 @@ class Sink:
                     log.debug("error stopping a kafka client", exc_info=True)
         self._consumer = self._producer = None
 
-    async def run(self, stop: asyncio.Event | None = None) -> SinkStats:
-        """Poll, write, commit until ``stop`` is set."""
+    async def run(self, stop: asyncio.Event | None = None, on_ready: Callable[[], None] | None = None) -> SinkStats:
+        """Poll, write, commit until ``stop`` is set. ``on_ready`` once the group has given this sink its
+        partitions (not at start: it answered healthy ~5 s before it had joined its group)."""
         stop = stop or asyncio.Event()
         await self.start()
         try:
             while not stop.is_set():
                 await self.step(timeout_ms=500)
+                if on_ready is not None and self._consumer.assignment():
+                    on_ready()
+                    on_ready = None
                 await self._maybe_purge()
         finally:
             await self.stop()

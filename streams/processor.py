@@ -111,12 +111,42 @@ class ProcessorConfig:
     on_ready: Callable[[], None] | None = None
     #: what the agents tell the metrics (streams/processor_sensor.py); Prometheus unless a test records instead
     sensor: ProcessorSensor = field(default_factory=PrometheusProcessorSensor)
+    #: called with a reason when ``failing_after`` chat records in a row went to the DLQ and none was
+    #: processed (the worker is broken, not the input: the health endpoint turns 503), with None when
+    #: one is processed again
+    on_failing: Callable[[str | None], None] | None = None
+    failing_after: int = 100
+
+    def partitioned_topics(self) -> list[str]:
+        """The topics whose partitions must agree: the sources, the tick topic and the changelogs (Faust
+        joins a source partition to the same table partition; a mismatch dead-letters every record)."""
+        return [CHAT_TURNS.name, CHAT_SESSIONS.name, ALERTS.name, SCORES.name, self.tick_topic().name,
+                *changelog_topics(self.app_id)]
 
     def tick_topic(self) -> TopicSpec:
         return TopicSpec(
             f"{self.app_id}-ticks", SessionEvent, 3600 * 1000, False, "internal timer ticks",
             partitions=CHAT_TURNS.partition_count(),
         )
+
+
+@dataclass
+class DeadLetterStreak:
+    """Chat records dead-lettered in a row with none processed. A few are bad input; ``limit`` in a row
+    means the worker cannot process anything (a partition mismatch, a store it cannot read)."""
+
+    limit: int
+    run: int = 0
+
+    def failed(self) -> bool:
+        """Count one; True when this one makes the streak reach the limit."""
+        self.run += 1
+        return self.run == self.limit
+
+    def succeeded(self) -> bool:
+        """A record was processed; True when that ends a streak at the limit."""
+        failing, self.run = self.run >= self.limit, 0
+        return failing
 
 
 @dataclass
@@ -170,6 +200,26 @@ class Wakeups:
 
     def __len__(self) -> int:
         return len(self._at)
+
+
+#: the processor's tables; Faust names each changelog topic "<app id>-<table>-changelog"
+TABLES = ("sessions", "texts", "alert_state")
+
+
+def changelog_topics(app_id: str = "alliance-processor") -> list[str]:
+    return [f"{app_id}-{table}-changelog" for table in TABLES]
+
+
+def check_partitions(cfg: ProcessorConfig) -> None:
+    """Refuse to start (one line) when the sources and changelogs that exist disagree with the partition
+    count: Faust would raise PartitionsMismatch for every record and dead-letter it."""
+    from .broker import disagreement_line, partition_counts, partition_disagreements
+    from .errors import BrokerError
+
+    want = CHAT_TURNS.partition_count()
+    found = partition_disagreements(partition_counts(cfg.bootstrap, cfg.partitioned_topics()), want)
+    if found:
+        raise BrokerError(disagreement_line(found, want))
 
 
 def texts_changelog_configs() -> dict[str, str]:
@@ -278,8 +328,12 @@ def build_app(cfg: ProcessorConfig):
                    headers: list[tuple[str, bytes]] | None = None) -> None:
         await out[topic].send(key=key.encode(), value=value, partition=partition, headers=headers or None)
 
+    streak = DeadLetterStreak(cfg.failing_after)
+
     async def to_dlq(source: str, reason: str, message, reason_class: str = REASON_PROCESSING) -> None:
         counters.dead_letters += 1
+        if source in (CHAT_TURNS.name, CHAT_SESSIONS.name) and streak.failed() and cfg.on_failing:
+            cfg.on_failing(f"the last {streak.limit} chat records went to the dead-letter topics")
         sensor.on_dead_letter(source, reason_class)
         letter = dead_letter(source, reason, message.value, key=message.key,
                              partition=message.partition, offset=message.offset)
@@ -347,6 +401,7 @@ def build_app(cfg: ProcessorConfig):
             wall = time.time()
             catch_up["gate"].observe(message.topic, message.partition, message.offset)
             started = time.perf_counter()
+            dead_before = counters.dead_letters
             try:
                 if message.topic == tick_spec.name:
                     counters.ticks += 1
@@ -418,6 +473,9 @@ def build_app(cfg: ProcessorConfig):
                     await to_dlq(message.topic, f"processing error: {safe_reason(err)}", message)
             finally:
                 sensor.on_record_handled(message.topic, time.perf_counter() - started)
+                processed = message.topic in (CHAT_TURNS.name, CHAT_SESSIONS.name) and counters.dead_letters == dead_before
+                if processed and streak.succeeded() and cfg.on_failing:
+                    cfg.on_failing(None)
 
 
     if loader is not None:

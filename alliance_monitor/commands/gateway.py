@@ -19,7 +19,7 @@ from ..errors import CliError
 from ..health import add_health_argument, start_health
 from ..stopping import stop_on_signals
 from ..tls import add_tls_options, check_tls_options
-from .common import add_trusted_source_argument
+from .common import add_embedded_broker_argument, add_trusted_source_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,6 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="answer a session's timeline (the after-session page) only from memory, never from the "
                         "store (ALLIANCE_DB_URL); for a gateway without database access")
     add_health_argument(p)
+    add_embedded_broker_argument(p)
     p.set_defaults(func=cmd_gateway)
 
     t = sub.add_parser("token", help="access tokens for the gateway")
@@ -236,7 +237,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     health = start_health("gateway", args.health_port)
     try:
-        with kafka_bootstrap(announce=lambda m: print(m, flush=True)) as bootstrap:
+        with kafka_bootstrap(announce=lambda m: print(m, flush=True), embedded=args.embedded_broker) as bootstrap:
             ensure_topics(bootstrap)
             if health:
                 health.watch_kafka(bootstrap)

@@ -52,9 +52,7 @@ def cmd_sink(args) -> int:
         sink = Sink(bootstrap, engine, group_id=args.group, settings=settings,
                     trusted_sources=frozenset(args.trusted_source))
         print(f"sink: {', '.join(sink.topics.contracts())} → store (Ctrl-C to stop)", file=sys.stderr, flush=True)
-        if health:
-            health.set_ready()
-        stats = await sink.run(stop)
+        stats = await sink.run(stop, on_ready=health.set_ready if health else None)  # ready once in the group
         redacted = ", ".join(f"{k} {v}" for k, v in sorted(stats.redacted.items())) or "none"
         print(f"sink stopped: {stats.consumed} records, {stats.commits} commits, "
               f"{stats.dead_lettered} dead-lettered, {stats.db_retries} DB retries, redacted: {redacted}",

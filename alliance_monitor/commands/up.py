@@ -53,7 +53,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from ..supervision import RestartPolicy
     from ..up import PARTS_FILE, Supervisor, clear_parts, default_specs, gate_status, write_parts
 
-    with kafka_bootstrap(announce=announce) as bootstrap:
+    with kafka_bootstrap(announce=announce, embedded=True) as bootstrap:
         ensure_topics(bootstrap)
         specs = default_specs(args, bootstrap)
         sup = Supervisor(specs, state_dir() / "logs",

@@ -317,3 +317,13 @@ def test_an_http_session_yields_the_same_requests_scores_and_alerts_as_a_kafka_r
         assert http_alerts == kafka_alerts, (sorted(http_alerts), sorted(kafka_alerts))
     finally:
         assert worker.stop() == 0
+
+
+def test_max_pending_below_max_records_is_refused_in_one_line(monkeypatch, capsys):
+    """`ingest --max-pending 100` with 500 records a post answered a 300-record post with 429 forever."""
+    from alliance_monitor.cli import main
+
+    monkeypatch.setenv("ALLIANCE_INGEST_TOKENS", "platform-a=" + "t" * 24)
+    assert main(["ingest", "--max-pending", "100"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--max-pending (100) must be at least --max-records (500)" in err

@@ -81,3 +81,14 @@ def test_redrive_keeps_the_record_headers(kafka_bootstrap, unique):
                             where=lambda r: r.key == sid.encode())
     assert len(back) == 1 and back[0].value == encode(record)
     assert [(k, bytes(v)) for k, v in back[0].headers] == headers
+
+
+def test_tail_of_a_dlq_prints_where_from_and_why_never_the_raw_text():
+    """The runbook's `alliance-monitor tail chat.sessions.dlq` (it printed only `DeadLetter` per record)."""
+    from alliance_monitor.commands.broker import describe
+
+    letter = dead_letter("chat.sessions", "not a SessionEvent: missing kind", b'{"text": "secret words"}',
+                         key="s-9", partition=2, offset=17)
+    line = describe(letter)
+    assert "chat.sessions[2]@17" in line and "key s-9" in line and "missing kind" in line
+    assert "secret" not in line and not line.startswith("DeadLetter")
