@@ -162,3 +162,14 @@ def since(value: str) -> datetime:
         raise argparse.ArgumentTypeError(f"must be a date or time like 2026-12-01 or 2026-12-01T08:00Z, "
                                          f"or an age like 12h or 7d, not {value!r}") from None
     return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+
+
+def network(value: str) -> str:
+    """An address or CIDR network (``10.0.0.0/8``, ``192.0.2.7``, ``fd00::/8``); kept as text, checked here."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an address or CIDR network like 10.0.0.0/8, not {value!r}") from None
+    return value.strip()

@@ -76,11 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # that module does not exist / its package is not installed
             raise
         module.register(sub)
-    from .settings import PART_COMMANDS, prepare_parser
+    from .settings import PART_COMMANDS, part_parser, prepare_parser
 
     for name in PART_COMMANDS:
-        if name in sub.choices:
-            prepare_parser(name, sub.choices[name])
+        if (part := part_parser(dict(sub.choices), name)) is not None:
+            prepare_parser(name, part)
     return parser
 
 
@@ -92,22 +92,29 @@ def subcommand_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.Ar
     return {}
 
 
+#: the parts that run as services (a container's whole output goes to a log collector): with
+#: ALLIANCE_LOG_FORMAT=json every line they write is a JSON record
+SERVICE_PARTS = ("process", "score", "sink", "gateway", "ingest", "survey publish-links")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .settings import PART_COMMANDS, apply_environment, load_deploy_settings
+    from .settings import apply_environment, load_deploy_settings, part_of, part_parser
 
     try:
         deploy = load_deploy_settings()
-        if args.command in PART_COMMANDS:
-            apply_environment(args.command, subcommand_parsers(parser)[args.command], args)
+        part = part_of(args)
+        part_options = part_parser(subcommand_parsers(parser), part) if part else None
+        if part and part_options is not None:
+            apply_environment(part, part_options, args)
     except CliError as err:
         print(f"alliance-monitor: {err}", file=sys.stderr)
         return err.code
     from .logs import configure_logging
 
     configure_logging(logging.DEBUG if args.verbose else getattr(logging, deploy.log), deploy.log_format,
-                      args.command or "cli", redact_pii=deploy.log_redact)
+                      args.command or "cli", redact_pii=deploy.log_redact, json_stdio=part in SERVICE_PARTS)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streams import environment
-from validation.gate import GATE_PROCESS, GATE_VALIDATED, episode_reaches_counselor, gate_label
+from validation.gate import GATE_VALIDATED, episode_reaches_counselor, gate_label, is_process_alert
 
 if TYPE_CHECKING:
     from streams.contracts import AllianceAlert, AllianceScore, RuptureEpisode
@@ -45,10 +45,10 @@ def format_alert(alert) -> str:
         arrow = f" {alert.previous:.2f} → {alert.current:.2f}"
     elif alert.current is not None:
         arrow = f" {alert.current:.2f}"
-    gate = gate_label(alert)  # the routing decision of validation/gate.py
-    if gate == GATE_PROCESS:  # from turn statistics, not the model: not gated
+    gate = gate_label(alert)  # the routing decision of validation/gate.py (and validation/detectors.py)
+    if is_process_alert(alert):  # from the process-signal rules: gated like a model, by their own record
         what = f"process signal {(alert.signal or '').replace('_', ' ')}".rstrip()
-        audience = "counselor and supervisor"
+        audience = "validated" if gate == GATE_VALIDATED else "UNVALIDATED rule: supervisors only"
     else:
         what = f"{alert.dimension} {alert.kind}"
         audience = "validated" if gate == GATE_VALIDATED else "UNVALIDATED model: supervisors only"
@@ -79,6 +79,7 @@ def format_score(score) -> str:
 def format_episode(episode) -> str:
     """A rupture episode change, as the demo prints it (turn ids and cue names, no text)."""
     audience = ("counselor and supervisors" if episode_reaches_counselor(episode)  # validation/gate.py decides
+                else "UNVALIDATED rule: supervisors only" if "markers" in episode.sources
                 else "UNVALIDATED model: supervisors only")
     turns = ", ".join(f"{m.turn_id} {m.cue.replace('_', ' ')}" for m in episode.markers[:4])
     more = f" +{len(episode.markers) - 4}" if len(episode.markers) > 4 else ""
@@ -218,7 +219,7 @@ def run_demo(args: argparse.Namespace) -> int:
         "signal.")
     say(gate_status(args.model, db_url))
 
-    with kafka_bootstrap(announce=say) as bootstrap:
+    with kafka_bootstrap(announce=say, embedded=True) as bootstrap:
         ensure_topics(bootstrap)
         specs = default_specs(args, bootstrap)
         app_id = f"alliance-demo-{int(time.time())}"  # one group for every processor replica

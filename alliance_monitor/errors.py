@@ -4,6 +4,8 @@ from __future__ import annotations
 
 __layer__ = "cli"
 
+import importlib
+
 
 class CliError(Exception):
     """An expected failure: printed as ``alliance-monitor: <message>``, exit ``code`` (default 2)."""
@@ -13,16 +15,22 @@ class CliError(Exception):
         self.code = code
 
 
-def known_errors() -> tuple[type[BaseException], ...]:
-    """Every error type printed as one line: the CLI's, each package's base error, missing files."""
-    from gateway.errors import GatewayError
-    from ingest.errors import IngestError
-    from privacy.errors import PrivacyError
-    from scoring.errors import ScoringError
-    from store.errors import StoreError
-    from streams.errors import StreamsError
-    from training.errors import TrainingError
-    from validation.errors import GateError
+#: (module, class) of each package's base error. Looked up one by one: an image that lacks a
+#: package (or one of its dependencies) must still print a misconfiguration as one line, so a
+#: package that cannot be imported only drops its own error from the list, never the list.
+PACKAGE_ERRORS = (
+    ("streams.errors", "StreamsError"), ("scoring.errors", "ScoringError"), ("gateway.errors", "GatewayError"),
+    ("store.errors", "StoreError"), ("validation.errors", "GateError"), ("ingest.errors", "IngestError"),
+    ("training.errors", "TrainingError"), ("privacy.errors", "PrivacyError"),
+)
 
-    return (CliError, StreamsError, ScoringError, GatewayError, StoreError, GateError, IngestError, TrainingError,
-            PrivacyError, FileNotFoundError, PermissionError)
+
+def known_errors() -> tuple[type[BaseException], ...]:
+    """Every error type printed as one line: the CLI's, each importable package's base error, missing files."""
+    found: list[type[BaseException]] = [CliError]
+    for module, name in PACKAGE_ERRORS:
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except ImportError:
+            continue  # that package is not in this image: none of its errors can be raised either
+    return (*found, FileNotFoundError, PermissionError)

@@ -7,6 +7,12 @@ and 503 before that and while it drains after SIGTERM, so traffic and restarts
 follow the truth. A daemon thread, so it keeps answering while the part's own
 event loop is busy; it never sees a record.
 
+Dependencies: a part's ``/healthz`` also answers 503 while a dependency it watches
+(:meth:`HealthServer.watch`; every Kafka part watches its broker) has not answered
+for ``stale_s`` seconds, naming it ("kafka: no answer for 8 s"). Why: a part whose
+broker is gone stays "ready" — its client library retries quietly — and a probe that
+says ok then hides the outage from the orchestrator and from ``up``.
+
 ``/metrics`` is the part's Prometheus registry (docs/metrics.md): counters and
 histograms the part's shell keeps, read here from another thread (the client
 library locks its values). Served on the same internal port as the probe, which
@@ -19,7 +25,50 @@ __layer__ = "cli"
 
 import json
 import threading
+import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+#: seconds a watched dependency may go without answering before /healthz says 503
+STALE_S = 6.0
+#: seconds between two checks of a watched dependency
+CHECK_EVERY_S = 2.0
+
+
+@dataclass
+class Dependency:
+    """One watched dependency: when it last answered, and whether that is too long ago (pure: time is given)."""
+
+    name: str
+    last_ok: float
+    stale_s: float = STALE_S
+
+    def observe(self, ok: bool, now: float) -> None:
+        if ok:
+            self.last_ok = now
+
+    def problem(self, now: float) -> str | None:
+        silent = now - self.last_ok
+        return f"{self.name}: no answer for {silent:.0f} s" if silent > self.stale_s else None
+
+
+def kafka_answers(bootstrap: str, timeout_s: float = 1.0) -> bool:
+    """Does the first bootstrap broker answer? A Kafka ApiVersions request over plaintext; with TLS or SASL
+    configured, a TCP connect (the handshake is the client library's)."""
+    import socket
+
+    from streams.broker import api_versions_ok, split_bootstrap
+    from streams.kafka_security import security_from_env
+
+    host, port = split_bootstrap(bootstrap)
+    if security_from_env().protocol == "PLAINTEXT":
+        return api_versions_ok(host, port, timeout=timeout_s)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 def metrics_body() -> tuple[bytes, str]:
@@ -34,6 +83,9 @@ class HealthServer:
         self.part = part
         self.ready = threading.Event()
         self.detail = "starting"
+        self.dependencies: list[Dependency] = []
+        self._closed = threading.Event()
+        self.failing: str | None = None  # set while the part runs but cannot do its work
         health = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,11 +94,18 @@ class HealthServer:
                 if path == "/metrics":
                     self._send(200, *metrics_body())
                     return
+                if path == "/livez":  # liveness: the process serves and is not failing every record
+                    alive = health.failing is None
+                    body = json.dumps({"part": health.part, "status": "alive" if alive else health.failing}).encode()
+                    self._send(200 if alive else 503, body, "application/json")
+                    return
                 if path not in ("/healthz", "/readyz"):
                     self.send_error(404)
                     return
-                ok = health.ready.is_set()
-                body = json.dumps({"part": health.part, "status": "ok" if ok else health.detail}).encode()
+                problems = ([health.failing] if health.failing else []) + health.problems()
+                ok = health.ready.is_set() and not problems
+                status = "ok" if ok else ("; ".join(problems) if health.ready.is_set() else health.detail)
+                body = json.dumps({"part": health.part, "status": status}).encode()
                 self._send(200 if ok else 503, body, "application/json")
 
             def _send(self, status: int, body: bytes, ctype: str) -> None:
@@ -68,11 +127,38 @@ class HealthServer:
     def set_ready(self) -> None:
         self.ready.set()
 
+    def problems(self, now: float | None = None) -> list[str]:
+        """What the watched dependencies say is wrong (empty: nothing)."""
+        now = time.monotonic() if now is None else now
+        return [p for d in self.dependencies if (p := d.problem(now)) is not None]
+
+    def watch(self, name: str, check: Callable[[], bool], every_s: float = CHECK_EVERY_S,
+              stale_s: float = STALE_S) -> Dependency:
+        """Check a dependency every ``every_s`` in a daemon thread; 503 while it has not answered for ``stale_s``."""
+        dep = Dependency(name, time.monotonic(), stale_s)
+        self.dependencies.append(dep)
+
+        def loop() -> None:
+            while not self._closed.is_set():
+                dep.observe(check(), time.monotonic())
+                self._closed.wait(every_s)
+
+        threading.Thread(target=loop, name=f"healthz-{name}", daemon=True).start()
+        return dep
+
+    def watch_kafka(self, bootstrap: str) -> Dependency:
+        return self.watch("kafka", lambda: kafka_answers(bootstrap))
+
+    def set_failing(self, reason: str | None) -> None:
+        """Unhealthy (503 with ``reason``) while the part runs but fails every record; None: healthy again."""
+        self.failing = reason
+
     def set_draining(self) -> None:
         self.detail = "draining"
         self.ready.clear()
 
     def close(self) -> None:
+        self._closed.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -93,5 +179,5 @@ def add_health_argument(p) -> None:
     from .argtypes import port
 
     p.add_argument("--health-port", type=port, default=None,
-                   help="serve GET /healthz (200 when ready, 503 while starting or draining) and GET /metrics "
-                        "(Prometheus) on this port (default: none)")
+                   help="serve GET /healthz (200 when ready, 503 while starting, draining or while Kafka does "
+                        "not answer) and GET /metrics (Prometheus) on this port (default: none)")

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 __layer__ = "cli"
 
+import io
 import json
 import logging
 import os
+import re
+import sys
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TextIO
 
 #: attributes every LogRecord has; anything else was passed with ``extra=`` and is kept
 _STANDARD = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime", "taskName"}
@@ -70,8 +73,73 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
-def configure_logging(level: int, fmt: str, part: str, *, redact_pii: bool = True) -> None:
-    """Root logging for one run of the console script: text for a terminal, JSON for a collector."""
+#: terminal control (Faust's spinner writes a cursor sequence on stop): never part of a record
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class JsonLines(io.TextIOBase):
+    """A text stream that writes each line as a JSON record (``logger`` names the stream).
+
+    Why: with ALLIANCE_LOG_FORMAT=json a collector must never meet a plain line, and a part's own
+    lines (ready, assignment, stopped, the one-line error) are print()s, not log records. A line that
+    is a record already passes through; the CLI's ``alliance-monitor: ...`` error becomes level error.
+    """
+
+    def __init__(self, target: TextIO, part: str, name: str):
+        super().__init__()
+        self.target, self.part, self.name, self._buffer = target, part, name, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._buffer += text
+        while "\n" in self._buffer:
+            line, self._buffer = self._buffer.split("\n", 1)
+            self._emit(line)
+        return len(text)
+
+    def _emit(self, line: str) -> None:
+        text = _CONTROL.sub("", line).strip()
+        if not text:
+            return
+        if text.startswith("{"):
+            self.target.write(text + "\n")
+        else:
+            level = "error" if text.startswith("alliance-monitor: ") else "info"
+            record = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "level": level,
+                      "part": self.part, "logger": self.name, "msg": text, "pid": os.getpid()}
+            self.target.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.target.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            line, self._buffer = self._buffer, ""
+            self._emit(line)
+        self.target.flush()
+
+    def fileno(self) -> int:
+        return self.target.fileno()
+
+    def isatty(self) -> bool:
+        return False
+
+
+#: libraries whose info lines are chatter to an operator (every connection, plugin set-up, each health
+#: probe's handshake): warning and above unless the part runs at debug (--verbose / ALLIANCE_LOG=debug)
+THIRD_PARTY_LOGGERS = ("kafka", "aiokafka", "faust", "mode", "alembic", "websockets", "urllib3", "httpx", "httpcore",
+                       "sqlalchemy", "asyncio", "aiohttp", "vllm", "transformers", "torch", "filelock")
+
+
+def configure_logging(level: int, fmt: str, part: str, *, redact_pii: bool = True, json_stdio: bool = False) -> None:
+    """Root logging for one run of the console script: text for a terminal, JSON for a collector.
+
+    ``json_stdio`` (a long-running part with the json format): its stdout and stderr lines become JSON
+    records too (:class:`JsonLines`); a command whose output is for a person or a script keeps it plain.
+    """
+    if fmt == "json" and json_stdio and not isinstance(sys.stdout, JsonLines):
+        sys.stdout = JsonLines(sys.stdout, part, "stdout")
+        sys.stderr = JsonLines(sys.stderr, part, "stderr")
     handler = logging.StreamHandler()
     if redact_pii:  # on the handler, so records of every logger that reaches it are covered
         handler.addFilter(RedactingFilter())
@@ -84,4 +152,6 @@ def configure_logging(level: int, fmt: str, part: str, *, redact_pii: bool = Tru
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(level if level <= logging.DEBUG else max(level, logging.WARNING))
     os.environ.setdefault("ALLIANCE_LOG_FORMAT", fmt)  # children of `up` log the same way

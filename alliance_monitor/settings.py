@@ -36,7 +36,7 @@ from streams.errors import KafkaSecurityError
 from .errors import CliError
 
 #: Commands whose options come from the environment too: the parts a deployment runs.
-PART_COMMANDS = ("broker", "topics", "process", "score", "sink", "gateway", "ingest", "up")
+PART_COMMANDS = ("broker", "topics", "process", "score", "sink", "gateway", "ingest", "up", "survey publish-links")
 
 #: Variables that existed before this module, kept as the (first) name of an option.
 #: Each is also reachable as ALLIANCE_<COMMAND>_<OPTION>.
@@ -57,6 +57,11 @@ SHARED_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
     ("process", "health_port"): ("ALLIANCE_HEALTH_PORT",),
     ("score", "health_port"): ("ALLIANCE_HEALTH_PORT",),
     ("sink", "health_port"): ("ALLIANCE_HEALTH_PORT",),
+    # one list of trusted sources for every part that reads session records (streams/ownership.py)
+    ("process", "trusted_source"): ("ALLIANCE_TRUSTED_SOURCE",),
+    ("sink", "trusted_source"): ("ALLIANCE_TRUSTED_SOURCE",),
+    ("gateway", "trusted_source"): ("ALLIANCE_TRUSTED_SOURCE",),
+    ("up", "trusted_source"): ("ALLIANCE_TRUSTED_SOURCE",),
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -76,7 +81,7 @@ class DeploySettings(BaseSettings):
                           "1: names, phones, e-mails, addresses and ID numbers in log lines become [NAME], [PHONE], ..."
                           )] = True
     kafka_bootstrap: Annotated[str | None, Field(validation_alias="KAFKA_BOOTSTRAP", description=
-                               "Kafka bootstrap servers; unset: an embedded broker (development)")] = None
+                               "Kafka bootstrap servers; unset: a part fails (--embedded-broker: a development broker)")] = None
     partitions: Annotated[int, Field(ge=1, validation_alias="ALLIANCE_PARTITIONS", description=
                           "partitions per topic when topics are created (the unit of parallelism)")] = 4
     replication_factor: Annotated[int, Field(ge=1, validation_alias="ALLIANCE_REPLICATION_FACTOR", description=
@@ -114,6 +119,20 @@ class DeploySettings(BaseSettings):
     ingest_tokens: Annotated[str | None, Field(validation_alias="ALLIANCE_INGEST_TOKENS", description=
                              "per-platform ingest tokens: platform=token,platform2=token2 (or @/path/to/file)",
                              repr=False)] = None
+
+    # the scorer's engine (read by scoring/engines and scoring/models; checked here: one line at start)
+    dtype: Annotated[Literal["", "auto", "float32", "float16", "bfloat16", "half", "float"], Field(
+        validation_alias="ALLIANCE_DTYPE", description="scorer: engine dtype (auto, float32, float16, bfloat16); "
+                                                       "empty: float32 on CPU, auto on a GPU")] = ""
+    gpu_memory_utilization: Annotated[float, Field(gt=0, le=1, validation_alias="ALLIANCE_GPU_MEMORY_UTILIZATION",
+                                      description="scorer (vLLM on a GPU): share of the GPU's memory vLLM takes")] = 0.85
+    vllm_cpu_kvcache_space: Annotated[int, Field(ge=1, validation_alias="VLLM_CPU_KVCACHE_SPACE", description=
+                                      "scorer (vLLM on CPU): GiB of KV cache")] = 2
+    torch_threads: Annotated[int | None, Field(ge=1, validation_alias="ALLIANCE_TORCH_THREADS", description=
+                             "scorer (transformers on CPU): intra-op threads; unset: half the cores")] = None
+    model_cache: Annotated[str | None, Field(validation_alias="ALLIANCE_MODEL_CACHE", description=
+                           "where models are kept (`models pull-demo`, trained adapters and heads); "
+                           "unset: ~/.cache/alliance-monitor/models")] = None
 
     kafka_security_protocol: Annotated[str, Field(validation_alias=ks.PROTOCOL_ENV, description=
                                        "Kafka security: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (every Kafka "
@@ -184,7 +203,29 @@ class OptionVar:
 
 
 def env_name(command: str, dest: str) -> str:
-    return f"ALLIANCE_{command}_{dest}".upper().replace("-", "_")
+    """``survey publish-links --base-url`` is ALLIANCE_SURVEY_PUBLISH_LINKS_BASE_URL."""
+    return f"ALLIANCE_{command}_{dest}".upper().replace("-", "_").replace(" ", "_")
+
+
+def part_parser(subparsers: dict[str, argparse.ArgumentParser], command: str) -> argparse.ArgumentParser | None:
+    """The parser of a part: a subcommand (``process``) or a subcommand's action (``survey publish-links``)."""
+    first, _, action = command.partition(" ")
+    parser = subparsers.get(first)
+    if parser is None or not action:
+        return parser
+    for act in parser._actions:  # noqa: SLF001 - argparse has no public accessor
+        if isinstance(act, argparse._SubParsersAction):
+            return act.choices.get(action)
+    return None
+
+
+def part_of(args: argparse.Namespace) -> str | None:
+    """The part a parsed command line runs, as PART_COMMANDS names it (None: not a part)."""
+    for command in PART_COMMANDS:
+        first, _, action = command.partition(" ")
+        if args.command == first and (not action or getattr(args, f"{first}_command", None) == action):
+            return command
+    return None
 
 
 def option_vars(command: str, parser: argparse.ArgumentParser) -> list[OptionVar]:
@@ -319,7 +360,7 @@ def reference_rows(subparsers: dict[str, argparse.ArgumentParser]) -> list[tuple
         rows.append((str(info.validation_alias), "every part", "" if default is None else str(default).lower() if isinstance(default, bool) else str(default),
                      info.description or ""))
     for command in PART_COMMANDS:
-        parser = subparsers.get(command)
+        parser = part_parser(subparsers, command)
         if parser is None:
             continue
         for opt in option_vars(command, parser):

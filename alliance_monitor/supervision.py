@@ -39,6 +39,19 @@ class RestartPolicy:
     max_restarts: int = 5
     window_s: float = 300.0
     retry_failed_s: float | None = 60.0
+    #: a running part whose health probe fails this long is restarted (None: never). Why: a part
+    #: whose dependency went away can stay "up" but useless (a consumer that never re-joins, a
+    #: feed that never reads again); its own health says so, and a restart is the one cure the
+    #: supervisor has. The grace doubles with each such restart that does not bring the part back
+    #: to healthy, up to ``max_unhealthy_grace_s``, so a dependency that stays down is not hammered.
+    unhealthy_grace_s: float | None = 30.0
+    max_unhealthy_grace_s: float = 300.0
+
+    def unhealthy_grace(self, restarts_in_a_row: int) -> float | None:
+        """How long a part may stay unhealthy before its next restart (None: never restart it for that)."""
+        if self.unhealthy_grace_s is None:
+            return None
+        return min(self.max_unhealthy_grace_s, self.unhealthy_grace_s * 2 ** restarts_in_a_row)
 
     def delay(self, recent_crashes: int) -> float:
         if recent_crashes <= 0:
@@ -58,21 +71,40 @@ class ChildHealth:
     last_exit: int | None = None
     restart_at: float | None = None
     detail: str = ""
+    #: when the part turned unhealthy (monotonic), and its restarts for that since it was last healthy
+    unhealthy_since: float | None = None
+    unhealthy_restarts: int = 0
 
     def started(self, now: float) -> None:
         self.state = State.STARTING
         self.restart_at = None
         self.detail = ""
 
-    def probe(self, ok: bool, detail: str = "") -> bool:
-        """Record a health probe; return True when the state changed."""
+    def probe(self, ok: bool, detail: str = "", now: float = 0.0) -> bool:
+        """Record a health probe at ``now``; return True when the state changed."""
         if self.state not in (State.STARTING, State.HEALTHY, State.UNHEALTHY):
             return False
         new = State.HEALTHY if ok else (State.STARTING if self.state == State.STARTING else State.UNHEALTHY)
         changed = new != self.state
+        if new == State.UNHEALTHY and self.state != State.UNHEALTHY:
+            self.unhealthy_since = now
+        elif new == State.HEALTHY:
+            self.unhealthy_since = None
+            self.unhealthy_restarts = 0
         self.state = new
         self.detail = "" if ok else detail
         return changed
+
+    def stuck(self, now: float) -> bool:
+        """Unhealthy for longer than the grace: time to restart it."""
+        grace = self.policy.unhealthy_grace(self.unhealthy_restarts)
+        return (self.state == State.UNHEALTHY and self.unhealthy_since is not None and grace is not None
+                and now - self.unhealthy_since >= grace)
+
+    def restarting_unhealthy(self) -> None:
+        self.unhealthy_restarts += 1
+        self.unhealthy_since = None
+        self.restarts += 1
 
     def exited(self, code: int, now: float) -> State:
         """A child exited unexpectedly: schedule a restart or give up."""

@@ -88,7 +88,7 @@ class Child:
             ok, detail = self._ready_probe(), f"not ready yet (no {self.spec.ready_line!r} in its log)"
         else:
             ok, detail = time.monotonic() - self.started_at >= self.spec.grace_s, "starting"
-        return self.health.probe(ok, detail)
+        return self.health.probe(ok, detail, time.monotonic())
 
     def _ready_probe(self) -> bool:
         line = self.spec.ready_line
@@ -169,6 +169,15 @@ class Supervisor:
                 self.say(f"restarted {c.spec.name} (restart #{c.health.restarts})")
                 changed = True
             changed |= c.check()
+            if c.health.stuck(time.monotonic()):
+                detail = c.health.detail
+                c.stop()
+                c.health.restarting_unhealthy()
+                c.start()
+                grace = c.health.policy.unhealthy_grace(c.health.unhealthy_restarts)
+                self.say(f"restarted {c.spec.name}: unhealthy ({detail}) for longer than its grace "
+                         f"(restart #{c.health.restarts}; next grace {grace:g}s; see {c.log_path})")
+                changed = True
         status = status_line([c.health for c in self.children])
         if changed and status != self._last_status:
             self.say(f"status: {status}")
@@ -232,6 +241,8 @@ def default_specs(args: argparse.Namespace, bootstrap: str) -> list[ChildSpec]:
     env = {"KAFKA_BOOTSTRAP": bootstrap}
     if getattr(args, "db_url", None):
         env["ALLIANCE_DB_URL"] = args.db_url
+    if getattr(args, "trusted_source", None):  # the one variable every part that reads session records takes
+        env["ALLIANCE_TRUSTED_SOURCE"] = ",".join(args.trusted_source)
     wanted = [p for p in PARTS if p not in set(args.without or [])]
     specs: list[ChildSpec] = []
     for part in wanted:

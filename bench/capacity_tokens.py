@@ -73,6 +73,8 @@ def main() -> int:
     ap.add_argument("--rationale-tokens", type=int, default=64, help="max new tokens per rationale (worker default 64)")
     ap.add_argument("--no-cross-phase", action="store_true",
                     help="the previous phase's prompts are evicted from the cache (each phase starts cold)")
+    ap.add_argument("--quick", action="store_true",
+                    help="accepted for `make bench`; the count is already quick (tokenizer only, no model)")
     ap.add_argument("sessions", nargs="*", type=Path)
     args = ap.parse_args()
 

@@ -1,7 +1,8 @@
 """Gateway resume: what one ``{"resume": {}}`` costs the server, against a plain connect.
 
-    python bench/gateway_resume.py              # 6,000 history events, 5 rounds
-    python bench/gateway_resume.py --events 20000 --rounds 3
+    python bench/gateway_resume.py              # 6,000 history events, 5 rounds; counselor part over 50,000
+    python bench/gateway_resume.py --events 20000 --rounds 3 --counselor-events 50000
+    python bench/gateway_resume.py --quick      # what `make bench` runs
 
 The real :class:`gateway.server.Gateway` (no Kafka: events are injected into the
 hub, as bench/gateway_fanout.py does) holds a history of N events over 100
@@ -22,6 +23,18 @@ in the server's event loop:
 * ``done`` — time until the client had the last connect-time frame.
 
 Prints medians per kind and the ratios to the baseline.
+
+Second part (issue 21: one counselor token reconnecting with an empty cursor held
+the loop 100+ ms): a counselor token over a history of ``--counselor-events``
+(default 50,000) events of 100 sessions, 10 counselors, connects with
+
+* current — the gateway's position (nothing missed),
+* empty   — ``resume: {}`` (nothing seen: answered with a snapshot),
+* forged  — offset -1 on every stream (everything missed: the scope index counts the
+  counselor's own events, and past ``--max-resume`` it is a gap and a snapshot),
+
+and prints the medians and the ratios empty/current and forged/current, measured in
+the same run. The reconnect rate limit is off here (we measure the resume itself).
 """
 
 from __future__ import annotations
@@ -113,20 +126,68 @@ async def _serve_round(gw, url: str, token: str, resume: dict | None) -> dict:
     return stats
 
 
-async def main_async(n: int, rounds: int) -> None:
-    from gateway.auth import issue_token
+async def _loaded_gateway(n: int):
     from gateway.history import EventId, StoredEvent
     from gateway.policy import Policy
     from gateway.server import Gateway, GatewayConfig
 
-    gw = Gateway(GatewayConfig(secret=SECRET, port=0, bootstrap=None, policy=Policy(), heartbeat_s=3600,
-                               history_events=max(n, 50_000)))
+    # the reconnect limit off (we measure the resume); a code base without the limit runs this bench too
+    policy = Policy(**({"reconnect_rate": 0} if "reconnect_rate" in Policy.__dataclass_fields__ else {}))
+    gw = Gateway(GatewayConfig(secret=SECRET, port=0, bootstrap=None, policy=policy,
+                               heartbeat_s=3600, history_events=max(n, 50_000)))
     await gw.start()
     offsets: dict[str, int] = {}
     for topic, kind, contract in _payloads(n):
         offsets[topic] = offsets.get(topic, -1) + 1
         gw.apply(StoredEvent(EventId.of(topic, 0, offsets[topic]), kind, contract.session_id,
                              contract.model_dump(mode="json")))
+    return gw
+
+
+def _print_medians(results: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
+    print(f"  {'':9s} {'open ms':>9s} {'queued MB':>10s} {'stall ms':>9s} {'done ms':>9s} {'frames':>7s}")
+    med = {}
+    for kind, rows in results.items():
+        med[kind] = {k: statistics.median(r[k] for r in rows) for k in ("open_ms", "queued", "stall_ms", "done_ms",
+                                                                         "received")}
+        m = med[kind]
+        print(f"  {kind:9s} {m['open_ms']:9.2f} {m['queued'] / 1e6:10.3f} {m['stall_ms']:9.1f} {m['done_ms']:9.2f} "
+              f"{m['received']:7.0f}")
+    return med
+
+
+async def counselor_part(n: int, rounds: int) -> dict[str, float]:
+    """Empty and forged cursors against a current one, for one counselor token."""
+    from gateway.auth import issue_token
+
+    gw = await _loaded_gateway(n)
+    token = issue_token(SECRET, role="counselor", counselor_id="c0")
+    current = dict(gw.hub.position)
+    forged = {stream: -1 for stream in current}
+    cursors = {"current": current, "empty": {}, "forged": forged}
+    results: dict[str, list[dict]] = {k: [] for k in cursors}
+    try:
+        for _ in range(rounds):
+            for kind, cursor in cursors.items():
+                results[kind].append(await _serve_round(gw, gw.url, token, cursor))
+    finally:
+        await gw.stop()
+    print(f"counselor resume (token c0, 10 of {SESSIONS} sessions), {n} history events, {rounds} rounds (medians)")
+    med = _print_medians(results)
+    c = med["current"]
+    ratios = {}
+    for kind in ("empty", "forged"):
+        r = med[kind]
+        ratios[kind] = r["open_ms"] / max(c["open_ms"], 1e-3)
+        print(f"  ratio {kind}/current: open {ratios[kind]:.2f}x, done {r['done_ms'] / max(c['done_ms'], 1e-3):.2f}x, "
+              f"stall {r['stall_ms'] / max(c['stall_ms'], 1e-3):.2f}x")
+    return ratios
+
+
+async def main_async(n: int, rounds: int) -> None:
+    from gateway.auth import issue_token
+
+    gw = await _loaded_gateway(n)
     token = issue_token(SECRET, role="supervisor", all_groups=True)
     # "behind": a client that missed the last ~900 events (300 per busy stream): within the budget
     behind = {stream: max(-1, off - (300 if not stream.startswith("chat.") else 0))
@@ -140,14 +201,7 @@ async def main_async(n: int, rounds: int) -> None:
     finally:
         await gw.stop()
     print(f"gateway resume, {n} history events over {SESSIONS} sessions, {rounds} rounds (medians)")
-    print(f"  {'':9s} {'open ms':>9s} {'queued MB':>10s} {'stall ms':>9s} {'done ms':>9s} {'frames':>7s}")
-    med = {}
-    for kind, rows in results.items():
-        med[kind] = {k: statistics.median(r[k] for r in rows) for k in ("open_ms", "queued", "stall_ms", "done_ms",
-                                                                         "received")}
-        m = med[kind]
-        print(f"  {kind:9s} {m['open_ms']:9.1f} {m['queued'] / 1e6:10.2f} {m['stall_ms']:9.1f} {m['done_ms']:9.1f} "
-              f"{m['received']:7.0f}")
+    med = _print_medians(results)
     b = med["baseline"]
     for kind in ("resume", "behind"):
         r = med[kind]
@@ -160,8 +214,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--events", type=int, default=6000)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--counselor-events", type=int, default=50_000)
+    p.add_argument("--quick", action="store_true", help="small and short: 2,000 / 10,000 events, 3 rounds")
     args = p.parse_args()
+    if args.quick:
+        args.events, args.rounds, args.counselor_events = 2000, 3, 10_000
     asyncio.run(main_async(args.events, args.rounds))
+    asyncio.run(counselor_part(args.counselor_events, max(args.rounds, 5)))
 
 
 if __name__ == "__main__":

@@ -55,7 +55,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--rounds", type=int, default=20, help="passes over the samples per measurement")
+    ap.add_argument("--quick", action="store_true", help="3 repeats of 5 rounds (what `make bench` runs)")
     args = ap.parse_args()
+    if args.quick:
+        args.repeat, args.rounds = 3, 5
     base = load()
     # every pass under new session ids: a repeated turn would be a duplicate and skip all the work
     events = [e.model_copy(update={"session_id": f"{e.session_id}#{r}"}) for r in range(args.rounds) for e in base]

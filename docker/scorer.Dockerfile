@@ -10,8 +10,8 @@
 # The model is NOT in the image: mount a Hugging Face model directory at
 # /models (read-only) and point --model / ALLIANCE_MODEL at it.
 # tests/docker/test_images.py installs exactly what this file installs into a
-# fresh venv (on top of the CPU build of the same vLLM), lays out exactly what
-# it copies, and runs its commands.
+# fresh venv (on top of the CPU build of the same vLLM), lays out its build context
+# and runs its commands.
 ARG VLLM_TAG=v0.32.0
 
 # ---- wheel: built on plain Python so the vLLM image needs no build tools
@@ -19,16 +19,10 @@ FROM python:3.11-slim-bookworm AS wheel
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY alliance_monitor ./alliance_monitor
-COPY streams ./streams
-COPY scoring ./scoring
-COPY gateway ./gateway
-COPY store ./store
-COPY validation ./validation
-COPY privacy ./privacy
-COPY ingest ./ingest
-COPY migrations ./migrations
+# The whole build context (trimmed by the root .dockerignore, see docker/dockerignore.txt): which
+# packages and data files ship is decided once, by pyproject.toml's package list, never by a COPY
+# list here that can miss a package.
+COPY . ./
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
 # ---- runtime

@@ -40,6 +40,8 @@ class Connection:
     close_code: int | None = None
     close_reason: str = ""
     sent_events: int = 0
+    #: sessions whose content this connection's audit records already name (snapshot, resume, live)
+    audited: set[str] = field(default_factory=set)
     wake: Callable[[], None] | None = None  # set by the shell
     #: token bucket for client messages: tokens left, when it was last refilled, refusals so far
     tokens: float | None = None

@@ -34,14 +34,14 @@ from streams.contracts import (
     SessionEvent,
 )
 from streams.errors import ContractError
-from streams.telemetry import observe_consumer
+from streams.ownership import record_source
 from streams.topics import ACKS, ALERTS, CHAT_SESSIONS, FEEDBACK, RUPTURES, SCORES, SIGNALS
 
 from .client_messages import AckRequest
 from .errors import GatewayError
 from .history import EventId, Kind, StoredEvent
-from .metrics import FEED_RECORDS, PART
-from .trust import record_source, source_trusted
+from .metrics import PrometheusGatewaySensor
+from .sensor import GatewaySensor
 
 log = logging.getLogger(__name__)
 
@@ -63,28 +63,35 @@ YIELD_EVERY = 50
 LAG_EVERY_S = 2.0
 
 
-def to_event(topic: str, partition: int, offset: int, raw: bytes) -> StoredEvent:
-    """Decode one record into a StoredEvent; raises ContractError on a bad record."""
+def to_event(topic: str, partition: int, offset: int, raw: bytes, source: str | None = None) -> StoredEvent:
+    """Decode one record into a StoredEvent; raises ContractError on a bad record.
+
+    ``source``: the record's source header; the hub obeys a session record only from
+    the session's owner (streams/ownership.py).
+    """
     kind, model = FEED_TOPICS[topic]
     record = decode(model, raw)
     return StoredEvent(EventId.of(topic, partition, offset), kind, record.session_id,
-                       record.model_dump(mode="json"))
+                       record.model_dump(mode="json"), source)
 
 
 class KafkaFeed:
     """Consumes the feed topics into ``on_event``; calls ``on_ready`` once caught up."""
 
     def __init__(self, bootstrap: str, *, topics: tuple[str, ...] = tuple(FEED_TOPICS),
-                 trusted_sources: frozenset[str] = frozenset()):
+                 sensor: GatewaySensor | None = None):
         self.bootstrap = bootstrap
         self.topics = topics
-        self.trusted_sources = trusted_sources
-        self.untrusted = 0  # chat.sessions records ignored: not from a trusted source
+        self.sensor: GatewaySensor = sensor if sensor is not None else PrometheusGatewaySensor()
         self.rejected = 0
         self.consumed = 0
         self._consumer: Any = None  # AIOKafkaConsumer once started (aiokafka is untyped)
         self._producer: Any = None  # AIOKafkaProducer once started
         self._end: dict[Any, int] = {}
+        #: when the broker last answered (monotonic): a metadata probe or a fetch that returned records.
+        #: Why: during an outage aiokafka retries inside getmany() and returns empty batches, so the
+        #: feed task keeps "running" while it reads nothing; the age of this says so.
+        self.last_contact = time.monotonic()
 
     async def start(self, mark_start: Callable[[str, int], None], timeout: float = 30.0) -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -116,6 +123,7 @@ class KafkaFeed:
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **kafka_security(), acks="all",
                                           client_id="alliance-gateway")
         await self._producer.start()
+        self.last_contact = time.monotonic()
 
     async def caught_up(self) -> bool:
         for tp, end in self._end.items():
@@ -128,22 +136,20 @@ class KafkaFeed:
         lag_at = 0.0
         while True:
             batch = await self._consumer.getmany(timeout_ms=200)
+            if batch:
+                self.last_contact = time.monotonic()
             if time.monotonic() >= lag_at:
                 lag_at = time.monotonic() + LAG_EVERY_S
-                await observe_consumer(PART, "alliance-gateway", self._consumer)  # no group: every replica reads all
+                await self.sensor.observe_lag("alliance-gateway", self._consumer)  # no group: every replica reads all
             for tp, records in batch.items():
                 applied = 0
                 for r in records:
-                    if tp.topic == CHAT_SESSIONS.name and not source_trusted(self.trusted_sources, r.headers):
-                        self.untrusted += 1
-                        log.warning("ignored session record %s:%s:%s from untrusted source %r", tp.topic,
-                                    tp.partition, r.offset, (record_source(r.headers) or "none")[:64])
-                        continue
                     try:
-                        event = to_event(tp.topic, tp.partition, r.offset, r.value)
+                        source = record_source(r.headers) if tp.topic == CHAT_SESSIONS.name else None
+                        event = to_event(tp.topic, tp.partition, r.offset, r.value, source)
                     except (ContractError, KeyError) as err:
                         self.rejected += 1
-                        FEED_RECORDS.labels("rejected").inc()
+                        self.sensor.on_feed_records("rejected", 1)
                         log.warning("skipped bad record %s:%s:%s: %s", tp.topic, tp.partition, r.offset,
                                     str(err)[:200] if isinstance(err, ContractError) else "unknown topic")
                         continue
@@ -154,11 +160,25 @@ class KafkaFeed:
                         # let the connections' writers drain between bursts, so a burst
                         # of records never looks like a slow client (Policy.max_queue)
                         await asyncio.sleep(0)
-                FEED_RECORDS.labels("applied").inc(applied)
+                self.sensor.on_feed_records("applied", applied)
                 await asyncio.sleep(0)
             if not ready and await self.caught_up():
                 ready = True
                 on_ready()
+
+    async def probe(self, timeout_s: float) -> bool:
+        """Ask the broker for the cluster's metadata (one small request); True and ``last_contact`` now if it
+        answered within ``timeout_s``."""
+        try:
+            await asyncio.wait_for(self._consumer.topics(), timeout_s)
+        except Exception:  # noqa: BLE001 - any failure means "the broker did not answer"; the age says how long
+            return False
+        self.last_contact = time.monotonic()
+        return True
+
+    def silent_s(self, now: float | None = None) -> float:
+        """Seconds since the broker last answered."""
+        return max(0.0, (time.monotonic() if now is None else now) - self.last_contact)
 
     async def publish_ack(self, ack: AckRequest) -> None:
         record = AlertAck(alert_id=ack.alert_id, session_id=ack.session_id, by=ack.by, role=ack.role,

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 __layer__ = "core"
 
+from bisect import bisect_right
 from collections import OrderedDict, deque
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Protocol, cast, runtime_checkable
 
@@ -78,6 +80,8 @@ class StoredEvent:
     kind: Kind
     session_id: str
     data: dict[str, Any] = field(compare=False)
+    #: the record's source header (session records: whose word it is, streams/ownership.py)
+    source: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -125,8 +129,57 @@ class History(Protocol):
         """Alert events of one session, oldest first."""
 
 
+@runtime_checkable
+class ScopedHistory(Protocol):
+    """A history that answers a resume in time proportional to what the viewer may see.
+
+    Why: ``since`` walks every event after the cursor and the hub then checks each
+    one's visibility, so a counselor's ``resume`` over 50,000 events of other
+    people's sessions cost 100+ ms of the event loop. A scoped history indexes its
+    events by session and stream, knows each session's owner, and counts before it
+    collects, so a cursor far behind costs a count, not a walk.
+    """
+
+    def assign(self, session_id: str, counselor_id: str | None, group: str | None) -> None:
+        """The session's owner as the hub now knows it (called after every append)."""
+
+    def since_for(self, cursor: Mapping[str, int], counselor_id: str | None, groups: Collection[str],
+                  all_groups: bool, limit: int) -> list[StoredEvent] | Gap:
+        """Events after ``cursor`` of the sessions in this scope, in consumption order; a Gap when the
+        cursor is out of range or more than ``limit`` events would be replayed."""
+
+
+class _Tail:
+    """One session's events in one stream, oldest first: offsets ascending (bisect), evicted from the head."""
+
+    __slots__ = ("head", "items", "offsets")
+
+    def __init__(self) -> None:
+        self.offsets: list[int] = []
+        self.items: list[tuple[int, StoredEvent]] = []
+        self.head = 0
+
+    def append(self, seq: int, event: StoredEvent) -> None:
+        self.offsets.append(event.id.offset)
+        self.items.append((seq, event))
+
+    def pop_head(self) -> None:
+        self.head += 1
+        if self.head >= 64 and self.head * 2 >= len(self.items):  # amortised: compact now and then
+            del self.offsets[:self.head]
+            del self.items[:self.head]
+            self.head = 0
+
+    def __len__(self) -> int:
+        return len(self.items) - self.head
+
+    def after(self, offset: int) -> int:
+        """Index of the first item with an offset above ``offset``."""
+        return bisect_right(self.offsets, offset, lo=self.head)
+
+
 class MemoryHistory:
-    """Bounded in-memory :class:`History`.
+    """Bounded in-memory :class:`History`, and a :class:`ScopedHistory`.
 
     ``max_events`` bounds the replay log; ``max_sessions`` and ``per_session``
     bound the timelines. When old events are evicted the history remembers, per
@@ -146,6 +199,11 @@ class MemoryHistory:
         #: per stream: the highest offset appended (or start - 1).
         self.high: dict[str, int] = {}
         self._sessions: OrderedDict[str, deque[StoredEvent]] = OrderedDict()
+        #: the scope index: every retained event by session and stream, each session's owner
+        self._tails: dict[str, dict[str, _Tail]] = {}
+        self._owner: dict[str, tuple[str | None, str | None]] = {}
+        self._by_counselor: dict[str, set[str]] = {}
+        self._by_group: dict[str, set[str]] = {}
 
     # -- writing ----------------------------------------------------------------
     def mark_start(self, stream: str, first_offset: int) -> None:
@@ -161,12 +219,14 @@ class MemoryHistory:
             self.covered_from[stream] = event.id.offset
         self._seq += 1
         log.append((self._seq, event))
+        self._tails.setdefault(event.session_id, {}).setdefault(stream, _Tail()).append(self._seq, event)
         self._order.append(stream)
         self.high[stream] = max(self.high.get(stream, -1), event.id.offset)
         while len(self._order) > self.max_events:
             old_stream = self._order.popleft()
             _, old = self._streams[old_stream].popleft()
             self.covered_from[old_stream] = old.id.offset + 1
+            self._evict_tail(old.session_id, old_stream)
         if event.kind in TIMELINE_KINDS:
             timeline = self._sessions.get(event.session_id)
             if timeline is None:
@@ -177,8 +237,40 @@ class MemoryHistory:
                 self._sessions.move_to_end(event.session_id)
             timeline.append(event)
 
+    def _evict_tail(self, session_id: str, stream: str) -> None:
+        tails = self._tails.get(session_id)
+        tail = tails.get(stream) if tails else None
+        if tails is None or tail is None:
+            return
+        tail.pop_head()
+        if not tail:
+            del tails[stream]
+            if not tails:  # nothing of the session is left: it leaves the scope index too
+                del self._tails[session_id]
+                self._unassign(session_id)
+
+    def assign(self, session_id: str, counselor_id: str | None, group: str | None) -> None:
+        owner = (counselor_id, group)
+        if session_id not in self._tails or self._owner.get(session_id) == owner:
+            return
+        self._unassign(session_id)
+        self._owner[session_id] = owner
+        if counselor_id is not None:
+            self._by_counselor.setdefault(counselor_id, set()).add(session_id)
+        if group is not None:
+            self._by_group.setdefault(group, set()).add(session_id)
+
+    def _unassign(self, session_id: str) -> None:
+        counselor_id, group = self._owner.pop(session_id, (None, None))
+        for index, key in ((self._by_counselor, counselor_id), (self._by_group, group)):
+            bucket = index.get(key) if key is not None else None
+            if bucket is not None:
+                bucket.discard(session_id)
+                if not bucket:
+                    del index[key]  # type: ignore[arg-type]  # key is not None when a bucket was found
+
     # -- reading ----------------------------------------------------------------
-    def since(self, cursor: Mapping[str, int]) -> list[StoredEvent] | Gap:
+    def _out_of_range(self, cursor: Mapping[str, int]) -> Gap | None:
         for stream, start in self.covered_from.items():
             seen = cursor.get(stream, -1)
             if seen + 1 < start:
@@ -187,6 +279,12 @@ class MemoryHistory:
             if stream in self.high and seen > self.high[stream]:
                 return Gap(f"your position in {stream} ({seen}) is ahead of this gateway ({self.high[stream]}); "
                            "the event log was reset or this replica is behind")
+        return None
+
+    def since(self, cursor: Mapping[str, int]) -> list[StoredEvent] | Gap:
+        gap = self._out_of_range(cursor)
+        if gap is not None:
+            return gap
         picked: list[tuple[int, StoredEvent]] = []
         for stream, log in self._streams.items():
             seen = cursor.get(stream, -1)
@@ -196,6 +294,53 @@ class MemoryHistory:
                 picked.append((seq, event))
         picked.sort(key=lambda p: p[0])
         return [e for _, e in picked]
+
+    def since_for(self, cursor: Mapping[str, int], counselor_id: str | None, groups: Collection[str],
+                  all_groups: bool, limit: int) -> list[StoredEvent] | Gap:
+        """Like :meth:`since`, for one viewer's scope, bounded by ``limit``.
+
+        Cost: an all-groups supervisor walks each stream back to the cursor (stopping
+        past ``limit``); anyone else bisects the streams of the sessions in scope
+        (counted first, collected only when within ``limit``). Either way proportional
+        to what the viewer may see, never to the whole history.
+        """
+        gap = self._out_of_range(cursor)
+        if gap is not None:
+            return gap
+        too_many = Gap(f"more than {limit} events since your cursor; here is a fresh snapshot")
+        picked: list[tuple[int, StoredEvent]] = []
+        if all_groups:
+            for stream, log in self._streams.items():
+                seen = cursor.get(stream, -1)
+                for seq, event in reversed(log):
+                    if event.id.offset <= seen:
+                        break
+                    picked.append((seq, event))
+                    if len(picked) > limit:
+                        return too_many
+        else:
+            ranges: list[tuple[_Tail, int]] = []
+            total = 0
+            for session_id in self._sessions_of(counselor_id, groups):
+                for stream, tail in self._tails.get(session_id, {}).items():
+                    first = tail.after(cursor.get(stream, -1))
+                    if first < len(tail.items):
+                        ranges.append((tail, first))
+                        total += len(tail.items) - first
+                        if total > limit:
+                            return too_many
+            for tail, first in ranges:
+                picked.extend(tail.items[first:])
+        picked.sort(key=lambda p: p[0])
+        return [e for _, e in picked]
+
+    def _sessions_of(self, counselor_id: str | None, groups: Iterable[str]) -> Iterable[str]:
+        if counselor_id is not None:
+            return self._by_counselor.get(counselor_id, ())
+        seen: set[str] = set()
+        for group in groups:
+            seen |= self._by_group.get(group, set())
+        return seen
 
     def session_timeline(self, session_id: str) -> list[StoredEvent]:
         return list(self._sessions.get(session_id, ()))

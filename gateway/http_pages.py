@@ -1,9 +1,11 @@
 """HTTP on the gateway's port (websockets' ``process_request``): the pages, their static files, health, metrics.
 
-``/healthz`` (counts only for local callers: unauthenticated, they would tell
-anyone how busy the organisation is), ``/metrics`` (Prometheus; local callers
-only — scrape the ``--health-port`` instead), the pages ``/``, ``/board``,
-``/counselor``, ``/session``, ``/survey`` and their static files under
+``/healthz`` (counts only for observers: unauthenticated, they would tell
+anyone how busy the organisation is), ``/metrics`` (Prometheus; observers only —
+or scrape the ``--health-port``). An observer is a client in ``--observer``
+(default loopback), judged by gateway/client_address.py: behind a reverse proxy
+by the address a trusted proxy forwarded for, never by the proxy's own address. the pages ``/``, ``/board``,
+``/counselor``, ``/session``, ``/survey``, ``/code`` and their static files under
 ``/static/`` (a fixed list: no path traversal). A websocket upgrade passes
 through once its Origin is allowed.
 """
@@ -25,12 +27,14 @@ from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from .client_address import may_observe
+
 if TYPE_CHECKING:
     from .server import Gateway
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 PAGE_ROUTES = {"/": "index.html", "/board": "board.html", "/counselor": "counselor.html", "/survey": "survey.html",
-               "/session": "session.html"}
+               "/session": "session.html", "/code": "code.html"}
 CSP = ("default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; "
        "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
@@ -43,11 +47,13 @@ def answer(gw: "Gateway", connection: ServerConnection, request: Request) -> Res
         if origin is not None and not origin_ok(origin, request.headers.get("Host", ""), gw.config.origins):
             return response(http.HTTPStatus.FORBIDDEN, b"origin not allowed\n", "text/plain")
         return None
-    if path == "/healthz":
-        return health(gw, is_loopback(connection))
-    if path == "/metrics":
-        if not is_loopback(connection):
-            return response(http.HTTPStatus.FORBIDDEN, b"metrics are served to local callers only\n", "text/plain")
+    if path in ("/healthz", "/metrics"):
+        observer = may_observe(gw.client(connection, request.headers), gw.observers)
+        if path == "/healthz":
+            return health(gw, observer)
+        if not observer:
+            return response(http.HTTPStatus.FORBIDDEN, b"metrics are served to observers only (--observer)\n",
+                            "text/plain")
         from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
         return response(http.HTTPStatus.OK, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
@@ -64,17 +70,21 @@ def origin_ok(origin: str, host: str, origins: tuple[str, ...]) -> bool:
 
 
 def health(gw: "Gateway", detailed: bool = True) -> Response:
-    """Status for probes. Counts (connections, sessions, events) only for local callers:
+    """Status for probes. Counts (connections, sessions, events) only for observers:
     unauthenticated, they would tell anyone how busy the whole organisation is."""
     ready = gw.ready.is_set()
     feed = gw.feed_state()
     feed_ok = feed in ("running", "none")
-    status = http.HTTPStatus.OK if ready and feed_ok else http.HTTPStatus.SERVICE_UNAVAILABLE
+    audit_ok = not gw.audit_overdue()
+    status = http.HTTPStatus.OK if ready and feed_ok and audit_ok else http.HTTPStatus.SERVICE_UNAVAILABLE
+    word = ("ok" if ready else "starting") if feed_ok else (
+        "kafka unreachable" if feed.startswith("stalled") else "feed stopped")
+    if feed_ok and not audit_ok:
+        word = "audit unavailable"
     if not detailed:
-        brief = {"status": ("ok" if ready else "starting") if feed_ok else "feed stopped", "ready": ready}
-        return response(status, orjson.dumps(brief), "application/json")
+        return response(status, orjson.dumps({"status": word, "ready": ready}), "application/json")
     body = {
-        "status": ("ok" if ready else "starting") if feed_ok else "feed stopped",
+        "status": word,
         "ready": ready,
         "feed": feed,
         "connections": len(gw.hub.connections),
@@ -82,9 +92,10 @@ def health(gw: "Gateway", detailed: bool = True) -> Response:
         "history_events": len(gw.history) if isinstance(gw.history, Sized) else None,
         "kafka": gw.config.bootstrap is not None,
         "rejected_records": gw.feed.rejected if gw.feed else 0,
-        "untrusted_session_records": gw.feed.untrusted if gw.feed else 0,
+        "refused_session_records": gw.hub.stats["refused_sessions"],
         "survey": dict(gw.survey.stats, used_links=len(gw.survey.used)),
-        "audit": dict(gw.audit.stats, pending=gw.audit.pending),
+        "audit": dict(gw.audit.stats, pending=gw.audit.pending, overdue_s=round(gw.audit.overdue_s(), 1),
+                      blocked=gw.audit_blocked),
         "socket_writes": dict(gw.writes.stats),
         "uptime_s": round(time.time() - gw.started_at, 1),
         "unauthenticated": sum(gw.waiting.by_address.values()),
@@ -102,16 +113,6 @@ def static_file(name: str | None) -> Response:
     if ctype.startswith("text/") or ctype.endswith("javascript"):
         ctype += "; charset=utf-8"
     return response(http.HTTPStatus.OK, (PAGES_DIR / name).read_bytes(), ctype)
-
-
-def is_loopback(connection: ServerConnection) -> bool:
-    import ipaddress
-
-    try:
-        host = connection.remote_address[0]
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except (TypeError, ValueError, IndexError, AttributeError):
-        return False
 
 
 def response(status: http.HTTPStatus, body: bytes, ctype: str) -> Response:

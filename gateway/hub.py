@@ -10,8 +10,10 @@ is cut off — is made here, where a test can check it in microseconds.
 The messages themselves are gateway/client_messages.py; who may see what,
 gateway/visibility.py; a session's summary and risk, gateway/summary.py.
 
-Audit: every view of sessions (snapshot, resume, subscribe, timeline) is queued in
-:attr:`Hub.access` (gateway/access.py) for the shell to publish to ``alliance.access``.
+Audit: every view of sessions (snapshot, resume, subscribe, timeline, and the first live
+frame with content of a session a connection was not yet shown) is queued in
+:attr:`Hub.access` (gateway/access.py), naming the sessions, for the shell to publish to
+``alliance.access``.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from __future__ import annotations
 __layer__ = "core"
 
 import itertools
+from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
 import orjson
 
+from streams.ownership import Owner, judge_fields
 from validation.gate import unvalidated_dimensions
 
 from .access import AccessLog
@@ -38,7 +42,7 @@ from .client_messages import (
     dumps,
 )
 from .connection import Connection
-from .history import ArchivedSession, Cursor, EventId, Gap, History, StoredEvent
+from .history import ArchivedSession, Cursor, EventId, Gap, History, ScopedHistory, StoredEvent
 from .policy import Policy
 from .summary import SessionState, later_phase
 from .visibility import (
@@ -46,6 +50,7 @@ from .visibility import (
     alert_view,
     counselor_score,
     episode_for_counselor,
+    episode_gate,
     episode_is_gated,
     feedback_is_gated,
     sees_session,
@@ -54,6 +59,17 @@ from .visibility import (
 #: turn-level feedback records kept per session in the live state (the newest).
 FEEDBACK_PER_SESSION = 12
 
+#: session owners remembered after their sessions are pruned (a forged record for a forgotten
+#: session must not claim it); the oldest are forgotten first past this many.
+OWNERS_KEPT = 100_000
+
+#: event kinds that carry session content (scores with item reasons and quotes, alerts with evidence,
+#: episodes, turn feedback, ack notes): the first one of a session a connection receives is audited
+CONTENT_KINDS: frozenset[str] = frozenset({"score", "alert", "rupture", "feedback", "ack"})
+
+#: tokens whose reconnect bucket is kept before full ones are forgotten (x4 triggers a sweep)
+RECONNECT_TOKENS_KEPT = 10_000
+
 #: the key of the all-groups supervisors' one bucket in the subscription index
 ALL_GROUPS = object()
 
@@ -61,8 +77,15 @@ ALL_GROUPS = object()
 class Hub:
     """Live state + fan-out for every connection of one gateway process."""
 
-    def __init__(self, history: History, policy: Policy | None = None, *, replica: str = "local"):
+    def __init__(self, history: History, policy: Policy | None = None, *, replica: str = "local",
+                 trusted_sources: frozenset[str] = frozenset()):
         self.history = history
+        #: sources whose session records may claim a session (empty: every source); streams/ownership.py
+        self.trusted_sources = trusted_sources
+        #: who owns each session (kept past :meth:`prune`, bounded by OWNERS_KEPT)
+        self.owners: OrderedDict[str, Owner] = OrderedDict()
+        #: the history's scope index, when it keeps one (resume in time proportional to the viewer's scope)
+        self._scoped: ScopedHistory | None = history if isinstance(history, ScopedHistory) else None
         self.policy = policy or Policy()
         #: views to publish to the audit trail (gateway/access.py); the shell drains it
         self.access = AccessLog(replica)
@@ -77,10 +100,19 @@ class Hub:
         self._by_counselor: dict[str, dict[int, Connection]] = {}
         self._by_group: dict[str, dict[int, Connection]] = {}
         self._all_groups: dict[object, dict[int, Connection]] = {}  # one bucket, under ALL_GROUPS
+        #: live sessions by owner (counselor, group), kept by :meth:`_update_state` and :meth:`prune`, so a
+        #: snapshot for a counselor or a group supervisor visits their sessions, not the organisation's
+        self._live_by_counselor: dict[str, dict[str, None]] = {}
+        self._live_by_group: dict[str, dict[str, None]] = {}
         self._ids = itertools.count(1)
-        #: ``visits``: connections :meth:`apply` looked at (the index keeps it to those in scope)
+        #: ``visits``: connections :meth:`apply` looked at (the index keeps it to those in scope);
+        #: ``refused_sessions``: session records not from the session's owner (or an untrusted source);
+        #: ``resume_scanned``: events resumes looked at (the history's scope index keeps it to the viewer's)
         self.stats = {"events": 0, "duplicates": 0, "cut_slow": 0, "frames": 0, "resumed": 0, "gaps": 0,
-                      "visits": 0}
+                      "visits": 0, "refused_sessions": 0, "reconnects_refused": 0,
+                      "resume_scanned": 0}
+        #: per token: connections left in its reconnect bucket and when it was last refilled
+        self._reconnects: dict[str, tuple[float, float]] = {}
         #: the shell can read sessions this hub forgot from the store (``timeline`` → ArchiveRequest)
         self.archive_enabled = False
 
@@ -98,6 +130,10 @@ class Hub:
             conn.close(CLOSE_RATE_LIMITED, f"too many connections for this token "
                                            f"(at most {self.policy.max_connections_per_token})")
             return conn
+        wait = self._reconnect_wait(tid, server_time)
+        if wait > 0:
+            conn.close(CLOSE_RATE_LIMITED, f"reconnecting too often with this token; wait {wait:.0f} s")
+            return conn
         self.connections[conn.id] = conn
         self._index(conn)
         conn.backlog.append(dumps({"type": "welcome", "viewer": hello.viewer.as_dict(), "server_time": server_time,
@@ -105,7 +141,13 @@ class Hub:
         if hello.resume is None:
             self._push_snapshot(conn)
             return conn
-        missed = self.history.since(hello.resume)
+        if not hello.resume:  # "I have seen nothing": the snapshot is the whole answer, and the cheapest
+            self.stats["gaps"] += 1
+            conn.backlog.append(dumps({"type": "gap", "reason": "no position to resume from; "
+                                                               "here is a fresh snapshot"}))
+            self._push_snapshot(conn)
+            return conn
+        missed = self._missed(conn.viewer, hello.resume)
         if isinstance(missed, Gap):
             self.stats["gaps"] += 1
             conn.backlog.append(dumps({"type": "gap", "reason": missed.reason}))
@@ -113,6 +155,7 @@ class Hub:
             return conn
         limit = self.policy.max_resume
         picked: list[StoredEvent] = []
+        self.stats["resume_scanned"] += len(missed)
         for event in missed:  # visibility only (cheap); encoding happens in render()
             if event.id.offset <= hello.resume.get(event.id.stream, -1) or not self._visible(conn, event):
                 continue
@@ -124,7 +167,9 @@ class Hub:
                 self._push_snapshot(conn)
                 return conn
         self.stats["resumed"] += 1
-        self.access.record(conn.id, "resume", conn.viewer, sessions_shown=len({e.session_id for e in picked}))
+        shown = sorted({e.session_id for e in picked})
+        self.access.record(conn.id, "resume", conn.viewer, tuple(shown), sessions_shown=len(shown))
+        conn.audited.update(shown)
         conn.cursor = dict(hello.resume)
         conn.backlog.append(dumps({"type": "resumed", "missed": len(picked)}))
         for event in picked:
@@ -136,6 +181,41 @@ class Hub:
             conn.cursor[stream] = max(conn.cursor.get(stream, -1), offset)
         conn.backlog.append(dumps({"type": "position", "cursor": conn.cursor}))
         return conn
+
+    def _missed(self, viewer: Viewer, cursor: Cursor) -> list[StoredEvent] | Gap:
+        """The events after ``cursor`` this viewer's scope may hold: from the scope index when the history
+        keeps one (gateway/history.py, ScopedHistory), else every event (the hub filters them)."""
+        scoped = self._scoped
+        if scoped is None:
+            return self.history.since(cursor)
+        counselor = viewer.role == "counselor"
+        if counselor and viewer.counselor_id is None:
+            return []
+        return scoped.since_for(cursor, viewer.counselor_id if counselor else None,
+                                      () if counselor else viewer.groups, viewer.all_groups and not counselor,
+                                      self.policy.max_resume)
+
+    def _reconnect_wait(self, token_id: str, now: float) -> float:
+        """Seconds this token must wait before another connection (0: it may connect now).
+
+        A token bucket per token: ``reconnect_burst`` connections at once, refilled at
+        ``reconnect_rate`` per second. Why: every connect costs a snapshot or a resume;
+        one token reconnecting in a loop held the loop for the whole organisation.
+        """
+        p = self.policy
+        if not token_id or p.reconnect_rate <= 0:
+            return 0.0
+        tokens, at = self._reconnects.get(token_id, (float(p.reconnect_burst), now))
+        tokens = min(float(p.reconnect_burst), tokens + max(0.0, now - at) * p.reconnect_rate)
+        if tokens < 1.0:
+            self._reconnects[token_id] = (tokens, now)
+            self.stats["reconnects_refused"] += 1
+            return max(1.0, (1.0 - tokens) / p.reconnect_rate)
+        self._reconnects[token_id] = (tokens - 1.0, now)
+        if len(self._reconnects) > 4 * RECONNECT_TOKENS_KEPT:  # forget tokens that are full again
+            full = p.reconnect_burst / p.reconnect_rate
+            self._reconnects = {t: v for t, v in self._reconnects.items() if now - v[1] < full}
+        return 0.0
 
     def render(self, conn: Connection, item: str | StoredEvent) -> str:
         """The frame for a backlog item: control frames are ready, missed events are encoded now."""
@@ -192,10 +272,11 @@ class Hub:
     def _push_snapshot(self, conn: Connection) -> None:
         viewer = conn.viewer
         counselor = viewer.role == "counselor"
-        sessions = [s.summary(self.policy, counselor) for s in self.sessions.values()
-                    if sees_session(viewer, s.counselor_id, s.group)]
+        sessions = [s.summary(self.policy, counselor) for s in self._sessions_in_scope(viewer)]
         sessions.sort(key=lambda s: -s["risk"])
-        self.access.record(conn.id, "board", viewer, sessions_shown=len(sessions))
+        ids = tuple(s["session_id"] for s in sessions)
+        self.access.record(conn.id, "board", viewer, ids, sessions_shown=len(ids))
+        conn.audited.update(ids)
         conn.cursor = dict(self.position)
         conn.backlog.append(dumps({"type": "snapshot", "sessions": sessions, "cursor": conn.cursor}))
 
@@ -211,10 +292,17 @@ class Hub:
             self.stats["duplicates"] += 1  # re-delivered record (at-least-once): already applied
             return []
         self.position[stream] = offset
+        if event.kind == "session" and not self._owned_by_its_source(event):
+            self.stats["refused_sessions"] += 1  # changes nothing: no state, no history, no frame
+            return []
         self.stats["events"] += 1
         self._update_state(event, now - event_age(event, wall))
         self.history.append(event)
+        if self._scoped is not None:
+            state = self.sessions[event.session_id]
+            self._scoped.assign(event.session_id, state.counselor_id, state.group)
         touched = []
+        live: list[Connection] = []  # connections shown this session's content for the first time
         cache: dict[bool, str | None] = {}
         audience = self.audience(event.session_id, event.data)
         self.stats["visits"] += len(audience)
@@ -232,10 +320,28 @@ class Hub:
                 continue
             if self._deliver(conn, event, frame):
                 touched.append(conn)
+                if event.kind in CONTENT_KINDS and event.session_id not in conn.audited:
+                    live.append(conn)
             elif conn.closing:
                 self.stats["cut_slow"] += 1
                 touched.append(conn)
+        for conn in live:  # once per connection and session, not per frame
+            conn.audited.add(event.session_id)
+            self.access.record(conn.id, "live", conn.viewer, (event.session_id,))
         return touched
+
+    def _owned_by_its_source(self, event: StoredEvent) -> bool:
+        """Is this session record its owner's word (streams/ownership.py)? Remembers a new owner."""
+        data = event.data
+        verdict = judge_fields(self.owners.get(event.session_id), str(data.get("kind")), event.session_id,
+                               str(data.get("counselor_id")), data.get("group"), event.source, self.trusted_sources)
+        if verdict.refused is not None or verdict.owner is None:
+            return False
+        self.owners[event.session_id] = verdict.owner
+        self.owners.move_to_end(event.session_id)
+        while len(self.owners) > OWNERS_KEPT:
+            self.owners.popitem(last=False)
+        return True
 
     def _deliver(self, conn: Connection, event: StoredEvent, frame: str) -> bool:
         stream, offset = event.id.stream, event.id.offset
@@ -284,9 +390,10 @@ class Hub:
         """The event's payload as this audience may see it: alerts with their ``gate`` label, scores gated,
         and a counselor's rupture episode leaves out an unvalidated model drop."""
         if event.kind == "alert":
-            return alert_view(event.data)
-        if event.kind == "rupture" and counselor:
-            return episode_for_counselor(event.data, self.policy)
+            return alert_view(event.data, self.policy)
+        if event.kind == "rupture":
+            view = {**event.data, "gate": episode_gate(event.data, self.policy)}
+            return episode_for_counselor(view, self.policy) if counselor else view
         if not counselor or event.kind != "score" or self.policy.unvalidated_to_counselors:
             return event.data
         state = self.sessions.get(event.session_id)
@@ -299,17 +406,51 @@ class Hub:
 
     def _update_state(self, event: StoredEvent, seen: float) -> None:
         """``seen``: when the event happened, on the shell's clock (not when it was consumed)."""
-        data = event.data
         state = self.sessions.get(event.session_id)
         if state is None:
             state = self.sessions[event.session_id] = SessionState(event.session_id, last_seen=seen)
+        owner = (state.counselor_id, state.group)
+        self._update_fields(state, event, seen)
+        if (state.counselor_id, state.group) != owner:
+            self._reindex_owner(event.session_id, owner, (state.counselor_id, state.group))
+
+    def _reindex_owner(self, session_id: str, old: tuple[str | None, str | None],
+                       new: tuple[str | None, str | None]) -> None:
+        for index, before, after in ((self._live_by_counselor, old[0], new[0]), (self._live_by_group, old[1], new[1])):
+            if before == after:
+                continue
+            if before is not None and before in index:
+                index[before].pop(session_id, None)
+                if not index[before]:
+                    del index[before]
+            if after is not None:
+                index.setdefault(after, {})[session_id] = None
+
+    def _sessions_in_scope(self, viewer: Viewer) -> list[SessionState]:
+        """The live sessions this viewer may see: from the owner index, except for all-groups supervisors."""
+        if viewer.role == "supervisor" and viewer.all_groups:
+            return list(self.sessions.values())
+        if viewer.role == "counselor":
+            ids: dict[str, None] = dict(self._live_by_counselor.get(viewer.counselor_id or "", {}))
+        else:
+            ids = {}
+            for group in sorted(viewer.groups):
+                ids.update(self._live_by_group.get(group, {}))
+        states = [self.sessions[sid] for sid in ids if sid in self.sessions]
+        return [st for st in states if sees_session(viewer, st.counselor_id, st.group)]
+
+    def _update_fields(self, state: SessionState, event: StoredEvent, seen: float) -> None:
+        data = event.data
         state.last_seen = max(state.last_seen, seen)
         if data.get("counselor_id") and state.counselor_id is None:
             state.counselor_id = data["counselor_id"]
         if event.kind == "session":
-            state.counselor_id = data.get("counselor_id") or state.counselor_id
-            state.group = data.get("group") or state.group
-            state.lang = data.get("lang") or state.lang
+            owner = self.owners.get(event.session_id)  # set by _owned_by_its_source for this very record
+            if data.get("kind") != "ended" and owner is not None:  # ended never re-assigns
+                state.counselor_id, state.group = owner.counselor_id, owner.group
+                state.lang = data.get("lang") or state.lang
+            elif state.counselor_id is None and owner is not None:
+                state.counselor_id, state.group = owner.counselor_id, owner.group
             if data.get("kind") == "started":
                 state.started_at = data.get("at")
                 state.planned_minutes = data.get("planned_minutes")
@@ -329,7 +470,7 @@ class Hub:
             state.signal = {k: v for k, v in data.items() if k not in ("session_id", "counselor_id")}
             state.phase = later_phase(state.phase, data.get("phase"))
         elif event.kind == "alert":
-            state.alerts[data["alert_id"]] = alert_view(data)
+            state.alerts[data["alert_id"]] = alert_view(data, self.policy)
             state.alerts.move_to_end(data["alert_id"])
             while len(state.alerts) > self.policy.alerts_per_session:
                 state.alerts.popitem(last=False)
@@ -410,8 +551,9 @@ class Hub:
     def _subscribe(self, conn: Connection, sessions: object) -> None:
         if sessions is None:
             if conn.focus is not None:  # back to the whole board: every session in scope is shown again
-                shown = sum(1 for s in self.sessions.values() if sees_session(conn.viewer, s.counselor_id, s.group))
-                self.access.record(conn.id, "board", conn.viewer, sessions_shown=shown)
+                ids = tuple(s.session_id for s in self._sessions_in_scope(conn.viewer))
+                self.access.record(conn.id, "board", conn.viewer, ids, sessions_shown=len(ids))
+                conn.audited.update(ids)
             conn.focus = None
             conn.push(dumps({"type": "subscribed", "sessions": None}), self._room())
             return
@@ -525,7 +667,8 @@ class Hub:
                 if (s.ended_seen is not None and now - s.ended_seen > self.policy.ended_keep_s)
                 or now - s.last_seen > self.policy.stale_after_s]
         for sid in gone:
-            del self.sessions[sid]
+            state = self.sessions.pop(sid)
+            self._reindex_owner(sid, (state.counselor_id, state.group), (None, None))
         return gone
 
 

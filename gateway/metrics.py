@@ -6,6 +6,8 @@ hub (the sans-I/O core) already keeps plain counts (``Hub.stats``) and the live
 connections; this collector reads them only when ``/metrics`` is scraped.
 Connections are counted by role (supervisor, counselor), never by name.
 The Kafka feed's lag is the shared gauge of streams.telemetry (part ``gateway``).
+The rest are events: the shells tell their sensor (gateway/sensor.py), and
+:class:`PrometheusGatewaySensor` / :class:`PrometheusSurveyLinkSensor` count.
 """
 
 from __future__ import annotations
@@ -13,15 +15,20 @@ from __future__ import annotations
 __layer__ = "shell"
 
 import weakref
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Collection, Iterator
 
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from streams.telemetry import observe_consumer
+
+from .sensor import AckOutcome, ArchiveOutcome, FeedOutcome
 
 if TYPE_CHECKING:
     from .hub import Hub
 
 PART = "gateway"
+SURVEY_LINKS_PART = "survey-links"
 
 #: Hub.stats key -> (metric name without _total, help)
 HUB_COUNTERS = {
@@ -129,3 +136,32 @@ class HubCollector:
 
 HUBS = HubCollector()
 REGISTRY.register(HUBS)
+
+
+class PrometheusGatewaySensor:
+    """The gateway's events as the metrics above (stateless: every instance counts into the process's registry)."""
+
+    def on_feed_records(self, outcome: FeedOutcome, records: int) -> None:
+        FEED_RECORDS.labels(outcome).inc(records)
+
+    def on_delivered(self, kind: str, seconds: float) -> None:
+        DELIVERY_SECONDS.labels(kind).observe(max(0.0, seconds))
+
+    def on_archive_read(self, outcome: ArchiveOutcome) -> None:
+        ARCHIVE_READS.labels(outcome).inc()
+
+    def on_ack(self, outcome: AckOutcome) -> None:
+        ACKS.labels(outcome).inc()
+
+    async def observe_lag(self, group: str, consumer: object, topics: Collection[str] | None = None) -> None:
+        await observe_consumer(PART, group, consumer, topics)
+
+
+class PrometheusSurveyLinkSensor:
+    """The survey-link publisher's events (``survey publish-links``, its own process: part ``survey-links``)."""
+
+    def on_link_published(self) -> None:
+        LINKS_PUBLISHED.inc()
+
+    async def observe_lag(self, group: str, consumer: object, topics: Collection[str] | None = None) -> None:
+        await observe_consumer(SURVEY_LINKS_PART, group, consumer, topics)

@@ -27,6 +27,9 @@ class Policy:
     #: the validation gate (docs/validation.md). False: alerts, scores, item detail and
     #: rationales of a dimension the model is not validated for go to supervisors only.
     unvalidated_to_counselors: bool = False
+    #: detectors (``NAME`` or ``NAME:CODE``, validation.detectors.parse_opened) a site opened to counselors
+    #: by setting before their records pass: logged at start, marked "opened" on the board.
+    opened_detectors: frozenset[str] = frozenset()
     #: ended sessions stay on the board this long (seconds), then are pruned.
     ended_keep_s: float = 600.0
     #: sessions with no event for this long are pruned even without an ``ended``.
@@ -40,6 +43,10 @@ class Policy:
     msg_burst: int = 30
     #: open connections one token may hold (a leaked token cannot exhaust the gateway).
     max_connections_per_token: int = 20
+    #: connections one token may open per second (token bucket) and at once; past it the
+    #: connect is closed 4029 with how long to wait. 0 switches the limit off.
+    reconnect_rate: float = 1.0
+    reconnect_burst: int = 20
     #: validation records (validation.records.RecordBook), reloaded by the shell. They
     #: decide which dimensions' scores a counselor receives (validation.gate.
     #: withheld_from_counselors); alerts carry the processor's ``alert.validated``.

@@ -11,6 +11,8 @@ in one module each:
   pages and their static files;
 * gateway/survey_socket.py — the client survey page's socket (``/survey/ws``),
   which never joins the hub, so no rating reaches a board or panel connection;
+* gateway/coding_socket.py — the coding page's socket (``/code/ws``): supervisors code
+  sampled stored turns, audited; never joins the hub;
 * gateway/audit_publisher.py — the audit trail (who viewed which session) to
   ``alliance.access``.
 """
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Callable
 
 import orjson
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -39,6 +42,7 @@ from streams.topics import ACCESS, RATINGS
 from . import http_pages
 from .audit_publisher import AuditPublisher
 from .auth import KeyRing, read_revoked
+from .client_address import LOOPBACK, ClientAddress, forwarded_hops, parse_networks, resolve
 from .client_messages import (
     CLOSE_GOING_AWAY,
     CLOSE_TRY_AGAIN,
@@ -47,13 +51,15 @@ from .client_messages import (
     ArchiveRequest,
     parse_hello,
 )
+from .coding_socket import CODING_WS_PATH, CodingDesk, CodingSocket
 from .connection import Connection
 from .errors import ProtocolError
 from .fanout import FanOut, spawn
 from .history import ArchivedSession, History, MemoryHistory, StoredEvent
 from .hub import Hub
-from .metrics import ACKS, ARCHIVE_READS, DELIVERY_CLOCK, DELIVERY_SECONDS, HUBS, WriteCounts
+from .metrics import DELIVERY_CLOCK, HUBS, PrometheusGatewaySensor, WriteCounts
 from .policy import Policy
+from .sensor import GatewaySensor
 from .survey_socket import SURVEY_WS_PATH, SurveySocket
 from .waiting_room import HelloWaitingRoom
 
@@ -66,6 +72,8 @@ if TYPE_CHECKING:
     from .survey_feed import SurveyFeed
 
 log = logging.getLogger(__name__)
+
+AUDIT_UNAVAILABLE = "audit trail unavailable: no session content until it is back; try again shortly"
 
 
 @dataclass
@@ -86,13 +94,23 @@ class GatewayConfig:
     #: sockets that have not said hello yet, per remote address and in all; the excess is closed (1013)
     max_unauthenticated_per_address: int = 20
     max_unauthenticated: int = 500
+    #: reverse proxies (CIDR) whose X-Forwarded-For / Forwarded headers name the client; the per-client
+    #: caps and the observer check use that address (gateway/client_address.py). Empty: the TCP peer.
+    trusted_proxies: tuple[str, ...] = ()
+    #: clients (CIDR) that may read /metrics and the detailed /healthz; empty: loopback only.
+    #: A forwarded request counts by the address it was forwarded for, never by the proxy's.
+    observers: tuple[str, ...] = ()
     #: PEM certificate chain and private key: serve https:// and wss:// instead of http:// and ws://
     tls_cert: str | None = None
     tls_key: str | None = None
     #: producers (platform names in the record header ingest stamps) whose chat.sessions records
-    #: may assign sessions; empty: every record (the demo). gateway/trust.py
+    #: may claim sessions; empty: every record (the demo). Either way only a session's owner
+    #: changes it afterwards (streams/ownership.py)
     trusted_sources: tuple[str, ...] = ()
     ready_timeout_s: float = 60.0
+    #: the Kafka feed counts as stalled (/healthz 503) when the broker has not answered for this long;
+    #: the gateway asks it for metadata every third of this
+    kafka_stale_s: float = 6.0
     heartbeat_s: float = 15.0
     #: reloads validation records (returns a RecordBook); None: keep the policy's book.
     record_loader: "Callable[[], RecordBook] | None" = None
@@ -108,9 +126,18 @@ class GatewayConfig:
     access_topic: str = ACCESS.name
     #: attempts to publish one audit record before it is counted as lost
     access_attempts: int = 3
+    #: an audit record unpublished for longer than this is an audit outage: /healthz says so (503) and,
+    #: unless ``serve_unaudited``, no session content is served until the trail is back
+    audit_bound_s: float = 15.0
+    #: serve content during an audit outage anyway (views then go unaudited until the trail is back)
+    serve_unaudited: bool = False
     #: reads a session the gateway forgot from the store (the after-session page, days later);
     #: None: only what the gateway holds in memory. Called in a thread; may raise.
     archive_loader: "Callable[[str], ArchivedSession | None] | None" = None
+    #: what the gateway tells its metrics (gateway/sensor.py); Prometheus unless a test records instead
+    sensor: GatewaySensor = field(default_factory=PrometheusGatewaySensor)
+    #: the store behind the coding page (``/code``; alliance_monitor/coding.py); None: the page says it has none
+    coding: "CodingDesk | None" = None
 
 
 class Gateway:
@@ -121,42 +148,52 @@ class Gateway:
         self.history = history if history is not None else MemoryHistory(max_events=config.history_events)
         #: this run's id: prefixes audit event ids, so replicas and restarts never collide
         self.replica = f"gw-{uuid.uuid4().hex[:12]}"
-        self.hub = Hub(self.history, config.policy, replica=self.replica)
+        self.hub = Hub(self.history, config.policy, replica=self.replica,
+                       trusted_sources=frozenset(config.trusted_sources))
         self.hub.archive_enabled = config.archive_loader is not None
         #: socket writes and the frames they carried (plain ints; /metrics reads them)
         self.writes = WriteCounts()
         HUBS.watch(self.hub, self.writes)
         self.fanout = FanOut(self.hub, self.writes)
-        self.audit = AuditPublisher(lambda: self.feed, self.replica, config.access_topic, config.access_attempts)
+        self.audit = AuditPublisher(lambda: self.feed, self.replica, config.access_topic, config.access_attempts,
+                                    keep_trying=not config.serve_unaudited)
+        self.coding_socket = CodingSocket(self, config.coding)
         self.keys = config.secret if isinstance(config.secret, KeyRing) else KeyRing.single(config.secret)
         if config.revoked_file:
             self.keys = self.keys.with_revoked(self.keys.revoked | read_revoked(config.revoked_file))
         self.ready = asyncio.Event()
+        #: an audit outage past ``audit_bound_s``: connections closed, new ones refused (fail closed)
+        self.audit_blocked = False
         self.feed: KafkaFeed | None = None
         self._server: Server | None = None
         self._tasks: list[asyncio.Task] = []
         self.started_at = time.time()
         self._feed_task: asyncio.Task | None = None
         self.port = config.port
+        self.trusted_proxies = parse_networks(config.trusted_proxies)  # ValueError: the CLI says which
+        self.observers = parse_networks(config.observers) or LOOPBACK
         self.waiting = HelloWaitingRoom(config.max_unauthenticated_per_address, config.max_unauthenticated)
+        #: survey sockets for their whole life (they never authenticate): the same caps, a room of their own
+        self.survey_room = HelloWaitingRoom(config.max_unauthenticated_per_address, config.max_unauthenticated)
         from .survey import SurveyDesk, survey_key
 
         self.survey = SurveyDesk(config.survey_key or survey_key(self.keys))
         self.survey_feed: SurveyFeed | None = None
         self.survey_socket = SurveySocket(self.survey, lambda: self.survey_feed, self.waiting, config.hello_timeout_s,
-                                          config.ready_timeout_s)
+                                          config.ready_timeout_s, self.survey_room)
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> "Gateway":
         if self.config.bootstrap:
             from .feed import KafkaFeed
 
-            self.feed = KafkaFeed(self.config.bootstrap, trusted_sources=frozenset(self.config.trusted_sources))
+            self.feed = KafkaFeed(self.config.bootstrap, sensor=self.config.sensor)
             mark = getattr(self.history, "mark_start", None)
             await self.feed.start(mark if mark else (lambda stream, offset: None))
             self._feed_task = asyncio.create_task(self.feed.run(self.apply, self._caught_up), name="gateway-feed")
             self._feed_task.add_done_callback(self._feed_ended)
             self._tasks.append(self._feed_task)
+            self._tasks.append(asyncio.create_task(self._probe_kafka(), name="gateway-kafka-probe"))
             from .survey_feed import SurveyFeed
 
             self.survey_feed = SurveyFeed(self.config.bootstrap, self.survey, topic=self.config.ratings_topic)
@@ -234,12 +271,32 @@ class Gateway:
             log.error("gateway Kafka feed stopped (%s); /healthz reports 503 until restarted",
                       type(err).__name__ if err else "returned")
 
+    async def _probe_kafka(self) -> None:
+        """Ask the broker for metadata every third of ``kafka_stale_s``: the feed's own reads cannot tell an
+        outage from a quiet hour (aiokafka retries inside them)."""
+        every = self.config.kafka_stale_s / 3
+        stalled = False
+        while self.feed is not None:
+            await asyncio.sleep(every)
+            await self.feed.probe(every)
+            now_stalled = self.feed.silent_s() > self.config.kafka_stale_s
+            if now_stalled != stalled:
+                stalled = now_stalled
+                if stalled:
+                    log.error("Kafka has not answered for %.0f s; /healthz reports 503 until it does",
+                              self.feed.silent_s())
+                else:
+                    log.warning("Kafka answers again; the feed is reading")
+
     def feed_state(self) -> str:
-        """``running``, ``none`` (no Kafka configured) or why the feed task ended."""
+        """``running``, ``none`` (no Kafka configured), ``stalled: ...`` (the broker does not answer) or why
+        the feed task ended."""
         task = self._feed_task
         if task is None:
             return "none"
         if not task.done():
+            if self.feed is not None and self.feed.silent_s() > self.config.kafka_stale_s:
+                return f"stalled: no answer from Kafka for {self.feed.silent_s():.0f} s"
             return "running"
         if task.cancelled():
             return "cancelled"
@@ -251,8 +308,10 @@ class Gateway:
         """Take one feed event; its frames leave at the end of this loop turn (see :meth:`FanOut._flush`)."""
         for conn in self.hub.apply(event, time.monotonic(), time.time()):
             self.fanout.kick(conn)
+        if self.hub.access.pending:  # first live content of a session on a connection (gateway/hub.py)
+            self._queue_access()
         if event.kind in DELIVERY_CLOCK and self.ready.is_set():  # live only, not the start-up re-read
-            _observe_delivery(event)
+            _observe_delivery(event, self.config.sensor)
 
     async def _housekeeping(self) -> None:
         last_beat = last_records = last_revoked = time.monotonic()
@@ -268,11 +327,31 @@ class Gateway:
                 self.hub.policy = dataclasses.replace(self.hub.policy, record_book=book)
             for conn in self.hub.expire_tokens(time.time()):
                 self.fanout.kick(conn)
+            self.check_audit(now)
             if now - last_beat >= self.config.heartbeat_s:
                 last_beat = now
                 for conn in self.hub.heartbeat():
                     self.fanout.kick(conn)
                 self.hub.prune(now)
+
+    def audit_overdue(self, now: float | None = None) -> bool:
+        return self.audit.overdue_s(now) > self.config.audit_bound_s
+
+    def check_audit(self, now: float | None = None) -> None:
+        """Fail closed on an audit outage: past the bound, close every board and panel connection
+        (they resume once the trail is back: nothing is lost) and refuse new ones."""
+        overdue = self.audit_overdue(now) and not self.config.serve_unaudited
+        if overdue and not self.audit_blocked:
+            log.error("audit trail unavailable for more than %g s (%d records waiting); no session content is "
+                      "served until it is back", self.config.audit_bound_s, self.audit.pending)
+            for conn in list(self.hub.connections.values()):
+                conn.outbox.clear()
+                conn.backlog.clear()
+                conn.close(CLOSE_TRY_AGAIN, AUDIT_UNAVAILABLE)
+                self.fanout.kick(conn)
+        elif not overdue and self.audit_blocked:
+            log.warning("audit trail is back; serving session content again")
+        self.audit_blocked = overdue
 
     async def reload_revoked(self) -> int:
         """Re-read the revocation file; close connections of newly revoked tokens. Returns how many."""
@@ -285,10 +364,13 @@ class Gateway:
 
     # -- websocket connections -----------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:
+        address = self.client(ws, ws.request.headers if ws.request is not None else None).address
         if ws.request is not None and ws.request.path.split("?", 1)[0] == SURVEY_WS_PATH:
-            await self.survey_socket.serve(ws, _remote_host(ws))
+            await self.survey_socket.serve(ws, address)
             return
-        address = _remote_host(ws)
+        if ws.request is not None and ws.request.path.split("?", 1)[0] == CODING_WS_PATH:
+            await self.coding_socket.serve(ws, address)
+            return
         refused = self.waiting.enter(address)
         if refused:
             await ws.close(CLOSE_TRY_AGAIN, refused)
@@ -313,6 +395,10 @@ class Gateway:
             except (asyncio.TimeoutError, TimeoutError):
                 await ws.close(CLOSE_TRY_AGAIN, "gateway is still catching up; try again shortly")
                 return
+        self.check_audit()
+        if self.audit_blocked:
+            await ws.close(CLOSE_TRY_AGAIN, AUDIT_UNAVAILABLE)
+            return
         conn = self.hub.open(hello, time.time())
         self._queue_access()
         self.fanout.attach(ws, conn)
@@ -340,14 +426,14 @@ class Gateway:
         try:
             archived = await asyncio.to_thread(loader, req.session_id) if loader else None
         except Exception as err:  # noqa: BLE001 - the store is down: say so, never show what the scope was not checked for
-            ARCHIVE_READS.labels("failed").inc()
+            self.config.sensor.on_archive_read("failed")
             log.warning("timeline from the store failed: %s", type(err).__name__)
             conn.push(orjson.dumps({"type": "error", "code": "archive_unavailable", "session_id": req.session_id,
                                     "message": "this session's history cannot be read right now; try again"}).decode(),
                       self.hub.policy.max_queue)
             self.fanout.kick(conn)
             return
-        ARCHIVE_READS.labels("found" if archived is not None else "unknown").inc()
+        self.config.sensor.on_archive_read("found" if archived is not None else "unknown")
         self.hub.archived_timeline(conn, req.session_id, archived)
         self._queue_access()
         self.fanout.kick(conn)
@@ -357,9 +443,9 @@ class Gateway:
             return
         try:
             await self.feed.publish_ack(ack)
-            ACKS.labels("published").inc()
+            self.config.sensor.on_ack("published")
         except Exception as err:  # noqa: BLE001 - the broker is down: tell the user, do not pretend
-            ACKS.labels("failed").inc()
+            self.config.sensor.on_ack("failed")
             log.warning("ack for alert %s not published: %s", ack.alert_id, type(err).__name__)
             conn.push(orjson.dumps({"type": "error", "code": "ack_failed", "alert_id": ack.alert_id,
                                     "message": "acknowledgement not saved; try again"}).decode(),
@@ -369,6 +455,13 @@ class Gateway:
     def _queue_access(self) -> None:
         """Hand the hub's new view records to the audit trail (gateway/audit_publisher.py)."""
         self.audit.take(self.hub.access.take())
+
+    def client(self, connection: ServerConnection, headers: Headers | None) -> ClientAddress:
+        """Who this request is charged to: the peer, or whom a trusted proxy forwards for."""
+        hops = [] if headers is None else forwarded_hops(headers.get_all("Forwarded"),
+                                                          headers.get_all("X-Forwarded-For"),
+                                                          headers.get_all("X-Real-IP"))
+        return resolve(_remote_host(connection), hops, self.trusted_proxies)
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         return http_pages.answer(self, connection, request)
@@ -381,7 +474,7 @@ def _remote_host(ws: ServerConnection) -> str:
         return "?"
 
 
-def _observe_delivery(event: StoredEvent) -> None:
+def _observe_delivery(event: StoredEvent, sensor: GatewaySensor) -> None:
     """Seconds from the event's own timestamp to now (one per event, never per connection)."""
     from datetime import datetime
 
@@ -392,7 +485,7 @@ def _observe_delivery(event: StoredEvent) -> None:
         made = datetime.fromisoformat(stamp).timestamp()
     except (TypeError, ValueError):
         return
-    DELIVERY_SECONDS.labels(event.kind).observe(max(0.0, time.time() - made))
+    sensor.on_delivered(event.kind, time.time() - made)
 
 
 async def run_gateway(config: GatewayConfig, stop: asyncio.Event,

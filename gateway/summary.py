@@ -2,7 +2,8 @@
 
 Pure: :class:`SessionState` holds what the hub learned about one session; its
 :meth:`~SessionState.summary` is what a viewer receives (a counselor's leaves out
-gated alerts and withheld dimensions) and :func:`risk_of` is the board's sort key.
+gated alerts and withheld dimensions) and :func:`risk_of` is the board's sort key — fed only
+validated signals (:meth:`SessionState.risk_split`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.contracts import WATCHED_DIMENSIONS
-from validation.gate import unvalidated_dimensions, validated_dimensions
+from validation.detectors import OPENABLE, PROCESS_SIGNALS, detector_passes, is_opened
+from validation.gate import GATE_VALIDATED, unvalidated_dimensions, validated_dimensions
 from validation.records import RecordBook
 
 from .policy import Policy
 from .visibility import (
     alert_is_gated,
     episode_for_counselor,
+    episode_gate,
     episode_is_gated,
     feedback_is_gated,
 )
@@ -68,9 +71,11 @@ class SessionState:
         withheld = self.withheld(policy) if for_counselor else frozenset()
         scores = {p: {d: v for d, v in dims.items() if d not in withheld} for p, dims in self.scores.items()}
         current, change = _current_and_change(scores)
-        ruptures = [episode_for_counselor(e, policy) if for_counselor else e for e in self.ruptures.values()
-                    if not (for_counselor and episode_is_gated(e, policy))]
+        ruptures = [episode_for_counselor(v, policy) if for_counselor else v
+                    for v in ({**e, "gate": episode_gate(e, policy)} for e in self.ruptures.values())
+                    if not (for_counselor and episode_is_gated(v, policy))]
         feedback = [f for f in self.feedback.values() if not (for_counselor and feedback_is_gated(f, policy))]
+        ranked, beside = self.risk_split(policy, current, change, alerts, ruptures)
         return {
             "session_id": self.session_id,
             "counselor_id": self.counselor_id,
@@ -89,9 +94,52 @@ class SessionState:
             "alerts": alerts,
             "ruptures": ruptures,
             "feedback": feedback,
+            #: rule detectors the site opened to counselors by setting (the board shows them)
+            "opened_detectors": sorted(policy.opened_detectors),
+            #: per process flag up now: validated / opened / unvalidated (the board marks the chips)
+            "signal_gate": self.signal_gate(policy),
+            #: the rule detectors whose notices this viewer does not receive for now (a counselor: every one
+            #: with a code neither validated nor opened; the panel says so, like validation mode)
+            "rules_withheld": rules_withheld(policy) if for_counselor else [],
             "unacked": sum(1 for a in alerts if not a["acks"] and a.get("kind") != "recovered"),
-            "risk": round(risk_of(current, change, alerts, self.signal, ruptures), 2),
+            # the board's sort key and "falling" counter rest on validated signals only; what
+            # unvalidated ones would add is shown beside it, marked, and moves nothing
+            "risk": round(ranked, 2),
+            "risk_unvalidated": round(beside, 2),
+            "falling": falling(change, self.passed(policy)),
+            "falling_unvalidated": falling(change, frozenset(WATCHED_DIMENSIONS) - self.passed(policy)),
         }
+
+    def signal_gate(self, policy: Policy) -> dict[str, str]:
+        """How each process flag that is up now stands with its detector."""
+        flags = [str(f) for f in (self.signal or {}).get("flags") or ()]
+        return {f: ("validated" if detector_passes(policy.record_book, PROCESS_SIGNALS, f)
+                    else "opened" if is_opened(policy.opened_detectors, PROCESS_SIGNALS, f) else "unvalidated")
+                for f in flags}
+
+    def passed(self, policy: Policy) -> frozenset[str]:
+        """Dimensions the current model is validated for (empty without a model or a record)."""
+        return frozenset() if self.model_identity is None else self._verdicts(policy)[0]
+
+    def risk_split(self, policy: Policy, current: dict[str, float], change: dict[str, float],
+                   alerts: list[dict[str, Any]], ruptures: list[dict[str, Any]]) -> tuple[float, float]:
+        """(risk from validated signals, what the unvalidated ones would add).
+
+        Validated: alerts with ``gate`` validated, scores of dimensions the model passed,
+        validated episodes, and process flags whose detector passed. Everything else —
+        an unvalidated model's "bond low", a rule nobody checked — is shown beside the
+        ranking, never in it: an unvalidated number must not decide whom a supervisor
+        looks at first.
+        """
+        passed = self.passed(policy)
+        flags = list((self.signal or {}).get("flags") or ())
+        ok_flags = [f for f in flags if detector_passes(policy.record_book, PROCESS_SIGNALS, str(f))]
+        ok_alerts = [a for a in alerts if a.get("gate") == GATE_VALIDATED]
+        ok_ruptures = [e for e in ruptures if e.get("validated")]
+        ranked = risk_of(_only(current, passed), _only(change, passed), ok_alerts,
+                         {"flags": ok_flags}, ok_ruptures)
+        total = risk_of(current, change, alerts, self.signal, ruptures)
+        return ranked, max(0.0, total - ranked)
 
     def _verdicts(self, policy: Policy) -> tuple[frozenset[str], frozenset[str]]:
         """(passed, unvalidated) dimensions of the current model, looked up once per (book, model)."""
@@ -119,6 +167,28 @@ class SessionState:
                 "mode": gate_on and not set(WATCHED_DIMENSIONS) <= passed,
                 "unvalidated": sorted(unvalidated),
                 "withheld": sorted(unvalidated) if for_counselor and gate_on else []}
+
+
+def rules_withheld(policy: Policy) -> list[str]:
+    """Rule detectors (process-signals, rupture-markers) with a code whose notices a counselor does not get."""
+    if policy.unvalidated_to_counselors:
+        return []
+    return [d.name for d in OPENABLE
+            if any(not (detector_passes(policy.record_book, d, c) or is_opened(policy.opened_detectors, d, c))
+                   for c in d.codes)]
+
+
+def _only(values: dict[str, float], dims: frozenset[str]) -> dict[str, float]:
+    return {d: v for d, v in values.items() if d in dims}
+
+
+#: a watched dimension this much lower than in the previous phase is "falling" (the board's counter).
+FALLING_DELTA = -0.3
+
+
+def falling(change: dict[str, float], dims: frozenset[str]) -> bool:
+    """Has one of ``dims`` (of the watched ones) fallen by at least 0.3 since the previous phase?"""
+    return any(d in dims and change.get(d, 0.0) <= FALLING_DELTA for d in WATCHED_DIMENSIONS)
 
 
 def _current_and_change(scores: dict[str, dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:

@@ -24,10 +24,10 @@ from datetime import datetime, timezone
 from streams.codec import decode, encode
 from streams.contracts import Instrument, SessionEvent, SurveyLink
 from streams.errors import ContractError
-from streams.telemetry import observe_consumer
 from streams.topics import CHAT_SESSIONS, SURVEY_LINKS
 
-from .metrics import LINKS_PUBLISHED
+from .metrics import PrometheusSurveyLinkSensor
+from .sensor import SurveyLinkSensor
 from .survey import DEFAULT_LINK_TTL_S, link_url, mint_link
 
 log = logging.getLogger(__name__)
@@ -66,11 +66,13 @@ class LinkPublisher:
 
     def __init__(self, bootstrap: str, key: bytes, base_url: str, *, instrument: Instrument = "wai-sr",
                  ttl_s: float = DEFAULT_LINK_TTL_S, sessions_topic: str = CHAT_SESSIONS.name,
-                 links_topic: str = SURVEY_LINKS.name, group_id: str = "alliance-survey-links"):
+                 links_topic: str = SURVEY_LINKS.name, group_id: str = "alliance-survey-links",
+                 sensor: SurveyLinkSensor | None = None):
         self.bootstrap, self.key, self.base_url = bootstrap, key, base_url
         self.instrument, self.ttl_s = instrument, ttl_s
         self.sessions_topic, self.links_topic, self.group_id = sessions_topic, links_topic, group_id
         self.stats = PublisherStats()
+        self.sensor: SurveyLinkSensor = sensor if sensor is not None else PrometheusSurveyLinkSensor()
 
     async def run(self, stop: asyncio.Event) -> PublisherStats:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -93,7 +95,7 @@ class LinkPublisher:
                         await self._handle(producer, r.value)
                 if batch:
                     await consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs})
-                    await observe_consumer("survey-links", self.group_id, consumer)
+                    await self.sensor.observe_lag(self.group_id, consumer)
         finally:
             await consumer.stop()
             await producer.stop()
@@ -114,4 +116,4 @@ class LinkPublisher:
             return
         await producer.send_and_wait(self.links_topic, key=event.session_id.encode(), value=encode(link))
         self.stats.published += 1
-        LINKS_PUBLISHED.inc()
+        self.sensor.on_link_published()

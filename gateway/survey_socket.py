@@ -32,14 +32,19 @@ log = logging.getLogger(__name__)
 SURVEY_WS_PATH = "/survey/ws"
 #: messages one survey connection may send (open, submit, a few retries).
 SURVEY_MAX_MESSAGES = 20
+#: after a valid message, how long the page may wait for the next (a person answering the form)
+SURVEY_ANSWER_S = 15 * 60.0
 
 
 class SurveySocket:
     """Serves survey pages; the links' desk and the ratings feed are the gateway's."""
 
     def __init__(self, desk: "SurveyDesk", feed: "Callable[[], SurveyFeed | None]", waiting: "HelloWaitingRoom",
-                 hello_timeout_s: float, ready_timeout_s: float):
+                 hello_timeout_s: float, ready_timeout_s: float, room: "HelloWaitingRoom | None" = None):
         self.desk = desk
+        #: every open survey socket, per client and in all, for its whole life: a survey socket never
+        #: authenticates, so leaving the waiting room must not make it free (None: not counted)
+        self.room = room
         #: the gateway's survey feed once started (None: no Kafka)
         self._feed = feed
         self.waiting = waiting
@@ -52,17 +57,20 @@ class SurveySocket:
         Never logs a token or an answer; a client's answers go to ``chat.ratings`` only.
         """
         refused = self.waiting.enter(address)
+        if not refused and self.room is not None:
+            refused = self.room.enter(address)
+            if refused:
+                self.waiting.leave(address)
         if refused:
             await ws.close(CLOSE_TRY_AGAIN, refused)
             return
+        loop = asyncio.get_running_loop()
         waiting = True
+        # a deadline, not a timeout per message: junk buys no time, only a valid message does
+        deadline = loop.time() + self.hello_timeout_s
         try:
             for _ in range(SURVEY_MAX_MESSAGES):
-                # the page sends "open" as soon as the socket is up; later answers may take a while
-                raw = await asyncio.wait_for(ws.recv(), self.hello_timeout_s if waiting else 15 * 60)
-                if waiting:
-                    waiting = False
-                    self.waiting.leave(address)
+                raw = await asyncio.wait_for(ws.recv(), max(0.0, deadline - loop.time()))
                 try:
                     msg = orjson.loads(raw)
                 except orjson.JSONDecodeError:
@@ -71,6 +79,10 @@ class SurveySocket:
                     await ws.send(orjson.dumps({"type": "error", "code": "protocol",
                                                 "message": "expected {type: open|submit, token}"}).decode())
                     continue
+                if waiting:
+                    waiting = False
+                    self.waiting.leave(address)
+                deadline = loop.time() + SURVEY_ANSWER_S
                 feed = self._feed()
                 if feed is None:
                     reply = refusal("unavailable", "the survey service is not connected; try again later")
@@ -87,6 +99,8 @@ class SurveySocket:
         finally:
             if waiting:
                 self.waiting.leave(address)
+            if self.room is not None:
+                self.room.leave(address)
 
     async def _reply(self, feed: "SurveyFeed", msg: dict) -> dict:
         now = time.time()

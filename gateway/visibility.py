@@ -12,7 +12,10 @@ __layer__ = "core"
 
 from typing import Any
 
+from validation.detectors import opened_alert, opened_episode
 from validation.gate import (
+    GATE_OPENED,
+    GATE_UNVALIDATED,
     episode_reaches_counselor,
     feedback_reaches_counselor,
     gate_label,
@@ -49,24 +52,39 @@ def counselor_score(data: dict[str, Any], withheld: frozenset[str]) -> dict[str,
 
 
 def alert_is_gated(alert: dict[str, Any], policy: Policy) -> bool:
-    """True if a counselor must not see this alert: the decision is :func:`validation.gate.reaches_counselor`."""
-    return not reaches_counselor(alert, gate_enabled=not policy.unvalidated_to_counselors)
+    """True if a counselor must not see this alert: the decision is :func:`validation.gate.reaches_counselor`,
+    or a process-signal flag the site opened by setting (:func:`validation.detectors.opened_alert`)."""
+    return not (reaches_counselor(alert, gate_enabled=not policy.unvalidated_to_counselors)
+                or opened_alert(alert, policy.opened_detectors))
 
 
-def alert_view(alert: dict[str, Any]) -> dict[str, Any]:
-    """An alert as the pages get it: with ``gate`` (process / validated / unvalidated) from the gate module,
+def alert_view(alert: dict[str, Any], policy: Policy | None = None) -> dict[str, Any]:
+    """An alert as the pages get it: with ``gate`` (validated / unvalidated / opened) from the gate modules,
     so no page re-derives the routing."""
-    return alert if "gate" in alert else {**alert, "gate": gate_label(alert)}
+    if "gate" in alert:
+        return alert
+    label = gate_label(alert)
+    if label == GATE_UNVALIDATED and policy is not None and opened_alert(alert, policy.opened_detectors):
+        label = GATE_OPENED
+    return {**alert, "gate": label}
 
 
 def episode_is_gated(episode: dict[str, Any], policy: Policy) -> bool:
     """True if a counselor must not see this rupture episode.
 
-    An episode opened by client markers is process evidence (like a process
-    alert): counselors see it. One opened only by the model's drop is a model
-    output and follows the validation gate exactly like the drop alert.
+    Like an alert: only a validated episode (its rupture-marker detector passed
+    for its kind, or its model drop was validated) reaches a counselor, or one
+    whose markers the site opened by setting.
     """
-    return not episode_reaches_counselor(episode, gate_enabled=not policy.unvalidated_to_counselors)
+    return not (episode_reaches_counselor(episode, gate_enabled=not policy.unvalidated_to_counselors)
+                or opened_episode(episode, policy.opened_detectors))
+
+
+def episode_gate(episode: dict[str, Any], policy: Policy) -> str:
+    """``validated`` / ``opened`` / ``unvalidated``: how the pages mark an episode."""
+    if episode.get("validated"):
+        return "validated"
+    return GATE_OPENED if opened_episode(episode, policy.opened_detectors) else GATE_UNVALIDATED
 
 
 def episode_for_counselor(episode: dict[str, Any], policy: Policy) -> dict[str, Any]:

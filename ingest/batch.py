@@ -4,9 +4,15 @@ A record is one line of the replay format (docs/replay-format.md): a turn, a
 session event, or a whole session. It is validated by the same contracts as
 everything on Kafka (``streams.replay_format.parse_line``), so nothing reaches the
 topics over HTTP that a Kafka producer could not have sent. Idempotency: a turn
-is identified by ``session_id``/``turn_id``, a session event by
-``session_id``/``kind``; a key already delivered (or earlier in the same batch)
-is a duplicate, acknowledged and not produced again.
+is identified by platform/``session_id``/``turn_id``, a session event by
+platform/``session_id``/``kind`` (a hand-over also by its time); a key already
+delivered (or earlier in the same batch) is a duplicate, acknowledged and not
+produced again. The platform is part of the key: another platform's records can
+never make one platform's records look delivered.
+
+Ownership (streams/ownership.py, as ingest sees it): a session id belongs to the
+first platform that posts a record of it; a record of that session from another
+platform is rejected with its reason, per record, and nothing of it is produced.
 """
 
 from __future__ import annotations
@@ -38,11 +44,14 @@ class Outcome:
         return out
 
 
-def idempotency_key(event: ReplayEvent) -> str:
+def idempotency_key(event: ReplayEvent, platform: str) -> str:
+    """The key that recognises a repeat of ``event`` from ``platform`` (never another platform's record)."""
     e = event.event
     if isinstance(e, ChatTurn):
-        return f"turn:{e.session_id}:{e.turn_id}"
-    return f"session:{e.session_id}:{e.kind}"
+        return f"{platform}:turn:{e.session_id}:{e.turn_id}"
+    if e.kind == "reassigned":  # a session may be handed over more than once
+        return f"{platform}:session:{e.session_id}:{e.kind}:{e.at.isoformat()}"
+    return f"{platform}:session:{e.session_id}:{e.kind}"
 
 
 class Delivered:
@@ -65,6 +74,33 @@ class Delivered:
         return len(self._keys)
 
 
+class SessionPlatforms:
+    """Which platform owns each session id ingest has produced records of, bounded (oldest forgotten first)."""
+
+    def __init__(self, capacity: int = 200_000):
+        self.capacity = capacity
+        self._owner: OrderedDict[str, str] = OrderedDict()
+
+    def get(self, session_id: str) -> str | None:
+        return self._owner.get(session_id)
+
+    def claim(self, session_id: str, platform: str) -> None:
+        """``platform`` produced a record of ``session_id``: it owns it (the first claim stands)."""
+        self._owner.setdefault(session_id, platform)
+        self._owner.move_to_end(session_id)
+        while len(self._owner) > self.capacity:
+            self._owner.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._owner)
+
+
+def foreign_session_error(session_id: str) -> str:
+    """Why a record was refused: its session id is another platform's (whose is not said)."""
+    return (f"session {session_id[:128]} belongs to another platform: a session id is owned by the first "
+            "platform that posts it; use ids unique to your platform (e.g. prefixed with its name)")
+
+
 def records_of(body: Any) -> list[Any]:
     """The records of a posted body: ``{"records": [...]}``, a JSON list, or one record."""
     if isinstance(body, dict) and "records" in body:
@@ -77,8 +113,10 @@ def records_of(body: Any) -> list[Any]:
     return [body]
 
 
-def plan_batch(records: list[Any], delivered: Delivered) -> list[Outcome]:
-    """Validate each record and sort out duplicates; never raises for a bad record."""
+def plan_batch(records: list[Any], delivered: Delivered, platform: str,
+               owners: SessionPlatforms | None = None) -> list[Outcome]:
+    """Validate each record from ``platform``, refuse another platform's sessions and sort out duplicates;
+    never raises for a bad record. The shell claims the sessions of what it produced (``owners.claim``)."""
     seen: set[str] = set()
     out: list[Outcome] = []
     for i, record in enumerate(records):
@@ -87,9 +125,14 @@ def plan_batch(records: list[Any], delivered: Delivered) -> list[Outcome]:
         except ContractError as err:
             out.append(Outcome(i, "rejected", str(err)))
             continue
+        foreign = next((ev.session_id for ev in events
+                        if owners is not None and owners.get(ev.session_id) not in (None, platform)), None)
+        if foreign is not None:
+            out.append(Outcome(i, "rejected", foreign_session_error(foreign)))
+            continue
         fresh = []
         for ev in events:
-            key = idempotency_key(ev)
+            key = idempotency_key(ev, platform)
             if key in delivered or key in seen:
                 continue
             seen.add(key)

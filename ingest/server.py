@@ -35,8 +35,9 @@ from streams.errors import ContractError
 from streams.tls import server_context
 from streams.topics import SOURCE_HEADER
 
-from . import metrics
-from .batch import MAX_RECORDS, Delivered, idempotency_key, plan_batch, records_of
+from .batch import MAX_RECORDS, Delivered, SessionPlatforms, idempotency_key, plan_batch, records_of
+from .metrics import PrometheusIngestSensor
+from .sensor import RECORD_OUTCOMES, IngestSensor
 from .tokens import platform_of
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,13 @@ class IngestConfig:
 class Ingest:
     """State of one ingest process: the producer, the in-flight count, the idempotency window."""
 
-    def __init__(self, cfg: IngestConfig):
+    def __init__(self, cfg: IngestConfig, sensor: IngestSensor | None = None):
         self.cfg = cfg
+        #: what the endpoint tells its metrics (ingest/sensor.py); Prometheus unless a test records instead
+        self.sensor: IngestSensor = sensor if sensor is not None else PrometheusIngestSensor()
         self.delivered = Delivered(cfg.dedupe_window)
+        #: which platform owns each session id (ingest/batch.py): another platform's records of it are refused
+        self.owners = SessionPlatforms(cfg.dedupe_window)
         self.pending = 0
         self.producer: Any = None  # AIOKafkaProducer once started (aiokafka is untyped)
         self.counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "throttled": 0}
@@ -107,13 +112,15 @@ class Ingest:
         async with self._lock:  # one batch at a time decides duplicates; produce order = post order
             if self.pending + len(records) > self.cfg.max_pending:
                 self.counts["throttled"] += 1
-                metrics.THROTTLED.labels("429").inc()
+                self.sensor.on_throttled(429)
                 log.warning("throttled a batch of %d from %s (%d pending)", len(records), platform, self.pending)
                 return self._answer(429, {"error": "too many records in flight; retry later"}, retry=True)
-            outcomes = plan_batch(records, self.delivered)
+            outcomes = plan_batch(records, self.delivered, platform, self.owners)
             events = [ev for o in outcomes for ev in o.events]
+            for ev in events:  # claimed now, under the lock: a concurrent post of another platform sees it
+                self.owners.claim(ev.session_id, platform)
             self.pending += len(events)
-            metrics.PENDING.set(self.pending)
+            self.sensor.on_pending(self.pending)
             try:
                 source = [(SOURCE_HEADER, platform.encode())]  # from the token, never from the body
                 futures = [await self.producer.send(ev.topic, key=ev.session_id.encode(), value=encode(ev.event),
@@ -121,24 +128,24 @@ class Ingest:
                            for ev in events]
             except Exception:
                 self.pending -= len(events)
-                metrics.PENDING.set(self.pending)
+                self.sensor.on_pending(self.pending)
                 raise
         try:
             await asyncio.wait_for(asyncio.gather(*futures), self.cfg.send_timeout_s)
         except Exception as err:  # noqa: BLE001 - Kafka down or slow: the platform retries the whole batch
             log.warning("batch of %d from %s not acknowledged by Kafka: %s", len(events), platform, type(err).__name__)
-            metrics.THROTTLED.labels("503").inc()
+            self.sensor.on_throttled(503)
             return self._answer(503, {"error": "Kafka did not acknowledge the batch; retry later"}, retry=True)
         finally:
             self.pending -= len(events)
-            metrics.PENDING.set(self.pending)
-        metrics.POST_SECONDS.observe(time.perf_counter() - started)
+            self.sensor.on_pending(self.pending)
+        self.sensor.on_post_acknowledged(time.perf_counter() - started)
         for ev in events:
-            self.delivered.add(idempotency_key(ev))
-        summary = {k: sum(o.status == k for o in outcomes) for k in ("accepted", "duplicate", "rejected")}
+            self.delivered.add(idempotency_key(ev, platform))
+        summary = {k: sum(o.status == k for o in outcomes) for k in RECORD_OUTCOMES}
         for k, v in summary.items():
             self.counts[k] += v
-            metrics.RECORDS.labels(platform, k).inc(v)
+            self.sensor.on_records(platform, k, v)
         log.info("batch from %s: %d accepted, %d duplicate, %d rejected", platform, summary["accepted"],
                  summary["duplicate"], summary["rejected"])
         status = 422 if outcomes and summary["rejected"] == len(outcomes) else 200

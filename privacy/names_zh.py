@@ -27,7 +27,7 @@ NAME_TAGS = frozenset({"nr", "nrfg", "nrt"})
 #: a single-character surname becomes a name with one of these before it (小李, 老王)
 _FAMILIAR = ("小", "老", "阿")
 #: words jieba tags ``nr`` that are not names in the chats this product sees
-NOT_NAMES = frozenset({"老师", "医生", "同学", "朋友", "妈妈", "爸爸", "宝宝", "明白", "小时"})
+NOT_NAMES = frozenset({"老师", "医生", "同学", "朋友", "妈妈", "爸爸", "宝宝", "明白", "小时", "小于", "小白", "老大"})
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -99,6 +99,50 @@ def _confirmed(word: str) -> bool:
     return all(p.flag in NAME_TAGS for p in _posseg().cut(word))
 
 
+#: words after which a surname starts a person's name (我室友黄婷婷, 我爸爸吴国平, 我和何欣怡)
+_CONTEXT = re.compile(
+    "(?:室友|同学|同事|同桌|朋友|男朋友|女朋友|男友|女友|前男友|前女友|老公|老婆|丈夫|妻子|爸爸|妈妈|哥哥|姐姐|弟弟|"
+    "妹妹|儿子|女儿|老板|领导|班主任|邻居|和|跟|与|告诉了|告诉)"
+    "(" + "|".join(COMPOUND_SURNAMES) + "|[" + "".join(sorted(SURNAMES)) + "])")
+#: a surname and the character after it that make an ordinary word this frequent are that word (高中, 周末)
+CONTEXT_WORD_FREQ = 300
+#: single-character tags that end a given name: verbs, adverbs, prepositions, conjunctions,
+#: particles, pronouns, numerals, measure words, directions (刘强|吵了, 司马静|说)
+_ENDS_NAME = frozenset({"v", "d", "p", "c", "u", "uj", "ul", "uz", "ug", "uv", "ud", "r", "y", "m", "q", "f", "zg"})
+_CJK_CHAR = re.compile(r"[\u4e00-\u9fff]")
+#: characters tagged as function words that are common in given names (陈浩然, 李大为, 王可)
+_NAME_CHARS = frozenset("然之如若以而亦乃其为可")
+#: words that follow a name and that jieba's HMM may glue to it (司马静说): trimmed off a name
+_GLUE = frozenset("说是也都就在和跟对把被让给问叫又还却总很真太要会能的了着过")
+
+
+def _given_name_end(text: str, start: int) -> int:
+    """End of the given name that starts at ``start``: one or two characters, fewer where the
+    second is a function word or begins an ordinary word with the one after it."""
+    tags = _posseg().word_tag_tab
+    end = start
+    for i in range(start, min(start + 2, len(text))):
+        c = text[i]
+        if not _CJK_CHAR.match(c) or (i > start and (c in _GLUE or (tags.get(c) in _ENDS_NAME and c not in _NAME_CHARS)
+                                                     or _freq(text[i:i + 2]) >= CONTEXT_WORD_FREQ)):
+            break
+        if i == start and (tags.get(c) in _ENDS_NAME or _freq(text[i:i + 2]) >= CONTEXT_WORD_FREQ):
+            return start  # 王|老师: the title, not a given name
+        end = i + 1
+    return end
+
+
+def find_context_names(text: str) -> Iterator[tuple[int, int]]:
+    """Names after a relation word or 和/跟 that jieba splits (黄 + 婷婷, 吴国 + 平)."""
+    for m in _CONTEXT.finditer(text):
+        surname_end = m.end(1)
+        if _freq(text[m.start(1):surname_end + 1]) >= CONTEXT_WORD_FREQ:
+            continue  # 和高中同学: 高中 is a word, not 高 and a given name
+        end = _given_name_end(text, surname_end)
+        if end > surname_end:
+            yield m.start(1), end
+
+
 def find_names(text: str) -> Iterator[tuple[int, int]]:
     """Spans of names: a surname and its given name (刘 + 秀英, 陈 + 浩然), an unknown word
     the tagger reads as a name (张伟), a familiar form (小红, 小李)."""
@@ -117,6 +161,9 @@ def find_names(text: str) -> Iterator[tuple[int, int]]:
                 start -= 1  # 小李: the familiar prefix belongs to the name
             run, surname_only = (start, end), True
             continue
+        if run is None and len(word) == 2 and word[0] in _FAMILIAR and word[1] in SURNAMES and word not in NOT_NAMES:
+            out.append((start, end))  # 小张, 老李: a familiar form jieba keeps as one word
+            continue
         new_name = flag == "new" and 2 <= len(word) <= 4 and _starts_like_a_name(word) and _confirmed(word)
         if (tagged and len(word) > 1 and (surname_only or (_freq(word) < COMMON_FREQ and _starts_like_a_name(word)))) \
                 or new_name:
@@ -133,4 +180,19 @@ def find_names(text: str) -> Iterator[tuple[int, int]]:
     _close(text, run, surname_only, out)
     for start, end in out:
         if end - start >= 2:  # a lone surname character is too often something else
-            yield start, end
+            yield start, _reshaped_end(text, start, end)
+
+
+def _reshaped_end(text: str, start: int, end: int) -> int:
+    """Where a surname-led name ends: jieba's HMM guesses the boundary for names it does not
+    know and can take the next word's first character (司马|静说) or leave the given name's
+    last one out (宋雨|萱); the given name is read again from the surname on."""
+    surname = next((c for c in COMPOUND_SURNAMES if text.startswith(c, start)), text[start])
+    if surname not in COMPOUND_SURNAMES and surname not in SURNAMES:
+        return end  # 小红, 小李: no surname first
+    given_end = _given_name_end(text, start + len(surname))
+    if given_end <= start + len(surname):
+        return end
+    if given_end < end and not all(c in _GLUE for c in text[given_end:end]):
+        return end  # trim only a word that glues to names, never part of a given name
+    return given_end

@@ -1,10 +1,10 @@
-"""Pattern detectors: e-mail addresses, postal addresses and names a person gives.
+"""Pattern detectors: e-mail addresses (also spelled out), postal addresses, Chinese
+self-introductions and names the caller knows.
 
 Why patterns and not a model: no named-entity model can be downloaded at run time
-here, and a pattern is predictable and fast. The price is recall: an English name
-is only found where the text introduces it ("my name is …", "I'm …", "call me …",
-"my sister …", "Mr …") or where the caller passes it in ``known``; an address only
-when it has a house number and a street word (12 Baker Street, 建国路88号).
+here, and a pattern is predictable and fast. The price is recall: an address is found
+only when it has a house number and a street word (12 Baker Street, 221b baker street,
+建国路88号) or a building and a room (5号楼1203室). English names are in ``names_en``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,16 @@ EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A
 
 _STREET = (r"Street|St|Road|Rd|Avenue|Ave|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|"
            r"Terrace|Close|Crescent|Square|Sq|Highway|Hwy|Parkway|Pkwy|Circle|Cir|Row|Walk|Gardens")
+#: lower-case words that cannot be part of a street name ("3 miles down the road")
+_NOT_STREET = (r"(?!(?:the|a|an|of|to|down|up|along|on|in|at|by|my|his|her|our|your|their|this|that|and|or|"
+               r"from|across|over|off|into|near|miles?|km|blocks?|minutes?|mins?|hours?|times?|days?|years?|"
+               r"steps?|houses?|doors?)\b)")
 EN_ADDRESS = re.compile(
-    r"\b\d{1,5}[A-Za-z]?(?:\s+[A-Z][A-Za-z'-]*){1,4}\s+(?:" + _STREET + r")\b\.?"
-    r"(?:,?\s+(?:Apt|Apartment|Suite|Unit|Flat|#)\.?\s*[\w-]+)?"
+    r"\b\d{1,5}[A-Za-z]?"
+    r"(?:(?:\s+[A-Z][A-Za-z'-]*){1,4}|(?:\s+" + _NOT_STREET + r"[a-z][a-z'-]*){1,3})"  # Baker / baker, north main
+    r"\s+(?i:" + _STREET + r")\b\.?"
+    r"(?:\s+(?:NW|NE|SW|SE|N|S|E|W)\b\.?)?"  # 1600 Pennsylvania Avenue NW
+    r"(?:,?\s+(?i:Apt|Apartment|Suite|Unit|Flat|#)\.?\s*[\w-]+)?"
     r"(?:,\s*[A-Z][A-Za-z]+(?:\s+[A-Z][A-Za-z]+){0,2})?"  # city
     r"(?:,?\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?)?"  # state and ZIP
 )
@@ -28,66 +35,48 @@ EN_ADDRESS = re.compile(
 _ZH_NOT_NAME = "在住是的我你他她到从去来于和跟搬家就也还"
 _ZH_PLACE = r"(?:(?![" + _ZH_NOT_NAME + r"])[\u4e00-\u9fff]){1,12}?"
 _ZH_NUM = r"[0-9０-９一二三四五六七八九十百零〇]+"
+_ZH_UNIT = r"(?:号楼|栋|幢|座|单元|楼|层|室|号)"
+#: a building name between the street number and the building (建国路88号SOHO现代城5号楼)
+_ZH_BUILDING_NAME = r"(?:[A-Za-z\u4e00-\u9fff]{1,10}?)?"
+#: a room number written without 室 after a unit or floor (2单元301)
+_ZH_BARE_ROOM = r"(?:(?:(?<=元)|(?<=[楼层]))\s*[0-9]{2,4}(?![0-9]))?"
 ZH_ADDRESS = re.compile(
     _ZH_PLACE + r"(?:路|街|大街|大道|巷|弄|胡同|里)\s*" + _ZH_NUM + r"\s*号"
-    r"(?:\s*" + _ZH_NUM + r"\s*(?:号楼|栋|幢|座|单元|楼|层|室|号))*"
-    r"|" + _ZH_PLACE + r"(?:小区|花园|公寓|大厦|新村|家园|苑)\s*" + _ZH_NUM + r"\s*(?:号楼|栋|幢|座|号)"
-    r"(?:\s*" + _ZH_NUM + r"\s*(?:单元|楼|层|室|号))*"
-    r"(?:(?:(?<=元)|(?<=[楼层]))\s*[0-9]{2,4}(?![0-9]))?"  # 2单元301: the room number without 室
+    r"(?:\s*" + _ZH_BUILDING_NAME + r"(?:" + _ZH_NUM + r"|[A-Za-z])\s*" + _ZH_UNIT + r")*" + _ZH_BARE_ROOM +
+    r"|" + _ZH_PLACE + r"(?:小区|花园|公寓|大厦|新村|家园|苑)\s*(?:" + _ZH_NUM + r"|[A-Za-z])\s*(?:号楼|栋|幢|座|号)"
+    r"(?:\s*" + _ZH_NUM + r"\s*(?:单元|楼|层|室|号))*" + _ZH_BARE_ROOM +
+    # a building and a room with no street or estate word: SOHO现代城5号楼1203室, 12栋305室
+    r"|(?:[A-Za-z]{2,10})?" + _ZH_PLACE.replace("{1,12}?", "{0,8}?") + r"[0-9]{1,4}\s*(?:号楼|栋|幢|座)"
+    r"(?:\s*[0-9]{1,4}\s*(?:单元|楼|层))*\s*[0-9]{2,5}\s*室"
 )
-
-#: capitalised words after "I'm" that describe rather than name
-_NOT_A_NAME = frozenset("""
-I Im OK Okay Fine Good Sorry Not Just So Very Really Still Here There Back Done Sure Afraid Glad
-Tired Sad Angry Happy Scared Worried Lost Stuck Alone Single Married Divorced Pregnant Sick Ill
-American British English Chinese Canadian Australian Irish Scottish Welsh Indian Christian Catholic
-Muslim Jewish Buddhist Hindu Gay Lesbian Bi Trans Queer The A An This That It He She They We You
-Mom Mum Dad Mother Father Sister Brother Monday Tuesday Wednesday Thursday Friday Saturday Sunday
-""".split())
-_CAP = r"[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?"
-_INTRO = re.compile(
-    r"\b(?:[Mm]y name is|[Mm]y name's|[Nn]ame's|[Cc]all me|I am|I'm|I’m|[Tt]his is)\s+"
-    r"(" + _CAP + r"(?:\s+" + _CAP + r")?)"
-)
-_RELATION = re.compile(
-    r"\b(?:[Mm]y|[Hh]is|[Hh]er|[Oo]ur) (?:wife|husband|partner|son|daughter|mother|father|mom|mum|dad|"
-    r"sister|brother|friend|boyfriend|girlfriend|boss|manager|colleague|teacher|therapist|ex|"
-    r"grandma|grandmother|grandpa|grandfather|aunt|uncle|cousin|child|kid|roommate|neighbou?r),?\s+"
-    r"(" + _CAP + r"(?:\s+" + _CAP + r")?)"
-)
-_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+(" + _CAP + r"(?:\s+" + _CAP + r")?)")
 _ZH_INTRO = re.compile(r"(?:我叫|我的名字是|我的名字叫|名字叫|名叫|叫我)\s*([\u4e00-\u9fff]{2,3})(?=[，。,.!！?？\s]|$)")
+
+
+_DOT = r"(?:\s*\.\s*|\s+dot\s+|\s*[\[(]dot[\])]\s*)"
+_AT = r"(?:\s+at\s+|\s*[\[(]at[\])]\s*|\s*@\s*)"
+#: an address written to dodge a scraper: "sarah dot connor at gmail dot com", "mike.t [at] yahoo [dot] com"
+SPELLED_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9_%+-]+(?:" + _DOT + r"[A-Za-z0-9_%+-]+)*" + _AT
+    + r"[A-Za-z0-9-]+(?:" + _DOT + r"[A-Za-z0-9-]+)*" + _DOT
+    + r"(?:com|net|org|edu|gov|cn|me|io|co|uk|de|fr|info|us|ca|au|hk|tw)(?![A-Za-z0-9-])", re.IGNORECASE)
+_SPELLED = re.compile(r"\bdot\b|[\[(](?:at|dot)[\])]", re.IGNORECASE)
 
 
 def find_emails(text: str) -> Iterator[tuple[int, int]]:
     if "@" in text:
         for m in EMAIL.finditer(text):
             yield m.span()
+    if _SPELLED.search(text):  # only a spelled-out "dot" or a bracketed "(at)" makes "x at y.com" an address
+        for m in SPELLED_EMAIL.finditer(text):
+            yield m.span()
 
 
 def find_addresses(text: str) -> Iterator[tuple[int, int]]:
     for m in EN_ADDRESS.finditer(text):
         yield m.span()
-    if "号" in text or "栋" in text or "幢" in text:
+    if "号" in text or "栋" in text or "幢" in text or "座" in text or "室" in text:
         for m in ZH_ADDRESS.finditer(text):
             yield m.span()
-
-
-def _named(m: re.Match[str]) -> tuple[int, int] | None:
-    words = [(w.group(), w.start(), w.end()) for w in re.finditer(r"\S+", m.group(1))]
-    while words and words[-1][0] in _NOT_A_NAME:
-        words.pop()
-    if not words or words[0][0] in _NOT_A_NAME:
-        return None
-    return m.start(1), m.start(1) + words[-1][2]
-
-
-def find_en_names(text: str) -> Iterator[tuple[int, int]]:
-    for pattern in (_INTRO, _RELATION, _TITLE):
-        for m in pattern.finditer(text):
-            span = _named(m)
-            if span:
-                yield span
 
 
 def find_zh_intro_names(text: str) -> Iterator[tuple[int, int]]:

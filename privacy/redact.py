@@ -12,7 +12,7 @@ __layer__ = "core"
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
-from . import names_zh, numbers, patterns
+from . import accounts, names_en, names_zh, normalize, numbers, patterns
 from .errors import UnknownKind
 
 KINDS = ("name", "phone", "email", "address", "id")
@@ -39,21 +39,30 @@ class Redaction:
 
 
 def _detectors(known: tuple[str, ...]) -> list[tuple[str, Callable[[str], Iterable[tuple[int, int]]]]]:
+    """Each kind's detector. Numbers, e-mails and addresses read the text with full-width
+    forms and spelled Chinese digits rewritten (same length, so the spans hold for the
+    original); names read the original."""
     def names(text: str) -> Iterator[tuple[int, int]]:
-        yield from patterns.find_en_names(text)
+        yield from names_en.find_names(text)
         yield from patterns.find_known(text, known)
         if names_zh.has_cjk(text):
             yield from patterns.find_zh_intro_names(text)
             yield from names_zh.find_names(text)
+            yield from names_zh.find_context_names(text)
 
     def phones(text: str) -> Iterable[tuple[int, int]]:
         return numbers.find_phones(text) if numbers.digit_count(text) >= 7 else ()
 
-    def ids(text: str) -> Iterable[tuple[int, int]]:
-        return numbers.find_ids(text) if numbers.digit_count(text) >= 9 else ()
+    def ids(text: str) -> Iterator[tuple[int, int]]:
+        if numbers.digit_count(text) >= 7:
+            yield from numbers.find_ids(text)
+        yield from accounts.find_accounts(text)  # looks for the service's name first
 
-    return [("email", patterns.find_emails), ("id", ids), ("phone", phones),
-            ("address", patterns.find_addresses), ("name", names)]
+    def on_numbers(detect: Callable[[str], Iterable[tuple[int, int]]]) -> Callable[[str], Iterable[tuple[int, int]]]:
+        return lambda text: detect(normalize.for_numbers(text))
+
+    return [("email", on_numbers(patterns.find_emails)), ("id", on_numbers(ids)), ("phone", on_numbers(phones)),
+            ("address", on_numbers(patterns.find_addresses)), ("name", names)]
 
 
 def find_spans(text: str, *, known_names: Iterable[str] = (), kinds: Iterable[str] = KINDS) -> list[Span]:

@@ -108,3 +108,19 @@ def decide(ratings: dict[str, float], f: TurnFeatures, text: str, lang: str) -> 
         principle = min((ratings.get(p.key, 5.0), p.key) for p in PRINCIPLES)[1]
     move = BY_KEY[principle].next_move["zh" if lang == "zh" else "en"].format(quote=quote_of(text, 60))
     return Decision(pattern, source, principle, move)
+
+
+#: The client codes the rupture-marker rules speak for, and the cue names behind each. A plain
+#: acknowledgement is left out: alone it is not a marker (issue 23; the episode rules read it in context).
+CLIENT_RULE_CODES: dict[str, str] = {"withdrawal": "withdrawal", "confrontation": "confrontation"}
+
+
+def rule_codes(text: str, speaker: str) -> dict[str, bool]:
+    """What the word rules say about one turn, per turn code: the ``counselor-words`` detector's features for a
+    counselor turn, the ``rupture-markers`` detector's cue families for a client turn (eval-turns, bench)."""
+    from streams.rupture_cues import ACKNOWLEDGEMENT, client_cues
+
+    if speaker == "counselor":
+        return features(text).as_dict()
+    families = {c.family for c in client_cues(text) if c.name != ACKNOWLEDGEMENT}
+    return {code: family in families for code, family in CLIENT_RULE_CODES.items()}

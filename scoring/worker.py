@@ -40,11 +40,15 @@ from streams import environment
 from streams.codec import dead_letter, decode, encode, safe_reason
 from streams.contracts import AllianceScore, CounselorFeedback, ScoreRequest
 from streams.errors import ContractError
-from streams.telemetry import REASON_CONTRACT, REASON_SCORING, count_dead_letter, observe_consumer
+from streams.ownership import header_pairs
+from streams.telemetry import REASON_CONTRACT, REASON_SCORING
 from streams.topics import FEEDBACK, SCORE_REQUESTS, SCORES, dlq_name, offset_reset
 
-from . import metrics
+from .metrics import PrometheusScorerSensor
 from .scorer import Scorer
+
+if TYPE_CHECKING:
+    from .sensor import ScorerSensor
 
 if TYPE_CHECKING:
     from validation.calibration import Calibration
@@ -82,6 +86,8 @@ class WorkerConfig:
     #: feedback model's identity decides ``CounselorFeedback.validated``; None: every record unvalidated.
     record_loader: Callable[[], RecordBook] | None = None
     record_reload_s: float = 60.0
+    #: what the worker tells its metrics (scoring/sensor.py); Prometheus unless a test records instead
+    sensor: ScorerSensor = field(default_factory=PrometheusScorerSensor)
 
 
 class RecordCache:
@@ -149,7 +155,7 @@ async def score_request(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig, st
 
     def retrying(_: RetryCallState) -> None:
         stats.retries += 1
-        metrics.RETRIES.inc()
+        cfg.sensor.on_retry()
 
     try:
         async for attempt in AsyncRetrying(
@@ -233,14 +239,9 @@ def finished_prefix(records: list, outcomes: list[Outcome | None]) -> list[int]:
     return keep
 
 
-def _count_score(score: AllianceScore, requested_at: datetime | None) -> None:
-    metrics.REQUESTS.labels("scored").inc()
-    if requested_at is not None:
-        age = (datetime.now(timezone.utc) - requested_at).total_seconds()
-        metrics.REQUEST_SECONDS.labels(score.phase).observe(max(0.0, age))
-    metrics.SCORE_SECONDS.labels(score.phase).observe(score.latency_ms / 1000.0)
-    metrics.PROMPT_TOKENS.labels(score.phase).inc(score.prompt_tokens)
-    metrics.CACHED_TOKENS.labels(score.phase).inc(score.cached_tokens)
+def _count_score(sensor: ScorerSensor, score: AllianceScore, requested_at: datetime | None) -> None:
+    waited = (datetime.now(timezone.utc) - requested_at).total_seconds() if requested_at is not None else None
+    sensor.on_scored(score.phase, score.latency_ms / 1000.0, waited, score.prompt_tokens, score.cached_tokens)
 
 
 async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = None, *,
@@ -298,14 +299,14 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
             if not records:
                 continue
             stats.batches += 1
-            await observe_consumer(metrics.PART, cfg.group_id, consumer)
-            metrics.IN_FLIGHT.set(len(records))
+            await cfg.sensor.observe_lag(cfg.group_id, consumer)
+            cfg.sensor.on_batch_started(len(records))
             book = await records_cache.book() if cfg.feedback_turns > 0 else None
             try:
                 outcomes = await finish_batch([handle_record(scorer, r, cfg, stats, book=book) for r in records],
                                               stop, cfg.drain_s)
             finally:
-                metrics.IN_FLIGHT.set(0)
+                cfg.sensor.on_batch_finished()
             finished = finished_prefix(records, outcomes)
             if len(finished) < len(records):
                 log.warning("stopping: %d request(s) of the batch left unfinished for another worker",
@@ -319,21 +320,21 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
                                                      value=encode(outcome.score)))
                     stats.scored += 1
                     stats.latencies_ms.append(outcome.score.latency_ms)
-                    _count_score(outcome.score, outcome.requested_at)
+                    _count_score(cfg.sensor, outcome.score, outcome.requested_at)
                     log.info("scored %s in %.0f ms (%d prompt tokens, %d cached)", outcome.score.request_id,
                              outcome.score.latency_ms, outcome.score.prompt_tokens, outcome.score.cached_tokens)
                     for fb in outcome.feedback:
                         sends.append(await producer.send(cfg.feedback_topic, key=fb.session_id.encode(),
                                                          value=encode(fb)))
                         stats.feedback += 1
-                        metrics.FEEDBACK.inc()
+                        cfg.sensor.on_feedback()
                 else:
                     dl = dead_letter(cfg.requests_topic, outcome.dlq_reason or "unknown", record.value,
                                      key=record.key, partition=record.partition, offset=record.offset)
-                    sends.append(await producer.send(dlq_name(cfg.requests_topic), key=record.key, value=encode(dl)))
+                    sends.append(await producer.send(dlq_name(cfg.requests_topic), key=record.key, value=encode(dl),
+                                                     headers=header_pairs(record.headers) or None))
                     stats.dead_lettered += 1
-                    metrics.REQUESTS.labels("dead_lettered").inc()
-                    count_dead_letter(metrics.PART, cfg.requests_topic, outcome.dlq_class)
+                    cfg.sensor.on_dead_letter(cfg.requests_topic, outcome.dlq_class)
                     log.warning("dead-lettered offset %d of partition %d: %s", record.offset, record.partition,
                                 (outcome.dlq_reason or "").split(":")[0])
                 if on_outcome:
@@ -351,7 +352,7 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
                 # rebalanced meanwhile: the batch will be re-delivered and re-scored (idempotent ids)
                 log.warning("commit failed (%s); the batch will be scored again", type(err).__name__)
             done += len(records)
-            await observe_consumer(metrics.PART, cfg.group_id, consumer)
+            await cfg.sensor.observe_lag(cfg.group_id, consumer)
     finally:
         await consumer.stop()
         await producer.stop()

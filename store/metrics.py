@@ -1,15 +1,22 @@
-"""The sink's Prometheus metrics (docs/metrics.md). A shell module: the sink counts, ``/metrics`` shows.
+"""The sink's Prometheus metrics (docs/metrics.md): the Prometheus :class:`SinkSensor`. A shell module.
 
 Why these: an operator asks of the sink "is it keeping up" (records in, lag in
 streams.telemetry), "is the database slow or down" (write latency, retries) and
-"is anything lost" (dead letters in streams.telemetry, commit failures).
+"is anything lost" (dead letters in streams.telemetry, commit failures). The sink
+never touches these: it tells its sensor what happened (store/sensor.py), and
+:class:`PrometheusSinkSensor` counts.
 """
 
 from __future__ import annotations
 
 __layer__ = "shell"
 
+from contextlib import AbstractContextManager
+from typing import Collection
+
 from prometheus_client import Counter, Histogram
+
+from streams.telemetry import count_dead_letter, observe_consumer
 
 PART = "sink"
 
@@ -23,3 +30,31 @@ WRITE_SECONDS = Histogram(
 DB_RETRIES = Counter("alliance_sink_db_retries", "Database writes retried because the store was unavailable")
 COMMIT_FAILURES = Counter("alliance_sink_commit_failures",
                           "Offset commits refused after a rebalance (the batch is read again)")
+
+
+class PrometheusSinkSensor:
+    """The sink's events as the metrics above (stateless: every instance counts into the process's registry)."""
+
+    def on_records(self, topic: str, records: int) -> None:
+        RECORDS.labels(topic).inc(records)
+
+    def write_timer(self) -> AbstractContextManager[object]:
+        return WRITE_SECONDS.time()
+
+    def on_rows_written(self, kind: str, rows: int) -> None:
+        ROWS.labels(kind).inc(rows)
+
+    def on_rows_skipped(self, kind: str, rows: int) -> None:
+        SKIPPED.labels(kind).inc(rows)
+
+    def on_db_retry(self) -> None:
+        DB_RETRIES.inc()
+
+    def on_commit_failed(self) -> None:
+        COMMIT_FAILURES.inc()
+
+    def on_dead_letter(self, topic: str, reason_class: str) -> None:
+        count_dead_letter(PART, topic, reason_class)
+
+    async def observe_lag(self, group: str, consumer: object, topics: Collection[str] | None = None) -> None:
+        await observe_consumer(PART, group, consumer, topics)

@@ -97,6 +97,9 @@ class ChatSession(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: the source (ingest's platform name) that owns the session: only its records change this row
+    #: (streams/ownership.py); "" for a record without a source header, NULL while nobody claimed it
+    owner_source: Mapped[str | None] = mapped_column(ID)
 
 
 class Prediction(Base):
@@ -284,6 +287,25 @@ class Turn(Base):
     lang: Mapped[str | None] = mapped_column(String(8))
 
 
+class TurnCodeRow(Base):
+    """One coder's code set of one turn, recorded on the ``/code`` page (validation/codebook.py).
+
+    ``codes`` is a list of code names for a turn; for the session's own code
+    (``turn_id`` = ``validation.codebook.SESSION_TURN``) it is ``{"rupture": null |
+    {"type", "repaired"}}``. Names and flags only, never text: not under retention.
+    A coder who codes a turn again replaces their own row (the key has the coder).
+    """
+
+    __tablename__ = "turn_codes"
+
+    session_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    turn_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    coder_id: Mapped[str] = mapped_column(ID, primary_key=True, index=True)
+    speaker: Mapped[str] = mapped_column(String(16))
+    codes: Mapped[Any] = mapped_column(JsonDoc)
+    coded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class Event(Base):
     """Append-only journal of stored events, for history and "events after a cursor".
 
@@ -424,4 +446,4 @@ class AccessEventSession(Base):
 
 ALL_TABLES = ("sessions", "predictions", "prediction_items", "alerts", "alert_acks", "turns", "events", "sink_streams",
               "validation_records", "ratings", "rupture_episodes", "access_events", "access_event_sessions",
-              "counselor_feedback")
+              "counselor_feedback", "turn_codes")

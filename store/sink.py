@@ -45,7 +45,8 @@ from streams.contracts import (
     SessionEvent,
 )
 from streams.errors import ContractError
-from streams.telemetry import REASON_CONTRACT, REASON_STORE, REASON_UNROUTABLE, count_dead_letter, observe_consumer
+from streams.ownership import header_pairs, record_source
+from streams.telemetry import REASON_CONTRACT, REASON_STORE, REASON_UNROUTABLE
 from streams.topics import (
     ACCESS,
     ACKS,
@@ -60,8 +61,9 @@ from streams.topics import (
     offset_reset,
 )
 
-from . import metrics
+from .metrics import PrometheusSinkSensor
 from .retention import purge_audit, purge_text
+from .sensor import SinkSensor
 from .settings import StoreSettings
 from .writes import Origin, WriteResult, record_positions, write_events
 
@@ -136,6 +138,10 @@ TRANSIENT_SQLSTATES = frozenset({
     "40P01",  # deadlock_detected
     "55P03",  # lock_not_available
     "55006",  # object_in_use
+    # a deploy that skipped a migration: the schema lacks a table or column the code writes;
+    # no record can be stored until `alliance-monitor db upgrade` runs, and none is to blame
+    "42P01",  # undefined_table
+    "42703",  # undefined_column
 })
 TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57P", "58")
 
@@ -149,7 +155,7 @@ def sqlstate(err: BaseException) -> str | None:
 
 def is_transient(err: BaseException) -> bool:
     """A database error worth retrying forever: connection lost, server down, locked,
-    read-only after a failover, permission denied — the database, not the record."""
+    read-only after a failover, permission denied, a migration not applied — the database, not the record."""
     if isinstance(err, (OperationalError, InterfaceError, DisconnectionError)):
         return True
     if isinstance(err, DBAPIError) and bool(err.connection_invalidated):
@@ -164,13 +170,17 @@ class Decoded:
     origins: list[Origin] = field(default_factory=list)
     #: (origin, reason, key, value, reason class of streams.telemetry)
     rejected: list[tuple[Origin, str, bytes | None, bytes | None, str]] = field(default_factory=list)
+    #: each record's headers by its origin's (stream, offset): a dead letter keeps them (`dlq redrive` sends them back)
+    headers: dict[tuple[str, int], list[tuple[str, bytes]]] = field(default_factory=dict)
 
 
 def decode_batch(records: list, contracts: dict[str, type[Contract]]) -> Decoded:
     """Pure: Kafka records → contracts, or rejections with a reason (never raises)."""
     out = Decoded()
     for r in records:
-        origin = Origin(r.topic, r.partition, r.offset)
+        origin = Origin(r.topic, r.partition, r.offset, record_source(r.headers))
+        if r.headers:
+            out.headers[(origin.stream, origin.offset)] = header_pairs(r.headers)
         model = contracts.get(r.topic)
         if model is None:
             out.rejected.append((origin, f"the store does not read topic {r.topic}", r.key, r.value, REASON_UNROUTABLE))
@@ -192,8 +202,11 @@ class Sink:
     def __init__(self, bootstrap: str, engine: Engine, *, topics: SinkTopics | None = None,
                  group_id: str = "alliance-store", settings: StoreSettings | None = None,
                  batch_max: int = 500, retry_initial_s: float = 0.2, retry_max_s: float = 10.0,
-                 purge_every_s: float = 3600.0, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+                 purge_every_s: float = 3600.0, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 trusted_sources: frozenset[str] = frozenset(), sensor: SinkSensor | None = None):
         self.bootstrap = bootstrap
+        #: sources whose chat.sessions records may claim a session (empty: every source); streams/ownership.py
+        self.trusted_sources = trusted_sources
         self.engine = engine
         self.settings = settings or StoreSettings.from_env(str(engine.url))
         if topics is None:
@@ -206,6 +219,8 @@ class Sink:
         self.purge_every_s = purge_every_s
         self._sleep = sleep
         self.stats = SinkStats()
+        #: what the sink tells its metrics (store/sensor.py); Prometheus unless a test records instead
+        self.sensor: SinkSensor = sensor if sensor is not None else PrometheusSinkSensor()
         self._consumer: Any = None  # AIOKafkaConsumer once started (aiokafka is untyped)
         self._producer: Any = None  # AIOKafkaProducer once started
         self._last_purge = 0.0
@@ -236,13 +251,17 @@ class Sink:
                     log.debug("error stopping a kafka client", exc_info=True)
         self._consumer = self._producer = None
 
-    async def run(self, stop: asyncio.Event | None = None) -> SinkStats:
-        """Poll, write, commit until ``stop`` is set."""
+    async def run(self, stop: asyncio.Event | None = None, on_ready: Callable[[], None] | None = None) -> SinkStats:
+        """Poll, write, commit until ``stop`` is set. ``on_ready`` once the group has given this sink its
+        partitions (not at start: it answered healthy ~5 s before it had joined its group)."""
         stop = stop or asyncio.Event()
         await self.start()
         try:
             while not stop.is_set():
                 await self.step(timeout_ms=500)
+                if on_ready is not None and self._consumer.assignment():
+                    on_ready()
+                    on_ready = None
                 await self._maybe_purge()
         finally:
             await self.stop()
@@ -258,8 +277,8 @@ class Sink:
         self.stats.consumed += len(records)
         self.stats.batches += 1
         for tp, recs in batch.items():
-            metrics.RECORDS.labels(tp.topic).inc(len(recs))
-        await observe_consumer(metrics.PART, self.group_id, self._consumer)
+            self.sensor.on_records(tp.topic, len(recs))
+        await self.sensor.observe_lag(self.group_id, self._consumer)
         decoded = decode_batch(records, self.topics.contracts())
         if self.settings.redact:  # before the first write: no stored column, journal row or retry sees PII
             decoded.events, found = await asyncio.to_thread(redact_events, decoded.events)
@@ -267,10 +286,10 @@ class Sink:
                 self.stats.redacted[kind] = self.stats.redacted.get(kind, 0) + n
         await self._write_with_retry(decoded)
         for origin, reason, key, value, reason_class in decoded.rejected:
-            await self._dead_letter(origin, reason, key, value)
-            count_dead_letter(metrics.PART, origin.topic, reason_class)
+            await self._dead_letter(origin, reason, key, value, decoded.headers.get((origin.stream, origin.offset)))
+            self.sensor.on_dead_letter(origin.topic, reason_class)
         await self._commit(batch)
-        await observe_consumer(metrics.PART, self.group_id, self._consumer)
+        await self.sensor.observe_lag(self.group_id, self._consumer)
         return len(records)
 
     def _retrying(self, retry_on: Callable[[BaseException], bool], on_retry: Callable[[RetryCallState], None]):
@@ -281,7 +300,7 @@ class Sink:
 
     def _db_retry(self, state: RetryCallState) -> None:
         self.stats.db_retries += 1
-        metrics.DB_RETRIES.inc()
+        self.sensor.on_db_retry()
         err = state.outcome.exception() if state.outcome else None
         state_code = sqlstate(err) if err is not None else None
         log.warning("store unavailable (%s%s); retrying in %.1fs, offsets not committed",
@@ -296,20 +315,20 @@ class Sink:
             await self._write_one_by_one(decoded)  # find it, dead-letter it
 
     def _write(self, decoded: Decoded) -> WriteResult:
-        with metrics.WRITE_SECONDS.time(), self.engine.begin() as conn:
+        with self.sensor.write_timer(), self.engine.begin() as conn:
             result = write_events(conn, decoded.events, store_turns=bool(self.topics.turns),
-                                  origins=decoded.origins)
+                                  origins=decoded.origins, trusted=self.trusted_sources)
             record_positions(conn, [o for o, *_ in decoded.rejected])
         for kind, n in result.written.items():
-            metrics.ROWS.labels(kind).inc(n)
+            self.sensor.on_rows_written(kind, n)
         for kind, n in result.skipped.items():
-            metrics.SKIPPED.labels(kind).inc(n)
+            self.sensor.on_rows_skipped(kind, n)
         return result
 
     async def _write_one_by_one(self, decoded: Decoded) -> None:
-        keep = Decoded(rejected=list(decoded.rejected))
+        keep = Decoded(rejected=list(decoded.rejected), headers=decoded.headers)
         for ev, origin in zip(decoded.events, decoded.origins, strict=True):
-            single = Decoded(events=[ev], origins=[origin])
+            single = Decoded(events=[ev], origins=[origin], headers=decoded.headers)
             try:
                 async for attempt in self._retrying(is_transient, self._db_retry):
                     with attempt:
@@ -322,8 +341,9 @@ class Sink:
                                       REASON_STORE))
         decoded.rejected[:] = keep.rejected
 
-    async def _dead_letter(self, origin: Origin, reason: str, key: bytes | None, value: bytes | None) -> None:
-        """Send to ``<topic>.dlq``; retried while Kafka refuses (offsets wait, so nothing is lost)."""
+    async def _dead_letter(self, origin: Origin, reason: str, key: bytes | None, value: bytes | None,
+                           headers: list[tuple[str, bytes]] | None = None) -> None:
+        """Send to ``<topic>.dlq`` with the record's headers; retried while Kafka refuses (offsets wait, so nothing is lost)."""
         from aiokafka.errors import KafkaError
 
         dl = dead_letter(origin.topic, reason, value, key=key, partition=origin.partition, offset=origin.offset)
@@ -335,7 +355,7 @@ class Sink:
 
         async for attempt in self._retrying(lambda err: isinstance(err, KafkaError), retry):
             with attempt:
-                await self._producer.send_and_wait(dlq_name(origin.topic), encode(dl), key=key)
+                await self._producer.send_and_wait(dlq_name(origin.topic), encode(dl), key=key, headers=headers or None)
         self.stats.dead_lettered += 1
 
     async def _commit(self, batch: dict) -> None:
@@ -348,7 +368,7 @@ class Sink:
         except (CommitFailedError, IllegalStateError) as err:
             # the group rebalanced while we wrote: the new owner re-reads, the upserts absorb it
             self.stats.commit_failures += 1
-            metrics.COMMIT_FAILURES.inc()
+            self.sensor.on_commit_failed()
             log.warning("offset commit failed after a rebalance (%s); records will be re-read", type(err).__name__)
 
     async def _maybe_purge(self) -> None:

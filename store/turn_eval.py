@@ -14,6 +14,7 @@ __layer__ = "shell"
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from streams.codec import json_lines, validate
 from streams.contracts import CounselorFeedback
@@ -28,6 +29,7 @@ from validation.turn_agreement import (
     CodedTurn,
     TurnGateSettings,
     evaluate_code,
+    kind_of,
     turn_record,
 )
 
@@ -43,10 +45,14 @@ class TurnCode:
     coder: str
     length: int | None  # words (CJK characters) of the turn, when the file says
     codes: dict[str, float]
+    speaker: str = "counselor"
+    #: what the word rules say about the turn, per code (``scoring.turn_features.rule_codes``), when the
+    #: file carries the turn's ``text``: the measure of ``eval-turns --detector``. The text itself is dropped.
+    rules: dict[str, float] | None = None
 
 
 def _code_value(code: str, v: object, where: str) -> float:
-    if code in BINARY_CODES:
+    if kind_of(code) == "binary":
         if isinstance(v, bool) or v in (0, 1):
             return float(bool(v))
         raise LabelError(f"{where}: codes.{code} must be true or false")
@@ -55,7 +61,12 @@ def _code_value(code: str, v: object, where: str) -> float:
     return float(v)
 
 
-def parse_turn_code(data: object, where: str) -> TurnCode:
+#: what the word rules say about one turn's text, per code (``scoring.turn_features.rule_codes``, handed in
+#: by the CLI: the store does not import the scorer)
+RuleReader = Callable[[str, str], dict[str, bool]]
+
+
+def parse_turn_code(data: object, where: str, rules_of: RuleReader | None = None) -> TurnCode:
     if not isinstance(data, dict):
         raise LabelError(f"{where}: expected a JSON object")
     sid, tid = data.get("session_id"), data.get("turn_id")
@@ -79,12 +90,18 @@ def parse_turn_code(data: object, where: str) -> TurnCode:
         raise LabelError(f"{where}: text must be a string")
     if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 0):
         raise LabelError(f"{where}: length must be a whole number >= 0")
+    speaker = data.get("speaker", "counselor")
+    if speaker not in ("counselor", "client"):
+        raise LabelError(f"{where}: speaker must be counselor or client")
+    rules = None
     if text:
         length = text_length(text)
-    return TurnCode(sid, tid, coder, length, codes)
+        if rules_of is not None:
+            rules = {k: float(v) for k, v in rules_of(text, speaker).items()}
+    return TurnCode(sid, tid, coder, length, codes, speaker, rules)
 
 
-def read_turn_codes(path: str | Path) -> list[TurnCode]:
+def read_turn_codes(path: str | Path, rules_of: RuleReader | None = None) -> list[TurnCode]:
     """Parse a coded file; the first problem raises LabelError naming file:line."""
     path = Path(path)
     if not path.is_file():
@@ -94,7 +111,7 @@ def read_turn_codes(path: str | Path) -> list[TurnCode]:
     for line in json_lines(path):
         if line.error is not None:
             raise LabelError(f"{line.source}: {line.error}")
-        code = parse_turn_code(line.data, line.source)
+        code = parse_turn_code(line.data, line.source, rules_of)
         key = (code.session_id, code.turn_id, code.coder)
         if key in seen:
             raise LabelError(f"{line.source}: turn {code.turn_id} of {code.session_id} is coded twice by {code.coder}")
@@ -187,6 +204,44 @@ def evaluate_turns(codes: list[TurnCode], feedback: dict[tuple[str, int], Counse
     return res
 
 
+#: the rule detectors that read single turns (process-signals flags windows of turns)
+PER_TURN = ("counselor-words", "rupture-markers")
+
+
+def evaluate_detector(codes: list[TurnCode], detector: str, *, resamples: int = 2000,
+                      seed: int = 0) -> TurnEvalResult:
+    """A rule detector (``counselor-words``, ``rupture-markers``) against the coders, per code it speaks for:
+    the rules read each coded turn's ``text`` (kept only as the rules' answers), beside turn length alone."""
+    from validation.detectors import DETECTORS
+
+    found = DETECTORS.get(detector)
+    if found is None or found.name not in PER_TURN:
+        raise LabelError(f"no per-turn evaluation for detector {detector!r} (these have one: counselor-words, "
+                         "rupture-markers; process-signals flags windows of turns, not single turns)")
+    with_text = [c for c in codes if c.rules is not None]
+    if not with_text:
+        raise LabelError(f"--detector {detector} needs the turn's text in the coded file (a `text` field): "
+                         "the rules read it")
+    coders = sorted({c.coder for c in codes})
+    by_turn: dict[tuple[str, int], list[TurnCode]] = {}
+    for c in with_text:
+        by_turn.setdefault((c.session_id, c.turn_id), []).append(c)
+    per_code: dict[str, list[CodedTurn]] = {}
+    for key, tcs in sorted(by_turn.items()):
+        tcs = sorted(tcs, key=lambda c: coders.index(c.coder))
+        for code in found.codes:
+            human = tuple(c.codes[code] for c in tcs if code in c.codes)
+            rules = tcs[0].rules or {}
+            if human and code in rules:
+                per_code.setdefault(code, []).append(CodedTurn(key[0], key[1], human, rules[code],
+                                                               float(tcs[0].length or 0)))
+    res = TurnEvalResult(len({(c.session_id, c.turn_id) for c in codes}), len(by_turn), coders, 0,
+                         f"{found.key} (rules)")
+    res.codes = [evaluate_code(code, per_code[code], resamples=resamples, seed=seed)
+                 for code in found.codes if code in per_code]
+    return res
+
+
 def _f(x: float | None, digits: int = 2) -> str:
     return "—" if x is None or math.isnan(x) else f"{x:.{digits}f}"
 
@@ -196,8 +251,9 @@ def _ci(low: float, high: float) -> str:
 
 
 def format_turn_eval(res: TurnEvalResult) -> str:
-    lines = [(f"Turn-level measures vs human codes — {res.matched} of {res.coded_turns} coded turns have a feedback "
-              f"record (model {res.model}); coders: {', '.join(res.coders)}"),
+    what = ("carry text the rules read" if res.model.endswith("(rules)") else "have a feedback record")
+    lines = [(f"Turn-level measures vs human codes — {res.matched} of {res.coded_turns} coded turns {what} "
+              f"({'detector' if res.model.endswith('(rules)') else 'model'} {res.model}); coders: {', '.join(res.coders)}"),
              ("  agreement: kappa for yes/no codes (features), ICC(2,1) for 1–5 ratings (model); 95% intervals "
               "resample sessions;"),
              "  length: the same statistic for turn length alone (cross-validated); Δ: measure − length",

@@ -4,9 +4,12 @@ Every write is an ``INSERT … ON CONFLICT`` on the event's natural key, with th
 dialect's own upsert (SQLite and PostgreSQL both have it), so replaying the
 same events leaves exactly the same rows:
 
-* ``SessionEvent`` → ``sessions`` keyed by session_id; ``started`` sets the
-  session's fields, ``ended`` sets ``ended_at`` and only fills gaps, so the two
-  can arrive in any order.
+* ``SessionEvent`` → ``sessions`` keyed by session_id, only as its owner says
+  (streams/ownership.py: the source of the first record owns the session; a record
+  from any other source, or from a source not trusted, changes nothing and is
+  counted ``skipped``); ``started`` and ``reassigned`` set the session's counselor
+  and group, ``ended`` sets ``ended_at`` and only fills gaps, so the records can
+  arrive in any order.
 * ``AllianceScore`` → ``predictions`` keyed by request_id + model identity, and
   its items; a *newer* score (later ``scored_at``) for the same key replaces the
   older one, an older or identical one changes nothing.
@@ -54,6 +57,7 @@ from streams.contracts import (
     RuptureEpisode,
     SessionEvent,
 )
+from streams.ownership import Owner, judge
 
 from .errors import UnsupportedDatabase
 from .models import (
@@ -127,6 +131,8 @@ class Origin:
     topic: str
     partition: int
     offset: int
+    #: the record's source header (session records: whose word it is, streams/ownership.py)
+    source: str | None = None
 
     @property
     def stream(self) -> str:
@@ -163,28 +169,59 @@ def record_positions(conn: Connection, origins: list[Origin]) -> None:
         )))
 
 
-def write_session_event(conn: Connection, ev: SessionEvent, origin: Origin | None = None) -> None:
+#: ``sessions.owner_source`` of a session claimed by a record without a source header (NULL: no
+#: owner known yet, e.g. a row written before the column existed: its next record claims it)
+NO_SOURCE = ""
+
+
+def session_owner(conn: Connection, session_id: str) -> Owner | None:
+    """The session's owner as the store knows it (None: nobody has claimed it)."""
+    t = ChatSession.__table__
+    row = conn.execute(select(t.c.owner_source, t.c.counselor_id, t.c.group_id)
+                       .where(t.c.session_id == session_id)).first()
+    if row is None or row.owner_source is None or row.counselor_id is None:
+        return None
+    return Owner(row.owner_source or None, row.counselor_id, row.group_id)
+
+
+def write_session_event(conn: Connection, ev: SessionEvent, origin: Origin | None = None,
+                        trusted: frozenset[str] = frozenset()) -> bool:
+    """Store a session record if its source owns the session (streams/ownership.py); False: it changed nothing."""
+    source = origin.source if origin else None
+    verdict = judge(session_owner(conn, ev.session_id), ev, source, trusted)
+    if verdict.refused is not None or verdict.owner is None:
+        return False
+    owner = verdict.owner
     t = ChatSession.__table__
     values = dict(
-        session_id=ev.session_id, counselor_id=ev.counselor_id, group_id=ev.group, lang=ev.lang,
+        session_id=ev.session_id, counselor_id=owner.counselor_id, group_id=owner.group, lang=ev.lang,
         planned_minutes=ev.planned_minutes, updated_at=ev.at,
         started_at=ev.at if ev.kind == "started" else None,
         ended_at=ev.at if ev.kind == "ended" else None,
+        owner_source=NO_SOURCE if owner.source is None else owner.source,
     )
     stmt = _insert(conn, ChatSession).values(**values)
     ex = stmt.excluded
     latest = case((ex.updated_at > t.c.updated_at, ex.updated_at), else_=t.c.updated_at)
-    if ev.kind == "started":  # the started event is authoritative for the session's fields
+    if ev.kind == "started":  # the owner's started is authoritative for the session's fields
         set_ = dict(counselor_id=ex.counselor_id, group_id=ex.group_id, lang=ex.lang,
-                    planned_minutes=ex.planned_minutes, started_at=ex.started_at, updated_at=latest)
+                    planned_minutes=ex.planned_minutes, started_at=ex.started_at, updated_at=latest,
+                    owner_source=ex.owner_source)
+    elif ev.kind == "reassigned":  # a hand-over: the new counselor and group, nothing of the clock
+        set_ = dict(counselor_id=ex.counselor_id, group_id=ex.group_id, updated_at=latest,
+                    owner_source=ex.owner_source)
     else:  # ended: record the end, fill only what is missing
         set_ = dict(ended_at=ex.ended_at, updated_at=latest,
                     counselor_id=func.coalesce(t.c.counselor_id, ex.counselor_id),
                     group_id=func.coalesce(t.c.group_id, ex.group_id),
                     lang=func.coalesce(t.c.lang, ex.lang),
-                    planned_minutes=func.coalesce(t.c.planned_minutes, ex.planned_minutes))
+                    planned_minutes=func.coalesce(t.c.planned_minutes, ex.planned_minutes),
+                    owner_source=func.coalesce(t.c.owner_source, ex.owner_source))
     conn.execute(stmt.on_conflict_do_update(index_elements=["session_id"], set_=set_))
-    _journal(conn, "session", f"{ev.session_id}:{ev.kind}", ev, ev.at, origin)
+    # a hand-over can happen more than once: each is its own journal entry
+    ref = f"{ev.session_id}:{ev.kind}" + (f":{ev.at.isoformat()}" if ev.kind == "reassigned" else "")
+    _journal(conn, "session", ref, ev, ev.at, origin)
+    return True
 
 
 def model_key(score: AllianceScore) -> dict[str, str]:
@@ -354,11 +391,11 @@ def write_access(conn: Connection, ev: AccessEvent) -> bool:
 
 
 def write_event(conn: Connection, ev: Contract, *, store_turns: bool = False,
-                origin: Origin | None = None) -> tuple[str, bool]:
-    """Write one event; returns (kind, whether anything was stored)."""
+                origin: Origin | None = None, trusted: frozenset[str] = frozenset()) -> tuple[str, bool]:
+    """Write one event; returns (kind, whether anything was stored). ``trusted``: the sources whose
+    session records may claim a session (empty: every source; streams/ownership.py)."""
     if isinstance(ev, SessionEvent):
-        write_session_event(conn, ev, origin)
-        return "session", True
+        return "session", write_session_event(conn, ev, origin, trusted)
     if isinstance(ev, AllianceScore):
         return "score", write_score(conn, ev, origin)
     if isinstance(ev, AllianceAlert):
@@ -384,11 +421,12 @@ def write_event(conn: Connection, ev: Contract, *, store_turns: bool = False,
 
 
 def write_events(conn: Connection, events: Sequence[Contract], *, store_turns: bool = False,
-                 origins: list[Origin] | None = None) -> WriteResult:
+                 origins: list[Origin] | None = None, trusted: frozenset[str] = frozenset()) -> WriteResult:
     """Write a batch on one connection (the caller owns the transaction)."""
     result = WriteResult()
     for i, ev in enumerate(events):
-        kind, wrote = write_event(conn, ev, store_turns=store_turns, origin=origins[i] if origins else None)
+        kind, wrote = write_event(conn, ev, store_turns=store_turns, origin=origins[i] if origins else None,
+                                  trusted=trusted)
         result.add(kind, wrote)
     if origins:
         record_positions(conn, origins)

@@ -53,6 +53,7 @@ from .contracts import (
     Phase,
     derived_id,
 )
+from .signal_notes import signal_note
 
 Severity = Literal["info", "warning", "critical"]
 AlertKind = Literal["drop", "low", "recovered"]
@@ -81,6 +82,9 @@ class AlertSettings:
     critical_bypasses_budget: bool = True
     evidence_items: int = 2
     process_budget: int = 3  # process (signal) notifications per session
+    #: process notes per phase: one. Several flags up at once gave a counselor three "Chat rhythm"
+    #: notes in a row (issue 23); the first raised speaks, the others stay on the board's signals.
+    process_per_phase: int = 1
 
     def __post_init__(self) -> None:
         if not self.low_critical <= self.low_fire < self.low_clear:
@@ -360,8 +364,11 @@ def on_signal_flags(
     figures: Mapping[str, object],
     settings: AlertSettings,
     now: datetime | None = None,
+    lang: str = "en",
 ) -> Decision:
-    """Process alerts (``kind="process"``, severity info): a flag newly raised, once per phase."""
+    """Process alerts (``kind="process"``, severity info): a flag newly raised, once per phase, at most
+    ``process_per_phase`` notes a phase; each says in plain words what was seen and one move that fits
+    (:mod:`streams.signal_notes`), in the session's language."""
     st = copy.deepcopy(state) if state else new_state()
     ps = st["process"]
     alerts: list[AllianceAlert] = []
@@ -372,20 +379,22 @@ def on_signal_flags(
         if flag in active:
             continue
         key = f"{phase}:{flag}"
-        if key in ps["notified"]:
+        if key in ps["notified"] or f"{key}:held" in ps["notified"]:
             continue
         aid = alert_id(session_id, phase, "process", flag)
-        if ps["sent"] >= settings.process_budget:
+        in_phase = sum(1 for k in ps["notified"] if k.startswith(f"{phase}:") and not k.endswith(":held"))
+        if ps["sent"] >= settings.process_budget or in_phase >= settings.process_per_phase:
             suppressed.append(aid)
+            ps["notified"].append(f"{key}:held")  # not again this phase: the board's signals still show it
             continue
         ps["sent"] += 1
         ps["notified"].append(key)
-        shown = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in figures.items() if v is not None)
+        seen, move = signal_note(flag, figures, flags, lang)
         alerts.append(AllianceAlert(
             alert_id=aid, session_id=session_id, counselor_id=counselor_id, dimension="process", kind="process",
-            severity="info", phase=phase, message=f"process signal: {flag.replace('_', ' ')}",
-            evidence=[Evidence(dimension="process", note=f"{flag}: {shown}")], validated=False, signal=flag,
+            severity="info", phase=phase, message=seen,
+            # the one move that fits this signal (the pages show it as the note's suggestion)
+            evidence=[Evidence(dimension="process", note=move)], validated=False, signal=flag,
             **stamp,
         ))
     ps["active"] = sorted(flags)

@@ -215,10 +215,13 @@ def running_embedded() -> str | None:
 
 
 @contextlib.contextmanager
-def kafka_bootstrap(*, announce=None) -> Iterator[str]:
-    """Yield a bootstrap address: ``KAFKA_BOOTSTRAP``, a running embedded broker, or a new one.
+def kafka_bootstrap(*, announce=None, embedded: bool = False) -> Iterator[str]:
+    """Yield a bootstrap address: ``KAFKA_BOOTSTRAP``, the embedded broker already running on this machine
+    (``alliance-monitor broker`` / ``up``, found by its state file), or, with ``embedded``, a new one.
 
-    A broker started here lives as long as the ``with`` block.
+    Without any of these it fails: a production part that
+    quietly started a private broker would report healthy while talking to nobody (`--embedded-broker`,
+    which `demo` and `up` set, asks for one). A broker started here lives as long as the ``with`` block.
     """
     env = environment.get("KAFKA_BOOTSTRAP")
     if env:
@@ -236,6 +239,9 @@ def kafka_bootstrap(*, announce=None) -> Iterator[str]:
             announce(f"using the embedded broker already running at {existing}")
         yield existing
         return
+    if not embedded:
+        raise BrokerError("KAFKA_BOOTSTRAP is not set: set it to the Kafka cluster's bootstrap servers "
+                          "(or pass --embedded-broker for a development broker of this process)")
     with EmbeddedBroker() as broker:
         if announce:
             announce(f"started an embedded broker at {broker.bootstrap} (set KAFKA_BOOTSTRAP to use another)")
@@ -243,6 +249,47 @@ def kafka_bootstrap(*, announce=None) -> Iterator[str]:
 
 
 # --- topics ---------------------------------------------------------------------
+
+
+def partition_counts(bootstrap: str, names: Sequence[str], timeout: float = 30.0) -> dict[str, int]:
+    """The partition count of each of ``names`` that exists on the broker (absent ones are left out)."""
+    admin = _admin(bootstrap, timeout)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [n for n in names if n in existing]
+        described = admin.describe_topics(wanted) if wanted else []
+        return {d.get("name") or d["topic"]: len(d["partitions"]) for d in described if not d.get("error_code")}
+    finally:
+        admin.close()
+
+
+def partition_disagreements(counts: dict[str, int], want: int) -> dict[str, int]:
+    """The topics whose partition count is not ``want`` (co-partitioned sources and changelogs must agree)."""
+    return {name: n for name, n in sorted(counts.items()) if n != want}
+
+
+def disagreement_line(found: dict[str, int], want: int) -> str:
+    """One line for an operator: which topics, and how to make them agree (docs/runbook.md, scaling)."""
+    listed = ", ".join(f"{name} has {n}" for name, n in found.items())
+    return (f"partition counts disagree with ALLIANCE_PARTITIONS={want}: {listed}; set ALLIANCE_PARTITIONS to the "
+            f"topics' count, or raise every topic and the processor's changelogs to one count (docs/runbook.md, "
+            f"Scaling: changing the partition count)")
+
+
+def _admin(bootstrap: str, timeout: float):
+    from kafka.admin import KafkaAdminClient
+
+    from .kafka_security import kafka_security
+
+    deadline = time.monotonic() + timeout
+    security = kafka_security()  # a bad setting is one line now, not a timeout below
+    while True:
+        try:
+            return KafkaAdminClient(bootstrap_servers=bootstrap, **security, client_id="alliance-monitor-admin")
+        except Exception as err:  # noqa: BLE001 - NoBrokersAvailable while the broker warms up
+            if time.monotonic() > deadline:
+                raise BrokerError(f"cannot reach Kafka at {bootstrap}: {err}") from None
+            time.sleep(0.2)
 
 
 def ensure_topics(bootstrap: str, specs: Sequence | None = None, timeout: float = 30.0) -> list[str]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 __layer__ = "contract"
 
 import hashlib
+import re
+import unicodedata
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal, TypeVar, cast
 
@@ -87,18 +89,36 @@ def _plausible_time(value: datetime) -> datetime:
     return value
 
 
+#: control and format characters (NUL, line breaks, zero-width, bidi overrides, BOM, soft hyphen):
+#: none belongs in an identifier — NUL cannot be stored in PostgreSQL at all, the others make
+#: an id invisible or display as another one on the board.
+_CONTROL_OR_FORMAT = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]")
+
+
+def _check_id(value: str) -> str:
+    if _CONTROL_OR_FORMAT.search(value):
+        raise ValueError("must not contain control or invisible format characters")
+    return value
+
+
 def _check_text(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty or only whitespace")
+    visible = value.strip()
+    if not visible or all(unicodedata.category(c) == "Cf" for c in visible):
+        raise ValueError("must not be empty, only whitespace or only invisible characters")
+    if "\x00" in value:
+        raise ValueError("must not contain NUL")
     size = len(value.encode("utf-8"))
     if size > MAX_TEXT_BYTES:
         raise ValueError(f"is {size} bytes, more than the {MAX_TEXT_BYTES}-byte limit")
     return value
 
 
-#: An identifier: non-empty, no surrounding whitespace, bounded.
+#: An identifier: non-empty, visible, no surrounding whitespace or control characters, bounded.
 Id = Annotated[
-    str, StringConstraints(strip_whitespace=False, min_length=1, max_length=MAX_ID_CHARS, pattern=r"^\S(.*\S)?$")
+    str, StringConstraints(strip_whitespace=False, min_length=1, max_length=MAX_ID_CHARS, pattern=r"^\S(.*\S)?$"),
+    AfterValidator(_check_id),
 ]
 #: A timezone-aware instant, normalised to UTC. Naive datetimes are rejected
 #: because event time drives the phase clock and a guessed zone shifts phases.
@@ -132,10 +152,15 @@ class ChatTurn(Contract):
 
 
 class SessionEvent(Contract):
-    """Session lifecycle on ``chat.sessions``: ``started`` then ``ended``."""
+    """Session lifecycle on ``chat.sessions``: ``started``, any ``reassigned``, then ``ended``.
+
+    ``reassigned`` is a counselor hand-over: the session's new ``counselor_id`` and
+    ``group`` from the platform that owns the session (streams/ownership.py); it
+    moves no phase boundary.
+    """
 
     session_id: Id
-    kind: Literal["started", "ended"]
+    kind: Literal["started", "reassigned", "ended"]
     at: EventTime
     counselor_id: Id
     planned_minutes: Annotated[float, Field(gt=0, le=600)] = 50
@@ -554,8 +579,12 @@ MAX_ACCESS_SESSIONS = 1000
 #: What a viewer did: ``board`` (a snapshot of every session in scope: summaries),
 #: ``resume`` (missed events of sessions in scope replayed after a reconnect),
 #: ``subscribe`` (focused the board on the named sessions), ``timeline`` (drill-down:
-#: the full history of one session, with scores, item reasons and quotes).
-AccessAction = Literal["board", "resume", "subscribe", "timeline"]
+#: the full history of one session, with scores, item reasons and quotes), ``live``
+#: (a connection's first live frame with session content — a score, alert, episode,
+#: feedback or ack — of sessions its snapshot or resume did not already name).
+#: ``coding`` (a load of sampled turns, with their context, on the coding page).
+#: Every action names the sessions it showed in ``session_ids``.
+AccessAction = Literal["board", "resume", "subscribe", "timeline", "live", "coding"]
 #: A display name or key id as it reaches the audit: bounded, non-empty, no edge whitespace.
 Label = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^\S(.*\S)?$")]
 
@@ -582,7 +611,7 @@ class AccessEvent(Contract):
     #: key id (``kid``) that signed the token, and the token's id (``jti``, for revocation)
     key_id: Label | None = None
     token_id: Label | None = None
-    #: the sessions viewed (``subscribe``, ``timeline``); empty for ``board``/``resume``
+    #: the sessions viewed (a view of more than MAX_ACCESS_SESSIONS is split over several records)
     session_ids: Annotated[list[Id], Field(max_length=MAX_ACCESS_SESSIONS)] = Field(default_factory=list)
     #: how many sessions the view showed (``board``: the snapshot; ``resume``: sessions with missed events)
     sessions_shown: Annotated[int, Field(ge=0)] = 0
@@ -595,8 +624,8 @@ class AccessEvent(Contract):
     def _sessions_match_action(self) -> "AccessEvent":
         if self.action == "timeline" and len(self.session_ids) != 1:
             raise ValueError("a timeline view names exactly one session in session_ids")
-        if self.action == "subscribe" and not self.session_ids:
-            raise ValueError("a subscribe view names at least one session in session_ids")
+        if self.action in ("subscribe", "live") and not self.session_ids:
+            raise ValueError(f"a {self.action} view names at least one session in session_ids")
         return self
 
 

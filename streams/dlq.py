@@ -3,7 +3,9 @@
 Why: a record is dead-lettered when a part cannot handle it *then* — a bug since
 fixed, a limit since raised, a database that refused it. Once the cause is gone,
 the raw bytes kept in the DeadLetter (utf-8 or base64) go back to their source
-topic with their original key, and the normal path handles them.
+topic with their original key and headers (the parts write a record's headers onto
+its dead letter; the source header above all: a session record without it is not
+its owner's word any more, streams/ownership.py), and the normal path handles them.
 
 Delivery is at-least-once: re-driving the same letters twice sends them twice.
 Every consumer of the source topics is idempotent (the processor drops a turn id it
@@ -27,6 +29,7 @@ from datetime import datetime, timezone
 from .codec import decode
 from .contracts import DeadLetter
 from .errors import ContractError, DlqError
+from .ownership import header_pairs
 
 
 @dataclass
@@ -127,7 +130,8 @@ async def redrive(bootstrap: str, source_topic: str, *, reason_contains: str | N
                     res.reasons[letter.reason] += 1
                     if producer is not None:
                         key = letter.key.encode("utf-8") if letter.key is not None else None
-                        sends.append(await producer.send(source_topic, key=key, value=raw_bytes(letter)))
+                        sends.append(await producer.send(source_topic, key=key, value=raw_bytes(letter),
+                                                         headers=header_pairs(r.headers) or None))
         for fut in sends:
             await fut
             res.sent += 1

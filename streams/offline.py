@@ -100,6 +100,9 @@ def plan_session(session_id: str, events: Iterable[ChatTurn | SessionEvent],
         else:
             plan.session_events.append(ev)  # the sink stores every session event, used or not
             outcome = on_session_event(state, ev, wall, s)
+            if outcome.rejected:  # not its owner's word (streams/ownership.py): the live processor dead-letters it
+                plan.ignored += 1
+                continue
             if outcome.ignored:
                 plan.ignored += 1
         if outcome.ignored:

@@ -42,10 +42,10 @@ from typing import Any, Callable
 
 import orjson
 
+from validation.detectors import gate_episode, gate_process_alert
 from validation.gate import apply_gate, gate_label
 from validation.records import RecordBook
 
-from . import processor_metrics as metrics
 from . import session_state as core
 from .alert_policy import SettingsBook, memory_at_forget, memory_done, on_score
 from .catch_up import CatchUp
@@ -53,7 +53,10 @@ from .changelog_tail import read_changelog_tails
 from .codec import M, dead_letter, decode, encode, safe_reason
 from .contracts import AllianceAlert, AllianceScore, ChatTurn, SessionEvent
 from .errors import ContractError
-from .telemetry import REASON_CONTRACT, REASON_PROCESSING, REASON_REJECTED, count_dead_letter, observe_consumer
+from .ownership import header_pairs, record_source
+from .processor_metrics import PrometheusProcessorSensor
+from .processor_sensor import ProcessorSensor
+from .telemetry import REASON_CONTRACT, REASON_PROCESSING, REASON_REJECTED
 from .topics import (
     ALERTS,
     CHAT_SESSIONS,
@@ -106,12 +109,44 @@ class ProcessorConfig:
     lag_interval_s: float = 2.0
     #: called once the tables are recovered and the worker processes records (health endpoint)
     on_ready: Callable[[], None] | None = None
+    #: what the agents tell the metrics (streams/processor_sensor.py); Prometheus unless a test records instead
+    sensor: ProcessorSensor = field(default_factory=PrometheusProcessorSensor)
+    #: called with a reason when ``failing_after`` chat records in a row went to the DLQ and none was
+    #: processed (the worker is broken, not the input: the health endpoint turns 503), with None when
+    #: one is processed again
+    on_failing: Callable[[str | None], None] | None = None
+    failing_after: int = 100
+
+    def partitioned_topics(self) -> list[str]:
+        """The topics whose partitions must agree: the sources, the tick topic and the changelogs (Faust
+        joins a source partition to the same table partition; a mismatch dead-letters every record)."""
+        return [CHAT_TURNS.name, CHAT_SESSIONS.name, ALERTS.name, SCORES.name, self.tick_topic().name,
+                *changelog_topics(self.app_id)]
 
     def tick_topic(self) -> TopicSpec:
         return TopicSpec(
             f"{self.app_id}-ticks", SessionEvent, 3600 * 1000, False, "internal timer ticks",
             partitions=CHAT_TURNS.partition_count(),
         )
+
+
+@dataclass
+class DeadLetterStreak:
+    """Chat records dead-lettered in a row with none processed. A few are bad input; ``limit`` in a row
+    means the worker cannot process anything (a partition mismatch, a store it cannot read)."""
+
+    limit: int
+    run: int = 0
+
+    def failed(self) -> bool:
+        """Count one; True when this one makes the streak reach the limit."""
+        self.run += 1
+        return self.run == self.limit
+
+    def succeeded(self) -> bool:
+        """A record was processed; True when that ends a streak at the limit."""
+        failing, self.run = self.run >= self.limit, 0
+        return failing
 
 
 @dataclass
@@ -165,6 +200,26 @@ class Wakeups:
 
     def __len__(self) -> int:
         return len(self._at)
+
+
+#: the processor's tables; Faust names each changelog topic "<app id>-<table>-changelog"
+TABLES = ("sessions", "texts", "alert_state")
+
+
+def changelog_topics(app_id: str = "alliance-processor") -> list[str]:
+    return [f"{app_id}-{table}-changelog" for table in TABLES]
+
+
+def check_partitions(cfg: ProcessorConfig) -> None:
+    """Refuse to start (one line) when the sources and changelogs that exist disagree with the partition
+    count: Faust would raise PartitionsMismatch for every record and dead-letter it."""
+    from .broker import disagreement_line, partition_counts, partition_disagreements
+    from .errors import BrokerError
+
+    want = CHAT_TURNS.partition_count()
+    found = partition_disagreements(partition_counts(cfg.bootstrap, cfg.partitioned_topics()), want)
+    if found:
+        raise BrokerError(disagreement_line(found, want))
 
 
 def texts_changelog_configs() -> dict[str, str]:
@@ -260,21 +315,30 @@ def build_app(cfg: ProcessorConfig):
     texts = table("texts", extra_topic_configs=texts_changelog_configs())
     alert_state = table("alert_state")
     counters = Counters()
+    sensor = cfg.sensor  # what the agents tell the metrics (streams/processor_sensor.py)
     wakeups = Wakeups()
     ready = {"flag": False}
     catch_up: dict[str, Any] = {"gate": CatchUp.open(), "warned": False}
     inflight: dict[str, float] = {}
     app.alliance_counters = counters  # type: ignore[attr-defined]  # run_processor reads them back from the app
+    loader = cfg.record_loader
+    records: dict[str, Any] = {"book": loader() if loader else None}
 
-    async def send(topic: str, key: str, value: bytes, partition: int | None = None) -> None:
-        await out[topic].send(key=key.encode(), value=value, partition=partition)
+    async def send(topic: str, key: str, value: bytes, partition: int | None = None,
+                   headers: list[tuple[str, bytes]] | None = None) -> None:
+        await out[topic].send(key=key.encode(), value=value, partition=partition, headers=headers or None)
+
+    streak = DeadLetterStreak(cfg.failing_after)
 
     async def to_dlq(source: str, reason: str, message, reason_class: str = REASON_PROCESSING) -> None:
         counters.dead_letters += 1
-        count_dead_letter(metrics.PART, source, reason_class)
+        if source in (CHAT_TURNS.name, CHAT_SESSIONS.name) and streak.failed() and cfg.on_failing:
+            cfg.on_failing(f"the last {streak.limit} chat records went to the dead-letter topics")
+        sensor.on_dead_letter(source, reason_class)
         letter = dead_letter(source, reason, message.value, key=message.key,
                              partition=message.partition, offset=message.offset)
-        await send(dlq_name(source), letter.key or "", encode(letter))
+        # the record's headers go with it (its source above all): `dlq redrive` sends them back
+        await send(dlq_name(source), letter.key or "", encode(letter), headers=header_pairs(message.headers))
         log.warning("dead letter from %s[%s]@%s: %s", source, message.partition, message.offset, reason)
 
     async def decoded(contract: type[M], source: str, message) -> M | None:
@@ -293,23 +357,26 @@ def build_app(cfg: ProcessorConfig):
                                          s.watched)
             await send(SCORE_REQUESTS.name, session_id, encode(request))
             counters.requests += 1
-            metrics.REQUESTS.labels(request.phase).inc()
+            sensor.on_request(request.phase)
             log.info("request %s: upto turn %s, %d lines, phase ended by %s", request.request_id,
                      request.upto_turn_id, len(request.transcript), due.reason)
             outcome.drop_turn_ids.extend(core.mark_emitted(state, due.phase, s))
         outcome.episodes.extend(core.close_ruptures(state))  # nothing unless the session just closed
         for episode in outcome.episodes:
+            # the detector gate: markers reach a counselor only once the rupture-marker rules passed
+            episode = gate_episode(episode, records["book"])
             await send(RUPTURES.name, session_id, encode(episode))
             counters.episodes += 1
-            metrics.EPISODES.inc()
+            sensor.on_episode()
         if outcome.signal is not None:
             await send(SIGNALS.name, session_id, encode(outcome.signal))
             counters.signals += 1
-            metrics.SIGNALS.inc()
+            sensor.on_signal()
         for alert in outcome.alerts:
+            alert = gate_process_alert(alert, records["book"])  # a flag reaches a counselor once its rule passed
             await send(ALERTS.name, session_id, encode(alert))
             counters.alerts += 1
-            metrics.ALERTS.labels(alert.kind, gate_label(alert)).inc()
+            sensor.on_alert(alert.kind, gate_label(alert))
         if outcome.forget:
             sessions.pop(session_id, None)
             # the alert policy's memory of the session goes with it (same key, same
@@ -334,6 +401,7 @@ def build_app(cfg: ProcessorConfig):
             wall = time.time()
             catch_up["gate"].observe(message.topic, message.partition, message.offset)
             started = time.perf_counter()
+            dead_before = counters.dead_letters
             try:
                 if message.topic == tick_spec.name:
                     counters.ticks += 1
@@ -347,23 +415,24 @@ def build_app(cfg: ProcessorConfig):
                     if (turn := await decoded(ChatTurn, CHAT_TURNS.name, message)) is None:
                         continue
                     counters.turns += 1
-                    metrics.TURNS.inc()
+                    sensor.on_turn()
                     state = _copy(sessions.get(turn.session_id))
-                    outcome = core.on_turn(state, turn, wall, s)
+                    outcome = core.on_turn(state, turn, wall, s, received_at=wall,
+                                           source=record_source(message.headers))
                     if outcome.rejected:
                         await to_dlq(CHAT_TURNS.name, outcome.rejected, message, REASON_REJECTED)
                         continue
                     text_key = f"{turn.session_id}:{turn.turn_id}"
                     if outcome.duplicate:
                         counters.duplicates += 1
-                        metrics.DUPLICATES.inc()
+                        sensor.on_duplicate_turn()
                         if texts.get(text_key) is None:  # an open session's texts are kept until it closes
                             # A crash can land the state's changelog record but not the text's
                             # (two changelog partitions, each with its own produce in flight);
                             # the redelivered turn is then a "duplicate" whose text is missing.
                             # Restore it, or every later transcript silently lacks this turn.
                             texts[text_key] = core.text_entry(turn, s)
-                            metrics.TEXTS_RESTORED.inc()
+                            sensor.on_text_restored()
                     elif outcome.ignored:
                         counters.ignored += 1
                     else:
@@ -375,8 +444,12 @@ def build_app(cfg: ProcessorConfig):
                     if (ev := await decoded(SessionEvent, CHAT_SESSIONS.name, message)) is None:
                         continue
                     counters.session_events += 1
-                    metrics.SESSION_EVENTS.inc()
-                    outcome = core.on_session_event(_copy(sessions.get(ev.session_id)), ev, wall, s)
+                    sensor.on_session_event()
+                    outcome = core.on_session_event(_copy(sessions.get(ev.session_id)), ev, wall, s,
+                                                    source=record_source(message.headers))
+                    if outcome.rejected:  # not the owner's: changes nothing, kept in the dead-letter topic
+                        await to_dlq(CHAT_SESSIONS.name, outcome.rejected, message, REASON_REJECTED)
+                        continue
                     if outcome.ignored:
                         counters.ignored += 1
                         continue
@@ -399,10 +472,11 @@ def build_app(cfg: ProcessorConfig):
                 if message.topic not in (tick_spec.name, ALERTS.name):
                     await to_dlq(message.topic, f"processing error: {safe_reason(err)}", message)
             finally:
-                metrics.RECORD_SECONDS.labels(message.topic).observe(time.perf_counter() - started)
+                sensor.on_record_handled(message.topic, time.perf_counter() - started)
+                processed = message.topic in (CHAT_TURNS.name, CHAT_SESSIONS.name) and counters.dead_letters == dead_before
+                if processed and streak.succeeded() and cfg.on_failing:
+                    cfg.on_failing(None)
 
-    loader = cfg.record_loader
-    records: dict[str, Any] = {"book": loader() if loader else None}
 
     if loader is not None:
         @app.timer(interval=cfg.record_reload_s)
@@ -418,7 +492,7 @@ def build_app(cfg: ProcessorConfig):
                 if (score := await decoded(AllianceScore, SCORES.name, message)) is None:
                     continue
                 counters.scores += 1
-                metrics.SCORES.inc()
+                sensor.on_score()
                 previous = alert_state.get(score.session_id)
                 decision = on_score(_copy(previous), score, cfg.alert_book.for_model(score.model.name))
                 record = records["book"].for_model(score.model) if records["book"] is not None else None
@@ -428,7 +502,7 @@ def build_app(cfg: ProcessorConfig):
                     alert = apply_gate(alert, record, score.model)
                     await send(ALERTS.name, score.session_id, encode(alert))
                     counters.alerts += 1
-                    metrics.ALERTS.labels(alert.kind, gate_label(alert)).inc()
+                    sensor.on_alert(alert.kind, gate_label(alert))
                 if memory_done(previous, decision.state):
                     # the last score of a session already forgotten: nothing more will come
                     alert_state.pop(score.session_id, None)
@@ -441,9 +515,9 @@ def build_app(cfg: ProcessorConfig):
 
     @app.timer(interval=cfg.lag_interval_s)
     async def observe() -> None:  # the figures of /metrics that are states, not counts
-        metrics.SESSIONS.set(len(sessions))
+        sensor.on_sessions(len(sessions))
         if ready["flag"] and not app.rebalancing:
-            await observe_consumer(metrics.PART, cfg.app_id, app.consumer,
+            await sensor.observe_lag(cfg.app_id, app.consumer,
                                    (CHAT_TURNS.name, CHAT_SESSIONS.name, SCORES.name, ALERTS.name))
 
     @app.timer(interval=cfg.tick_interval_s)

@@ -36,10 +36,22 @@ SHORT_LENGTH = 10
 
 # --- withdrawal ----------------------------------------------------------------------
 
+#: Plain short acknowledgements ("yeah", "okay", "mm", "嗯", "好的"): what an engaged client says while the
+#: counselor reflects or explains. Alone they are not withdrawal (issue 23: the rules flagged good sessions
+#: more than poor ones); they count only when the client has stopped saying anything else
+#: (:mod:`streams.ruptures`: no substantive turn in the window).
+ACKNOWLEDGEMENT = "acknowledgement"
+_ACK = frozenset(normalise(x) for x in (
+    "ok", "okay", "k", "kk", "sure", "yes", "yeah", "yep", "yup", "alright", "right", "mhm", "uh huh", "mm",
+    "mmm", "mm hmm", "mm-hmm", "hmm", "hm", "ok thanks", "okay thanks", "sure thanks", "thanks", "i see", "true",
+    "got it", "oh", "ah", "yes yes", "yeah yeah", "ok ok",
+    "好", "好的", "嗯", "嗯嗯", "恩", "是", "是的", "对", "对的", "对啊", "嗯好", "嗯好的", "嗯呢", "哦", "噢", "哦哦",
+    "明白", "明白了", "行", "可以", "好的好的", "嗯对", "是啊",
+))
+_REPEATED_ACK = re.compile(r"(嗯|恩|哦|好|ok|m+h*)+")
+#: A *hedged* or grudging agreement on its own: compliance without commitment.
 _AGREEMENT = frozenset(normalise(x) for x in (
-    "ok", "okay", "k", "sure", "fine", "yes", "yeah", "yep", "yup", "alright", "right", "i guess", "i suppose",
-    "ok thanks", "okay thanks", "sure thanks", "fine thanks", "mhm", "uh huh",
-    "好", "好的", "好吧", "行", "行吧", "可以", "可以吧", "是", "是的", "对", "嗯好", "嗯好的", "好吧好吧",
+    "fine", "i guess", "i suppose", "fine thanks", "好吧", "行吧", "可以吧", "好吧好吧",
 ))
 #: A *hedged* agreement ("I mean, sure…", "I guess we can try", "好吧", "我试试吧"): compliance
 #: without commitment. A plain "Yes. That's it exactly." is agreement, not a marker.
@@ -117,6 +129,14 @@ class Cue:
     strong: bool = False  # a confrontation cue that opens an episode on its own
 
 
+def is_acknowledgement(text: str) -> bool:
+    """A plain short acknowledgement ("yeah", "okay", "mm", "嗯", "好的"), relative to nothing yet: the
+    episode rules decide against this client's own rhythm whether it means anything."""
+    norm = normalise(text)
+    compact = norm.replace(" ", "")
+    return bool(norm) and (norm in _ACK or compact in _ACK or bool(_REPEATED_ACK.fullmatch(compact)))
+
+
 def client_cues(text: str) -> list[Cue]:
     """Rupture markers in one client turn (empty when the turn shows none)."""
     cues: list[Cue] = []
@@ -128,7 +148,9 @@ def client_cues(text: str) -> list[Cue]:
     norm = normalise(text)
     if cues:
         return cues  # "ok, but…" is a disagreement, not an empty agreement
-    if norm in _AGREEMENT or norm.replace(" ", "") in _AGREEMENT:
+    if is_acknowledgement(text):
+        cues.append(Cue(WITHDRAWAL, ACKNOWLEDGEMENT))
+    elif norm in _AGREEMENT or norm.replace(" ", "") in _AGREEMENT:
         cues.append(Cue(WITHDRAWAL, "empty_agreement"))
     elif is_minimal(text):
         cues.append(Cue(WITHDRAWAL, "minimal"))

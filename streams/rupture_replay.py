@@ -13,26 +13,42 @@ from __future__ import annotations
 
 __layer__ = "shell"
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import session_state as core
-from .contracts import ChatTurn, RuptureEpisode, SessionEvent
+from .contracts import AllianceAlert, ChatTurn, RuptureEpisode, SessionEvent
 from .errors import BadReplayFile
-from .replay_format import read_file
+from .replay_format import ReplayEvent, read_file
 
 
 def replay_ruptures(path: str | Path, settings: core.ProcessorSettings | None = None) -> list[RuptureEpisode]:
     """Every episode record the processor core emits for the sessions in ``path``, in order."""
-    s = settings or core.ProcessorSettings(signal_min_interval_s=0.0, transport_grace_s=0.0)
     events, bad = read_file(path)
     if bad:
         raise BadReplayFile(f"{path}: {len(bad)} bad line(s), first: {bad[0].source}: {bad[0].reason}")
+    return replay_events(events, settings).episodes
+
+
+@dataclass
+class Replayed:
+    """What the core emitted for a set of sessions: episode records and alerts (process alerts: no scorer)."""
+
+    episodes: list[RuptureEpisode] = field(default_factory=list)
+    alerts: list[AllianceAlert] = field(default_factory=list)
+
+
+def replay_events(events: list[ReplayEvent], settings: core.ProcessorSettings | None = None) -> Replayed:
+    """Drive the processor core over ``events`` (in event-time order) with event time as the clock."""
+    s = settings or core.ProcessorSettings(signal_min_interval_s=0.0, transport_grace_s=0.0)
     states: dict[str, dict] = {}
-    out: list[RuptureEpisode] = []
+    result = Replayed()
+    out = result.episodes
 
     def apply(outcome: core.Outcome, sid: str) -> None:
         states[sid] = outcome.state
         out.extend(outcome.episodes)
+        result.alerts.extend(outcome.alerts)
         for due in outcome.requests:
             core.mark_emitted(outcome.state, due.phase, s)
         out.extend(core.close_ruptures(outcome.state))
@@ -53,7 +69,7 @@ def replay_ruptures(path: str | Path, settings: core.ProcessorSettings | None = 
                 break
             wall += 60.0
             apply(core.on_tick(states[sid], wall, s), sid)
-    return out
+    return result
 
 
 def final_episodes(records: list[RuptureEpisode]) -> list[RuptureEpisode]:

@@ -10,7 +10,9 @@ kind of rupture* the client's turns show and *whether it healed*:
   deflecting, hedged agreement, topic change, a reply far shorter than this
   client's own baseline) open a withdrawal — fewer (``withdrawal_open_flagged``)
   while a client process flag (withdrawal, minimal responses, slow replies,
-  idle) is up. The alert policy's *drop* alert opens an episode too (or joins
+  idle) is up. A plain short acknowledgement ("yeah", "嗯") counts only while
+  the window holds no turn with content: between substantive turns it is an
+  engaged client listening. The alert policy's *drop* alert opens an episode too (or joins
   the open one): that part is a model output and carries the gate's verdict.
 * **Type.** From the client's markers since the opening (and the ones that
   opened it): withdrawal, confrontation, or mixed when the smaller family has
@@ -168,7 +170,15 @@ def _reengages(length: int, base: float | None, s: RuptureSettings) -> bool:
 
 
 def _opening(recent: list[Any], flags: list[str], s: RuptureSettings) -> list[list[Any]] | None:
-    """The markers that open an episode now (the latest client turn must carry one), or None."""
+    """The markers that open an episode now (the latest client turn must carry one), or None.
+
+    Short acknowledgements are read against this client's own rhythm: while the window
+    also holds a turn with content and no marker (the client is still engaging), a plain
+    "yeah" / "嗯" is listening, not withdrawal, and does not count.
+    """
+    engaged = any(not turn_marks for _, turn_marks in recent)
+    if engaged:
+        recent = [[tid, [m for m in turn_marks if m[2] != cues.ACKNOWLEDGEMENT]] for tid, turn_marks in recent]
     if not recent or not recent[-1][1]:
         return None
     marks = [m for _, turn_marks in recent for m in turn_marks]
@@ -313,7 +323,7 @@ def _episode(ctx: _Ctx, ep: dict[str, Any], closed: bool = False) -> RuptureEpis
         opened_turn_id=ep["opened_turn_id"], markers=markers, flags=ep["flags"], repair_moves=moves,
         reengaged_turn_id=ep["reengaged_turn_id"], closed_at=ep["closed_at"],
         model_drop=ModelDrop.model_validate(drop) if drop else None,
-        # markers are process evidence (no model); a model-only episode is as valid as its drop alert
+        # the drop part only; the processor adds the markers detector's verdict (validation.detectors.gate_episode)
         validated=bool(drop and drop["validated"]),
         suggestion=suggestion(ep["kind"], ep["status"], ctx.info.lang,
                               ep["markers"][0][0] if ep["markers"] else None),

@@ -43,6 +43,7 @@ from .contracts import (
     TranscriptLine,
     request_id_for,
 )
+from .ownership import Owner, foreign_turn, judge
 from .phase_clock import ClockSettings, DuePhase, PhaseClock, SessionClock
 
 TranscriptMode = Literal["cumulative", "phase"]
@@ -79,6 +80,9 @@ class ProcessorSettings:
     #: replace names, phones, e-mails, addresses and ID numbers in each turn's text before
     #: it is kept for score requests, i.e. before the model (and the texts changelog) sees it.
     redact_before_model: bool = False
+    #: sources (ingest's platform names) whose session records may claim a session; empty: every
+    #: source (the demo). Either way a session's records are obeyed only from its owner (streams/ownership.py).
+    trusted_sources: frozenset[str] = frozenset()
 
     @property
     def effective_clock(self) -> ClockSettings:
@@ -113,6 +117,7 @@ def new_state(session_id: str) -> dict[str, Any]:
         "ruptures": None,  # rupture-episode state (streams.ruptures)
         "closed_at": None,
         "first_wall": None,  # wall time this worker first saw the session (see _due)
+        "owner": None,  # streams.ownership.Owner as a dict, once a session record claimed the session
     }
 
 
@@ -232,7 +237,17 @@ def _begin(state: dict[str, Any] | None, session_id: str, wall: float) -> tuple[
     return out, clock
 
 
-def on_turn(state: dict[str, Any] | None, turn: ChatTurn, wall: float, s: ProcessorSettings) -> Outcome:
+def on_turn(state: dict[str, Any] | None, turn: ChatTurn, wall: float, s: ProcessorSettings,
+            received_at: float | None = None, source: str | None = None) -> Outcome:
+    """A turn. ``received_at``: the real clock (epoch seconds) when it was read — the shell passes
+    ``time.time()`` — so a session's first turns, before any ``started``, are bounded too (see
+    :func:`_unanchored_lead`); None skips that bound (tests that drive the core with a made-up wall).
+    ``source``: its source header; a turn stamped by another source than the session's owner is refused."""
+    foreign = foreign_turn(Owner.from_dict((state or {}).get("owner")), turn.session_id, source)
+    if foreign is not None:
+        out = Outcome(state if state is not None else new_state(turn.session_id))
+        out.rejected = foreign
+        return out
     out, clock = _begin(state, turn.session_id, wall)
     if out.ignored:
         return out
@@ -240,7 +255,7 @@ def on_turn(state: dict[str, Any] | None, turn: ChatTurn, wall: float, s: Proces
     if ti.contains(state["turn_ranges"], turn.turn_id):
         out.duplicate = True
         return _finish(out, clock, wall, s)
-    too_late = _beyond_session(clock, at, s)
+    too_late = _unanchored_lead(clock, at, received_at, s) or _beyond_session(clock, at, s)
     if too_late is not None:
         out.rejected = too_late
         return out
@@ -268,7 +283,7 @@ def on_turn(state: dict[str, Any] | None, turn: ChatTurn, wall: float, s: Proces
         d = on_signal_flags(
             state["alerts"], session_id=turn.session_id, counselor_id=state["counselor_id"],
             phase=clock.phase_at(at), flags=figures.flags, figures=_figure_dict(figures),
-            settings=s.alerts, now=dt(at),
+            settings=s.alerts, now=dt(at), lang=state["lang"],
         )
         state["alerts"], out.alerts = d.state, d.alerts
     elif s.process_alerts and state["alerts"]:
@@ -278,6 +293,33 @@ def on_turn(state: dict[str, Any] | None, turn: ChatTurn, wall: float, s: Proces
                      settings=s.ruptures)
     state["ruptures"], out.episodes = rd.state, rd.episodes
     return _finish(out, clock, wall, s)
+
+
+def _session_span_s(s: ProcessorSettings) -> float:
+    """How far apart two turns of one session can be before ``started`` says more: a default plan and an idle timeout."""
+    return s.clock.default_planned_minutes * 60.0 + s.clock.idle_timeout_s
+
+
+def _unanchored_lead(clock: PhaseClock, at: float, received_at: float | None, s: ProcessorSettings) -> str | None:
+    """Why a turn of a session with no ``started`` yet cannot be taken, or None.
+
+    Before ``started`` the session's start is assumed from its first turn, and a
+    later ``started`` or an earlier turn moves it back. So a first turn dated a day
+    ahead would, once the real turns or ``started`` came, leave the clock a day past
+    every boundary: all three phases cut at turn 1. The first record is bounded by the
+    real clock (no session's turns run further ahead of it than a plan and an idle
+    timeout, even in a fast replay); the turns after it by the first one, both ways.
+    """
+    if clock.started_at is not None and not clock.start_assumed:
+        return None  # started known: _beyond_session bounds the turns
+    span = _session_span_s(s)
+    if received_at is not None and at - received_at > span:
+        return (f"ChatTurn.sent_at is {at - received_at:.0f} s ahead of the clock before the session's started "
+                f"(more than the {span:g} s a session's turns can lead it)")
+    if clock.started_at is not None and clock.started_at - at > span:
+        return (f"ChatTurn.sent_at is {clock.started_at - at:.0f} s before the session's first turn, before its "
+                f"started (more than the {span:g} s of a plan and an idle timeout)")
+    return None
 
 
 def _beyond_session(clock: PhaseClock, at: float, s: ProcessorSettings) -> str | None:
@@ -324,14 +366,29 @@ def close_ruptures(state: dict[str, Any]) -> list[RuptureEpisode]:
     return rd.episodes
 
 
-def on_session_event(state: dict[str, Any] | None, ev: SessionEvent, wall: float, s: ProcessorSettings) -> Outcome:
+def on_session_event(state: dict[str, Any] | None, ev: SessionEvent, wall: float, s: ProcessorSettings,
+                     source: str | None = None) -> Outcome:
+    """A ``chat.sessions`` record from ``source`` (its source header): obeyed only as streams/ownership.py says."""
+    verdict = judge(Owner.from_dict((state or {}).get("owner")), ev, source, s.trusted_sources)
+    if verdict.refused is not None:
+        out = Outcome(state if state is not None else new_state(ev.session_id))
+        out.rejected = verdict.refused  # to the dead-letter topic, nothing changed
+        return out
     out, clock = _begin(state, ev.session_id, wall)
     if out.ignored:
         return out
     state, at = out.state, ts(ev.at)
-    state["counselor_id"] = ev.counselor_id
-    state["lang"] = ev.lang
-    state["group"] = ev.group
+    owner = verdict.owner
+    assert owner is not None  # an accepted record always leaves an owner
+    state["owner"] = owner.to_dict()
+    if verdict.assigns:
+        state["counselor_id"] = owner.counselor_id
+        state["group"] = owner.group
+        state["lang"] = ev.lang
+    else:  # ended: the end of the session, never a new assignment
+        state["counselor_id"] = state["counselor_id"] or owner.counselor_id
+    if ev.kind == "reassigned":
+        return _finish(out, clock, wall, s)  # a hand-over moves no boundary
     if ev.kind == "started":
         clock.observe_started(at, ev.planned_minutes)
     else:

@@ -29,11 +29,12 @@ MINIMAL_EN = frozenset({
     "ok", "okay", "k", "kk", "idk", "i dont know", "i don't know", "dunno", "yes", "yeah", "yep", "yup",
     "no", "nope", "nah", "sure", "fine", "mm", "mhm", "hmm", "hm", "uh huh", "maybe", "i guess", "whatever",
     "right", "true", "cool", "alright", "thanks", "ty", "lol", "eh", "meh", "not really", "i suppose", "same",
+    "yeah yeah", "mm hmm", "mm-hmm", "got it", "i see",
 })
 MINIMAL_ZH = frozenset({
     "嗯", "嗯嗯", "恩", "好", "好的", "好吧", "哦", "噢", "哦哦", "是", "是的", "对", "对的", "对啊", "嗯呢",
     "行", "还行", "可以", "没有", "没", "不知道", "不清楚", "随便", "也许", "可能吧", "算了", "就这样", "谢谢",
-    "呃", "额", "啊", "唉", "哎", "嗯好", "好吧好吧", "不是", "还好", "一般",
+    "呃", "额", "啊", "唉", "哎", "嗯好", "好吧好吧", "不是", "还好", "一般", "嗯对", "明白", "明白了", "是啊",
 })
 
 _QUESTION_EN = re.compile(
@@ -136,9 +137,15 @@ class SignalSettings:
     slow_reply_factor: float = 2.5  # recent latency above 2.5× the baseline latency
     slow_reply_min_s: float = 60.0  # ... and above a minute
     idle_s: float = 180.0  # "are you still online?"
-    #: consecutive counselor questions with no reflection; 3 is ordinary exploring (the
-    #: steady sample reaches it), a rushing counselor reaches 7-8 (the rupture sample).
+    #: counselor questions in a row, each asked before the client said anything of substance
+    #: (a brief reply, or none), with no reflection in between. A question that follows a
+    #: substantive answer follows the client: it is exploring, not rushing (the steady
+    #: sample's counselor asks many such questions and now reaches 3 at most).
     question_streak: int = 4
+    #: a client reply at least this share of the client's own baseline length (and not
+    #: minimal) is substantive; before there is a baseline, at least ``substantive_min`` words.
+    substantive_ratio: float = 0.5
+    substantive_min: int = 8
     directive_density: float = 0.5
     minimal_rate: float = 0.5
     min_window: int = 3  # turns needed before a rate is reported
@@ -176,21 +183,34 @@ def update(state: SignalState, f: TurnFeatures, settings: SignalSettings = Signa
         ):
             latency = f.at - state.last_counselor_at  # first reply to a counselor turn
             state.latencies = (state.latencies + [latency])[-settings.window_turns:]
-            if len(state.baseline_latencies) < settings.baseline_turns:
+            # the baseline pace is that of replies with content: a quick "yeah" is not this client's pace
+            if len(state.baseline_latencies) < settings.baseline_turns and not f.minimal:
                 state.baseline_latencies.append(latency)
         if len(state.baseline_lengths) < settings.baseline_turns and not f.minimal:
             state.baseline_lengths.append(f.length)
         state.client = (state.client + [[f.turn_id, f.at, f.length, f.minimal]])[-settings.window_turns:]
         state.last_client_at = f.at if state.last_client_at is None else max(state.last_client_at, f.at)
     else:
-        if f.reflection:
-            state.question_streak = 0
+        answered = (state.last_client_at is not None and state.client
+                    and (state.last_counselor_at is None or state.last_client_at >= state.last_counselor_at))
+        if f.reflection or (answered and _substantive(state, state.client[-1], settings)):
+            state.question_streak = 0  # a reflection, or the client has just said something of substance
         elif f.question:
             state.question_streak += 1
         state.counselor = (
             state.counselor + [[f.turn_id, f.at, f.question, f.reflection, f.directive]]
         )[-settings.window_turns:]
         state.last_counselor_at = f.at if state.last_counselor_at is None else max(state.last_counselor_at, f.at)
+
+
+def _substantive(state: SignalState, entry: list[Any], settings: SignalSettings) -> bool:
+    """A client reply with content, judged against this client's own baseline length."""
+    length, minimal = entry[2], entry[3]
+    if minimal:
+        return False
+    if len(state.baseline_lengths) >= settings.baseline_turns:
+        return bool(length >= settings.substantive_ratio * statistics.median(state.baseline_lengths))
+    return bool(length >= settings.substantive_min)
 
 
 @dataclass(frozen=True)
@@ -214,8 +234,11 @@ def compute(state: SignalState, now: float, settings: SignalSettings = SignalSet
     ratio = None
     if len(state.baseline_lengths) >= settings.baseline_turns and recent_client:
         baseline = statistics.median(state.baseline_lengths)
+        # acknowledgements between replies ("yeah", "嗯") are this client's rhythm, not shorter replies:
+        # the ratio reads the replies with content, and all of them only when there are none
+        content = [c[2] for c in recent_client if not c[3]] or [c[2] for c in recent_client]
         if baseline > 0:
-            ratio = statistics.mean(c[2] for c in recent_client) / baseline
+            ratio = statistics.mean(content) / baseline
     latency = statistics.median(state.latencies) if state.latencies else None
     idle = None if state.last_client_at is None else max(0.0, now - state.last_client_at)
     if idle is None and state.last_counselor_at is not None:
@@ -240,6 +263,8 @@ def compute(state: SignalState, now: float, settings: SignalSettings = SignalSet
         flags.append("rushing")
     if density is not None and density >= settings.directive_density:
         flags.append("over_directing")
-    if minimal is not None and minimal >= settings.minimal_rate:
+    # minimal replies interleaved with substantive ones are an engaged client's acknowledgements
+    if (minimal is not None and minimal >= settings.minimal_rate
+            and not any(_substantive(state, c, settings) for c in recent_client[-settings.min_window:])):
         flags.append("minimal_responses")
     return Figures(ratio, latency, idle, state.question_streak, density, minimal, tuple(flags))

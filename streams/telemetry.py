@@ -7,6 +7,14 @@ how far its consumer is behind — so they are defined once here, labelled by
 ``part``, and the processor, scorer and sink cannot drift apart. Each part's
 own figures live in its package's ``metrics`` module (a shell).
 
+Sensors (as faust's ``Sensor``): a part's shells never touch a counter. Each part
+has a sensor protocol, a core named for what happened (``on_scored``,
+``on_dead_letter``, ...: ``scoring/sensor.py``, ``store/sensor.py``,
+``streams/processor_sensor.py``, ``gateway/sensor.py``, ``ingest/sensor.py``); its
+Prometheus implementation is the package's ``metrics`` module, and
+:class:`RecordingSensor` is the base of the recording ones, which cores and tests use
+(it counts nothing anywhere: it keeps what it was told, in order).
+
 Metrics are kept in prometheus_client's default registry: each part is its own
 process, and ``/metrics`` (the part's health server, or the gateway's and
 ingest's own HTTP) exposes that registry. Nothing here does I/O; a shell reads
@@ -52,6 +60,28 @@ CONSUMER_LAG = Gauge(
 CONSUMER_LAG_TOTAL = Gauge(
     "alliance_consumer_lag_records", "Sum of alliance_consumer_lag over the part's assigned partitions",
     ["part", "group"])
+
+
+class RecordingSensor:
+    """What a part's sensor was told, in order, as ``(event, args)``: the no-op sensor of cores and tests.
+
+    Each part's recording sensor (``RecordingScorerSensor``, ...) subclasses this with one
+    method per event of its protocol; a test injects one and asks what happened, without
+    reading a process-wide registry that other tests move too.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, tuple[object, ...]]] = []
+
+    def record(self, event: str, *args: object) -> None:
+        self.events.append((event, args))
+
+    def calls(self, event: str) -> list[tuple[object, ...]]:
+        """The arguments of every ``event``, in order."""
+        return [args for name, args in self.events if name == event]
+
+    def count(self, event: str) -> int:
+        return len(self.calls(event))
 
 
 def count_dead_letter(part: str, topic: str, reason_class: str) -> None:

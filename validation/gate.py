@@ -47,34 +47,36 @@ def _get(alert: AllianceAlert | Mapping[str, Any], name: str) -> Any:
 # --- routing: the one place that decides who sees an alert ------------------------------------
 
 #: The gate's verdict on a published alert, as the gateway tells the pages (event field ``gate``):
-#: ``process`` (from turn statistics, not the model: never gated), ``validated`` (the model passed
-#: for this dimension), ``unvalidated`` (supervisors only, unless the gate is disabled by setting).
-GATE_PROCESS, GATE_VALIDATED, GATE_UNVALIDATED = "process", "validated", UNVALIDATED
+#: ``validated`` (the model passed for this dimension, or the process-signal detector for this flag),
+#: ``unvalidated`` (supervisors only, unless the gate is disabled by setting), and — set by the
+#: gateway only — ``opened`` (a detector the site opened to counselors by setting,
+#: :mod:`validation.detectors`). ``GATE_PROCESS`` is kept for readers of older labels.
+GATE_PROCESS, GATE_VALIDATED, GATE_UNVALIDATED, GATE_OPENED = "process", "validated", UNVALIDATED, "opened"
 
 
 def is_process_alert(alert: AllianceAlert | Mapping[str, Any]) -> bool:
-    """Process alerts come from cheap turn statistics, not from the model, so the gate does not apply."""
+    """Process alerts come from the process-signal rules, not from the model: their flag is set by the
+    detector gate (:func:`validation.detectors.gate_process_alert`), not by a model's record."""
     return bool(_get(alert, "kind") == "process" or _get(alert, "dimension") == "process")
 
 
 def gate_label(alert: AllianceAlert | Mapping[str, Any]) -> str:
-    """``process``, ``validated`` or ``unvalidated`` for an alert the processor published (reads its flag)."""
-    if is_process_alert(alert):
-        return GATE_PROCESS
+    """``validated`` or ``unvalidated`` for an alert the processor published (reads its flag): a model's
+    alert by its model's record, a process alert by the process-signal detector's."""
     return GATE_VALIDATED if _get(alert, "validated") else GATE_UNVALIDATED
 
 
 def reaches_counselor(alert: AllianceAlert | Mapping[str, Any], gate_enabled: bool = True) -> bool:
-    """May a counselor see this published alert? Everything but an unvalidated model alert, unless
+    """May a counselor see this published alert? Only a validated one (model or detector), unless
     the gate is disabled by setting (demo only)."""
     return not gate_enabled or gate_label(alert) != GATE_UNVALIDATED
 
 
 def episode_reaches_counselor(episode: Mapping[str, Any] | Any, gate_enabled: bool = True) -> bool:
-    """May a counselor see this rupture episode? One opened by client markers is process evidence
-    (turn cues, not the model): yes. One opened only by the model's drop is a model output and
-    follows the gate exactly like that drop alert."""
-    return not gate_enabled or "markers" in (_get(episode, "sources") or ()) or bool(_get(episode, "validated"))
+    """May a counselor see this rupture episode? Only a validated one: opened by client markers whose
+    detector passed for the episode's kind, or by a validated model drop
+    (:func:`validation.detectors.gate_episode` sets the flag) — unless the gate is disabled by setting."""
+    return not gate_enabled or bool(_get(episode, "validated"))
 
 
 def feedback_reaches_counselor(feedback: Mapping[str, Any] | Any, gate_enabled: bool = True) -> bool:
@@ -102,7 +104,12 @@ def audience_for(alert: AllianceAlert | Mapping[str, Any], record: ValidationRec
     """
     dimension = _get(alert, "dimension")
     if is_process_alert(alert):
-        return Audience(True, True, True, None, "process alert: from turn statistics, not the model; not gated")
+        ok = bool(_get(alert, "validated"))
+        why = ("process alert: its process-signal detector passed for this flag" if ok else
+               "process alert: its process-signal detector has no passing record for this flag")
+        return Audience(True, ok or not gate_enabled, ok, None if ok else UNVALIDATED,
+                        why + ("" if ok else "; gate disabled by setting, counselor receives it" if not gate_enabled
+                               else "; supervisors only"))
     who = model if model is not None else _get(alert, "model")
     shown = model_key(who) if isinstance(who, ModelIdentity) else (who or "unknown model")
     if record is None:

@@ -43,7 +43,10 @@ if TYPE_CHECKING:
 BINARY_CODES: tuple[str, ...] = ("open_question", "closed_question", "reflection", "directive", "self_disclosure")
 #: The model's 1–5 ratings (``principles`` and ``patterns``): ICC(2,1).
 RATED_CODES: tuple[str, ...] = (*get_args(PrincipleKey), *get_args(PatternKey))
-ALL_CODES: tuple[str, ...] = (*BINARY_CODES, *RATED_CODES)
+#: Client-turn marker codes (yes/no, Cohen's kappa): what the ``rupture-markers`` detector speaks for
+#: (validation.detectors); coded on client turns, measured by the rules (``eval-turns --detector``).
+CLIENT_CODES: tuple[str, ...] = ("withdrawal", "confrontation")
+ALL_CODES: tuple[str, ...] = (*BINARY_CODES, *CLIENT_CODES, *RATED_CODES)
 
 Kind = Literal["binary", "rated"]
 #: Conventional "moderate" agreement: kappa above .40 (Landis & Koch), ICC above .50 (Koo & Li).
@@ -53,7 +56,7 @@ MIN_TURNS = 20
 
 
 def kind_of(code: str) -> Kind:
-    return "binary" if code in BINARY_CODES else "rated"
+    return "binary" if code in BINARY_CODES or code in CLIENT_CODES else "rated"
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ import sys
 from ..argtypes import int_at_least, since
 from .common import add_db_argument, db_failure, store_engine, store_url
 
-ACTIONS = ("board", "resume", "subscribe", "timeline")
+ACTIONS = ("board", "resume", "subscribe", "timeline", "live", "coding")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("audit", help="who viewed which session: the gateway's audit trail, from the store")
-    p.add_argument("--session", metavar="ID", help="only views that named this session (timeline, subscribe)")
+    p.add_argument("--session", metavar="ID", help="only views that named this session")
     p.add_argument("--viewer", metavar="NAME", help="only this viewer (the token's subject, as shown on acks)")
     p.add_argument("--since", type=since, metavar="WHEN",
                    help="only views at or after WHEN: 2026-12-01, 2026-12-01T08:00Z (no zone: UTC), or an age: 12h, 7d")

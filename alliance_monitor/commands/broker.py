@@ -12,7 +12,7 @@ import time
 from ..argtypes import int_at_least, non_negative_float, port, speed
 from ..errors import CliError
 from ..stopping import stop_on_sigterm
-from .common import announce
+from .common import add_embedded_broker_argument, announce
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("topics", help="list the topic catalog, or create it on the broker")
     p.add_argument("--create", action="store_true", help="create missing topics on KAFKA_BOOTSTRAP / embedded broker")
+    p.add_argument("--check", action="store_true",
+                   help="compare the broker's partition counts (topics and the processor's changelogs) with "
+                        "ALLIANCE_PARTITIONS; exit 2 when they disagree")
+    add_embedded_broker_argument(p)
     p.set_defaults(func=cmd_topics)
 
     p = sub.add_parser("replay", help="publish recorded sessions (JSONL) with their original timing")
@@ -32,12 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rebase-now", action="store_true",
                    help="shift event times so the first event is now (keeps all spacing)")
     p.add_argument("--no-progress", action="store_true")
+    add_embedded_broker_argument(p)
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("tail", help="print events from a topic (ids and sizes only, never message text)")
     p.add_argument("topic")
     p.add_argument("--count", type=int_at_least(0), default=0, help="stop after this many events (0 = until --idle)")
     p.add_argument("--idle", type=non_negative_float, default=5.0, help="stop after this many seconds without an event")
+    add_embedded_broker_argument(p)
     p.set_defaults(func=cmd_tail)
 
 
@@ -76,9 +82,16 @@ def cmd_topics(args: argparse.Namespace) -> int:
     if args.create:
         from streams.broker import ensure_topics, kafka_bootstrap
 
-        with kafka_bootstrap(announce=announce) as bootstrap:
+        with kafka_bootstrap(announce=announce, embedded=args.embedded_broker) as bootstrap:
             created = ensure_topics(bootstrap)
             print(f"created {len(created)} topic(s) on {bootstrap}")
+            _check_partitions(bootstrap)  # topics that existed with another count: one line, exit 2
+        return 0
+    if args.check:
+        from streams.broker import kafka_bootstrap
+
+        with kafka_bootstrap(announce=announce, embedded=args.embedded_broker) as bootstrap:
+            _check_partitions(bootstrap, verbose=True)
         return 0
     print(f"{'topic':24} {'contract':15} {'partitions':>10} {'retention':>10}  text")
     for t in all_topics():
@@ -86,6 +99,25 @@ def cmd_topics(args: argparse.Namespace) -> int:
         print(f"{t.name:24} {t.contract.__name__:15} {t.partition_count():>10} {days:>9.0f}d  "
               f"{'yes' if t.carries_text else 'no'}")
     return 0
+
+
+def _check_partitions(bootstrap: str, *, verbose: bool = False) -> None:
+    """Every catalog topic and the processor's changelogs against ALLIANCE_PARTITIONS; CliError on a mismatch."""
+    from streams.broker import disagreement_line, partition_counts, partition_disagreements
+    from streams.processor import changelog_topics
+    from streams.topics import all_topics, default_partitions
+
+    want = default_partitions()
+    names = [t.name for t in all_topics()] + changelog_topics()
+    counts = partition_counts(bootstrap, names)
+    if verbose:
+        for name in names:
+            print(f"{name:44} {counts.get(name, '-'):>10}")
+    found = partition_disagreements(counts, want)
+    if found:
+        raise CliError(disagreement_line(found, want))
+    if verbose:
+        print(f"every existing topic has {want} partition(s)")
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -112,7 +144,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not events:
         print("nothing to replay", file=sys.stderr)
         return 1
-    with kafka_bootstrap(announce=announce) as bootstrap:
+    with kafka_bootstrap(announce=announce, embedded=args.embedded_broker) as bootstrap:
         ensure_topics(bootstrap)
         stats = publish(events, bootstrap, speed=args.speed, progress=not args.no_progress)
     print(
@@ -167,7 +199,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
         finally:
             await consumer.stop()
 
-    with kafka_bootstrap(announce=announce) as bootstrap:
+    with kafka_bootstrap(announce=announce, embedded=args.embedded_broker) as bootstrap:
         return asyncio.run(run(bootstrap))
 
 
@@ -185,7 +217,11 @@ def describe(event) -> str:
         return f"{event.session_id} {event.phase}: {dims}"
     if isinstance(event, AllianceAlert):
         return f"{event.session_id} {event.phase} {event.severity} {event.dimension} {event.kind}: {event.message}"
-    from streams.contracts import CounselorFeedback, RuptureEpisode
+    from streams.contracts import CounselorFeedback, DeadLetter, RuptureEpisode
+
+    if isinstance(event, DeadLetter):  # where from and why; the raw bytes only by size (they may hold chat text)
+        return (f"{event.at:%Y-%m-%d %H:%M:%S} {event.source_topic}[{event.partition}]@{event.offset} "
+                f"key {event.key or '-'}: {event.reason} ({len(event.raw)} {event.raw_encoding} chars)")
 
     if isinstance(event, RuptureEpisode):
         marks = " ".join(f"{m.turn_id}:{m.cue}" for m in event.markers)

@@ -15,6 +15,23 @@ def announce(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+TRUSTED_SOURCE_HELP = ("a source (the platform name ingest stamps in the alliance-source header) whose chat.sessions "
+                       "records may claim a session; repeatable; default: every source. Either way only the "
+                       "session's owner changes it afterwards (docs/streams.md#session-ownership)")
+
+
+def add_trusted_source_argument(p: argparse.ArgumentParser) -> None:
+    """``--trusted-source NAME``, the same on every part that reads session records (one variable for all)."""
+    p.add_argument("--trusted-source", action="append", default=[], metavar="NAME", help=TRUSTED_SOURCE_HELP)
+
+
+def add_embedded_broker_argument(p: argparse.ArgumentParser) -> None:
+    """``--embedded-broker``: without KAFKA_BOOTSTRAP, a part fails (one line) instead of quietly starting
+    a private broker that nobody else talks to; development asks for one with this flag."""
+    p.add_argument("--embedded-broker", action="store_true",
+                   help="without KAFKA_BOOTSTRAP: use the running embedded broker or start one (development only)")
+
+
 def add_db_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="URL", help="database URL (default: ALLIANCE_DB_URL, else the SQLite file "
                                                "in ~/.local/share/alliance-monitor)")
@@ -53,7 +70,7 @@ def lookup_message(err: LookupError) -> str:
     return str(err).strip("'\"")
 
 
-def run_kafka_part(part: str, health_port: int | None, main) -> None:
+def run_kafka_part(part: str, health_port: int | None, main, *, embedded: bool = False) -> None:
     """Run a long-running Kafka part: its /healthz (when a port is set), the broker (embedded
     when none is configured), the topic catalog, then ``main(bootstrap, health)`` to the end."""
     import asyncio
@@ -64,8 +81,10 @@ def run_kafka_part(part: str, health_port: int | None, main) -> None:
 
     health = start_health(part, health_port)
     try:
-        with kafka_bootstrap(announce=announce) as bootstrap:
+        with kafka_bootstrap(announce=announce, embedded=embedded) as bootstrap:
             ensure_topics(bootstrap)
+            if health:
+                health.watch_kafka(bootstrap)
             asyncio.run(main(bootstrap, health))
     finally:
         if health:

@@ -1,4 +1,4 @@
-"""``db upgrade|downgrade|current|purge``: the store's schema and retention."""
+"""``db upgrade|downgrade|current|wait|purge``: the store's schema and retention."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ __layer__ = "cli"
 
 import argparse
 
-from ..argtypes import days
+from ..argtypes import days, non_negative_float
 from ..errors import CliError
 from .common import add_db_argument, db_failure, store_engine, store_url
 
@@ -25,6 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = dbsub.add_parser("current", help="show the database, its revision and row counts")
     add_db_argument(p)
     p.set_defaults(func=cmd_db_current)
+    p = dbsub.add_parser("wait", help="wait until the database is at this release's schema revision (head): "
+                                      "an init container that gates a rollout on the migrate job")
+    p.add_argument("--timeout", type=non_negative_float, default=600.0, metavar="SECONDS",
+                   help="give up after this long, exit 2 (default 600)")
+    add_db_argument(p)
+    p.set_defaults(func=cmd_db_wait)
     p = dbsub.add_parser("purge", help="remove chat text older than DAYS: turns, quotes, rationales, evidence, "
                                        "journal; and audit records past their own retention")
     p.add_argument("--older-than", type=days, metavar="DAYS",
@@ -62,6 +68,34 @@ def cmd_db_downgrade(args) -> int:
         raise db_failure(err, url) from None
     print(f"{safe_url(url)}: at revision {rev or 'base (empty)'}")
     return 0
+
+
+def cmd_db_wait(args) -> int:
+    """Poll (every 2 s) until the store is at head; an unreachable database counts as not yet."""
+    import time
+
+    from store.db import current_revision, head_revision, make_engine, safe_url
+
+    url = store_url(args)
+    head = head_revision()
+    deadline = time.monotonic() + args.timeout
+    seen: str | None = "unreachable"
+    while True:
+        try:
+            engine = make_engine(url)
+            try:
+                seen = current_revision(engine) or "none"
+            finally:
+                engine.dispose()
+        except Exception as err:  # noqa: BLE001 - not reachable yet (the database or its DNS name starts later)
+            seen = f"unreachable ({type(err).__name__})"
+        if seen == head:
+            print(f"{safe_url(url)}: at revision {head}")
+            return 0
+        if time.monotonic() >= deadline:
+            raise CliError(f"{safe_url(url)} is at revision {seen}, this release needs {head} after "
+                           f"{args.timeout:g} s: has the migrate job run? (kubectl -n alliance logs job/alliance-migrate)")
+        time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
 
 
 def cmd_db_current(args) -> int:

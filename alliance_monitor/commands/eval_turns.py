@@ -14,10 +14,16 @@ from .common import add_db_argument, db_failure, store_engine, store_url
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval-turns", help="turn-level measures vs human codes: kappa / ICC per code, "
                                           "beside a length-only baseline, with 95%% intervals")
-    p.add_argument("--turn-codes", required=True, type=Path, metavar="FILE",
+    p.add_argument("--turn-codes", type=Path, metavar="FILE",
                    help="JSONL: one coded counselor turn per line (docs/counselor-feedback.md)")
-    p.add_argument("--feedback", required=True, type=Path, metavar="FILE",
+    p.add_argument("--feedback", type=Path, metavar="FILE",
                    help="JSONL of CounselorFeedback records for the coded turns (alliance.feedback)")
+    p.add_argument("--from-store", action="store_true",
+                   help="instead of the files: the codes recorded on the /code page (turn_codes in the store, "
+                        "--db), against the word rules on the stored turns; prints the coders' agreement too")
+    p.add_argument("--detector", choices=("counselor-words", "rupture-markers"),
+                   help="instead of --feedback: evaluate this rule detector on the coded turns' text; with --record "
+                        "its turn-level record opens its notices to counselors (docs/validation.md#detectors)")
     p.add_argument("--resamples", type=int_at_least(100), default=2000, metavar="B",
                    help="bootstrap resamples of sessions for the 95%% intervals (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the folds (default 0)")
@@ -59,11 +65,29 @@ def cmd_eval_turns(args) -> int:
 
     from ..errors import CliError
 
-    codes = read_turn_codes(args.turn_codes)  # a bad line is a LabelError (StoreError): one line, exit 2
-    feedback = read_feedback(args.feedback)
-    model = feedback_identity(feedback, args.feedback) if args.record else None  # refused before any work
-    engine = _record_store(args) if args.record else None  # a bad URL or no schema: one line, before the work
-    res = evaluate_turns(codes, feedback, resamples=args.resamples, seed=args.seed)
+    if args.from_store:
+        return _from_store(args)
+    if args.turn_codes is None:
+        raise CliError("eval-turns needs --turn-codes FILE (with --feedback FILE or --detector NAME), or --from-store")
+    if (args.feedback is None) == (args.detector is None):
+        raise CliError("give --feedback FILE (the model's feedback records) or --detector NAME (a rule detector), "
+                       "not both and not neither")
+    from scoring.turn_features import rule_codes
+
+    # a bad line is a LabelError (StoreError): one line, exit 2; with --detector the rules read each turn's text
+    codes = read_turn_codes(args.turn_codes, rule_codes if args.detector else None)
+    if args.detector:
+        from store.turn_eval import evaluate_detector
+        from validation.detectors import DETECTORS
+
+        model = DETECTORS[args.detector].identity if args.record else None
+        engine = _record_store(args) if args.record else None
+        res = evaluate_detector(codes, args.detector, resamples=args.resamples, seed=args.seed)
+    else:
+        feedback = read_feedback(args.feedback)
+        model = feedback_identity(feedback, args.feedback) if args.record else None  # refused before any work
+        engine = _record_store(args) if args.record else None  # a bad URL or no schema: one line, before the work
+        res = evaluate_turns(codes, feedback, resamples=args.resamples, seed=args.seed)
     if res.matched == 0:
         raise CliError(f"none of the {res.coded_turns} coded turns has a feedback record in {args.feedback} "
                        "(records are matched by session_id and turn_id)")
@@ -88,6 +112,41 @@ def cmd_eval_turns(args) -> int:
         data = turn_eval_json(res)
         if record is not None:
             data["validation"] = orjson.loads(record.to_json())
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+    return 0
+
+
+def _from_store(args) -> int:
+    """``--from-store``: kappa per code of the word rules against the stored codes, and the coders' agreement."""
+    from scoring.turn_features import rule_codes
+    from store.turn_codes import evaluate_stored_codes, format_coder_agreement
+    from store.turn_eval import format_turn_eval
+
+    from ..errors import CliError
+
+    if args.turn_codes is not None or args.feedback is not None or args.detector is not None or args.record:
+        raise CliError("--from-store takes no --turn-codes, --feedback, --detector or --record (it reads the store)")
+    engine = _record_store(args)
+    try:
+        ev = evaluate_stored_codes(engine, rule_codes, resamples=args.resamples, seed=args.seed)
+    except Exception as err:  # noqa: BLE001 - one line naming the database
+        raise db_failure(err, store_url(args)) from None
+    finally:
+        engine.dispose()
+    if ev.coded_turns == 0:
+        raise CliError(f"no turn codes in {store_url(args)}: code turns on the gateway's /code page first")
+    print(format_turn_eval(ev.result), end="")
+    print("\n" + format_coder_agreement(ev), end="")
+    if args.json:
+        import orjson
+
+        from store.turn_eval import turn_eval_json
+        from validation.stats import finite_or_none
+
+        data = turn_eval_json(ev.result)
+        data["coders_agreement"] = [{"code": a.code, "turns": a.n, "percent": finite_or_none(a.percent),
+                                     "kappa": finite_or_none(a.kappa)} for a in ev.agreement]
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     return 0

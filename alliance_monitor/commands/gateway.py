@@ -14,11 +14,12 @@ from pathlib import Path
 
 from streams import environment
 
-from ..argtypes import duration, port, positive_float, positive_int
+from ..argtypes import duration, network, non_negative_float, port, positive_float, positive_int
 from ..errors import CliError
 from ..health import add_health_argument, start_health
 from ..stopping import stop_on_signals
 from ..tls import add_tls_options, check_tls_options
+from .common import add_embedded_broker_argument, add_trusted_source_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,9 +38,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="largest message a client may send (default 65536)")
     p.add_argument("--history", type=positive_int, default=50_000,
                    help="events kept in memory for reconnects (default 50000)")
+    p.add_argument("--reconnect-rate", type=non_negative_float, default=1.0, metavar="PER_SECOND",
+                   help="connections one token may open per second, after a burst of --reconnect-burst; a token "
+                        "reconnecting faster is closed with 4029 (default 1; 0 = no limit)")
+    p.add_argument("--reconnect-burst", type=positive_int, default=20, metavar="N",
+                   help="connections one token may open at once before --reconnect-rate applies (default 20)")
     p.add_argument("--unvalidated-to-counselors", action="store_true",
                    help="DEMO ONLY: also show alerts and scores of unvalidated models to counselors "
                         "(docs/validation.md)")
+    p.add_argument("--open-detector", action="append", default=[], metavar="NAME[:CODE]",
+                   help="open a rule detector (process-signals, rupture-markers), or one code of it, to counselors "
+                        "before its validation record passes; repeatable; logged at start and shown on the board "
+                        "(docs/validation.md#detectors)")
     p.add_argument("--hello-timeout", type=positive_float, default=3.0, metavar="SECONDS",
                    help="close a socket that sends no valid hello (token) within this long (default 3)")
     p.add_argument("--max-unauthenticated-per-address", type=positive_int, default=20, metavar="N",
@@ -47,16 +57,28 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "with 1013 (default 20)")
     p.add_argument("--max-unauthenticated", type=positive_int, default=500, metavar="N",
                    help="sockets waiting to authenticate in all; more are closed with 1013 (default 500)")
+    p.add_argument("--trusted-proxy", action="append", default=[], metavar="CIDR", type=network,
+                   help="a reverse proxy (address or network) whose X-Forwarded-For / Forwarded header names the "
+                        "client; the per-client caps and --observer then use that address (repeatable; default: "
+                        "none, every client is its TCP peer)")
+    p.add_argument("--observer", action="append", default=[], metavar="CIDR", type=network,
+                   help="clients (address or network) that may read /metrics and the detailed /healthz "
+                        "(repeatable; default: loopback). A forwarded request counts by the client a trusted "
+                        "proxy names, never by the proxy")
     add_tls_options(p, "https:// and wss://")
-    p.add_argument("--trusted-source", action="append", default=[], metavar="NAME",
-                   help="only chat.sessions records stamped with this source (the platform name ingest puts in "
-                        "the alliance-source header) assign sessions; repeatable; default: trust every record")
+    add_trusted_source_argument(p)
+    p.add_argument("--audit-bound", type=positive_float, default=15.0, metavar="SECONDS",
+                   help="an audit record unpublished this long is an audit outage: /healthz answers 503 and no "
+                        "session content is served until the trail is back (default 15)")
+    p.add_argument("--serve-unaudited", action="store_true",
+                   help="keep serving session content during an audit outage (views then go unaudited)")
     p.add_argument("--records-reload", type=positive_float, default=60.0, metavar="SECONDS",
                    help="re-read the validation records from the store this often (default 60)")
     p.add_argument("--no-store-timelines", action="store_true",
                    help="answer a session's timeline (the after-session page) only from memory, never from the "
                         "store (ALLIANCE_DB_URL); for a gateway without database access")
     add_health_argument(p)
+    add_embedded_broker_argument(p)
     p.set_defaults(func=cmd_gateway)
 
     t = sub.add_parser("token", help="access tokens for the gateway")
@@ -150,6 +172,16 @@ def store_archive(db_url: str | None):
     return load
 
 
+def coding_desk():
+    """The ``/code`` page's store: the turns the sink kept (ALLIANCE_STORE_TURNS=1), within their retention."""
+    from store.settings import StoreSettings
+
+    from ..coding import StoreCodingDesk
+
+    settings = StoreSettings.from_env()
+    return StoreCodingDesk(settings.db_url, retention_days=settings.turns_retention_days)
+
+
 def cmd_gateway(args: argparse.Namespace) -> int:
     from gateway.auth import REVOKED_ENV, keyring_from_env
     from gateway.policy import Policy
@@ -167,8 +199,18 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
         logging.getLogger("gateway").warning(GATE_OFF_WARNING)
         print(f"WARNING: {GATE_OFF_WARNING}", file=sys.stderr, flush=True)
+    from validation.detectors import OPENED_WARNING, parse_opened
+
+    try:
+        opened = parse_opened(args.open_detector)
+    except ValueError as err:
+        raise CliError(f"--open-detector: {err}") from None
+    for what in sorted(opened):
+        logging.getLogger("gateway").warning(OPENED_WARNING.format(what=what))
+        print(f"WARNING: {OPENED_WARNING.format(what=what)}", file=sys.stderr, flush=True)
     policy = Policy(max_queue=args.max_queue, max_resume=args.max_resume,
-                    unvalidated_to_counselors=args.unvalidated_to_counselors,
+                    unvalidated_to_counselors=args.unvalidated_to_counselors, opened_detectors=opened,
+                    reconnect_rate=args.reconnect_rate, reconnect_burst=args.reconnect_burst,
                     record_book=load_record_book(environment.get("ALLIANCE_DB_URL")))
 
     async def main(bootstrap: str) -> None:
@@ -181,10 +223,13 @@ def cmd_gateway(args: argparse.Namespace) -> int:
                                record_reload_s=args.records_reload, hello_timeout_s=args.hello_timeout,
                                max_unauthenticated_per_address=args.max_unauthenticated_per_address,
                                max_unauthenticated=args.max_unauthenticated,
+                               trusted_proxies=tuple(args.trusted_proxy), observers=tuple(args.observer),
+                               audit_bound_s=args.audit_bound, serve_unaudited=args.serve_unaudited,
                                tls_cert=args.tls_cert, tls_key=args.tls_key,
                                trusted_sources=tuple(args.trusted_source),
                                archive_loader=None if args.no_store_timelines
-                               else store_archive(environment.get("ALLIANCE_DB_URL")))
+                               else store_archive(environment.get("ALLIANCE_DB_URL")),
+                               coding=None if args.no_store_timelines else coding_desk())
         try:
             await run_gateway(config, stop, on_ready=health.set_ready if health else None)
         except OSError as err:
@@ -192,8 +237,10 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     health = start_health("gateway", args.health_port)
     try:
-        with kafka_bootstrap(announce=lambda m: print(m, flush=True)) as bootstrap:
+        with kafka_bootstrap(announce=lambda m: print(m, flush=True), embedded=args.embedded_broker) as bootstrap:
             ensure_topics(bootstrap)
+            if health:
+                health.watch_kafka(bootstrap)
             asyncio.run(main(bootstrap))
     finally:
         if health:

@@ -14,7 +14,7 @@ from ..errors import CliError
 from ..health import add_health_argument
 from ..stopping import stop_on_signals
 from ..tls import add_tls_options, check_tls_options
-from .common import run_kafka_part
+from .common import add_embedded_broker_argument, run_kafka_part
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="turn/session ids remembered to recognise re-posted records (default 200000)")
     add_tls_options(p, "https://")
     add_health_argument(p)
+    add_embedded_broker_argument(p)
     p.set_defaults(func=cmd_ingest)
 
 
@@ -40,6 +41,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.tokens import parse_tokens
 
     check_tls_options(args)
+    if args.max_pending < args.max_records:  # a full post could never fit: 429 forever
+        raise CliError(f"--max-pending ({args.max_pending}) must be at least --max-records ({args.max_records}): "
+                       "a post of --max-records records would be throttled forever")
     try:
         tokens = parse_tokens(environment.get("ALLIANCE_INGEST_TOKENS"))
     except IngestError as err:
@@ -68,5 +72,5 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"ingest stopped: {c['accepted']} accepted, {c['duplicate']} duplicate, {c['rejected']} rejected, "
               f"{c['throttled']} throttled posts", file=sys.stderr, flush=True)
 
-    run_kafka_part("ingest", args.health_port, main)
+    run_kafka_part("ingest", args.health_port, main, embedded=args.embedded_broker)
     return 0

@@ -12,7 +12,7 @@ from streams import environment
 from ..argtypes import int_at_least, non_negative_float, positive_float, positive_int
 from ..errors import CliError
 from ..health import add_health_argument, start_health
-from .common import announce
+from .common import add_embedded_broker_argument, add_trusted_source_argument, announce
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,7 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--redact-before-model", action="store_true",
                    help="replace names, phone numbers, e-mails, addresses and ID numbers in turn texts with "
                         "[NAME], [PHONE], ... before they go into score requests (the model never sees them)")
+    add_trusted_source_argument(p)
     add_health_argument(p)
+    add_embedded_broker_argument(p)
     p.set_defaults(func=cmd_process)
 
 
@@ -62,7 +64,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     from streams.alert_policy import SettingsBook
     from streams.broker import kafka_bootstrap
     from streams.phase_clock import ClockSettings
-    from streams.processor import ProcessorConfig, run_worker
+    from streams.processor import ProcessorConfig, check_partitions, run_worker
     from streams.session_state import ProcessorSettings
 
     book = SettingsBook.builtin()
@@ -84,23 +86,28 @@ def cmd_process(args: argparse.Namespace) -> int:
         transport_grace_s=args.grace,
         forget_after_s=args.forget_after,
         redact_before_model=args.redact_before_model,
+        trusted_sources=frozenset(args.trusted_source),
     )
     if args.redact_before_model:  # build the Chinese name dictionary now, not inside the first turn
         from privacy import redact
 
         redact("张伟")
     health = start_health("processor", args.health_port)
-    with kafka_bootstrap(announce=announce) as bootstrap:
+    with kafka_bootstrap(announce=announce, embedded=args.embedded_broker) as bootstrap:
+        if health:
+            health.watch_kafka(bootstrap)
         records_db = args.records_db or environment.get("ALLIANCE_DB_URL")
         cfg = ProcessorConfig(bootstrap=bootstrap, app_id=args.app_id, settings=settings, alert_book=book,
                               producer_max_batch_size=args.max_batch_bytes,
                               standby_replicas=args.standby_replicas,
                               record_loader=lambda: load_record_book(records_db),
                               record_reload_s=args.records_reload,
-                              on_ready=health.set_ready if health else None)
-        print(f"processor starting: app {args.app_id} on {bootstrap}, clock rate {args.clock_rate:g}, "
-              f"{args.transcript} transcripts (Ctrl-C stops)", file=sys.stderr, flush=True)
+                              on_ready=health.set_ready if health else None,
+                              on_failing=health.set_failing if health else None)
         try:
+            check_partitions(cfg)  # sources and changelogs that disagree: one line now, not a DLQ of every record
+            print(f"processor starting: app {args.app_id} on {bootstrap}, clock rate {args.clock_rate:g}, "
+                  f"{args.transcript} transcripts (Ctrl-C stops)", file=sys.stderr, flush=True)
             return run_worker(cfg, loglevel="DEBUG" if args.verbose else "WARNING")
         finally:
             if health:

@@ -21,7 +21,7 @@ from ..argtypes import int_at_least, non_negative_float, positive_float, positiv
 from ..errors import CliError
 from ..health import add_health_argument, start_health
 from ..stopping import stop_on_signals
-from .common import announce
+from .common import add_embedded_broker_argument, announce
 
 if TYPE_CHECKING:
     from scoring.scorer import RationaleMode
@@ -102,6 +102,8 @@ def _cmd_score(args) -> int:
 
     async def main(bootstrap: str) -> int:
         nonlocal cfg
+        if health:
+            health.watch_kafka(bootstrap)
         stop = stop_on_signals(health)
         engine, scorer = _build(args, args.rationale)
         if not args.no_calibration:
@@ -133,7 +135,7 @@ def _cmd_score(args) -> int:
     if args.bootstrap:
         ensure_topics(args.bootstrap)
         return asyncio.run(main(args.bootstrap))
-    with kafka_bootstrap(announce=announce) as bootstrap:
+    with kafka_bootstrap(announce=announce, embedded=args.embedded_broker) as bootstrap:
         ensure_topics(bootstrap)
         return asyncio.run(main(bootstrap))
 
@@ -232,6 +234,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "else the SQLite store)")
     p.add_argument("--no-calibration", action="store_true",
                    help="publish raw scores even when a calibration is stored for this model")
+    add_embedded_broker_argument(p)
     p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser("score-file", help="score a transcript file offline and print the WAI-SR table")

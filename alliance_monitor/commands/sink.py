@@ -13,7 +13,7 @@ from streams import environment
 from ..errors import CliError
 from ..health import add_health_argument, start_health
 from ..stopping import stop_on_signals
-from .common import add_db_argument, store_engine, store_url
+from .common import add_db_argument, add_trusted_source_argument, store_engine, store_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="store texts as they arrive; by default names, phone numbers, e-mails, addresses and ID "
                         "numbers in turns, quotes, rationales, notes and the journal become [NAME], [PHONE], ...")
     add_db_argument(p)
+    add_trusted_source_argument(p)
     add_health_argument(p)
     p.set_defaults(func=cmd_sink)
 
@@ -48,17 +49,18 @@ def cmd_sink(args) -> int:
     async def main() -> None:
         stop = stop_on_signals(health)
         settings = replace(StoreSettings.from_env(url), redact=not args.no_redact)
-        sink = Sink(bootstrap, engine, group_id=args.group, settings=settings)
+        sink = Sink(bootstrap, engine, group_id=args.group, settings=settings,
+                    trusted_sources=frozenset(args.trusted_source))
         print(f"sink: {', '.join(sink.topics.contracts())} → store (Ctrl-C to stop)", file=sys.stderr, flush=True)
-        if health:
-            health.set_ready()
-        stats = await sink.run(stop)
+        stats = await sink.run(stop, on_ready=health.set_ready if health else None)  # ready once in the group
         redacted = ", ".join(f"{k} {v}" for k, v in sorted(stats.redacted.items())) or "none"
         print(f"sink stopped: {stats.consumed} records, {stats.commits} commits, "
               f"{stats.dead_lettered} dead-lettered, {stats.db_retries} DB retries, redacted: {redacted}",
               file=sys.stderr)
 
     health = start_health("sink", args.health_port)
+    if health:
+        health.watch_kafka(bootstrap)
     try:
         asyncio.run(main())
     finally:

@@ -14,7 +14,7 @@ from ..argtypes import base_url, duration
 from ..errors import CliError
 from ..health import add_health_argument
 from ..stopping import stop_on_signals
-from .common import run_kafka_part
+from .common import add_embedded_broker_argument, run_kafka_part
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,11 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = ssub.add_parser("publish-links", help="publish a survey link to chat.survey_links for every session "
                                               "that ends, until Ctrl-C")
-    p.add_argument("--base-url", type=base_url, required=True, help="the gateway as clients reach it")
+    p.add_argument("--base-url", type=base_url, help="the gateway as clients reach it (required)")
     p.add_argument("--instrument", choices=INSTRUMENTS, default="wai-sr", help="default wai-sr")
     p.add_argument("--ttl", type=duration, default=DEFAULT_LINK_TTL_S, help="link lifetime (default 72h)")
     p.add_argument("--group", default="alliance-survey-links", help="consumer group id")
     add_health_argument(p)
+    add_embedded_broker_argument(p)
     p.set_defaults(func=cmd_publish_links)
     s.set_defaults(func=lambda args: (s.print_help(), 2)[1])
 
@@ -66,6 +67,9 @@ def cmd_publish_links(args: argparse.Namespace) -> int:
     from gateway.survey_publisher import LinkPublisher
     from streams.topics import CHAT_SESSIONS, SURVEY_LINKS
 
+    if not args.base_url:
+        raise CliError("survey publish-links needs --base-url or ALLIANCE_SURVEY_PUBLISH_LINKS_BASE_URL "
+                       "(the gateway as clients reach it)")
     if args.ttl > MAX_LINK_TTL_S:
         raise CliError(f"--ttl must be at most {MAX_LINK_TTL_S // 3600} hours")
     key = _key()
@@ -83,5 +87,5 @@ def cmd_publish_links(args: argparse.Namespace) -> int:
         print(f"survey links stopped: {stats.published} published for {stats.ended} ended sessions "
               f"({stats.skipped_expired} too old)", file=sys.stderr)
 
-    run_kafka_part("survey-links", args.health_port, main)
+    run_kafka_part("survey-links", args.health_port, main, embedded=args.embedded_broker)
     return 0

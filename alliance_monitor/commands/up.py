@@ -11,11 +11,12 @@ from streams import environment
 from ..argtypes import base_url, non_negative_float, port, positive_int
 from ..stopping import stop_on_sigterm
 from ..up import PARTS
-from .common import announce
+from .common import add_trusted_source_argument, announce
 
 
 def add_up_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--without", action="append", choices=PARTS, help="leave a part out (repeatable)")
+    add_trusted_source_argument(p)
     p.add_argument("--engine", choices=("vllm", "transformers"), default="vllm",
                    help="scoring engine (default vllm; transformers loads faster)")
     p.add_argument("--model", help="model directory (default: the demo model from `models pull-demo`)")
@@ -32,6 +33,9 @@ def add_up_arguments(p: argparse.ArgumentParser) -> None:
                         "cores (default 1)")
     p.add_argument("--gateways", type=positive_int, default=1, metavar="K",
                    help="gateway replicas on --port, --port+1, ... (default 1); any replica serves any client")
+    p.add_argument("--unhealthy-grace", type=non_negative_float, default=30.0, metavar="SECONDS",
+                   help="restart a running part whose /healthz has failed this long; the grace doubles with each "
+                        "such restart that does not make it healthy, up to 300 s (default 30; 0 = never)")
     p.add_argument("--survey-links", metavar="BASE_URL", type=base_url,
                    help="also publish a client survey link per ended session to chat.survey_links, for the "
                         "gateway at BASE_URL as clients reach it (docs/ratings.md)")
@@ -46,12 +50,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     from streams.broker import ensure_topics, kafka_bootstrap, state_dir
 
+    from ..supervision import RestartPolicy
     from ..up import PARTS_FILE, Supervisor, clear_parts, default_specs, gate_status, write_parts
 
-    with kafka_bootstrap(announce=announce) as bootstrap:
+    with kafka_bootstrap(announce=announce, embedded=True) as bootstrap:
         ensure_topics(bootstrap)
         specs = default_specs(args, bootstrap)
-        sup = Supervisor(specs, state_dir() / "logs")
+        sup = Supervisor(specs, state_dir() / "logs",
+                         policy=RestartPolicy(unhealthy_grace_s=args.unhealthy_grace or None))
         stop_on_sigterm(sup.stopping.set)
         if "scorer" not in (args.without or []):
             sup.say(gate_status(args.model, args.db_url or environment.get("ALLIANCE_DB_URL")))

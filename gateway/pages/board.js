@@ -99,7 +99,7 @@
       title: a.message || "",
     },
       AM.alertLabel(a),
-      AM.showUnvalidated(a) ? AM.el("em", { class: "unval", text: "unvalidated" }) : null,
+      AM.showUnvalidated(a) ? AM.el("em", { class: "unval", text: AM.unvalidatedText(a) }) : null,
       acked ? AM.el("span", { class: "ackby", text: `✓ ${a.acks.map((x) => x.by).join(", ")}` }) : null);
   }
 
@@ -116,13 +116,25 @@
         onclick: () => openDrawer(s.session_id),
         onkeydown: (e) => e.key === "Enter" && openDrawer(s.session_id),
       },
-        AM.el("td", { class: "risk" }, AM.el("span", { class: `riskpill r${Math.min(3, Math.floor(s.risk / 30))}`, text: Math.round(s.risk) })),
+        AM.el("td", { class: "risk" }, AM.el("span", { class: `riskpill r${Math.min(3, Math.floor(s.risk / 30))}`,
+          title: "from validated signals only", text: Math.round(s.risk) }),
+          // what unvalidated signals would add: shown, marked, never part of the sort
+          s.risk_unvalidated >= 1 ? AM.el("span", { class: "risk-unval unval", "data-risk-unvalidated": Math.round(s.risk_unvalidated),
+            title: "from unvalidated signals (a model or rule without a passing record on this site); not used to sort",
+            text: `+${Math.round(s.risk_unvalidated)} unvalidated` }) : null),
         AM.el("td", { class: "sid", text: s.session_id }),
         AM.el("td", { class: "col-counselor", text: s.counselor_id || "–" }),
         AM.el("td", { class: "elapsed", "data-started": s.started_at || "", text: AM.fmtClock(el) + planned }),
         phaseCell(s),
         DIMS.map((d) => scoreCell(s, d)),
-        AM.el("td", { class: "flags col-signals" }, flags.length ? flags.map((f) => AM.el("span", { class: "chip", text: f.replace(/_/g, " ") })) : AM.el("span", { class: "muted", text: "–" })),
+        AM.el("td", { class: "flags col-signals" }, flags.length ? flags.map((f) => {
+          // a flag whose rule has no passing record on this site is marked, like an unvalidated score
+          const gate = (s.signal_gate || {})[f];
+          const unval = gate === "unvalidated" || gate === "opened";
+          return AM.el("span", { class: `chip${unval ? " unvalidated" : ""}`, "data-gate": gate || null,
+            title: unval ? "this rule has no passing validation record on this site" : null },
+            f.replace(/_/g, " "), unval ? AM.el("em", { class: "unval", text: "unvalidated" }) : null);
+        }) : AM.el("span", { class: "muted", text: "–" })),
         AM.el("td", { class: "alerts" }, alerts.length || ruptures.length
           ? [ruptures.map(AM.rupture.chip), alerts.map(alertBadge)] : AM.el("span", { class: "muted", text: "–" })),
       );
@@ -131,10 +143,18 @@
     $("empty").hidden = sessions.size > 0;
     const all = [...sessions.values()];
     const unacked = all.reduce((n, s) => n + (s.unacked || 0), 0);
-    $("summary").replaceChildren(
+    const opened = [...new Set(all.flatMap((s) => s.opened_detectors || []))];
+    $("summary").replaceChildren(...[
+      opened.length ? AM.el("div", { class: "kpi opened-detectors", "data-opened": opened.join(" "),
+        title: "these rules reach counselors by the site's setting, before any validation record passed",
+        text: `Opened to counselors by setting (unvalidated): ${opened.join(", ")}` }) : null,
       AM.el("div", { class: "kpi" }, AM.el("b", { text: all.filter((s) => !s.ended_at).length }), " live sessions"),
       AM.el("div", { class: `kpi${unacked ? " hot" : ""}` }, AM.el("b", { text: unacked }), " unacknowledged alerts"),
-      AM.el("div", { class: "kpi" }, AM.el("b", { text: all.filter((s) => s.change && ((s.change.bond || 0) <= -0.3 || (s.change.goal || 0) <= -0.3)).length }), " with falling goal or bond"));
+      AM.el("div", { class: "kpi falling" }, AM.el("b", { text: all.filter((s) => s.falling).length }), " with falling goal or bond",
+        (() => {
+          const unval = all.filter((s) => !s.falling && s.falling_unvalidated).length;
+          return unval ? AM.el("span", { class: "unval", "data-falling-unvalidated": unval, text: ` (+${unval} by an unvalidated model)` }) : null;
+        })())].filter(Boolean));
   }
 
   function requestTimeline(sid) {
@@ -175,10 +195,14 @@
     return AM.el("div", { class: `alert-card sev-${a.severity}`, "data-alert": a.alert_id },
       AM.el("div", { class: "alert-head" },
         AM.el("span", { class: `badge sev-${a.severity}`, text: `${a.severity} · ${AM.alertLabel(a)}` }),
-        !AM.showUnvalidated(a) ? null : AM.el("span", { class: "badge unvalidated-tag", title: "the model has no passing validation record; counselors do not see this alert", text: "unvalidated" }),
+        !AM.showUnvalidated(a) ? null : AM.el("span", { class: "badge unvalidated-tag", title: a.gate === "opened"
+          ? "no passing validation record; the site opened this rule to counselors by setting"
+          : `${AM.isModelAlert(a) ? "the model" : "this rule"} has no passing validation record; counselors do not see this alert`, text: AM.unvalidatedText(a) }),
         AM.el("span", { class: "muted", text: ` ${a.phase} phase` })),
       AM.el("p", { text: a.message || "" }),
-      evidenceList(a.evidence),
+      // a process note: what was seen (the message) and the one move that fits it
+      AM.isModelAlert(a) ? evidenceList(a.evidence)
+        : (a.evidence || []).filter((e) => e.note).slice(0, 1).map((e) => AM.el("p", { class: "hint", text: e.note })),
       AM.el("div", { class: "ack-row" },
         acks.length
           ? AM.el("span", { class: "acked-by", text: `Acknowledged by ${acks.map((x) => x.by).join(", ")}` })

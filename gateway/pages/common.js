@@ -97,7 +97,8 @@ AM.Client = class {
     this.h.status("connecting", "connecting…");
     ws.onopen = () => {
       const hello = { type: "hello", token: this.token };
-      if (this.cursor) hello.resume = this.cursor;
+      // an empty cursor is no position: the gateway answers it with a snapshot anyway, without the "gap"
+      if (this.cursor && Object.keys(this.cursor).length) hello.resume = this.cursor;
       ws.send(JSON.stringify(hello));
     };
     ws.onmessage = (e) => this.onMessage(JSON.parse(e.data));
@@ -180,10 +181,12 @@ AM.tokenBox = function (container, onToken, reason) {
   );
 };
 
-/** The gateway tells each alert's routing in `gate` (validation/gate.py decides):
- * "process" (turn statistics, never gated), "validated" or "unvalidated". */
-AM.isModelAlert = (a) => a.gate !== "process";
-AM.showUnvalidated = (a) => a.gate === "unvalidated";
+/** The gateway tells each alert's (and episode's) routing in `gate` (validation/gate.py and
+ * validation/detectors.py decide): "validated", "unvalidated" (supervisors only) or "opened"
+ * (a rule the site opened to counselors by setting: still unvalidated, and marked so). */
+AM.isModelAlert = (a) => a.kind !== "process";
+AM.showUnvalidated = (a) => a.gate === "unvalidated" || a.gate === "opened";
+AM.unvalidatedText = (a) => (a.gate === "opened" ? "unvalidated · opened by setting" : "unvalidated");
 
 /** "bond drop", or for a process alert the signal that fired ("rushing", "withdrawal"). */
 AM.alertLabel = (a) => {

@@ -57,6 +57,12 @@
     return level;
   }
 
+  /* a process note carries its own move, fitted to its signal (streams/signal_notes.py) */
+  function moveFor(a) {
+    const own = a.kind === "process" && a.evidence && a.evidence[0] && a.evidence[0].note;
+    return own || HINT[a.dimension] || HINT.process;
+  }
+
   function alertCard(a) {
     const quotes = (a.evidence || []).flatMap((e) => AM.verifiedQuotes(e.quotes)).slice(0, 2);
     return AM.el("article", { class: `c-alert sev-${a.severity}`, "data-alert": a.alert_id },
@@ -65,7 +71,7 @@
         AM.el("span", { class: "muted", text: ` · ${WORD[a.dimension] || "Chat rhythm"}` }),
         AM.showUnvalidated(a) ? AM.el("span", { class: "badge unvalidated-tag", text: "unvalidated" }) : null),
       AM.el("p", { class: "what", text: a.message || "" }),
-      a.kind === "recovered" ? null : AM.el("p", { class: "hint", text: HINT[a.dimension] || HINT.process }),
+      a.kind === "recovered" ? null : AM.el("p", { class: "hint", text: moveFor(a) }),
       quotes.length ? AM.el("div", { class: "quotes" }, AM.el("span", { class: "muted", text: "From the chat:" }),
         quotes.map((q) => AM.el("blockquote", { text: q.text }))) : null,
       a.acks && a.acks.length ? AM.el("p", { class: "muted", text: `Seen by ${a.acks.map((x) => x.by).join(", ")}` }) : null);
@@ -115,6 +121,8 @@
       AM.el("p", { class: "muted small", text: "Estimates of how the client may be experiencing the session (1–5), updated at each phase. Not a verdict." }),
       s.validation && (s.validation.mode || withheld.length) ? AM.el("p", { class: "validation-mode", "data-validation-mode": "1",
         text: validationText(withheld, s.validation.mode) }) : null,
+      (s.rules_withheld || []).length ? AM.el("p", { class: "validation-mode muted small", "data-rules-withheld": s.rules_withheld.join(" "),
+        text: "Notes from the chat-rhythm and rupture-marker rules have not yet been checked against this site's own coding, so they go to your supervisor for now." }) : null,
       openEpisodes.map((e) => AM.rupture.counselorCard(e, s.feedback)),
       !openEpisodes.length && repaired.length ? AM.el("p", { class: "calm repaired", "data-episode": repaired[0].episode_id,
         text: `The rupture from turn ${repaired[0].opened_turn_id} looks repaired: the client re-engaged after you addressed it.` }) : null,

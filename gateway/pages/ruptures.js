@@ -20,19 +20,20 @@ AM.rupture = (function () {
   const STATUS = { open: "open", repair_attempted: "repair attempted", repaired: "repaired", unrepaired: "unrepaired" };
   const CUE = {
     minimal: "minimal reply", empty_agreement: "hedged agreement", deflecting: "deflecting", topic_change: "topic change",
-    short_reply: "much shorter reply", disagreement: "rejects a suggestion", criticism: "criticises the session",
+    short_reply: "much shorter reply", acknowledgement: "only short acknowledgements", disagreement: "rejects a suggestion", criticism: "criticises the session",
     meta_communication: "talks about the conversation", acknowledging: "acknowledges", inviting_disagreement: "invites disagreement",
     changing_course: "changes course",
   };
   const modelOnly = (e) => !(e.sources || []).includes("markers");
-  const unvalidated = (e) => modelOnly(e) && !e.validated;
+  // the gateway labels each episode: markers count only once the rupture-marker rules passed on this site
+  const unvalidated = (e) => (e.gate ? e.gate !== "validated" : modelOnly(e) && !e.validated);
 
   function chip(e) {
     return AM.el("span", {
       class: `rupture-chip kind-${e.kind} st-${e.status}`, "data-episode": e.episode_id,
       title: `${KIND[e.kind] || e.kind} rupture, ${STATUS[e.status] || e.status}`,
     }, `${KIND[e.kind] || e.kind} · ${STATUS[e.status] || e.status}`,
-      unvalidated(e) ? AM.el("em", { class: "unval", text: "unvalidated" }) : null);
+      unvalidated(e) ? AM.el("em", { class: "unval", text: AM.unvalidatedText(e) }) : null);
   }
 
   function turns(list) {

@@ -71,7 +71,9 @@ class TransformersEngine:
         ids = torch.tensor([list(prompt_ids)], device=self._device)
         with torch.no_grad():
             if max_tokens <= 1:
-                logits = self._model(ids).logits[0, -1].float()
+                # only the answer position's logits: the full (prompt length x vocabulary) matrix was most of a
+                # long prompt's time and memory on a small model (docs/findings.md), for the same numbers
+                logits = self._model(ids, logits_to_keep=1).logits[0, -1].float()
                 texts: tuple[str, ...] = ()
             else:
                 if seed is not None:

@@ -23,14 +23,14 @@ def test_validated_model_alert_says_validated():
     assert "[validated]" in text and "UNVALIDATED" not in text
 
 
-def test_process_alert_is_named_by_its_signal_and_not_gated():
+def test_process_alert_is_named_by_its_signal_and_gated_like_a_model():
     # a process alert as the alert policy really raises it, from the signal flag "rushing"
     decision = on_signal_flags(None, session_id="s1", counselor_id="c1", phase="early", flags=["rushing"],
                                figures={"question_streak": 4}, settings=AlertSettings())
     (alert,) = decision.alerts
     text = format_alert(alert)
-    assert "process signal rushing" in text and "[counselor and supervisor]" in text
-    assert "UNVALIDATED" not in text
+    assert "process signal rushing" in text and "[UNVALIDATED rule: supervisors only]" in text
+    assert "[validated]" in format_alert(alert.model_copy(update={"validated": True}))
 
 
 def test_a_rupture_episode_names_its_turns_and_repair_and_no_text():
@@ -38,7 +38,8 @@ def test_a_rupture_episode_names_its_turns_and_repair_and_no_text():
     text = format_episode(episode)
     assert text.startswith("RUPTURE confrontation repaired  sample-04-confrontation-repair-en")
     assert "markers: 17 criticism, 18 criticism; repair: 19 acknowledging; client re-engaged at 20" in text
-    assert "[counselor and supervisors]" in text and "helping" not in text
+    assert "[UNVALIDATED rule: supervisors only]" in text and "helping" not in text
+    assert "[counselor and supervisors]" in format_episode(episode.model_copy(update={"validated": True}))
     model_only = episode.model_copy(update={"sources": ["model"], "markers": [], "model_drop": {
         "alert_id": "a", "dimension": "bond", "phase": "middle"}})
     assert "UNVALIDATED model: supervisors only" in format_episode(model_only)

@@ -10,9 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from alliance_monitor.cli import build_parser, subcommand_parsers
+from alliance_monitor.cli import build_parser, main, subcommand_parsers
 from alliance_monitor.errors import CliError
-from alliance_monitor.settings import PART_COMMANDS, DeploySettings, apply_environment, option_vars, reference_markdown
+from alliance_monitor.settings import (
+    PART_COMMANDS,
+    DeploySettings,
+    apply_environment,
+    option_vars,
+    part_parser,
+    reference_markdown,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "docs" / "settings.md"
@@ -32,10 +39,11 @@ def test_every_option_of_every_part_has_a_variable_and_a_row():
     documented = _documented_variables()
     checked = 0
     for command in PART_COMMANDS:
-        if command not in parsers:
+        if (parser := part_parser(parsers, command)) is None:
             continue
-        for opt in option_vars(command, parsers[command]):
-            assert opt.names and opt.names[0] == f"ALLIANCE_{command}_{opt.dest}".upper(), opt
+        for opt in option_vars(command, parser):
+            assert opt.names and opt.names[0] == f"ALLIANCE_{command}_{opt.dest}".upper().replace(" ", "_").replace(
+                "-", "_"), opt
             assert opt.names[0] in documented, f"{command} {opt.flag}: {opt.names[0]} has no row in docs/settings.md"
             checked += 1
     for info in DeploySettings.model_fields.values():
@@ -93,6 +101,19 @@ def test_variables_set_options_and_flags_win(monkeypatch):
         (2, 30.0, 0, "sampled", "transformers")
     args = _args(["up"], {"ALLIANCE_GATEWAY_PORT": "9300", "ALLIANCE_UP_WITHOUT": "scorer,sink"}, monkeypatch)
     assert args.port == 9300 and args.without == ["scorer", "sink"]
+
+
+def test_one_variable_names_the_trusted_sources_of_every_part_that_reads_session_records(monkeypatch):
+    """streams/ownership.py: process, sink, gateway and up take the same --trusted-source list, from one variable."""
+    from alliance_monitor.up import default_specs
+
+    env = {"ALLIANCE_TRUSTED_SOURCE": "platform-a, platform-b"}
+    for part in ("process", "sink", "gateway", "up"):
+        assert _args([part], env, monkeypatch).trusted_source == ["platform-a", "platform-b"], part
+    assert _args(["sink", "--trusted-source", "platform-c"], env, monkeypatch).trusted_source == ["platform-c"]
+    args = _args(["up", "--trusted-source", "platform-a"], {}, monkeypatch)
+    children = default_specs(args, "127.0.0.1:9092")
+    assert {s.env.get("ALLIANCE_TRUSTED_SOURCE") for s in children} == {"platform-a"}
 
 
 @pytest.mark.parametrize("argv, env, variable", [
@@ -169,3 +190,26 @@ def test_partitions_and_replication_used_when_creating_topics(kafka_bootstrap, u
         assert len(described[0]["partitions"]) == 3
     finally:
         admin.close()
+
+
+@pytest.mark.parametrize(("variable", "value"), [("ALLIANCE_GPU_MEMORY_UTILIZATION", "abc"),
+                                                 ("ALLIANCE_GPU_MEMORY_UTILIZATION", "1.5"),
+                                                 ("ALLIANCE_DTYPE", "float64"), ("VLLM_CPU_KVCACHE_SPACE", "lots"),
+                                                 ("ALLIANCE_TORCH_THREADS", "0")])
+def test_an_engine_setting_is_checked_at_start_in_one_line(monkeypatch, capsys, variable, value):
+    monkeypatch.setenv(variable, value)
+    assert main(["topics"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"alliance-monitor: {variable} ")
+
+
+def test_survey_publish_links_reads_its_base_url_from_the_environment(monkeypatch, capsys):
+    parser = build_parser()
+    args = parser.parse_args(["survey", "publish-links"])
+    monkeypatch.setenv("ALLIANCE_SURVEY_PUBLISH_LINKS_BASE_URL", "https://alliance.example.org")
+    apply_environment("survey publish-links", part_parser(subcommand_parsers(parser), "survey publish-links"), args)
+    assert args.base_url == "https://alliance.example.org"
+    monkeypatch.delenv("ALLIANCE_SURVEY_PUBLISH_LINKS_BASE_URL")
+    monkeypatch.setenv("ALLIANCE_GATEWAY_SECRET", "test-only-secret-0123456789")
+    assert main(["survey", "publish-links"]) == 2
+    assert "ALLIANCE_SURVEY_PUBLISH_LINKS_BASE_URL" in capsys.readouterr().err

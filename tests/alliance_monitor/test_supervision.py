@@ -67,3 +67,50 @@ def test_status_line_puts_unhealthy_first():
     line = status_line([a, b, c])
     assert line.index("gateway: unhealthy (HTTP 503)") < line.index("scorer: backoff") < line.index("processor")
     assert not all_healthy([a, b, c]) and all_healthy([a])
+
+
+def test_a_part_unhealthy_past_its_grace_is_due_a_restart_with_a_growing_capped_grace():
+    """Issue 21: `up` never restarted a part that it itself reported unhealthy."""
+    h = ChildHealth("gateway", RestartPolicy(unhealthy_grace_s=10, max_unhealthy_grace_s=35))
+    h.started(0)
+    h.probe(True, now=1)
+    h.probe(False, "HTTP 503", now=100)
+    assert not h.stuck(109) and h.stuck(110)
+    graces = []
+    now = 110.0
+    for _ in range(4):  # restarted, still unhealthy once running: each grace doubles, up to the cap
+        h.restarting_unhealthy()
+        h.started(now)
+        h.probe(True, now=now + 1)  # healthy again for a moment: the next grace starts over
+        h.probe(False, "HTTP 503", now=now + 2)
+        start = now + 2
+        while not h.stuck(now):
+            now += 1
+        graces.append(now - start)
+    assert graces == [10, 10, 10, 10]
+    flapping = ChildHealth("sink", RestartPolicy(unhealthy_grace_s=10, max_unhealthy_grace_s=35))
+    flapping.started(0)
+    flapping.probe(True, now=0)
+    flapping.probe(False, "HTTP 503", now=1)
+    waits = []
+    at = 1.0
+    for _ in range(4):  # never healthy again: 10, 20, 35 (capped), 35
+        start = at
+        while not flapping.stuck(at):
+            at += 1
+        waits.append(at - start)
+        flapping.restarting_unhealthy()
+        flapping.state, flapping.unhealthy_since = State.UNHEALTHY, at  # came up unhealthy at once
+    assert waits == [10, 20, 35, 35] and flapping.restarts == 4
+
+
+def test_a_starting_part_or_a_policy_without_a_grace_is_never_restarted_for_health():
+    h = ChildHealth("scorer", RestartPolicy(unhealthy_grace_s=None))
+    h.started(0)
+    h.probe(True, now=0)
+    h.probe(False, "HTTP 503", now=1)
+    assert not h.stuck(10_000)
+    s = ChildHealth("scorer", RestartPolicy(unhealthy_grace_s=1))
+    s.started(0)
+    s.probe(False, "loading the model", now=1)  # still starting: its start-up may take long
+    assert s.state == State.STARTING and not s.stuck(10_000)

@@ -238,3 +238,32 @@ def test_a_bad_replica_count_is_one_line(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "--processors" in err[-1] and "Traceback" not in "\n".join(err)
+
+
+def test_a_part_unhealthy_past_its_grace_is_restarted(tmp_path):
+    """Issue 21: `up` reported a part unhealthy and left it so. The fault: its health probe fails (as the
+    gateway's /healthz does while Kafka does not answer) while the process keeps running."""
+    env = {"ALLIANCE_STATE_DIR": str(tmp_path / "state"), "KAFKA_BOOTSTRAP": ""}
+    health = {"ok": True}
+    messages: list[str] = []
+    spec = ChildSpec("broker", ["broker", "--port", "0", "--no-topics"], env,
+                     probe=lambda: (health["ok"], "ok" if health["ok"] else "HTTP 503"))
+    sup = Supervisor([spec], tmp_path / "logs", say=messages.append,
+                     policy=RestartPolicy(unhealthy_grace_s=0.5, max_unhealthy_grace_s=1.0))
+    child = sup.children[0]
+    sup.start()
+    try:
+        assert sup.wait_healthy(30)
+        first = child.proc.pid
+        health["ok"] = False  # the fault: the part says it is unhealthy
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and child.health.restarts == 0:
+            sup.step()
+            time.sleep(0.05)
+        assert child.health.restarts == 1 and child.proc is not None and child.proc.pid != first
+        assert not _alive(first)
+        assert any("restarted broker: unhealthy (HTTP 503)" in m for m in messages)
+        health["ok"] = True  # the dependency is back: healthy, no further restart
+        assert sup.wait_healthy(30) and child.health.restarts == 1 and child.health.unhealthy_restarts == 0
+    finally:
+        sup.stop()

@@ -392,3 +392,16 @@ def test_processor_workers_scale_from_one_setting():
     done = compose_config({**DUMMY_SECRETS, "ALLIANCE_PROCESSORS": "3"})
     assert done.returncode == 0, done.stderr
     assert int(json.loads(done.stdout)["services"]["processor"]["scale"]) == 3
+
+
+def test_healthchecks_call_an_interpreter_the_image_has():
+    """The vLLM base image has ``python3`` only: a healthcheck calling ``python`` there never passes."""
+    for name, service in project_services(resolved_compose()).items():
+        dockerfile = dockerfile_of(service)
+        base = [a for k, a in dockerfile_instructions(dockerfile) if k == "FROM"][-1]
+        test = (service.get("healthcheck") or {}).get("test") or []
+        if base.startswith("vllm/") and test:
+            assert test[1] == "python3", f"{name}: healthcheck runs {test[1]!r}, the vLLM image has python3 only"
+        for keyword, args in final_stage(dockerfile_instructions(dockerfile)):
+            if keyword == "HEALTHCHECK" and base.startswith("vllm/"):
+                assert '["python3"' in args, f"{dockerfile.name}: HEALTHCHECK must call python3"

@@ -47,7 +47,7 @@ def containers() -> dict[str, tuple[dict, dict]]:
 def argv_of(container: dict) -> list[str]:
     """What the container runs: the image's ENTRYPOINT (minus the script name) + args."""
     image = container["image"].split("/")[-1].split(":")[0]
-    entry = exec_form(DOCKER / f"{image}.Dockerfile", "ENTRYPOINT") or []
+    entry = container.get("command") or exec_form(DOCKER / f"{image}.Dockerfile", "ENTRYPOINT") or []
     return entry[1:] + container.get("args", [])
 
 
@@ -101,8 +101,10 @@ def test_probes_hit_the_port_each_part_serves_health_on():
             port = int(argv[argv.index("--health-port") + 1])
         else:
             port = int(cfg["ALLIANCE_HEALTH_PORT"])
-        for probe in ("readinessProbe", "livenessProbe"):
+        for probe in ("startupProbe", "readinessProbe"):
             assert c[probe]["httpGet"] == {"path": "/healthz", "port": port}, (name, probe)
+        health = argv[argv.index("--health-port") + 1] if "--health-port" in argv else cfg["ALLIANCE_HEALTH_PORT"]
+        assert c["livenessProbe"]["httpGet"] == {"path": "/livez", "port": int(health)}, name  # the health server
         assert d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 30, name
         assert c["resources"]["limits"]["memory"] and c["resources"]["limits"]["cpu"], name
 
@@ -138,3 +140,79 @@ def test_config_values_pass_the_settings_validation(monkeypatch):
     for key, value in config().items():
         monkeypatch.setenv(key, value)
     DeploySettings()  # raises on a value a part would refuse at start
+
+
+# -- what an operator expects of the manifests ------------------------------------------------------
+
+
+def pod_specs() -> dict[str, dict]:
+    return {name: d["spec"]["template"]["spec"] for kind in ("Deployment", "Job") for name, d in by_kind(kind).items()}
+
+
+def test_every_pod_meets_pod_security_restricted():
+    """runAsNonRoot, seccomp RuntimeDefault, no privilege escalation, every capability dropped, a read-only
+    root with emptyDirs for what the part writes (its state dir and caches under HOME, /tmp)."""
+    for name, spec in pod_specs().items():
+        pod = spec.get("securityContext", {})
+        assert pod.get("runAsNonRoot") is True and pod.get("runAsUser") == 10001, name
+        assert pod.get("seccompProfile", {}).get("type") == "RuntimeDefault", name
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        for c in spec["containers"] + spec.get("initContainers", []):
+            sec = c.get("securityContext", {})
+            assert sec.get("allowPrivilegeEscalation") is False, name
+            assert sec.get("capabilities", {}).get("drop") == ["ALL"], name
+            assert sec.get("readOnlyRootFilesystem") is True, name
+            mounted = {m["mountPath"]: volumes[m["name"]] for m in c.get("volumeMounts", [])}
+            for path in ("/home/alliance", "/tmp"):
+                assert "emptyDir" in mounted.get(path, {}), f"{name}: {path} must be a writable emptyDir"
+
+
+def test_startup_readiness_and_liveness_are_split():
+    """startup: the first ready answer (model loading); readiness: /healthz (ready, not draining, not
+    failing); liveness: /livez on the health port (a draining part is alive; one failing every record is not)."""
+    for name, d in by_kind("Deployment").items():
+        (c,) = d["spec"]["template"]["spec"]["containers"]
+        assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(c), name
+        assert c["readinessProbe"]["httpGet"]["path"] == "/healthz" == c["startupProbe"]["httpGet"]["path"], name
+        assert c["livenessProbe"]["httpGet"] == {"path": "/livez", "port": 8080}, name
+        assert "--health-port" in c.get("args", []) or config().get("ALLIANCE_HEALTH_PORT") == "8080", name
+
+
+def test_disruption_budgets_and_network_policy_cover_the_parts():
+    deployments = {d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for d in by_kind("Deployment").values()}
+    budgets = by_kind("PodDisruptionBudget")
+    guarded = {b["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for b in budgets.values()}
+    assert {"processor", "scorer", "gateway", "ingest"} <= guarded <= deployments
+    assert all(b["spec"].get("maxUnavailable") == 1 for b in budgets.values())
+    policies = by_kind("NetworkPolicy")
+    selects_all = [p for p in policies.values()
+                   if p["spec"]["podSelector"].get("matchLabels") == {"app.kubernetes.io/part-of": "alliance-monitor"}]
+    assert selects_all and "Ingress" in selects_all[0]["spec"]["policyTypes"]
+    for d in by_kind("Deployment").values():
+        assert d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/part-of"] == "alliance-monitor"
+
+
+def test_image_tags_are_pinned_to_the_release():
+    import re
+
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    version = re.search(r'^version = "([^"]+)"', (DOCKER.parent / "pyproject.toml").read_text(), re.M).group(1)
+    tags = {i["name"]: i.get("newTag") for i in kustomization["images"]}
+    assert set(tags) == {"alliance-monitor/processor", "alliance-monitor/scorer", "alliance-monitor/gateway"}
+    assert set(tags.values()) == {version}, tags
+    for name in ("disruption.yaml", "network.yaml"):
+        assert name in kustomization["resources"]
+
+
+def test_the_migrate_job_gates_every_part_that_reads_the_store():
+    """An init container `db wait` of the part's own image: its pods stay in Init until the store is at that
+    image's schema revision, so `kubectl apply -k` no longer rolls the parts while the migrate Job runs."""
+    for name, d in by_kind("Deployment").items():
+        spec = d["spec"]["template"]["spec"]
+        (c,) = spec["containers"]
+        if not any(e["name"] == "ALLIANCE_DB_URL" for e in c.get("env", [])):
+            continue
+        (init,) = spec.get("initContainers", [])
+        assert init["image"] == c["image"], name
+        assert argv_of(init)[:2] == ["db", "wait"] and cli_error(argv_of(init)) is None, name
+        assert init["env"] == [e for e in c["env"] if e["name"] == "ALLIANCE_DB_URL"], name

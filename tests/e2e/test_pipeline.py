@@ -220,7 +220,8 @@ def check_one_run(outcome: Outcome, scores: dict[str, AllianceScore], alerts: di
     assert any(dim == "process" for dim, _, _ in outcome.alerts.values()), "the rushed middle phase raised nothing"
     # delivery: the supervisor saw every alert; the counselor only ungated ones; a stranger nothing
     assert set(outcome.alerts) <= outcome.supervisor_alerts
-    ungated = {a for a, (dim, _, _) in outcome.alerts.items() if dim == "process" or alerts[f"{sid}:{a}"].validated}
+    # process alerts too: a rule detector without a passing record of its own is gated like a model
+    ungated = {a for a, _ in outcome.alerts.items() if alerts[f"{sid}:{a}"].validated}
     assert outcome.counselor_alerts == ungated
     assert outcome.stranger_events == 0
     # and the store holds the same

@@ -89,6 +89,9 @@ def test_the_rupture_samples_yield_their_episode_repair_and_counselor_pattern(tm
                         engine="transformers", extra_env={"ALLIANCE_MODEL": str(tiny_model.path)})
     pipeline.specs["scorer"].argv[:] = ["score", "--engine", "transformers", "--rationale", "none",
                                         "--max-model-len", "4096", "--feedback-turns", "2"]
+    # no rule detector is validated on a new site: this one opens the rupture-marker rules to counselors by
+    # setting (issue 23), as a site may knowingly do; the board shows it
+    pipeline.specs["gateway"].argv.extend(["--open-detector", "rupture-markers"])
     pipeline.start()
     try:
         pipeline.wait_gateway()
@@ -146,6 +149,7 @@ def _look_in_chromium(pipeline: Pipeline, sids: dict[str, str], artifacts_dir: P
             for name, (kind, status, _, _) in EXPECTED.items():
                 chip = board.locator(f'tr[data-session="{sids[name]}"] .rupture-chip.kind-{kind}.st-{status}')
                 chip.first.wait_for(timeout=30_000)
+            assert "rupture-markers" in board.locator(".opened-detectors").inner_text()
             board.screenshot(path=str(artifacts_dir / "rupture-samples-board.png"))
             # the boundary-overstepping session's drawer: its episode and the rated counselor turns
             board.locator(f'tr[data-session="{sids["s10_boundary_overstepping_zh.jsonl"]}"]').click()

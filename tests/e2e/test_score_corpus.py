@@ -18,9 +18,10 @@ import signal
 import subprocess
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import func, select
 
@@ -34,6 +35,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.model]
 
 SPEED = 60.0
 SAMPLE = Path("samples/s05_client_goes_silent_zh.jsonl")  # no `ended`: its phases close by time
+#: The silent sample at half its pace (planned 25 minutes, every gap halved): still no `ended`, the client
+#: still falls silent before the middle and late boundaries, which the timers cross; 25 s of replay, not 50.
+PACE = 0.5
 SHORT = "corpus-short-en"
 SILENT = "sample-05-silent-client-zh"
 # Both sides run the transformers engine on the tiny random-weight model (tests/tiny_model.py): the
@@ -45,12 +49,31 @@ TOL = 0.02  # the engine's numeric noise on the 1-5 scale (batching differs betw
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _silent_sample(pace: float) -> tuple[datetime, bytes]:
+    """The silent-client sample with every time since its start (and its planned length) scaled by ``pace``."""
+    records = [orjson.loads(line) for line in SAMPLE.read_bytes().splitlines()
+               if line.strip() and not line.startswith(b"#")]
+    start = datetime.fromisoformat(next(r["at"] for r in records if r.get("kind") == "started"))
+    out = []
+    for r in records:
+        for field in ("at", "sent_at"):
+            if field in r:
+                r[field] = (start + (datetime.fromisoformat(r[field]) - start) * pace).isoformat()
+        if "planned_minutes" in r:
+            r["planned_minutes"] = round(r["planned_minutes"] * pace)
+        out.append(orjson.dumps(r) + b"\n")
+    return start, b"".join(out)
+
+
 def _corpus(path: Path) -> Path:
-    """The short e2e session (first), the silent-client sample, and one bad line of a third session."""
+    """The short e2e session (first), the silent-client sample, and one bad line of a third session.
+
+    Both sessions start together, so the live replay lasts as long as the longer one (not their sum)."""
+    start, silent = _silent_sample(PACE)
     with path.open("wb") as f:
-        for e in session_events(SHORT, "c-corpus", "g-corpus", datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)):
+        for e in session_events(SHORT, "c-corpus", "g-corpus", start):
             f.write(encode(e) + b"\n")
-        f.write(SAMPLE.read_bytes())
+        f.write(silent)
         f.write(b'{"session_id": "corpus-bad", "turn_id": 0, "speaker": "nobody", "text": "x", '
                 b'"sent_at": "2026-03-02T10:00:00Z", "counselor_id": "c-corpus"}\n')
     return path
@@ -112,7 +135,11 @@ def test_offline_scoring_interrupted_and_resumed_gives_the_live_predictions(tmp_
     assert set(live) == {f"{s}:{p}" for s in (SHORT, SILENT) for p in ("early", "middle", "late")}
 
     url = f"sqlite:///{tmp_path / 'offline.db'}"
-    # run 1: Ctrl-C right after the first session is stored
+    # run 1: Ctrl-C right after the first session is stored. A test run started in the background by a shell
+    # without job control ignores SIGINT, and so would the child it starts (an ignored signal survives exec):
+    # let the child have the default Ctrl-C
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     proc = subprocess.Popen(_offline_argv(corpus, url), cwd=REPO, env=_env(tiny_model.path), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     lines = []

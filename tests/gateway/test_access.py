@@ -67,11 +67,11 @@ def test_subscribe_records_only_newly_focused_sessions_and_back_to_the_board(hub
     hub.handle(conn, msg(type="subscribe", sessions=None))  # the whole board again
     recs = hub.access.take()
     assert [(r.action, r.session_ids, r.sessions_shown) for r in recs] == [
-        ("subscribe", ("s-alice", "s-bob"), 2), ("subscribe", ("s-bob",), 1), ("board", (), 2)]
+        ("subscribe", ("s-alice", "s-bob"), 2), ("subscribe", ("s-bob",), 1), ("board", ("s-alice", "s-bob"), 2)]
     assert len({r.event_id for r in recs}) == 3
 
 
-def test_resume_records_how_many_sessions_the_missed_events_showed(hub):
+def test_resume_records_which_sessions_the_missed_events_showed(hub):
     feed = Feed(hub)
     feed.offsets["chat.sessions"] = 2
     feed("alliance.scores", "score", ev.score("s-alice", "alice", "early", 4, 4, 4))
@@ -79,7 +79,7 @@ def test_resume_records_how_many_sessions_the_missed_events_showed(hub):
     feed("alliance.scores", "score", ev.score("s-carol", "carol", "early", 3, 3, 3))
     hub.open(Hello(WARD, {"chat.sessions:0": 2, "alliance.scores:0": -1}), 0)
     (rec,) = hub.access.take()
-    assert (rec.action, rec.sessions_shown, rec.session_ids) == ("resume", 2, ())  # carol's is not in scope
+    assert (rec.action, rec.sessions_shown, rec.session_ids) == ("resume", 2, ("s-alice", "s-bob"))  # not carol's
 
 
 def test_ids_never_repeat_across_connections_and_replicas():
@@ -118,3 +118,39 @@ def test_the_contract_holds_the_action_and_its_sessions_together():
     with pytest.raises(ValueError, match="at least one session"):
         AccessEvent(action="subscribe", **base)
     assert "text" not in AccessEvent.model_fields and "note" not in AccessEvent.model_fields
+
+
+# -- every view that shows session content names the sessions (issue 21) -------------------------------------
+
+def test_a_board_snapshot_names_the_sessions_it_shows(hub):
+    """Issue 21: the board and resume records named no session, so ``audit --session`` could not find them."""
+    hub.open(Hello(WARD, None), 0)
+    (rec,) = hub.access.take()
+    assert (rec.action, rec.session_ids, rec.sessions_shown) == ("board", ("s-alice", "s-bob"), 2)
+    assert access_event(rec, AT).session_ids == ["s-alice", "s-bob"]
+
+
+def test_live_content_is_audited_once_per_connection_and_session(hub):
+    """Issue 21: live frames carrying quotes recorded nothing."""
+    feed = Feed(hub)
+    feed.offsets["chat.sessions"] = 2
+    conn = hub.open(Hello(WARD, None), 0)
+    other = hub.open(Hello(ALICE, None), 0)
+    hub.access.take()
+    feed("chat.sessions", "session", ev.started("s-dan", "dan", "ward"))  # no content yet: nothing recorded
+    feed("alliance.signals", "signal", ev.signal("s-dan", "dan"))  # flags, no quotes: nothing recorded
+    assert hub.access.take() == []
+    feed("alliance.scores", "score", ev.score("s-dan", "dan", "early", 3, 3, 2))  # item reasons and quotes
+    feed("alliance.scores", "score", ev.score("s-dan", "dan", "middle", 3, 3, 2))  # the same session again
+    feed("alliance.scores", "score", ev.score("s-alice", "alice", "early", 3, 3, 2))  # named by the snapshots
+    recs = hub.access.take()
+    assert [(r.action, r.event_id.split(":")[1], r.session_ids) for r in recs] == [("live", str(conn.id), ("s-dan",))]
+    assert any(m.get("session_id") == "s-alice" for m in frames(other))  # alice saw it; her board named it
+    for rec in recs:
+        access_event(rec, AT)  # valid on the topic
+
+
+def test_the_live_action_names_its_sessions():
+    base = dict(event_id="e", viewer="v", role="supervisor", at=AT)
+    with pytest.raises(ValueError, match="at least one session"):
+        AccessEvent(action="live", **base)

@@ -45,6 +45,10 @@ def test_token_issue_prints_a_verifiable_token(secret_env, capsys):
     (["gateway", "--tls-cert", "/no/cert.pem", "--tls-key", "/no/key.pem"], "--tls-cert /no/cert.pem: no such file"),
     (["ingest", "--tls-key", "key.pem"], "needs both --tls-cert and --tls-key"),
     (["gateway", "--hello-timeout", "0"], "--hello-timeout must be greater than 0"),
+    (["gateway", "--trusted-proxy", "10.0.0.0/33"], "expected an address or CIDR network"),
+    (["gateway", "--observer", "localhost"], "expected an address or CIDR network"),
+    (["gateway", "--reconnect-rate", "-1"], "--reconnect-rate"),
+    (["up", "--unhealthy-grace", "soon"], "--unhealthy-grace"),
 ])
 def test_bad_arguments_give_one_line_and_nonzero_exit(secret_env, capsys, argv, message):
     assert run_cli(argv) != 0

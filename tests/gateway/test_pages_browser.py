@@ -94,9 +94,14 @@ async def test_board_shows_session_scores_alert_and_ack(make_gateway, kafka_boot
     badge = row.locator("td.alerts .badge")
     await badge.first.wait_for(timeout=20_000)
     assert "unvalidated" in (await badge.first.inner_text()).lower()
-    # the riskiest session is sorted first
-    first = page.locator("tbody#rows tr").first
-    assert await first.get_attribute("data-session") == s
+    # unvalidated signals (this alert, the unvalidated model's falling bond) show beside the risk, marked,
+    # and do not move the ranking (issue 23): the sessions still sort as equals, by id
+    await row.locator("td.risk .risk-unval").wait_for(timeout=20_000)
+    assert "unvalidated" in (await row.locator("td.risk .risk-unval").inner_text()).lower()
+    assert await row.locator("td.risk .riskpill").inner_text() == "0"
+    assert await page.locator("tbody#rows tr").first.get_attribute("data-session") == other
+    assert await page.locator(".kpi.falling b").inner_text() == "0"
+    assert "unvalidated model" in await page.locator(".kpi.falling .unval").inner_text()
 
     # drill down: phase timeline with rationales and verified quotes only
     await row.click()
@@ -122,10 +127,15 @@ async def test_board_shows_session_scores_alert_and_ack(make_gateway, kafka_boot
     await page.screenshot(path=str(artifacts_dir / "gateway-board-drilldown.png"))
     await page.keyboard.press("Escape")
     await drawer.wait_for(state="hidden")
+    # the session's process flags are marked: no rule is validated on a new site
+    assert await row.locator('td.flags .chip[data-gate="unvalidated"]').count() == 2
     await page.screenshot(path=str(artifacts_dir / "gateway-board.png"))
 
     # the counselor panel for the same session: validated alerts only, calm wording
     await publish(kafka_bootstrap, "alliance.alerts", ev.alert(f"valid-{unique}", s, cid, validated=True))
+    # a validated alert ranks: the riskiest session is sorted first
+    await page.wait_for_function(
+        "sid => document.querySelector('tbody#rows tr').dataset.session === sid", arg=s, timeout=20_000)
     panel = await context.new_page()
     await panel.set_viewport_size({"width": 440, "height": 760})
     await panel.goto(f"{gw.http_url}/counselor#token={counselor_token(cid)}")
@@ -135,6 +145,8 @@ async def test_board_shows_session_scores_alert_and_ack(make_gateway, kafka_boot
     for dim in ("goal", "approach", "bond"):
         assert (await panel.locator(f'.c-score[data-dim="{dim}"] .big').inner_text()) == "validation mode"
     assert "less understood" in await panel.locator(".c-alert .hint").first.inner_text()
+    # no rule detector is validated on a new site: the panel says their notes go to the supervisor for now
+    assert "go to your supervisor" in await panel.locator("[data-rules-withheld]").inner_text()
     await panel.screenshot(path=str(artifacts_dir / "gateway-counselor.png"))
     assert not errors and not console, f"page errors: {errors + console}"
 

@@ -25,7 +25,8 @@ TOPIC = "alliance.ruptures"
 
 
 def episode(sid: str, cid: str, n: int, *, sources=("markers",), validated: bool = False, version: int = 1,
-            status: str = "open", kind: str = "withdrawal") -> RuptureEpisode:
+            status: str = "open", kind: str = "withdrawal", markers_passed: bool = False) -> RuptureEpisode:
+    """``validated``: the model drop's flag; ``markers_passed``: the rupture-marker rules passed on this site."""
     drop = None
     if "model" in sources:
         drop = ModelDrop(alert_id=f"{sid}:middle:bond:drop", dimension="bond", phase="middle", previous=4.0,
@@ -35,23 +36,26 @@ def episode(sid: str, cid: str, n: int, *, sources=("markers",), validated: bool
         episode_id=f"{sid}:rupture:{n}", session_id=sid, counselor_id=cid, version=version, kind=kind,  # type: ignore[arg-type]  # kind: a str parameter
         status=status, closed=closed, sources=list(sources), phase="middle", opened_at=ev.T0,  # type: ignore[arg-type]  # status, sources: strs
         opened_turn_id=24, markers=[RuptureMarker(turn_id=24, speaker="client", family="withdrawal", cue="minimal")]
-        if "markers" in sources else [], model_drop=drop, validated=validated,
+        if "markers" in sources else [], model_drop=drop, validated=validated or markers_passed,
         closed_at=ev.T0 + timedelta(minutes=5) if closed else None,
         suggestion="" if closed else "Name the shift and invite them back in.", at=ev.T0 + timedelta(seconds=version),
     )
 
 
-def test_routing_rule_markers_are_process_evidence_model_only_follows_the_gate():
+def test_routing_every_episode_follows_the_gate_markers_by_their_detectors_record():
     policy = Policy()
-    markers = episode("s", "c", 1).model_dump(mode="json")
+    markers = episode("s", "c", 1).model_dump(mode="json")  # rupture-marker rules not validated: supervisors only
+    markers_ok = {**markers, "validated": True}  # as validation.detectors.gate_episode marks a passing detector
     model_only = episode("s", "c", 2, sources=("model",)).model_dump(mode="json")
     model_ok = episode("s", "c", 3, sources=("model",), validated=True).model_dump(mode="json")
-    both = episode("s", "c", 4, sources=("markers", "model")).model_dump(mode="json")
-    assert [episode_is_gated(e, policy) for e in (markers, model_only, model_ok, both)] == [False, True, False, False]
+    both = {**episode("s", "c", 4, sources=("markers", "model")).model_dump(mode="json"), "validated": True}
+    assert [episode_is_gated(e, policy) for e in (markers, markers_ok, model_only, model_ok, both)] == [
+        True, False, True, False, False]
     assert not episode_is_gated(model_only, Policy(unvalidated_to_counselors=True))
+    assert not episode_is_gated(markers, Policy(opened_detectors=frozenset({"rupture-markers"})))
     view = episode_for_counselor(both, policy)
     assert view["model_drop"] is None and view["sources"] == ["markers"] and both["model_drop"] is not None
-    assert episode_for_counselor(markers, policy) is markers
+    assert episode_for_counselor(markers_ok, policy) is markers_ok
 
 
 @pytest.mark.integration
@@ -64,9 +68,11 @@ async def test_counselor_gets_marker_episodes_supervisor_gets_every_episode(gate
     await until_known(gateway, s)
     await publish(kafka_bootstrap, TOPIC,
                   episode(s, cid, 1, sources=("model",)),  # unvalidated model-only: supervisors only
-                  episode(s, cid, 2, sources=("markers", "model")),  # markers + unvalidated drop
-                  episode(s, cid, 2, sources=("markers", "model"), version=2, status="repair_attempted"),
-                  episode(s, cid, 2, sources=("markers", "model"), version=1))  # a stale repeat of v1
+                  # validated markers + an unvalidated drop
+                  episode(s, cid, 2, sources=("markers", "model"), markers_passed=True),
+                  episode(s, cid, 2, sources=("markers", "model"), version=2, status="repair_attempted",
+                          markers_passed=True),
+                  episode(s, cid, 2, sources=("markers", "model"), version=1, markers_passed=True))  # a stale v1
 
     sup_msgs = await collect_until(sup, lambda ms: len(events_of(ms, s, "rupture")) == 4)
     summary = events_of(sup_msgs, s, "rupture")[-1]["summary"]

@@ -19,6 +19,10 @@ from streams.rupture_replay import replay_ruptures
 from tests.gateway.conftest import counselor_token, publish, supervisor_token, until_known
 from tests.gateway.test_feedback_gateway import feedback
 from tests.gateway.test_pages_browser import browser_context  # noqa: F401 - the real-Chromium fixture
+from validation.detectors import RUPTURE_MARKERS, gate_episode
+from validation.records import RecordBook
+from validation.stats import Interval
+from validation.turn_agreement import CodeAgreement, turn_record
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -37,6 +41,12 @@ def sample_now(name: str, sid: str, group: str, minutes_ago: float, tmp: Path) -
     started = next(e.event for e in events if isinstance(e.event, SessionEvent))
     started = started.model_copy(update={"session_id": sid, "at": start, "group": group})
     return started, replay_ruptures(path)
+
+
+def _passing(code: str) -> CodeAgreement:
+    """A turn-level agreement that clears the gate (kappa .65, its interval above the floor and length)."""
+    return CodeAgreement(code, "binary", "kappa", 200, 20, 40, 0.65, Interval(0.55, 0.75, 0.95, 500), 0.05,
+                         Interval(-0.1, 0.2, 0.95, 500), Interval(0.3, 0.6, 0.95, 500), None, 0, "agrees")
 
 
 def _turns(name: str) -> list:
@@ -62,9 +72,13 @@ async def test_board_timeline_and_counselor_panel_show_the_episodes(make_gateway
         suggestion="Check in about the conversation itself.", lang="en")
     await publish(kafka_bootstrap, "chat.sessions", s02, s04, s06, model_start)
     await until_known(gw, *sids.values())
-    # s02 and s06 while still open (all but the record that closed them); s04 to its repair
-    await publish(kafka_bootstrap, "alliance.ruptures", *[r for r in r02 if not r.closed], *r04,
-                  *[r for r in r06 if not r.closed], model_only)
+    # s02 and s06 while still open (all but the record that closed them); s04 to its repair. The markers'
+    # episodes as the processor publishes them once the site's rupture-marker record passed both families
+    passing = RecordBook([turn_record(RUPTURE_MARKERS.identity, [_passing(c) for c in RUPTURE_MARKERS.codes],
+                                      labels_n=200)])
+    await publish(kafka_bootstrap, "alliance.ruptures",
+                  *[gate_episode(r, passing) for r in [*[r for r in r02 if not r.closed], *r04,
+                                                       *[r for r in r06 if not r.closed]]], model_only)
 
     # turn-level feedback on real counselor turns: unvalidated for s06, validated (as if a site had
     # validated turn-level measures) for s02's last question

@@ -386,6 +386,44 @@ async def test_health_and_pages_are_served(gateway):
         assert status == 404, path
 
 
+async def test_health_turns_unhealthy_within_10_s_of_a_kafka_outage_and_recovers():
+    """Issue 21: /healthz stayed "200 ok, feed running" through a 50 s Kafka outage (aiokafka retries inside
+    the feed's reads). The outage here: the gateway's own broker is stopped (SIGSTOP) for a few seconds."""
+    import os
+    import signal
+    import time
+
+    from gateway.server import Gateway, GatewayConfig
+    from streams.broker import EmbeddedBroker, ensure_topics
+    from tests.gateway.conftest import SECRET
+
+    async def health_until(want: int, within: float) -> tuple[float, dict]:
+        start = time.monotonic()
+        while True:
+            status, _, body = await asyncio.to_thread(_get, gw.port, "/healthz")
+            if status == want:
+                return time.monotonic() - start, orjson.loads(body)
+            assert time.monotonic() - start < within, f"/healthz still {status} after {within} s: {body[:200]!r}"
+            await asyncio.sleep(0.2)
+
+    with EmbeddedBroker() as broker:  # a broker of this test's own: the outage must not reach other tests
+        await asyncio.to_thread(ensure_topics, broker.bootstrap)
+        gw = Gateway(GatewayConfig(secret=SECRET, port=0, bootstrap=broker.bootstrap, heartbeat_s=3600))
+        await gw.start()
+        try:
+            await asyncio.wait_for(gw.ready.wait(), 60)
+            await health_until(200, 10)
+            os.kill(broker.process.pid, signal.SIGSTOP)  # fault injection: the broker stops answering
+            try:
+                _, body = await health_until(503, 10)
+                assert body["status"] == "kafka unreachable" and body["feed"].startswith("stalled"), body
+            finally:
+                os.kill(broker.process.pid, signal.SIGCONT)
+            await health_until(200, 30)  # the broker answers again: healthy, nothing to restart
+        finally:
+            await gw.stop()
+
+
 async def test_health_is_not_ok_once_the_kafka_feed_has_died(make_gateway):
     """A gateway whose feed task died serves a frozen board: its health must say so."""
     gw = await make_gateway()

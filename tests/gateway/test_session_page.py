@@ -42,7 +42,8 @@ def episode(sid: str, cid: str, version: int) -> RuptureEpisode:
         repair_moves=[RuptureMarker(turn_id=19, speaker="counselor", family="repair", cue="acknowledging")] if repaired
         else [],
         reengaged_turn_id=20 if repaired else None, closed_at=opened + timedelta(minutes=3) if repaired else None,
-        suggestion="Name what just happened between you.")
+        suggestion="Name what just happened between you.",
+        validated=True)  # as the processor marks it once the site's rupture-marker record passed
 
 
 async def _open(context, url: str, console: list[str], width: int = 1100):

@@ -11,7 +11,7 @@ import aiohttp
 import orjson
 import pytest
 
-from ingest.batch import Delivered, plan_batch
+from ingest.batch import Delivered, SessionPlatforms, plan_batch
 from ingest.errors import IngestError
 from ingest.server import IngestConfig, serve
 from ingest.tokens import parse_tokens, platform_of
@@ -36,13 +36,36 @@ def _turn(sid: str, turn_id: int, text: str = "hello") -> dict:
 
 def test_a_batch_is_validated_per_record_and_duplicates_are_recognised():
     delivered = Delivered()
-    delivered.add("turn:s1:0")
+    delivered.add("platform-a:turn:s1:0")
     records = [_turn("s1", 0), _turn("s1", 1), {**_turn("s1", 2), "turn_id": -1}, _turn("s1", 1), "nonsense",
                {"session_id": "s1", "kind": "ended", "at": "2026-03-02T09:50:00Z", "counselor_id": "c-1"}]
-    out = plan_batch(records, delivered)
+    out = plan_batch(records, delivered, "platform-a")
     assert [o.status for o in out] == ["duplicate", "accepted", "rejected", "duplicate", "rejected", "accepted"]
     assert "turn_id" in out[2].error and "JSON object" in out[4].error
     assert [len(o.events) for o in out] == [0, 1, 0, 0, 0, 1]
+
+
+def test_another_platforms_records_are_refused_per_record_and_never_make_a_records_vanish():
+    """The attack: platform B posts a session id platform A uses; A's records were answered ``duplicate``
+    (HTTP 200) and never produced. Keys are per platform now, and a session is its first platform's."""
+    delivered, owners = Delivered(), SessionPlatforms()
+    a = plan_batch([_turn("s1", 0)], delivered, "platform-a", owners)
+    assert [o.status for o in a] == ["accepted"]
+    for o in a:
+        for ev in o.events:
+            owners.claim(ev.session_id, "platform-a")
+            delivered.add(f"platform-a:turn:{ev.session_id}:{ev.event.turn_id}")
+    b = plan_batch([_turn("s1", 1), _turn("s1", 2), _turn("s2", 0)], delivered, "platform-b", owners)
+    assert [o.status for o in b] == ["rejected", "rejected", "accepted"]
+    assert "belongs to another platform" in b[0].error and "platform-a" not in b[0].error
+    # B's keys (had they been delivered) are B's: A's own turns 1 and 2 are still new
+    delivered.add("platform-b:turn:s1:1")
+    again = plan_batch([_turn("s1", 1), _turn("s1", 2), _turn("s1", 0)], delivered, "platform-a", owners)
+    assert [o.status for o in again] == ["accepted", "accepted", "duplicate"]
+    # a session id B took first is B's: A is told so, per record (never a silent duplicate)
+    owners.claim("s2", "platform-b")
+    late = plan_batch([_turn("s2", 0)], delivered, "platform-a", owners)
+    assert late[0].status == "rejected" and "belongs to another platform" in late[0].error
 
 
 def test_tokens_per_platform():
@@ -107,6 +130,24 @@ async def test_authentication_errors_and_backpressure(private_kafka):
                 assert resp.status == 200 and (await resp.json())["throttled"] == 1
     turns = await consume_all(private_kafka, CHAT_TURNS.name, expect=2, timeout=20, where=lambda r: r.key == sid.encode())
     assert sorted(decode(ChatTurn, r.value).turn_id for r in turns) == [0, 1]
+
+
+async def test_platform_b_cannot_make_platform_a_records_vanish(private_kafka):
+    """Through the real broker: B's records of A's session get a per-record error, A's are all produced."""
+    sid = f"own-{uuid.uuid4().hex[:6]}"
+    b_token = "platform-b-token-9876543210"
+    async with Server(private_kafka) as server:
+        assert (await server.post([_turn(sid, 0)]))[0] == 200
+        status, _, body = await server.post([_turn(sid, 1, "forged"), _turn(sid, 2, "forged")], token=b_token)
+        assert status == 422 and [r["status"] for r in body["results"]] == ["rejected", "rejected"]
+        assert all("belongs to another platform" in r["error"] for r in body["results"])
+        status, _, body = await server.post([_turn(sid, 1), _turn(sid, 2)])
+        assert status == 200 and body["accepted"] == 2 and body["duplicate"] == 0
+    got = await consume_all(private_kafka, CHAT_TURNS.name, expect=3, idle=2.0, timeout=30,
+                            where=lambda r: r.key == sid.encode())
+    turns = sorted((decode(ChatTurn, r.value).turn_id, decode(ChatTurn, r.value).text, dict(r.headers)["alliance-source"])
+                   for r in got)
+    assert turns == [(0, "hello", b"platform-a"), (1, "hello", b"platform-a"), (2, "hello", b"platform-a")]
 
 
 async def test_https_with_a_trusted_certificate(private_kafka, tmp_path):
@@ -276,3 +317,13 @@ def test_an_http_session_yields_the_same_requests_scores_and_alerts_as_a_kafka_r
         assert http_alerts == kafka_alerts, (sorted(http_alerts), sorted(kafka_alerts))
     finally:
         assert worker.stop() == 0
+
+
+def test_max_pending_below_max_records_is_refused_in_one_line(monkeypatch, capsys):
+    """`ingest --max-pending 100` with 500 records a post answered a 300-record post with 429 forever."""
+    from alliance_monitor.cli import main
+
+    monkeypatch.setenv("ALLIANCE_INGEST_TOKENS", "platform-a=" + "t" * 24)
+    assert main(["ingest", "--max-pending", "100"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--max-pending (100) must be at least --max-records (500)" in err

@@ -62,6 +62,17 @@ def hf_engine(demo_model, engine_loop):
 
 
 @pytest.fixture(scope="session")
+def tiny_hf_engine(tiny_model, engine_loop):
+    """The transformers engine on the tiny random-weight model (same tokenizer and chat template as the demo
+    model): for tests of what the scorer sends, not of what the model answers."""
+    from scoring.engines import load_engine
+
+    engine = load_engine("transformers", tiny_model, TEST_SETTINGS)
+    yield engine
+    engine_loop.run(engine.aclose())
+
+
+@pytest.fixture(scope="session")
 def vllm_engine(demo_model, engine_loop):
     engine = engine_loop.run(_build_async("vllm", demo_model))
     yield engine

@@ -1,4 +1,5 @@
-"""Both real engines on the real demo model: same expected scores; the prefix cache is reused."""
+"""Both real engines on the real demo model: same expected scores; the prefix cache is reused (one test of what
+the prompt says, not of what the model answers, runs on the tiny model)."""
 
 import pytest
 
@@ -115,11 +116,13 @@ def test_over_long_transcript_is_trimmed_to_fit(vllm_engine, engine_loop, unique
     assert max(score.prompt_tokens // 12, 0) <= vllm_engine.max_model_len
 
 
-def test_turns_the_processor_trimmed_are_announced_in_the_prompt(hf_engine, engine_loop, unique):
-    """A size-capped ScoreRequest (trimmed_turns > 0): the model is told that earlier turns are missing."""
-    rec = RecordingEngine(hf_engine)
+def test_turns_the_processor_trimmed_are_announced_in_the_prompt(tiny_hf_engine, engine_loop, unique):
+    """A size-capped ScoreRequest (trimmed_turns > 0): the model is told that earlier turns are missing.
+
+    What the prompt says, not what the model answers: the tiny model (same tokenizer and template) will do."""
+    rec = RecordingEngine(tiny_hf_engine)
     turns = unique_session(EN_SESSION, unique)
     engine_loop.run(Scorer(rec, ScoringConfig(rationale="none")).score(
         session_id=f"s-{unique}", phase="late", turns=turns, trimmed_turns=7))
-    prompt = hf_engine.tokenizer.decode(rec.calls[0][0])
+    prompt = tiny_hf_engine.tokenizer.decode(rec.calls[0][0])
     assert "[7 earlier turns omitted]" in prompt

@@ -109,3 +109,13 @@ def test_sink_command_stores_events_and_stops_cleanly_on_sigint(tmp_path):
         assert proc.returncode == 0, err
         assert "sink stopped: 3 records" in err and "Traceback" not in err
         engine.dispose()
+
+
+def test_db_wait_returns_at_head_and_times_out_in_one_line(tmp_path, capsys):
+    """The init container that gates a rollout on the migrate job."""
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    assert main(["db", "wait", "--timeout", "0", "--db", db]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "is at revision none, this release needs" in err and "migrate job" in err
+    assert main(["db", "upgrade", "--db", db]) == 0
+    assert main(["db", "wait", "--timeout", "0", "--db", db]) == 0

@@ -184,12 +184,13 @@ async def test_the_sink_applies_turn_retention_periodically(sqlite_url):
     engine.dispose()
 
 
-@pytest.mark.parametrize("fault", ["read_only", "permission"])
+@pytest.mark.parametrize("fault", ["read_only", "permission", "missing_column", "missing_table"])
 async def test_a_read_only_or_forbidden_database_pauses_the_sink_and_loses_nothing(kafka_bootstrap, unique, pg_url,
                                                                                     postgres_url, fault):
     """Not a bad record: after a failover PostgreSQL answers "read-only transaction"; a revoked
-    grant answers "permission denied". Every record would fail the same way, so dead-lettering
-    them (and committing) would empty the stream into the DLQ. The sink must wait instead."""
+    grant answers "permission denied"; a deploy that skipped a migration answers "column/relation
+    does not exist" (SQLSTATE 42703 / 42P01). Every record would fail the same way, so
+    dead-lettering them (and committing) would empty the stream into the DLQ. The sink must wait instead."""
     from sqlalchemy.engine import make_url
 
     topics = make_topics(kafka_bootstrap, f".{fault[:4]}{unique}")
@@ -211,9 +212,15 @@ async def test_a_read_only_or_forbidden_database_pauses_the_sink_and_loses_nothi
                 conn.execute(text(f'ALTER DATABASE "{dbname}" SET default_transaction_read_only = on'))
                 conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                   "WHERE datname = :d AND pid <> pg_backend_pid()"), {"d": dbname})
-        else:
+        elif fault == "permission":
             with owner.connect() as conn:
                 conn.execute(text(f'REVOKE INSERT, UPDATE ON ALL TABLES IN SCHEMA public FROM "{role}"'))
+        elif fault == "missing_column":  # the schema of the release before the column came
+            with owner.connect() as conn:
+                conn.execute(text("ALTER TABLE sessions DROP COLUMN planned_minutes"))
+        else:
+            with owner.connect() as conn:
+                conn.execute(text("ALTER TABLE alert_acks RENAME TO alert_acks_not_yet"))
 
     def repair_db() -> None:
         if fault == "read_only":
@@ -221,9 +228,16 @@ async def test_a_read_only_or_forbidden_database_pauses_the_sink_and_loses_nothi
                 conn.execute(text(f'ALTER DATABASE "{dbname}" SET default_transaction_read_only = off'))
                 conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                   "WHERE datname = :d AND pid <> pg_backend_pid()"), {"d": dbname})
-        else:
+        elif fault == "permission":
             with owner.connect() as conn:
                 conn.execute(text(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"'))
+        elif fault == "missing_column":  # the migration is run
+            with owner.connect() as conn:
+                conn.execute(text("ALTER TABLE sessions ADD COLUMN IF NOT EXISTS planned_minutes double precision"))
+        else:
+            with owner.connect() as conn:
+                if conn.execute(text("SELECT to_regclass('alert_acks_not_yet')")).scalar() is not None:
+                    conn.execute(text("ALTER TABLE alert_acks_not_yet RENAME TO alert_acks"))
 
     sink = Sink(kafka_bootstrap, engine, topics=topics, group_id=f"store-{unique}", retry_initial_s=0.1,
                 retry_max_s=0.5)
@@ -250,3 +264,44 @@ async def test_a_read_only_or_forbidden_database_pauses_the_sink_and_loses_nothi
         with admin.connect() as conn:
             conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
         admin.dispose()
+
+
+async def test_the_sink_reads_each_session_records_source_and_keeps_its_owner(kafka_bootstrap, unique, sqlite_url):
+    """Through the real broker: a forged ``started`` (dated before the real one) and ``ended`` stamped by another
+    source change no row; with ``trusted_sources`` an untrusted source claims nothing either."""
+    from datetime import timedelta
+
+    from kafka import KafkaProducer
+
+    from streams.codec import encode
+    from streams.topics import SOURCE_HEADER
+
+    topics = make_topics(kafka_bootstrap, f".own{unique}")
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    owned, strict = f"own-{unique}", f"strict-{unique}"
+    real = session_events(owned)[0]
+    forged = [real.model_copy(update={"at": real.at - timedelta(minutes=30), "counselor_id": "c-evil",
+                                      "group": "g-evil"}),
+              real.model_copy(update={"kind": "ended", "counselor_id": "c-evil", "group": "g-evil"})]
+    records = [(owned, real, b"platform-a"), *((owned, f, b"platform-b") for f in forged),
+               (strict, session_events(strict, counselor="c-evil")[0], b"platform-c")]
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", max_in_flight_requests_per_connection=1)
+    try:
+        for key, ev, source in records:
+            producer.send(topics.sessions, key=key.encode(), value=encode(ev), headers=[(SOURCE_HEADER, source)])
+        producer.flush()
+    finally:
+        producer.close()
+    sink = Sink(kafka_bootstrap, engine, topics=topics, group_id=f"store-{unique}",
+                trusted_sources=frozenset({"platform-a", "platform-b"}))
+    try:
+        async with RunningSink(sink):
+            await wait_for(lambda: sink.stats.consumed >= 4 and sink.stats.commits >= 1, what="the four records")
+        with engine.connect() as conn:
+            rows = conn.execute(select(ChatSession.session_id, ChatSession.counselor_id, ChatSession.group_id,
+                                       ChatSession.ended_at, ChatSession.owner_source)).all()
+        assert [tuple(r) for r in rows] == [(owned, "c-1", "g-1", None, "platform-a")]
+        assert sink.stats.written.skipped == {"session": 3} and sink.stats.dead_lettered == 0
+    finally:
+        engine.dispose()

@@ -118,3 +118,22 @@ async def test_sink_lag_rises_while_records_wait_and_falls_after(kafka_bootstrap
     assert seen == sorted(seen, reverse=True), seen  # fell as batches were written
     assert seen[-1] == 0, seen
     assert sum(p.lag for p in group_lag(kafka_bootstrap, [group])[group]) == 0
+
+
+async def test_the_sink_is_ready_only_once_the_group_gave_it_partitions(kafka_bootstrap, unique, sqlite_url):
+    """Its health answered 200 ~5 s before it had joined its group (issue 22)."""
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    topics = make_topics(kafka_bootstrap, f".ready-{unique}")
+    sink = Sink(kafka_bootstrap, engine, topics=topics, group_id=f"ready-{unique}",
+                settings=StoreSettings.from_env(sqlite_url))
+    seen: list[set] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(sink.run(stop, on_ready=lambda: seen.append(set(sink._consumer.assignment()))))
+    try:
+        await wait_for(lambda: seen, timeout=60, what="the sink ready")
+        assert len(seen) == 1 and seen[0], "ready before the group assigned partitions"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        engine.dispose()

@@ -190,17 +190,22 @@ def test_process_alerts_once_per_flag_and_phase_within_budget():
     d = on_signal_flags(None, phase="early", flags=["minimal_responses"], **kw)
     assert [(a.alert_id, a.kind, a.severity, a.dimension) for a in d.alerts] == [
         ("s1:early:process:minimal_responses", "process", "info", "process")]
-    assert "minimal_response_rate=0.75" in d.alerts[0].evidence[0].note
+    assert "=" not in d.alerts[0].message and "a word or two" in d.alerts[0].message  # plain words
+    assert d.alerts[0].evidence[0].note.startswith("Name it gently")  # the move that fits this signal
     again = on_signal_flags(d.state, phase="early", flags=["minimal_responses"], **kw)
     assert again.alerts == []
     cleared = on_signal_flags(again.state, phase="early", flags=[], **kw)
     back = on_signal_flags(cleared.state, phase="early", flags=["minimal_responses"], **kw)
     assert back.alerts == []  # same phase: already told
-    # still active in the next phase: no repeat; two new flags fit the budget of 3, the third does not
+    # still active in the next phase: no repeat; of the new flags one note a phase (not three in a row)
     later = on_signal_flags(back.state, phase="middle", flags=["minimal_responses", "idle", "rushing", "withdrawal"],
                             **kw)
-    assert [a.alert_id for a in later.alerts] == ["s1:middle:process:idle", "s1:middle:process:rushing"]
-    assert later.suppressed == ["s1:middle:process:withdrawal"]
+    assert [a.alert_id for a in later.alerts] == ["s1:middle:process:idle"]
+    assert later.suppressed == ["s1:middle:process:rushing", "s1:middle:process:withdrawal"]
+    assert on_signal_flags(later.state, phase="middle", flags=["over_directing"], **kw).alerts == []
+    # the late phase: one more, then the session's budget of 3 is spent
+    late = on_signal_flags(later.state, phase="late", flags=["over_directing"], **kw)
+    assert [a.signal for a in late.alerts] == ["over_directing"]
 
 
 def test_the_memory_of_a_forgotten_session_stays_until_its_last_phase_is_scored():

@@ -59,10 +59,22 @@ def test_kafka_bootstrap_prefers_the_environment(monkeypatch):
 def test_kafka_bootstrap_starts_and_stops_its_own(monkeypatch, tmp_path):
     monkeypatch.delenv("KAFKA_BOOTSTRAP", raising=False)
     monkeypatch.setenv("ALLIANCE_STATE_DIR", str(tmp_path))
-    with kafka_bootstrap() as bs:
+    with kafka_bootstrap(embedded=True) as bs:
         host, port = split_bootstrap(bs)
         assert api_versions_ok(host, port)
     assert not api_versions_ok(host, port, timeout=0.3)
+
+
+def test_kafka_bootstrap_without_the_setting_fails_unless_asked(monkeypatch, tmp_path):
+    """A production part never starts a private broker on its own: one line, exit 2 (a StreamsError)."""
+    from alliance_monitor.cli import main
+
+    monkeypatch.delenv("KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.setenv("ALLIANCE_STATE_DIR", str(tmp_path))
+    with pytest.raises(BrokerError, match=r"KAFKA_BOOTSTRAP is not set.*--embedded-broker"):
+        with kafka_bootstrap():
+            pass
+    assert main(["topics", "--create"]) == 2
 
 
 def test_produce_consume_keyed_and_ordered_per_session(kafka_bootstrap, unique):
@@ -88,3 +100,40 @@ def test_produce_consume_keyed_and_ordered_per_session(kafka_bootstrap, unique):
     for s in sessions:
         assert by_session[s] == list(range(20)), "turns of one session must stay in order"
         assert len(partitions[s]) == 1, "one session's events stay on one partition"
+
+
+def test_partition_disagreements_are_the_topics_off_the_count():
+    from streams.broker import disagreement_line, partition_disagreements
+
+    found = partition_disagreements({"chat.turns": 12, "alliance-processor-sessions-changelog": 4, "x": 12}, 12)
+    assert found == {"alliance-processor-sessions-changelog": 4}
+    line = disagreement_line(found, 12)
+    assert "\n" not in line and "alliance-processor-sessions-changelog has 4" in line and "runbook" in line
+
+
+def test_mismatched_partitions_stop_topics_and_the_processor_with_one_line(monkeypatch, tmp_path, capsys):
+    """topics at 3 partitions, a changelog left at 2 by an earlier run: `topics --check` and the processor
+    say so in one line (exit 2) instead of the processor dead-lettering every record."""
+    from alliance_monitor.cli import main
+    from streams.broker import ensure_topics
+    from streams.topics import TopicSpec
+
+    monkeypatch.setenv("ALLIANCE_STATE_DIR", str(tmp_path))
+    with EmbeddedBroker() as broker:
+        monkeypatch.setenv("KAFKA_BOOTSTRAP", broker.bootstrap)
+        monkeypatch.setenv("ALLIANCE_PARTITIONS", "3")
+        assert main(["topics", "--create"]) == 0
+        assert main(["topics", "--check"]) == 0
+        capsys.readouterr()
+        monkeypatch.setenv("ALLIANCE_PARTITIONS", "4")  # the operator changed the count: existing topics differ
+        assert main(["topics", "--create"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "chat.turns has 3" in err and "ALLIANCE_PARTITIONS=4" in err
+        monkeypatch.setenv("ALLIANCE_PARTITIONS", "3")
+        changelog = "alliance-processor-sessions-changelog"
+        ensure_topics(broker.bootstrap, [TopicSpec(changelog, ChatTurn, 3600_000, False, "left by a run", partitions=2)])
+        assert main(["topics", "--check"]) == 2
+        assert f"{changelog} has 2" in capsys.readouterr().err
+        assert main(["process"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{changelog} has 2" in err[0] and "chat.turns" not in err[0], err

@@ -55,3 +55,40 @@ def test_redrive_sends_the_matching_letters_back_with_their_key_and_bytes(kafka_
 def test_bad_arguments_are_one_line(kafka_bootstrap):
     proc = _cli(kafka_bootstrap, "no.such.topic")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "unknown topic" in proc.stderr
+
+
+def test_redrive_keeps_the_record_headers(kafka_bootstrap, unique):
+    """A session record dead-lettered with its source header goes back with it: without it, the
+    session's owner (streams/ownership.py) would no longer recognise its own record."""
+    from kafka import KafkaProducer
+
+    from streams.contracts import SessionEvent
+    from streams.topics import CHAT_SESSIONS, SOURCE_HEADER
+
+    sid = f"dlq-h-{unique}"
+    record = SessionEvent(session_id=sid, kind="started", at=datetime.now(timezone.utc), counselor_id="c-a")
+    letter = dead_letter(CHAT_SESSIONS.name, f"processing error: headers-{unique}", encode(record), key=sid)
+    headers = [(SOURCE_HEADER, b"platform-a"), ("x-trace", b"\x00\x01")]
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    try:
+        producer.send(CHAT_SESSIONS.dlq, key=sid.encode(), value=encode(letter), headers=headers)
+        producer.flush()
+    finally:
+        producer.close()
+    run = _cli(kafka_bootstrap, CHAT_SESSIONS.name, "--reason", f"headers-{unique}")
+    assert run.returncode == 0, run.stderr
+    back = consume_all_sync(kafka_bootstrap, CHAT_SESSIONS.name, expect=1, timeout=30,
+                            where=lambda r: r.key == sid.encode())
+    assert len(back) == 1 and back[0].value == encode(record)
+    assert [(k, bytes(v)) for k, v in back[0].headers] == headers
+
+
+def test_tail_of_a_dlq_prints_where_from_and_why_never_the_raw_text():
+    """The runbook's `alliance-monitor tail chat.sessions.dlq` (it printed only `DeadLetter` per record)."""
+    from alliance_monitor.commands.broker import describe
+
+    letter = dead_letter("chat.sessions", "not a SessionEvent: missing kind", b'{"text": "secret words"}',
+                         key="s-9", partition=2, offset=17)
+    line = describe(letter)
+    assert "chat.sessions[2]@17" in line and "key s-9" in line and "missing kind" in line
+    assert "secret" not in line and not line.startswith("DeadLetter")

@@ -117,7 +117,7 @@ def test_the_embedded_broker_refuses_a_secure_protocol(monkeypatch):
     monkeypatch.delenv("KAFKA_BOOTSTRAP", raising=False)
     monkeypatch.setenv(PROTOCOL_ENV, "SSL")
     with pytest.raises(BrokerError, match="needs KAFKA_BOOTSTRAP"):
-        with kafka_bootstrap():
+        with kafka_bootstrap(embedded=True):
             pass
 
 

@@ -202,3 +202,53 @@ def test_scores_produce_the_expected_alerts(worker, kafka_bootstrap, unique):
     assert drop.evidence and all(q.verified for e in drop.evidence for q in e.quotes)
     letters = consume_all_sync(kafka_bootstrap, SCORES.dlq, expect=1, timeout=20, where=keyed(sid))
     assert "AllianceScore" in decode(DeadLetter, letters[0].value).reason
+
+
+def _produce_with_source(bootstrap: str, topic: str, records, source: str) -> None:
+    from kafka import KafkaProducer
+
+    from streams.codec import encode
+    from streams.topics import SOURCE_HEADER
+
+    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all", max_in_flight_requests_per_connection=1)
+    try:
+        for key, value in records:
+            p.send(topic, key=key.encode(), value=encode(value), headers=[(SOURCE_HEADER, source.encode())])
+        p.flush()
+    finally:
+        p.close()
+
+
+def test_a_forged_ended_and_a_turn_a_day_ahead_change_nothing(worker, kafka_bootstrap, unique):
+    """The real shell with streams/ownership.py: another producer's ``ended`` at minute 4 goes to the DLQ with
+    its headers, cuts no phase and relabels nobody; a turn dated +23 h read before ``started`` is dead-lettered."""
+    from datetime import timedelta
+
+    sid, early = f"own-{unique}", f"ahead-{unique}"
+    started, turns, _ = session(sid, planned_minutes=50, turns=4, gap_s=30, ended=False)
+    forged = started.model_copy(update={"kind": "ended", "at": started.at + timedelta(minutes=4),
+                                        "counselor_id": "c-evil", "group": "g-evil"})
+    _produce_with_source(kafka_bootstrap, CHAT_SESSIONS.name, [(sid, started)], "platform-a")
+    produce(kafka_bootstrap, CHAT_TURNS.name, [(sid, t) for t in turns])
+    _produce_with_source(kafka_bootstrap, CHAT_SESSIONS.name, [(sid, forged)], "platform-b")
+    injected = turns[-1].model_copy(update={"turn_id": 40, "text": "injected"})
+    _produce_with_source(kafka_bootstrap, CHAT_TURNS.name, [(sid, injected)], "platform-b")
+    letters = consume_all_sync(kafka_bootstrap, CHAT_SESSIONS.dlq, expect=1, timeout=30, where=keyed(sid))
+    letter = decode(DeadLetter, letters[0].value)
+    assert "belongs to source 'platform-a'" in letter.reason and "platform-b" in letter.reason
+    assert dict(letters[0].headers)["alliance-source"] == b"platform-b"  # `dlq redrive` can send it back as it was
+    # no phase cut at minute 4 (at 60x it would be due about 5 s after the last turn)
+    assert consume_all_sync(kafka_bootstrap, SCORE_REQUESTS.name, idle=8.0, timeout=30, where=keyed(sid)) == []
+    # the owner's own end does end it, and every request names the owner's counselor
+    _produce_with_source(kafka_bootstrap, CHAT_SESSIONS.name,
+                         [(sid, forged.model_copy(update={"counselor_id": "c-test", "group": None}))], "platform-a")
+    got = requests_for(kafka_bootstrap, sid)
+    assert [r.phase for r in got] == ["early", "middle", "late"] and {r.counselor_id for r in got} == {"c-test"}
+    assert all(line.turn_id != 40 for r in got for line in r.transcript)  # b's stamped turn never entered
+    assert "belongs to source 'platform-a'" in decode(
+        DeadLetter, consume_all_sync(kafka_bootstrap, CHAT_TURNS.dlq, expect=1, timeout=30, where=keyed(sid))[0].value).reason
+
+    _, ahead_turns, _ = session(early, start=datetime.now(timezone.utc) + timedelta(hours=23), turns=1, ended=False)
+    produce(kafka_bootstrap, CHAT_TURNS.name, [(early, ahead_turns[0])])
+    dead = consume_all_sync(kafka_bootstrap, CHAT_TURNS.dlq, expect=1, timeout=30, where=keyed(early))
+    assert "ahead of the clock before the session's started" in decode(DeadLetter, dead[0].value).reason

@@ -38,8 +38,9 @@ def cue_names(text: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("ok", ("withdrawal", "empty_agreement")),
-    ("sure", ("withdrawal", "empty_agreement")),
+    ("ok", ("withdrawal", "acknowledgement")),
+    ("sure", ("withdrawal", "acknowledgement")),
+    ("fine", ("withdrawal", "empty_agreement")),
     ("I guess we can try.", ("withdrawal", "empty_agreement")),
     ("I mean, sure, I've heard of it.", ("withdrawal", "empty_agreement")),
     ("maybe", ("withdrawal", "minimal")),
@@ -50,7 +51,8 @@ def cue_names(text: str) -> list[tuple[str, str]]:
     ("its not that simple", ("confrontation", "disagreement")),
     ("This isn't helping. I didn't come here to learn phrases.", ("confrontation", "criticism")),
     ("You're not listening to me.", ("confrontation", "criticism")),
-    ("嗯", ("withdrawal", "minimal")),
+    ("嗯", ("withdrawal", "acknowledgement")),
+    ("不知道", ("withdrawal", "minimal")),
     ("好吧", ("withdrawal", "empty_agreement")),
     ("嗯，我试试吧", ("withdrawal", "empty_agreement")),
     ("不知道。有点累。", ("withdrawal", "deflecting")),
@@ -152,7 +154,7 @@ class Session:
 def test_withdrawal_opens_on_the_third_marker_and_closes_unrepaired_at_session_end_en():
     s = Session(INFO_EN).warm_up()
     s.counselor("You should make a timetable.")
-    assert s.client("ok") == []
+    assert s.client("idk") == []
     s.counselor("And you should go to office hours.")
     assert s.client("maybe") == []
     s.counselor("Have you tried the pomodoro technique?")
@@ -174,16 +176,40 @@ def test_withdrawal_opens_on_the_third_marker_and_closes_unrepaired_at_session_e
 def test_a_client_withdrawal_flag_lowers_the_bar_zh():
     s = Session(INFO_ZH).warm_up()
     s.counselor("你应该早点睡。")
-    assert s.client("嗯") == []
+    assert s.client("不知道") == []
     s.counselor("还要每周运动三次。")
     assert s.client("好吧", flags=()) == []  # two markers: not yet
     s2 = Session(INFO_ZH).warm_up()
     s2.counselor("你应该早点睡。")
-    s2.client("嗯")
+    s2.client("不知道")
     s2.counselor("还要每周运动三次。")
     opened = s2.client("好吧", flags=("withdrawal",))
     assert [(e.kind, e.flags) for e in opened] == [("withdrawal", ["withdrawal"])]
     assert "第" in opened[0].suggestion  # the suggestion is in the session's language
+
+
+@pytest.mark.parametrize("info, acks", [(INFO_EN, ("yeah", "okay", "mm", "ok", "sure", "yes")),
+                                        (INFO_ZH, ("嗯", "好的", "嗯嗯", "对", "好", "是的"))])
+def test_acknowledgements_between_substantive_turns_are_not_withdrawal(info, acks):
+    """An engaged client says "yeah" / "嗯" while the counselor reflects: relative to this client's own
+    rhythm (turns with content in the same window) that is listening, not withdrawal (issue 23)."""
+    s = Session(info).warm_up()
+    body = BASELINE_EN if info.lang == "en" else BASELINE_ZH
+    for i, ack in enumerate(acks):
+        s.counselor("It sounds like that has been a lot." if info.lang == "en" else "听起来这段时间挺不容易的。")
+        assert s.client(ack) == []
+        s.counselor("What happened then?" if info.lang == "en" else "后来发生了什么？")
+        assert s.client(body[i % 3]) == []
+    assert final_episodes(s.records) == []  # and nothing opened on the way
+
+
+def test_a_client_who_only_acknowledges_has_withdrawn():
+    s = Session(INFO_EN).warm_up()
+    opened = []
+    for ack in ("yeah", "ok", "sure", "mm"):
+        s.counselor("Have you tried writing it down?")
+        opened += s.client(ack)
+    assert [(e.kind, [m.cue for m in e.markers]) for e in opened] == [("withdrawal", ["acknowledgement"] * 4)]
 
 
 def test_a_reply_far_below_the_clients_own_baseline_is_a_marker():

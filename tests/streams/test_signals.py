@@ -113,17 +113,39 @@ def test_idle_client():
     assert "idle" in sig.compute(st, T0 + 10 + 180).flags
 
 
-def test_question_streak_resets_on_reflection():
+def test_question_streak_counts_questions_the_client_has_not_answered_with_substance():
     st = sig.SignalState()
-    feed(st, [("counselor", "Why?", 0), ("client", LONG, 5), ("counselor", "When?", 10),
+    feed(st, [("counselor", "Why?", 0), ("client", "no", 5), ("counselor", "When?", 10),
               ("counselor", "How often?", 15)])
     assert sig.compute(st, T0 + 15).question_streak == 3
     assert "rushing" not in sig.compute(st, T0 + 15).flags  # three questions is ordinary exploring
-    feed(st, [("counselor", "And at night?", 17)])
+    feed(st, [("client", "idk", 16), ("counselor", "And at night?", 17)])
     assert sig.compute(st, T0 + 17).question_streak == 4
     assert "rushing" in sig.compute(st, T0 + 17).flags
     feed(st, [("counselor", "It sounds like this has been exhausting.", 20)])
     assert sig.compute(st, T0 + 20).question_streak == 0
+
+
+def test_a_question_after_a_substantive_answer_follows_the_client_and_is_not_rushing():
+    """The steady sample's counselor asks question after question, each after the client said something of
+    substance: exploring, not rushing (issue 23: `make demo` raised `rushing` for the good session)."""
+    st = sig.SignalState()
+    for i in range(8):
+        feed(st, [("counselor", "What happened next?", 20 * i), ("client", LONG, 20 * i + 10)])
+    assert sig.compute(st, T0 + 170).question_streak == 0
+    assert "rushing" not in sig.compute(st, T0 + 170).flags
+
+
+def test_acknowledgements_between_substantive_replies_are_not_minimal_responses_or_withdrawal():
+    st = sig.SignalState()
+    t = 0
+    for reply in (LONG, "yeah", LONG, "mm", LONG, "嗯", LONG, "okay", LONG, "好的"):
+        feed(st, [("counselor", "It sounds like that matters to you.", t), ("client", reply, t + 8)])
+        t += 30
+    f = sig.compute(st, T0 + t)
+    assert f.minimal_response_rate == pytest.approx(0.5)
+    assert "minimal_responses" not in f.flags and "withdrawal" not in f.flags
+    assert f.client_length_ratio == pytest.approx(1.0)  # the replies with content kept their length
 
 
 def test_directive_density_and_minimal_rate():

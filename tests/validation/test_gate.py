@@ -162,9 +162,11 @@ def test_turning_the_gate_off_is_explicit_and_keeps_the_truth(bond_record):
     assert not audience_for(_alert("goal"), bond_record, model=MODEL).counselor  # on by default
 
 
-def test_process_alerts_are_not_model_output(bond_record):
-    a = audience_for(_alert("process", kind="process", model=None), None)
-    assert a.counselor and a.mark is None
+def test_process_alerts_follow_their_detectors_flag_not_a_models_record(bond_record):
+    a = audience_for(_alert("process", kind="process", model=None), bond_record)
+    assert not a.counselor and a.mark == UNVALIDATED and "process-signal detector" in a.reason
+    ok = audience_for(_alert("process", kind="process", model=None).model_copy(update={"validated": True}), None)
+    assert ok.counselor and ok.mark is None
 
 
 def test_gateway_dicts_are_accepted(bond_record):
@@ -269,10 +271,10 @@ def test_routing_needs_neither_numpy_nor_scipy():
 
 
 def test_gate_label_is_the_routing_the_pages_show(bond_record):
-    from validation.gate import GATE_PROCESS, GATE_UNVALIDATED, GATE_VALIDATED, gate_label, reaches_counselor
+    from validation.gate import GATE_UNVALIDATED, GATE_VALIDATED, gate_label, reaches_counselor
 
     passed, failed = apply_gate(_alert("bond"), bond_record, MODEL), apply_gate(_alert("goal"), bond_record, MODEL)
-    process = _alert("process", kind="process", model=None)
-    assert [gate_label(a) for a in (passed, failed, process)] == [GATE_VALIDATED, GATE_UNVALIDATED, GATE_PROCESS]
-    assert [reaches_counselor(a) for a in (passed, failed, process)] == [True, False, True]
+    process = _alert("process", kind="process", model=None)  # no detector record: unvalidated like a model
+    assert [gate_label(a) for a in (passed, failed, process)] == [GATE_VALIDATED, GATE_UNVALIDATED, GATE_UNVALIDATED]
+    assert [reaches_counselor(a) for a in (passed, failed, process)] == [True, False, False]
     assert reaches_counselor(failed, gate_enabled=False)  # the demo-only setting

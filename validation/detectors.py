@@ -1,0 +1,170 @@
+"""The rule detectors behind counselor-facing notices, and the gate over them (docs/validation.md#detectors).
+
+Why rules get a gate too: a process-signal note ("withdrawal"), a rupture notice
+opened by client markers and the word patterns behind a feedback card speak to a
+counselor as surely as a model's alert does, and measured against human coding
+they are no better than an unvalidated model (issue 23). So each detector has an
+*identity* (name and version: a changed rule is a new detector whose old record
+no longer speaks for it) and is held to the same bar as a model: its notices
+reach a counselor only once a turn-level validation record of exactly that
+identity passes for the code the notice rests on. Until then they go to
+supervisors only, marked unvalidated. On a new site no detector is validated.
+
+A site may knowingly open a detector (or one of its codes) to counselors with a
+setting (``--open-detector``); the gateway logs it at start and shows it on the
+board. Pure: records and events in, yes or no out.
+"""
+
+from __future__ import annotations
+
+__layer__ = "core"
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from streams.contracts import AllianceAlert, ModelIdentity, RuptureEpisode
+
+from .records import RecordBook
+
+#: The readout name a detector's identity carries, so a detector's record never collides with a model's.
+DETECTOR_PROMPT_VERSION = "rules"
+
+
+@dataclass(frozen=True)
+class Detector:
+    """One rule detector: a stable name, the version of its rules, and the codes its notices rest on."""
+
+    name: str
+    version: str
+    codes: tuple[str, ...]
+    summary: str
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """The identity its validation record is filed under (``eval-turns --record --detector NAME``)."""
+        return ModelIdentity(name=f"rules.{self.name}", revision=self.version, prompt_version=DETECTOR_PROMPT_VERSION,
+                             readout="expected")
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+#: The process-signal flags (``streams.signals``): rolling windows of reply length, pace and word rules.
+#: Version 2: acknowledgements and questions read against this client's rhythm (issue 23).
+PROCESS_SIGNALS = Detector(
+    "process-signals", "2",
+    ("withdrawal", "slow_replies", "idle", "rushing", "over_directing", "minimal_responses"),
+    "process-signal flags over rolling windows (streams/signals.py)")
+#: The client rupture-marker rules (``streams.rupture_cues`` + ``streams.ruptures``); codes are episode kinds.
+#: Version 2: short acknowledgements are read against this client's own rhythm (issue 23).
+RUPTURE_MARKERS = Detector(
+    "rupture-markers", "2", ("withdrawal", "confrontation"),
+    "client rupture markers that open a rupture episode (streams/rupture_cues.py, streams/ruptures.py)")
+#: The counselor word rules behind feedback cards (``scoring.turn_features``). They travel inside the
+#: scorer's feedback records, so the feedback gate checks their codes on that model's turn-level record.
+COUNSELOR_WORDS = Detector(
+    "counselor-words", "1", ("open_question", "closed_question", "reflection", "directive", "self_disclosure"),
+    "word-level counselor features behind feedback cards (scoring/turn_features.py)")
+
+DETECTORS: dict[str, Detector] = {d.name: d for d in (PROCESS_SIGNALS, RUPTURE_MARKERS, COUNSELOR_WORDS)}
+#: Detectors whose notices are their own (and so can be opened by setting). The counselor word rules only
+#: speak inside a model's feedback card, which the feedback gate decides on that model's own record.
+OPENABLE: tuple[Detector, ...] = (PROCESS_SIGNALS, RUPTURE_MARKERS)
+
+#: What a shell logs (WARNING) for each detector opened to counselors by setting.
+OPENED_WARNING = ("detector {what} OPENED to counselors by setting without a passing validation record: its notices "
+                  "reach counselors, marked unvalidated on the board (docs/validation.md#detectors)")
+
+
+def detector_passes(book: RecordBook | None, detector: Detector, code: str) -> bool:
+    """Has this exact detector identity a turn-level record that passes ``code``? False on any doubt."""
+    if book is None:
+        return False
+    try:
+        record = book.for_turns(detector.identity)
+    except Exception:  # noqa: BLE001 - a record we cannot read validates nothing
+        return False
+    return record is not None and record.passes(code)
+
+
+def parse_opened(specs: Iterable[str]) -> frozenset[str]:
+    """``--open-detector`` values (``NAME`` or ``NAME:CODE``) checked against the registry.
+
+    Raises ValueError naming the known detectors and codes: a typo must not
+    silently leave a rule closed that a site meant to open (or the reverse).
+    """
+    out: set[str] = set()
+    for raw in specs:
+        spec = raw.strip()
+        name, _, code = spec.partition(":")
+        detector = DETECTORS.get(name)
+        if detector is None or detector not in OPENABLE:
+            raise ValueError(f"no detector {name!r} can be opened (these can: {', '.join(d.name for d in OPENABLE)})")
+        if code and code not in detector.codes:
+            raise ValueError(f"{name} has no code {code!r} (its codes: {', '.join(detector.codes)})")
+        out.add(spec)
+    return frozenset(out)
+
+
+def is_opened(opened: frozenset[str], detector: Detector, code: str) -> bool:
+    """Did the site open this detector, or this code of it, by setting?"""
+    return detector.name in opened or f"{detector.name}:{code}" in opened
+
+
+def _get(obj: Mapping[str, Any] | Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
+def episode_codes(episode: Mapping[str, Any] | Any) -> tuple[str, ...]:
+    """The marker codes a markers-opened episode rests on: its kind; a mixed one rests on both families."""
+    kind = _get(episode, "kind")
+    if kind == "mixed":
+        return RUPTURE_MARKERS.codes
+    return (str(kind),) if kind in RUPTURE_MARKERS.codes else ()
+
+
+def markers_pass(book: RecordBook | None, episode: Mapping[str, Any] | Any) -> bool:
+    """Do the rupture-marker rules pass for every code this episode rests on? (False for none.)"""
+    codes = episode_codes(episode)
+    return bool(codes) and all(detector_passes(book, RUPTURE_MARKERS, c) for c in codes)
+
+
+def gate_process_alert(alert: AllianceAlert, book: RecordBook | None) -> AllianceAlert:
+    """A process alert with ``validated`` from the process-signal detector's record (what the processor
+    publishes); any other alert unchanged (the model gate, :func:`validation.gate.apply_gate`, sets it)."""
+    if alert.kind != "process":
+        return alert
+    ok = alert.signal is not None and detector_passes(book, PROCESS_SIGNALS, alert.signal)
+    return alert if alert.validated == ok else alert.model_copy(update={"validated": ok})
+
+
+def gate_episode(episode: RuptureEpisode, book: RecordBook | None) -> RuptureEpisode:
+    """An episode with ``validated``: its markers passed as a detector, or its model drop was validated."""
+    drop_ok = episode.model_drop is not None and episode.model_drop.validated
+    ok = drop_ok or ("markers" in episode.sources and markers_pass(book, episode))
+    return episode if episode.validated == ok else episode.model_copy(update={"validated": ok})
+
+
+def opened_alert(alert: Mapping[str, Any] | Any, opened: frozenset[str]) -> bool:
+    """Is this (process) alert's detector code opened to counselors by setting?"""
+    signal = _get(alert, "signal")
+    return _get(alert, "kind") == "process" and bool(signal) and is_opened(opened, PROCESS_SIGNALS, str(signal))
+
+
+def opened_episode(episode: Mapping[str, Any] | Any, opened: frozenset[str]) -> bool:
+    """Is this markers-opened episode's detector opened to counselors by setting, for every code it rests on?"""
+    codes = episode_codes(episode)
+    return ("markers" in (_get(episode, "sources") or ()) and bool(codes)
+            and all(is_opened(opened, RUPTURE_MARKERS, c) for c in codes))
+
+
+def status_rows(book: RecordBook | None, opened: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """One row per detector and code: validated / opened by setting / unvalidated (``models status``, the board)."""
+    rows = []
+    for d in DETECTORS.values():
+        for code in d.codes:
+            state = ("validated" if detector_passes(book, d, code)
+                     else "opened" if is_opened(opened, d, code) else "unvalidated")
+            rows.append({"detector": d.key, "code": code, "status": state})
+    return rows
