@@ -16,7 +16,15 @@ What it does, all with the real parts:
    and prints one line per method and dimension, plus training time and scoring
    cost per phase (median ``latency_ms``; the head's extra is measured in the same run);
 6. which frozen features carry signal: 5-fold CV ridge on the held-out sessions with
-   the zero-shot option probabilities vs the pooled hidden states.
+   the zero-shot option probabilities vs the pooled hidden states;
+7. feature blocks (``train --features``): heads on hidden states only, lexical only, lexical with
+   the per-speaker views, and every block, each chosen by CV on the training split, compared on
+   the held-out split beside the length baseline (the comparison table ``train`` prints, per phase).
+
+    python bench/validity_loop.py --quick --hard --blocks-only --model DIR   # step 7 alone, on the hard corpus
+
+``--hard`` writes the hard synthetic corpus (~30 turns, sparse cues on both speakers' turns, length
+against the rating, retest-level rating noise; docs/training.md).
 
 Synthetic labels prove the mechanics, not clinical validity.
 """
@@ -105,6 +113,10 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=4, help="sessions scored at once")
     ap.add_argument("--skip-lora", action="store_true")
     ap.add_argument("--out", default=None, help="keep the corpus and artefacts here (default: a temp dir)")
+    ap.add_argument("--hard", action="store_true", help="the hard synthetic corpus (difficulty='hard')")
+    ap.add_argument("--blocks-only", action="store_true",
+                    help="only the feature-block comparison (no vLLM scoring, no LoRA)")
+    ap.add_argument("--model", default=None, help="base model directory (default: ALLIANCE_MODEL, else the demo model)")
     args = ap.parse_args()
 
     import numpy as np
@@ -128,16 +140,21 @@ def main() -> int:
     import os
 
     os.environ.setdefault("ALLIANCE_TRAINED_DIR", str(work / "trained"))
-    spec = CorpusSpec(sessions=n, seed=args.seed)
+    spec = CorpusSpec(sessions=n, seed=args.seed, difficulty="hard" if args.hard else "easy")
     _, paths = write_corpus(spec, work / "corpus")
     from store.eval import read_labels
 
     sessions, _ = from_files(read_labels(paths["labels"]), [paths["sessions"]])
     split = split_by_time(sessions, 0.3)
     held = list(split.evaluation)
-    print(f"SYNTHETIC corpus: {n} sessions (seed {args.seed}); {split.summary()}", flush=True)
-    base = resolve()
+    print(f"SYNTHETIC corpus ({spec.difficulty}): {n} sessions (seed {args.seed}); {split.summary()}", flush=True)
+    base = resolve(args.model)
     settings = GateSettings()
+    blocks_report = _feature_blocks(sessions, base, work, args.seed)
+    if args.blocks_only:
+        print(blocks_report)
+        print(f"\nartefacts and corpus: {work}")
+        return 0
 
     # ---- head
     report = train_head(sessions, base=base, features="hidden", eval_share=0.3, out=work / "head",
@@ -204,8 +221,45 @@ def main() -> int:
     print("\nwhich frozen features carry signal (5-fold CV ridge within the held-out sessions, r per dimension):")
     for name, rs in signal.items():
         print(f"  {name:<32} " + "  ".join(f"{d} {r:.3f}" for d, r in rs.items()))
+    print("\n" + blocks_report)
     print(f"\nartefacts and corpus: {work}")
     return 0
+
+
+#: the heads step 7 trains: (label, --features)
+BLOCK_RUNS = (("hidden only", "hidden"), ("lexical only", "lexical"),
+              ("lexical + per-speaker", "lexical,lexical:client,lexical:counselor"), ("every block", "every"))
+
+
+def _feature_blocks(sessions, base, work: Path, seed: int) -> str:
+    """Step 7: one head per feature set, hidden states extracted once (the cache), the table per head."""
+    import time
+
+    from training.run import train_head
+    from validation.verdict import fmt_figure
+
+    lines = [("feature blocks (train --features; combination chosen by CV on the training split; held-out "
+              "split, late phase; partial r = length-controlled, 95% bootstrap CI):")]
+    full = base_line = ""
+    rows = []
+    for label, feats in BLOCK_RUNS:
+        t = time.perf_counter()
+        rep = train_head(sessions, base=base, features=feats, eval_share=0.3, out=work / f"head-{feats[:40]}",
+                         data_source="synthetic corpus", cache=work / "feature-cache", seed=seed, progress=False)
+        chosen = rep.details.get("combination (CV on the training split)", "").split("  ")[0]
+        rec = rep.held_out
+        cells = "  ".join(f"{d} {fmt_figure(v.partial_r)} [{fmt_figure(v.partial_ci[0] if v.partial_ci else None)},"
+                          f"{fmt_figure(v.partial_ci[1] if v.partial_ci else None)}]"
+                          for d, v in rec.dimensions.items()) if rec else "n/a"
+        rows.append(f"  {label:<22} {chosen:<26} {cells}   ({time.perf_counter() - t:.0f} s; "
+                    f"{rep.details.get('hidden-state extraction', 'no hidden pass')})")
+        if feats == "every":
+            full = rep.table or ""
+            base_line = "  ".join(f"{d} {fmt_figure(v.baseline_r)}" for d, v in rec.dimensions.items()) if rec else ""
+    lines += rows
+    lines.append(f"  {'length-only baseline':<22} {'(CV OLS, r)':<26} {base_line}")
+    lines.append("\nevery block, each alone and the chosen combination per phase:\n" + full)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

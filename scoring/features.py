@@ -86,3 +86,91 @@ class HiddenStateExtractor:
         with self._lock, torch.no_grad():  # one pass at a time: the model is shared across threads
             out = self.model(input_ids=x, output_hidden_states=True, use_cache=False)
         return out.hidden_states[self.layer][0].float().mean(dim=0).cpu().numpy().astype(float)
+
+
+def line_pieces(turns: Sequence[TurnLike], lang: Lang) -> list[str]:
+    """The transcript as the hidden pass reads it, one piece per line: the intro, then one per turn."""
+    lines = transcript_text(turns, lang).split("\n") if turns else []
+    return [f"{INTRO[lang]}\n", *(f"{ln}\n" for ln in lines)]
+
+
+class PooledHidden:
+    """Mean-pooled middle-layer states over the tokens of every view and phase cut, from one forward pass.
+
+    Why one pass serves them all: the model is causal, so the states of a phase's tokens are the
+    same whether the pass stopped at the cut or read on; and the client's, the counselor's and the
+    last turns' tokens are spans of the same pass. Pieces are tokenised one line at a time so a
+    cut falls on a token boundary (training and live scoring use this same function).
+    """
+
+    def __init__(self, extractor: HiddenStateExtractor, *, batch_size: int = 8):
+        self.extractor = extractor
+        self.batch_size = batch_size
+
+    @property
+    def dim(self) -> int:
+        return self.extractor.dim
+
+    def salt(self) -> str:
+        """What the numbers depend on besides the text (the cache key's model part)."""
+        return f"{self.extractor.model_name}@{self.extractor.revision}/layer{self.extractor.layer}/max{MAX_HIDDEN_TOKENS}"
+
+    def _ids(self, turns: Sequence[TurnLike], lang: Lang) -> tuple[list[int], list[tuple[int, int]]]:
+        tok = self.extractor.tokenizer
+        ids: list[int] = []
+        spans: list[tuple[int, int]] = []
+        for piece in line_pieces(turns, lang):
+            p = tok(piece, add_special_tokens=False).input_ids
+            spans.append((len(ids), len(ids) + len(p)))
+            ids.extend(p)
+        drop = max(0, len(ids) - MAX_HIDDEN_TOKENS)  # keep the end (the latest turns)
+        if drop:
+            ids = ids[drop:]
+            spans = [(max(0, a - drop), max(0, b - drop)) for a, b in spans]
+        return ids, spans
+
+    def pool(self, sessions: Sequence[tuple[Sequence[TurnLike], Lang]], cuts: Sequence[int] | None = None,
+             views: Sequence[str] = ("all", "client", "counselor", "window"), *,
+             per_session_cuts: Sequence[Sequence[int]] | None = None) -> list[np.ndarray]:
+        """Per session an array (cuts, views, dim): the pooled states of each view's tokens before each cut.
+
+        A cut is a count of leading turns (``per_session_cuts`` gives each session its own; default: all turns).
+        A view with no token before a cut pools to zeros.
+        """
+        from .feature_views import view_indices
+
+        torch = self.extractor._torch
+        prepared = [self._ids(t, lang) for t, lang in sessions]
+        order = sorted(range(len(sessions)), key=lambda i: len(prepared[i][0]))
+        out: list[np.ndarray] = [np.zeros(0)] * len(sessions)
+        pad = self.extractor.tokenizer.pad_token_id
+        pad = 0 if pad is None else int(pad)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            width = max(1, max(len(prepared[i][0]) for i in batch))
+            x = torch.full((len(batch), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for r, i in enumerate(batch):
+                ids = prepared[i][0]
+                x[r, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+                mask[r, :len(ids)] = 1
+            with self.extractor._lock, torch.no_grad():  # right padding: real tokens never see the pads
+                res = self.extractor.model(input_ids=x.to(self.extractor.device),
+                                           attention_mask=mask.to(self.extractor.device),
+                                           output_hidden_states=True, use_cache=False)
+            states = res.hidden_states[self.extractor.layer].float().cpu().numpy().astype(float)
+            for r, i in enumerate(batch):
+                turns = sessions[i][0]
+                spans = prepared[i][1]
+                speakers = [t.speaker for t in turns]
+                cs = list(per_session_cuts[i]) if per_session_cuts is not None else list(cuts or [len(turns)])
+                arr = np.zeros((len(cs), len(views), self.dim))
+                for ci, cut in enumerate(cs):
+                    for vi, view in enumerate(views):
+                        # the intro line belongs to the whole-transcript view only; turn j is piece j + 1
+                        pieces = ([0] if view == "all" else []) + [j + 1 for j in view_indices(speakers, view, cut)]
+                        tok = [k for p in pieces for k in range(*spans[p])]
+                        if tok:
+                            arr[ci, vi] = states[r, tok].mean(axis=0)
+                out[i] = arr
+        return out

@@ -37,6 +37,8 @@ import numpy as np
 from streams.contracts import ITEM_IDS, AllianceScore, ItemScore, Lang, ModelIdentity
 
 from . import readout
+from .block_head import FORMAT as BLOCK_FORMAT
+from .block_head import BlockHead
 from .errors import HeadError
 from .features import FEATURE_KINDS, prob_features
 from .prompts import PROMPT_VERSION, TurnLike
@@ -141,14 +143,14 @@ def head_item(item: ItemScore, value: float) -> ItemScore:
 class HeadScorer:
     """A :class:`~scoring.scorer.Scorer` whose item answers come from a trained head."""
 
-    def __init__(self, scorer, head: ReadoutHead, extractor=None):
+    def __init__(self, scorer, head: "ReadoutHead | BlockHead", extractor=None):
         engine = scorer.engine
         if (head.base_name, head.base_revision) != (engine.model_name, engine.revision):
             raise HeadError(f"the head was trained on {head.base_name}@{head.base_revision}, but the engine runs "
                             f"{engine.model_name}@{engine.revision}")
         if scorer.config.readout != "expected":
             raise HeadError("a head reads the expected read-out's option probabilities; use --readout expected")
-        if "hidden" in head.features and extractor is None:
+        if _needs_hidden(head) and extractor is None:
             raise HeadError("this head needs hidden-state features: pass a HiddenStateExtractor")
         self.scorer = scorer
         self.head = head
@@ -183,16 +185,27 @@ class HeadScorer:
         """(the base model's zero-shot score, the head's score) from one engine pass."""
         start = time.perf_counter()
         hidden = None
-        if "hidden" in self.head.features:  # runs beside the engine's pass, in its own thread
+        if isinstance(self.head, BlockHead):
+            if self.head.needs_hidden:  # one pass for every hidden view, beside the engine's pass
+                from .features import PooledHidden
+
+                pooler = PooledHidden(self.extractor, batch_size=1)
+                hidden = asyncio.get_running_loop().run_in_executor(
+                    self._pool, lambda: pooler.pool([(list(turns), lang)])[0][0])
+        elif "hidden" in self.head.features:  # runs beside the engine's pass, in its own thread
             hidden = asyncio.get_running_loop().run_in_executor(self._pool, self.extractor.features, list(turns), lang)
         base = await self.scorer.score(session_id=session_id, phase=phase, turns=turns, lang=lang,
                                        upto_turn_id=upto_turn_id, counselor_id=counselor_id, watched=watched,
                                        trimmed_turns=trimmed_turns)
         t_head = time.perf_counter()
-        parts = [await hidden] if hidden is not None else []
-        if "probs" in self.head.features:
-            parts.append(prob_features(base))
-        answers = self.head.predict(np.concatenate(parts))
+        if isinstance(self.head, BlockHead):
+            pooled = (await hidden) if hidden is not None else None
+            answers = self.head.predict(list(turns), lang, pooled)
+        else:
+            parts = [await hidden] if hidden is not None else []
+            if "probs" in self.head.features:
+                parts.append(prob_features(base))
+            answers = self.head.predict(np.concatenate(parts))
         items = [head_item(i, answers[i.item_id]) for i in base.items]
         self.head_seconds.append(time.perf_counter() - t_head)
         return base, base.model_copy(update={
@@ -204,15 +217,32 @@ class HeadScorer:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def with_head(scorer, head: "ReadoutHead | str | Path", model) -> HeadScorer:
+def _needs_hidden(head: "ReadoutHead | BlockHead") -> bool:
+    return head.needs_hidden if isinstance(head, BlockHead) else "hidden" in head.features
+
+
+def load_head(directory: str | Path) -> "ReadoutHead | BlockHead":
+    """Either head format, by what its ``head.json`` says."""
+    d = Path(directory)
+    if not (d / HEAD_JSON).is_file() or not (d / HEAD_NPZ).is_file():
+        raise HeadError(f"{d}: not a head artefact (needs {HEAD_JSON} and {HEAD_NPZ}; "
+                        f"make one with `alliance-monitor train --method head`)")
+    try:
+        fmt = json.loads((d / HEAD_JSON).read_text()).get("format")
+    except (OSError, ValueError, AttributeError) as err:
+        raise HeadError(f"{d}: unreadable head artefact ({type(err).__name__}: {err})") from None
+    return BlockHead.load(d) if fmt == BLOCK_FORMAT else ReadoutHead.load(d)
+
+
+def with_head(scorer, head: "ReadoutHead | BlockHead | str | Path", model) -> HeadScorer:
     """Wrap ``scorer`` with a head (or the head in a directory); loads the hidden-state pass when needed.
 
     ``model`` is the engine's :class:`~scoring.models.ModelRef` (the extra pass uses the same weights).
     """
-    if not isinstance(head, ReadoutHead):
-        head = ReadoutHead.load(head)
+    if not isinstance(head, (ReadoutHead, BlockHead)):
+        head = load_head(head)
     extractor = None
-    if "hidden" in head.features:
+    if _needs_hidden(head):
         from .features import HiddenStateExtractor
 
         if (head.base_name, head.base_revision) != (model.name, model.revision):

@@ -32,6 +32,8 @@ class TrainReport:
     seconds: float
     details: dict = field(default_factory=dict)
     held_out: ValidationRecord | None = None  # validation.records.ValidationRecord on the held-out split (head only)
+    #: the comparison table on the held-out split (a head over feature blocks)
+    table: str | None = None
 
     def summary(self) -> str:
         lines = [f"trained {self.method}: {self.identity}",
@@ -49,11 +51,26 @@ def default_out(method: str, data_fp: str) -> Path:
     return trained_root() / f"{method}-{data_fp}"
 
 
-def train_head(sessions: Sequence[LabelledSession], *, base, features: str = "hidden", eval_share: float = 0.3,
-               out: Path | None = None, data_source: str = "labels file", engine: str = "transformers",
-               progress: bool = True, seed: int = 0, extractor=None,
-               log: Callable[[str], None] = lambda m: None) -> TrainReport:
-    """``base`` is a ``scoring.models.ModelRef``; ``extractor`` may be passed in to reuse a loaded one."""
+#: What ``train --method head`` reads by default: every lexical and hidden view (one hidden pass serves them all).
+DEFAULT_FEATURES = "every"
+
+
+def train_head(sessions: Sequence[LabelledSession], *, base, features: str = DEFAULT_FEATURES,
+               eval_share: float = 0.3, out: Path | None = None, data_source: str = "labels file",
+               engine: str = "transformers", progress: bool = True, seed: int = 0, extractor=None,
+               cache: Path | None = None, log: Callable[[str], None] = lambda m: None) -> TrainReport:
+    """``base`` is a ``scoring.models.ModelRef``; ``extractor`` may be passed in to reuse a loaded one.
+
+    ``features``: feature blocks (``lexical,lexical:client,hidden``, :mod:`scoring.feature_views`) for a
+    head of the second format; ``probs`` / ``hidden+probs`` keep the first format (option probabilities
+    from the scoring pass). ``cache``: where pooled hidden states are kept between runs.
+    """
+    from scoring.feature_views import LEGACY_KINDS
+
+    if features not in LEGACY_KINDS:
+        return _train_block_head(sessions, base=base, features=features, eval_share=eval_share, out=out,
+                                 data_source=data_source, progress=progress, seed=seed, extractor=extractor,
+                                 cache=cache, log=log)
     import numpy as np
 
     from scoring.features import FEATURE_KINDS, HiddenStateExtractor
@@ -115,6 +132,70 @@ def train_head(sessions: Sequence[LabelledSession], *, base, features: str = "hi
         "fit": f"{fit_s:.2f} s",
         "use it": f"alliance-monitor score --head {out}   (or score-file FILE --head {out})",
     }, held)
+
+
+def _train_block_head(sessions: Sequence[LabelledSession], *, base, features: str, eval_share: float,
+                      out: Path | None, data_source: str, progress: bool, seed: int, extractor, cache: Path | None,
+                      log: Callable[[str], None]) -> TrainReport:
+    from scoring.errors import HeadError
+    from scoring.feature_views import parse_blocks, sources_of
+
+    from . import lineage as lin
+    from .block_training import FeatureCache, apply_cost, default_cache, train_blocks
+    from .head_training import MIN_TRAIN, answers_matrix, complete, held_out_record
+
+    try:
+        blocks = parse_blocks(features)
+    except HeadError as err:
+        raise TrainingError(str(err)) from None
+    start = time.perf_counter()
+    split = split_by_time(complete(sessions), eval_share)
+    if len(split.train) < MIN_TRAIN:
+        raise TrainingError(f"only {len(split.train)} training sessions with all 12 answers; a head needs at least "
+                            f"{MIN_TRAIN}")
+    fp = fingerprint(split.train)
+    out = out or default_out("head", fp)
+    log(split.summary())
+    pooler = None
+    if "hidden" in sources_of(blocks):
+        from scoring.features import HiddenStateExtractor, PooledHidden
+
+        pooler = PooledHidden(extractor or HiddenStateExtractor(base))
+    lineage = {"method": "head", "features": ",".join(blocks), "data_fingerprint": fp, "data_source": data_source,
+               "n_train": len(split.train), "n_eval": len(split.evaluation)}
+    y_eval = answers_matrix(split.evaluation) if split.evaluation else None
+    res = train_blocks(split.train, split.evaluation, answers_matrix(split.train), y_eval, blocks, base=base,
+                       pooler=pooler, cache=FeatureCache(cache or default_cache()), lineage=lineage,
+                       progress=progress, seed=seed, log=log)
+    head = res.head
+    head.save(out)
+    ident = head.identity()
+    held = None
+    if res.chosen_eval is not None:
+        held = held_out_record(ident, res.chosen_eval, split.evaluation)
+    cost = apply_cost(head, pooler, split.evaluation or split.train)
+    seconds = time.perf_counter() - start
+    from validation.records import model_key
+
+    comb = res.combination
+    lin.write(lin.Lineage(method="head", identity=model_key(ident), base_name=base.name, base_revision=base.revision,
+                          data_fingerprint=fp, data_source=data_source, n_train=len(split.train),
+                          n_eval=len(split.evaluation), shared_counselors=split.shared_counselors, path=str(out),
+                          params={"features": head.features, "combination": comb.chosen,
+                                  "candidates": ",".join(blocks)}), out)
+    details = {
+        "features": f"{', '.join(blocks)} -> {head.features} in the head",
+        "combination (CV on the training split)": comb.chosen + "  (CV mse: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in sorted(comb.cv_mse.items(), key=lambda kv: kv[1])) + ")",
+    }
+    ext = res.extraction
+    if ext is not None:
+        details["hidden-state extraction"] = (f"{ext.computed} session(s) in {ext.seconds:.1f} s "
+                                              f"({ext.rate:.2f} sessions/s; {ext.cached} from the cache)")
+    details.update({k: f"{v:.2f}" for k, v in res.timings.items()})
+    details["apply cost per request (median ms)"] = ", ".join(f"{p} {ms:.0f}" for p, ms in cost.items())
+    details["use it"] = f"alliance-monitor score --head {out}   (or score-file FILE --head {out})"
+    return TrainReport("head", model_key(ident), out, split, fp, seconds, details, held, res.table)
 
 
 def train_lora(sessions: Sequence[LabelledSession], *, base, settings, eval_share: float = 0.3,

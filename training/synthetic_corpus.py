@@ -21,6 +21,19 @@ How a session is made (pure, seeded):
    independent of the alliance.
 
 Sessions are 8–16 turns (a few hundred tokens), so CPU scoring of hundreds is feasible.
+
+``difficulty="hard"`` makes it hard in the directions real rated chats are hard (the easy
+corpus is passed even by a head on a tiny random model's hidden states):
+
+* ~30 turns (20–36), most of them neutral small talk; a cue is one sentence appended to a
+  neutral turn in about a third of the exchanges, with a weaker pull of the latent level;
+* cues spread over both speakers: the client's turns carry most of the bond cues, the
+  counselor's most of the approach cues, goal cues sit on both sides;
+* cues contradict length in every session: a worse alliance comes with more exchanges and
+  wordier client turns;
+* rating noise at the WAI-SR's test–retest level: a per-rating shift shared by all 12 items
+  (sd 0.3) plus item noise (sd 0.6), so a dimension's mean agrees with its noise-free value
+  at about r² ≈ .8.
 """
 
 from __future__ import annotations
@@ -31,12 +44,13 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 from streams.contracts import DIMENSION_ITEMS, DIMENSIONS, ITEM_DIMENSION, ITEM_IDS, Dimension, Lang
 
 SYNTHETIC_NOTE = "SYNTHETIC: generated for tests and benchmarks; not clinical data"
 Part = Literal["length-free", "length-inverse"]
+Difficulty = Literal["easy", "hard"]
 
 # --------------------------------------------------------------------------- phrase banks
 # (topic, goal) pairs; {topic} and {goal} are filled in per session.
@@ -73,6 +87,39 @@ FILLER: dict[Lang, list[str]] = {
     "zh": ["这种情况已经持续好几周了。", "我晚上总是想着这件事。", "有时候好一点，有时候差一点。", "朋友们说我应该放松点。",
            "我不知道从哪里说起。", "这很难解释。", "很多事情同时发生。", "周一的时候我又注意到了。"],
 }
+
+#: hard corpus: what a counselor says when no cue is given
+NEUTRAL_COUNSELOR: dict[Lang, list[str]] = {
+    "en": ["I see.", "Tell me more about that.", "How long has that been going on?", "What happened next?",
+           "Mm, go on.", "How did that feel at the time?", "Who else knows about this?", "When did you notice it?"],
+    "zh": ["我明白。", "多说一些吧。", "这种情况持续多久了？", "后来发生了什么？", "嗯，继续说。", "当时你感觉怎么样？",
+           "还有谁知道这件事？", "你是什么时候注意到的？"],
+}
+#: hard corpus: the client's own story, mostly: slot-filled sentences with a large vocabulary, as in real chats
+#: (what a session is about dominates its words, the alliance cues are a small part of them)
+NARRATIVE: dict[Lang, tuple[list[str], list[str], list[str], list[str]]] = {
+    "en": (["My sister", "My boss", "My roommate", "My father", "A colleague", "My neighbour", "My best friend",
+            "My teacher", "My cousin", "My manager", "My landlord", "My brother"],
+           ["called me about", "complained about", "forgot", "asked again about", "laughed at", "brought up",
+            "kept talking about", "argued over", "never mentioned", "wrote to me about", "cancelled", "changed"],
+           ["the rent", "the holiday plans", "the car", "the wedding", "the new schedule", "the dinner",
+            "the project deadline", "the doctor's appointment", "the old photos", "the phone bill",
+            "the birthday party", "the apartment keys"],
+           ["last night", "on Tuesday", "this morning", "again yesterday", "before the weekend", "after lunch",
+            "twice this week", "at the station", "during the meeting", "on the way home", "over the phone",
+            "in front of everyone"]),
+    "zh": (["我姐姐", "我老板", "我室友", "我爸爸", "一个同事", "我邻居", "我最好的朋友", "我的老师", "我表哥", "我的经理",
+            "我房东", "我弟弟"],
+           ["打电话跟我说", "抱怨了", "忘了", "又问起", "嘲笑了", "提起了", "一直在说", "争论了", "从没提过", "写信说了",
+            "取消了", "改了"],
+           ["房租的事", "假期的安排", "车的事", "婚礼", "新的日程", "晚饭", "项目的截止日期", "看医生的预约", "那些旧照片",
+            "电话费", "生日聚会", "公寓钥匙"],
+           ["昨天晚上", "周二", "今天早上", "昨天又", "周末之前", "午饭后", "这周两次", "在车站", "开会的时候", "回家路上",
+            "在电话里", "当着大家的面"]),
+}
+
+#: hard corpus: per dimension, the chance that a cue sits in the counselor's turn (else the client's)
+COUNSELOR_SHARE: dict[str, float] = {"bond": 0.25, "goal": 0.5, "approach": 0.75}
 
 # BANK[lang][dimension][positive?] = (counselor lines, client lines)
 BANK: dict[Lang, dict[str, dict[bool, tuple[list[str], list[str]]]]] = {
@@ -203,8 +250,12 @@ class CorpusSpec:
     #: sessions are spread over this many days, oldest first (the time split needs a spread).
     days: int = 120
     start: datetime = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+    #: "hard": long sessions with sparse cues on both sides, length against the rating, noisy ratings
+    difficulty: Difficulty = "easy"
 
     def __post_init__(self) -> None:
+        if self.difficulty not in ("easy", "hard"):
+            raise ValueError(f"difficulty must be easy or hard, got {self.difficulty!r}")
         if self.sessions < 1:
             raise ValueError(f"sessions must be at least 1, got {self.sessions}")
         if not self.langs or any(lang not in BANK for lang in self.langs):
@@ -231,8 +282,73 @@ def _answers(rng: random.Random, latents: dict[str, float]) -> dict[str, int]:
             for item in ITEM_IDS}
 
 
+def _hard_answers(rng: random.Random, latents: dict[str, float]) -> dict[str, int]:
+    shift = rng.gauss(0.0, 0.3)  # the rater's state that day: shared by every item of one rating
+    return {item: int(min(5, max(1, round(3.0 + 0.9 * latents[ITEM_DIMENSION[item]] + shift + rng.gauss(0.0, 0.6)))))
+            for item in ITEM_IDS}
+
+
+def _narrative(rng: random.Random, lang: Lang) -> str:
+    who, did, what, when = (rng.choice(bank) for bank in NARRATIVE[lang])
+    return f"{who} {did} {what} {when}." if lang == "en" else f"{who}{when}{did}{what}。"
+
+
+def _hard_session(rng: random.Random, index: int, spec: CorpusSpec) -> SyntheticSession:
+    lang: Lang = spec.langs[index % len(spec.langs)]
+    latents = _latents(rng)
+    answers = _hard_answers(rng, latents)
+    mean = sum(latents.values()) / len(latents)
+    topic, goal = rng.choice(TOPICS[lang])
+    # length runs against the rating, about as weakly as in real chats (length alone: r ≈ .2-.3)
+    exchanges = int(min(17, max(9, round(13.0 - 1.0 * mean + rng.gauss(0.0, 2.0)))))
+    filler_rate = max(0.3, 0.8 - 0.3 * mean)
+    sep = " " if lang == "en" else ""
+
+    def fill(text: str) -> str:
+        return text.format(topic=topic, goal=goal)
+
+    pairs: list[tuple[str, str]] = [(rng.choice(OPEN_COUNSELOR[lang]), fill(rng.choice(OPEN_CLIENT[lang])))]
+    cues = {d: [0, 0] for d in DIMENSIONS}
+    for _ in range(exchanges):
+        counselor = [rng.choice(NEUTRAL_COUNSELOR[lang])]
+        client = [_narrative(rng, lang) for _ in range(1 + _poisson(rng, filler_rate))]
+        if rng.random() < 0.35:
+            dim = rng.choice(DIMENSIONS)
+            positive = rng.random() < _sigmoid(1.0 * latents[dim])
+            cues[dim][0 if positive else 1] += 1
+            if rng.random() < COUNSELOR_SHARE[dim]:
+                counselor.append(fill(rng.choice(BANK[lang][dim][positive][0])))
+            else:
+                client.insert(rng.randrange(len(client) + 1), fill(rng.choice(BANK[lang][dim][positive][1])))
+        pairs.append((sep.join(counselor), sep.join(client)))
+    pairs.append((rng.choice(CLOSE_COUNSELOR[lang]), rng.choice(CLOSE_CLIENT[lang])))
+    return _assemble(rng, index, spec, lang, "length-inverse", pairs, latents, answers, cues)
+
+
+def _assemble(rng: random.Random, index: int, spec: CorpusSpec, lang: Lang, part: Part,
+              pairs: list[tuple[str, str]], latents: dict[str, float], answers: dict[str, int],
+              cues: Mapping[Dimension, list[int]]) -> SyntheticSession:
+    day = int(index * spec.days / max(1, spec.sessions))
+    start = spec.start + timedelta(days=day, minutes=rng.randrange(0, 8 * 60))
+    t = start
+    turns: list[SyntheticTurn] = []
+    for c_text, k_text in pairs:
+        t += timedelta(seconds=rng.randint(20, 90))
+        turns.append(SyntheticTurn("counselor", c_text, t))
+        t += timedelta(seconds=rng.randint(20, 120))
+        turns.append(SyntheticTurn("client", k_text, t))
+    return SyntheticSession(
+        session_id=f"synth-{spec.seed}-{index:05d}-{lang}",
+        counselor_id=f"c-synth-{rng.randrange(spec.counselors):02d}",
+        lang=lang, part=part, started_at=start, turns=tuple(turns), latents=latents, answers=answers,
+        cues={d: (v[0], v[1]) for d, v in cues.items()},
+    )
+
+
 def generate_session(rng: random.Random, index: int, spec: CorpusSpec) -> SyntheticSession:
     """One session (see the module doc for the recipe)."""
+    if spec.difficulty == "hard":
+        return _hard_session(rng, index, spec)
     lang: Lang = spec.langs[index % len(spec.langs)]
     part: Part = "length-inverse" if rng.random() < spec.inverse_share else "length-free"
     latents = _latents(rng)
@@ -266,22 +382,7 @@ def generate_session(rng: random.Random, index: int, spec: CorpusSpec) -> Synthe
         pairs.append((fill(rng.choice(BANK[lang][dim][positive_c][0])),
                       client_text(rng.choice(BANK[lang][dim][positive_r][1]))))
     pairs.append((rng.choice(CLOSE_COUNSELOR[lang]), rng.choice(CLOSE_CLIENT[lang])))
-
-    day = int(index * spec.days / max(1, spec.sessions))
-    start = spec.start + timedelta(days=day, minutes=rng.randrange(0, 8 * 60))
-    t = start
-    turns: list[SyntheticTurn] = []
-    for c_text, k_text in pairs:
-        t += timedelta(seconds=rng.randint(20, 90))
-        turns.append(SyntheticTurn("counselor", c_text, t))
-        t += timedelta(seconds=rng.randint(20, 120))
-        turns.append(SyntheticTurn("client", k_text, t))
-    return SyntheticSession(
-        session_id=f"synth-{spec.seed}-{index:05d}-{lang}",
-        counselor_id=f"c-synth-{rng.randrange(spec.counselors):02d}",
-        lang=lang, part=part, started_at=start, turns=tuple(turns), latents=latents, answers=answers,
-        cues={d: (v[0], v[1]) for d, v in cues.items()},
-    )
+    return _assemble(rng, index, spec, lang, part, pairs, latents, answers, cues)
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
@@ -305,4 +406,5 @@ def header_lines(spec: CorpusSpec) -> list[str]:
     """``#`` lines at the top of every file written (the replay and label readers skip them)."""
     return [f"# {SYNTHETIC_NOTE}",
             (f"# generator: training.synthetic_corpus seed={spec.seed} sessions={spec.sessions} "
-             f"langs={','.join(spec.langs)} inverse_share={spec.inverse_share}")]
+             f"langs={','.join(spec.langs)} inverse_share={spec.inverse_share}"
+             + (f" difficulty={spec.difficulty}" if spec.difficulty != "easy" else ""))]

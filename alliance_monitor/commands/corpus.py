@@ -22,7 +22,7 @@ def _cmd_synth(args) -> int:
     from training.synthetic_corpus import CorpusSpec
 
     spec = CorpusSpec(sessions=args.sessions, seed=args.seed, langs=args.langs, inverse_share=args.inverse_share,
-                      counselors=args.counselors)
+                      counselors=args.counselors, difficulty="hard" if args.hard else "easy")
     sessions, paths = write_corpus(spec, args.out)
     inverse = sum(1 for s in sessions if s.part == "length-inverse")
     turns = sorted(len(s.turns) for s in sessions)
@@ -46,5 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--inverse-share", type=fraction(), default=0.5,
                    help="share of sessions where length runs against the rating (default 0.5)")
     p.add_argument("--counselors", type=positive_int, default=12, help="number of counselors (default 12)")
+    p.add_argument("--hard", action="store_true",
+                   help="~30 turns, sparse cues on both speakers' turns, length against the rating in every "
+                        "session, ratings as noisy as a WAI-SR retest (docs/training.md)")
     p.set_defaults(func=_cmd_synth)
     corpus.set_defaults(func=lambda a: (corpus.print_help(), 2)[1])

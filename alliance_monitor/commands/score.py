@@ -72,9 +72,9 @@ def load_head(path: str | None):
     """The trained read-out head at ``path`` (None without one); a bad artefact is a HeadError (one line)."""
     if not path:
         return None
-    from scoring.head import ReadoutHead
+    from scoring.head import load_head as load
 
-    return ReadoutHead.load(path)
+    return load(path)
 
 
 # --------------------------------------------------------------------------- score (worker)

@@ -67,7 +67,7 @@ def _cmd_train(args) -> int:
     if method == "head":
         report = train_head(sessions, base=base, features=args.features, eval_share=args.eval_share, out=out,
                             data_source=source, engine=args.engine, progress=not args.no_progress,
-                            seed=args.seed, log=log)
+                            seed=args.seed, cache=Path(args.cache) if args.cache else None, log=log)
     else:
         settings = LoraSettings(max_steps=args.max_steps, batch_size=args.batch_size,
                                 learning_rate=args.learning_rate, rank=args.rank,
@@ -75,6 +75,9 @@ def _cmd_train(args) -> int:
         report = train_lora(sessions, base=base, settings=settings, eval_share=args.eval_share, out=out,
                             data_source=source, resume=args.resume, progress=not args.no_progress, log=log)
     print(report.summary())
+    if report.table is not None:
+        print("\nheld-out comparison (each feature block alone, the chosen combination per phase):")
+        print(report.table)
     if report.held_out is not None:
         from validation.formatting import format_record
 
@@ -104,9 +107,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     h = p.add_argument_group("--method head")
-    h.add_argument("--features", choices=("hidden", "probs", "hidden+probs"), default="hidden",
-                   help="hidden: pooled hidden states of the transcript (one extra forward pass; default); "
-                        "probs: the 12 items' option probabilities from the scoring pass")
+    h.add_argument("--features", default="every",
+                   help="feature blocks, comma-separated: lexical and hidden, each of the whole transcript or "
+                        "with a view :client, :counselor, :window (e.g. lexical,lexical:client,hidden); "
+                        "lexical:* / hidden:* = the four views, every = all eight (default); combined by CV on "
+                        "the training split. probs / hidden+probs: the first head format with option probabilities")
+    h.add_argument("--cache", default=None, metavar="DIR",
+                   help="keep pooled hidden states here between runs (default: feature-cache/ under the "
+                        "trained-models directory)")
     h.add_argument("--engine", choices=("transformers", "vllm"), default="transformers",
                    help="engine for the scoring pass of probs features (default transformers)")
     lo = p.add_argument_group("--method lora")

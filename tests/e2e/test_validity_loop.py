@@ -25,7 +25,7 @@ import pytest
 
 from alliance_monitor.cli import main
 from gateway.auth import issue_token
-from scoring.head import ReadoutHead
+from scoring.head import load_head
 from store.db import make_engine, upgrade
 from store.eval import read_labels
 from store.ratings import ratings
@@ -90,7 +90,7 @@ def test_train_score_rate_eval_then_the_head_alerts_reach_the_counselor(tmp_path
                  "--langs", "en"]) == 0
     assert main(["train", "--labels", str(corpus / "labels.jsonl"), "--sessions", str(corpus / "sessions.jsonl"),
                  "--method", "head", "--out", str(head_dir), "--eval-share", str(EVAL_SHARE), "--no-progress"]) == 0
-    head_id = ReadoutHead.load(head_dir).identity()
+    head_id = load_head(head_dir).identity()
     assert head_id.readout == "head" and "+head-" in head_id.revision
 
     labels = read_labels(corpus / "labels.jsonl")

@@ -83,3 +83,28 @@ def test_corpus_command_writes_and_bad_arguments_exit_2(tmp_path, capsys):
         assert exc.value.code == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_the_hard_corpus_is_long_spreads_its_cues_and_runs_length_against_the_rating():
+    import numpy as np
+
+    from training.synthetic_corpus import BANK, CorpusSpec, generate
+
+    spec = CorpusSpec(sessions=200, seed=3, difficulty="hard")
+    sessions = generate(spec)
+    assert generate(spec)[17] == sessions[17]  # seeded
+    turns = np.array([len(s.turns) for s in sessions])
+    assert 24 <= turns.mean() <= 36 and turns.min() >= 20
+    mean_label = np.array([np.mean(list(s.answers.values())) for s in sessions])
+    assert -0.35 < np.corrcoef(turns, mean_label)[0, 1] < -0.05  # against the rating, about as weakly as real chats
+    # cues of one dimension in both speakers' turns, and sessions without any cue in most exchanges
+    bank_lines = {speaker: {ln for lang in BANK for d in BANK[lang] for pos in (True, False)
+                            for ln in BANK[lang][d][pos][i]} for i, speaker in enumerate(("counselor", "client"))}
+    seen = {"counselor": 0, "client": 0}
+    for s in sessions[:40]:
+        for t in s.turns:
+            if any(ln.split("{")[0][:12] in t.text for ln in bank_lines[t.speaker]):
+                seen[t.speaker] += 1
+    assert seen["counselor"] > 20 and seen["client"] > 20
+    cues = sum(sum(a + b for a, b in s.cues.values()) for s in sessions)
+    assert cues < 0.5 * sum((len(s.turns) - 4) / 2 for s in sessions)

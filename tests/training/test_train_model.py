@@ -31,13 +31,29 @@ def tiny_base(tiny_model, monkeypatch_module):
 
 
 @pytest.fixture(scope="module")
-def head_dir(small_corpus, trained_root, tmp_path_factory, monkeypatch_module, tiny_base):
+def feature_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("feature-cache")
+
+
+@pytest.fixture(scope="module")
+def head_run(small_corpus, trained_root, tmp_path_factory, monkeypatch_module, tiny_base, feature_cache):
+    """``train`` with the default blocks (every lexical and hidden view): the artefact and what it printed."""
+    import contextlib
+    import io
+
     out = tmp_path_factory.mktemp("head") / "head"
     monkeypatch_module.setenv("ALLIANCE_TRAINED_DIR", str(trained_root))
-    rc = main(["train", "--method", "head", "--labels", str(small_corpus["labels"]), "--sessions",
-               str(small_corpus["sessions"]), "--out", str(out), "--no-progress"])
+    buf, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(err):
+        rc = main(["train", "--method", "head", "--labels", str(small_corpus["labels"]), "--sessions",
+                   str(small_corpus["sessions"]), "--out", str(out), "--no-progress", "--cache", str(feature_cache)])
     assert rc == 0
-    return out
+    return out, buf.getvalue() + err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def head_dir(head_run):
+    return head_run[0]
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +65,10 @@ def monkeypatch_module():
 
 def test_train_head_writes_a_loadable_artefact_with_a_new_identity_and_lineage(head_dir, tiny_base, trained_root,
                                                                                capsys):
-    from scoring.head import ReadoutHead
+    from scoring.head import load_head
     from training.lineage import listing
 
-    head = ReadoutHead.load(head_dir)
+    head = load_head(head_dir)
     ident = head.identity()
     assert ident.readout == "head" and ident.name == tiny_base.name
     assert ident.revision.startswith(tiny_base.revision + "+head-") and ident.revision != tiny_base.revision
@@ -60,6 +76,41 @@ def test_train_head_writes_a_loadable_artefact_with_a_new_identity_and_lineage(h
     assert lin["method"] == "head" and lin["n_train"] == 84 and lin["n_eval"] == 36
     assert lin["base_name"] == tiny_base.name and lin["data_fingerprint"] == head.lineage["data_fingerprint"]
     assert [x.path for x in listing(trained_root)] == [str(head_dir)]
+
+
+def test_train_prints_the_comparison_table_and_a_second_run_reuses_the_cached_hidden_states(
+        head_run, small_corpus, feature_cache, tmp_path, capsys):
+    _, text = head_run
+    assert "held-out comparison" in text and "length-only baseline" in text and "counselor reference" in text
+    for block in ("lexical:client", "lexical:counselor", "hidden:window"):
+        assert f"\n{block} " in text
+    assert all(f" {p} " in text for p in ("early", "middle", "late"))
+    assert "sessions/s" in text and "apply cost per request" in text
+    assert "120 session(s) extracted" in text  # 84 train + 36 held out, one pass each
+    capsys.readouterr()
+    rc = main(["train", "--method", "head", "--labels", str(small_corpus["labels"]), "--sessions",
+               str(small_corpus["sessions"]), "--out", str(tmp_path / "again"), "--no-progress",
+               "--features", "hidden:client,lexical", "--cache", str(feature_cache)])
+    assert rc == 0
+    again = capsys.readouterr()
+    assert "0 session(s) extracted" in again.err and "120 read from the cache" in again.err
+    assert "\nhidden:client " in again.out and "\nhidden:window " not in again.out
+
+
+def test_pooled_hidden_states_of_a_cut_equal_a_pass_over_the_cut_alone(tiny_base):
+    """The model is causal: pooling the early cut out of the whole pass is the early transcript's own pass."""
+    from scoring.features import HiddenStateExtractor, PooledHidden
+    from scoring.prompts import Line
+
+    pooler = PooledHidden(HiddenStateExtractor(tiny_base), batch_size=2)
+    turns = [Line("counselor" if i % 2 == 0 else "client", f"turn number {i} about sleep and work") for i in range(9)]
+    short = [Line("client", "ok")]
+    whole, other = pooler.pool([(turns, "en"), (short, "en")], per_session_cuts=[[3, 9], [1]])
+    alone = pooler.pool([(turns[:3], "en")])[0]
+    assert whole.shape == (2, 4, pooler.dim) and other.shape == (1, 4, pooler.dim)
+    assert np.allclose(whole[0], alone[0], atol=1e-4)  # batched with padding, cut out of a longer pass
+    assert not np.allclose(whole[0, 0], whole[1, 0])
+    assert np.allclose(other[0, 2], 0.0)  # no counselor turn: that view pools to zeros
 
 
 def test_models_status_shows_the_lineage(head_dir, tmp_path, capsys, monkeypatch):
@@ -236,3 +287,11 @@ def test_score_corpus_refuses_a_head_of_another_base_before_loading_the_engine(t
     err = capsys.readouterr().err
     assert "the head was trained on other-model@r9" in err and err.count("\n") == 1
     assert not db.exists()  # refused before the store (and the engine) was touched
+
+
+def test_an_unknown_feature_block_is_one_line_exit_2(small_corpus, capsys):
+    argv = ["train", "--labels", str(small_corpus["labels"]), "--sessions", str(small_corpus["sessions"]),
+            "--features", "lexical,words", "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "unknown feature block 'words'" in err[-1] and "Traceback" not in "\n".join(err)
