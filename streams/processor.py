@@ -108,6 +108,8 @@ class ProcessorConfig:
     lag_interval_s: float = 2.0
     #: called once the tables are recovered and the worker processes records (health endpoint)
     on_ready: Callable[[], None] | None = None
+    #: hears True when a rebalance completes (tables recovered) and False when one revokes (health's group watch)
+    on_group: Callable[[bool], None] | None = None
 
     def tick_topic(self) -> TopicSpec:
         return TopicSpec(
@@ -518,6 +520,8 @@ def build_app(cfg: ProcessorConfig):
         for sid, state in list(sessions.items()):
             if state is not None:
                 log.debug("recovered %s: emitted %s, %d turns", sid, state["clock"]["emitted"], core.turn_count(state))
+        if cfg.on_group:
+            cfg.on_group(True)
         if first:
             print(f"{READY_LINE}: app {cfg.app_id}, {len(sessions)} session(s) recovered", file=sys.stderr,
                   flush=True)
@@ -527,6 +531,8 @@ def build_app(cfg: ProcessorConfig):
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # Faust types connect() so no plain receiver fits
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         inflight.clear()
+        if cfg.on_group:
+            cfg.on_group(False)
         print(f"processor rebalance: {len(revoked)} partition(s) revoked", file=sys.stderr, flush=True)
 
     return app

@@ -101,7 +101,8 @@ def cmd_process(args: argparse.Namespace) -> int:
                               standby_replicas=args.standby_replicas,
                               record_loader=lambda: load_record_book(records_db),
                               record_reload_s=args.records_reload,
-                              on_ready=health.set_ready if health else None)
+                              on_ready=health.set_ready if health else None,
+                              on_group=health.watch_group(args.app_id).update if health else None)
         print(f"processor starting: app {args.app_id} on {bootstrap}, clock rate {args.clock_rate:g}, "
               f"{args.transcript} transcripts (Ctrl-C stops)", file=sys.stderr, flush=True)
         try:
