@@ -55,6 +55,8 @@ ARCHIVE_READS = Counter("alliance_gateway_archive_reads",
                         ["outcome"])
 ACKS = Counter("alliance_gateway_acks", "Alert acknowledgements published to alliance.acks, by outcome", ["outcome"])
 LINKS_PUBLISHED = Counter("alliance_survey_links_published", "Survey links published to chat.survey_links")
+LINKS_REFUSED = Counter("alliance_survey_links_refused",
+                        "ended records from a source that does not own the session: no survey link minted")
 
 
 class WriteCounts:
