@@ -265,10 +265,10 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
                 on_group(False)
 
         async def on_partitions_assigned(self, assigned) -> None:
-            if on_group:
-                on_group(True)
             if on_assigned:
                 on_assigned(sorted(tp.partition for tp in assigned))
+            if on_group:  # after the assignment is announced: healthy means it holds these partitions
+                on_group(True)
 
     from streams.kafka_security import kafka_security
 
