@@ -11,7 +11,16 @@ Dependencies: a part's ``/healthz`` also answers 503 while a dependency it watch
 (:meth:`HealthServer.watch`; every Kafka part watches its broker) has not answered
 for ``stale_s`` seconds, naming it ("kafka: no answer for 8 s"). Why: a part whose
 broker is gone stays "ready" — its client library retries quietly — and a probe that
-says ok then hides the outage from the orchestrator and from ``up``.
+says ok then hides the outage from the orchestrator and from ``up``. The sink also
+watches its store (:meth:`HealthServer.watch_store`: ``SELECT 1`` every 2 s, 503
+``store: no answer for N s`` after ``stale_s``), so a database outage, during which
+it retries and commits nothing, shows.
+
+Consumer groups: a part that consumes in a group (processor, scorer, sink) is not
+healthy before its member has joined the group and holds its assignment
+(:meth:`HealthServer.watch_group`: 503 ``consumer group G: not joined yet``), nor
+while a rebalance lasts longer than ``stale_s``. Why: a sink that answered ok
+~5 s before it had partitions would be called ready while it read nothing.
 
 ``/metrics`` is the part's Prometheus registry (docs/metrics.md): counters and
 histograms the part's shell keeps, read here from another thread (the client
@@ -53,6 +62,38 @@ class Dependency:
         return f"{self.name}: no answer for {silent:.0f} s" if silent > self.stale_s else None
 
 
+@dataclass
+class GroupMembership:
+    """Whether this part's consumer-group member holds its assignment (pure: time is given).
+
+    ``update(True)`` after each assignment (an empty one too: a replica beyond the
+    partition count has joined and is idle, not broken), ``update(False)`` when a
+    rebalance takes the assignment away. Written from the part's event loop, read
+    by the probe's thread: single attribute writes.
+    """
+
+    group: str
+    since: float
+    stale_s: float = STALE_S
+    joined: bool = False
+    ever_joined: bool = False
+
+    def update(self, joined: bool, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        if joined:
+            self.joined = self.ever_joined = True
+        elif self.joined:
+            self.joined, self.since = False, now
+
+    def problem(self, now: float) -> str | None:
+        if self.joined:
+            return None
+        if not self.ever_joined:
+            return f"consumer group {self.group}: not joined yet"
+        silent = now - self.since
+        return f"consumer group {self.group}: rebalancing for {silent:.0f} s" if silent > self.stale_s else None
+
+
 def kafka_answers(bootstrap: str, timeout_s: float = 1.0) -> bool:
     """Does the first bootstrap broker answer? A Kafka ApiVersions request over plaintext; with TLS or SASL
     configured, a TCP connect (the handshake is the client library's)."""
@@ -84,6 +125,7 @@ class HealthServer:
         self.ready = threading.Event()
         self.detail = "starting"
         self.dependencies: list[Dependency] = []
+        self.groups: list[GroupMembership] = []
         self._closed = threading.Event()
         self.failing: str | None = None  # set while the part runs but cannot do its work
         health = self
@@ -130,7 +172,8 @@ class HealthServer:
     def problems(self, now: float | None = None) -> list[str]:
         """What the watched dependencies say is wrong (empty: nothing)."""
         now = time.monotonic() if now is None else now
-        return [p for d in self.dependencies if (p := d.problem(now)) is not None]
+        found = [d.problem(now) for d in self.dependencies] + [g.problem(now) for g in self.groups]
+        return [p for p in found if p is not None]
 
     def watch(self, name: str, check: Callable[[], bool], every_s: float = CHECK_EVERY_S,
               stale_s: float = STALE_S) -> Dependency:
@@ -152,6 +195,18 @@ class HealthServer:
     def set_failing(self, reason: str | None) -> None:
         """Unhealthy (503 with ``reason``) while the part runs but fails every record; None: healthy again."""
         self.failing = reason
+
+    def watch_store(self, engine, every_s: float = CHECK_EVERY_S, stale_s: float = STALE_S) -> Dependency:
+        """503 ``store: no answer for N s`` while ``SELECT 1`` on ``engine`` has failed (or hung) for ``stale_s``."""
+        from store.db import store_answers
+
+        return self.watch("store", lambda: store_answers(engine), every_s=every_s, stale_s=stale_s)
+
+    def watch_group(self, group: str, stale_s: float = STALE_S) -> GroupMembership:
+        """A consumer group whose membership this part reports (its ``update`` is the part's rebalance hook)."""
+        membership = GroupMembership(group, time.monotonic(), stale_s)
+        self.groups.append(membership)
+        return membership
 
     def set_draining(self) -> None:
         self.detail = "draining"
@@ -179,5 +234,5 @@ def add_health_argument(p) -> None:
     from .argtypes import port
 
     p.add_argument("--health-port", type=port, default=None,
-                   help="serve GET /healthz (200 when ready, 503 while starting, draining or while Kafka does "
-                        "not answer) and GET /metrics (Prometheus) on this port (default: none)")
+                   help="serve GET /healthz (200 when ready, 503 while starting, draining, while Kafka (the "
+                        "sink: or its store) does not answer or before its consumer group is joined) and GET /metrics (Prometheus) on this port (default: none)")

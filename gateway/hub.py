@@ -44,7 +44,7 @@ from .client_messages import (
 from .connection import Connection
 from .history import ArchivedSession, Cursor, EventId, Gap, History, ScopedHistory, StoredEvent
 from .policy import Policy
-from .summary import SessionState, later_phase
+from .summary import SessionState, later_phase, policy_fields
 from .visibility import (
     alert_is_gated,
     alert_view,
@@ -272,7 +272,8 @@ class Hub:
     def _push_snapshot(self, conn: Connection) -> None:
         viewer = conn.viewer
         counselor = viewer.role == "counselor"
-        sessions = [s.summary(self.policy, counselor) for s in self._sessions_in_scope(viewer)]
+        shared = policy_fields(self.policy, counselor)  # once per snapshot, not per session
+        sessions = [s.summary(self.policy, counselor, shared) for s in self._sessions_in_scope(viewer)]
         sessions.sort(key=lambda s: -s["risk"])
         ids = tuple(s["session_id"] for s in sessions)
         self.access.record(conn.id, "board", viewer, ids, sessions_shown=len(ids))

@@ -62,6 +62,8 @@ ARCHIVE_READS = Counter("alliance_gateway_archive_reads",
                         ["outcome"])
 ACKS = Counter("alliance_gateway_acks", "Alert acknowledgements published to alliance.acks, by outcome", ["outcome"])
 LINKS_PUBLISHED = Counter("alliance_survey_links_published", "Survey links published to chat.survey_links")
+LINKS_REFUSED = Counter("alliance_survey_links_refused",
+                        "ended records from a source that does not own the session: no survey link minted")
 
 
 class WriteCounts:
@@ -162,6 +164,9 @@ class PrometheusSurveyLinkSensor:
 
     def on_link_published(self) -> None:
         LINKS_PUBLISHED.inc()
+
+    def on_link_refused(self) -> None:
+        LINKS_REFUSED.inc()
 
     async def observe_lag(self, group: str, consumer: object, topics: Collection[str] | None = None) -> None:
         await observe_consumer(SURVEY_LINKS_PART, group, consumer, topics)

@@ -42,6 +42,9 @@ class SurveyLinkSensor(Protocol):
     def on_link_published(self) -> None:
         """A survey link was sent."""
 
+    def on_link_refused(self) -> None:
+        """An ``ended`` not from the session's owner: no link minted (streams/ownership.py)."""
+
     async def observe_lag(self, group: str, consumer: object, topics: Collection[str] | None = None) -> None:
         """Read the sessions consumer's lag (no request of its own)."""
 
@@ -63,6 +66,9 @@ class RecordingGatewaySensor(RecordingSensor):
 
     def on_link_published(self) -> None:
         self.record("on_link_published")
+
+    def on_link_refused(self) -> None:
+        self.record("on_link_refused")
 
     async def observe_lag(self, group: str, consumer: object, topics: Collection[str] | None = None) -> None:
         self.record("observe_lag", group)

@@ -62,7 +62,11 @@ class SessionState:
     ended_seen: float | None = None
 
     # A counselor-facing summary leaves out gated alerts and the scores of withheld dimensions.
-    def summary(self, policy: Policy, for_counselor: bool) -> dict[str, Any]:
+    def summary(self, policy: Policy, for_counselor: bool,
+                shared: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``shared``: :func:`policy_fields` computed once for a snapshot of many sessions (else here)."""
+        if shared is None:
+            shared = policy_fields(policy, for_counselor)
         alerts = []
         for alert in self.alerts.values():
             if for_counselor and alert_is_gated(alert, policy):
@@ -95,12 +99,12 @@ class SessionState:
             "ruptures": ruptures,
             "feedback": feedback,
             #: rule detectors the site opened to counselors by setting (the board shows them)
-            "opened_detectors": sorted(policy.opened_detectors),
+            "opened_detectors": shared["opened_detectors"],
             #: per process flag up now: validated / opened / unvalidated (the board marks the chips)
             "signal_gate": self.signal_gate(policy),
             #: the rule detectors whose notices this viewer does not receive for now (a counselor: every one
             #: with a code neither validated nor opened; the panel says so, like validation mode)
-            "rules_withheld": rules_withheld(policy) if for_counselor else [],
+            "rules_withheld": shared["rules_withheld"],
             "unacked": sum(1 for a in alerts if not a["acks"] and a.get("kind") != "recovered"),
             # the board's sort key and "falling" counter rest on validated signals only; what
             # unvalidated ones would add is shown beside it, marked, and moves nothing
@@ -167,6 +171,13 @@ class SessionState:
                 "mode": gate_on and not set(WATCHED_DIMENSIONS) <= passed,
                 "unvalidated": sorted(unvalidated),
                 "withheld": sorted(unvalidated) if for_counselor and gate_on else []}
+
+
+def policy_fields(policy: Policy, for_counselor: bool) -> dict[str, Any]:
+    """The summary fields that depend on the policy alone, the same for every session: a snapshot of many
+    sessions computes them once (they were a fifth of a counselor's snapshot, rebuilt per session)."""
+    return {"opened_detectors": sorted(policy.opened_detectors),
+            "rules_withheld": rules_withheld(policy) if for_counselor else []}
 
 
 def rules_withheld(policy: Policy) -> list[str]:

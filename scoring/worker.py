@@ -248,22 +248,27 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
                      stop: asyncio.Event | None = None,
                      on_ready: Callable[[], None] | None = None,
                      on_outcome: Callable[[object, Outcome], None] | None = None,
-                     on_assigned: Callable[[list[int]], None] | None = None) -> WorkerStats:
+                     on_assigned: Callable[[list[int]], None] | None = None,
+                     on_group: Callable[[bool], None] | None = None) -> WorkerStats:
     """Consume, score, produce, then commit, until ``stop`` is set or ``max_records`` are done.
 
     ``on_assigned`` hears the request partitions this worker holds after each rebalance:
     several workers of one group split the partitions, and a stopped worker's move to the others.
+    ``on_group`` hears True after each assignment and False when a rebalance revokes it (the health probe).
     """
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
     from aiokafka.errors import CommitFailedError, KafkaError
 
     class Assignment(ConsumerRebalanceListener):
         async def on_partitions_revoked(self, revoked) -> None:
-            pass
+            if on_group:
+                on_group(False)
 
         async def on_partitions_assigned(self, assigned) -> None:
             if on_assigned:
                 on_assigned(sorted(tp.partition for tp in assigned))
+            if on_group:  # after the assignment is announced: healthy means it holds these partitions
+                on_group(True)
 
     from streams.kafka_security import kafka_security
 

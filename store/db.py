@@ -148,3 +148,17 @@ def require_schema(engine: Engine) -> None:
 
 def table_names(engine: Engine) -> set[str]:
     return set(inspect(engine).get_table_names())
+
+
+def store_answers(engine: Engine) -> bool:
+    """Does the store answer ``SELECT 1`` now? The sink's health check (alliance_monitor/health.py); a hung
+    connect simply never answers, and the probe's staleness turns that into 503."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except (SQLAlchemyError, OSError):
+        return False

@@ -203,8 +203,11 @@ class Sink:
                  group_id: str = "alliance-store", settings: StoreSettings | None = None,
                  batch_max: int = 500, retry_initial_s: float = 0.2, retry_max_s: float = 10.0,
                  purge_every_s: float = 3600.0, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 trusted_sources: frozenset[str] = frozenset(), sensor: SinkSensor | None = None):
+                 trusted_sources: frozenset[str] = frozenset(), sensor: SinkSensor | None = None,
+                 on_group: Callable[[bool], None] | None = None):
         self.bootstrap = bootstrap
+        #: hears True after each assignment, False when a rebalance revokes it (the health probe's group watch)
+        self.on_group = on_group
         #: sources whose chat.sessions records may claim a session (empty: every source); streams/ownership.py
         self.trusted_sources = trusted_sources
         self.engine = engine
@@ -226,17 +229,29 @@ class Sink:
         self._last_purge = 0.0
 
     async def start(self) -> None:
-        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 
         from streams.kafka_security import kafka_security
 
+        on_group = self.on_group
+
+        class Membership(ConsumerRebalanceListener):
+            async def on_partitions_revoked(self, revoked) -> None:
+                if on_group:
+                    on_group(False)
+
+            async def on_partitions_assigned(self, assigned) -> None:
+                if on_group:
+                    on_group(True)
+
         self._consumer = AIOKafkaConsumer(
-            *self.topics.contracts(), bootstrap_servers=self.bootstrap, **kafka_security(), group_id=self.group_id,
+            bootstrap_servers=self.bootstrap, **kafka_security(), group_id=self.group_id,
             enable_auto_commit=False, auto_offset_reset=offset_reset(), client_id="alliance-store-sink",
             max_poll_records=self.batch_max,
             # a long DB outage means a long gap between polls; stay in the group meanwhile
             max_poll_interval_ms=30 * 60 * 1000,
         )
+        self._consumer.subscribe(list(self.topics.contracts()), listener=Membership())
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **kafka_security(), acks="all",
                                           client_id="alliance-store-dlq")
         await self._producer.start()

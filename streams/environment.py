@@ -85,6 +85,10 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
              "file of revoked token ids, one per line"),
     Variable("ALLIANCE_SURVEY_SECRET", "gateway/survey.py",
              "key that signs survey links (>= 16 bytes)", "derived from the gateway secret"),
+    Variable("ALLIANCE_TRUSTED_SOURCE", "alliance_monitor (survey publish-links)",
+             "sources whose chat.sessions records may claim a session, comma-separated (the parts' "
+             "--trusted-source; survey publish-links is not a part command, so it reads the variable here)",
+             "every source"),
     Variable("ALLIANCE_INGEST_TOKENS", "alliance_monitor (ingest)",
              "per-platform ingest tokens: platform=token,... (or @file)"),
     # -- the scorer and training

@@ -122,6 +122,8 @@ class ProcessorConfig:
         joins a source partition to the same table partition; a mismatch dead-letters every record)."""
         return [CHAT_TURNS.name, CHAT_SESSIONS.name, ALERTS.name, SCORES.name, self.tick_topic().name,
                 *changelog_topics(self.app_id)]
+    #: hears True when a rebalance completes (tables recovered) and False when one revokes (health's group watch)
+    on_group: Callable[[bool], None] | None = None
 
     def tick_topic(self) -> TopicSpec:
         return TopicSpec(
@@ -580,6 +582,8 @@ def build_app(cfg: ProcessorConfig):
         for sid, state in list(sessions.items()):
             if state is not None:
                 log.debug("recovered %s: emitted %s, %d turns", sid, state["clock"]["emitted"], core.turn_count(state))
+        if cfg.on_group:
+            cfg.on_group(True)
         if first:
             print(f"{READY_LINE}: app {cfg.app_id}, {len(sessions)} session(s) recovered", file=sys.stderr,
                   flush=True)
@@ -589,6 +593,8 @@ def build_app(cfg: ProcessorConfig):
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # Faust types connect() so no plain receiver fits
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         inflight.clear()
+        if cfg.on_group:
+            cfg.on_group(False)
         print(f"processor rebalance: {len(revoked)} partition(s) revoked", file=sys.stderr, flush=True)
 
     return app

@@ -103,7 +103,8 @@ def cmd_process(args: argparse.Namespace) -> int:
                               record_loader=lambda: load_record_book(records_db),
                               record_reload_s=args.records_reload,
                               on_ready=health.set_ready if health else None,
-                              on_failing=health.set_failing if health else None)
+                              on_failing=health.set_failing if health else None,
+                              on_group=health.watch_group(args.app_id).update if health else None)
         try:
             check_partitions(cfg)  # sources and changelogs that disagree: one line now, not a DLQ of every record
             print(f"processor starting: app {args.app_id} on {bootstrap}, clock rate {args.clock_rate:g}, "

@@ -124,7 +124,7 @@ def _cmd_score(args) -> int:
                 bootstrap, scorer, cfg, stop=stop,
                 on_ready=lambda: ready(f"scoring worker ready: engine={engine.kind} model={engine.model_name} "
                                        f"group={cfg.group_id} bootstrap={bootstrap}"),
-                on_outcome=outcome,
+                on_outcome=outcome, on_group=health.watch_group(cfg.group_id).update if health else None,
                 on_assigned=lambda parts: print(f"scoring worker assignment: partitions {parts}", flush=True))
         finally:
             await engine.aclose()

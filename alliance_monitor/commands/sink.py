@@ -50,7 +50,8 @@ def cmd_sink(args) -> int:
         stop = stop_on_signals(health)
         settings = replace(StoreSettings.from_env(url), redact=not args.no_redact)
         sink = Sink(bootstrap, engine, group_id=args.group, settings=settings,
-                    trusted_sources=frozenset(args.trusted_source))
+                    trusted_sources=frozenset(args.trusted_source),
+                    on_group=health.watch_group(args.group).update if health else None)
         print(f"sink: {', '.join(sink.topics.contracts())} → store (Ctrl-C to stop)", file=sys.stderr, flush=True)
         stats = await sink.run(stop, on_ready=health.set_ready if health else None)  # ready once in the group
         redacted = ", ".join(f"{k} {v}" for k, v in sorted(stats.redacted.items())) or "none"
@@ -61,6 +62,7 @@ def cmd_sink(args) -> int:
     health = start_health("sink", args.health_port)
     if health:
         health.watch_kafka(bootstrap)
+        health.watch_store(engine)
     try:
         asyncio.run(main())
     finally:

@@ -14,7 +14,7 @@ from ..argtypes import base_url, duration
 from ..errors import CliError
 from ..health import add_health_argument
 from ..stopping import stop_on_signals
-from .common import add_embedded_broker_argument, run_kafka_part
+from .common import add_embedded_broker_argument, add_trusted_source_argument, run_kafka_part
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--instrument", choices=INSTRUMENTS, default="wai-sr", help="default wai-sr")
     p.add_argument("--ttl", type=duration, default=DEFAULT_LINK_TTL_S, help="link lifetime (default 72h)")
     p.add_argument("--group", default="alliance-survey-links", help="consumer group id")
+    add_trusted_source_argument(p)
     add_health_argument(p)
     add_embedded_broker_argument(p)
     p.set_defaults(func=cmd_publish_links)
@@ -73,11 +74,17 @@ def cmd_publish_links(args: argparse.Namespace) -> int:
     if args.ttl > MAX_LINK_TTL_S:
         raise CliError(f"--ttl must be at most {MAX_LINK_TTL_S // 3600} hours")
     key = _key()
+    from streams import environment
+
+    # the same list as the parts' --trusted-source (ALLIANCE_TRUSTED_SOURCE, which `up` sets for every child)
+    trusted = frozenset(args.trusted_source or [name.strip() for name in
+                                                (environment.get("ALLIANCE_TRUSTED_SOURCE") or "").split(",")
+                                                if name.strip()])
 
     async def main(bootstrap: str, health) -> None:
         stop = stop_on_signals(health)
         pub = LinkPublisher(bootstrap, key, args.base_url, instrument=args.instrument, ttl_s=args.ttl,
-                            group_id=args.group)
+                            group_id=args.group, trusted_sources=trusted)
         print(f"survey links: {CHAT_SESSIONS.name} (ended) → {SURVEY_LINKS.name}, {args.base_url}/survey "
               "(Ctrl-C to stop)",
               file=sys.stderr, flush=True)
@@ -85,7 +92,7 @@ def cmd_publish_links(args: argparse.Namespace) -> int:
             health.set_ready()
         stats = await pub.run(stop)
         print(f"survey links stopped: {stats.published} published for {stats.ended} ended sessions "
-              f"({stats.skipped_expired} too old)", file=sys.stderr)
+              f"({stats.skipped_expired} too old, {stats.refused} refused: not the owner's)", file=sys.stderr)
 
     run_kafka_part("survey-links", args.health_port, main, embedded=args.embedded_broker)
     return 0

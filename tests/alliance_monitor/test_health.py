@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from alliance_monitor.health import Dependency, HealthServer, kafka_answers, start_health
+from alliance_monitor.health import Dependency, GroupMembership, HealthServer, kafka_answers, start_health
 from streams.processor import DeadLetterStreak
 
 
@@ -24,6 +25,39 @@ def test_a_dependency_is_a_problem_only_after_it_went_silent_for_the_stale_time(
     assert dep.problem(108) is not None
     dep.observe(True, 108)
     assert dep.problem(108) is None
+
+
+def test_a_group_member_is_a_problem_until_it_joined_and_during_a_long_rebalance():
+    m = GroupMembership("alliance-store", since=100.0, stale_s=6)
+    assert m.problem(100) == "consumer group alliance-store: not joined yet"
+    assert m.problem(500) == "consumer group alliance-store: not joined yet"  # no grace before the first join
+    m.update(True, 500)
+    assert m.problem(500) is None
+    m.update(False, 600)  # a rebalance took the assignment away
+    assert m.problem(606) is None  # a short rebalance is not an outage
+    assert m.problem(607) == "consumer group alliance-store: rebalancing for 7 s"
+    m.update(True, 608)
+    assert m.problem(700) is None
+
+
+def test_the_store_check_answers_for_a_real_database_and_not_for_a_closed_port(postgres_url):
+    from store.db import make_engine, store_answers
+
+    live = make_engine(postgres_url)
+    dead = make_engine(f"postgresql+psycopg2://postgres@127.0.0.1:{_closed_port()}/test")
+    try:
+        assert store_answers(live)
+        assert not store_answers(dead)
+    finally:
+        live.dispose()
+        dead.dispose()
+
+
+def _closed_port() -> int:
+    """A local port with nothing listening (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _health(port: int) -> tuple[int, dict]:

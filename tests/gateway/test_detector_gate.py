@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import orjson
 import pytest
 
 from gateway.client_messages import Hello
@@ -191,3 +192,21 @@ def test_the_board_marks_unvalidated_flags_and_the_panel_says_which_rules_are_wi
     assert board["rules_withheld"] == []
     assert state.summary(policy, for_counselor=True)["rules_withheld"] == ["process-signals", "rupture-markers"]
     assert state.summary(Policy(unvalidated_to_counselors=True), for_counselor=True)["rules_withheld"] == []
+
+
+def test_a_snapshot_computes_the_policy_wide_fields_once_and_says_the_same_as_each_sessions_summary():
+    """The snapshot hoists rules_withheld and opened_detectors out of the per-session loop (bench/gateway_resume.py):
+    what each viewer receives must equal the session's own summary, for a counselor and for a supervisor."""
+    policy = Policy(record_book=_book(PROCESS_SIGNALS, {"rushing": True}),
+                    opened_detectors=parse_opened(["process-signals:idle"]))
+    hub, feed, _alice, _ward = _hub(policy)
+    feed("chat.sessions", "session", ev.started("s2", "alice", "ward"))
+    for sid in ("s1", "s2"):
+        feed("alliance.signals", "signal", ev.signal(sid, "alice", flags=("rushing", "idle")))
+    for viewer, counselor in ((ALICE, True), (WARD, False)):
+        snapshot = next(f for f in frames(hub.open(Hello(viewer, None), 0)) if f["type"] == "snapshot")
+        got = {s["session_id"]: s for s in snapshot["sessions"]}
+        assert set(got) == {"s1", "s2"}
+        for sid, shown in got.items():
+            assert shown == orjson.loads(orjson.dumps(hub.sessions[sid].summary(policy, counselor)))
+        assert shown["rules_withheld"] == (["process-signals", "rupture-markers"] if counselor else [])

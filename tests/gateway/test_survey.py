@@ -202,6 +202,70 @@ async def test_publish_links_for_ended_sessions_through_the_broker(kafka_bootstr
     assert (stats.ended, stats.published, stats.skipped_expired, stats.skipped_bad) == (2, 1, 1, 1)
 
 
+def _produce_sourced(bootstrap: str, topic: str, records) -> None:
+    """(event, source) pairs, each keyed by its session and stamped with its source header, as ingest does."""
+    from kafka import KafkaProducer
+
+    from streams.codec import encode
+    from streams.topics import SOURCE_HEADER
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", max_in_flight_requests_per_connection=1)
+    try:
+        for ev, source in records:
+            producer.send(topic, key=ev.session_id.encode(), value=encode(ev), headers=[(SOURCE_HEADER, source)])
+        producer.flush()
+    finally:
+        producer.close()
+
+
+@pytest.mark.integration
+async def test_only_the_owners_ended_mints_a_link_even_after_a_restart(kafka_bootstrap, unique):
+    """Issue 21: the publisher minted a link on any `ended`. A forged `ended` from another (trusted) platform
+    mints nothing and is counted, before and after the publisher restarts from its committed offset (it
+    re-reads the topic to learn the owners); the owner's own `ended` still mints exactly one link each."""
+    from datetime import datetime, timezone
+
+    from gateway.survey_publisher import LinkPublisher
+    from streams.contracts import SurveyLink
+
+    sessions = dataclasses.replace(spec("chat.sessions"), name=f"chat.sessions.own{unique}", partitions=2)
+    links = dataclasses.replace(spec("chat.survey_links"), name=f"chat.survey_links.own{unique}", partitions=2)
+    ensure_topics(kafka_bootstrap, [sessions, links])
+    now = datetime.now(timezone.utc)
+    one, two = (SessionEvent(session_id=f"{n}-{unique}", kind="started", at=now, counselor_id="c-1", lang="en")
+                for n in ("one", "two"))
+    end = lambda ev: ev.model_copy(update={"kind": "ended"})  # noqa: E731
+    a, b = b"platform-a", b"platform-b"
+    trusted = frozenset({"platform-a", "platform-b"})
+
+    async def run_publisher(expect_links: int) -> tuple[list, object]:
+        pub = LinkPublisher(kafka_bootstrap, KEY, "https://gw.example.org", sessions_topic=sessions.name,
+                            links_topic=links.name, group_id=f"links-{unique}", trusted_sources=trusted)
+        stop = asyncio.Event()
+        task = asyncio.create_task(pub.run(stop))
+        try:
+            recs = await consume_all(kafka_bootstrap, links.name, expect=expect_links, timeout=60)
+            deadline = time.monotonic() + 30
+            while pub.stats.refused + pub.stats.published < 2:  # both ended records of this round judged
+                assert time.monotonic() < deadline, pub.stats
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            stats = await asyncio.wait_for(task, 30)
+        return recs, stats
+
+    _produce_sourced(kafka_bootstrap, sessions.name, [(one, a), (two, a), (end(one), b), (end(two), a)])
+    recs, stats = await run_publisher(expect_links=1)
+    assert [decode(SurveyLink, r.value).session_id for r in recs] == [two.session_id]
+    assert (stats.published, stats.refused) == (1, 1)
+
+    # restarted: it resumes after its commit, so it never saw the `started` records... unless it re-reads them
+    _produce_sourced(kafka_bootstrap, sessions.name, [(end(two), b), (end(one), a)])
+    recs, stats = await run_publisher(expect_links=2)
+    assert sorted(decode(SurveyLink, r.value).session_id for r in recs) == sorted([one.session_id, two.session_id])
+    assert (stats.published, stats.refused) == (1, 1)  # `two` not minted again; the forged end refused
+
+
 def test_survey_link_command_prints_a_url_the_gateway_accepts(capsys, monkeypatch):
     from alliance_monitor.cli import main
 

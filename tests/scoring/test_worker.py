@@ -84,10 +84,12 @@ class WorkerProcess:
     ``model``: the model directory it loads (the tiny random-weight model in these tests: what
     they prove — nothing lost, nothing scored twice — holds for any weights)."""
 
-    def __init__(self, bootstrap: str, group: str, model: str):
+    def __init__(self, bootstrap: str, group: str, model: str, health_port: int | None = None):
         self.cmd = [sys.executable, "-m", "alliance_monitor.cli", "score", "--engine", "transformers",
                     "--bootstrap", bootstrap, "--group", group, "--concurrency", "1", "--rationale", "none",
                     "--max-model-len", "1024", "--retries", "0"]
+        if health_port is not None:
+            self.cmd += ["--health-port", str(health_port)]
         self.env = dict(os.environ, ALLIANCE_MODEL=model, PYTHONUNBUFFERED="1")
         self.lines: list[str] = []
         self.ready = threading.Event()
@@ -190,9 +192,31 @@ def _wait_for_a_settled_split(workers: list[WorkerProcess], timeout: float = 300
 def test_two_workers_in_one_group_share_the_requests_without_a_duplicate_score(kafka_bootstrap, tiny_model, unique):
     """Two real workers (transformers engine) in one consumer group: the partitions are split, every
     request is scored exactly once, and both workers do part of the work."""
+    from streams.broker import free_port
+    from tests.alliance_monitor.test_health import _health
+
     group, model = f"g2-{unique}", str(tiny_model.path)
-    workers = [WorkerProcess(kafka_bootstrap, group, model).start() for _ in range(2)]
+    port = free_port()
+    workers = [WorkerProcess(kafka_bootstrap, group, model, health_port=port if i == 0 else None).start()
+               for i in range(2)]
     try:
+        # issue 21: /healthz waits for the group (alliance_monitor/health.py, watch_group): never another 503
+        # reason once the model is loaded, and healthy at all only if the rebalance hook reports the join
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                status, body = _health(port)
+            except OSError:  # the probe's port is not open yet
+                status, body = 0, {}
+            if status == 200:
+                break
+            assert workers[0].proc.poll() is None and time.monotonic() < deadline, "\n".join(workers[0].lines)
+            if workers[0].ready.is_set():  # model loaded and consuming: only the group holds it back (or the
+                # probe's ready flag, set right after the line this test read)
+                assert body["status"] in ("starting", f"consumer group {group}: not joined yet"), body
+            time.sleep(0.2)
+        # healthy only after its assignment was announced (the line is in the pipe before the probe says 200)
+        assert workers[0].wait_for("scoring worker assignment", 1), "\n".join(workers[0].lines)
         _wait_for_a_settled_split(workers)
         sid = f"two-{unique}"
         reqs = [_request(f"{sid}-{i}", "early", EN_SESSION[:2]) for i in range(8)]  # keys over all partitions

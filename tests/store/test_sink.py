@@ -305,3 +305,56 @@ async def test_the_sink_reads_each_session_records_source_and_keeps_its_owner(ka
         assert sink.stats.written.skipped == {"session": 3} and sink.stats.dead_lettered == 0
     finally:
         engine.dispose()
+
+
+async def test_the_sinks_health_waits_for_its_group_and_says_when_its_store_is_down(kafka_bootstrap, unique, pg_url,
+                                                                                   postgres_url):
+    """Issue 21: the sink's /healthz said ok ~5 s before it had joined its group, and through a store outage.
+    Real broker, real PostgreSQL (a scratch database that stops taking connections), the real probe."""
+    from alliance_monitor.health import HealthServer
+    from tests.alliance_monitor.test_health import _health, _until
+
+    topics = make_topics(kafka_bootstrap, f".health{unique}")
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    dbname = engine.url.database
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+
+    def allow(on: bool) -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS {"true" if on else "false"}'))
+            if not on:
+                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = :d AND pid <> pg_backend_pid()"), {"d": dbname})
+
+    group = f"store-{unique}"
+    health = HealthServer("sink", 0, host="127.0.0.1")
+    health.watch_store(engine, every_s=0.3, stale_s=2)
+    seen: list[tuple[int, int]] = []  # (status, partitions held) at each probe while joining
+    sink = Sink(kafka_bootstrap, engine, topics=topics, group_id=group,
+                on_group=health.watch_group(group).update)
+    health.set_ready()  # as `alliance-monitor sink` does, before the consumer starts
+    try:
+        status, body = await asyncio.to_thread(_health, health.port)
+        assert (status, body["status"]) == (503, f"consumer group {group}: not joined yet")
+        async with RunningSink(sink):
+            while True:
+                status, body = await asyncio.to_thread(_health, health.port)
+                held = len(sink._consumer.assignment()) if sink._consumer is not None else 0
+                seen.append((status, held))
+                if status == 200:
+                    break
+                assert "not joined yet" in body["status"], body
+                assert len(seen) < 300, f"never healthy: {body}"
+                await asyncio.sleep(0.1)
+            assert held > 0, "healthy before the member held any partition"
+            await asyncio.to_thread(allow, False)  # the store goes away
+            body = await asyncio.to_thread(_until, health.port, 503, 15)
+            assert body["status"].startswith("store: no answer for"), body
+            await asyncio.to_thread(allow, True)
+            await asyncio.to_thread(_until, health.port, 200, 15)
+    finally:
+        health.close()
+        await asyncio.to_thread(allow, True)
+        engine.dispose()
+        admin.dispose()
