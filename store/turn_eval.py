@@ -20,6 +20,7 @@ from streams.codec import json_lines, validate
 from streams.contracts import CounselorFeedback
 from streams.errors import ContractError
 from streams.signals import text_length
+from validation.detectors import Detector
 from validation.stats import finite_or_none
 from validation.turn_agreement import (
     ALL_CODES,
@@ -208,19 +209,20 @@ def evaluate_turns(codes: list[TurnCode], feedback: dict[tuple[str, int], Counse
 PER_TURN = ("counselor-words", "rupture-markers")
 
 
-def evaluate_detector(codes: list[TurnCode], detector: str, *, resamples: int = 2000,
+def evaluate_detector(codes: list[TurnCode], detector: str | Detector, *, resamples: int = 2000,
                       seed: int = 0) -> TurnEvalResult:
-    """A rule detector (``counselor-words``, ``rupture-markers``) against the coders, per code it speaks for:
-    the rules read each coded turn's ``text`` (kept only as the rules' answers), beside turn length alone."""
+    """A rule detector (``counselor-words``, ``rupture-markers``) or a trained one (``train-turns``) against the
+    coders, per code it speaks for: the detector read each coded turn's ``text`` (kept only as its answers, in
+    ``TurnCode.rules``), beside turn length alone."""
     from validation.detectors import DETECTORS
 
-    found = DETECTORS.get(detector)
-    if found is None or found.name not in PER_TURN:
+    found = detector if isinstance(detector, Detector) else DETECTORS.get(detector)
+    if found is None or (found.kind == "rules" and found.name not in PER_TURN):
         raise LabelError(f"no per-turn evaluation for detector {detector!r} (these have one: counselor-words, "
                          "rupture-markers; process-signals flags windows of turns, not single turns)")
     with_text = [c for c in codes if c.rules is not None]
     if not with_text:
-        raise LabelError(f"--detector {detector} needs the turn's text in the coded file (a `text` field): "
+        raise LabelError(f"--detector {found.key} needs the turn's text in the coded file (a `text` field): "
                          "the rules read it")
     coders = sorted({c.coder for c in codes})
     by_turn: dict[tuple[str, int], list[TurnCode]] = {}
@@ -236,7 +238,7 @@ def evaluate_detector(codes: list[TurnCode], detector: str, *, resamples: int = 
                 per_code.setdefault(code, []).append(CodedTurn(key[0], key[1], human, rules[code],
                                                                float(tcs[0].length or 0)))
     res = TurnEvalResult(len({(c.session_id, c.turn_id) for c in codes}), len(by_turn), coders, 0,
-                         f"{found.key} (rules)")
+                         f"{found.key} ({found.kind})")
     res.codes = [evaluate_code(code, per_code[code], resamples=resamples, seed=seed)
                  for code in found.codes if code in per_code]
     return res
