@@ -20,6 +20,7 @@ from streams.codec import json_lines, validate
 from streams.contracts import CounselorFeedback
 from streams.errors import ContractError
 from streams.signals import text_length
+from training.turn_detector import LabelledTurn, labelled_turns
 from validation.detectors import Detector
 from validation.stats import finite_or_none
 from validation.turn_agreement import (
@@ -121,6 +122,28 @@ def read_turn_codes(path: str | Path, rules_of: RuleReader | None = None) -> lis
     if not out:
         raise LabelError(f"{path}: no coded turns")
     return out
+
+
+def read_labelled_turns(path: str | Path) -> list[LabelledTurn]:
+    """The coded file's turns with their text and previous turn, for a trained detector (``train-turns``,
+    ``eval-turns --detector trained.…``); lines are checked as ``eval-turns`` checks them."""
+    path = Path(path)
+    if not path.is_file():
+        raise LabelError(f"turn code file not found: {path}")
+    texts: dict[tuple[str, int], tuple[str, str]] = {}
+    codes: dict[tuple[str, int], list[dict[str, float]]] = {}
+    for line in json_lines(path):
+        if line.error is not None:
+            raise LabelError(f"{line.source}: {line.error}")
+        tc = parse_turn_code(line.data, line.source)
+        text = line.data.get("text") if isinstance(line.data, dict) else None
+        if isinstance(text, str) and text:
+            texts[(tc.session_id, tc.turn_id)] = (tc.speaker, text)
+        codes.setdefault((tc.session_id, tc.turn_id), []).append(tc.codes)
+    turns = labelled_turns(texts, codes)
+    if not turns:
+        raise LabelError(f"{path}: no coded turn with its text (a `text` field): a detector learns from the text")
+    return turns
 
 
 def read_feedback(path: str | Path) -> dict[tuple[str, int], CounselorFeedback]:

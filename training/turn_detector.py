@@ -45,6 +45,22 @@ class LabelledTurn:
     codes: Mapping[str, float]
 
 
+def labelled_turns(texts: Mapping[tuple[str, int], tuple[str, str]],
+                   codes: Mapping[tuple[str, int], Sequence[Mapping[str, float]]]) -> list[LabelledTurn]:
+    """Coded turns with their text and previous turn (every coder's codes of a turn averaged); turns without
+    text are left out (a detector learns from the text). ``texts``: (speaker, text) by (session, turn)."""
+    out = []
+    for (sid, tid), per_coder in sorted(codes.items()):
+        if (sid, tid) not in texts:
+            continue
+        speaker, text = texts[(sid, tid)]
+        previous = texts.get((sid, tid - 1), ("", ""))[1]
+        names = {k for c in per_coder for k in c}
+        mean = {k: sum(c[k] for c in per_coder if k in c) / sum(1 for c in per_coder if k in c) for k in names}
+        out.append(LabelledTurn(sid, tid, speaker, text, previous, mean))
+    return out
+
+
 def feature_text(text: str, previous: str) -> str:
     """What the vectorizers read: the turn, then its context."""
     return f"{text}{SEP}{previous}"

@@ -1,4 +1,4 @@
-"""Files of a trained turn detector: coded turns in (file or store), the artefact out and back in.
+"""Files of a trained turn detector: the artefact out and back in.
 
 The artefact is a directory ``<trained-models>/turn-detectors/<parent>@<revision>/`` with
 ``model.pkl`` (the fitted per-code models), ``detector.json`` (identity, codes, the model
@@ -19,72 +19,15 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
-from streams.codec import json_lines
 from validation.detectors import Detector
 
 from . import lineage as lineage_files
 from .errors import TrainingError
-from .turn_detector import LabelledTurn, parent_detector, trained_detector
+from .turn_detector import parent_detector, trained_detector
 
 MODEL_FILE = "model.pkl"
 DETECTOR_JSON = "detector.json"
 SUBDIR = "turn-detectors"
-
-
-def _labelled(texts: dict[tuple[str, int], tuple[str, str]],
-              codes: dict[tuple[str, int], list[dict[str, float]]]) -> list[LabelledTurn]:
-    out = []
-    for (sid, tid), per_coder in sorted(codes.items()):
-        if (sid, tid) not in texts:
-            continue
-        speaker, text = texts[(sid, tid)]
-        previous = texts.get((sid, tid - 1), ("", ""))[1]
-        names = {k for c in per_coder for k in c}
-        mean = {k: sum(c[k] for c in per_coder if k in c) / sum(1 for c in per_coder if k in c) for k in names}
-        out.append(LabelledTurn(sid, tid, speaker, text, previous, mean))
-    return out
-
-
-def read_coded_file(path: str | Path) -> list[LabelledTurn]:
-    """Coded turns with text from the ``eval-turns`` coded-turn file (every coder's codes of a turn averaged).
-
-    Lines are checked as ``eval-turns`` checks them (StoreError naming file:line); a line without ``text``
-    still gives its turn's speaker and text to the next turn's context only if it has text, else it is unused.
-    """
-    from store.turn_eval import parse_turn_code
-
-    path = Path(path)
-    if not path.is_file():
-        raise TrainingError(f"turn code file not found: {path}")
-    texts: dict[tuple[str, int], tuple[str, str]] = {}
-    codes: dict[tuple[str, int], list[dict[str, float]]] = {}
-    for line in json_lines(path):
-        if line.error is not None:
-            raise TrainingError(f"{line.source}: {line.error}")
-        tc = parse_turn_code(line.data, line.source)
-        text = line.data.get("text") if isinstance(line.data, dict) else None
-        if isinstance(text, str) and text:
-            texts[(tc.session_id, tc.turn_id)] = (tc.speaker, text)
-        codes.setdefault((tc.session_id, tc.turn_id), []).append(tc.codes)
-    turns = _labelled(texts, codes)
-    if not turns:
-        raise TrainingError(f"{path}: no coded turn with its text (a `text` field): a detector learns from the text")
-    return turns
-
-
-def read_coded_store(engine: Engine) -> list[LabelledTurn]:
-    """Coded turns from the /code page's store (``turn_codes``) with the stored turn text (purged turns left out)."""
-    from store.turn_codes import read_turn_codes, turn_texts
-    from validation.codebook import SESSION_TURN, eval_codes
-
-    rows = [r for r in read_turn_codes(engine) if r.turn_id != SESSION_TURN]
-    codes: dict[tuple[str, int], list[dict[str, float]]] = {}
-    for r in rows:
-        codes.setdefault((r.session_id, r.turn_id), []).append(eval_codes(r.codes, r.speaker))
-    keys = set(codes) | {(s, t - 1) for s, t in codes}
-    return _labelled(turn_texts(engine, keys), codes)
 
 
 def default_dir(detector: Detector, root: str | Path | None = None) -> Path:

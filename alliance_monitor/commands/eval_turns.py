@@ -135,15 +135,16 @@ def _trained(spec: str, turn_codes: Path):
 
     Turns of the sessions it was trained on get no answer (and so are not evaluated): a detector is never
     judged on the sessions it learnt from."""
+    from store.turn_eval import read_labelled_turns
     from training.errors import TrainingError
     from training.turn_detector import predict
-    from training.turn_detector_files import load, read_coded_file, resolve
+    from training.turn_detector_files import load, resolve
 
     from ..errors import CliError
 
     try:
         detector, models, trained_on = load(resolve(spec))
-        turns = read_coded_file(turn_codes)
+        turns = read_labelled_turns(turn_codes)
     except TrainingError as err:
         raise CliError(str(err)) from None
     left_out = {t.session_id for t in turns if t.session_id in trained_on}

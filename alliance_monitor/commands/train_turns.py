@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_train_turns(args) -> int:
     from scoring.turn_features import rule_codes
+    from store.turn_codes import labelled_from_store
+    from store.turn_eval import read_labelled_turns
     from streams.signals import text_length
     from training.errors import TrainingError
     from training.turn_detector import (
@@ -51,7 +53,7 @@ def cmd_train_turns(args) -> int:
         speaker_of,
         split_sessions,
     )
-    from training.turn_detector_files import read_coded_file, read_coded_store, save
+    from training.turn_detector_files import save
     from validation.turn_agreement import CodedTurn, evaluate_code
 
     if args.from_store == (args.turn_codes is not None):
@@ -63,12 +65,12 @@ def cmd_train_turns(args) -> int:
 
             engine = store_engine(args)
             try:
-                turns = read_coded_store(engine)
+                turns = labelled_from_store(engine)
             finally:
                 engine.dispose()
             source = "store turn_codes"
         else:
-            turns = read_coded_file(args.turn_codes)
+            turns = read_labelled_turns(args.turn_codes)
             source = f"turn codes {args.turn_codes.name}"
         codes = choose_codes(parent, args.code, turns)
         train_ids, held_ids = split_sessions([t.session_id for t in turns], args.held_out_share, args.seed)
