@@ -173,4 +173,4 @@ def test_train_turns_from_store_learns_from_the_code_pages_codes(sqlite_url, cap
     assert rc == 0, err
     assert f"coded turns: {len(corpus) - 4} in 8 sessions (store turn_codes)" in out
     detector, models, trained_on = load(tmp_path / "det")
-    assert detector.codes == ("directive",) and len(trained_on) == 6
+    assert detector.codes == ("directive",) == tuple(models) and len(trained_on) == 6
