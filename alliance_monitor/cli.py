@@ -49,6 +49,7 @@ COMMAND_MODULES = (
     "settings",    # settings (the reference table of environment variables)
     "corpus",      # corpus synth
     "train",       # train
+    "train_turns",  # train-turns
 )
 
 #: argparse says "argument --port: must be ..."; the user reads "--port must be ...".

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from privacy.redact import redact
 from streams.signals import text_length
+from training.turn_detector import LabelledTurn, labelled_turns
 from validation.codebook import (
     EVAL_CODES,
     EVAL_CODES_OF,
@@ -137,6 +138,17 @@ def turn_texts(engine: Engine, keys: set[tuple[str, int]]) -> dict[tuple[str, in
             if (r.session_id, r.turn_id) in keys:
                 out[(r.session_id, r.turn_id)] = (r.speaker, r.text)
     return out
+
+
+def labelled_from_store(engine: Engine) -> list[LabelledTurn]:
+    """The /code page's codes with the stored turn text and previous turn, for ``train-turns --from-store``
+    (turns whose text retention purged are left out)."""
+    rows = [r for r in read_turn_codes(engine) if r.turn_id != SESSION_TURN]
+    codes: dict[tuple[str, int], list[dict[str, float]]] = {}
+    for r in rows:
+        codes.setdefault((r.session_id, r.turn_id), []).append(eval_codes(r.codes, r.speaker))
+    keys = set(codes) | {(s, t - 1) for s, t in codes}
+    return labelled_turns(turn_texts(engine, keys), codes)
 
 
 # --- ``eval-turns --from-store``: the stored codes against the word rules, and the coders' own agreement -----

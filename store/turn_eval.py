@@ -20,6 +20,8 @@ from streams.codec import json_lines, validate
 from streams.contracts import CounselorFeedback
 from streams.errors import ContractError
 from streams.signals import text_length
+from training.turn_detector import LabelledTurn, labelled_turns
+from validation.detectors import Detector
 from validation.stats import finite_or_none
 from validation.turn_agreement import (
     ALL_CODES,
@@ -122,6 +124,28 @@ def read_turn_codes(path: str | Path, rules_of: RuleReader | None = None) -> lis
     return out
 
 
+def read_labelled_turns(path: str | Path) -> list[LabelledTurn]:
+    """The coded file's turns with their text and previous turn, for a trained detector (``train-turns``,
+    ``eval-turns --detector trained.…``); lines are checked as ``eval-turns`` checks them."""
+    path = Path(path)
+    if not path.is_file():
+        raise LabelError(f"turn code file not found: {path}")
+    texts: dict[tuple[str, int], tuple[str, str]] = {}
+    codes: dict[tuple[str, int], list[dict[str, float]]] = {}
+    for line in json_lines(path):
+        if line.error is not None:
+            raise LabelError(f"{line.source}: {line.error}")
+        tc = parse_turn_code(line.data, line.source)
+        text = line.data.get("text") if isinstance(line.data, dict) else None
+        if isinstance(text, str) and text:
+            texts[(tc.session_id, tc.turn_id)] = (tc.speaker, text)
+        codes.setdefault((tc.session_id, tc.turn_id), []).append(tc.codes)
+    turns = labelled_turns(texts, codes)
+    if not turns:
+        raise LabelError(f"{path}: no coded turn with its text (a `text` field): a detector learns from the text")
+    return turns
+
+
 def read_feedback(path: str | Path) -> dict[tuple[str, int], CounselorFeedback]:
     """Feedback records by (session, turn); the newest record of a turn wins. A bad line: LabelError."""
     path = Path(path)
@@ -208,19 +232,20 @@ def evaluate_turns(codes: list[TurnCode], feedback: dict[tuple[str, int], Counse
 PER_TURN = ("counselor-words", "rupture-markers")
 
 
-def evaluate_detector(codes: list[TurnCode], detector: str, *, resamples: int = 2000,
+def evaluate_detector(codes: list[TurnCode], detector: str | Detector, *, resamples: int = 2000,
                       seed: int = 0) -> TurnEvalResult:
-    """A rule detector (``counselor-words``, ``rupture-markers``) against the coders, per code it speaks for:
-    the rules read each coded turn's ``text`` (kept only as the rules' answers), beside turn length alone."""
+    """A rule detector (``counselor-words``, ``rupture-markers``) or a trained one (``train-turns``) against the
+    coders, per code it speaks for: the detector read each coded turn's ``text`` (kept only as its answers, in
+    ``TurnCode.rules``), beside turn length alone."""
     from validation.detectors import DETECTORS
 
-    found = DETECTORS.get(detector)
-    if found is None or found.name not in PER_TURN:
+    found = detector if isinstance(detector, Detector) else DETECTORS.get(detector)
+    if found is None or (found.kind == "rules" and found.name not in PER_TURN):
         raise LabelError(f"no per-turn evaluation for detector {detector!r} (these have one: counselor-words, "
                          "rupture-markers; process-signals flags windows of turns, not single turns)")
     with_text = [c for c in codes if c.rules is not None]
     if not with_text:
-        raise LabelError(f"--detector {detector} needs the turn's text in the coded file (a `text` field): "
+        raise LabelError(f"--detector {found.key} needs the turn's text in the coded file (a `text` field): "
                          "the rules read it")
     coders = sorted({c.coder for c in codes})
     by_turn: dict[tuple[str, int], list[TurnCode]] = {}
@@ -236,7 +261,7 @@ def evaluate_detector(codes: list[TurnCode], detector: str, *, resamples: int = 
                 per_code.setdefault(code, []).append(CodedTurn(key[0], key[1], human, rules[code],
                                                                float(tcs[0].length or 0)))
     res = TurnEvalResult(len({(c.session_id, c.turn_id) for c in codes}), len(by_turn), coders, 0,
-                         f"{found.key} (rules)")
+                         f"{found.key} ({found.kind})")
     res.codes = [evaluate_code(code, per_code[code], resamples=resamples, seed=seed)
                  for code in found.codes if code in per_code]
     return res

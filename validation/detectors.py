@@ -38,16 +38,20 @@ class Detector:
     version: str
     codes: tuple[str, ...]
     summary: str
+    #: "rules", or "trained" for a detector learnt from a site's codes (``train-turns``; its version is the
+    #: hash of its model file, so a retrained or edited model is a new detector with no record)
+    kind: str = "rules"
 
     @property
     def identity(self) -> ModelIdentity:
         """The identity its validation record is filed under (``eval-turns --record --detector NAME``)."""
-        return ModelIdentity(name=f"rules.{self.name}", revision=self.version, prompt_version=DETECTOR_PROMPT_VERSION,
+        prompt = DETECTOR_PROMPT_VERSION if self.kind == "rules" else self.kind
+        return ModelIdentity(name=f"{self.kind}.{self.name}", revision=self.version, prompt_version=prompt,
                              readout="expected")
 
     @property
     def key(self) -> str:
-        return f"{self.name}@{self.version}"
+        return f"{self.name}@{self.version}" if self.kind == "rules" else f"{self.kind}.{self.name}@{self.version}"
 
 
 #: The process-signal flags (``streams.signals``): rolling windows of reply length, pace and word rules.

@@ -21,9 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from-store", action="store_true",
                    help="instead of the files: the codes recorded on the /code page (turn_codes in the store, "
                         "--db), against the word rules on the stored turns; prints the coders' agreement too")
-    p.add_argument("--detector", choices=("counselor-words", "rupture-markers"),
-                   help="instead of --feedback: evaluate this rule detector on the coded turns' text; with --record "
-                        "its turn-level record opens its notices to counselors (docs/validation.md#detectors)")
+    p.add_argument("--detector", metavar="NAME",
+                   help="instead of --feedback: evaluate this detector on the coded turns' text — a rule detector "
+                        "(counselor-words, rupture-markers) or a trained one (trained.NAME@REVISION as train-turns "
+                        "printed it, or its directory); with --record its turn-level record opens its notices to "
+                        "counselors (docs/validation.md#detectors)")
     p.add_argument("--resamples", type=int_at_least(100), default=2000, metavar="B",
                    help="bootstrap resamples of sessions for the 95%% intervals (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the folds (default 0)")
@@ -73,16 +75,27 @@ def cmd_eval_turns(args) -> int:
         raise CliError("give --feedback FILE (the model's feedback records) or --detector NAME (a rule detector), "
                        "not both and not neither")
     from scoring.turn_features import rule_codes
+    from validation.detectors import DETECTORS
 
+    trained = None
+    if args.detector and args.detector not in DETECTORS:
+        trained = _trained(args.detector, args.turn_codes)
+    elif args.detector and args.detector not in ("counselor-words", "rupture-markers"):
+        raise CliError(f"--detector {args.detector}: no per-turn evaluation (these have one: counselor-words, "
+                       "rupture-markers, or a trained detector; process-signals flags windows of turns)")
     # a bad line is a LabelError (StoreError): one line, exit 2; with --detector the rules read each turn's text
-    codes = read_turn_codes(args.turn_codes, rule_codes if args.detector else None)
+    codes = read_turn_codes(args.turn_codes, rule_codes if args.detector and trained is None else None)
     if args.detector:
         from store.turn_eval import evaluate_detector
-        from validation.detectors import DETECTORS
 
-        model = DETECTORS[args.detector].identity if args.record else None
+        detector = DETECTORS[args.detector] if trained is None else trained[0]
+        if trained is not None:  # the trained detector's answers stand where the rules' would
+            import dataclasses
+
+            codes = [dataclasses.replace(c, rules=trained[1].get((c.session_id, c.turn_id))) for c in codes]
+        model = detector.identity if args.record else None
         engine = _record_store(args) if args.record else None
-        res = evaluate_detector(codes, args.detector, resamples=args.resamples, seed=args.seed)
+        res = evaluate_detector(codes, detector, resamples=args.resamples, seed=args.seed)
     else:
         feedback = read_feedback(args.feedback)
         model = feedback_identity(feedback, args.feedback) if args.record else None  # refused before any work
@@ -115,6 +128,36 @@ def cmd_eval_turns(args) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     return 0
+
+
+def _trained(spec: str, turn_codes: Path):
+    """A trained detector (``train-turns``) and its yes/no answers per coded turn (with its previous turn as context).
+
+    Turns of the sessions it was trained on get no answer (and so are not evaluated): a detector is never
+    judged on the sessions it learnt from."""
+    from store.turn_eval import read_labelled_turns
+    from training.errors import TrainingError
+    from training.turn_detector import predict
+    from training.turn_detector_files import load, resolve
+
+    from ..errors import CliError
+
+    try:
+        detector, models, trained_on = load(resolve(spec))
+        turns = read_labelled_turns(turn_codes)
+    except TrainingError as err:
+        raise CliError(str(err)) from None
+    left_out = {t.session_id for t in turns if t.session_id in trained_on}
+    turns = [t for t in turns if t.session_id not in trained_on]
+    if not turns:
+        raise CliError(f"every coded session in {turn_codes} was used to train {detector.key}: evaluate it on "
+                       "sessions it was not trained on")
+    if left_out:
+        print(f"{len(left_out)} coded session(s) left out: {detector.key} was trained on them")
+    answers = {(t.session_id, t.turn_id): {k: float(v) for k, v in predict(models, t.text, t.previous,
+                                                                            t.speaker).items()}
+               for t in turns}
+    return detector, answers
 
 
 def _from_store(args) -> int:

@@ -147,3 +147,30 @@ def test_a_supervisor_is_sampled_only_turns_of_their_groups(engine):
     assert {t.session_id for t in scoped} == {"ward-a-1"} and len(scoped) == len(TEXTS)
     everything = coding_sample(engine, rule_fired, now=NOW, retention_days=30, size=20, double_share=0.2)
     assert {t.session_id for t in everything} == {"ward-a-1", "ward-b-1", "no-session-row"}
+
+
+def test_train_turns_from_store_learns_from_the_code_pages_codes(sqlite_url, capsys, tmp_path, monkeypatch):
+    """``train-turns --from-store``: the /code page's codes with the stored turn text (and its previous turn)."""
+    from store.db import make_engine, upgrade
+    from training.turn_detector_files import load
+    from validation.synthetic_turns import coded_corpus
+
+    monkeypatch.setenv("ALLIANCE_TRAINED_DIR", str(tmp_path / "trained"))
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    corpus = coded_corpus(n_sessions=8, turns_per_session=20)
+    with engine.begin() as conn:
+        conn.execute(insert(Turn.__table__), [
+            {"session_id": t.session_id, "turn_id": t.turn_id, "speaker": t.speaker, "text": t.text,
+             "sent_at": NOW + timedelta(minutes=t.turn_id), "counselor_id": "c1", "lang": t.lang} for t in corpus])
+    for t in corpus[:-4]:  # the last turns' codes are not recorded: not trained on
+        chosen = [AS_CODEBOOK[k] for k, v in t.coders[0].items() if v and k in AS_CODEBOOK]
+        write_turn_code(engine, session_id=t.session_id, turn_id=t.turn_id, coder_id="ana", speaker=t.speaker,
+                        codes=chosen, coded_at=NOW)
+    engine.dispose()
+    rc, out, err = run(["train-turns", "--from-store", "--db", sqlite_url, "--code", "directive",
+                        "--out", str(tmp_path / "det")], capsys)
+    assert rc == 0, err
+    assert f"coded turns: {len(corpus) - 4} in 8 sessions (store turn_codes)" in out
+    detector, models, trained_on = load(tmp_path / "det")
+    assert detector.codes == ("directive",) == tuple(models) and len(trained_on) == 6
