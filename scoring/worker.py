@@ -32,7 +32,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from validation.records import RecordBook
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,10 @@ class WorkerConfig:
     #: after a stop (SIGTERM), seconds the batch in progress may still take; what is
     #: unfinished then is left uncommitted and re-delivered to another worker.
     drain_s: float = 20.0
+    #: after a stop and the drain, seconds for everything else together: the broker's acknowledgement
+    #: of the finished batch, its commit, closing the Kafka clients. With the broker gone each would
+    #: wait for aiokafka's 40 s request timeout; what is unacknowledged then stays uncommitted.
+    close_s: float = 5.0
     #: maps raw dimension scores to the client scale (validation.calibration.Calibration),
     #: from the model's validation record; None = publish raw scores.
     calibration: Calibration | None = None
@@ -227,6 +232,79 @@ async def finish_batch(coros: list, stop: asyncio.Event, drain_s: float) -> list
     return [t.result() if t.done() and not t.cancelled() else None for t in tasks]
 
 
+class StopBudget:
+    """The seconds left for the steps after a stop: one budget for all of them, so the exit is bounded.
+
+    The clock starts at the first :meth:`left` (the first step that runs after the stop).
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds, self.clock = seconds, clock
+        self._start: float | None = None
+
+    def left(self) -> float:
+        now = self.clock()
+        if self._start is None:
+            self._start = now
+        return max(0.0, self.seconds - (now - self._start))
+
+
+async def until_stopped_within(aw: Awaitable[T], stop: asyncio.Event, budget: StopBudget) -> asyncio.Future[T]:
+    """Await ``aw`` to the end, or, once ``stop`` is set, for what is ``left`` of the budget; then cancel it.
+
+    The returned task has a result or exception, or was given up (:func:`_gave_up`): the caller checks which.
+    """
+    task = asyncio.ensure_future(aw)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            await asyncio.wait([task], timeout=budget.left())
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+    return task
+
+
+def _gave_up(task: asyncio.Future) -> bool:
+    """Cancelled by :func:`until_stopped_within` (the cancellation may not have run yet)."""
+    return not task.done() or task.cancelled()
+
+
+async def _produce(producer, kept: list, cfg: WorkerConfig, stats: WorkerStats,
+                   on_outcome: Callable[[object, Outcome], None] | None) -> None:
+    """Produce the batch's scores, feedback and dead letters; return once the broker acknowledged every one."""
+    sends = []
+    for record, outcome in kept:
+        if outcome.score is not None:
+            sends.append(await producer.send(cfg.scores_topic, key=outcome.score.session_id.encode(),
+                                             value=encode(outcome.score)))
+            stats.scored += 1
+            stats.latencies_ms.append(outcome.score.latency_ms)
+            _count_score(cfg.sensor, outcome.score, outcome.requested_at)
+            log.info("scored %s in %.0f ms (%d prompt tokens, %d cached)", outcome.score.request_id,
+                     outcome.score.latency_ms, outcome.score.prompt_tokens, outcome.score.cached_tokens)
+            for fb in outcome.feedback:
+                sends.append(await producer.send(cfg.feedback_topic, key=fb.session_id.encode(),
+                                                 value=encode(fb)))
+                stats.feedback += 1
+                cfg.sensor.on_feedback()
+        else:
+            dl = dead_letter(cfg.requests_topic, outcome.dlq_reason or "unknown", record.value,
+                             key=record.key, partition=record.partition, offset=record.offset)
+            sends.append(await producer.send(dlq_name(cfg.requests_topic), key=record.key, value=encode(dl),
+                                             headers=header_pairs(record.headers) or None))
+            stats.dead_lettered += 1
+            cfg.sensor.on_dead_letter(cfg.requests_topic, outcome.dlq_class)
+            log.warning("dead-lettered offset %d of partition %d: %s", record.offset, record.partition,
+                        (outcome.dlq_reason or "").split(":")[0])
+        if on_outcome:
+            on_outcome(record, outcome)
+    for fut in sends:
+        await fut  # the broker has every score / dead letter before we commit
+
+
 def finished_prefix(records: list, outcomes: list[Outcome | None]) -> list[int]:
     """Indexes of the records whose offsets may be committed: per partition, those before the first unfinished."""
     blocked: set[int] = set()
@@ -276,6 +354,7 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
     stop = stop or asyncio.Event()
     stats = WorkerStats()
     records_cache = RecordCache(cfg.record_loader, cfg.record_reload_s)
+    budget = StopBudget(cfg.close_s)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, **kafka_security(),
         group_id=cfg.group_id,
@@ -318,47 +397,40 @@ async def run_worker(bootstrap: str, scorer: Scorer, cfg: WorkerConfig | None = 
                             len(records) - len(finished))
             kept = [(records[i], o) for i in finished if (o := outcomes[i]) is not None]  # finished: all have one
             records = [r for r, _ in kept]
-            sends = []
-            for record, outcome in kept:
-                if outcome.score is not None:
-                    sends.append(await producer.send(cfg.scores_topic, key=outcome.score.session_id.encode(),
-                                                     value=encode(outcome.score)))
-                    stats.scored += 1
-                    stats.latencies_ms.append(outcome.score.latency_ms)
-                    _count_score(cfg.sensor, outcome.score, outcome.requested_at)
-                    log.info("scored %s in %.0f ms (%d prompt tokens, %d cached)", outcome.score.request_id,
-                             outcome.score.latency_ms, outcome.score.prompt_tokens, outcome.score.cached_tokens)
-                    for fb in outcome.feedback:
-                        sends.append(await producer.send(cfg.feedback_topic, key=fb.session_id.encode(),
-                                                         value=encode(fb)))
-                        stats.feedback += 1
-                        cfg.sensor.on_feedback()
-                else:
-                    dl = dead_letter(cfg.requests_topic, outcome.dlq_reason or "unknown", record.value,
-                                     key=record.key, partition=record.partition, offset=record.offset)
-                    sends.append(await producer.send(dlq_name(cfg.requests_topic), key=record.key, value=encode(dl),
-                                                     headers=header_pairs(record.headers) or None))
-                    stats.dead_lettered += 1
-                    cfg.sensor.on_dead_letter(cfg.requests_topic, outcome.dlq_class)
-                    log.warning("dead-lettered offset %d of partition %d: %s", record.offset, record.partition,
-                                (outcome.dlq_reason or "").split(":")[0])
-                if on_outcome:
-                    on_outcome(record, outcome)
-            for fut in sends:
-                await fut  # the broker has every score / dead letter before we commit
+            # the broker has every score / dead letter before we commit; after a stop, within the budget
+            delivery = await until_stopped_within(_produce(producer, kept, cfg, stats, on_outcome), stop, budget)
+            if _gave_up(delivery) or (stop.is_set() and isinstance(delivery.exception(), KafkaError)):
+                log.warning("stopping: the broker did not acknowledge the batch within %.0f s of the stop; "
+                            "%d request(s) left uncommitted for another worker", cfg.close_s, len(records))
+                break
+            delivery.result()  # a delivery failure while running: raised, nothing of the batch committed
             offsets: dict = {}
             for r in records:
                 tp = TopicPartition(r.topic, r.partition)
                 offsets[tp] = max(offsets.get(tp, -1), r.offset + 1)
             try:
                 if offsets:
-                    await consumer.commit(offsets)
+                    commit = await until_stopped_within(consumer.commit(offsets), stop, budget)
+                    if _gave_up(commit):
+                        log.warning("stopping: the commit did not finish within %.0f s of the stop; "
+                                    "%d scored request(s) will be scored again", cfg.close_s, len(records))
+                        break
+                    commit.result()
             except (CommitFailedError, KafkaError) as err:
                 # rebalanced meanwhile: the batch will be re-delivered and re-scored (idempotent ids)
                 log.warning("commit failed (%s); the batch will be scored again", type(err).__name__)
             done += len(records)
             await cfg.sensor.observe_lag(cfg.group_id, consumer)
     finally:
-        await consumer.stop()
-        await producer.stop()
+        await _close("consumer", consumer.stop(), budget)
+        await _close("producer", producer.stop(), budget)
     return stats
+
+
+async def _close(what: str, closing: Awaitable[None], budget: StopBudget) -> None:
+    """Close a Kafka client within what is left of the budget: with the broker gone, aiokafka's consumer
+    waits on the coordinator and its producer flushes unacknowledged sends for up to 40 s each."""
+    try:
+        await asyncio.wait_for(closing, timeout=max(budget.left(), 0.1))
+    except asyncio.TimeoutError:
+        log.warning("closing the Kafka %s timed out (broker unreachable); exiting without it", what)

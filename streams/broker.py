@@ -276,6 +276,16 @@ def disagreement_line(found: dict[str, int], want: int) -> str:
             f"Scaling: changing the partition count)")
 
 
+def partition_fix(name: str, count: int, want: int) -> str:
+    """What an operator runs to bring one topic to ``want`` partitions (docs/runbook.md, Scaling)."""
+    if name.endswith("-changelog"):  # a table's changelog cannot be re-keyed: the processor recreates it
+        return (f"kafka-topics.sh --delete --topic {name} with the processor stopped "
+                f"(it recreates it with {want}; the sessions in flight lose their state)")
+    if count < want:
+        return f"kafka-topics.sh --alter --topic {name} --partitions {want}"
+    return f"Kafka cannot shrink a topic: set ALLIANCE_PARTITIONS={count}, or raise the other topics to {count}"
+
+
 def _admin(bootstrap: str, timeout: float):
     from kafka.admin import KafkaAdminClient
 

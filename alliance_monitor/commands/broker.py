@@ -101,19 +101,30 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_partitions(bootstrap: str, *, verbose: bool = False) -> None:
-    """Every catalog topic and the processor's changelogs against ALLIANCE_PARTITIONS; CliError on a mismatch."""
-    from streams.broker import disagreement_line, partition_counts, partition_disagreements
+def partition_report(bootstrap: str) -> tuple[int, dict[str, int], dict[str, int]]:
+    """(ALLIANCE_PARTITIONS, the count of every existing catalog topic and processor changelog, those off it).
+
+    One check for ``topics --check``, ``topics --create`` and ``status``."""
+    from streams.broker import partition_counts, partition_disagreements
     from streams.processor import changelog_topics
     from streams.topics import all_topics, default_partitions
 
     want = default_partitions()
     names = [t.name for t in all_topics()] + changelog_topics()
     counts = partition_counts(bootstrap, names)
+    return want, {n: counts[n] for n in names if n in counts}, partition_disagreements(counts, want)
+
+
+def _check_partitions(bootstrap: str, *, verbose: bool = False) -> None:
+    """Every catalog topic and the processor's changelogs against ALLIANCE_PARTITIONS; CliError on a mismatch."""
+    from streams.broker import disagreement_line
+    from streams.processor import changelog_topics
+    from streams.topics import all_topics
+
+    want, counts, found = partition_report(bootstrap)
     if verbose:
-        for name in names:
+        for name in [t.name for t in all_topics()] + changelog_topics():
             print(f"{name:44} {counts.get(name, '-'):>10}")
-    found = partition_disagreements(counts, want)
     if found:
         raise CliError(disagreement_line(found, want))
     if verbose:

@@ -1,4 +1,4 @@
-"""``status``: one machine's parts at a glance — ready?, key figures, consumer lag (docs/metrics.md)."""
+"""``status``: one machine's parts at a glance — ready?, key figures, consumer lag, partition counts (docs/metrics.md)."""
 
 from __future__ import annotations
 
@@ -50,13 +50,14 @@ def group_names(value: str) -> list[str]:
 def register(sub: argparse._SubParsersAction) -> None:
     from streams.telemetry import CONSUMER_GROUPS
 
-    p = sub.add_parser("status", help="this machine's parts: ready?, key figures from /metrics, consumer-group lag")
+    p = sub.add_parser("status", help="this machine's parts: ready?, key figures from /metrics, consumer-group lag, "
+                                     "topics whose partition count is off ALLIANCE_PARTITIONS")
     p.add_argument("--parts", type=part_list, metavar="[NAME=]URL,...",
                    help="health/metrics base URLs of the parts, e.g. sink=http://127.0.0.1:8080 "
                         "(default: the parts a running `up` listed)")
     p.add_argument("--groups", type=group_names, default=list(CONSUMER_GROUPS), metavar="GROUP,...",
                    help=f"consumer groups whose lag to read from the broker (default {','.join(CONSUMER_GROUPS)})")
-    p.add_argument("--no-broker", action="store_true", help="do not ask the broker for consumer-group lag")
+    p.add_argument("--no-broker", action="store_true", help="do not ask the broker for consumer-group lag and partition counts")
     p.add_argument("--interval", type=non_negative_float, default=0.0, metavar="SECONDS",
                    help="scrape twice this far apart and show counters per second too (default 0: once)")
     p.add_argument("--timeout", type=positive_float, default=3.0, help="seconds per request (default 3)")
@@ -113,6 +114,25 @@ def broker_lag(groups: list[str]) -> tuple[str | None, dict]:
                            "partitions": [dict(asdict(p), lag=p.lag) for p in ps]} for g, ps in lags.items()}
 
 
+def broker_partitions(bootstrap: str) -> dict:
+    """{"want": ALLIANCE_PARTITIONS, "mismatched": {topic: count}}: the check of ``topics --check``."""
+    from .broker import partition_report
+
+    want, _, found = partition_report(bootstrap)
+    return {"want": want, "mismatched": found}
+
+
+def partition_lines(partitions: dict) -> list[str]:
+    """One line per topic whose partition count is off ALLIANCE_PARTITIONS, with the command that fixes it."""
+    from streams.broker import partition_fix
+
+    want, found = partitions["want"], partitions["mismatched"]
+    if not found:
+        return [f"partitions: every existing topic has {want} (ALLIANCE_PARTITIONS)"]
+    return [f"partitions: {name} has {n}, not {want} (ALLIANCE_PARTITIONS); fix: {partition_fix(name, n, want)}"
+            for name, n in found.items()] + ["  (docs/runbook.md, Scaling: changing the partition count)"]
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from streams.broker import state_dir
 
@@ -123,8 +143,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise CliError("no parts to ask: give --parts [NAME=]URL,... or start `alliance-monitor up`")
     statuses = [read_part(name, url, args.timeout, args.interval) for name, url in parts]
     bootstrap, groups = (None, {}) if args.no_broker else broker_lag(args.groups)
+    partitions = broker_partitions(bootstrap) if bootstrap else None
     if args.json:
-        print(json.dumps({"parts": [asdict(s) for s in statuses], "broker": bootstrap, "groups": groups}))
+        print(json.dumps({"parts": [asdict(s) for s in statuses], "broker": bootstrap, "groups": groups,
+                          "partitions": partitions}))
     else:
         if not parts:
             print("no parts given and no `alliance-monitor up` running here (--parts [NAME=]URL,...)")
@@ -136,8 +158,11 @@ def cmd_status(args: argparse.Namespace) -> int:
                 behind = [f"{p['topic']}[{p['partition']}] {p['lag']}" for p in info["partitions"] if p["lag"]]
                 state = "no committed offsets" if not info["partitions"] else f"lag {info['lag']}"
                 print(f"  {group:<24} {state}" + (f"  ({', '.join(behind)})" if behind else ""))
+            if partitions is not None:
+                print("\n".join(partition_lines(partitions)))
         elif not args.no_broker:
             print("consumer-group lag: no broker here (set KAFKA_BOOTSTRAP or start `alliance-monitor broker`)",
                   file=sys.stderr)
     unhealthy = [s for s in statuses if s.ready is not True or s.error]
-    return 1 if unhealthy else 0
+    mismatched = bool(partitions and partitions["mismatched"])  # the processor would refuse to start
+    return 1 if unhealthy or mismatched else 0

@@ -102,3 +102,37 @@ def test_a_bad_parts_value_is_one_line_and_exit_2(bad):
 def test_no_parts_and_no_broker_is_one_line(tmp_path):
     out = status("--no-broker", ALLIANCE_STATE_DIR=str(tmp_path))
     assert out.returncode == 2 and out.stderr.strip().count("\n") == 0 and "--parts" in out.stderr
+
+
+def test_status_shows_each_topic_off_the_partition_count_with_its_fix(tmp_path):
+    """Issue 22: only `topics --check` showed partition mismatches; `status` says them too, one line each."""
+    from streams.broker import EmbeddedBroker, ensure_topics
+    from streams.contracts import ChatTurn
+    from streams.topics import TopicSpec
+
+    state = tmp_path / "state"
+    state.mkdir()
+    with EmbeddedBroker() as broker:  # its own: its topics are made to disagree
+        env = dict(KAFKA_BOOTSTRAP=broker.bootstrap, ALLIANCE_PARTITIONS="3", ALLIANCE_STATE_DIR=str(state))
+        assert subprocess.run([sys.executable, "-m", "alliance_monitor.cli", "topics", "--create"],
+                              env=dict(os.environ, PYTHONPATH=str(ROOT), **env), capture_output=True,
+                              timeout=120).returncode == 0
+        ok = status("--groups", "alliance-store", **env)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert "partitions: every existing topic has 3" in ok.stdout
+
+        changelog = "alliance-processor-sessions-changelog"  # left at 2 by an earlier run
+        ensure_topics(broker.bootstrap, [TopicSpec(changelog, ChatTurn, 3600_000, False, "left", partitions=2)])
+        off = status("--groups", "alliance-store", **env)
+        lines = [ln for ln in off.stdout.splitlines() if ln.startswith("partitions:")]
+        assert off.returncode == 1, off.stdout + off.stderr
+        assert lines == [(f"partitions: {changelog} has 2, not 3 (ALLIANCE_PARTITIONS); fix: kafka-topics.sh "
+                          f"--delete --topic {changelog} with the processor stopped (it recreates it with 3; "
+                          f"the sessions in flight lose their state)")], off.stdout
+
+        raised = status("--groups", "alliance-store", "--json", **dict(env, ALLIANCE_PARTITIONS="4"))
+        report = json.loads(raised.stdout)["partitions"]
+        assert report["want"] == 4 and report["mismatched"]["chat.turns"] == 3 and report["mismatched"][changelog] == 2
+        table = status("--groups", "alliance-store", **dict(env, ALLIANCE_PARTITIONS="4")).stdout
+        assert ("partitions: chat.turns has 3, not 4 (ALLIANCE_PARTITIONS); fix: kafka-topics.sh --alter "
+                "--topic chat.turns --partitions 4") in table

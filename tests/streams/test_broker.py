@@ -137,3 +137,12 @@ def test_mismatched_partitions_stop_topics_and_the_processor_with_one_line(monke
         assert main(["process"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and f"{changelog} has 2" in err[0] and "chat.turns" not in err[0], err
+
+
+def test_the_fix_for_a_topic_off_the_count_is_the_command_that_fits_it():
+    from streams.broker import partition_fix
+
+    assert partition_fix("chat.turns", 3, 4) == "kafka-topics.sh --alter --topic chat.turns --partitions 4"
+    assert "ALLIANCE_PARTITIONS=6" in partition_fix("chat.turns", 6, 4)  # Kafka cannot shrink
+    assert partition_fix("alliance-processor-texts-changelog", 2, 4).startswith(
+        "kafka-topics.sh --delete --topic alliance-processor-texts-changelog")
