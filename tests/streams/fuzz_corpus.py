@@ -134,6 +134,11 @@ def _fields(verdicts: dict[str, list[tuple[str, str]]], make, prefix: str, value
     for field, table in verdicts.items():
         for value, (verdict, why) in zip(values, table, strict=False):
             n += 1
+            if field == "session_id" and verdict == "accept" and isinstance(value, str):
+                # an accepted hostile session id, made this run's own: the same id from an earlier run (or from
+                # tests/ingest/test_ingest_fuzz.py, stamped by a platform) on a shared broker already has an owner,
+                # and its owner's rule (streams/ownership.py) would rightly refuse this one
+                value = f"{value}-{prefix}{n}"
             out.append(Case(_dumps(make(f"{prefix}{n}", **{field: value})), verdict, f"{field}: {why}"))
     return out, n
 
