@@ -100,3 +100,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         heavy_files[str(item.path)] = heavy_files.get(str(item.path), False) or item.get_closest_marker("model") is not None
     items.sort(key=weight)  # stable: the order within a file, and between files of one weight, is kept
+
+
+@pytest.fixture(autouse=True)
+def _log_format_stays_this_processs():
+    """An in-process CLI run sets ALLIANCE_LOG_FORMAT in os.environ (configure_logging hands it to
+    `up`'s children); under xdist it would leak into every subprocess a later test on the same worker
+    starts, which then logs JSON (or text) where that test reads the other format."""
+    before = os.environ.get("ALLIANCE_LOG_FORMAT")
+    yield
+    if before is None:
+        os.environ.pop("ALLIANCE_LOG_FORMAT", None)
+    else:
+        os.environ["ALLIANCE_LOG_FORMAT"] = before
