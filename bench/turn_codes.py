@@ -3,6 +3,11 @@
     python bench/turn_codes.py            # 60 sessions, 1000 resamples
     python bench/turn_codes.py --quick    # 32 sessions, 300 resamples (what `make bench` runs)
 
+Then the rupture rules per session (episode type, repaired) and the process flags per window against the
+synthetic episode corpus (``validation/synthetic_episodes.py``: whole coded sessions, each written from a
+plan), replayed through the processor's core as ``eval-turns`` replays them, once with the cues the rules
+know and once with half of them unknown to the rules (36 sessions with --quick, 60 without).
+
 The corpus (``validation/synthetic_turns.py``, en + zh) writes each coded turn from a known cue,
 half of them cues the word rules know and half cues they do not. Sessions are split in two
 (both languages on each side); the lexical detector (word 1-2-grams and character 1-3-grams,
@@ -29,6 +34,41 @@ from scoring.turn_features import rule_codes  # noqa: E402
 from streams.signals import text_length  # noqa: E402
 from validation.synthetic_turns import CLIENT_CODES, CODES, coded_corpus  # noqa: E402
 from validation.turn_agreement import CodedTurn, evaluate_code  # noqa: E402
+
+
+def _units(n_sessions: int, resamples: int, missed_share: float) -> None:
+    """The rupture rules per session and the process flags per window, replayed through the processor's core."""
+    from streams.session_replay import ReplayTurn, replay_session
+    from validation.episode_agreement import CodedSession, evaluate_episodes
+    from validation.synthetic_episodes import episode_corpus
+    from validation.window_agreement import WindowTurn, evaluate_windows
+
+    corpus = episode_corpus(n_sessions, missed_share=missed_share)
+    sessions, windows = [], {}
+    t0 = time.perf_counter()
+    for s in corpus:
+        replayed = replay_session(s.session_id, [ReplayTurn(t.turn_id, t.speaker, t.text, t.at) for t in s.turns],
+                                  lang=s.lang)
+        sessions.append(CodedSession(s.session_id, s.rupture, tuple((e.kind, e.status) for e in replayed.episodes),
+                                     float(sum(text_length(t.text) for t in s.turns))))
+        windows[s.session_id] = [WindowTurn(t.turn_id, t.speaker, text_length(t.text), replayed.flags.get(t.turn_id, ()),
+                                            tuple({k: float(v) for k, v in c.items()} for c in t.coders))
+                                 for t in s.turns]
+    per_session = (time.perf_counter() - t0) / len(corpus) * 1e3
+    turns = sum(len(s.turns) for s in corpus)
+    print(f"\nsessions and windows (validation/synthetic_episodes.py, {n_sessions} sessions, {turns} turns; "
+          f"{missed_share:.0%} of the coded cues unknown to the rules): kappa, 95% intervals over {resamples} "
+          "session resamples")
+    print(f"  {'unit':<8} {'code':<18} {'n':>4} {'yes':>4}  {'rules':<20} {'length':<20} {'coders':>6}  verdict")
+    for unit, rows in (("session", evaluate_episodes(sessions, resamples=resamples)),
+                       ("window", evaluate_windows(windows, resamples=resamples))):
+        for a in rows:
+            base = f"{a.baseline:5.2f} [{a.baseline_ci.low:5.2f}, {a.baseline_ci.high:5.2f}]"
+            coders = "—" if a.coders is None or a.coders != a.coders else f"{a.coders:.2f}"
+            print(f"  {unit:<8} {a.code:<18} {a.n:>4} {a.positives:>4}  {_fmt(a):<20} {base:<20} {coders:>6}  "
+                  f"{a.verdict}")
+    print(f"  replay through the processor core: {per_session:.1f} ms per session "
+          f"({per_session / (turns / len(corpus)) * 1e3:.0f} µs per turn)")
 
 
 def _speaker(code: str) -> str:
@@ -103,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     per_lexical = lexical_s / predicted * 1e6
     print(f"cost per turn (this run): rules {per_rule:.0f} µs, lexical detector {per_lexical:.0f} µs "
           f"(batch predict; {per_lexical / per_rule:.1f}x the rules)")
+    for missed in (0.0, 0.5):
+        _units(36 if args.quick else 60, resamples, missed)
     return 0
 
 

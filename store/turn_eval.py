@@ -103,8 +103,26 @@ def parse_turn_code(data: object, where: str, rules_of: RuleReader | None = None
     return TurnCode(sid, tid, coder, length, codes, speaker, rules)
 
 
+def is_session_line(data: object) -> bool:
+    """A coded file's line holding a session's rupture code (``{"session_id", "coder", "rupture"}``), which the
+    session-level evaluation reads (store/session_eval.py); the turn-level readers check it and pass it by."""
+    return isinstance(data, dict) and "rupture" in data
+
+
+def _check_session_line(data: dict, where: str) -> None:
+    from validation.codebook import check_rupture
+
+    if not isinstance(data.get("session_id"), str) or not data["session_id"].strip():
+        raise LabelError(f"{where}: session_id is required (a non-empty string)")
+    try:
+        check_rupture(data["rupture"])
+    except ValueError as err:
+        raise LabelError(f"{where}: {err}") from None
+
+
 def read_turn_codes(path: str | Path, rules_of: RuleReader | None = None) -> list[TurnCode]:
-    """Parse a coded file; the first problem raises LabelError naming file:line."""
+    """Parse a coded file; the first problem raises LabelError naming file:line. Session-code lines are checked
+    and left to the session-level evaluation."""
     path = Path(path)
     if not path.is_file():
         raise LabelError(f"turn code file not found: {path}")
@@ -113,6 +131,9 @@ def read_turn_codes(path: str | Path, rules_of: RuleReader | None = None) -> lis
     for line in json_lines(path):
         if line.error is not None:
             raise LabelError(f"{line.source}: {line.error}")
+        if is_session_line(line.data):
+            _check_session_line(line.data, line.source)
+            continue
         code = parse_turn_code(line.data, line.source, rules_of)
         key = (code.session_id, code.turn_id, code.coder)
         if key in seen:
@@ -135,6 +156,9 @@ def read_labelled_turns(path: str | Path) -> list[LabelledTurn]:
     for line in json_lines(path):
         if line.error is not None:
             raise LabelError(f"{line.source}: {line.error}")
+        if is_session_line(line.data):
+            _check_session_line(line.data, line.source)
+            continue
         tc = parse_turn_code(line.data, line.source)
         text = line.data.get("text") if isinstance(line.data, dict) else None
         if isinstance(text, str) and text:

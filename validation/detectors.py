@@ -28,6 +28,9 @@ from .records import RecordBook
 
 #: The readout name a detector's identity carries, so a detector's record never collides with a model's.
 DETECTOR_PROMPT_VERSION = "rules"
+#: The readout name of a rule detector's *episode* identity: its session-level record (rupture episodes against
+#: the coders' per-session rupture codes, ``eval-turns``) is kept apart from its turn-level marker record.
+EPISODES_PROMPT_VERSION = "rules.episodes"
 
 
 @dataclass(frozen=True)
@@ -81,15 +84,30 @@ OPENED_WARNING = ("detector {what} OPENED to counselors by setting without a pas
                   "reach counselors, marked unvalidated on the board (docs/validation.md#detectors)")
 
 
-def detector_passes(book: RecordBook | None, detector: Detector, code: str) -> bool:
-    """Has this exact detector identity a turn-level record that passes ``code``? False on any doubt."""
-    if book is None:
-        return False
+def episode_identity(detector: Detector) -> ModelIdentity:
+    """The identity a detector's session-level (episode) record is filed under: the detector's name and version."""
+    return detector.identity.model_copy(update={"prompt_version": EPISODES_PROMPT_VERSION})
+
+
+def _passes(book: RecordBook, identity: ModelIdentity, code: str) -> bool:
     try:
-        record = book.for_turns(detector.identity)
+        record = book.for_turns(identity)
     except Exception:  # noqa: BLE001 - a record we cannot read validates nothing
         return False
     return record is not None and record.passes(code)
+
+
+def detector_passes(book: RecordBook | None, detector: Detector, code: str) -> bool:
+    """Has this exact detector identity a record against human codes that passes ``code``? False on any doubt.
+
+    The rupture-marker rules have two: their turn-level marker record, and their episode record (the episodes they
+    open against the coders' per-session rupture codes); either passing the code validates it.
+    """
+    if book is None:
+        return False
+    if _passes(book, detector.identity, code):
+        return True
+    return detector is RUPTURE_MARKERS and _passes(book, episode_identity(detector), code)
 
 
 def parse_opened(specs: Iterable[str]) -> frozenset[str]:

@@ -120,9 +120,12 @@ def verdict(kind: Kind, n: int, agreement: float, difference: Interval, *, const
 
 
 def evaluate_code(code: str, turns: Sequence[CodedTurn], *, resamples: int = 2000, seed: int = 0,
-                  confidence: float = 0.95, folds: int = 5) -> CodeAgreement:
-    """Agreement of one code with its measure, the length baseline, intervals and the verdict."""
-    kind = kind_of(code)
+                  confidence: float = 0.95, folds: int = 5, kind: Kind | None = None) -> CodeAgreement:
+    """Agreement of one code with its measure, the length baseline, intervals and the verdict.
+
+    The units need not be turns: a session's rupture code or a window's flag is a yes/no unit too
+    (``validation.episode_agreement``, ``validation.window_agreement``; ``kind`` then says so)."""
+    kind = kind or kind_of(code)
     rows = [(t, ref) for t in turns if (ref := _reference(kind, t.human)) is not None]
     n = len(rows)
     human = np.array([ref for _, ref in rows], dtype=float)
@@ -193,7 +196,7 @@ def _pair(i: Interval) -> tuple[float, float] | None:
     return None if math.isnan(i.low) or math.isnan(i.high) else (float(i.low), float(i.high))
 
 
-def gate_verdict(a: CodeAgreement, settings: TurnGateSettings | None = None) -> DimensionVerdict:
+def gate_verdict(a: CodeAgreement, settings: TurnGateSettings | None = None, unit: str = "turns") -> DimensionVerdict:
     """Pass/fail of one code for the feedback gate (a ``validation.records.DimensionVerdict``).
 
     A code passes when all hold: at least ``min_turns`` coded turns from at least
@@ -208,8 +211,8 @@ def gate_verdict(a: CodeAgreement, settings: TurnGateSettings | None = None) -> 
     if a.verdict == "codes constant":
         failures.append("the human codes are constant (nothing to agree on)")
     if a.n < s.min_turns:
-        failures.append(f"only {a.n} coded turns (minimum {s.min_turns})")
-    if a.sessions < s.min_sessions:
+        failures.append(f"only {a.n} coded {unit} (minimum {s.min_turns})")
+    if unit != "sessions" and a.sessions < s.min_sessions:  # a session unit: the count above says it
         failures.append(f"only {a.sessions} coded sessions (minimum {s.min_sessions})")
     conf = f"{a.ci.confidence:.0%}"
     if math.isnan(a.ci.low) or a.ci.low < s.floor:
@@ -220,7 +223,8 @@ def gate_verdict(a: CodeAgreement, settings: TurnGateSettings | None = None) -> 
         failures.append(f"does not beat the length-only baseline ({a.statistic} {_fmt(a.baseline)}; the {conf} "
                         f"interval of the difference starts at {low}, not above 0)")
     passed = not failures
-    tail = f"{a.statistic} {_fmt(a.agreement)}, n={a.n} turns in {a.sessions} sessions"
+    tail = f"{a.statistic} {_fmt(a.agreement)}, n={a.n} {unit}" + ("" if unit == "sessions" else
+                                                                     f" in {a.sessions} sessions")
     reason = (f"passes: {tail}, interval from {a.ci.low:.3f} (floor {s.floor:.2f}), above the length baseline "
               f"{_fmt(a.baseline)}" if passed else "fails: " + "; ".join(failures) + f" ({tail})")
     return DimensionVerdict(
@@ -235,7 +239,7 @@ def _fmt(v: float | None) -> str:
 
 def turn_record(model: ModelIdentity, agreements: Sequence[CodeAgreement], settings: TurnGateSettings | None = None,
                 *, labels_n: int, labels_source: str | None = None, created_at: datetime | None = None,
-                extra: dict[str, Any] | None = None) -> ValidationRecord:
+                extra: dict[str, Any] | None = None, unit: str = "turns") -> ValidationRecord:
     """The turn-level ``ValidationRecord`` (``level="turn"``) of ``model`` from its per-code agreements."""
     from dataclasses import asdict
     from datetime import timezone
@@ -246,4 +250,4 @@ def turn_record(model: ModelIdentity, agreements: Sequence[CodeAgreement], setti
     return ValidationRecord(
         model=model, created_at=created_at or datetime.now(timezone.utc), level="turn", labels_n=labels_n,
         labels_source=labels_source, settings={**asdict(s), **(extra or {})},
-        dimensions={a.code: gate_verdict(a, s) for a in agreements})
+        dimensions={a.code: gate_verdict(a, s, unit) for a in agreements})

@@ -20,12 +20,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="JSONL of CounselorFeedback records for the coded turns (alliance.feedback)")
     p.add_argument("--from-store", action="store_true",
                    help="instead of the files: the codes recorded on the /code page (turn_codes in the store, "
-                        "--db), against the word rules on the stored turns; prints the coders' agreement too")
+                        "--db), against the word rules on the stored turns, the rupture episodes the rules open per "
+                        "coded session and the process-signal flags per coded window; prints the coders' agreement "
+                        "too; with --record writes the episode and window records the detector gate reads")
     p.add_argument("--detector", metavar="NAME",
                    help="instead of --feedback: evaluate this detector on the coded turns' text — a rule detector "
-                        "(counselor-words, rupture-markers) or a trained one (trained.NAME@REVISION as train-turns "
-                        "printed it, or its directory); with --record its turn-level record opens its notices to "
-                        "counselors (docs/validation.md#detectors)")
+                        "(counselor-words; rupture-markers, per turn and, where the file has session rupture codes, "
+                        "per session; process-signals, per window of coded turns) or a trained one "
+                        "(trained.NAME@REVISION as train-turns printed it, or its directory); with --record its "
+                        "records open its notices to counselors (docs/validation.md#detectors)")
     p.add_argument("--resamples", type=int_at_least(100), default=2000, metavar="B",
                    help="bootstrap resamples of sessions for the 95%% intervals (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the folds (default 0)")
@@ -78,11 +81,13 @@ def cmd_eval_turns(args) -> int:
     from validation.detectors import DETECTORS
 
     trained = None
+    if args.detector == "process-signals":
+        return _units_from_file(args, episodes=False)
     if args.detector and args.detector not in DETECTORS:
         trained = _trained(args.detector, args.turn_codes)
     elif args.detector and args.detector not in ("counselor-words", "rupture-markers"):
-        raise CliError(f"--detector {args.detector}: no per-turn evaluation (these have one: counselor-words, "
-                       "rupture-markers, or a trained detector; process-signals flags windows of turns)")
+        raise CliError(f"--detector {args.detector}: no evaluation here (these have one: counselor-words, "
+                       "rupture-markers, process-signals, or a trained detector)")
     # a bad line is a LabelError (StoreError): one line, exit 2; with --detector the rules read each turn's text
     codes = read_turn_codes(args.turn_codes, rule_codes if args.detector and trained is None else None)
     if args.detector:
@@ -105,28 +110,121 @@ def cmd_eval_turns(args) -> int:
         raise CliError(f"none of the {res.coded_turns} coded turns has a feedback record in {args.feedback} "
                        "(records are matched by session_id and turn_id)")
     print(format_turn_eval(res), end="")
-    record = None
-    if model is not None and engine is not None:  # both with --record
+    records = []
+    if model is not None:  # --record
         record = turn_gate_record(res, model, labels_source=str(args.turn_codes), resamples=args.resamples,
                                   seed=args.seed)
         print("\n" + format_turn_gate(record), end="")
-        from store.repository import StoreRepository
+        records.append(record)
+    data = turn_eval_json(res)
+    if args.detector == "rupture-markers":  # and the episodes they open, where the file has session codes
+        from store.session_eval import read_coded_sessions
 
-        try:
-            StoreRepository(engine).add_validation_record(record)
-        except Exception as err:  # noqa: BLE001 - one line naming the database
-            raise db_failure(err, store_url(args)) from None
-        finally:
-            engine.dispose()
-        print(f"\nturn-level validation record written for {record.key} "
-              f"({record.created_at.isoformat(timespec='seconds')}): "
-              f"{len(record.passed_dimensions())} of {len(record.dimensions)} codes pass")
+        units = _units(read_coded_sessions(args.turn_codes), args, str(args.turn_codes), episodes=True, windows=False)
+        records += units.records
+        data.update(units.json)
+    if engine is not None:
+        _write_records(args, engine, records)
     if args.json:
-        data = turn_eval_json(res)
-        if record is not None:
-            data["validation"] = orjson.loads(record.to_json())
+        if records:
+            data["validation"] = orjson.loads(records[0].to_json())
+            data["validation_records"] = [orjson.loads(r.to_json()) for r in records]
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+    return 0
+
+
+class _Units:
+    """What the session- and window-level evaluation printed, recorded (with --record) and puts in --json."""
+
+    def __init__(self) -> None:
+        self.records: list = []
+        self.json: dict = {}
+
+
+def _units(corpus, args, source: str, *, episodes: bool, windows: bool) -> _Units:
+    """Rupture episodes per session and/or process-signal flags per window: printed, and their records made."""
+    from store.session_eval import evaluate_corpus, format_units, unit_json, unit_record
+
+    out = _Units()
+    by_session, by_window = evaluate_corpus(corpus, resamples=args.resamples, seed=args.seed)
+    for key, res in (("episodes", by_session if episodes else None), ("windows", by_window if windows else None)):
+        if res is None:
+            continue
+        print("\n" + format_units(res), end="")
+        out.json[key] = unit_json(res)
+        if args.record:
+            out.records.append(unit_record(res, labels_source=source, resamples=args.resamples, seed=args.seed))
+            print("\n" + format_turn_gate_units(out.records[-1]), end="")
+    if episodes and corpus.missing_turns:
+        print(f"\n{corpus.missing_turns} session code(s) without the session's turns (purged, or not in the file): "
+              "left out")
+    return out
+
+
+def format_turn_gate_units(record) -> str:
+    """The gate's verdict per code of an episode or window record."""
+    from store.session_eval import passes_line
+
+    unit = record.settings.get("unit", "units")
+    s = record.settings
+    lines = [f"Detector gate for {record.key} ({unit}; {record.labels_n} coded {unit}"
+             + (f" from {record.labels_source}" if record.labels_source else "") + "):",
+             (f"  a code passes with at least {s.get('min_turns')} coded {unit}"
+              + ("" if unit == "sessions" else f" from {s.get('min_sessions')} sessions")
+              + f", the lower bound of its 95% interval at least {s.get('floor', 0):.2f}, and the interval of "
+              "(rules − length) above 0")]
+    for code, v in record.dimensions.items():
+        lines.append(f"  {code:<22} {'PASS' if v.passed else 'fail'}  {v.reason.partition(': ')[2]}")
+    lines.append("  " + passes_line(record))
+    return "\n".join(lines) + "\n"
+
+
+def _write_records(args, engine, records) -> None:
+    from store.repository import StoreRepository
+
+    try:
+        repo = StoreRepository(engine)
+        for record in records:
+            repo.add_validation_record(record)
+    except Exception as err:  # noqa: BLE001 - one line naming the database
+        raise db_failure(err, store_url(args)) from None
+    finally:
+        engine.dispose()
+    for record in records:
+        level = {"sessions": "session-level (episodes)", "windows": "window-level"}.get(
+            record.settings.get("unit"), "turn-level")
+        print(f"\n{level} validation record written for {record.key} "
+              f"({record.created_at.isoformat(timespec='seconds')}): "
+              f"{len(record.passed_dimensions())} of {len(record.dimensions)} codes pass")
+
+
+def _units_from_file(args, *, episodes: bool) -> int:
+    """``--detector process-signals`` on a coded file: the flags per window against the coded turns."""
+    import orjson
+
+    from store.session_eval import read_coded_sessions
+
+    from ..errors import CliError
+
+    corpus = read_coded_sessions(args.turn_codes)  # a bad line: one line, exit 2
+    engine = _record_store(args) if args.record else None
+    if not corpus.turns:
+        if engine is not None:
+            engine.dispose()
+        raise CliError(f"--detector process-signals needs the turns' text in {args.turn_codes} (a `text` field): "
+                       "the flags are replayed from the turns")
+    units = _units(corpus, args, str(args.turn_codes), episodes=episodes, windows=True)
+    if not units.json:
+        if engine is not None:
+            engine.dispose()
+        raise CliError(f"no window of {args.turn_codes} has enough coded turns for a reference (at least 3 coded "
+                       "turns of the speaker in a window of 12)")
+    if engine is not None:
+        _write_records(args, engine, units.records)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_bytes(orjson.dumps(units.json, option=orjson.OPT_INDENT_2))
     return 0
 
 
@@ -168,19 +266,32 @@ def _from_store(args) -> int:
 
     from ..errors import CliError
 
-    if args.turn_codes is not None or args.feedback is not None or args.detector is not None or args.record:
-        raise CliError("--from-store takes no --turn-codes, --feedback, --detector or --record (it reads the store)")
+    if args.turn_codes is not None or args.feedback is not None or args.detector is not None:
+        raise CliError("--from-store takes no --turn-codes, --feedback or --detector (it reads the store)")
+    from store.session_eval import stored_coded_sessions
+
     engine = _record_store(args)
     try:
         ev = evaluate_stored_codes(engine, rule_codes, resamples=args.resamples, seed=args.seed)
+        corpus = stored_coded_sessions(engine)
     except Exception as err:  # noqa: BLE001 - one line naming the database
-        raise db_failure(err, store_url(args)) from None
-    finally:
         engine.dispose()
-    if ev.coded_turns == 0:
+        raise db_failure(err, store_url(args)) from None
+    if ev.coded_turns == 0 and not corpus.session_codes:
+        engine.dispose()
         raise CliError(f"no turn codes in {store_url(args)}: code turns on the gateway's /code page first")
-    print(format_turn_eval(ev.result), end="")
-    print("\n" + format_coder_agreement(ev), end="")
+    if ev.coded_turns:
+        print(format_turn_eval(ev.result), end="")
+    # the rupture rules' episodes per coded session, the process-signal flags per coded window (replayed)
+    units = _units(corpus, args, "store turn_codes", episodes=True, windows=True)
+    if ev.coded_turns:
+        print("\n" + format_coder_agreement(ev), end="")
+    if args.record and units.records:
+        _write_records(args, engine, units.records)
+    else:
+        engine.dispose()
+        if args.record:
+            print("\nno record written: no coded session or window to judge a detector on")
     if args.json:
         import orjson
 
@@ -190,6 +301,9 @@ def _from_store(args) -> int:
         data = turn_eval_json(ev.result)
         data["coders_agreement"] = [{"code": a.code, "turns": a.n, "percent": finite_or_none(a.percent),
                                      "kappa": finite_or_none(a.kappa)} for a in ev.agreement]
+        data.update(units.json)
+        if units.records:
+            data["validation_records"] = [orjson.loads(r.to_json()) for r in units.records]
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     return 0
