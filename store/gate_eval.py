@@ -315,12 +315,15 @@ def turn_code_details(record: "ValidationRecord") -> list[str]:
         return "n/a" if pair is None else f"[{pair[0]:.2f}, {pair[1]:.2f}]"
 
     floor = record.settings.get("floor")
-    lines = [f"{record.key}  turn level (codes: {record.labels_source or 'unknown source'}"
+    unit = str(record.settings.get("unit", "turns"))  # a detector's episode (sessions) or window record
+    level = {"sessions": "session level (rupture episodes", "windows": "window level (flags per window"}.get(
+        unit, "turn level (codes")
+    lines = [f"{record.key}  {level}: {record.labels_source or 'unknown source'}"
              + (f"; floor {floor:.2f} on the interval's lower bound" if isinstance(floor, (int, float)) else "") + ")",
-             (f"  {'code':<22} {'stat':<8} {'turns':>5} {'sessions':>8} {'agreement':>9} {'95% CI':<14} "
+             (f"  {'code':<22} {'stat':<8} {unit[:8]:>8} {'sessions':>8} {'agreement':>9} {'95% CI':<14} "
               f"{'length':>6} {'Δ 95% CI':<14}  verdict")]
     for code, v in record.dimensions.items():
-        lines.append(f"  {code:<22} {v.statistic or '?':<8} {v.n:>5} {v.sessions if v.sessions is not None else '?':>8} "
+        lines.append(f"  {code:<22} {v.statistic or '?':<8} {v.n:>8} {v.sessions if v.sessions is not None else '?':>8} "
                      f"{f(v.r):>9} {ci(v.r_ci):<14} {f(v.baseline_r):>6} {ci(v.difference_ci):<14}  "
                      f"{'pass' if v.passed else 'fail'}")
     return lines
