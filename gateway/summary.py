@@ -58,6 +58,9 @@ class SessionState:
     #: event, records and the model change rarely, so the lookup is done once per pair.
     _validated: tuple[RecordBook | None, frozenset[str], frozenset[str]] | None = field(default=None, repr=False,
                                                                                        compare=False)
+    #: (record book, (opened detectors, feedback ids), table): the detector table, built once per key
+    _detectors: tuple[RecordBook | None, tuple[frozenset[str], tuple[str, ...]], list[dict[str, Any]]] | None = field(
+        default=None, repr=False, compare=False)
     signal: dict[str, Any] | None = None
     alerts: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
     #: rupture episodes by id, newest version of each, in opening order.
@@ -126,9 +129,16 @@ class SessionState:
 
     def detectors(self, policy: Policy) -> list[dict[str, Any]]:
         """The detector table: the rule detectors and those the session's feedback records name
-        (``feature_detectors``: a trained detector a scorer serves)."""
+        (``feature_detectors``: a trained detector a scorer serves). Built once per (records, opened
+        detectors, feedback records): a summary goes out with every event, and the table rarely changes."""
+        key = (policy.opened_detectors, tuple(self.feedback))
+        cached = self._detectors
+        if cached is not None and cached[0] is policy.record_book and cached[1] == key:
+            return cached[2]
         in_use = detectors_in_use(f.get("feature_detectors") or {} for f in self.feedback.values())
-        return detector_table(policy.record_book, policy.opened_detectors, in_use)
+        table = detector_table(policy.record_book, policy.opened_detectors, in_use)
+        self._detectors = (policy.record_book, key, table)
+        return table
 
     def signal_gate(self, policy: Policy) -> dict[str, str]:
         """How each process flag that is up now stands with its detector."""

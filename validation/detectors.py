@@ -66,14 +66,15 @@ RUPTURE_MARKERS = Detector(
     "rupture-markers", "2", ("withdrawal", "confrontation"),
     "client rupture markers that open a rupture episode (streams/rupture_cues.py, streams/ruptures.py)")
 #: The counselor word rules behind feedback cards (``scoring.turn_features``). They travel inside the
-#: scorer's feedback records, so the feedback gate checks their codes on that model's turn-level record.
+#: scorer's feedback records, which name them per code (``feature_detectors``), so the feedback gate checks
+#: those codes on this detector's record (or, for a code a served trained detector answered, on that one's).
 COUNSELOR_WORDS = Detector(
     "counselor-words", "1", ("open_question", "closed_question", "reflection", "directive", "self_disclosure"),
     "word-level counselor features behind feedback cards (scoring/turn_features.py)")
 
 DETECTORS: dict[str, Detector] = {d.name: d for d in (PROCESS_SIGNALS, RUPTURE_MARKERS, COUNSELOR_WORDS)}
 #: Detectors whose notices are their own (and so can be opened by setting). The counselor word rules only
-#: speak inside a model's feedback card, which the feedback gate decides on that model's own record.
+#: speak inside a model's feedback card, which the feedback gate decides (validation.gate.feedback_validated).
 OPENABLE: tuple[Detector, ...] = (PROCESS_SIGNALS, RUPTURE_MARKERS)
 
 #: What a shell logs (WARNING) for each detector opened to counselors by setting.
