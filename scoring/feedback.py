@@ -122,7 +122,11 @@ class FeedbackScorer:
         completions = [first, *rest]
         ratings: dict[str, float] = {c.key: round(readout.clamp_score(readout.expected_value(readout.option_probs(x.option_logprobs))), 4)
                    for c, x in zip(CRITERIA, completions, strict=True)}
-        f, answered_by = word_codes(turn_text, previous_text(turns, turn_id), self.detector)
+        previous = previous_text(turns, turn_id)
+        if self.detector is None:
+            f, answered_by = word_codes(turn_text, previous)
+        else:  # a served detector's models take ~3 ms per code: off the event loop the engine shares
+            f, answered_by = await asyncio.to_thread(word_codes, turn_text, previous, self.detector)
         d = decide(ratings, f, turn_text, lang)
         return gated(CounselorFeedback(
             feedback_id=f"{session_id}:{phase}:t{turn_id}", session_id=session_id,
