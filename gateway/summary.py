@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.contracts import WATCHED_DIMENSIONS
-from validation.detectors import OPENABLE, PROCESS_SIGNALS, detector_passes, is_opened
+from validation.detectors import (
+    OPENABLE,
+    PROCESS_SIGNALS,
+    detector_passes,
+    detector_table,
+    detectors_in_use,
+    is_opened,
+)
 from validation.gate import GATE_VALIDATED, unvalidated_dimensions, validated_dimensions
 from validation.records import RecordBook
 
@@ -51,6 +58,9 @@ class SessionState:
     #: event, records and the model change rarely, so the lookup is done once per pair.
     _validated: tuple[RecordBook | None, frozenset[str], frozenset[str]] | None = field(default=None, repr=False,
                                                                                        compare=False)
+    #: (record book, (opened detectors, feedback ids), table): the detector table, built once per key
+    _detectors: tuple[RecordBook | None, tuple[frozenset[str], tuple[str, ...]], list[dict[str, Any]]] | None = field(
+        default=None, repr=False, compare=False)
     signal: dict[str, Any] | None = None
     alerts: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
     #: rupture episodes by id, newest version of each, in opening order.
@@ -105,6 +115,9 @@ class SessionState:
             #: the rule detectors whose notices this viewer does not receive for now (a counselor: every one
             #: with a code neither validated nor opened; the panel says so, like validation mode)
             "rules_withheld": shared["rules_withheld"],
+            #: the board's detector table (supervisors): every rule detector and each trained detector this
+            #: session's feedback cards rest on, with its identity and each code's state; a counselor: none
+            "detectors": [] if for_counselor else self.detectors(policy),
             "unacked": sum(1 for a in alerts if not a["acks"] and a.get("kind") != "recovered"),
             # the board's sort key and "falling" counter rest on validated signals only; what
             # unvalidated ones would add is shown beside it, marked, and moves nothing
@@ -113,6 +126,19 @@ class SessionState:
             "falling": falling(change, self.passed(policy)),
             "falling_unvalidated": falling(change, frozenset(WATCHED_DIMENSIONS) - self.passed(policy)),
         }
+
+    def detectors(self, policy: Policy) -> list[dict[str, Any]]:
+        """The detector table: the rule detectors and those the session's feedback records name
+        (``feature_detectors``: a trained detector a scorer serves). Built once per (records, opened
+        detectors, feedback records): a summary goes out with every event, and the table rarely changes."""
+        key = (policy.opened_detectors, tuple(self.feedback))
+        cached = self._detectors
+        if cached is not None and cached[0] is policy.record_book and cached[1] == key:
+            return cached[2]
+        in_use = detectors_in_use(f.get("feature_detectors") or {} for f in self.feedback.values())
+        table = detector_table(policy.record_book, policy.opened_detectors, in_use)
+        self._detectors = (policy.record_book, key, table)
+        return table
 
     def signal_gate(self, policy: Policy) -> dict[str, str]:
         """How each process flag that is up now stands with its detector."""

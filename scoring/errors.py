@@ -29,3 +29,7 @@ class ModelError(ScoringError, RuntimeError):
 
 class CorpusError(ScoringError, ValueError):
     """The corpus cannot be scored as asked (no such file, nothing readable): one line."""
+
+
+class DetectorError(ScoringError, ValueError):
+    """The turn detector given to the scorer cannot be served (another detector's stand-in, not a trained one)."""

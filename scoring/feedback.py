@@ -12,9 +12,14 @@ transcript — nearly all of the tokens — is served from the engine's prefix
 cache that scoring the phase has just filled (``bench/feedback_cost.py``
 measures it against an engine without the cache).
 
+The word-level codes of each turn come from the word rules, or — on the codes
+it was trained for — from a trained detector the scorer serves
+(:mod:`scoring.live_detector`); the record names which detector answered each.
+
 Every record is a model output: ``validated`` is True only when the newest
 turn-level validation record of this exact model identity (``eval-turns
---record``) passes every code the card shows
+--record``) passes every code the card shows that the model answered, and each
+word-level code passes on the record of the detector that answered it
 (:func:`validation.gate.feedback_validated`); otherwise — no record, a failing
 one, records that could not be read — it stays False and the gateway sends the
 card to supervisors only (the validation gate).
@@ -32,13 +37,16 @@ from streams.contracts import CounselorFeedback, Lang, ModelIdentity, Phase
 
 from . import readout
 from .engines.base import Engine
+from .live_detector import word_codes
 from .principles import CRITERIA, FEEDBACK_OPTIONS_TEXT, FEEDBACK_PROMPT_VERSION, PATTERNS, PRINCIPLES, AnyCriterion
 from .prompts import INTRO, OPTIONS, QUESTION, TurnLike, render, transcript_text
 from .scorer import _encode, fit_transcript
-from .turn_features import decide, features, quote_of
+from .turn_features import decide, quote_of
 
 if TYPE_CHECKING:
     from validation.records import RecordBook
+
+    from .live_detector import LiveDetector
 
 #: Longest part of the rated turn that goes into the prompt (characters).
 PROMPT_TURN_CHARS = 600
@@ -68,6 +76,11 @@ def pick_turns(turns: Sequence, k: int, *, after_turn_id: int = -1) -> list:
     return mine[-k:] if k > 0 else []
 
 
+def previous_text(turns: Sequence, turn_id: int) -> str:
+    """The text of the turn before ``turn_id`` ('' for none): a trained detector reads it as context."""
+    return next((str(t.text) for t in turns if getattr(t, "turn_id", None) == turn_id - 1), "")
+
+
 def gated(feedback: CounselorFeedback, book: "RecordBook | None") -> CounselorFeedback:
     """The record with ``validated`` decided by the feedback gate: True only when ``book``'s newest
     turn-level record of the record's exact model identity passes every code the card shows."""
@@ -81,12 +94,15 @@ class FeedbackScorer:
 
     ``records``: the validation records (``store.records.load_record_book``) that
     decide ``validated``; None (an offline rating, a worker without a store):
-    every record stays unvalidated.
+    every record stays unvalidated. ``detector``: a trained turn detector the
+    scorer serves (``score --turn-detector``); its answers stand in for the word
+    rules' on the codes it was trained for.
     """
 
-    def __init__(self, engine: Engine, records: "RecordBook | None" = None):
+    def __init__(self, engine: Engine, records: "RecordBook | None" = None, detector: "LiveDetector | None" = None):
         self.engine = engine
         self.records = records
+        self.detector = detector
 
     def identity(self) -> ModelIdentity:
         return ModelIdentity(name=self.engine.model_name, revision=self.engine.revision,
@@ -106,13 +122,17 @@ class FeedbackScorer:
         completions = [first, *rest]
         ratings: dict[str, float] = {c.key: round(readout.clamp_score(readout.expected_value(readout.option_probs(x.option_logprobs))), 4)
                    for c, x in zip(CRITERIA, completions, strict=True)}
-        f = features(turn_text)
+        previous = previous_text(turns, turn_id)
+        if self.detector is None:
+            f, answered_by = word_codes(turn_text, previous)
+        else:  # a served detector's models take ~3 ms per code: off the event loop the engine shares
+            f, answered_by = await asyncio.to_thread(word_codes, turn_text, previous, self.detector)
         d = decide(ratings, f, turn_text, lang)
         return gated(CounselorFeedback(
             feedback_id=f"{session_id}:{phase}:t{turn_id}", session_id=session_id,
             counselor_id=counselor_id or "unknown", phase=phase, turn_id=turn_id, lang=lang,
             quote=quote_of(turn_text), principles={c.key: ratings[c.key] for c in PRINCIPLES},
-            patterns={c.key: ratings[c.key] for c in PATTERNS}, features=f.as_dict(),
+            patterns={c.key: ratings[c.key] for c in PATTERNS}, features=f.as_dict(), feature_detectors=answered_by,
             pattern=d.pattern, pattern_source=d.pattern_source, principle=d.principle, next_move=d.next_move,
             model=self.identity(), validated=False,
             prompt_tokens=sum(x.prompt_tokens for x in completions),

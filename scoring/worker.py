@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     from validation.calibration import Calibration
     from validation.records import RecordBook
 
+    from .live_detector import LiveDetector
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -91,6 +93,9 @@ class WorkerConfig:
     #: feedback model's identity decides ``CounselorFeedback.validated``; None: every record unvalidated.
     record_loader: Callable[[], RecordBook] | None = None
     record_reload_s: float = 60.0
+    #: a trained turn detector served in feedback cards (scoring.live_detector.LiveDetector, ``score
+    #: --turn-detector``): its answers stand in for the word rules' on its codes; None: the word rules alone.
+    turn_detector: LiveDetector | None = None
     #: what the worker tells its metrics (scoring/sensor.py); Prometheus unless a test records instead
     sensor: ScorerSensor = field(default_factory=PrometheusScorerSensor)
 
@@ -193,7 +198,7 @@ async def _feedback(scorer: Scorer, req: ScoreRequest, cfg: WorkerConfig,
 
     try:
         rated = await asyncio.wait_for(
-            FeedbackScorer(scorer.engine, records=book).rate(
+            FeedbackScorer(scorer.engine, records=book, detector=cfg.turn_detector).rate(
                 session_id=req.session_id, phase=req.phase, turns=req.transcript, k=cfg.feedback_turns,
                 lang=req.lang, counselor_id=req.counselor_id),
             timeout=cfg.timeout_s)

@@ -534,12 +534,18 @@ PrincipleKey = Literal["empathy", "relevance", "conciseness", "safety", "self_ex
 PatternKey = Literal["passive_response", "boundary_overstepping"]
 
 
+#: A turn detector's key (validation/detectors.py ``Detector.key``): ``counselor-words@1`` for the word rules,
+#: ``trained.counselor-words@3f2a9c01b7de`` for one a site trained (``train-turns``).
+DetectorKey = Annotated[str, StringConstraints(min_length=3, max_length=MAX_ID_CHARS,
+                                               pattern=r"^([a-z]+\.)?[a-z][a-z0-9-]*@[A-Za-z0-9._-]+$")]
+
+
 class CounselorFeedback(Contract):
     """Turn-level feedback on one counselor turn (``alliance.feedback``): a model output.
 
     ``principles`` and ``patterns`` are the model's ratings (1-5, expected value
-    over the option tokens); ``features`` are cheap word-level facts about the
-    turn. ``pattern`` names the poor-alliance pattern the turn shows (from the
+    over the option tokens); ``features`` are word-level facts about the turn,
+    each answered by a turn detector (``feature_detectors``). ``pattern`` names the poor-alliance pattern the turn shows (from the
     features, else from the ratings), ``principle`` the one to work on, and
     ``next_move`` one concrete move that quotes the counselor's own turn
     (``quote``: counselor text, never the client's).
@@ -555,6 +561,11 @@ class CounselorFeedback(Contract):
     principles: dict[PrincipleKey, Score]
     patterns: dict[PatternKey, Score]
     features: dict[str, bool] = Field(default_factory=dict)
+    #: which detector answered each code in ``features`` (code -> detector key): the word rules, or a trained
+    #: detector the scorer serves (``score --turn-detector``). The feedback gate judges each such code on that
+    #: detector's own record. Empty on records written before it existed: their features were the word rules,
+    #: judged on the model's record.
+    feature_detectors: dict[str, DetectorKey] = Field(default_factory=dict)
     pattern: PatternKey | None = None
     pattern_source: Literal["features", "model"] | None = None
     principle: PrincipleKey

@@ -97,6 +97,8 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
              "where converted models live", "$XDG_CACHE_HOME/alliance-monitor/models"),
     Variable("ALLIANCE_HEAD", "alliance_monitor (score, score-file, score-corpus)",
              "a trained read-out head applied to the scores"),
+    Variable("ALLIANCE_TURN_DETECTOR", "alliance_monitor (score)",
+             "a trained turn detector served in feedback cards (a directory or trained.NAME@REV)"),
     Variable("ALLIANCE_FEEDBACK_TURNS", "scoring/worker.py", "counselor turns rated per scored phase; 0: off", "0"),
     Variable("ALLIANCE_MAX_MODEL_LEN", "scoring/engines/base.py", "longest prompt + answer the engine accepts", "8192"),
     Variable("ALLIANCE_DTYPE", "scoring/engines/base.py", "engine dtype, e.g. bfloat16", "float32 on CPU, auto on GPU"),

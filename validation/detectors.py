@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping
 
 from streams.contracts import AllianceAlert, ModelIdentity, RuptureEpisode
 
-from .records import RecordBook
+from .records import RecordBook, model_key
 
 #: The readout name a detector's identity carries, so a detector's record never collides with a model's.
 DETECTOR_PROMPT_VERSION = "rules"
@@ -69,14 +69,15 @@ RUPTURE_MARKERS = Detector(
     "rupture-markers", "2", ("withdrawal", "confrontation"),
     "client rupture markers that open a rupture episode (streams/rupture_cues.py, streams/ruptures.py)")
 #: The counselor word rules behind feedback cards (``scoring.turn_features``). They travel inside the
-#: scorer's feedback records, so the feedback gate checks their codes on that model's turn-level record.
+#: scorer's feedback records, which name them per code (``feature_detectors``), so the feedback gate checks
+#: those codes on this detector's record (or, for a code a served trained detector answered, on that one's).
 COUNSELOR_WORDS = Detector(
     "counselor-words", "1", ("open_question", "closed_question", "reflection", "directive", "self_disclosure"),
     "word-level counselor features behind feedback cards (scoring/turn_features.py)")
 
 DETECTORS: dict[str, Detector] = {d.name: d for d in (PROCESS_SIGNALS, RUPTURE_MARKERS, COUNSELOR_WORDS)}
 #: Detectors whose notices are their own (and so can be opened by setting). The counselor word rules only
-#: speak inside a model's feedback card, which the feedback gate decides on that model's own record.
+#: speak inside a model's feedback card, which the feedback gate decides (validation.gate.feedback_validated).
 OPENABLE: tuple[Detector, ...] = (PROCESS_SIGNALS, RUPTURE_MARKERS)
 
 #: What a shell logs (WARNING) for each detector opened to counselors by setting.
@@ -181,12 +182,64 @@ def opened_episode(episode: Mapping[str, Any] | Any, opened: frozenset[str]) -> 
             and all(is_opened(opened, RUPTURE_MARKERS, c) for c in codes))
 
 
-def status_rows(book: RecordBook | None, opened: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
-    """One row per detector and code: validated / opened by setting / unvalidated (``models status``, the board)."""
+def detector_of_key(key: str, codes: Iterable[str] = ()) -> Detector | None:
+    """The detector a :attr:`Detector.key` names (a feedback record's ``feature_detectors``): a registered rule
+    detector, an earlier version of one, or a trained one (with ``codes``, the codes it was seen answering).
+    None for a key this release cannot read: it then validates nothing."""
+    head, sep, version = key.rpartition("@")
+    if not sep or not head or not version:
+        return None
+    kind, dot, name = head.partition(".")
+    if not dot:
+        rule = DETECTORS.get(head)
+        if rule is None:
+            return None
+        return rule if rule.version == version else Detector(head, version, tuple(codes), rule.summary)
+    parent = DETECTORS.get(name)
+    if kind != "trained" or parent is None:
+        return None
+    return Detector(name, version, tuple(codes), f"trained on a site's codes, standing in for {parent.key}",
+                    kind="trained")
+
+
+def detectors_in_use(feature_detectors: Iterable[Mapping[str, str]]) -> list[Detector]:
+    """The detectors other than this release's rules that feedback records name (their ``feature_detectors``),
+    each with the codes it answered, in first-seen order: a trained detector a scorer serves."""
+    codes: dict[str, list[str]] = {}
+    for mapping in feature_detectors:
+        for code, key in mapping.items():
+            seen = codes.setdefault(key, [])
+            if code not in seen:
+                seen.append(code)
+    rules = {d.key for d in DETECTORS.values()}
+    out = [detector_of_key(key, tuple(found)) for key, found in codes.items() if key not in rules]
+    return [d for d in out if d is not None]
+
+
+def detector_status(book: RecordBook | None, detector: Detector, code: str,
+                    opened: frozenset[str] = frozenset()) -> str:
+    """validated / opened (by setting; rule detectors only) / unvalidated."""
+    if detector_passes(book, detector, code):
+        return "validated"
+    return "opened" if detector.kind == "rules" and is_opened(opened, detector, code) else "unvalidated"
+
+
+def status_rows(book: RecordBook | None, opened: frozenset[str] = frozenset(),
+                in_use: Iterable[Detector] = ()) -> list[dict[str, Any]]:
+    """One row per detector and code: validated / opened by setting / unvalidated (``models status``, the board):
+    the rule detectors, then ``in_use`` (trained detectors a scorer serves, :func:`detectors_in_use`)."""
     rows = []
-    for d in DETECTORS.values():
+    for d in (*DETECTORS.values(), *in_use):
         for code in d.codes:
-            state = ("validated" if detector_passes(book, d, code)
-                     else "opened" if is_opened(opened, d, code) else "unvalidated")
-            rows.append({"detector": d.key, "code": code, "status": state})
+            rows.append({"detector": d.key, "kind": d.kind, "identity": model_key(d.identity), "code": code,
+                         "status": detector_status(book, d, code, opened)})
     return rows
+
+
+def detector_table(book: RecordBook | None, opened: frozenset[str] = frozenset(),
+                   in_use: Iterable[Detector] = ()) -> list[dict[str, Any]]:
+    """The board's detector table: one entry per detector — the rule detectors, then ``in_use`` — with its
+    identity (the record it is judged on) and each code's state (validated / opened / unvalidated)."""
+    return [{"detector": d.key, "kind": d.kind, "identity": model_key(d.identity), "summary": d.summary,
+             "codes": {c: detector_status(book, d, c, opened) for c in d.codes}}
+            for d in (*DETECTORS.values(), *in_use)]

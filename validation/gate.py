@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 
 from streams.contracts import DIMENSIONS, AllianceAlert, ModelIdentity
 
+from .detectors import detector_of_key, detector_passes
 from .records import RecordBook, ValidationRecord, model_key
 
 #: What the counselor panel shows instead of an unvalidated model's alerts.
@@ -219,10 +220,24 @@ def feedback_codes(feedback: Mapping[str, Any] | Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(codes))
 
 
+def model_codes(feedback: Mapping[str, Any] | Any) -> tuple[str, ...]:
+    """The codes of :func:`feedback_codes` the model's own record judges: all but the word-level codes a turn
+    detector answered (``feature_detectors``). A record written before detectors were named has none: its
+    word features are judged on the model's record, as they were."""
+    answered = _get(feedback, "feature_detectors") or {}
+    return tuple(c for c in feedback_codes(feedback) if c not in answered)
+
+
+def detector_codes(feedback: Mapping[str, Any] | Any) -> dict[str, str]:
+    """The codes of :func:`feedback_codes` a turn detector answered, with that detector's key."""
+    answered = _get(feedback, "feature_detectors") or {}
+    return {c: str(answered[c]) for c in feedback_codes(feedback) if c in answered}
+
+
 def feedback_passes(record: ValidationRecord | None, feedback: Mapping[str, Any] | Any) -> bool:
-    """Does this turn-level record validate this feedback? Its exact identity, level ``turn``, and every
-    code the card rests on passed. Fails closed: no record, another identity, a session-level record,
-    a card naming nothing, or one failing or unevaluated code."""
+    """Does this model's turn-level record pass its part of this feedback? Its exact identity, level ``turn``,
+    and every code the card rests on that the model answered (:func:`model_codes`) passed. Fails closed: no
+    record, another identity, a session-level record, a card naming nothing, or one failing or unevaluated code."""
     if record is None or record.level != "turn":
         return False
     model = _get(feedback, "model")
@@ -230,18 +245,29 @@ def feedback_passes(record: ValidationRecord | None, feedback: Mapping[str, Any]
         identity = model if isinstance(model, ModelIdentity) else ModelIdentity.model_validate(model)
     except Exception:  # noqa: BLE001 - an unreadable identity validates nothing
         return False
-    codes = feedback_codes(feedback)
-    return record.model == identity and bool(codes) and all(record.passes(c) for c in codes)
+    return record.model == identity and bool(feedback_codes(feedback)) and all(
+        record.passes(c) for c in model_codes(feedback))
+
+
+def detectors_pass(book: "RecordBook | None", feedback: Mapping[str, Any] | Any) -> bool:
+    """Does every word-level code the card rests on pass on the record of the detector that answered it (the
+    word rules, or the trained detector the scorer serves)? True when no detector answered one."""
+    for code, key in detector_codes(feedback).items():
+        detector = detector_of_key(key, (code,))
+        if detector is None or not detector_passes(book, detector, code):
+            return False
+    return True
 
 
 def feedback_validated(book: "RecordBook | None", feedback: Mapping[str, Any] | Any) -> bool:
-    """The ``validated`` flag for a feedback record: the newest turn-level record of its exact model
-    identity validates every code it shows (:func:`feedback_passes`). False on any doubt."""
+    """The ``validated`` flag for a feedback record: the newest turn-level record of its exact model identity
+    passes the codes the model answered (:func:`feedback_passes`), and each word-level code passes on the record
+    of the detector that answered it (:func:`detectors_pass`). False on any doubt."""
     if book is None:
         return False
     try:
         model = _get(feedback, "model")
         identity = model if isinstance(model, ModelIdentity) else ModelIdentity.model_validate(model)
-        return feedback_passes(book.for_turns(identity), feedback)
+        return feedback_passes(book.for_turns(identity), feedback) and detectors_pass(book, feedback)
     except Exception:  # noqa: BLE001 - a record we cannot read validates nothing
         return False

@@ -24,6 +24,7 @@ from ..stopping import stop_on_signals
 from .common import add_embedded_broker_argument, announce
 
 if TYPE_CHECKING:
+    from scoring.live_detector import LiveDetector
     from scoring.scorer import RationaleMode
 
 
@@ -77,6 +78,16 @@ def load_head(path: str | None):
     return load(path)
 
 
+def load_turn_detector(spec: str) -> LiveDetector:
+    """The trained turn detector at ``spec`` (a directory, or ``trained.counselor-words@REV`` as train-turns
+    printed it), ready to serve; a missing, edited or unservable artefact is one line (exit 2)."""
+    from scoring.live_detector import serve
+    from training.turn_detector_files import load, resolve
+
+    detector, models, _trained_on = load(resolve(spec))
+    return serve(detector, models)
+
+
 # --------------------------------------------------------------------------- score (worker)
 
 def _cmd_score(args) -> int:
@@ -94,6 +105,15 @@ def _cmd_score(args) -> int:
                        retries=args.retries, max_records=args.max_records, drain_s=args.drain)
     if args.feedback_turns is not None:
         cfg = dataclasses.replace(cfg, feedback_turns=args.feedback_turns)
+    if args.turn_detector:  # checked before the (slow) engine load: a bad artefact is one line, exit 2
+        if cfg.feedback_turns <= 0:
+            raise CliError("--turn-detector serves feedback cards, and feedback is off: set --feedback-turns N "
+                           "(or ALLIANCE_FEEDBACK_TURNS)")
+        live = load_turn_detector(args.turn_detector)
+        cfg = dataclasses.replace(cfg, turn_detector=live)
+        print(f"serving turn detector {live.detector.key} in feedback cards (codes: {', '.join(live.codes)}; "
+              "the word rules answer the rest); a card reaches counselors only where its record passes",
+              file=sys.stderr, flush=True)
     if cfg.feedback_turns > 0:  # the feedback gate: turn-level validation records, reloaded every minute
         from store.records import load_record_book
 
@@ -229,6 +249,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--drain", type=non_negative_float, default=20.0, metavar="SECONDS",
                    help="on SIGTERM, how long the batch in progress may still take; the rest is left for "
                         "another worker (default 20)")
+    p.add_argument("--turn-detector", default=environment.get("ALLIANCE_TURN_DETECTOR") or None, metavar="DIR|trained.NAME@REV",
+                   help="a trained turn detector (`alliance-monitor train-turns`) whose answers stand in for the "
+                        "word rules' in feedback cards; its cards reach counselors only where its own "
+                        "`eval-turns --detector` record passes (env ALLIANCE_TURN_DETECTOR)")
     p.add_argument("--records-db", metavar="URL",
                    help="store holding the model's validation record and calibration (default: ALLIANCE_DB_URL, "
                         "else the SQLite store)")

@@ -144,6 +144,7 @@
     const all = [...sessions.values()];
     const unacked = all.reduce((n, s) => n + (s.unacked || 0), 0);
     const opened = [...new Set(all.flatMap((s) => s.opened_detectors || []))];
+    renderDetectors(all);
     $("summary").replaceChildren(...[
       opened.length ? AM.el("div", { class: "kpi opened-detectors", "data-opened": opened.join(" "),
         title: "these rules reach counselors by the site's setting, before any validation record passed",
@@ -155,6 +156,32 @@
           const unval = all.filter((s) => !s.falling && s.falling_unvalidated).length;
           return unval ? AM.el("span", { class: "unval", "data-falling-unvalidated": unval, text: ` (+${unval} by an unvalidated model)` }) : null;
         })())].filter(Boolean));
+  }
+
+  /* The detector table: every detector any summary names (the rule detectors, and each trained detector a
+   * scorer serves in feedback cards), one row per code with its state. */
+  function renderDetectors(all) {
+    const byKey = new Map();
+    for (const s of all) for (const d of s.detectors || []) if (!byKey.has(d.detector)) byKey.set(d.detector, d);
+    const box = $("detectors");
+    box.hidden = byKey.size === 0;
+    const label = { validated: "validated", opened: "opened by setting (unvalidated)", unvalidated: "unvalidated" };
+    const rows = [];
+    let ok = 0;
+    for (const d of byKey.values()) {
+      for (const [code, state] of Object.entries(d.codes || {})) {
+        if (state === "validated") ok += 1;
+        rows.push(AM.el("tr", { "data-detector": d.detector, "data-kind": d.kind, "data-code": code, "data-status": state },
+          AM.el("td", { class: "det-key", title: d.summary || "", text: d.detector }),
+          AM.el("td", { text: d.kind === "trained" ? "trained on this site's codes" : "rules" }),
+          AM.el("td", { text: code.replace(/_/g, " ") }),
+          AM.el("td", {}, AM.el("span", { class: `chip det-${state}${state === "validated" ? "" : " unvalidated"}`,
+            text: label[state] || state })),
+          AM.el("td", { class: "muted det-identity", text: d.identity })));
+      }
+    }
+    $("detectors-title").textContent = `Detectors: ${ok} of ${rows.length} codes validated on this site`;
+    $("detector-rows").replaceChildren(...rows);
   }
 
   function requestTimeline(sid) {

@@ -210,3 +210,27 @@ def test_a_snapshot_computes_the_policy_wide_fields_once_and_says_the_same_as_ea
         for sid, shown in got.items():
             assert shown == orjson.loads(orjson.dumps(hub.sessions[sid].summary(policy, counselor)))
         assert shown["rules_withheld"] == (["process-signals", "rupture-markers"] if counselor else [])
+
+
+def test_the_detector_table_follows_the_feedback_and_a_reloaded_record_book():
+    """The supervisor summary's detector table: a trained detector appears once a card names it, and its
+    state follows the record book the gateway reloads (a new book object); a counselor gets no table."""
+    import dataclasses
+
+    from tests.gateway.test_feedback_gateway import feedback
+    from tests.validation.test_detector_feedback_gate import TRAINED
+    from validation.detectors import COUNSELOR_WORDS
+
+    hub, feed, _alice, _ward = _hub(Policy())
+    state = hub.sessions["s1"]
+    assert [d["detector"] for d in state.summary(hub.policy, False)["detectors"]] == [
+        "process-signals@2", "rupture-markers@2", COUNSELOR_WORDS.key]
+    card = feedback("s1", "alice", 7, "Write the exams down before bed tonight.")
+    answered = {c: TRAINED.key if c == "directive" else COUNSELOR_WORDS.key for c in card.features}
+    feed("alliance.feedback", "feedback", card.model_copy(update={"feature_detectors": answered}))
+    table = {d["detector"]: d for d in state.summary(hub.policy, False)["detectors"]}
+    assert table[TRAINED.key]["codes"] == {"directive": "unvalidated"}
+    hub.policy = dataclasses.replace(hub.policy, record_book=_book(TRAINED, {"directive": True}))
+    table = {d["detector"]: d for d in state.summary(hub.policy, False)["detectors"]}
+    assert table[TRAINED.key]["codes"] == {"directive": "validated"}
+    assert state.summary(hub.policy, True)["detectors"] == []

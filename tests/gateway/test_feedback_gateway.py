@@ -70,3 +70,40 @@ async def test_unvalidated_feedback_reaches_supervisors_only(gateway, kafka_boot
     assert [f["turn_id"] for f in seen[-1]["summary"]["feedback"]] == [29]
     await counselor.close()
     await sup.close()
+
+
+@pytest.mark.integration
+async def test_the_board_lists_a_trained_detector_a_scorer_serves(make_gateway, kafka_bootstrap, unique):
+    """A card whose directive was answered by a trained detector (``score --turn-detector``): the supervisor's
+    detector table lists that detector with its identity and each code's state from its own record; the
+    counselor's summary carries no table."""
+    from tests.validation.test_detector_feedback_gate import TRAINED, _record
+    from validation.detectors import COUNSELOR_WORDS
+    from validation.records import RecordBook
+
+    book = RecordBook([_record(TRAINED.identity, {"directive": True, "reflection": False})])
+    gw = await make_gateway(Policy(record_book=book))
+    s, cid, grp = f"fd-{unique}", f"fdc-{unique}", f"fdg-{unique}"
+    counselor = await open_client(gw, counselor_token(cid))
+    sup = await open_client(gw, supervisor_token(grp))
+    await publish(kafka_bootstrap, "chat.sessions", ev.started(s, cid, grp))
+    await until_known(gw, s)
+    card = feedback(s, cid, 31, "Write the exams down before bed tonight.")
+    answered = {c: TRAINED.key if c in ("reflection", "directive") else COUNSELOR_WORDS.key for c in card.features}
+    await publish(kafka_bootstrap, "alliance.feedback",
+                  card.model_copy(update={"feature_detectors": answered, "features": {**card.features,
+                                                                                     "directive": True}}))
+    msgs = await collect_until(sup, lambda ms: len(events_of(ms, s, "feedback")) == 1)
+    table = {d["detector"]: d for d in events_of(msgs, s, "feedback")[-1]["summary"]["detectors"]}
+    trained = table[TRAINED.key]
+    assert trained["kind"] == "trained" and trained["codes"] == {"reflection": "unvalidated", "directive": "validated"}
+    assert trained["identity"] == f"trained.counselor-words@{TRAINED.version}:trained/expected"
+    assert set(table) == {"process-signals@2", "rupture-markers@2", COUNSELOR_WORDS.key, TRAINED.key}
+    assert set(table[COUNSELOR_WORDS.key]["codes"].values()) == {"unvalidated"}
+    # the counselor: the card is unvalidated (supervisors only), and no table rides on their summaries
+    await publish(kafka_bootstrap, "alliance.feedback", feedback(s, cid, 33, "Which exam is first?", validated=True))
+    c_msgs = await collect_until(counselor, lambda ms: len(events_of(ms, s, "feedback")) >= 1)
+    assert [m["data"]["turn_id"] for m in events_of(c_msgs, s, "feedback")] == [33]
+    assert events_of(c_msgs, s, "feedback")[-1]["summary"]["detectors"] == []
+    await counselor.close()
+    await sup.close()

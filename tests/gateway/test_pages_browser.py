@@ -189,3 +189,38 @@ async def test_counselor_panel_shows_validation_mode_for_unvalidated_dimensions(
     assert await row.locator("td[data-dim=bond]").get_attribute("data-unvalidated") is None
     await board.screenshot(path=str(artifacts_dir / "gateway-board-unvalidated-dimensions.png"))
     assert not errors, f"page errors: {errors}"
+
+
+async def test_board_detector_table_lists_a_served_trained_detector(make_gateway, kafka_bootstrap, unique,
+                                                                    artifacts_dir: Path, browser_context):
+    """The board's detector table (issue 23): the rule detectors and a trained detector a scorer serves in
+    feedback cards, each code with its state from the detector's own record."""
+    from gateway.policy import Policy
+    from tests.gateway.test_feedback_gateway import feedback
+    from tests.validation.test_detector_feedback_gate import TRAINED, _record
+    from validation.detectors import COUNSELOR_WORDS
+    from validation.records import RecordBook
+
+    context, errors = browser_context
+    gw = await make_gateway(Policy(record_book=RecordBook([_record(TRAINED.identity, {"directive": True})])))
+    grp, cid, s = f"ward-{unique}", f"counselor-{unique}", f"session-{unique}"
+    page = await context.new_page()
+    await page.goto(f"{gw.http_url}/board#token={supervisor_token(grp)}")
+    await page.wait_for_selector(".status.live", timeout=20_000)
+    await publish(kafka_bootstrap, "chat.sessions", ev.started(s, cid, grp))
+    await until_known(gw, s)
+    card = feedback(s, cid, 31, "Write the exams down before bed tonight.")
+    answered = {c: TRAINED.key if c == "directive" else COUNSELOR_WORDS.key for c in card.features}
+    await publish(kafka_bootstrap, "alliance.feedback", card.model_copy(update={"feature_detectors": answered}))
+    trained = page.locator(f'#detector-rows tr[data-detector="{TRAINED.key}"]')
+    await trained.first.wait_for(state="attached", timeout=20_000)
+    assert await page.locator("#detectors").is_visible()
+    await page.locator("#detectors").evaluate("d => d.open = true")
+    assert [await r.get_attribute("data-status") for r in await trained.all()] == ["validated"]
+    assert await trained.first.get_attribute("data-kind") == "trained"
+    assert TRAINED.identity.name in await trained.first.inner_text()
+    rules = page.locator(f'#detector-rows tr[data-detector="{COUNSELOR_WORDS.key}"]')
+    assert {await r.get_attribute("data-status") for r in await rules.all()} == {"unvalidated"}
+    assert "1 of" in await page.locator("#detectors-title").inner_text()
+    await page.screenshot(path=str(artifacts_dir / "board-detectors.png"))
+    assert not errors, f"page errors: {errors}"
