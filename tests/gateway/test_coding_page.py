@@ -198,7 +198,7 @@ async def test_two_coders_code_the_same_turns_and_eval_turns_reads_them(make_gat
 
 
 async def test_a_coder_codes_one_stretch_by_keyboard_and_its_codes_are_one_window_in_the_store(
-        make_gateway, tmp_path, browser_context, kafka_bootstrap, unique):  # noqa: F811
+        make_gateway, tmp_path, artifacts_dir: Path, browser_context, kafka_bootstrap, unique):  # noqa: F811
     """Stretch mode (``/code?mode=stretch``): the 12 turns of one window of a session, coded in order by keyboard,
     then the next stretch; the codes land in ``turn_codes`` as one of the blocks ``eval-turns`` judges; the page
     counts the window against what a record needs; en and zh; the load is audited like any other."""
@@ -262,9 +262,16 @@ async def test_a_coder_codes_one_stretch_by_keyboard_and_its_codes_are_one_windo
     assert "第 2 / 2 个片段 · 第 1 / " in await page.locator("#progress").inner_text()  # first open turn
     assert "1 / 60 个窗口，1 / 10 个会话" in await page.locator("#windows li[data-speaker=client]").inner_text()
     assert await page.locator("#subtitle").inner_text() == "片段编码"
+    await page.locator("#main").screenshot(path=str(artifacts_dir / "coding-stretch-zh.png"))
     await page.close()
     assert not errors and not console, (errors, console)
 
+    async with connect("ws" + gw.http_url[len("http"):] + "/code/ws") as ws:  # an unknown mode: refused, unloaded
+        await ws.send(orjson.dumps({"type": "hello", "token": supervisor_token(all_groups=True, name=coder)}))
+        assert (await recv_json(ws))["type"] == "welcome"
+        await ws.send(orjson.dumps({"type": "load", "mode": "windows"}).decode())
+        refused = await recv_json(ws)
+        assert refused["type"] == "error" and refused["code"] == "protocol" and "stretch" in refused["message"]
     recs = await consume_all(kafka_bootstrap, ACCESS.name, expect=2, where=lambda r: r.key == coder.encode())
     events = [decode(AccessEvent, r.value) for r in recs]
     assert [e.action for e in events] == ["coding", "coding"] and session in events[0].session_ids
