@@ -10,8 +10,10 @@ the codes — is a :class:`CodingDesk` the command line hands in
 (alliance_monitor/coding.py), called in a thread. Nothing here logs a turn or a code.
 
 Messages from the page: ``load`` → ``coding`` (the codebook, the coder's turns with
-their redacted context, the coders' agreement); ``code`` {session_id, turn_id,
-codes} → ``saved`` (and the agreement as it now stands), or ``error``.
+their redacted context, the coders' agreement, the windows coded so far); ``code`` {session_id, turn_id,
+codes} → ``saved`` (and the agreement as it now stands), or ``error``. Both may carry
+``mode``: "turns" (the default: single sampled turns) or "stretch" (whole windows of
+a session, coded turn by turn, for the process-signal flags' window record).
 """
 
 from __future__ import annotations
@@ -46,11 +48,16 @@ CODING_IDLE_S = 60 * 60
 class CodingDesk(Protocol):
     """The store behind the page (alliance_monitor/coding.py); every call may block and may raise."""
 
-    def turns_for(self, viewer: "Viewer") -> list[dict[str, Any]]: ...
+    def turns_for(self, viewer: "Viewer", mode: str = "turns") -> list[dict[str, Any]]: ...
 
-    def save(self, viewer: "Viewer", session_id: str, turn_id: int, codes: object) -> dict[str, Any]: ...
+    def save(self, viewer: "Viewer", session_id: str, turn_id: int, codes: object, mode: str = "turns"
+             ) -> dict[str, Any]: ...
 
-    def agreement(self, viewer: "Viewer") -> dict[str, Any]: ...
+    def agreement(self, viewer: "Viewer", mode: str = "turns") -> dict[str, Any]: ...
+
+
+#: what the page may ask for: single sampled turns, or whole windows ("stretches")
+CODING_MODES = ("turns", "stretch")
 
 
 def _error(code: str, message: str) -> str:
@@ -106,24 +113,27 @@ class CodingSocket:
     async def _reply(self, viewer: "Viewer", conn_id: int, msg: dict) -> str:
         if self.desk is None:
             return _error("unavailable", "this gateway has no store to code from (run it with ALLIANCE_DB_URL)")
+        mode = msg.get("mode", "turns")
+        if mode not in CODING_MODES:
+            return _error("protocol", f"mode must be one of {', '.join(CODING_MODES)}")
         try:
             if msg["type"] == "load":
                 if self.gw.audit_blocked:  # fail closed like the board: no unaudited view of session content
                     return _error("audit_unavailable", "audit trail unavailable: no turns until it is back; "
                                                        "try again shortly")
-                turns = await asyncio.to_thread(self.desk.turns_for, viewer)
-                agreement = await asyncio.to_thread(self.desk.agreement, viewer)
+                turns = await asyncio.to_thread(self.desk.turns_for, viewer, mode)
+                agreement = await asyncio.to_thread(self.desk.agreement, viewer, mode)
                 shown = tuple(sorted({t["session_id"] for t in turns}))
                 self.gw.audit.take(self.gw.hub.access.record(conn_id, "coding", viewer, shown, len(shown)))
                 from validation.codebook import page_codebook
 
-                return orjson.dumps({"type": "coding", "codebook": page_codebook(), "turns": turns,
+                return orjson.dumps({"type": "coding", "mode": mode, "codebook": page_codebook(), "turns": turns,
                                      "agreement": agreement}).decode()
             sid, tid = msg.get("session_id"), msg.get("turn_id")
             if not isinstance(sid, str) or isinstance(tid, bool) or not isinstance(tid, int):
                 return _error("protocol", "code needs session_id (string) and turn_id (whole number)")
-            saved = await asyncio.to_thread(self.desk.save, viewer, sid, tid, msg.get("codes"))
-            agreement = await asyncio.to_thread(self.desk.agreement, viewer)
+            saved = await asyncio.to_thread(self.desk.save, viewer, sid, tid, msg.get("codes"), mode)
+            agreement = await asyncio.to_thread(self.desk.agreement, viewer, mode)
             return orjson.dumps({"type": "saved", **saved, "agreement": agreement}).decode()
         except (ValueError, LookupError) as err:
             return _error("refused", str(err))

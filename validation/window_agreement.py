@@ -28,7 +28,7 @@ __layer__ = "core"
 
 import statistics
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Protocol, Sequence, TypeVar
 
 from .turn_agreement import CodeAgreement, CodedTurn, TurnGateSettings, evaluate_code
 
@@ -75,7 +75,20 @@ class WindowTurn:
     coders: tuple[Mapping[str, float] | None, ...]
 
 
-def blocks(turns: Sequence[WindowTurn], size: int = WINDOW_TURNS) -> list[list[WindowTurn]]:
+class _HasTurnId(Protocol):
+    @property
+    def turn_id(self) -> int: ...
+
+
+_T = TypeVar("_T", bound=_HasTurnId)
+
+
+def blocks(turns: Sequence[_T], size: int = WINDOW_TURNS) -> list[list[_T]]:
+    """A session's turns (all it has stored) in blocks of ``size`` by turn order: the windows.
+
+    The one definition of a window: the evaluation judges these blocks and the ``/code`` page's
+    stretch sampler (validation/coding_sample.py) offers the same blocks to coders.
+    """
     ordered = sorted(turns, key=lambda t: t.turn_id)
     return [ordered[i:i + size] for i in range(0, len(ordered), size)]
 
@@ -99,6 +112,36 @@ def reference(flag: str, block: Sequence[WindowTurn], coder: int) -> float | Non
         return float(_longest_question_run(codes) >= RUN)
     code = "withdrawal" if speaker == "client" else "directive"
     return float(sum(1 for c in codes if c.get(code)) / len(codes) >= SHARE)
+
+
+@dataclass(frozen=True)
+class WindowProgress:
+    """How many windows (and from how many sessions) some coder gave a reference, per judging speaker."""
+
+    speaker: str
+    flags: tuple[str, ...]
+    windows: int
+    sessions: int
+    need_windows: int = WINDOW_GATE.min_turns
+    need_sessions: int = WINDOW_GATE.min_sessions
+
+
+def window_progress(sessions: Mapping[str, Sequence[WindowTurn]]) -> list[WindowProgress]:
+    """Per judging speaker (client: withdrawal, minimal_responses; counselor: over_directing, rushing), the
+    windows some coder gave a reference and their sessions — what ``eval-turns`` will count, beside what a
+    record needs (:data:`WINDOW_GATE`). Flags are not read: only the codes."""
+    out = []
+    for speaker in ("client", "counselor"):
+        flags = tuple(f for f, (s, _) in REFERENCES.items() if s == speaker)
+        windows, with_windows = 0, set()
+        for sid, turns in sessions.items():
+            n_coders = max((len(t.coders) for t in turns), default=0)
+            for block in blocks(turns):
+                if any(reference(flags[0], block, k) is not None for k in range(n_coders)):
+                    windows += 1
+                    with_windows.add(sid)
+        out.append(WindowProgress(speaker, flags, windows, len(with_windows)))
+    return out
 
 
 def window_units(sessions: Mapping[str, Sequence[WindowTurn]]) -> dict[str, list[CodedTurn]]:

@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="instead of the files: the codes recorded on the /code page (turn_codes in the store, "
                         "--db), against the word rules on the stored turns, the rupture episodes the rules open per "
                         "coded session and the process-signal flags per coded window; prints the coders' agreement "
-                        "too; with --record writes the episode and window records the detector gate reads")
+                        "too; with --record writes the episode and window records the detector gate reads; with "
+                        "--detector process-signals only the windows (code whole windows on /code?mode=stretch)")
     p.add_argument("--detector", metavar="NAME",
                    help="instead of --feedback: evaluate this detector on the coded turns' text — a rule detector "
                         "(counselor-words; rupture-markers, per turn and, where the file has session rupture codes, "
@@ -266,8 +267,13 @@ def _from_store(args) -> int:
 
     from ..errors import CliError
 
-    if args.turn_codes is not None or args.feedback is not None or args.detector is not None:
-        raise CliError("--from-store takes no --turn-codes, --feedback or --detector (it reads the store)")
+    if args.turn_codes is not None or args.feedback is not None:
+        raise CliError("--from-store takes no --turn-codes or --feedback (it reads the store)")
+    if args.detector == "process-signals":
+        return _windows_from_store(args)
+    if args.detector is not None:
+        raise CliError(f"--from-store --detector {args.detector}: only process-signals (its windows); without "
+                       "--detector it judges the word rules, the rupture episodes and the windows together")
     from store.session_eval import stored_coded_sessions
 
     engine = _record_store(args)
@@ -306,4 +312,34 @@ def _from_store(args) -> int:
             data["validation_records"] = [orjson.loads(r.to_json()) for r in units.records]
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+    return 0
+
+
+def _windows_from_store(args) -> int:
+    """``--from-store --detector process-signals``: the flags per coded window of the stored codes, alone."""
+    import orjson
+
+    from store.session_eval import stored_coded_sessions
+
+    from ..errors import CliError
+
+    engine = _record_store(args)
+    try:
+        corpus = stored_coded_sessions(engine)
+    except Exception as err:  # noqa: BLE001 - one line naming the database
+        engine.dispose()
+        raise db_failure(err, store_url(args)) from None
+    units = _units(corpus, args, "store turn_codes", episodes=False, windows=True)
+    if not units.json:
+        engine.dispose()
+        raise CliError(f"no window in {store_url(args)} has enough coded turns for a reference (at least 3 coded "
+                       "turns of the speaker in a window of 12): code whole windows on the gateway's "
+                       "/code?mode=stretch page first")
+    if args.record:
+        _write_records(args, engine, units.records)
+    else:
+        engine.dispose()
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_bytes(orjson.dumps(units.json, option=orjson.OPT_INDENT_2))
     return 0

@@ -6,6 +6,10 @@
  * /code/ws (gateway/coding_socket.py): hello with the token, then "load" and "code".
  * Every text from the server (turns are client and counselor text, already
  * redacted) is inserted with textContent only. Language: ?lang=zh or ?lang=en.
+ * ?mode=stretch: whole windows of a session (12 turns, the blocks the process-signal
+ * flags are judged on) instead of single turns — the same keys, turn after turn of the
+ * stretch, then the next stretch. Both modes show how many windows the codes so far
+ * give a reference, beside what a window record needs.
  */
 "use strict";
 
@@ -21,6 +25,12 @@ const TEXT = {
     sessionTitle: "This session: rupture episode", notCoded: "not coded yet", noEpisode: "no episode",
     withdrawal: "withdrawal", confrontation: "confrontation", repaired: "repaired", unrepaired: "not repaired",
     sessionKeys: "W withdrawal · C confrontation · N none · R repaired",
+    stretchSubtitle: "coding stretches", toStretch: "code stretches", toTurns: "code single turns",
+    stretchOf: (i, n, p, m) => `Stretch ${i} of ${n} · turn ${p} of ${m}`,
+    noStretch: "No stretches to code: the sample is done, or the store keeps no turns.",
+    windowsTitle: "Windows for the process-signal record",
+    windowsLine: (w) => `${w.speaker === "client" ? "client" : "counselor"} turns (${w.flags.join(", ")}): `
+      + `${w.windows} of ${w.need_windows} windows, ${w.sessions} of ${w.need_sessions} sessions`,
   },
   zh: {
     subtitle: "话轮编码", other: "English", otherLang: "en", loading: "加载中…", connected: "已连接",
@@ -33,15 +43,25 @@ const TEXT = {
     sessionTitle: "本次会话：破裂事件", notCoded: "尚未编码", noEpisode: "无破裂事件",
     withdrawal: "退缩型", confrontation: "对抗型", repaired: "已修复", unrepaired: "未修复",
     sessionKeys: "W 退缩型 · C 对抗型 · N 无 · R 已修复",
+    stretchSubtitle: "片段编码", toStretch: "按片段编码", toTurns: "按单个话轮编码",
+    stretchOf: (i, n, p, m) => `第 ${i} / ${n} 个片段 · 第 ${p} / ${m} 个话轮`,
+    noStretch: "没有待编码的片段：样本已完成，或存储中没有保存话轮。",
+    windowsTitle: "过程信号记录所需的窗口",
+    windowsLine: (w) => `${w.speaker === "client" ? "来访者" : "咨询师"}话轮（${w.flags.join("、")}）：`
+      + `${w.windows} / ${w.need_windows} 个窗口，${w.sessions} / ${w.need_sessions} 个会话`,
   },
 };
-const S = { ws: null, lang: "en", codebook: [], turns: [], at: 0, chosen: new Set(), agreement: null };
+const S = { ws: null, lang: "en", mode: "turns", codebook: [], turns: [], at: 0, chosen: new Set(), agreement: null };
 const T = () => TEXT[S.lang];
 
 function pickLang() {
   const q = new URLSearchParams(location.search).get("lang");
   if (q === "zh" || q === "en") return q;
   return (navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en";
+}
+
+function pickMode() {
+  return new URLSearchParams(location.search).get("mode") === "stretch" ? "stretch" : "turns";
 }
 
 function codesFor(speaker) { return S.codebook.filter((c) => c.speaker === speaker); }
@@ -55,11 +75,21 @@ function enter(i) {
   render();
 }
 
+function renderWindows(box) {
+  const w = S.agreement && S.agreement.windows;
+  if (!w) return;
+  box.append(AM.el("h4", { text: T().windowsTitle }),
+    AM.el("ul", { class: "windows", id: "windows" }, w.map((x) => AM.el("li", {
+      "data-speaker": x.speaker, class: x.windows >= x.need_windows && x.sessions >= x.need_sessions ? "enough" : "",
+      text: T().windowsLine(x) }))));
+}
+
 function renderAgreement() {
   const box = AM.el("section", { class: "agreebox", id: "agreement" }, AM.el("h3", { text: T().agreeTitle }));
   const a = S.agreement;
   if (!a || !a.double_coded) {
     box.append(AM.el("p", { class: "muted", text: T().agreeNone }));
+    renderWindows(box);
     return box;
   }
   box.append(AM.el("p", { class: "muted", text: T().agreeNote(a.double_coded, a.coded) }));
@@ -72,6 +102,7 @@ function renderAgreement() {
       AM.el("td", { class: "kappa", text: c.kappa === null ? "–" : c.kappa.toFixed(2) }));
   });
   box.append(AM.el("table", { class: "agree" }, AM.el("thead", {}, head), AM.el("tbody", {}, rows)));
+  renderWindows(box);
   return box;
 }
 
@@ -80,12 +111,15 @@ function render() {
   main.replaceChildren();
   const t = current();
   if (!t) {
-    main.append(AM.el("p", { class: "wide muted", id: "empty", text: T().none }), renderAgreement());
+    main.append(AM.el("p", { class: "wide muted", id: "empty", text: S.mode === "stretch" ? T().noStretch : T().none }),
+      renderAgreement());
     return;
   }
+  const st = t.stretch;
+  const where = st ? T().stretchOf(st.number, st.of, st.position, st.size) : T().turnOf(S.at + 1, S.turns.length);
   const turnbox = AM.el("section", { class: "turnbox", id: "turn", "data-session": t.session_id, "data-turn": t.turn_id },
     AM.el("div", { class: "progress", id: "progress" },
-      `${T().turnOf(S.at + 1, S.turns.length)} · ${T().session} ${t.session_id} · `,
+      `${where} · ${T().session} ${t.session_id} · `,
       AM.el("span", { id: "saved", class: t.codes ? "saved-mark" : "muted", text: t.codes ? T().saved : T().unsaved })));
   for (const c of t.context) {
     const target = c.turn_id === t.turn_id;
@@ -113,7 +147,8 @@ function render() {
 function save() {
   const t = current();
   if (!t) return;
-  S.ws.send(JSON.stringify({ type: "code", session_id: t.session_id, turn_id: t.turn_id, codes: [...S.chosen] }));
+  S.ws.send(JSON.stringify({ type: "code", mode: S.mode, session_id: t.session_id, turn_id: t.turn_id,
+    codes: [...S.chosen] }));
 }
 
 function onKey(ev) {
@@ -132,7 +167,7 @@ function onKey(ev) {
     if (k === "n") rupture = null;
     else if (k === "r") { if (!r) return; rupture = { type: r.type, repaired: !r.repaired }; }
     else rupture = { type: k === "w" ? "withdrawal" : "confrontation", repaired: r ? r.repaired : false };
-    S.ws.send(JSON.stringify({ type: "code", session_id: t.session_id, turn_id: -1, codes: { rupture } }));
+    S.ws.send(JSON.stringify({ type: "code", mode: S.mode, session_id: t.session_id, turn_id: -1, codes: { rupture } }));
   } else if (ev.key === "Enter") {
     save();
   } else if (ev.key === "ArrowRight") {
@@ -149,7 +184,7 @@ function onMessage(raw) {
   const msg = JSON.parse(raw);
   if (msg.type === "welcome") {
     document.getElementById("who").textContent = msg.name;
-    S.ws.send(JSON.stringify({ type: "load" }));
+    S.ws.send(JSON.stringify({ type: "load", mode: S.mode }));
   } else if (msg.type === "coding") {
     S.codebook = msg.codebook;
     S.turns = msg.turns;
@@ -172,11 +207,16 @@ function onMessage(raw) {
 
 function start() {
   S.lang = pickLang();
+  S.mode = pickMode();
   document.documentElement.lang = S.lang === "zh" ? "zh-CN" : "en";
-  document.getElementById("subtitle").textContent = T().subtitle;
+  document.getElementById("subtitle").textContent = S.mode === "stretch" ? T().stretchSubtitle : T().subtitle;
+  const stretchQuery = S.mode === "stretch" ? "&mode=stretch" : "";
   const sw = document.getElementById("lang-switch");
   sw.textContent = T().other;
-  sw.setAttribute("href", `?lang=${T().otherLang}`);
+  sw.setAttribute("href", `?lang=${T().otherLang}${stretchQuery}`);
+  const mode = document.getElementById("mode-switch");
+  mode.textContent = S.mode === "stretch" ? T().toTurns : T().toStretch;
+  mode.setAttribute("href", `?lang=${S.lang}${S.mode === "stretch" ? "" : "&mode=stretch"}`);
   const token = AM.takeToken();
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   S.ws = new WebSocket(`${proto}//${location.host}/code/ws`);

@@ -9,6 +9,7 @@ code and the coders' agreement. Screenshot: artifacts/coding-page.png.
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -194,3 +195,83 @@ async def test_two_coders_code_the_same_turns_and_eval_turns_reads_them(make_gat
     assert counselor_turns + int(lines["withdrawal_marker"][1]) == SIZE
     assert lines["open_question"][2] == "100%" and lines["withdrawal_marker"][2] == "100%"
     assert "kappa" in out.split("Coders' agreement")[0]  # the word rules' table, kappa per eval-turns code
+
+
+async def test_a_coder_codes_one_stretch_by_keyboard_and_its_codes_are_one_window_in_the_store(
+        make_gateway, tmp_path, artifacts_dir: Path, browser_context, kafka_bootstrap, unique):  # noqa: F811
+    """Stretch mode (``/code?mode=stretch``): the 12 turns of one window of a session, coded in order by keyboard,
+    then the next stretch; the codes land in ``turn_codes`` as one of the blocks ``eval-turns`` judges; the page
+    counts the window against what a record needs; en and zh; the load is audited like any other."""
+    from sqlalchemy import select
+
+    from store.models import Turn
+    from validation.window_agreement import MIN_CODED, WINDOW_TURNS, blocks
+
+    context, errors = browser_context
+    coder = f"coder-s-{unique}"
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    stored_samples(url)
+    desk = StoreCodingDesk(url, retention_days=30, stretches=2, double_share=0.0)
+    gw = await make_gateway(coding=desk)
+    console: list[str] = []
+    page = await context.new_page()
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+    await page.goto(f"{gw.http_url}/code?lang=en&mode=stretch#token={supervisor_token(all_groups=True, name=coder)}")
+    await page.wait_for_selector("#turn", timeout=20_000)
+    assert await page.locator("#subtitle").inner_text() == "coding stretches"
+    assert await page.locator("#mode-switch").inner_text() == "code single turns"
+    client_line = page.locator("#windows li[data-speaker=client]")
+    assert "0 of 60 windows, 0 of 10 sessions" in await client_line.inner_text()
+    session = await page.locator("#turn").get_attribute("data-session")
+    size = int(re.search(r"Stretch 1 of 2 · turn 1 of (\d+)", await page.locator("#progress").inner_text()).group(1))
+    assert MIN_CODED <= size <= WINDOW_TURNS  # a whole block (a session's last may be shorter)
+    for i in range(size):
+        turn = page.locator("#turn")
+        assert await turn.get_attribute("data-session") == session
+        assert f"Stretch 1 of 2 · turn {i + 1} of {size}" in await page.locator("#progress").inner_text()
+        key = await turn.get_attribute("data-turn")
+        await page.keyboard.press("1")  # open question / withdrawal marker
+        await page.keyboard.press("Enter")
+        await page.wait_for_function("(t) => { const e = document.getElementById('turn');"
+                                     " return e && e.dataset.turn !== t; }", arg=key, timeout=20_000)
+    assert "Stretch 2 of 2 · turn 1 of" in await page.locator("#progress").inner_text()  # the next stretch
+    assert "1 of 60 windows, 1 of 10 sessions" in await client_line.inner_text()
+    await page.close()
+
+    # the codes: one coder, every turn of one block of the session, as eval-turns cuts it
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(select(Turn.__table__.c.turn_id, Turn.__table__.c.speaker)
+                                  .where(Turn.__table__.c.session_id == session)).all()
+    finally:
+        engine.dispose()
+    rows = [r for r in read_turn_codes_of(url) if r.coder_id == coder]
+    coded = [r.turn_id for r in rows]
+    assert {r.session_id for r in rows} == {session} and len(coded) == size
+    assert coded in [[t.turn_id for t in b] for b in blocks(stored)]
+    speakers = {t.turn_id: t.speaker for t in stored}
+    assert all(r.codes == (("open_question",) if speakers[r.turn_id] == "counselor" else ("withdrawal_marker",))
+               for r in rows)
+
+    # in Chinese: the coder comes back to the second stretch, the window count in zh
+    page = await context.new_page()
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+    await page.goto(f"{gw.http_url}/code?lang=zh&mode=stretch#token={supervisor_token(all_groups=True, name=coder)}")
+    await page.wait_for_selector("#turn", timeout=20_000)
+    assert "第 2 / 2 个片段 · 第 1 / " in await page.locator("#progress").inner_text()  # first open turn
+    assert "1 / 60 个窗口，1 / 10 个会话" in await page.locator("#windows li[data-speaker=client]").inner_text()
+    assert await page.locator("#subtitle").inner_text() == "片段编码"
+    await page.locator("#main").screenshot(path=str(artifacts_dir / "coding-stretch-zh.png"))
+    await page.close()
+    assert not errors and not console, (errors, console)
+
+    async with connect("ws" + gw.http_url[len("http"):] + "/code/ws") as ws:  # an unknown mode: refused, unloaded
+        await ws.send(orjson.dumps({"type": "hello", "token": supervisor_token(all_groups=True, name=coder)}))
+        assert (await recv_json(ws))["type"] == "welcome"
+        await ws.send(orjson.dumps({"type": "load", "mode": "windows"}).decode())
+        refused = await recv_json(ws)
+        assert refused["type"] == "error" and refused["code"] == "protocol" and "stretch" in refused["message"]
+    recs = await consume_all(kafka_bootstrap, ACCESS.name, expect=2, where=lambda r: r.key == coder.encode())
+    events = [decode(AccessEvent, r.value) for r in recs]
+    assert [e.action for e in events] == ["coding", "coding"] and session in events[0].session_ids

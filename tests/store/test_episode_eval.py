@@ -152,3 +152,62 @@ def test_bad_session_codes_are_one_line(tmp_path, capsys, line, words):
     for detector in ("rupture-markers", "process-signals"):
         rc, _out, err = _run(["eval-turns", "--turn-codes", str(codes), "--detector", detector], capsys)
         assert rc == 2 and words in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_stretches_coded_through_the_coding_desk_give_eval_turns_its_window_record(sqlite_url, capsys):
+    """Single sampled turns seldom land three to a window; stretches (the /code page's ``mode=stretch``) are whole
+    windows. Two coders code the stretch sample through the page's store API (``StoreCodingDesk``: the sample,
+    the queue, ``save`` refusing what is not sampled); ``eval-turns --from-store --detector process-signals``
+    then counts enough windows from enough sessions and writes the process-signal window record."""
+    from alliance_monitor.coding import StoreCodingDesk
+    from gateway.auth import Viewer
+
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    corpus = episode_corpus(n_sessions=24)
+    with engine.begin() as conn:
+        conn.execute(insert(Turn.__table__), [
+            {"session_id": s.session_id, "turn_id": t.turn_id, "speaker": t.speaker, "text": t.text,
+             "sent_at": t.at.astimezone(timezone.utc), "counselor_id": "c1", "lang": s.lang}
+            for s in corpus for t in s.turns])
+    engine.dispose()
+    truth = {(s.session_id, t.turn_id): t.coders[0] for s in corpus for t in s.turns}
+    last = max(t.at for s in corpus for t in s.turns)
+    desk = StoreCodingDesk(sqlite_url, retention_days=30, stretches=80, double_share=0.25,
+                           clock=lambda: last.timestamp() + 3600)
+
+    rc, _out, err = _run(["eval-turns", "--from-store", "--detector", "process-signals", "--db", sqlite_url], capsys)
+    assert rc == 2 and "code whole windows on the gateway's /code?mode=stretch page" in err  # nothing coded yet
+
+    coded: dict[str, int] = {}
+    for coder in CODERS:
+        viewer = Viewer(role="supervisor", name=coder, all_groups=True)
+        queue = desk.turns_for(viewer, "stretch")
+        assert queue and all(t["stretch"]["size"] == len([q for q in queue if q["session_id"] == t["session_id"]
+                                                          and q["stretch"]["index"] == t["stretch"]["index"]])
+                             for t in queue)
+        for t in queue:
+            codes = [AS_CODEBOOK[k] for k, v in truth[(t["session_id"], t["turn_id"])].items() if v]
+            desk.save(viewer, t["session_id"], t["turn_id"], codes, "stretch")
+        coded[coder] = len(queue)
+        with pytest.raises(LookupError):  # a turn outside the stretch sample is refused
+            desk.save(viewer, corpus[0].session_id, 10_000, [], "stretch")
+    # the first coder took every stretch; the second only the double ones (a quarter)
+    assert coded["bo"] == pytest.approx(coded["ana"] / 4, rel=0.35)
+    progress = {w["speaker"]: w for w in desk.agreement(Viewer(role="supervisor", name="ana", all_groups=True),
+                                                         "stretch")["windows"]}
+    assert progress["counselor"]["windows"] >= 60 and progress["counselor"]["sessions"] >= 10
+    assert progress["client"]["windows"] >= 60
+
+    rc, out, err = _run(["eval-turns", "--from-store", "--detector", "process-signals", "--record",
+                         "--resamples", "200", "--db", sqlite_url], capsys)
+    assert rc == 0, err
+    assert "Process-signal flags per window" in out and "Rupture episodes" not in out and "Turn-level" not in out
+    assert "window-level validation record written" in out
+    windows = load_record_book(sqlite_url).for_turns(PROCESS_SIGNALS.identity)
+    assert windows is not None and windows.settings["unit"] == "windows"
+    assert windows.labels_n == progress["counselor"]["windows"] or windows.labels_n == progress["client"]["windows"]
+    assert windows.labels_n >= 60 and set(windows.dimensions) == set(PROCESS_SIGNALS.codes)
+    assert "fewer than" not in windows.dimensions["over_directing"].reason  # enough windows to be judged
+    rc, _out, err = _run(["eval-turns", "--from-store", "--detector", "rupture-markers", "--db", sqlite_url], capsys)
+    assert rc == 2 and "only process-signals" in err and len(err.strip().splitlines()) == 1
