@@ -108,8 +108,9 @@ async def test_no_loss_while_the_database_is_down(kafka_bootstrap, unique, pg_ur
     running = RunningSink(sink)
     try:
         async with running:
-            publish(kafka_bootstrap, topics, [f"a-{unique}"])
-            await wait_for(lambda: full(engine, 1), what="the first session to be stored")
+            n_first = publish(kafka_bootstrap, topics, [f"a-{unique}"])
+            await wait_for(lambda: full(engine, 1) and sink.stats.consumed >= n_first
+                           and sink.stats.commits == sink.stats.batches, what="the first session stored and committed")
             commits_before = sink.stats.commits
             await asyncio.to_thread(db_down)
             publish(kafka_bootstrap, topics, [f"b-{unique}", f"c-{unique}"])
@@ -243,9 +244,11 @@ async def test_a_read_only_or_forbidden_database_pauses_the_sink_and_loses_nothi
                 retry_max_s=0.5)
     try:
         async with RunningSink(sink):
-            publish(kafka_bootstrap, topics, [f"a-{unique}"])
-            await wait_for(lambda: full(engine, 1) and sink.stats.commits >= 1, what="the first session to be stored")
-            await asyncio.sleep(1.0)  # let the last commit of that delivery land
+            n_first = publish(kafka_bootstrap, topics, [f"a-{unique}"])
+            # every record of the first session read and every batch that carried them committed, so no commit of
+            # that delivery lands after commits_before is read (a fixed one-second sleep did not hold under load)
+            await wait_for(lambda: full(engine, 1) and sink.stats.consumed >= n_first
+                           and sink.stats.commits == sink.stats.batches, what="the first session stored and committed")
             commits_before = sink.stats.commits
             await asyncio.to_thread(break_db)
             publish(kafka_bootstrap, topics, [f"b-{unique}"])
