@@ -240,7 +240,7 @@ def _trained(spec: str, turn_codes: Path, model: str | None = None):
     judged on the sessions it learnt from."""
     from store.turn_eval import read_labelled_turns
     from training.errors import TrainingError
-    from training.turn_detector import hidden_model, predict
+    from training.turn_detector import hidden_model, predict, speaker_of
     from training.turn_detector_files import load, resolve
 
     from ..errors import CliError
@@ -269,16 +269,19 @@ def _trained(spec: str, turn_codes: Path, model: str | None = None):
                        "sessions it was not trained on")
     if left_out:
         print(f"{len(left_out)} coded session(s) left out: {detector.key} was trained on them")
-    states = [None] * len(turns)
-    if pooler is not None:
+    states: list = [None] * len(turns)
+    if pooler is not None:  # only the turns of the speakers its codes are said of (the others are "no")
         import sys
 
         from training.turn_hidden import turn_states
 
-        got = turn_states(pooler, [(t.text, t.previous, t.speaker) for t in turns], progress=True)
-        print(f"hidden-state extraction: {len(turns)} turn(s) in {got.seconds:.1f} s ({got.rate:.1f} turns/s)",
+        read = [i for i, t in enumerate(turns) if t.speaker in {speaker_of(c) for c in models}]
+        got = turn_states(pooler, [(turns[i].text, turns[i].previous, turns[i].speaker) for i in read],
+                          progress=True)
+        print(f"hidden-state extraction: {len(read)} turn(s) in {got.seconds:.1f} s ({got.rate:.1f} turns/s)",
               file=sys.stderr, flush=True)
-        states = list(got.hidden)
+        for i, h in zip(read, got.hidden, strict=True):
+            states[i] = h
     answers = {(t.session_id, t.turn_id): {k: float(v) for k, v in predict(models, t.text, t.previous,
                                                                             t.speaker, h).items()}
                for t, h in zip(turns, states, strict=True)}
