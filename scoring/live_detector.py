@@ -7,6 +7,12 @@ each rated counselor turn it answers the codes it was trained for, the word rule
 the rest, and the record names which detector answered each code
 (``CounselorFeedback.feature_detectors``), so the feedback gate judges every code on the
 record of the detector that produced it (:func:`validation.gate.feedback_validated`).
+
+A detector that reads the scoring model's hidden states (``train-turns --features hidden|both``)
+gets them from the same extractor training used (``training.turn_hidden``: transformers, beside
+whatever engine the scorer runs, as a hidden-state head does), loaded once at start and checked to
+be the model it was trained on; the pass runs in the thread that already keeps the detector off
+the event loop.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ from __future__ import annotations
 __layer__ = "shell"
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from training.turn_detector import predict
+import numpy as np
+
+from training.turn_detector import hidden_model, predict
 from validation.detectors import COUNSELOR_WORDS, Detector
 
 from .errors import DetectorError
@@ -29,13 +37,16 @@ class LiveDetector:
 
     detector: Detector
     models: Mapping[str, Any]
+    #: (text, previous, speaker) -> the turn's pooled hidden states, for a detector that reads them
+    states: Callable[[str, str, str], np.ndarray] | None = None
 
     @property
     def codes(self) -> tuple[str, ...]:
         return tuple(c for c in COUNSELOR_WORDS.codes if c in self.models)
 
 
-def serve(detector: Detector, models: Mapping[str, Any]) -> LiveDetector:
+def serve(detector: Detector, models: Mapping[str, Any],
+          states: Callable[[str, str, str], np.ndarray] | None = None) -> LiveDetector:
     """The detector as the scorer serves it; DetectorError unless it is a trained stand-in for the counselor
     word rules with a model for at least one of their codes (the cards rest on counselor turns only)."""
     if detector.kind != "trained" or detector.name != COUNSELOR_WORDS.name:
@@ -43,7 +54,9 @@ def serve(detector: Detector, models: Mapping[str, Any]) -> LiveDetector:
                             f"{COUNSELOR_WORDS.name} (train-turns --detector {COUNSELOR_WORDS.name}) can")
     if not any(c in COUNSELOR_WORDS.codes for c in models):
         raise DetectorError(f"{detector.key} answers none of {', '.join(COUNSELOR_WORDS.codes)}")
-    return LiveDetector(detector, models)
+    if hidden_model(models) is not None and states is None:
+        raise DetectorError(f"{detector.key} reads the scoring model's hidden states: serve it with the extractor")
+    return LiveDetector(detector, models, states)
 
 
 def word_codes(text: str, previous: str, live: LiveDetector | None = None) -> tuple[TurnFeatures, dict[str, str]]:
@@ -54,7 +67,8 @@ def word_codes(text: str, previous: str, live: LiveDetector | None = None) -> tu
     answers = rules.as_dict()
     sources = dict.fromkeys(answers, COUNSELOR_WORDS.key)
     if live is not None:
-        for code, yes in predict(live.models, text, previous, "counselor").items():
+        hidden = live.states(text, previous, "counselor") if live.states is not None else None
+        for code, yes in predict(live.models, text, previous, "counselor", hidden).items():
             if code in answers:
                 answers[code], sources[code] = yes, live.detector.key
     return TurnFeatures(**answers, length=rules.length), sources

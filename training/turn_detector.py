@@ -9,6 +9,12 @@ word 1-2-grams of the previous turn (its context), TF-IDF, a class-weighted logi
 regression (scikit-learn). Sessions are split whole: never a session in both training and
 held out. Pure: turns in, fitted models and predictions out; files are
 ``training/turn_detector_files.py``.
+
+Feature kinds (``train-turns --features``): ``lexical`` (the n-grams above), ``hidden`` (the scoring
+model's middle-layer states of the turn read after its previous turn, pooled over the turn's own
+tokens: ``training/turn_hidden.py``), ``both`` (the two blocks side by side in one regression, the
+hidden block standardised and shrunk to unit length so neither block drowns the other). A
+``hidden``/``both`` model carries the scoring model's identity: its states mean nothing to another model.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
+
+import numpy as np
 
 from validation.detectors import DETECTORS, Detector
 from validation.turn_agreement import CLIENT_CODES
@@ -31,6 +39,8 @@ SEP = "\x1f"
 MIN_SESSIONS = 4
 #: Rule detectors a trained detector can stand in for (those that read single turns).
 PARENTS: tuple[str, ...] = ("counselor-words", "rupture-markers")
+#: What a detector reads (``train-turns --features``).
+FEATURE_KINDS: tuple[str, ...] = ("lexical", "hidden", "both")
 
 
 @dataclass(frozen=True)
@@ -124,17 +134,77 @@ def data_hash(turns: Sequence[LabelledTurn]) -> str:
     return h.hexdigest()[:16]
 
 
-def _pipeline() -> Any:
+def _lexical_union() -> Any:
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline, make_union
+    from sklearn.pipeline import make_union
 
-    features = make_union(
+    return make_union(
         TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=2, sublinear_tf=True, preprocessor=current_part),
         TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, sublinear_tf=True,
                         preprocessor=current_part),
         TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=2, sublinear_tf=True, preprocessor=previous_part))
-    return make_pipeline(features, LogisticRegression(max_iter=2000, class_weight="balanced", C=4.0))
+
+
+def _classifier() -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=2000, class_weight="balanced", C=4.0)
+
+
+def _pipeline() -> Any:
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(_lexical_union(), _classifier())
+
+
+@dataclass(frozen=True)
+class HiddenModel:
+    """Which scoring model's states a ``hidden``/``both`` detector reads (the pooling salt names the layer)."""
+
+    name: str
+    revision: str
+    salt: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}@{self.revision}"
+
+
+class HiddenTurnModel:
+    """One code's classifier on the hidden block (``hidden``) or the hidden and lexical blocks (``both``).
+
+    Why one regression over both blocks: the hidden block is standardised and divided by the square root of
+    its width, so a turn's hidden row has about unit length, as each TF-IDF block's row has; the penalty then
+    treats the blocks alike and no per-block weighting has to be tuned."""
+
+    def __init__(self, kind: str, model: HiddenModel):
+        if kind not in ("hidden", "both"):
+            raise TrainingError(f"a hidden-state model reads hidden or both, not {kind!r}")
+        self.kind, self.model = kind, model
+        self.lexical: Any = _lexical_union() if kind == "both" else None
+        self.classifier: Any = _classifier()
+        self.mean = np.zeros(0)
+        self.scale = np.ones(0)
+
+    def _x(self, texts: Sequence[str], hidden: np.ndarray) -> Any:
+        z = (np.asarray(hidden, dtype=float) - self.mean) / self.scale / np.sqrt(max(1, self.mean.size))
+        if self.lexical is None:
+            return z
+        from scipy.sparse import csr_matrix, hstack
+
+        return hstack([csr_matrix(z), self.lexical.transform(texts)]).tocsr()
+
+    def fit(self, texts: Sequence[str], hidden: np.ndarray, y: Sequence[int]) -> HiddenTurnModel:
+        h = np.asarray(hidden, dtype=float)
+        self.mean = h.mean(axis=0)
+        self.scale = np.where(h.std(axis=0) > 1e-8, h.std(axis=0), 1.0)
+        if self.lexical is not None:
+            self.lexical.fit(texts)
+        self.classifier.fit(self._x(texts, h), list(y))
+        return self
+
+    def predict(self, texts: Sequence[str], hidden: np.ndarray) -> np.ndarray:
+        return np.asarray(self.classifier.predict(self._x(texts, np.atleast_2d(hidden))))
 
 
 def rows_for(code: str, turns: Sequence[LabelledTurn]) -> tuple[list[str], list[int]]:
@@ -143,22 +213,64 @@ def rows_for(code: str, turns: Sequence[LabelledTurn]) -> tuple[list[str], list[
     return [feature_text(t.text, t.previous) for t in rows], [int(t.codes[code] >= 0.5) for t in rows]
 
 
-def fit(codes: Sequence[str], train: Sequence[LabelledTurn]) -> dict[str, Any]:
-    """One fitted model per code; TrainingError when a code's training turns do not have both yes and no."""
+def fit(codes: Sequence[str], train: Sequence[LabelledTurn], kind: str = "lexical", *,
+        hidden: Mapping[tuple[str, int], np.ndarray] | None = None, model: HiddenModel | None = None) -> dict[str, Any]:
+    """One fitted model per code; TrainingError when a code's training turns do not have both yes and no.
+
+    ``kind`` ``hidden``/``both`` needs ``hidden`` (each training turn's pooled states, by (session, turn)) and
+    ``model`` (whose states they are)."""
+    if kind not in FEATURE_KINDS:
+        raise TrainingError(f"unknown feature kind {kind!r} (expected one of {', '.join(FEATURE_KINDS)})")
+    if kind != "lexical" and (hidden is None or model is None):
+        raise TrainingError(f"--features {kind} needs the scoring model's hidden states")
     models: dict[str, Any] = {}
     for code in codes:
         x, y = rows_for(code, train)
         if len(set(y)) < 2 or min(y.count(0), y.count(1)) < 2:
             raise TrainingError(f"{code}: the training sessions have {y.count(1)} yes and {y.count(0)} no turn(s); "
                                 "at least 2 of each are needed (code more turns, or leave the code out with --code)")
-        models[code] = _pipeline().fit(x, y)
+        if kind == "lexical":
+            models[code] = _pipeline().fit(x, y)
+        else:
+            assert hidden is not None and model is not None
+            rows = [t for t in train if t.speaker == speaker_of(code) and code in t.codes]
+            h = np.stack([hidden[(t.session_id, t.turn_id)] for t in rows])
+            models[code] = HiddenTurnModel(kind, model).fit(x, h, y)
     return models
 
 
-def predict(models: Mapping[str, Any], text: str, previous: str, speaker: str) -> dict[str, bool]:
-    """Yes/no per code for one turn of ``speaker`` (codes of the other speaker's turns are no)."""
+def feature_kind(models: Mapping[str, Any]) -> str:
+    """``lexical``, ``hidden`` or ``both``: what a fitted detector reads."""
+    kinds = {m.kind if isinstance(m, HiddenTurnModel) else "lexical" for m in models.values()}
+    if len(kinds) != 1:
+        raise TrainingError(f"a detector's codes read different features ({', '.join(sorted(kinds))})")
+    return kinds.pop()
+
+
+def hidden_model(models: Mapping[str, Any]) -> HiddenModel | None:
+    """The scoring model whose hidden states the detector reads (None for a lexical one)."""
+    found = {m.model for m in models.values() if isinstance(m, HiddenTurnModel)}
+    if len(found) > 1:
+        raise TrainingError("a detector's codes read the hidden states of different models")
+    return found.pop() if found else None
+
+
+def predict(models: Mapping[str, Any], text: str, previous: str, speaker: str,
+            hidden: np.ndarray | None = None) -> dict[str, bool]:
+    """Yes/no per code for one turn of ``speaker`` (codes of the other speaker's turns are no); ``hidden``: the
+    turn's pooled states, needed by a ``hidden``/``both`` detector for the codes of this speaker."""
     x = [feature_text(text, previous)]
-    return {code: speaker == speaker_of(code) and bool(model.predict(x)[0]) for code, model in models.items()}
+    out = {}
+    for code, model in models.items():
+        if speaker != speaker_of(code):
+            out[code] = False
+        elif isinstance(model, HiddenTurnModel):
+            if hidden is None:
+                raise TrainingError(f"{code}: this detector reads hidden states, and none were given")
+            out[code] = bool(model.predict(x, hidden)[0])
+        else:
+            out[code] = bool(model.predict(x)[0])
+    return out
 
 
 def trained_detector(parent: Detector, revision: str, codes: Sequence[str]) -> Detector:

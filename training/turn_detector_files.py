@@ -7,6 +7,10 @@ file's sha256) and ``lineage.json`` (also appended to the trained-models index, 
 model is a different detector, with no validation record. Loading checks the hash before
 unpickling and refuses a file that does not match. The model file is a pickle: trust an
 artefact directory as you trust a model directory. Never logs turn text.
+
+A ``hidden``/``both`` detector's models carry the scoring model's identity (name, revision, layer),
+so the hash, and with it the identity, covers them: the same codes learnt from another model's
+states are another detector. ``detector.json`` and the lineage name the feature kind and the model.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from validation.detectors import Detector
 
 from . import lineage as lineage_files
 from .errors import TrainingError
-from .turn_detector import parent_detector, trained_detector
+from .turn_detector import feature_kind, hidden_model, parent_detector, trained_detector
 
 MODEL_FILE = "model.pkl"
 DETECTOR_JSON = "detector.json"
@@ -45,14 +49,20 @@ def save(models: dict[str, Any], parent: str, codes: tuple[str, ...], *, out: st
     d = Path(out) if out is not None else default_dir(detector, root)
     d.mkdir(parents=True, exist_ok=True)
     (d / MODEL_FILE).write_bytes(blob)
+    kind, hm = feature_kind(models), hidden_model(models)
+    reads = {"features": kind, **({"hidden_model": {"name": hm.name, "revision": hm.revision, "states": hm.salt}}
+                                  if hm is not None else {})}
     (d / DETECTOR_JSON).write_text(json.dumps({"identity": detector.key, "parent": parent, "codes": list(codes),
-                                               "revision": detector.version, "model_sha256": sha,
+                                               "revision": detector.version, "model_sha256": sha, **reads,
                                                "train_sessions": sorted(train_sessions)}, indent=2))
     rule = parent_detector(parent)
+    # a hidden-state detector's base is the scoring model it reads; a lexical one's, the rules it stands in for
+    base_name, base_revision = (hm.name, hm.revision) if hm is not None else (f"rules.{rule.name}", rule.version)
     lineage_files.write(lineage_files.Lineage(
-        method="turn-detector", identity=detector.key, base_name=f"rules.{rule.name}", base_revision=rule.version,
+        method="turn-detector", identity=detector.key, base_name=base_name, base_revision=base_revision,
         data_fingerprint=data_fingerprint, data_source=data_source, n_train=len(train_sessions), n_eval=n_held_out,
-        shared_counselors=0, path=str(d), params={**params, "codes": list(codes)}), d, root)
+        shared_counselors=0, path=str(d),
+        params={**params, "codes": list(codes), "stands_in_for": rule.key, **reads}), d, root)
     return detector, d
 
 

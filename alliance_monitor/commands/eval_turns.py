@@ -30,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "per session; process-signals, per window of coded turns) or a trained one "
                         "(trained.NAME@REVISION as train-turns printed it, or its directory); with --record its "
                         "records open its notices to counselors (docs/validation.md#detectors)")
+    p.add_argument("--model", default=None,
+                   help="a trained detector that reads hidden states (train-turns --features hidden|both): the "
+                        "local model directory it was trained on (default: ALLIANCE_MODEL, else the demo model); "
+                        "another model is refused")
     p.add_argument("--resamples", type=int_at_least(100), default=2000, metavar="B",
                    help="bootstrap resamples of sessions for the 95%% intervals (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the folds (default 0)")
@@ -85,7 +89,7 @@ def cmd_eval_turns(args) -> int:
     if args.detector == "process-signals":
         return _units_from_file(args, episodes=False)
     if args.detector and args.detector not in DETECTORS:
-        trained = _trained(args.detector, args.turn_codes)
+        trained = _trained(args.detector, args.turn_codes, args.model)
     elif args.detector and args.detector not in ("counselor-words", "rupture-markers"):
         raise CliError(f"--detector {args.detector}: no evaluation here (these have one: counselor-words, "
                        "rupture-markers, process-signals, or a trained detector)")
@@ -229,14 +233,14 @@ def _units_from_file(args, *, episodes: bool) -> int:
     return 0
 
 
-def _trained(spec: str, turn_codes: Path):
+def _trained(spec: str, turn_codes: Path, model: str | None = None):
     """A trained detector (``train-turns``) and its yes/no answers per coded turn (with its previous turn as context).
 
     Turns of the sessions it was trained on get no answer (and so are not evaluated): a detector is never
     judged on the sessions it learnt from."""
     from store.turn_eval import read_labelled_turns
     from training.errors import TrainingError
-    from training.turn_detector import predict
+    from training.turn_detector import hidden_model, predict, speaker_of
     from training.turn_detector_files import load, resolve
 
     from ..errors import CliError
@@ -244,6 +248,18 @@ def _trained(spec: str, turn_codes: Path):
     try:
         detector, models, trained_on = load(resolve(spec))
         turns = read_labelled_turns(turn_codes)
+        wanted = hidden_model(models)
+        pooler = None
+        if wanted is not None:  # checked before any turn is read by the model
+            from scoring.errors import ModelError
+            from scoring.models import resolve as resolve_model
+            from training.turn_hidden import checked_pooler
+
+            try:
+                ref = resolve_model(model)
+            except ModelError as err:
+                raise CliError(str(err)) from None
+            pooler = checked_pooler(wanted, ref)
     except TrainingError as err:
         raise CliError(str(err)) from None
     left_out = {t.session_id for t in turns if t.session_id in trained_on}
@@ -253,9 +269,22 @@ def _trained(spec: str, turn_codes: Path):
                        "sessions it was not trained on")
     if left_out:
         print(f"{len(left_out)} coded session(s) left out: {detector.key} was trained on them")
+    states: list = [None] * len(turns)
+    if pooler is not None:  # only the turns of the speakers its codes are said of (the others are "no")
+        import sys
+
+        from training.turn_hidden import turn_states
+
+        read = [i for i, t in enumerate(turns) if t.speaker in {speaker_of(c) for c in models}]
+        got = turn_states(pooler, [(turns[i].text, turns[i].previous, turns[i].speaker) for i in read],
+                          progress=True)
+        print(f"hidden-state extraction: {len(read)} turn(s) in {got.seconds:.1f} s ({got.rate:.1f} turns/s)",
+              file=sys.stderr, flush=True)
+        for i, h in zip(read, got.hidden, strict=True):
+            states[i] = h
     answers = {(t.session_id, t.turn_id): {k: float(v) for k, v in predict(models, t.text, t.previous,
-                                                                            t.speaker).items()}
-               for t in turns}
+                                                                            t.speaker, h).items()}
+               for t, h in zip(turns, states, strict=True)}
     return detector, answers
 
 

@@ -78,14 +78,25 @@ def load_head(path: str | None):
     return load(path)
 
 
-def load_turn_detector(spec: str) -> LiveDetector:
+def load_turn_detector(spec: str, model: str | None = None) -> LiveDetector:
     """The trained turn detector at ``spec`` (a directory, or ``trained.counselor-words@REV`` as train-turns
-    printed it), ready to serve; a missing, edited or unservable artefact is one line (exit 2)."""
+    printed it), ready to serve; a missing, edited or unservable artefact is one line (exit 2). One that reads
+    hidden states gets the extractor on ``model`` (the scorer's ``--model``), refused unless it is the model the
+    detector was trained on."""
     from scoring.live_detector import serve
+    from training.turn_detector import hidden_model
     from training.turn_detector_files import load, resolve
 
     detector, models, _trained_on = load(resolve(spec))
-    return serve(detector, models)
+    wanted = hidden_model(models)
+    if wanted is None:
+        return serve(detector, models)
+    from scoring.models import resolve as resolve_model
+    from training.turn_hidden import checked_pooler, turn_states
+
+    pooler = checked_pooler(wanted, resolve_model(model))
+    return serve(detector, models, lambda text, previous, speaker: turn_states(
+        pooler, [(text, previous, speaker)]).hidden[0])
 
 
 # --------------------------------------------------------------------------- score (worker)
@@ -109,7 +120,7 @@ def _cmd_score(args) -> int:
         if cfg.feedback_turns <= 0:
             raise CliError("--turn-detector serves feedback cards, and feedback is off: set --feedback-turns N "
                            "(or ALLIANCE_FEEDBACK_TURNS)")
-        live = load_turn_detector(args.turn_detector)
+        live = load_turn_detector(args.turn_detector, args.model)
         cfg = dataclasses.replace(cfg, turn_detector=live)
         print(f"serving turn detector {live.detector.key} in feedback cards (codes: {', '.join(live.codes)}; "
               "the word rules answer the rest); a card reaches counselors only where its record passes",
