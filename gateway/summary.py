@@ -128,14 +128,17 @@ class SessionState:
         }
 
     def detectors(self, policy: Policy) -> list[dict[str, Any]]:
-        """The detector table: the rule detectors and those the session's feedback records name
-        (``feature_detectors``: a trained detector a scorer serves). Built once per (records, opened
+        """The detector table: the rule detectors and those the session's feedback records and rupture episodes
+        name (``feature_detectors``, ``marker_detectors``: a trained detector a scorer or processor serves). Built once per (records, opened
         detectors, feedback records): a summary goes out with every event, and the table rarely changes."""
-        key = (policy.opened_detectors, tuple(self.feedback))
+        named = [f.get("feature_detectors") or {} for f in self.feedback.values()]
+        named += [e.get("marker_detectors") or {} for e in self.ruptures.values()]
+        served = sorted({str(k) for e in self.ruptures.values() for k in (e.get("marker_detectors") or {}).values()})
+        key = (policy.opened_detectors, (*self.feedback, *served))
         cached = self._detectors
         if cached is not None and cached[0] is policy.record_book and cached[1] == key:
             return cached[2]
-        in_use = detectors_in_use(f.get("feature_detectors") or {} for f in self.feedback.values())
+        in_use = detectors_in_use(named)
         table = detector_table(policy.record_book, policy.opened_detectors, in_use)
         self._detectors = (policy.record_book, key, table)
         return table

@@ -485,6 +485,12 @@ class ModelDrop(Contract):
     validated: bool = False
 
 
+#: A turn detector's key (validation/detectors.py ``Detector.key``): ``counselor-words@1`` for the word rules,
+#: ``trained.counselor-words@3f2a9c01b7de`` for one a site trained (``train-turns``).
+DetectorKey = Annotated[str, StringConstraints(min_length=3, max_length=MAX_ID_CHARS,
+                                               pattern=r"^([a-z]+\.)?[a-z][a-z0-9-]*@[A-Za-z0-9._-]+$")]
+
+
 class RuptureEpisode(Contract):
     """A rupture episode on ``alliance.ruptures``: one record per change, newest ``version`` wins.
 
@@ -514,6 +520,11 @@ class RuptureEpisode(Contract):
     reengaged_turn_id: Annotated[int, Field(ge=0)] | None = None
     closed_at: UtcDatetime | None = None
     model_drop: ModelDrop | None = None
+    #: marker code (withdrawal / confrontation) -> the key of the detector served in place of the marker rules
+    #: that answered it (``process --rupture-detector``), for the codes such a detector answered; a code with
+    #: no entry was answered by the rupture-marker rules. The detector gate judges each code on the record of
+    #: the detector that answered it. Empty on records written before it existed (the rules alone).
+    marker_detectors: dict[Literal["withdrawal", "confrontation"], DetectorKey] = Field(default_factory=dict)
     #: a model-only episode is a model output: True only when its drop alert was validated.
     validated: bool = False
     #: one concrete next move for the counselor, in the session's language.
@@ -532,12 +543,6 @@ class RuptureEpisode(Contract):
 PrincipleKey = Literal["empathy", "relevance", "conciseness", "safety", "self_exploration", "autonomy",
                        "change_stage"]
 PatternKey = Literal["passive_response", "boundary_overstepping"]
-
-
-#: A turn detector's key (validation/detectors.py ``Detector.key``): ``counselor-words@1`` for the word rules,
-#: ``trained.counselor-words@3f2a9c01b7de`` for one a site trained (``train-turns``).
-DetectorKey = Annotated[str, StringConstraints(min_length=3, max_length=MAX_ID_CHARS,
-                                               pattern=r"^([a-z]+\.)?[a-z][a-z0-9-]*@[A-Za-z0-9._-]+$")]
 
 
 class CounselorFeedback(Contract):

@@ -99,6 +99,9 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
              "a trained read-out head applied to the scores"),
     Variable("ALLIANCE_TURN_DETECTOR", "alliance_monitor (score)",
              "a trained turn detector served in feedback cards (a directory or trained.NAME@REV)"),
+    Variable("ALLIANCE_RUPTURE_DETECTOR", "alliance_monitor (process)",
+             "a trained rupture-marker detector served in place of the marker rules for its codes (a directory "
+             "or trained.rupture-markers@REV)"),
     Variable("ALLIANCE_FEEDBACK_TURNS", "scoring/worker.py", "counselor turns rated per scored phase; 0: off", "0"),
     Variable("ALLIANCE_MAX_MODEL_LEN", "scoring/engines/base.py", "longest prompt + answer the engine accepts", "8192"),
     Variable("ALLIANCE_DTYPE", "scoring/engines/base.py", "engine dtype, e.g. bfloat16", "float32 on CPU, auto on GPU"),

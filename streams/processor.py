@@ -420,7 +420,8 @@ def build_app(cfg: ProcessorConfig):
                     sensor.on_turn()
                     state = _copy(sessions.get(turn.session_id))
                     outcome = core.on_turn(state, turn, wall, s, received_at=wall,
-                                           source=record_source(message.headers))
+                                           source=record_source(message.headers),
+                                           previous=_previous(texts, turn, s))
                     if outcome.rejected:
                         await to_dlq(CHAT_TURNS.name, outcome.rejected, message, REASON_REJECTED)
                         continue
@@ -612,6 +613,15 @@ async def _catch_up_gate(app, topics: tuple[str, ...], max_wait_s: float) -> Cat
         return CatchUp.open()
     return CatchUp.from_end_offsets({(tp.topic, tp.partition): int(end) for tp, end in ends.items()},
                                     time.time(), max_wait_s)
+
+
+def _previous(texts, turn: ChatTurn, s: core.ProcessorSettings) -> str:
+    """The text of the turn before a client turn, for a served rupture-marker detector (its context); '' when
+    no detector is served, for counselor turns, and when the turn before is unknown."""
+    if s.ruptures.markers is None or turn.speaker != "client" or turn.turn_id < 1:
+        return ""
+    entry = _text(texts, turn.session_id, turn.turn_id - 1)
+    return str(entry[1]) if entry else ""
 
 
 def _text(texts, session_id: str, turn_id: int) -> list[Any] | None:

@@ -39,7 +39,7 @@ __layer__ = "core"
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import orjson
 
@@ -49,6 +49,35 @@ from .signals import text_length
 
 #: Process flags (streams.signals) that are about the client pulling away.
 CLIENT_FLAGS = frozenset({"withdrawal", "minimal_responses", "slow_replies", "idle"})
+
+
+#: The cue name of a marker a served detector answered (it says yes or no per code, not which cue).
+TRAINED_CUE = "trained"
+
+
+@dataclass(frozen=True)
+class MarkerDetector:
+    """A detector served in place of the marker rules for the codes it answers (``process --rupture-detector``).
+
+    ``answer(text, previous)`` says yes/no per code for one client turn (``previous``: the turn before, '' if
+    unknown); the rules answer the codes it was not trained for. ``key`` names it in the episodes it opens
+    (``RuptureEpisode.marker_detectors``), so the gate judges them on its own record. The core only calls it:
+    the shell loads the models behind it.
+    """
+
+    key: str
+    codes: tuple[str, ...]
+    answer: Callable[[str, str], Mapping[str, bool]]
+
+
+def served_cues(rules: list[cues.Cue], answers: Mapping[str, bool], codes: tuple[str, ...]) -> list[cues.Cue]:
+    """The rules' cues of the families the detector does not answer, then one cue per code it said yes to.
+
+    A served yes counts like a rejection, not a criticism: it opens an episode with the others in the window
+    (``confrontation_open`` / ``withdrawal_open``), never alone.
+    """
+    kept = [c for c in rules if c.family not in codes]
+    return kept + [cues.Cue(code, TRAINED_CUE) for code in codes if answers.get(code)]
 
 
 @dataclass(frozen=True)
@@ -63,6 +92,8 @@ class RuptureSettings:
     reengage_ratio: float = 0.5  # a re-engaging reply is at least half the baseline length ...
     reengage_min: int = 12  # ... and at least this many words / CJK characters
     open_on_model_drop: bool = True
+    #: a detector served in place of the marker rules for its codes; None: the rules alone
+    markers: MarkerDetector | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.withdrawal_open_flagged <= self.withdrawal_open <= self.window:
@@ -119,8 +150,10 @@ def on_turn(
     phase: str,
     flags: tuple[str, ...] | list[str] = (),
     settings: RuptureSettings = RuptureSettings(),
+    previous: str = "",
 ) -> Decision:
-    """Fold one chat turn in. ``flags``: the process flags up after this turn."""
+    """Fold one chat turn in. ``flags``: the process flags up after this turn; ``previous``: the turn before's
+    text, read only by a served marker detector (``settings.markers``) as its context."""
     ctx = _Ctx(_own(state), info, at)
     st = ctx.st
     if st["ended"]:
@@ -129,7 +162,7 @@ def on_turn(
     if speaker == "counselor":
         _counselor_turn(ctx, turn_id, text)
     else:
-        _client_turn(ctx, turn_id, text, phase, list(flags), settings)
+        _client_turn(ctx, turn_id, text, phase, list(flags), settings, previous)
     return Decision(ctx.out, st)
 
 
@@ -137,23 +170,30 @@ def _baseline(st: dict[str, Any]) -> float | None:
     return statistics.median(st["baseline"]) if st["baseline"] else None
 
 
-def _client_turn(ctx: _Ctx, turn_id: int, text: str, phase: str, flags: list[str], s: RuptureSettings) -> None:
+def _client_turn(ctx: _Ctx, turn_id: int, text: str, phase: str, flags: list[str], s: RuptureSettings,
+                 previous: str) -> None:
     st = ctx.st
     found = cues.client_cues(text)
+    served = s.markers.codes if s.markers is not None else ()
+    if s.markers is not None:  # client turns only: the detector's models cost milliseconds (bench/rupture_core.py)
+        found = served_cues(found, s.markers.answer(text, previous), served)
     length = text_length(text)
     base = _baseline(st)
-    if (not found and base is not None and len(st["baseline"]) >= s.baseline_turns
+    if (not found and cues.WITHDRAWAL not in served and base is not None and len(st["baseline"]) >= s.baseline_turns
             and length <= cues.SHORT_LENGTH and length <= s.short_reply_ratio * base):
         found = [cues.Cue(cues.WITHDRAWAL, "short_reply")]
     if not found and len(st["baseline"]) < s.baseline_turns:
         st["baseline"].append(length)
-    marks = [[turn_id, c.family, c.name, c.strong] for c in found]
+    # a served detector's marker carries its key (5th): the episode it opens or joins names it
+    marks = [[turn_id, c.family, c.name, c.strong] + ([s.markers.key] if s.markers and c.name == TRAINED_CUE else [])
+             for c in found]
     st["recent"] = (st["recent"] + [[turn_id, marks]])[-s.window:]
 
     ep = st["open"]
     if ep is not None:
         if marks:
             ep["markers"] += [m[:3] for m in marks]
+            _name_detectors(ep, marks)
             _retype(ctx, ep, s)
         elif ep["repair_moves"] and _reengages(length, base, s):
             ep["reengaged_turn_id"] = turn_id
@@ -161,7 +201,17 @@ def _client_turn(ctx: _Ctx, turn_id: int, text: str, phase: str, flags: list[str
         return
     opening = _opening(st["recent"], flags, s)
     if opening:
-        _open(ctx, phase, turn_id, [m[:3] for m in opening], flags, s)
+        _open(ctx, phase, turn_id, [m[:3] for m in opening], flags, s, detectors=_name_detectors({}, opening))
+
+
+def _name_detectors(ep: dict[str, Any], marks: list[list[Any]]) -> dict[str, str]:
+    """Note which served detector answered each family of ``marks`` (the first to answer it: the one that opened
+    or typed the episode); a family with no entry is the rules'. Returns the episode's mapping."""
+    named = ep.setdefault("detectors", {})
+    for m in marks:
+        if len(m) > 4:
+            named.setdefault(m[1], m[4])
+    return dict(named)
 
 
 def _reengages(length: int, base: float | None, s: RuptureSettings) -> bool:
@@ -267,7 +317,7 @@ def on_session_end(state: dict[str, Any] | None, info: SessionInfo, *, at: datet
 
 
 def _open(ctx: _Ctx, phase: str, turn_id: int, markers: list[list[Any]], flags: list[str], s: RuptureSettings,
-          model_drop: dict[str, Any] | None = None) -> dict[str, Any]:
+          model_drop: dict[str, Any] | None = None, detectors: dict[str, str] | None = None) -> dict[str, Any]:
     st = ctx.st
     st["count"] += 1
     ep = {
@@ -275,6 +325,7 @@ def _open(ctx: _Ctx, phase: str, turn_id: int, markers: list[list[Any]], flags: 
         "status": "open", "sources": ["model" if model_drop else "markers"], "phase": phase, "opened_at": ctx.at.isoformat(),
         "opened_turn_id": turn_id, "markers": markers, "flags": sorted(set(flags) & CLIENT_FLAGS),
         "repair_moves": [], "reengaged_turn_id": None, "closed_at": None, "model_drop": model_drop,
+        "detectors": detectors or {},
     }
     st["open"] = ep
     st["recent"] = []  # the markers that opened it belong to it; the next episode starts afresh
@@ -323,6 +374,7 @@ def _episode(ctx: _Ctx, ep: dict[str, Any], closed: bool = False) -> RuptureEpis
         opened_turn_id=ep["opened_turn_id"], markers=markers, flags=ep["flags"], repair_moves=moves,
         reengaged_turn_id=ep["reengaged_turn_id"], closed_at=ep["closed_at"],
         model_drop=ModelDrop.model_validate(drop) if drop else None,
+        marker_detectors=dict(ep.get("detectors") or {}),  # absent in a state from before served detectors
         # the drop part only; the processor adds the markers detector's verdict (validation.detectors.gate_episode)
         validated=bool(drop and drop["validated"]),
         suggestion=suggestion(ep["kind"], ep["status"], ctx.info.lang,

@@ -238,11 +238,12 @@ def _begin(state: dict[str, Any] | None, session_id: str, wall: float) -> tuple[
 
 
 def on_turn(state: dict[str, Any] | None, turn: ChatTurn, wall: float, s: ProcessorSettings,
-            received_at: float | None = None, source: str | None = None) -> Outcome:
+            received_at: float | None = None, source: str | None = None, previous: str = "") -> Outcome:
     """A turn. ``received_at``: the real clock (epoch seconds) when it was read — the shell passes
     ``time.time()`` — so a session's first turns, before any ``started``, are bounded too (see
     :func:`_unanchored_lead`); None skips that bound (tests that drive the core with a made-up wall).
-    ``source``: its source header; a turn stamped by another source than the session's owner is refused."""
+    ``source``: its source header; a turn stamped by another source than the session's owner is refused.
+    ``previous``: the text of the turn before, read only by a served rupture-marker detector (its context)."""
     foreign = foreign_turn(Owner.from_dict((state or {}).get("owner")), turn.session_id, source)
     if foreign is not None:
         out = Outcome(state if state is not None else new_state(turn.session_id))
@@ -290,7 +291,7 @@ def on_turn(state: dict[str, Any] | None, turn: ChatTurn, wall: float, s: Proces
         state["alerts"]["process"]["active"] = []
     rd = rup.on_turn(state.get("ruptures"), _rupture_info(state), turn_id=turn.turn_id, speaker=turn.speaker,
                      text=turn.text, at=turn.sent_at, phase=clock.phase_at(at), flags=figures.flags,
-                     settings=s.ruptures)
+                     settings=s.ruptures, previous=previous)
     state["ruptures"], out.episodes = rd.state, rd.episodes
     return _finish(out, clock, wall, s)
 

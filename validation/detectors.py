@@ -147,10 +147,19 @@ def episode_codes(episode: Mapping[str, Any] | Any) -> tuple[str, ...]:
     return (str(kind),) if kind in RUPTURE_MARKERS.codes else ()
 
 
+def marker_detector(episode: Mapping[str, Any] | Any, code: str) -> Detector | None:
+    """The detector that answered ``code`` in this episode: a served trained one its record names
+    (``marker_detectors``, ``process --rupture-detector``), else the rupture-marker rules; None for a key this
+    release cannot read (it then validates nothing)."""
+    key = (_get(episode, "marker_detectors") or {}).get(code)
+    return RUPTURE_MARKERS if key is None else detector_of_key(str(key), (code,))
+
+
 def markers_pass(book: RecordBook | None, episode: Mapping[str, Any] | Any) -> bool:
-    """Do the rupture-marker rules pass for every code this episode rests on? (False for none.)"""
+    """Does the detector that answered each code this episode rests on pass for it? (False for none.)"""
     codes = episode_codes(episode)
-    return bool(codes) and all(detector_passes(book, RUPTURE_MARKERS, c) for c in codes)
+    return bool(codes) and all((d := marker_detector(episode, c)) is not None and detector_passes(book, d, c)
+                               for c in codes)
 
 
 def gate_process_alert(alert: AllianceAlert, book: RecordBook | None) -> AllianceAlert:
@@ -176,10 +185,12 @@ def opened_alert(alert: Mapping[str, Any] | Any, opened: frozenset[str]) -> bool
 
 
 def opened_episode(episode: Mapping[str, Any] | Any, opened: frozenset[str]) -> bool:
-    """Is this markers-opened episode's detector opened to counselors by setting, for every code it rests on?"""
+    """Is this markers-opened episode's detector opened to counselors by setting, for every code it rests on?
+    Only the rules can be opened: a code a served trained detector answered needs that detector's record."""
     codes = episode_codes(episode)
     return ("markers" in (_get(episode, "sources") or ()) and bool(codes)
-            and all(is_opened(opened, RUPTURE_MARKERS, c) for c in codes))
+            and all(marker_detector(episode, c) is RUPTURE_MARKERS and is_opened(opened, RUPTURE_MARKERS, c)
+                    for c in codes))
 
 
 def detector_of_key(key: str, codes: Iterable[str] = ()) -> Detector | None:
@@ -243,3 +254,47 @@ def detector_table(book: RecordBook | None, opened: frozenset[str] = frozenset()
     return [{"detector": d.key, "kind": d.kind, "identity": model_key(d.identity), "summary": d.summary,
              "codes": {c: detector_status(book, d, c, opened) for c in d.codes}}
             for d in (*DETECTORS.values(), *in_use)]
+
+
+def _records_of(book: RecordBook, detector: Detector) -> list[Any]:
+    """The records a detector is judged on: its turn-level record and (rupture-marker rules) its episode record."""
+    ids = [detector.identity] + ([episode_identity(detector)] if detector is RUPTURE_MARKERS else [])
+    out = []
+    for identity in ids:
+        try:
+            record = book.for_turns(identity)
+        except Exception:  # noqa: BLE001 - a record we cannot read is no record
+            record = None
+        if record is not None:
+            out.append(record)
+    return out
+
+
+def recorded_detectors(book: RecordBook | None) -> list[Detector]:
+    """The trained detectors the book holds a turn-level record for (``eval-turns --detector trained.… --record``),
+    each with the codes its record judged, in key order."""
+    out: dict[str, Detector] = {}
+    for record in book or ():
+        name, prompt = record.model.name, record.model.prompt_version
+        if record.level != "turn" or prompt != "trained" or not name.startswith("trained."):
+            continue
+        detector = detector_of_key(f"{name}@{record.model.revision}", tuple(record.dimensions))
+        if detector is not None:
+            out.setdefault(detector.key, detector)
+    return [out[k] for k in sorted(out)]
+
+
+def record_rows(book: RecordBook | None) -> list[dict[str, Any]]:
+    """``models status``: one row per detector — the rule detectors, then every trained detector with a record —
+    with the identity its record is filed under, the date of its newest record (None: no record) and its codes
+    passed, failed (judged and not passed) and not judged."""
+    rows = []
+    for d in (*DETECTORS.values(), *recorded_detectors(book)):
+        records = _records_of(book, d) if book is not None else []
+        judged = {c for r in records for c in r.dimensions}
+        passed = [c for c in d.codes if detector_passes(book, d, c)]
+        rows.append({"detector": d.key, "kind": d.kind, "identity": model_key(d.identity),
+                     "date": max(r.created_at for r in records).date().isoformat() if records else None,
+                     "passed": passed, "failed": [c for c in d.codes if c in judged and c not in passed],
+                     "unjudged": [c for c in d.codes if c not in judged]})
+    return rows

@@ -65,3 +65,17 @@ def format_record(record: ValidationRecord) -> str:
     lines.append(f"alerts for {', '.join(passed)} may reach counselors" if passed else
                  "no dimension passed: this model's alerts go to supervisors only, marked unvalidated")
     return "\n".join(lines)
+
+
+def detector_rows_text(rows: Sequence[dict[str, Any]]) -> str:
+    """The detector section of ``models status`` (rows of :func:`validation.detectors.record_rows`)."""
+    width = max(len("detector"), *(len(r["detector"]) for r in rows))
+    head = f"{'detector':<{width}}  {'kind':<7}  {'record':<10}  codes"
+    lines = ["detectors (every counselor-facing notice rests on one; docs/validation.md#detectors)", head,
+             "-" * len(head)]
+    for r in rows:
+        parts = [f"{label} {', '.join(r[key])}" for key, label in (("passed", "pass:"), ("failed", "fail:"),
+                                                                   ("unjudged", "no record:")) if r[key]]
+        lines.append(f"{r['detector']:<{width}}  {r['kind']:<7}  {r['date'] or '-':<10}  {'; '.join(parts)}")
+    lines.append("pass = its notices may reach counselors for that code; fail or no record: supervisors only")
+    return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""``models pull-demo`` (install the demo model) and ``models status`` (validation records per model)."""
+"""``models pull-demo`` (install the demo model) and ``models status`` (validation records per model, and the
+rule and trained detectors with their records)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def register_models_status(models_subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``status`` to the ``models`` group."""
-    p = models_subparsers.add_parser("status", help="validation records: pass/fail per dimension, date, label set")
+    p = models_subparsers.add_parser("status", help="validation records: pass/fail per dimension, date, label set; detectors: codes passed/failed")
     p.add_argument("--all", action="store_true", help="every record, not only the newest per model identity")
     add_db_argument(p)
     p.set_defaults(func=cmd_models_status)
@@ -42,9 +43,14 @@ def register_models_status(models_subparsers: argparse._SubParsersAction) -> arg
 def cmd_models_status(args) -> int:
     from store.gate_eval import format_status
     from store.repository import StoreRepository
+    from validation.detectors import record_rows
+    from validation.formatting import detector_rows_text
+    from validation.records import RecordBook
 
     repo = StoreRepository(store_engine(args))
-    print(format_status(repo.validation_records(), history=getattr(args, "all", False)))
+    records = repo.validation_records()
+    print(format_status(records, history=getattr(args, "all", False)))
+    print("\n" + detector_rows_text(record_rows(RecordBook(records))))
     try:  # lineage of trained artefacts (train --method head|lora), from their metadata
         from training.lineage import status_section
     except ImportError:

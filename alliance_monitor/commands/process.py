@@ -49,6 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "store); alerts of a model without a passing record are marked unvalidated")
     p.add_argument("--records-reload", type=positive_float, default=60.0, metavar="SECONDS",
                    help="how often validation records are re-read (default 60)")
+    p.add_argument("--rupture-detector", default=environment.get("ALLIANCE_RUPTURE_DETECTOR") or None,
+                   metavar="DIR|trained.rupture-markers@REV",
+                   help="a trained rupture-marker detector (`alliance-monitor train-turns --detector rupture-markers`) "
+                        "that answers its codes on client turns in place of the marker rules; the episodes it opens "
+                        "name it and reach counselors only where its own `eval-turns --detector` record passes "
+                        "(env ALLIANCE_RUPTURE_DETECTOR)")
     p.add_argument("--no-process-alerts", action="store_true", help="do not raise alerts from process signals")
     p.add_argument("--redact-before-model", action="store_true",
                    help="replace names, phone numbers, e-mails, addresses and ID numbers in turn texts with "
@@ -59,12 +65,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_process)
 
 
+def load_rupture_detector(spec: str):
+    """The trained rupture-marker detector at ``spec`` (a directory, or ``trained.rupture-markers@REV`` as
+    train-turns printed it) as the rupture core serves it (``streams.ruptures.MarkerDetector``). Loaded once, at
+    start: a missing, edited or wrong-parent artefact is one line (exit 2) before the worker joins its group."""
+    from streams.ruptures import MarkerDetector
+    from training.turn_detector import predict
+    from training.turn_detector_files import load, resolve
+    from validation.detectors import RUPTURE_MARKERS
+
+    detector, models, _trained_on = load(resolve(spec))
+    if detector.kind != "trained" or detector.name != RUPTURE_MARKERS.name:
+        raise CliError(f"--rupture-detector: {detector.key} stands in for {detector.name}, not "
+                       f"{RUPTURE_MARKERS.name}: train one with train-turns --detector {RUPTURE_MARKERS.name}")
+    codes = tuple(c for c in RUPTURE_MARKERS.codes if c in models)
+    if not codes:
+        raise CliError(f"--rupture-detector: {detector.key} answers none of {', '.join(RUPTURE_MARKERS.codes)}")
+
+    def answer(text: str, previous: str) -> dict[str, bool]:
+        return predict(models, text, previous, "client")
+
+    return MarkerDetector(detector.key, codes, answer)
+
+
 def cmd_process(args: argparse.Namespace) -> int:
     from store.records import load_record_book
     from streams.alert_policy import SettingsBook
     from streams.broker import kafka_bootstrap
     from streams.phase_clock import ClockSettings
     from streams.processor import ProcessorConfig, check_partitions, run_worker
+    from streams.ruptures import RuptureSettings
     from streams.session_state import ProcessorSettings
 
     book = SettingsBook.builtin()
@@ -75,7 +105,9 @@ def cmd_process(args: argparse.Namespace) -> int:
             raise CliError(f"--alert-settings: no such file {args.alert_settings}") from None
         except (ValueError, TypeError) as err:
             raise CliError(f"--alert-settings {args.alert_settings}: {err}") from None
+    markers = load_rupture_detector(args.rupture_detector) if args.rupture_detector else None
     settings = ProcessorSettings(
+        ruptures=RuptureSettings(markers=markers),
         clock=ClockSettings(allowed_lateness_s=args.lateness, idle_timeout_s=args.idle_timeout * 60.0),
         alerts=book.default,
         clock_rate=args.clock_rate,
@@ -107,6 +139,10 @@ def cmd_process(args: argparse.Namespace) -> int:
                               on_group=health.watch_group(args.app_id).update if health else None)
         try:
             check_partitions(cfg)  # sources and changelogs that disagree: one line now, not a DLQ of every record
+            if markers is not None:
+                print(f"serving rupture detector {markers.key} on client turns (codes: {', '.join(markers.codes)}; "
+                      "the marker rules answer the rest); its episodes reach counselors only where its record "
+                      "passes", file=sys.stderr, flush=True)
             print(f"processor starting: app {args.app_id} on {bootstrap}, clock rate {args.clock_rate:g}, "
                   f"{args.transcript} transcripts (Ctrl-C stops)", file=sys.stderr, flush=True)
             return run_worker(cfg, loglevel="DEBUG" if args.verbose else "WARNING")

@@ -22,10 +22,10 @@ AM.rupture = (function () {
     minimal: "minimal reply", empty_agreement: "hedged agreement", deflecting: "deflecting", topic_change: "topic change",
     short_reply: "much shorter reply", acknowledgement: "only short acknowledgements", disagreement: "rejects a suggestion", criticism: "criticises the session",
     meta_communication: "talks about the conversation", acknowledging: "acknowledges", inviting_disagreement: "invites disagreement",
-    changing_course: "changes course",
+    changing_course: "changes course", trained: "flagged by the site's trained detector",
   };
   const modelOnly = (e) => !(e.sources || []).includes("markers");
-  // the gateway labels each episode: markers count only once the rupture-marker rules passed on this site
+  // the gateway labels each episode: markers count only once the detector that answered them passed on this site
   const unvalidated = (e) => (e.gate ? e.gate !== "validated" : modelOnly(e) && !e.validated);
 
   function chip(e) {

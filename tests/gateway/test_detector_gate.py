@@ -234,3 +234,31 @@ def test_the_detector_table_follows_the_feedback_and_a_reloaded_record_book():
     table = {d["detector"]: d for d in state.summary(hub.policy, False)["detectors"]}
     assert table[TRAINED.key]["codes"] == {"directive": "validated"}
     assert state.summary(hub.policy, True)["detectors"] == []
+
+
+def test_an_episode_a_served_detector_opened_is_judged_on_that_detectors_record():
+    from validation.detectors import detector_of_key, opened_episode
+
+    key = "trained.rupture-markers@0123456789ab"
+    trained = detector_of_key(key, ("confrontation",))
+    rules_pass = _book(RUPTURE_MARKERS, {"withdrawal": True, "confrontation": True})
+    ep = RuptureEpisode(episode_id="s1:rupture:1", session_id="s1", counselor_id="alice", version=1,
+                        kind="confrontation", status="open", sources=["markers"], phase="middle", opened_at=ev.T0,
+                        opened_turn_id=9, markers=[RuptureMarker(turn_id=9, speaker="client", family="confrontation",
+                                                                 cue="trained")],
+                        marker_detectors={"confrontation": key})
+    assert not gate_episode(ep, rules_pass).validated  # the rules' record does not speak for the trained detector
+    assert not opened_episode(ep, parse_opened(["rupture-markers"]))  # opening the rules does not open it
+    assert gate_episode(ep, _book(trained, {"confrontation": True})).validated
+    assert not gate_episode(ep, _book(trained, {"confrontation": False})).validated
+    assert gate_episode(ep.model_copy(update={"marker_detectors": {}}), rules_pass).validated  # the rules'
+    mixed = ep.model_copy(update={"kind": "mixed"})  # withdrawal by the rules, confrontation by the trained one
+    assert not gate_episode(mixed, _book(trained, {"confrontation": True})).validated
+    both = RecordBook([*rules_pass, *_book(trained, {"confrontation": True})])
+    assert gate_episode(mixed, both).validated
+    # the board's detector table lists the trained detector an episode names, and the gate shown is its record's
+    hub, feed, alice, ward = _hub(Policy(record_book=rules_pass))
+    feed("alliance.ruptures", "rupture", gate_episode(ep, rules_pass))
+    assert [m["data"]["gate"] for m in frames(ward)] == ["unvalidated"] and frames(alice) == []
+    table = {d["detector"]: d for d in hub.sessions["s1"].summary(hub.policy, False)["detectors"]}
+    assert table[key]["codes"] == {"confrontation": "unvalidated"}

@@ -263,6 +263,41 @@ def test_models_status_lists_identity_pass_fail_date_and_size(tmp_path, capsys):
     assert lines[2].split() == ["demo-model@local:v1/expected", today, "242", "fail", "fail", "pass"]
 
 
+def test_models_status_lists_the_rule_detectors_and_the_trained_ones_with_records(tmp_path, capsys):
+    from validation.detectors import PROCESS_SIGNALS, detector_of_key
+    from validation.stats import Interval
+    from validation.turn_agreement import CodeAgreement, turn_record
+
+    def agreement(code: str, passing: bool) -> CodeAgreement:
+        low = 0.55 if passing else 0.10
+        return CodeAgreement(code, "binary", "kappa", 200, 20, 40, low + 0.1, Interval(low, low + 0.2, 0.95, 500),
+                             0.05, Interval(-0.1, 0.2, 0.95, 500), Interval(0.2, 0.5, 0.95, 500) if passing
+                             else Interval(-0.2, 0.3, 0.95, 500), None, 0, "agrees" if passing else "weak")
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    upgrade(url)
+    args = argparse.Namespace(db=url, all=False)
+    assert cmd_models_status(args) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if "@" in line}
+    assert set(rows) == {"process-signals@2", "rupture-markers@2", "counselor-words@1"}  # rules: always listed
+    assert "no record: withdrawal, confrontation" in rows["rupture-markers@2"]
+
+    trained = detector_of_key("trained.rupture-markers@0123456789ab", ("confrontation",))
+    assert trained is not None
+    day = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    for identity, codes in ((PROCESS_SIGNALS.identity, {"withdrawal": True, "rushing": False}),
+                            (trained.identity, {"confrontation": True})):
+        _repo(url).add_validation_record(turn_record(identity, [agreement(c, ok) for c, ok in codes.items()],
+                                                     labels_n=200, created_at=day))
+    assert cmd_models_status(args) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split(None, 3) for line in out.split("detectors (", 1)[1].splitlines() if "@" in line}
+    assert rows["process-signals@2"][1:3] == ["rules", "2026-11-01"]
+    assert rows["process-signals@2"][3].startswith("pass: withdrawal; fail: rushing; no record: slow_replies")
+    assert rows["trained.rupture-markers@0123456789ab"][1:] == ["trained", "2026-11-01", "pass: confrontation"]
+    assert rows["rupture-markers@2"][2] == "-"  # the trained stand-in's record is not the rules'
+
+
 def test_register_models_status_adds_the_subcommand(tmp_path, capsys):
     """The `models` group belongs to scoring/cli.py; the helper plugs `status` into any such group."""
     parser = argparse.ArgumentParser(prog="x")

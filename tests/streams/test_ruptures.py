@@ -107,6 +107,7 @@ class Session:
         self.info, self.settings = info, settings
         self.state: dict | None = None
         self.turn = 0
+        self.last = ""  # the previous turn's text (a served marker detector's context)
         self.records: list[RuptureEpisode] = []
 
     def at(self) -> datetime:
@@ -114,8 +115,8 @@ class Session:
 
     def say(self, speaker: str, text: str, flags: tuple[str, ...] = (), phase: str = "middle") -> list[RuptureEpisode]:
         d = rup.on_turn(self.state, self.info, turn_id=self.turn, speaker=speaker, text=text, at=self.at(),
-                        phase=phase, flags=flags, settings=self.settings)
-        self.state, self.turn = d.state, self.turn + 1
+                        phase=phase, flags=flags, settings=self.settings, previous=self.last)
+        self.state, self.turn, self.last = d.state, self.turn + 1, text
         self.records += d.episodes
         return d.episodes
 
@@ -389,3 +390,67 @@ def test_tail_describes_an_episode_by_ids_and_cues():
     line = describe(ep)
     assert line == ("sample-04-confrontation-repair-en:rupture:1 v3 confrontation repaired (markers) middle, "
                     "from turn 17; markers 17:criticism 18:criticism")
+
+
+# --- a detector served in place of the marker rules (process --rupture-detector) --------------------
+
+SERVED_KEY = "trained.rupture-markers@0123456789ab"
+
+
+class Confronts:
+    """The marker function under test's input: says confrontation for turns that call the chat a lecture or a
+    script (words the rules do not know) and records what it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    def __call__(self, text: str, previous: str) -> dict[str, bool]:
+        self.asked.append((text, previous))
+        return {"confrontation": "lecture" in text or "script" in text}
+
+
+def served(answer) -> rup.RuptureSettings:
+    return rup.RuptureSettings(markers=rup.MarkerDetector(SERVED_KEY, ("confrontation",), answer))
+
+
+def test_a_served_detector_opens_an_episode_that_names_it_and_reads_client_turns_only():
+    answer = Confronts()
+    s = Session(INFO_EN, served(answer))
+    for text in BASELINE_EN:
+        s.counselor("Tell me more.")
+        s.client(text)
+    s.counselor("You should try writing the worries down before bed.")
+    assert s.client("This feels like a lecture.") == []  # one served yes counts like a rejection: not alone
+    s.counselor("Writing things down helps many people.")
+    (opened,) = s.client("You clearly have a script you follow.")
+    assert (opened.kind, opened.sources, opened.opened_turn_id) == ("confrontation", ["markers"], 9)
+    assert [(m.turn_id, m.family, m.cue) for m in opened.markers] == [
+        (7, "confrontation", rup.TRAINED_CUE), (9, "confrontation", rup.TRAINED_CUE)]
+    assert opened.marker_detectors == {"confrontation": SERVED_KEY}
+    assert len(answer.asked) == 5  # client turns only
+    assert answer.asked[-1] == ("You clearly have a script you follow.", "Writing things down helps many people.")
+
+
+def test_the_rules_answer_the_codes_the_detector_was_not_trained_for():
+    s = Session(INFO_EN, served(lambda text, previous: {"confrontation": False}))
+    for text in BASELINE_EN:
+        s.client(text)
+    assert s.client("This isn't helping.") == []  # the rules' criticism: the served detector answers it (no)
+    s.client("idk")
+    (opened,) = s.client("fine")  # withdrawal: still the rules' (a short reply, a deflection, a hedge)
+    assert opened.kind == "withdrawal" and opened.marker_detectors == {}
+    assert [m.cue for m in opened.markers] == ["short_reply", "minimal", "empty_agreement"]
+    plain = Session(INFO_EN)
+    for text in BASELINE_EN:
+        plain.client(text)
+    assert plain.client("This isn't helping.")[0].kind == "confrontation"  # what the rules alone would open
+
+
+def test_an_episode_keeps_naming_the_detector_that_typed_it_after_a_restart_without_it():
+    s = Session(INFO_EN, served(Confronts()))
+    s.client("This feels like a lecture.")
+    (opened,) = s.client("You clearly have a script you follow.")
+    s.settings = rup.RuptureSettings()  # the worker restarted without --rupture-detector
+    (joined,) = s.client("idk")  # the rules' withdrawal joins it: now mixed
+    assert joined.episode_id == opened.episode_id and joined.kind == "mixed"
+    assert joined.marker_detectors == {"confrontation": SERVED_KEY}  # withdrawal: the rules' (no entry)
