@@ -352,7 +352,8 @@ def test_the_live_pass_gives_the_features_training_extracted(tiny_base, small_co
             turns = list(s.turns[:phase_cut(len(s.turns), phase)])
             now = live.pool([(turns, s.lang)])[0][0]
             assert now.shape == (len(VIEWS), pooler.dim)
-            assert np.allclose(now, cached[p], rtol=2e-2, atol=2e-2), phase
+            # bfloat16 rounds a little differently in another batch shape (measured: 3e-4 of the scale)
+            assert np.abs(now - cached[p]).max() <= 2e-3 * np.abs(cached[p]).max(), phase
 
 
 def test_a_head_records_its_hidden_pass_and_refuses_another(tmp_path):
