@@ -129,7 +129,8 @@ class DeploySettings(BaseSettings):
     vllm_cpu_kvcache_space: Annotated[int, Field(ge=1, validation_alias="VLLM_CPU_KVCACHE_SPACE", description=
                                       "scorer (vLLM on CPU): GiB of KV cache")] = 2
     torch_threads: Annotated[int | None, Field(ge=1, validation_alias="ALLIANCE_TORCH_THREADS", description=
-                             "scorer (transformers on CPU): intra-op threads; unset: half the cores")] = None
+                             "scorer (transformers on CPU) and train's hidden pass: intra-op threads; unset: half "
+                             "the cores (every core for train)")] = None
     model_cache: Annotated[str | None, Field(validation_alias="ALLIANCE_MODEL_CACHE", description=
                            "where models are kept (`models pull-demo`, trained adapters and heads); "
                            "unset: ~/.cache/alliance-monitor/models")] = None

@@ -64,6 +64,10 @@ class BlockHead:
     base_name: str
     base_revision: str
     lineage: dict[str, Any] = field(default_factory=dict)
+    #: the hidden pass the head was trained on (:attr:`scoring.features.HiddenStateExtractor.identity`:
+    #: layer, number format, longest transcript); the live pass must be the same. ``None``: a head
+    #: from before it was recorded, or without a hidden block (then float32, the only pass there was)
+    hidden: dict[str, Any] | None = None
 
     @property
     def features(self) -> str:
@@ -72,6 +76,19 @@ class BlockHead:
     @property
     def needs_hidden(self) -> bool:
         return any(b.source == "hidden" for b in self.blocks)
+
+    @property
+    def hidden_dtype(self) -> str:
+        """The number format of the hidden pass this head reads (float32 for heads that predate the record)."""
+        return str((self.hidden or {}).get("dtype", "float32"))
+
+    def check_hidden(self, identity: dict[str, Any]) -> None:
+        """Refuse a live hidden pass that differs from the one the head was trained on."""
+        want = self.hidden or {"dtype": "float32"}
+        diff = {k: (v, identity.get(k)) for k, v in want.items() if identity.get(k) != v}
+        if diff:
+            raise HeadError("the head was trained on other hidden-state features than this pass gives: " + ", ".join(
+                f"{k} {a} (head) vs {b} (pass)" for k, (a, b) in sorted(diff.items())))
 
     def _npz_bytes(self) -> bytes:
         arrays: dict[str, np.ndarray] = {"intercept": self.intercept}
@@ -91,6 +108,8 @@ class BlockHead:
         h = hashlib.sha256(self._npz_bytes())
         h.update(str(self.lineage.get("data_fingerprint", "")).encode())
         h.update(self.features.encode())
+        if self.hidden is not None:  # absent in heads from before it was recorded: their revision stays
+            h.update(json.dumps(self.hidden, sort_keys=True).encode())
         for b in self.blocks:
             if b.lexical is not None:
                 h.update(json.dumps(b.lexical.state()[0], sort_keys=True).encode())
@@ -137,6 +156,8 @@ class BlockHead:
                 "revision": self.revision, "blocks": [b.name for b in self.blocks],
                 "n_features": {b.name: int(b.coef.shape[0]) for b in self.blocks}, "lexical_vocabulary": vocab,
                 "lineage": self.lineage}
+        if self.hidden is not None:
+            meta["hidden"] = self.hidden
         (d / HEAD_JSON).write_text(json.dumps(meta, indent=1, sort_keys=True, ensure_ascii=False))
         return d
 
@@ -157,7 +178,7 @@ class BlockHead:
                 blocks.append(Block(name, arrays[f"{name}/coef"], lex, arrays.get(f"{name}/mean"),
                                     arrays.get(f"{name}/scale")))
             head = cls(blocks, arrays["intercept"], meta["base"]["name"], meta["base"]["revision"],
-                       meta.get("lineage") or {})
+                       meta.get("lineage") or {}, meta.get("hidden"))
         except HeadError:
             raise
         except (OSError, ValueError, KeyError, TypeError) as err:

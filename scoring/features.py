@@ -18,7 +18,7 @@ from __future__ import annotations
 __layer__ = "shell"
 
 import threading
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -28,6 +28,13 @@ from .models import ModelRef, offline_env
 from .prompts import INTRO, TurnLike, transcript_text
 
 FEATURE_KINDS = ("hidden", "probs", "hidden+probs")
+#: Number formats of the hidden pass. float32 is the original (and the first head format's);
+#: bfloat16 weights run the pass about twice as fast on a CPU with AVX-512 BF16 (or AMX) and
+#: move the pooled states by ~0.3 % (correlation with float32 > 0.99999; bench/feature_extraction.py).
+#: The format is part of the feature identity: the cache key and the head record it.
+HIDDEN_DTYPES = ("float32", "bfloat16")
+#: The format ``train --method head --features ...`` (feature blocks) extracts with.
+BLOCK_DTYPE = "bfloat16"
 #: Longest transcript (tokens) the hidden pass reads; longer ones keep their end (the latest turns).
 MAX_HIDDEN_TOKENS = 2048
 
@@ -44,14 +51,17 @@ def prob_features(score) -> np.ndarray:
 class HiddenStateExtractor:
     """Mean-pooled hidden states of a rendered transcript (transformers, CPU or GPU)."""
 
-    def __init__(self, model: ModelRef, *, threads: int | None = None):
+    def __init__(self, model: ModelRef, *, threads: int | None = None, dtype: str = "float32"):
         offline_env()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from .engines.hf_engine import cpu_threads
 
+        if dtype not in HIDDEN_DTYPES:
+            raise ValueError(f"unknown hidden-pass dtype {dtype!r} (expected one of {', '.join(HIDDEN_DTYPES)})")
         self._torch = torch
+        self.dtype = dtype
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         if self.device == "cpu":
             torch.set_num_threads(threads or cpu_threads())
@@ -59,18 +69,43 @@ class HiddenStateExtractor:
         full = AutoModelForCausalLM.from_pretrained(model.path, dtype=torch.float32)
         n_layers = int(full.config.num_hidden_layers)
         #: the middle layer: on the synthetic corpus it carries more of the content than the last
-        #: (bench/validity_loop.py), and stopping there halves the pass (no upper layers, no LM head)
+        #: (bench/validity_loop.py). ``hidden_states[layer]`` in the transformers convention:
+        #: index 0 is the embeddings, index k the output of the k-th decoder layer.
         self.layer = n_layers // 2
         decoder = getattr(full, "model", None)
-        if decoder is not None and hasattr(decoder, "layers"):
-            decoder.layers = decoder.layers[:self.layer + 1]
+        self._truncated = hasattr(decoder, "layers") and hasattr(decoder, "norm")
+        self.model: Any = full
+        if decoder is not None and self._truncated:
+            # that state needs the first ``layer`` decoder layers and nothing above (no upper layers,
+            # no LM head); the final norm becomes the identity so the decoder's output is the state
+            # itself, unnormalised, as ``hidden_states[layer]`` of the whole model
+            # (tests/training/test_train_model.py compares the two)
+            decoder.layers = decoder.layers[:self.layer]
+            decoder.norm = torch.nn.Identity()
             self.model = decoder
-        else:  # an unusual architecture: run it whole
-            self.model = full
-        self.model.to(self.device).eval()
+        # else an unusual architecture: run it whole and pick the layer
+        self.model.to(device=self.device, dtype=getattr(torch, dtype)).eval()
         self.hidden_size = int(full.config.hidden_size)
         self.model_name, self.revision = model.name, model.revision
         self._lock = threading.Lock()
+
+    @property
+    def identity(self) -> dict[str, int | str]:
+        """What the numbers mean besides the model: the layer, the number format, the longest transcript."""
+        return {"layer": self.layer, "dtype": self.dtype, "max_tokens": MAX_HIDDEN_TOKENS}
+
+    def states(self, input_ids, attention_mask=None):
+        """The ``layer``'s hidden states (batch, tokens, dim) as float32, one pass at a time."""
+        torch = self._torch
+        with self._lock, torch.inference_mode():  # the model is shared across threads
+            if self._truncated:
+                out = self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+                h = out.last_hidden_state
+            else:
+                out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True,
+                                 use_cache=False)
+                h = out.hidden_states[self.layer]
+            return h.float()
 
     @property
     def dim(self) -> int:
@@ -83,9 +118,7 @@ class HiddenStateExtractor:
         torch = self._torch
         ids = self.tokenizer(self.text(turns, lang), add_special_tokens=False).input_ids[-MAX_HIDDEN_TOKENS:]
         x = torch.tensor([ids], device=self.device)
-        with self._lock, torch.no_grad():  # one pass at a time: the model is shared across threads
-            out = self.model(input_ids=x, output_hidden_states=True, use_cache=False)
-        return out.hidden_states[self.layer][0].float().mean(dim=0).cpu().numpy().astype(float)
+        return self.states(x)[0].mean(dim=0).cpu().numpy().astype(float)
 
 
 def line_pieces(turns: Sequence[TurnLike], lang: Lang) -> list[str]:
@@ -112,8 +145,14 @@ class PooledHidden:
         return self.extractor.dim
 
     def salt(self) -> str:
-        """What the numbers depend on besides the text (the cache key's model part)."""
-        return f"{self.extractor.model_name}@{self.extractor.revision}/layer{self.extractor.layer}/max{MAX_HIDDEN_TOKENS}"
+        """What the numbers depend on besides the text (the cache key's model part).
+
+        float32, the original pass, keeps its original key (its numbers did not change); another
+        number format is part of the key, so a cache never mixes the two.
+        """
+        ext = self.extractor
+        fmt = "" if ext.dtype == "float32" else f"/{ext.dtype}"
+        return f"{ext.model_name}@{ext.revision}/layer{ext.layer}/max{MAX_HIDDEN_TOKENS}{fmt}"
 
     def _ids(self, turns: Sequence[TurnLike], lang: Lang) -> tuple[list[int], list[tuple[int, int]]]:
         tok = self.extractor.tokenizer
@@ -154,11 +193,10 @@ class PooledHidden:
                 ids = prepared[i][0]
                 x[r, :len(ids)] = torch.tensor(ids, dtype=torch.long)
                 mask[r, :len(ids)] = 1
-            with self.extractor._lock, torch.no_grad():  # right padding: real tokens never see the pads
-                res = self.extractor.model(input_ids=x.to(self.extractor.device),
-                                           attention_mask=mask.to(self.extractor.device),
-                                           output_hidden_states=True, use_cache=False)
-            states = res.hidden_states[self.extractor.layer].float().cpu().numpy().astype(float)
+            # right padding: real tokens never see the pads; a batch of one needs no mask
+            states = self.extractor.states(x.to(self.extractor.device),
+                                           mask.to(self.extractor.device) if len(batch) > 1 else None)
+            states = states.cpu().numpy().astype(float)
             for r, i in enumerate(batch):
                 turns = sessions[i][0]
                 spans = prepared[i][1]

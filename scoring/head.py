@@ -152,6 +152,11 @@ class HeadScorer:
             raise HeadError("a head reads the expected read-out's option probabilities; use --readout expected")
         if _needs_hidden(head) and extractor is None:
             raise HeadError("this head needs hidden-state features: pass a HiddenStateExtractor")
+        if isinstance(head, BlockHead) and head.needs_hidden:
+            head.check_hidden(extractor.identity)
+        elif _needs_hidden(head) and extractor.dtype != "float32":
+            raise HeadError("a head of the first format reads float32 hidden states; this pass gives "
+                            f"{extractor.dtype}")
         self.scorer = scorer
         self.head = head
         self.extractor = extractor
@@ -248,5 +253,6 @@ def with_head(scorer, head: "ReadoutHead | BlockHead | str | Path", model) -> He
         if (head.base_name, head.base_revision) != (model.name, model.revision):
             raise HeadError(f"the head was trained on {head.base_name}@{head.base_revision}, but the engine runs "
                             f"{model.name}@{model.revision}")
-        extractor = HiddenStateExtractor(model)
+        # the same pass as at training: the head records its number format (float32 before it did)
+        extractor = HiddenStateExtractor(model, dtype=head.hidden_dtype if isinstance(head, BlockHead) else "float32")
     return HeadScorer(scorer, head, extractor)

@@ -107,7 +107,7 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
     Variable("ALLIANCE_DTYPE", "scoring/engines/base.py", "engine dtype, e.g. bfloat16", "float32 on CPU, auto on GPU"),
     Variable("ALLIANCE_GPU_MEMORY_UTILIZATION", "scoring/engines/base.py", "vLLM gpu_memory_utilization", "0.85"),
     Variable("VLLM_CPU_KVCACHE_SPACE", "scoring/engines/base.py", "GiB of KV cache on CPU", "2"),
-    Variable("ALLIANCE_TORCH_THREADS", "scoring/engines/hf_engine.py", "intra-op threads", "half the cores"),
+    Variable("ALLIANCE_TORCH_THREADS", "scoring/engines/hf_engine.py", "intra-op threads", "half the cores; every core for train"),
     Variable("ALLIANCE_TRAINED_DIR", "training/lineage.py",
              "where trained adapters and heads are kept", "$ALLIANCE_MODEL_CACHE/trained"),
 )}

@@ -87,7 +87,8 @@ def extract_hidden(pooler, sessions: Sequence[LabelledSession], cache: FeatureCa
     salt = pooler.salt()
     keys = [content_hash(s.turns, s.lang, salt) for s in sessions]
     out: list[np.ndarray | None] = [cache.get(k) if cache else None for k in keys]
-    todo = [i for i, v in enumerate(out) if v is None]
+    # longest first, similar lengths together: a batch pads to its longest, and the ETA starts pessimistic
+    todo = sorted((i for i, v in enumerate(out) if v is None), key=lambda i: -sessions[i].chars)
     start = time.perf_counter()
     with tqdm(total=len(todo), desc=desc, unit="session", disable=not progress or not todo) as bar:
         for b in range(0, len(todo), batch):
@@ -214,6 +215,8 @@ def train_blocks(train: Sequence[LabelledSession], evaluation: Sequence[Labelled
                      intercept, base.name, base.revision,
                      {**lineage, "combination": comb.chosen, "cv_mse": comb.cv_mse,
                       "stack_weights": comb.stack_weights})
+    if head.needs_hidden and pooler is not None:
+        head.hidden = dict(pooler.extractor.identity)
     rows: list[Row] = []
     chosen_eval = None
     table = "(no held-out sessions: --eval-share 0)"

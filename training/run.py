@@ -158,9 +158,11 @@ def _train_block_head(sessions: Sequence[LabelledSession], *, base, features: st
     log(split.summary())
     pooler = None
     if "hidden" in sources_of(blocks):
-        from scoring.features import HiddenStateExtractor, PooledHidden
+        from scoring.engines.hf_engine import cpu_threads
+        from scoring.features import BLOCK_DTYPE, HiddenStateExtractor, PooledHidden
 
-        pooler = PooledHidden(extractor or HiddenStateExtractor(base))
+        pooler = PooledHidden(extractor or HiddenStateExtractor(base, dtype=BLOCK_DTYPE,
+                                                                threads=cpu_threads(batch_job=True)))
     lineage = {"method": "head", "features": ",".join(blocks), "data_fingerprint": fp, "data_source": data_source,
                "n_train": len(split.train), "n_eval": len(split.evaluation)}
     y_eval = answers_matrix(split.evaluation) if split.evaluation else None

@@ -22,18 +22,19 @@ from ..models import ModelRef, offline_env
 from .base import Completion, EngineSettings, option_token_ids
 
 
-def cpu_threads() -> int:
-    """Intra-op threads for CPU inference: ``ALLIANCE_TORCH_THREADS``, else half the cores.
+def cpu_threads(*, batch_job: bool = False) -> int:
+    """Intra-op threads for CPU inference: ``ALLIANCE_TORCH_THREADS``, else half the cores (every core for a batch job).
 
-    Why not all cores: with every core busy elsewhere (a shared CI box, the
+    Why not all cores for a live part: with every core busy elsewhere (a shared CI box, the
     broker, the stream processor), OpenMP threads spin-wait on each other and a
     forward pass got ~10x slower with 2 threads than with 1 on 2 cores
-    (docs/findings.md).
+    (docs/findings.md). A batch job (``train``'s feature extraction) is the machine's main work.
     """
     env = environment.get("ALLIANCE_TORCH_THREADS")
     if env:
         return max(1, int(env))
-    return max(1, (os.cpu_count() or 2) // 2)
+    cores = os.cpu_count() or 2
+    return cores if batch_job else max(1, cores // 2)
 
 
 class TransformersEngine:

@@ -295,3 +295,81 @@ def test_an_unknown_feature_block_is_one_line_exit_2(small_corpus, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "unknown feature block 'words'" in err[-1] and "Traceback" not in "\n".join(err)
+
+
+def test_the_truncated_hidden_pass_equals_the_whole_models_hidden_states_at_the_layer(tiny_base):
+    """Only the layers below the pooled one run, and the state is exactly ``hidden_states[layer]`` of the full model."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from scoring.features import HiddenStateExtractor
+
+    ext = HiddenStateExtractor(tiny_base)
+    full = AutoModelForCausalLM.from_pretrained(tiny_base.path, dtype=torch.float32).eval()
+    assert len(ext.model.layers) == ext.layer < full.config.num_hidden_layers
+    ids = ext.tokenizer(["I could not sleep again, work keeps me up", "ok"], padding=True,
+                        add_special_tokens=False, return_tensors="pt")
+    with torch.inference_mode():
+        want = full(**ids, output_hidden_states=True, use_cache=False).hidden_states[ext.layer]
+    got = ext.states(ids.input_ids, ids.attention_mask)
+    real = ids.attention_mask.bool()
+    assert got.shape == want.shape
+    assert torch.allclose(got[real], want[real], atol=1e-5)
+    assert not torch.allclose(got[real], full.model.norm(want)[real], atol=1e-3)  # not the normed last state
+
+
+def test_bfloat16_features_follow_float32_and_are_keyed_apart(tiny_base):
+    """The number format is part of the cache key; float32 keeps its original key."""
+    from scoring.features import HiddenStateExtractor, PooledHidden
+    from scoring.prompts import Line
+
+    turns = [Line("counselor" if i % 2 == 0 else "client", f"turn {i}: sleep, work and my sister") for i in range(8)]
+    f32 = PooledHidden(HiddenStateExtractor(tiny_base))
+    b16 = PooledHidden(HiddenStateExtractor(tiny_base, dtype="bfloat16"))
+    assert f32.salt() == f"{tiny_base.name}@{tiny_base.revision}/layer1/max2048"
+    assert b16.salt() == f32.salt() + "/bfloat16"
+    a, b = f32.pool([(turns, "en")])[0], b16.pool([(turns, "en")])[0]
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.999 and not np.array_equal(a, b)
+    with pytest.raises(ValueError, match="float16"):
+        HiddenStateExtractor(tiny_base, dtype="float16")
+
+
+def test_the_live_pass_gives_the_features_training_extracted(tiny_base, small_corpus, tmp_path):
+    """What the head reads at apply time (one request, batch of one) is what ``train`` cached (batched, padded)."""
+    from scoring.feature_views import PHASES, VIEWS, phase_cut
+    from scoring.features import BLOCK_DTYPE, HiddenStateExtractor, PooledHidden
+    from store.eval import read_labels
+    from training.block_training import FeatureCache, extract_hidden
+    from training.dataset import from_files
+
+    sessions, _ = from_files(read_labels(small_corpus["labels"]), [small_corpus["sessions"]])
+    rows = sessions[:6]
+    pooler = PooledHidden(HiddenStateExtractor(tiny_base, dtype=BLOCK_DTYPE))
+    ext = extract_hidden(pooler, rows, FeatureCache(tmp_path), progress=False)
+    live = PooledHidden(pooler.extractor, batch_size=1)  # as scoring.head.HeadScorer builds it
+    for s, cached in zip(rows, ext.hidden, strict=True):
+        for p, phase in enumerate(PHASES):
+            turns = list(s.turns[:phase_cut(len(s.turns), phase)])
+            now = live.pool([(turns, s.lang)])[0][0]
+            assert now.shape == (len(VIEWS), pooler.dim)
+            # bfloat16 rounds a little differently in another batch shape (measured: 3e-4 of the scale)
+            assert np.abs(now - cached[p]).max() <= 2e-3 * np.abs(cached[p]).max(), phase
+
+
+def test_a_head_records_its_hidden_pass_and_refuses_another(tmp_path):
+    from scoring.block_head import Block, BlockHead
+    from scoring.errors import HeadError
+
+    ident = {"layer": 15, "dtype": "bfloat16", "max_tokens": 2048}
+    head = BlockHead([Block("hidden", np.ones((4, 12)), mean=np.zeros(4), scale=np.ones(4))], np.zeros(12),
+                     "m", "r", {}, dict(ident))
+    loaded = BlockHead.load(head.save(tmp_path / "h"))
+    assert loaded.hidden == ident and loaded.hidden_dtype == "bfloat16" and loaded.revision == head.revision
+    assert BlockHead(head.blocks, head.intercept, "m", "r").revision != head.revision
+    loaded.check_hidden(ident)
+    with pytest.raises(HeadError, match="dtype bfloat16 \\(head\\) vs float32 \\(pass\\)"):
+        loaded.check_hidden({**ident, "dtype": "float32"})
+    old = BlockHead(head.blocks, head.intercept, "m", "r")  # from before the record: float32
+    assert old.hidden_dtype == "float32"
+    with pytest.raises(HeadError):
+        old.check_hidden(ident)
