@@ -58,7 +58,7 @@ def test_combination_is_chosen_by_cv_and_prefers_the_block_with_signal():
 
     signal, noise, y = _blocks()
     comb = combine({"good": signal @ signal.T, "noise": noise @ noise.T}, y)
-    assert set(comb.cv_mse) == {"single:good", "single:noise", "stack", "concat"}
+    assert set(comb.cv_mse) == {"single:good", "single:noise", "stack", "concat", "best single"}
     assert comb.chosen != "single:noise" and comb.cv_mse["single:good"] < comb.cv_mse["single:noise"]
     assert comb.stack_weights["good"] > comb.stack_weights["noise"]
 
