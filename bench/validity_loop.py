@@ -25,7 +25,7 @@ What it does, all with the real parts:
    from the tiny random-weight model (tests/tiny_model.py; ``--blocks-model`` for another): the
    step measures the combination, not what a model knows.
 
-    python bench/validity_loop.py --quick --blocks-only      # step 7 alone (about 6 min here)
+    python bench/validity_loop.py --quick --blocks-only      # step 7 alone (5-14 min here)
 
 ``--hard`` writes the hard synthetic corpus for steps 1-6 too (~30 turns, sparse cues on both
 speakers' turns, length against the rating, retest-level rating noise; docs/training.md).
@@ -165,7 +165,7 @@ def main() -> int:
     print(f"SYNTHETIC corpus ({spec.difficulty}): {n} sessions (seed {args.seed}); {split.summary()}", flush=True)
     base = resolve(args.model)
     settings = GateSettings()
-    blocks_report = _feature_blocks(blocks_n, args.seed, _blocks_model(args.blocks_model, base), work)
+    print(_feature_blocks(blocks_n, args.seed, _blocks_model(args.blocks_model, base), work) + "\n", flush=True)
 
     # ---- head
     report = train_head(sessions, base=base, features="hidden", eval_share=0.3, out=work / "head",
@@ -232,7 +232,6 @@ def main() -> int:
     print("\nwhich frozen features carry signal (5-fold CV ridge within the held-out sessions, r per dimension):")
     for name, rs in signal.items():
         print(f"  {name:<32} " + "  ".join(f"{d} {r:.3f}" for d, r in rs.items()))
-    print("\n" + blocks_report)
     print(f"\nartefacts and corpus: {work}")
     return 0
 
