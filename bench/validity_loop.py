@@ -131,7 +131,7 @@ def main() -> int:
     import numpy as np
 
     from scoring.features import prob_features
-    from scoring.head import HeadScorer, ReadoutHead
+    from scoring.head import HeadScorer, load_head
     from scoring.models import resolve
     from scoring.scorer import Scorer
     from training.corpus_files import write_corpus
@@ -171,7 +171,7 @@ def main() -> int:
     report = train_head(sessions, base=base, features="hidden", eval_share=0.3, out=work / "head",
                         data_source="synthetic corpus")
     head_train_s = report.seconds
-    head = ReadoutHead.load(work / "head")
+    head = load_head(work / "head")
     from scoring.features import HiddenStateExtractor
 
     extractor = HiddenStateExtractor(base)
