@@ -30,6 +30,12 @@ What it does, all with the real parts:
 ``--hard`` writes the hard synthetic corpus for steps 1-6 too (~30 turns, sparse cues on both
 speakers' turns, length against the rating, retest-level rating noise; docs/training.md).
 
+Time of ``--quick`` on this shared 2-core CPU, cold: step 7 about 5 min, the demo model's hidden pass
+for step 3 about 10 min, zero-shot + head through vLLM 10 min, LoRA 30 steps 14 min, the LoRA
+model through vLLM 12 min — about 55 min (40 min measured with steps 3 and 7 reading their hidden states
+from a cache), too long for ``make bench``; ``--blocks-only`` is the
+part that fits there.
+
 Synthetic labels prove the mechanics, not clinical validity.
 """
 
