@@ -17,14 +17,24 @@ What it does, all with the real parts:
    cost per phase (median ``latency_ms``; the head's extra is measured in the same run);
 6. which frozen features carry signal: 5-fold CV ridge on the held-out sessions with
    the zero-shot option probabilities vs the pooled hidden states;
-7. feature blocks (``train --features``): heads on hidden states only, lexical only, lexical with
-   the per-speaker views, and every block, each chosen by CV on the training split, compared on
-   the held-out split beside the length baseline (the comparison table ``train`` prints, per phase).
+7. feature blocks (``train --features every``) on a larger HARD synthetic corpus (1,000 sessions
+   with --quick: 300 held out, so an r's interval is about ±.1): the comparison table ``train``
+   prints — each block alone, the combination chosen per dimension by CV on the training split
+   (per phase), the length baseline — and per dimension whether the combination beats each block
+   alone (paired bootstrap of the difference over the held-out sessions). Its hidden states come
+   from the tiny random-weight model (tests/tiny_model.py; ``--blocks-model`` for another): the
+   step measures the combination, not what a model knows.
 
-    python bench/validity_loop.py --quick --hard --blocks-only --model DIR   # step 7 alone, on the hard corpus
+    python bench/validity_loop.py --quick --blocks-only      # step 7 alone (5-14 min here)
 
-``--hard`` writes the hard synthetic corpus (~30 turns, sparse cues on both speakers' turns, length
-against the rating, retest-level rating noise; docs/training.md).
+``--hard`` writes the hard synthetic corpus for steps 1-6 too (~30 turns, sparse cues on both
+speakers' turns, length against the rating, retest-level rating noise; docs/training.md).
+
+Time of ``--quick`` on this shared 2-core CPU, cold: step 7 about 5 min, the demo model's hidden pass
+for step 3 about 10 min, zero-shot + head through vLLM 10 min, LoRA 30 steps 14 min, the LoRA
+model through vLLM 12 min — about 55 min (40 min measured with steps 3 and 7 reading their hidden states
+from a cache), too long for ``make bench``; ``--blocks-only`` is the
+part that fits there.
 
 Synthetic labels prove the mechanics, not clinical validity.
 """
@@ -116,13 +126,18 @@ def main() -> int:
     ap.add_argument("--hard", action="store_true", help="the hard synthetic corpus (difficulty='hard')")
     ap.add_argument("--blocks-only", action="store_true",
                     help="only the feature-block comparison (no vLLM scoring, no LoRA)")
+    ap.add_argument("--blocks-sessions", type=int, default=None,
+                    help="hard-corpus sessions for the feature-block step (default 1000 with --quick, else 2000)")
+    ap.add_argument("--blocks-model", default=None,
+                    help="model whose hidden states the feature-block step reads: a directory, 'base' (the --model), "
+                         "default the tiny random-weight model (tests/tiny_model.py)")
     ap.add_argument("--model", default=None, help="base model directory (default: ALLIANCE_MODEL, else the demo model)")
     args = ap.parse_args()
 
     import numpy as np
 
     from scoring.features import prob_features
-    from scoring.head import HeadScorer, ReadoutHead
+    from scoring.head import HeadScorer, load_head
     from scoring.models import resolve
     from scoring.scorer import Scorer
     from training.corpus_files import write_corpus
@@ -140,6 +155,12 @@ def main() -> int:
     import os
 
     os.environ.setdefault("ALLIANCE_TRAINED_DIR", str(work / "trained"))
+    blocks_n = args.blocks_sessions or (1000 if args.quick else 2000)
+    if args.blocks_only:
+        base = resolve(args.model) if args.blocks_model == "base" else None
+        print(_feature_blocks(blocks_n, args.seed, _blocks_model(args.blocks_model, base), work))
+        print(f"\nartefacts and corpus: {work}")
+        return 0
     spec = CorpusSpec(sessions=n, seed=args.seed, difficulty="hard" if args.hard else "easy")
     _, paths = write_corpus(spec, work / "corpus")
     from store.eval import read_labels
@@ -150,17 +171,13 @@ def main() -> int:
     print(f"SYNTHETIC corpus ({spec.difficulty}): {n} sessions (seed {args.seed}); {split.summary()}", flush=True)
     base = resolve(args.model)
     settings = GateSettings()
-    blocks_report = _feature_blocks(sessions, base, work, args.seed)
-    if args.blocks_only:
-        print(blocks_report)
-        print(f"\nartefacts and corpus: {work}")
-        return 0
+    print(_feature_blocks(blocks_n, args.seed, _blocks_model(args.blocks_model, base), work) + "\n", flush=True)
 
     # ---- head
     report = train_head(sessions, base=base, features="hidden", eval_share=0.3, out=work / "head",
                         data_source="synthetic corpus")
     head_train_s = report.seconds
-    head = ReadoutHead.load(work / "head")
+    head = load_head(work / "head")
     from scoring.features import HiddenStateExtractor
 
     extractor = HiddenStateExtractor(base)
@@ -221,45 +238,51 @@ def main() -> int:
     print("\nwhich frozen features carry signal (5-fold CV ridge within the held-out sessions, r per dimension):")
     for name, rs in signal.items():
         print(f"  {name:<32} " + "  ".join(f"{d} {r:.3f}" for d, r in rs.items()))
-    print("\n" + blocks_report)
     print(f"\nartefacts and corpus: {work}")
     return 0
 
 
-#: the heads step 7 trains: (label, --features)
-BLOCK_RUNS = (("hidden only", "hidden"), ("lexical only", "lexical"),
-              ("lexical + per-speaker", "lexical,lexical:client,lexical:counselor"), ("every block", "every"))
+def _blocks_model(choice: str | None, base):
+    """The model whose hidden states step 7 reads: the tiny random-weight one unless told otherwise."""
+    from scoring.models import resolve
+
+    if choice == "base":
+        return base
+    if choice:
+        return resolve(choice)
+    from tests.tiny_model import tiny_model
+
+    return tiny_model()
 
 
-def _feature_blocks(sessions, base, work: Path, seed: int) -> str:
-    """Step 7: one head per feature set, hidden states extracted once (the cache), the table per head."""
+def _feature_blocks(n: int, seed: int, model, work: Path) -> str:
+    """Step 7: ``train --features every`` on the hard corpus; each block alone, the combination, the differences."""
     import time
 
+    from store.eval import read_labels
+    from training.corpus_files import write_corpus
+    from training.dataset import from_files
     from training.run import train_head
-    from validation.verdict import fmt_figure
+    from training.synthetic_corpus import CorpusSpec
 
-    lines = [("feature blocks (train --features; combination chosen by CV on the training split; held-out "
-              "split, late phase; partial r = length-controlled, 95% bootstrap CI):")]
-    full = base_line = ""
-    rows = []
-    for label, feats in BLOCK_RUNS:
-        t = time.perf_counter()
-        rep = train_head(sessions, base=base, features=feats, eval_share=0.3, out=work / f"head-{feats[:40]}",
-                         data_source="synthetic corpus", cache=work / "feature-cache", seed=seed, progress=False)
-        chosen = rep.details.get("combination (CV on the training split)", "").split("  ")[0]
-        rec = rep.held_out
-        cells = "  ".join(f"{d} {fmt_figure(v.partial_r)} [{fmt_figure(v.partial_ci[0] if v.partial_ci else None)},"
-                          f"{fmt_figure(v.partial_ci[1] if v.partial_ci else None)}]"
-                          for d, v in rec.dimensions.items()) if rec else "n/a"
-        rows.append(f"  {label:<22} {chosen:<26} {cells}   ({time.perf_counter() - t:.0f} s; "
-                    f"{rep.details.get('hidden-state extraction', 'no hidden pass')})")
-        if feats == "every":
-            full = rep.table or ""
-            base_line = "  ".join(f"{d} {fmt_figure(v.baseline_r)}" for d, v in rec.dimensions.items()) if rec else ""
-    lines += rows
-    lines.append(f"  {'length-only baseline':<22} {'(CV OLS, r)':<26} {base_line}")
-    lines.append("\nevery block, each alone and the chosen combination per phase:\n" + full)
-    return "\n".join(lines)
+    spec = CorpusSpec(sessions=n, seed=seed, difficulty="hard")
+    _, paths = write_corpus(spec, work / "corpus-hard")
+    sessions, _ = from_files(read_labels(paths["labels"]), [paths["sessions"]])
+    t = time.perf_counter()
+    rep = train_head(sessions, base=model, features="every", eval_share=0.3, out=work / "head-every",
+                     data_source="synthetic corpus (hard)", cache=work / "feature-cache", seed=seed, progress=False)
+    seconds = time.perf_counter() - t
+    d = rep.details
+    return "\n".join([
+        (f"feature blocks (train --features every) on the HARD synthetic corpus: {n} sessions (seed {seed}); "
+        f"{rep.split.summary()}; hidden states of {model.name} ({model.path.name})"),
+        f"  combination (5-fold CV on the training split): {d.get('combination (CV on the training split)', '')}",
+        (f"  hidden-state extraction: {d.get('hidden-state extraction', 'none')}; lexical + kernels "
+        f"{d.get('lexical + kernels s', '?')} s; combination {d.get('combination (CV) s', '?')} s; "
+        f"whole train run {seconds:.0f} s"),
+        "",
+        rep.table or "(no table)",
+    ])
 
 
 if __name__ == "__main__":

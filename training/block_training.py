@@ -26,7 +26,7 @@ from scoring.feature_views import PHASES, VIEWS, phase_cut, split_block, view_te
 from scoring.lexical import LexicalVectoriser
 
 from .combine import Combination, DualModel, combine, primal_coef
-from .comparison import Row, evaluate_rows, format_table
+from .comparison import Row, evaluate_rows, format_table, paired_differences
 from .dataset import LabelledSession
 from .errors import TrainingError
 
@@ -213,8 +213,8 @@ def train_blocks(train: Sequence[LabelledSession], evaluation: Sequence[Labelled
     coefs, intercept = to_primal(comb.model, data)
     head = BlockHead([Block(b, coefs[b], data[b].lexical, data[b].mean, data[b].scale) for b in blocks if b in coefs],
                      intercept, base.name, base.revision,
-                     {**lineage, "combination": comb.chosen, "cv_mse": comb.cv_mse,
-                      "stack_weights": comb.stack_weights})
+                     {**lineage, "combination": comb.chosen_by_dimension, "cv_mse": comb.cv_mse_by_dimension,
+                      "stack_weights": comb.stack_weights_by_dimension})
     if head.needs_hidden and pooler is not None:
         head.hidden = dict(pooler.extractor.identity)
     rows: list[Row] = []
@@ -231,14 +231,16 @@ def train_blocks(train: Sequence[LabelledSession], evaluation: Sequence[Labelled
         chosen_eval = preds[(label, "late")]
         cov = np.asarray([[float(s.chars), float(s.client_turns)] for s in evaluation])
         rows = evaluate_rows(preds, y_eval, cov)
-        table = format_table(rows, chosen=label)
+        diffs = paired_differences(preds, y_eval, cov, against=label, others=list(blocks), seed=seed)
+        table = format_table(rows, chosen=label, differences=diffs, choice=comb.chosen_by_dimension)
     return BlockTraining(head, comb, rows, table, chosen_eval, ext, timings)
 
 
 def _chosen_label(comb: Combination) -> str:
+    """The chosen read-out's row name: the block's when one block serves every dimension, else ``combined``."""
     if comb.chosen.startswith("single:"):
         return comb.chosen[len("single:"):]
-    return f"{comb.chosen}({len(comb.model.weights)} blocks)"
+    return "combined"
 
 
 def apply_cost(head: BlockHead, pooler, sessions: Sequence[LabelledSession], limit: int = 8) -> dict[str, float]:

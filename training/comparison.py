@@ -6,6 +6,11 @@ column group per dimension: raw r and length-controlled r with their bootstrap 9
 length-only baseline and the counselor reference the gate compares with. Labels are the
 client's end-of-session ratings at every phase: an early-phase r says how well the first third
 of a session foretells the final rating, not how the alliance stood at that time.
+
+Below the table, per dimension, whether the chosen combination beats each block alone: the
+difference of their length-controlled r on the same held-out sessions with a **paired** bootstrap
+interval (one resample of sessions serves both read-outs, so what the two share — which sessions
+happened to be held out — cancels; the interval is much narrower than either read-out's own).
 """
 
 from __future__ import annotations
@@ -48,11 +53,77 @@ def evaluate_rows(predictions: Mapping[tuple[str, str], np.ndarray], answers: np
     return rows
 
 
+@dataclass(frozen=True)
+class Difference:
+    """Length-controlled r of the chosen read-out minus one other's, with its paired bootstrap interval."""
+
+    name: str
+    dimension: str
+    diff: float
+    ci: tuple[float, float]
+
+    @property
+    def verdict(self) -> str:
+        if self.ci[0] > 0:
+            return "beats"
+        return "loses to" if self.ci[1] < 0 else "ties"
+
+
+def paired_differences(predictions: Mapping[tuple[str, str], np.ndarray], answers: np.ndarray,
+                       covariates: np.ndarray, *, against: str, others: Sequence[str], phase: str = "late",
+                       settings: GateSettings | None = None, seed: int = 0) -> list[Difference]:
+    """Per other read-out and dimension: partial r of ``against`` minus the other's, paired bootstrap CI."""
+    from validation.stats import bootstrap_replicates, partial_correlation
+
+    settings = settings or GateSettings()
+    labels = dimension_means(answers)
+    mine = dimension_means(np.clip(predictions[(against, phase)], 1.0, 5.0))
+    n = answers.shape[0]
+    idx = np.random.default_rng(seed).integers(0, n, size=(settings.resamples, n))
+    alpha = (1.0 - settings.confidence) / 2.0
+    out = []
+    for name in others:
+        if name == against or (name, phase) not in predictions:
+            continue
+        theirs = dimension_means(np.clip(predictions[(name, phase)], 1.0, 5.0))
+        for d in DIMENSION_ITEMS:
+            diff = (partial_correlation(mine[d], labels[d], covariates).r
+                    - partial_correlation(theirs[d], labels[d], covariates).r)
+            reps = (bootstrap_replicates(mine[d], labels[d], covariates, idx)
+                    - bootstrap_replicates(theirs[d], labels[d], covariates, idx))
+            reps = reps[np.isfinite(reps)]
+            lo, hi = np.quantile(reps, [alpha, 1.0 - alpha]) if reps.size else (np.nan, np.nan)
+            out.append(Difference(name, d, float(diff), (float(lo), float(hi))))
+    return out
+
+
+def format_differences(diffs: Sequence[Difference], chosen: str) -> list[str]:
+    """A block × dimension grid of differences, then one line per dimension: which blocks the chosen one beats."""
+    dims = list(dict.fromkeys(x.dimension for x in diffs))
+    names = list(dict.fromkeys(x.name for x in diffs))
+    cell = {(x.name, x.dimension): x for x in diffs}
+    width = max(len("block"), *(len(n) for n in names))
+    lines = [(f"does {chosen} beat each block alone? length-controlled r of {chosen} minus the block's, paired "
+             f"bootstrap 95% CI over the held-out sessions (beats = CI above 0):"),
+             f"  {'block':<{width}}" + "".join(f"  {d:<27}" for d in dims)]
+    for name in names:
+        lines.append(f"  {name:<{width}}" + "".join(
+            f"  {cell[name, d].diff:+.3f} [{cell[name, d].ci[0]:+.2f},{cell[name, d].ci[1]:+.2f}] "
+            f"{cell[name, d].verdict:<8}" for d in dims))
+    for d in dims:
+        mine = [cell[n, d] for n in names]
+        other = [f"{x.verdict} {x.name}" for x in mine if x.verdict != "beats"]
+        lines.append(f"  {d}: {chosen} beats {sum(x.verdict == 'beats' for x in mine)} of {len(mine)} blocks alone"
+                     + (f" ({', '.join(other)})" if other else ""))
+    return lines
+
+
 def _ci(v: tuple[float, float] | None) -> str:
     return f"[{v[0]:.2f},{v[1]:.2f}]" if v else "n/a"
 
 
-def format_table(rows: Sequence[Row], *, chosen: str | None = None) -> str:
+def format_table(rows: Sequence[Row], *, chosen: str | None = None, differences: Sequence[Difference] = (),
+                 choice: Mapping[str, str] | None = None) -> str:
     """One line per read-out and phase; per dimension ``r [CI]  partial r [CI]``; then baseline and reference."""
     if not rows:
         return "(nothing evaluated)"
@@ -75,5 +146,10 @@ def format_table(rows: Sequence[Row], *, chosen: str | None = None) -> str:
     n = next(iter(late.verdicts.values())).n
     lines.append(f"n = {n} held-out sessions; labels are end-of-session client ratings at every phase (an early r "
                  f"says how well the first third foretells the final rating); partial r controls for length"
-                 + ("; * = the combination the training split's CV chose" if chosen else ""))
+                 + ("; * = the read-out the training split's CV chose" if chosen else ""))
+    if choice:
+        lines.append("* chosen per dimension by 5-fold CV on the training split: "
+                     + ", ".join(f"{d} = {c.removeprefix('single:')}" for d, c in choice.items()))
+    if differences and chosen:
+        lines += ["", *format_differences(differences, chosen)]
     return "\n".join(lines)

@@ -58,9 +58,77 @@ def test_combination_is_chosen_by_cv_and_prefers_the_block_with_signal():
 
     signal, noise, y = _blocks()
     comb = combine({"good": signal @ signal.T, "noise": noise @ noise.T}, y)
-    assert set(comb.cv_mse) == {"single:good", "single:noise", "stack", "concat"}
+    assert set(comb.cv_mse) == {"single:good", "single:noise", "stack", "concat", "best single"}
     assert comb.chosen != "single:noise" and comb.cv_mse["single:good"] < comb.cv_mse["single:noise"]
     assert comb.stack_weights["good"] > comb.stack_weights["noise"]
+
+
+def _dimension_blocks(seed: int, n: int, carries: dict[str, tuple[float, float]], *, width_b: int = 30,
+                      scale: float = 0.5):
+    """Blocks A (30 columns) and B; dimension d's latent = a·(A's signal) + b·(B's signal), carries[d] = (a, b).
+
+    The items are ``scale`` × the latent plus item noise (as a rating's four items of one dimension).
+    """
+    from streams.contracts import DIMENSION_ITEMS, ITEM_IDS
+
+    rng = np.random.default_rng(seed)
+    za, zb = rng.normal(size=(n, 30)), rng.normal(size=(n, width_b))
+    y = np.zeros((n, 12))
+    for d, (a, b) in carries.items():
+        sa = za @ rng.normal(size=30) / np.sqrt(30)
+        sb = zb[:, :30] @ rng.normal(size=30) / np.sqrt(30)
+        latent = a * sa + b * sb
+        for q in DIMENSION_ITEMS[d]:  # type: ignore[index]
+            y[:, ITEM_IDS.index(q)] = 3.0 + scale * latent + rng.normal(scale=0.6, size=n)
+    return {"A": za, "B": zb}, y
+
+
+def _held_out_r(z, y, tr, te, names=None):
+    """Per candidate (and ``chosen``), per dimension: r of the dimension mean on the held-out rows."""
+    from training.combine import combine
+    from training.comparison import dimension_means
+    from validation.stats import pearson_r
+
+    names = names or list(z)
+    kernels = {b: z[b][tr] @ z[b][tr].T for b in names}
+    cross = {b: z[b][te] @ z[b][tr].T for b in names}
+    comb = combine(kernels, y[tr])
+    truth = dimension_means(y[te])
+    out = {}
+    for name, model in [*comb.models.items(), ("chosen", comb.model)]:
+        pred = dimension_means(model.predict(cross, kernels))
+        out[name] = {d: pearson_r(pred[d], truth[d]) for d in truth}
+    return comb, out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_noise_block_never_costs_the_combination_more_than_noise(seed):
+    """One block carries every dimension, a ten times wider one nothing: the chosen read-out stays within .05 of A.
+
+    (A ridge over both blocks with one penalty loses up to .06 here: the noise block must be weighed, not added.)
+    """
+    z, y = _dimension_blocks(seed, 600, {"goal": (1.0, 0.0), "approach": (0.7, 0.0), "bond": (0.5, 0.0)},
+                             width_b=300, scale=0.3)
+    tr, te = slice(0, 250), slice(250, None)
+    comb, r = _held_out_r(z, y, tr, te)
+    for d in ("goal", "approach", "bond"):
+        assert r["chosen"][d] >= r["single:A"][d] - 0.05, (d, comb.chosen_by_dimension, r)
+        assert comb.chosen_by_dimension[d] != "single:B" and comb.stack_weights_by_dimension[d]["A"] > 0.5
+
+
+def test_each_dimension_is_served_by_its_own_block_and_a_shared_one_by_both():
+    """goal lives in A, bond in B, approach in both: each dimension's read-out beats each block alone where it can."""
+    z, y = _dimension_blocks(3, 700, {"goal": (1.0, 0.0), "approach": (0.7, 0.7), "bond": (0.0, 1.0)})
+    tr, te = slice(0, 300), slice(300, None)
+    comb, r = _held_out_r(z, y, tr, te)
+    assert comb.chosen_by_dimension["goal"] != "single:B" and comb.chosen_by_dimension["bond"] != "single:A"
+    assert r["chosen"]["goal"] >= r["single:A"]["goal"] - 0.03
+    assert r["chosen"]["bond"] >= r["single:B"]["bond"] - 0.03
+    # approach needs both blocks: the combination beats each alone by a clear margin
+    assert comb.chosen_by_dimension["approach"] in ("stack", "concat")
+    assert r["chosen"]["approach"] > max(r["single:A"]["approach"], r["single:B"]["approach"]) + 0.1, r
+    # and one global choice could not have served all three: each single block fails one dimension
+    assert r["single:A"]["bond"] < 0.2 and r["single:B"]["goal"] < 0.2
 
 
 def test_dual_weights_give_the_same_predictions_in_feature_space():
@@ -115,3 +183,26 @@ def test_comparison_table_names_every_read_out_phase_and_the_references():
     text = format_table(evaluate_rows(preds, y, cov), chosen="stack")
     assert "lexical" in text and "stack *" in text and "early" in text
     assert "length-only baseline" in text and "counselor reference" in text and "end-of-session" in text
+
+
+def test_paired_differences_say_beats_only_when_the_interval_lies_above_zero():
+    from training.comparison import evaluate_rows, format_table, paired_differences
+
+    rng = np.random.default_rng(4)
+    y = np.clip(np.round(3 + rng.normal(size=(300, 12))), 1, 5)
+    cov = rng.normal(size=(300, 2))
+    good = y + rng.normal(scale=0.8, size=y.shape)
+    preds = {("combined", "late"): good, ("same", "late"): good.copy(),
+             ("noise", "late"): 3 + rng.normal(size=y.shape)}
+    diffs = paired_differences(preds, y, cov, against="combined", others=["same", "noise", "combined"])
+    assert {(x.name, x.dimension) for x in diffs} == {(n, d) for n in ("same", "noise")
+                                                       for d in ("goal", "approach", "bond")}
+    for x in diffs:
+        if x.name == "same":
+            assert x.diff == 0 and x.verdict == "ties"
+        else:
+            assert x.diff > 0.3 and x.ci[0] > 0 and x.verdict == "beats"
+    text = format_table(evaluate_rows(preds, y, cov), chosen="combined", differences=diffs,
+                        choice={"goal": "stack", "approach": "single:lexical", "bond": "concat"})
+    assert "goal = stack, approach = lexical, bond = concat" in text
+    assert "approach: combined beats 1 of 2 blocks alone (ties same)" in text

@@ -87,6 +87,8 @@ def test_train_prints_the_comparison_table_and_a_second_run_reuses_the_cached_hi
     assert all(f" {p} " in text for p in ("early", "middle", "late"))
     assert "sessions/s" in text and "apply cost per request" in text
     assert "120 session(s) extracted" in text  # 84 train + 36 held out, one pass each
+    assert "chosen per dimension by 5-fold CV on the training split: goal = " in text
+    assert "beat each block alone?" in text and "bond: " in text and " blocks alone" in text
     capsys.readouterr()
     rc = main(["train", "--method", "head", "--labels", str(small_corpus["labels"]), "--sessions",
                str(small_corpus["sessions"]), "--out", str(tmp_path / "again"), "--no-progress",
