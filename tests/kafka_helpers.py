@@ -8,6 +8,28 @@ import time
 from streams.codec import encode
 
 
+def partition_of(key: str, partitions: int = 4) -> int:
+    """The partition the producers' default partitioner (murmur2 of the key) gives a key."""
+    from kafka.partitioner.default import murmur2
+
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def keys_on_every_partition(prefix: str, per_partition: int, partitions: int = 4) -> list[str]:
+    """``prefix-N`` keys, ``per_partition`` of them on each partition: a test that needs every member of a
+    group to get work cannot leave that to the hash (8 random keys all land on one member's two of four
+    partitions once in 128 runs)."""
+    out: dict[int, list[str]] = {p: [] for p in range(partitions)}
+    n = 0
+    while any(len(v) < per_partition for v in out.values()):
+        key = f"{prefix}-{n}"
+        bucket = out[partition_of(key, partitions)]
+        if len(bucket) < per_partition:
+            bucket.append(key)
+        n += 1
+    return [k for p in range(partitions) for k in out[p]]
+
+
 def produce(bootstrap: str, topic: str, records: list[tuple[str | None, bytes | object]]) -> None:
     """Produce (key, value) pairs synchronously; contracts are encoded with orjson."""
     from kafka import KafkaProducer

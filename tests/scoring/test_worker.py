@@ -20,7 +20,7 @@ from scoring.scorer import Scorer, ScoringConfig
 from scoring.worker import WorkerConfig, run_worker
 from streams.codec import decode
 from streams.contracts import AllianceScore, DeadLetter, ScoreRequest, TranscriptLine
-from tests.kafka_helpers import consume_all_sync, produce
+from tests.kafka_helpers import consume_all_sync, keys_on_every_partition, produce
 
 from .helpers import EN_SESSION, ZH_SESSION
 
@@ -219,7 +219,8 @@ def test_two_workers_in_one_group_share_the_requests_without_a_duplicate_score(k
         assert workers[0].wait_for("scoring worker assignment", 1), "\n".join(workers[0].lines)
         _wait_for_a_settled_split(workers)
         sid = f"two-{unique}"
-        reqs = [_request(f"{sid}-{i}", "early", EN_SESSION[:2]) for i in range(8)]  # keys over all partitions
+        # two requests on each of the four partitions, so each worker's half of the split gets four
+        reqs = [_request(key, "early", EN_SESSION[:2]) for key in keys_on_every_partition(sid, 2)]
         produce(kafka_bootstrap, "alliance.requests", [(r.session_id, r) for r in reqs])
         wanted = {r.request_id for r in reqs}
         deadline = time.monotonic() + 400
@@ -235,7 +236,7 @@ def test_two_workers_in_one_group_share_the_requests_without_a_duplicate_score(k
                   for r in consume_all_sync(kafka_bootstrap, "alliance.scores", idle=1, where=_keys(sid))]
         assert sorted(scored) == sorted(wanted), "every request scored exactly once"
         per_worker = [sum(1 for ln in w.lines if f"scored {sid}-" in ln) for w in workers]
-        assert sum(per_worker) == len(reqs) and all(per_worker), per_worker
+        assert sum(per_worker) == len(reqs) and all(per_worker), (per_worker, [_assignments(w) for w in workers])
     finally:
         for w in workers:
             w.kill(signal.SIGTERM)

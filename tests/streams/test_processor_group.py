@@ -27,7 +27,7 @@ from streams.codec import decode
 from streams.contracts import AllianceAlert, ScoreRequest
 from streams.replay import publish
 from streams.topics import ALERTS, SCORE_REQUESTS, SCORES
-from tests.kafka_helpers import consume_all_sync, produce
+from tests.kafka_helpers import consume_all_sync, partition_of, produce
 from tests.streams.session_factory import expected_cuts, session
 from tests.streams.test_processor import _score, cuts, events_of, requests_for
 from tests.streams.worker_process import WorkerProcess
@@ -134,7 +134,7 @@ def test_two_workers_one_killed_mid_session_every_session_still_complete(kafka_b
             assert alerts[sid] == _expected_alerts(sid), sid
     finally:
         assert b.stop() == 0
-    moved = [sid for sid in plan if _partition_of(sid) in held_by_a]
+    moved = [sid for sid in plan if partition_of(sid) in held_by_a]
     assert moved, "no session lived on the killed worker's partitions"
 
 
