@@ -28,7 +28,7 @@ The layout honours docker/dockerignore.txt (what docs/deployment.md has operator
 root .dockerignore), since the images ``COPY`` the whole build context. The image's ``ENV``
 is part of the environment its commands run with (its home folder mapped onto the
 rehearsal's). With ``cache=`` a venv is made once per key (the wheel's content, the extras,
-every linked package and its version) and reused by later runs: a repeat run of the test
+every linked package, its version and the site-packages it is linked from) and reused by later runs: a repeat run of the test
 suite makes none.
 
 Usage: python docker/rehearse_image.py docker/processor.Dockerfile [--keep DIR] [-- COMMAND ...]
@@ -309,9 +309,14 @@ def wheel_digest(wheel: Path) -> str:
 
 
 def venv_key(wheel: Path, extras: list[str], dists: dict[str, metadata.Distribution]) -> str:
-    """What a venv holds: the wheel's content, its extras, and every linked package at its version."""
+    """What a venv holds: the wheel's content, its extras, every linked package at its version, and the
+    site-packages its links point into. The venv's files are symlinks into the venv that built it: keyed
+    without that place, a venv made from a checkout's venv that was later deleted was reused by the next
+    checkout with every link dangling (numpy imported as an empty namespace package)."""
     h = hashlib.sha256(wheel_digest(wheel).encode())
-    h.update(json.dumps([sorted(extras), sorted((n, d.version) for n, d in dists.items()), sys.version]).encode())
+    origins = sorted({str(Path(d.locate_file(""))) for d in dists.values()})
+    h.update(json.dumps([sorted(extras), sorted((n, d.version) for n, d in dists.items()), sys.version,
+                         origins]).encode())
     return h.hexdigest()[:20]
 
 

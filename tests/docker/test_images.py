@@ -269,6 +269,31 @@ def test_the_rehearsal_reads_the_install_step():
     assert COMPOSE.exists()
 
 
+def test_a_cached_venv_is_keyed_by_the_venv_its_links_point_into(tmp_path):
+    """The image venv's files are symlinks into the venv that made it: a venv made from one checkout's venv
+    (deleted with that checkout) must not be reused by another checkout's run, whose links would dangle."""
+    import zipfile
+
+    wheel = tmp_path / "alliance_monitor-0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("alliance_monitor/__init__.py", "")
+
+    @dataclass
+    class Installed:  # the two things venv_key reads of an importlib.metadata.Distribution
+        version: str
+        site: Path
+
+        def locate_file(self, _rel: str) -> Path:
+            return self.site
+
+    def key(site: str, version: str = "2.3.5") -> str:
+        return rehearse_image.venv_key(wheel, ["postgres"], {"numpy": Installed(version, tmp_path / site)})
+
+    assert key("one/.venv/site-packages") == key("one/.venv/site-packages")
+    assert key("one/.venv/site-packages") != key("two/.venv/site-packages")
+    assert key("one/.venv/site-packages") != key("one/.venv/site-packages", version="2.3.6")
+
+
 def test_the_layout_keeps_out_what_the_dockerignore_does(tmp_path):
     p = rehearse_image.plan((DOCKER / "processor.Dockerfile").read_text(), "processor")
     src = rehearse_image.lay_out(p, tmp_path / "src")
