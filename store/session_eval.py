@@ -45,7 +45,14 @@ from validation.window_agreement import (
 
 from .errors import LabelError
 from .models import Turn
-from .turn_eval import TurnEvalResult, _ci, _f, is_session_line, parse_turn_code, turn_eval_json
+from .turn_eval import (
+    TurnEvalResult,
+    code_table_header,
+    code_table_row,
+    is_session_line,
+    parse_turn_code,
+    turn_eval_json,
+)
 
 #: turns of a coded file without ``sent_at`` are replayed this far apart (timing flags then say nothing;
 #: none of them is judged here anyway: they have no codable counterpart)
@@ -210,14 +217,8 @@ def format_units(res: UnitResult) -> str:
                 "turns of that speaker)")
         length = ("  length: the same kappa for the window's mean turn length alone; Δ: flags − length; "
                   + ", ".join(NO_COUNTERPART) + ": no codable counterpart (not judged)")
-    lines = [head, what, "  kappa with 95% intervals that resample sessions;", length, "",
-             (f"  {'code':<22} {'stat':<8} {'n':>3} {'yes':>4} {'agreement':>9} {'95% CI':<15} {'length':>6} "
-              f"{'95% CI':<15} {'Δ 95% CI':<15} {'coders':>6}  verdict")]
-    for c in res.codes:
-        lines.append(f"  {c.code:<22} {c.statistic:<8} {c.n:>3} {'' if c.positives is None else c.positives:>4} "
-                     f"{_f(c.agreement):>9} {_ci(c.ci.low, c.ci.high):<15} {_f(c.baseline):>6} "
-                     f"{_ci(c.baseline_ci.low, c.baseline_ci.high):<15} "
-                     f"{_ci(c.difference_ci.low, c.difference_ci.high):<15} {_f(c.coders):>6}  {c.verdict}")
+    lines = [head, what, "  kappa with 95% intervals that resample sessions;", length, "", code_table_header()]
+    lines += [code_table_row(c) for c in res.codes]
     if res.skipped_turns:
         lines.append(f"\n  {res.skipped_turns} turn(s) the processor core refused (a repeated turn id, a turn far "
                      "past its session) were left out of the replay")

@@ -291,6 +291,20 @@ def evaluate_detector(codes: list[TurnCode], detector: str | Detector, *, resamp
     return res
 
 
+def code_table_header() -> str:
+    """The column line of every per-code agreement table (turns, episodes, windows)."""
+    return (f"  {'code':<22} {'stat':<8} {'n':>3} {'yes':>4} {'agreement':>9} {'95% CI':<15} {'length':>6} "
+            f"{'95% CI':<15} {'Δ 95% CI':<15} {'coders':>6}  verdict")
+
+
+def code_table_row(c: CodeAgreement) -> str:
+    """One code's line under :func:`code_table_header`."""
+    return (f"  {c.code:<22} {c.statistic:<8} {c.n:>3} {'' if c.positives is None else c.positives:>4} "
+            f"{_f(c.agreement):>9} {_ci(c.ci.low, c.ci.high):<15} {_f(c.baseline):>6} "
+            f"{_ci(c.baseline_ci.low, c.baseline_ci.high):<15} "
+            f"{_ci(c.difference_ci.low, c.difference_ci.high):<15} {_f(c.coders):>6}  {c.verdict}")
+
+
 def _f(x: float | None, digits: int = 2) -> str:
     return "—" if x is None or math.isnan(x) else f"{x:.{digits}f}"
 
@@ -308,14 +322,8 @@ def format_turn_eval(res: TurnEvalResult) -> str:
              "  length: the same statistic for turn length alone (cross-validated); Δ: measure − length",
              (f"  verdict 'agrees': at least {THRESHOLDS['binary']:.2f} (kappa) / {THRESHOLDS['rated']:.2f} (ICC) "
               "and Δ's interval above 0"), ""]
-    header = (f"  {'code':<22} {'stat':<8} {'n':>3} {'yes':>4} {'agreement':>9} {'95% CI':<15} {'length':>6} "
-              f"{'95% CI':<15} {'Δ 95% CI':<15} {'coders':>6}  verdict")
-    lines.append(header)
-    for c in res.codes:
-        lines.append(f"  {c.code:<22} {c.statistic:<8} {c.n:>3} {'' if c.positives is None else c.positives:>4} "
-                     f"{_f(c.agreement):>9} {_ci(c.ci.low, c.ci.high):<15} {_f(c.baseline):>6} "
-                     f"{_ci(c.baseline_ci.low, c.baseline_ci.high):<15} "
-                     f"{_ci(c.difference_ci.low, c.difference_ci.high):<15} {_f(c.coders):>6}  {c.verdict}")
+    lines.append(code_table_header())
+    lines += [code_table_row(c) for c in res.codes]
     if res.length_from_quote:
         lines.append(f"\n  length of {res.length_from_quote} turn(s) taken from the feedback quote (cut at 80 "
                      "characters): add `text` or `length` to the coded file for a true baseline")
